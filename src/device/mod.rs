@@ -1,0 +1,1 @@
+//! Device tokens: the signed cookie that lets a verified browser pass.

@@ -1,0 +1,140 @@
+//! Sending the code: the [`Mailer`] trait, the message, and its transports.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::clock::Timestamp;
+use crate::code::Code;
+use crate::locale::Locale;
+
+pub(crate) mod address;
+#[cfg(any(test, feature = "test-util"))]
+mod capture;
+mod file;
+mod render;
+#[cfg(feature = "smtp")]
+mod smtp;
+
+pub use self::address::{AddressError, EmailAddress};
+#[cfg(any(test, feature = "test-util"))]
+pub use self::capture::CapturingMailer;
+pub use self::file::FileMailer;
+pub use self::render::RenderedMail;
+#[cfg(feature = "smtp")]
+pub use self::smtp::{SmtpConfigError, SmtpMailer};
+
+/// A boxed error that keeps its source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Delivers [`OtpMail`]s.
+///
+/// Implementations must not log the code or the full address. Return an error
+/// when the message was not accepted for delivery: tower-otp then withdraws
+/// the code, counts nothing against the person, and shows the "mail failed"
+/// page.
+///
+/// ```
+/// use tower_otp::{Mailer, MailError, OtpMail};
+///
+/// /// Hands messages to some HTTP mail API.
+/// #[derive(Debug)]
+/// struct ApiMailer;
+///
+/// #[async_trait::async_trait]
+/// impl Mailer for ApiMailer {
+///     async fn send(&self, mail: &OtpMail) -> Result<(), MailError> {
+///         let rendered = mail.render();
+///         // post rendered.subject, rendered.text and rendered.html to mail.to.as_str() ...
+///         let _ = rendered;
+///         Ok(())
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Mailer: Send + Sync + 'static {
+    /// Sends one message.
+    async fn send(&self, mail: &OtpMail) -> Result<(), MailError>;
+}
+
+#[async_trait]
+impl<M: Mailer + ?Sized> Mailer for std::sync::Arc<M> {
+    async fn send(&self, mail: &OtpMail) -> Result<(), MailError> {
+        (**self).send(mail).await
+    }
+}
+
+/// A message was not accepted for delivery.
+#[derive(Debug, thiserror::Error)]
+#[error("mail delivery failed")]
+pub struct MailError {
+    #[source]
+    source: BoxError,
+}
+
+impl MailError {
+    /// Wraps the transport's error.
+    pub fn new(source: impl Into<BoxError>) -> Self {
+        Self { source: source.into() }
+    }
+}
+
+/// What a message is about.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum MailKind {
+    /// A one-time code.
+    Code {
+        /// The code.
+        code: Code,
+        /// How long it stays valid (5 minutes by default).
+        valid_for: Duration,
+    },
+    /// A notice to the bound address that a new device was verified for the ticket.
+    NewDevice {
+        /// When.
+        at: Timestamp,
+    },
+}
+
+/// One message to send: everything a [`Mailer`] needs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct OtpMail {
+    /// The recipient (validated, bare address).
+    pub to: EmailAddress,
+    /// What the message says.
+    pub kind: MailKind,
+    /// The language of the person who asked.
+    pub locale: Locale,
+    /// The site's name, as configured.
+    pub site_name: String,
+    /// The site's canonical origin, as configured (never taken from the request).
+    pub site_origin: Option<String>,
+    /// A hint that tells the person which ticket this is about (given by the application), if any.
+    pub ticket_hint: Option<String>,
+}
+
+impl OtpMail {
+    /// A message.
+    pub fn new(to: EmailAddress, kind: MailKind, locale: Locale, site_name: impl Into<String>) -> Self {
+        Self { to, kind, locale, site_name: site_name.into(), site_origin: None, ticket_hint: None }
+    }
+
+    /// Sets the site origin.
+    pub fn with_site_origin(mut self, origin: Option<String>) -> Self {
+        self.site_origin = origin;
+        self
+    }
+
+    /// Sets the ticket hint.
+    pub fn with_ticket_hint(mut self, hint: Option<String>) -> Self {
+        self.ticket_hint = hint;
+        self
+    }
+
+    /// The subject, plain text and HTML bodies in the message's language.
+    pub fn render(&self) -> RenderedMail {
+        render::render(self)
+    }
+}

@@ -1,0 +1,214 @@
+//! The server secret and the keys derived from it.
+
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+/// The least number of bytes a secret or signing key may have (256 bits, RFC 7518 §3.2).
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// A server secret: at least 32 random bytes, from which tower-otp derives one
+/// key per purpose (ticket hashing, code hashing, CSRF tokens, address hashing,
+/// and the default device-token signing key).
+///
+/// Every instance of an application must use the same secret. Changing it
+/// forgets every first-device claim, binding and pending code, because stored
+/// state is keyed by a keyed hash of the ticket id.
+///
+/// `Debug` never prints key material.
+///
+/// ```
+/// use tower_otp::Secret;
+///
+/// let secret = Secret::from_hex("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")?;
+/// assert_eq!(format!("{secret:?}"), "Secret(REDACTED)");
+/// assert!(Secret::from_bytes(b"too short").is_err());
+/// # Ok::<(), tower_otp::KeyError>(())
+/// ```
+#[derive(Clone)]
+pub struct Secret {
+    bytes: Box<[u8]>,
+}
+
+/// Why a secret or key was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// Fewer than 32 bytes.
+    #[error("key must be at least {MIN_KEY_BYTES} bytes, got {0}")]
+    TooShort(usize),
+    /// Looks like a passphrase rather than random bytes (printable ASCII, or every byte the same).
+    #[error("key looks like a passphrase, not random bytes; generate one with `Secret::random()` or `openssl rand -hex 32`")]
+    LowEntropy,
+    /// Not valid hexadecimal.
+    #[error("key is not valid hex")]
+    InvalidHex,
+    /// A key id that is empty, longer than 32 bytes or not `[A-Za-z0-9_-]`.
+    #[error("key id must be 1-32 characters of [A-Za-z0-9_-]")]
+    InvalidKeyId,
+    /// A key ring with no key, or whose current key id is not in it.
+    #[error("key ring has no current signing key")]
+    NoCurrentKey,
+    /// The same key id twice in a key ring.
+    #[error("duplicate key id in key ring")]
+    DuplicateKeyId,
+}
+
+impl Secret {
+    /// A secret from raw bytes.
+    ///
+    /// # Errors
+    /// [`KeyError::TooShort`] below 32 bytes; [`KeyError::LowEntropy`] for
+    /// printable-ASCII input under 43 bytes or a single repeated byte.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
+        check_key_material(bytes)?;
+        Ok(Self { bytes: bytes.into() })
+    }
+
+    /// A secret from a hex string (64 or more hex digits).
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidHex`] or the errors of [`Secret::from_bytes`].
+    pub fn from_hex(hex: &str) -> Result<Self, KeyError> {
+        Self::from_bytes(&decode_hex(hex.trim())?)
+    }
+
+    /// A fresh random 32-byte secret from the operating system's CSPRNG.
+    ///
+    /// Fine for a single process in development; in production every instance
+    /// needs the same secret, so load it from configuration.
+    pub fn random() -> Self {
+        let mut bytes = [0u8; MIN_KEY_BYTES];
+        rand::rng().fill_bytes(&mut bytes);
+        Self { bytes: bytes.into() }
+    }
+
+    /// Derives the 32-byte key for one purpose.
+    pub(crate) fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.bytes).expect("HMAC takes any key length");
+        mac.update(b"tower-otp/v1/");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(REDACTED)")
+    }
+}
+
+/// Checks that key material is long enough and not obviously a passphrase.
+pub(crate) fn check_key_material(bytes: &[u8]) -> Result<(), KeyError> {
+    if bytes.len() < MIN_KEY_BYTES {
+        return Err(KeyError::TooShort(bytes.len()));
+    }
+    let printable = bytes.iter().all(|b| b.is_ascii_graphic() || *b == b' ');
+    let repeated = bytes.iter().all(|b| *b == bytes[0]);
+    if (printable && bytes.len() < 43) || repeated {
+        return Err(KeyError::LowEntropy);
+    }
+    Ok(())
+}
+
+pub(crate) fn decode_hex(hex: &str) -> Result<Vec<u8>, KeyError> {
+    if hex.len() % 2 != 0 {
+        return Err(KeyError::InvalidHex);
+    }
+    hex.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let s = std::str::from_utf8(pair).map_err(|_| KeyError::InvalidHex)?;
+            u8::from_str_radix(s, 16).map_err(|_| KeyError::InvalidHex)
+        })
+        .collect()
+}
+
+/// A pre-keyed HMAC-SHA256: keying happens once, each use clones the state.
+#[derive(Clone)]
+pub(crate) struct HmacKey {
+    mac: Hmac<Sha256>,
+}
+
+impl HmacKey {
+    pub(crate) fn new(key: &[u8]) -> Self {
+        Self { mac: <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length") }
+    }
+
+    /// HMAC over the parts, each prefixed with its length so parts cannot run together.
+    pub(crate) fn sign(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+}
+
+impl fmt::Debug for HmacKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HmacKey(REDACTED)")
+    }
+}
+
+/// The per-purpose keys derived from a [`Secret`].
+#[derive(Clone, Debug)]
+pub(crate) struct Keys {
+    /// Ticket id → [`crate::TicketKey`].
+    pub(crate) ticket: HmacKey,
+    /// Code → stored code hash.
+    pub(crate) code: HmacKey,
+    /// CSRF tokens.
+    pub(crate) csrf: HmacKey,
+    /// Address → per-address counter key, and masked log labels.
+    pub(crate) address: HmacKey,
+}
+
+impl Keys {
+    pub(crate) fn derive(secret: &Secret) -> Self {
+        Self {
+            ticket: HmacKey::new(&secret.derive("ticket")),
+            code: HmacKey::new(&secret.derive("code")),
+            csrf: HmacKey::new(&secret.derive("csrf")),
+            address: HmacKey::new(&secret.derive("address")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_material_rules() {
+        let cases: &[(&[u8], Result<(), KeyError>)] = &[
+            (b"short", Err(KeyError::TooShort(5))),
+            (&[7u8; 32], Err(KeyError::LowEntropy)),
+            (b"correct horse battery staple okay", Err(KeyError::LowEntropy)),
+            (&[0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10,
+               0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f, 0x20], Ok(())),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(&check_key_material(bytes), want, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn hex_and_debug() {
+        assert_eq!(Secret::from_hex("zz").unwrap_err(), KeyError::InvalidHex);
+        assert_eq!(Secret::from_hex("abc").unwrap_err(), KeyError::InvalidHex);
+        let s = Secret::random();
+        assert_eq!(format!("{s:?}"), "Secret(REDACTED)");
+    }
+
+    #[test]
+    fn derived_keys_differ_by_purpose_and_parts_do_not_run_together() {
+        let s = Secret::random();
+        assert_ne!(s.derive("ticket"), s.derive("code"));
+        let k = HmacKey::new(&s.derive("ticket"));
+        assert_ne!(k.sign(&[b"ab", b"c"]), k.sign(&[b"a", b"bc"]));
+    }
+}

@@ -1,0 +1,426 @@
+//! Where challenge state lives: the [`Store`] trait and its implementations.
+//!
+//! A store keeps, per ticket (named by its [`TicketKey`], never the raw id):
+//!
+//! - whether the first device was claimed, and the revocation generation;
+//! - the bound address, once one is verified (the one long-lived record);
+//! - the pending challenge: the pending address, the last few issued code
+//!   hashes with their expiry and address, the attempt budget of this round,
+//!   the consecutive-failure counter and lockout, and the send times of the
+//!   last hour;
+//!
+//! and, per address (named by an [`AddressKey`]), the send times of the last
+//! hour across all tickets.
+//!
+//! # The contract
+//!
+//! Every method is one atomic step: concurrent calls for the same ticket
+//! behave as if they ran one after another, on one instance or many sharing
+//! the store. The policy (limits) travels with each call, so the store holds
+//! no configuration of its own. Times come from the caller's clock (`now`);
+//! a store may also expire records by itself once they can no longer matter.
+//!
+//! The rules each method applies are written on it; the conformance suite
+//! (`tower_otp::store::conformance`, feature `test-util`) checks them,
+//! including the races, and every store runs it.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::clock::Timestamp;
+use crate::code::CodeHash;
+use crate::mail::{BoxError, EmailAddress};
+use crate::ticket::TicketKey;
+
+#[cfg(any(test, feature = "test-util"))]
+pub mod conformance;
+mod memory;
+
+pub use self::memory::MemoryStore;
+
+/// A keyed hash of an e-mail address: the key of the per-address send counter.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AddressKey([u8; 16]);
+
+impl AddressKey {
+    /// An address key from its bytes.
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AddressKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AddressKey({:02x}{:02x}{:02x}{:02x})", self.0[0], self.0[1], self.0[2], self.0[3])
+    }
+}
+
+/// The limits a store applies when it issues or verifies a code.
+///
+/// Built by the flow from its configuration; see [`Limits`](crate::Limits) for the defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Policy {
+    /// How long a code stays valid after issue.
+    pub code_ttl: Duration,
+    /// How many of the most recently issued codes stay valid.
+    pub live_codes: u32,
+    /// Wrong entries allowed per round, across all live codes and browsers.
+    pub max_attempts: u32,
+    /// Consecutive failures across rounds before new devices are locked out.
+    pub lockout_threshold: u32,
+    /// How long the lockout lasts.
+    pub lockout_duration: Duration,
+    /// The wait after the 1st, 2nd, 3rd... send in the window (the last entry repeats).
+    pub cooldowns: Vec<Duration>,
+    /// The window in which sends are counted (one hour).
+    pub send_window: Duration,
+    /// Sends allowed per ticket per window.
+    pub sends_per_ticket: u32,
+    /// Sends allowed per address per window, across tickets.
+    pub sends_per_address: u32,
+}
+
+impl Policy {
+    /// The cooldown that follows the `n`-th send of the window (`n` ≥ 1).
+    pub fn cooldown_after(&self, n: usize) -> Duration {
+        self.cooldowns
+            .get(n.saturating_sub(1))
+            .or(self.cooldowns.last())
+            .copied()
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// When the next send is allowed, given the send times of the window
+    /// (oldest first): the later of the cooldown after the last send and, at
+    /// the cap, the time the oldest send leaves the window.
+    pub fn next_send_at(&self, sends: &[Timestamp]) -> Option<Timestamp> {
+        let last = *sends.last()?;
+        let mut at = last + self.cooldown_after(sends.len());
+        if sends.len() >= self.sends_per_ticket as usize {
+            let oldest_counted = sends[sends.len() - self.sends_per_ticket as usize];
+            at = at.max(oldest_counted + self.send_window);
+        }
+        Some(at)
+    }
+}
+
+/// One issued code as the store keeps it.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct CodeRecord {
+    /// The keyed hash of the code.
+    pub hash: CodeHash,
+    /// When it was issued.
+    pub issued_at: Timestamp,
+    /// When it stops being valid.
+    pub expires_at: Timestamp,
+}
+
+impl CodeRecord {
+    /// A record.
+    pub fn new(hash: CodeHash, issued_at: Timestamp, expires_at: Timestamp) -> Self {
+        Self { hash, issued_at, expires_at }
+    }
+}
+
+/// A read-only picture of a ticket, for pages and decisions.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct TicketSnapshot {
+    /// The first device was claimed.
+    pub claimed: bool,
+    /// The bound address.
+    pub binding: Option<EmailAddress>,
+    /// The revocation generation (device tokens carry it).
+    pub generation: u64,
+    /// The address the pending codes were sent to (unbound tickets).
+    pub pending: Option<EmailAddress>,
+    /// The codes still valid at `now`, oldest first.
+    pub live_codes: Vec<CodeRecord>,
+    /// Wrong entries used in this round.
+    pub attempts_used: u32,
+    /// The attempt budget of this round is spent: its codes are void.
+    pub exhausted: bool,
+    /// Consecutive failures across rounds.
+    pub consecutive_failures: u32,
+    /// New devices are locked out until then.
+    pub locked_until: Option<Timestamp>,
+    /// Send times within the window, oldest first.
+    pub recent_sends: Vec<Timestamp>,
+    /// A code was issued and has since expired unused (it helps the page say "expired").
+    pub had_codes: bool,
+}
+
+/// What [`Store::claim_first_device`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClaimOutcome {
+    /// This caller is the first device.
+    Claimed {
+        /// The ticket's generation, for the device token.
+        generation: u64,
+    },
+    /// The ticket was already claimed or is bound: no trust on first use.
+    Refused,
+}
+
+/// What [`Store::bind`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BindOutcome {
+    /// The address is now bound.
+    Bound,
+    /// An address was bound already (this one or another); nothing changed.
+    AlreadyBound {
+        /// It is the same address.
+        same: bool,
+    },
+}
+
+/// A request to record a newly issued code ([`Store::issue_code`]).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct IssueRequest<'a> {
+    /// The ticket.
+    pub ticket: &'a TicketKey,
+    /// Where the code goes: the binding if bound, else the pending or typed address.
+    pub address: &'a EmailAddress,
+    /// The keyed hash of `address`, for the per-address counter.
+    pub address_key: &'a AddressKey,
+    /// The new code's hash.
+    pub code: &'a CodeHash,
+    /// The current time.
+    pub now: Timestamp,
+    /// The limits.
+    pub policy: &'a Policy,
+}
+
+impl<'a> IssueRequest<'a> {
+    /// A request.
+    pub fn new(
+        ticket: &'a TicketKey,
+        address: &'a EmailAddress,
+        address_key: &'a AddressKey,
+        code: &'a CodeHash,
+        now: Timestamp,
+        policy: &'a Policy,
+    ) -> Self {
+        Self { ticket, address, address_key, code, now, policy }
+    }
+}
+
+/// What [`Store::issue_code`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IssueOutcome {
+    /// The code was recorded and the send counted.
+    Issued {
+        /// When the new code expires.
+        expires_at: Timestamp,
+        /// When the next send will be allowed.
+        next_send_at: Timestamp,
+    },
+    /// The ticket's cooldown or hourly cap has not passed.
+    TicketThrottled {
+        /// When a send will be allowed.
+        retry_at: Timestamp,
+    },
+    /// The address's hourly cap across tickets is reached.
+    AddressThrottled {
+        /// When a send to this address will be allowed.
+        retry_at: Timestamp,
+    },
+    /// New devices are locked out.
+    Locked {
+        /// Until then.
+        until: Timestamp,
+    },
+    /// The ticket is bound to another address.
+    BoundElsewhere,
+}
+
+/// A request to check a code ([`Store::verify_code`]).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct VerifyRequest<'a> {
+    /// The ticket.
+    pub ticket: &'a TicketKey,
+    /// The hash of the code entered.
+    pub code: &'a CodeHash,
+    /// The current time.
+    pub now: Timestamp,
+    /// The limits.
+    pub policy: &'a Policy,
+}
+
+impl<'a> VerifyRequest<'a> {
+    /// A request.
+    pub fn new(ticket: &'a TicketKey, code: &'a CodeHash, now: Timestamp, policy: &'a Policy) -> Self {
+        Self { ticket, code, now, policy }
+    }
+}
+
+/// What [`Store::verify_code`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifyOutcome {
+    /// The code matched a live code and was consumed; the challenge is cleared.
+    Verified {
+        /// The address the code was sent to, now bound.
+        address: EmailAddress,
+        /// The address was bound by this call.
+        newly_bound: bool,
+        /// The ticket's generation, for the device token.
+        generation: u64,
+    },
+    /// No live code matched; the attempt was counted.
+    Wrong {
+        /// Wrong entries left in this round (0: the codes are now void).
+        attempts_left: u32,
+        /// Set when this failure started a lockout.
+        locked_until: Option<Timestamp>,
+    },
+    /// Codes were issued but all have expired. Not counted.
+    Expired,
+    /// No code was ever issued in this round (or it was withdrawn). Not counted.
+    NoCode,
+    /// The round's attempt budget is spent. Not counted.
+    Exhausted,
+    /// New devices are locked out. Not counted, whatever the code.
+    Locked {
+        /// Until then.
+        until: Timestamp,
+    },
+}
+
+/// What [`Store::restart`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RestartOutcome {
+    /// The pending address and its codes are forgotten.
+    Restarted,
+    /// The ticket is bound; nothing changed.
+    Bound,
+}
+
+/// The store could not be reached or failed. Keeps its source.
+#[derive(Debug, thiserror::Error)]
+#[error("store unavailable: {message}")]
+pub struct StoreError {
+    message: &'static str,
+    #[source]
+    source: Option<BoxError>,
+}
+
+impl StoreError {
+    /// An error with a short static description (no secrets) and its cause.
+    pub fn new(message: &'static str, source: impl Into<BoxError>) -> Self {
+        Self { message, source: Some(source.into()) }
+    }
+
+    /// An error without a cause.
+    pub fn msg(message: &'static str) -> Self {
+        Self { message, source: None }
+    }
+}
+
+/// Challenge state shared by every instance of an application.
+///
+/// See the [module documentation](self) for the contract. Each method is one
+/// atomic step for its ticket.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A read-only snapshot of the ticket at `now` (no changes; unknown tickets
+    /// give the default snapshot).
+    async fn load(&self, ticket: &TicketKey, now: Timestamp, policy: &Policy) -> Result<TicketSnapshot, StoreError>;
+
+    /// Marks the first device: succeeds once per ticket, and only while the
+    /// ticket is unclaimed and unbound.
+    async fn claim_first_device(&self, ticket: &TicketKey) -> Result<ClaimOutcome, StoreError>;
+
+    /// Binds `address` if the ticket has no binding (pre-binding by the
+    /// application). Of two concurrent binds, exactly one wins.
+    async fn bind(&self, ticket: &TicketKey, address: &EmailAddress) -> Result<BindOutcome, StoreError>;
+
+    /// Records a newly issued code if the limits allow, in this order:
+    ///
+    /// 1. bound to another address → `BoundElsewhere`;
+    /// 2. locked out at `now` → `Locked`;
+    /// 3. ticket: the sends of the window (`now - send_window`, exclusive) are
+    ///    at `sends_per_ticket`, or `now` is before the cooldown after the last
+    ///    send → `TicketThrottled` with [`Policy::next_send_at`];
+    /// 4. address: `sends_per_address` sends to this address key in the
+    ///    window → `AddressThrottled` (retry when the oldest leaves the window);
+    /// 5. otherwise: if the ticket is unbound and `address` differs from the
+    ///    pending address, the old codes are dropped and `address` becomes
+    ///    pending; a new round starts (attempts reset to 0, not exhausted)
+    ///    when no code of the current round is live at `now` or the round is
+    ///    exhausted, else the round's attempts carry over; the code is added
+    ///    (only the newest `live_codes` are kept); the send is counted for the
+    ///    ticket and for the address → `Issued`.
+    async fn issue_code(&self, request: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError>;
+
+    /// Undoes an [`issue_code`](Store::issue_code) whose mail could not be
+    /// delivered: removes that code and the send it counted (for the ticket and
+    /// the address at `request.now`). Everything else stays as it is.
+    async fn withdraw_code(&self, request: &IssueRequest<'_>) -> Result<(), StoreError>;
+
+    /// Checks a code, in this order:
+    ///
+    /// 1. locked out at `now` → `Locked` (not counted);
+    /// 2. the round is exhausted → `Exhausted` (not counted);
+    /// 3. no live code: `Expired` if the round had codes, else `NoCode` (not counted);
+    /// 4. the hash equals a live code's (constant time where the store can) →
+    ///    the challenge is cleared (codes, pending address, attempts,
+    ///    consecutive failures), the code's address is bound if the ticket is
+    ///    unbound → `Verified`; if the ticket is bound to another address, the
+    ///    code is void: count it as wrong;
+    /// 5. otherwise count one wrong entry: attempts + 1 and consecutive
+    ///    failures + 1; at `max_attempts` the round is exhausted (its codes
+    ///    void); at `lockout_threshold` new devices are locked out until
+    ///    `now + lockout_duration` and the consecutive count restarts → `Wrong`.
+    async fn verify_code(&self, request: &VerifyRequest<'_>) -> Result<VerifyOutcome, StoreError>;
+
+    /// Forgets the pending address and its codes (unbound tickets only). The
+    /// attempts of the round, the failure count and the send times stay.
+    async fn restart(&self, ticket: &TicketKey, now: Timestamp) -> Result<RestartOutcome, StoreError>;
+
+    /// Increments the ticket's generation, so that device tokens issued before
+    /// stop passing where revocation checks are on. Returns the new generation.
+    async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError>;
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    async fn load(&self, ticket: &TicketKey, now: Timestamp, policy: &Policy) -> Result<TicketSnapshot, StoreError> {
+        (**self).load(ticket, now, policy).await
+    }
+    async fn claim_first_device(&self, ticket: &TicketKey) -> Result<ClaimOutcome, StoreError> {
+        (**self).claim_first_device(ticket).await
+    }
+    async fn bind(&self, ticket: &TicketKey, address: &EmailAddress) -> Result<BindOutcome, StoreError> {
+        (**self).bind(ticket, address).await
+    }
+    async fn issue_code(&self, request: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
+        (**self).issue_code(request).await
+    }
+    async fn withdraw_code(&self, request: &IssueRequest<'_>) -> Result<(), StoreError> {
+        (**self).withdraw_code(request).await
+    }
+    async fn verify_code(&self, request: &VerifyRequest<'_>) -> Result<VerifyOutcome, StoreError> {
+        (**self).verify_code(request).await
+    }
+    async fn restart(&self, ticket: &TicketKey, now: Timestamp) -> Result<RestartOutcome, StoreError> {
+        (**self).restart(ticket, now).await
+    }
+    async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
+        (**self).revoke_devices(ticket).await
+    }
+}
