@@ -118,7 +118,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock stopped at `start`.
     pub fn new(start: Timestamp) -> Self {
-        Self { millis: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(start.as_millis())) }
+        Self {
+            millis: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(start.as_millis())),
+        }
     }
 
     /// A clock stopped at the current system time.
@@ -129,12 +131,14 @@ impl ManualClock {
     /// Moves the clock forward.
     pub fn advance(&self, by: Duration) {
         let millis = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
-        self.millis.fetch_add(millis, std::sync::atomic::Ordering::SeqCst);
+        self.millis
+            .fetch_add(millis, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Sets the clock to `to`.
     pub fn set(&self, to: Timestamp) {
-        self.millis.store(to.as_millis(), std::sync::atomic::Ordering::SeqCst);
+        self.millis
+            .store(to.as_millis(), std::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -35,7 +35,9 @@ impl Code {
         let digits = digits.clamp(MIN_CODE_DIGITS, MAX_CODE_DIGITS);
         let mut rng = rand::rng();
         // `random_range` samples without modulo bias.
-        let code = (0..digits).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect();
+        let code = (0..digits)
+            .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+            .collect();
         Self(code)
     }
 
@@ -58,21 +60,36 @@ impl Code {
     /// ```
     pub fn normalize(input: &str, digits: u8) -> Result<Self, CodeFormatError> {
         if input.len() > 64 {
-            return Err(CodeFormatError { expected_digits: digits });
+            return Err(CodeFormatError {
+                expected_digits: digits,
+            });
         }
         let mut out = String::with_capacity(usize::from(digits));
         for c in input.chars() {
             match c {
-                ' ' | '\u{3000}' | '-' | '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{30FC}' | '\u{FF0D}' | '\t' => {}
+                ' '
+                | '\u{3000}'
+                | '-'
+                | '\u{2010}'..='\u{2015}'
+                | '\u{2212}'
+                | '\u{30FC}'
+                | '\u{FF0D}'
+                | '\t' => {}
                 '0'..='9' => out.push(c),
                 '\u{FF10}'..='\u{FF19}' => {
                     out.push(char::from(b'0' + (u32::from(c) - 0xFF10) as u8));
                 }
-                _ => return Err(CodeFormatError { expected_digits: digits }),
+                _ => {
+                    return Err(CodeFormatError {
+                        expected_digits: digits,
+                    });
+                }
             }
         }
         if out.len() != usize::from(digits) {
-            return Err(CodeFormatError { expected_digits: digits });
+            return Err(CodeFormatError {
+                expected_digits: digits,
+            });
         }
         Ok(Self(out))
     }
@@ -157,7 +174,10 @@ mod tests {
         }
         for (pos, row) in counts.iter().enumerate() {
             let expected = 100_000.0;
-            let chi2: f64 = row.iter().map(|&n| (n as f64 - expected).powi(2) / expected).sum();
+            let chi2: f64 = row
+                .iter()
+                .map(|&n| (n as f64 - expected).powi(2) / expected)
+                .sum();
             assert!(chi2 < 45.4, "position {pos}: chi2 = {chi2}, counts {row:?}");
         }
         // Leading zeros are kept: about a tenth of the codes start with 0.

@@ -14,9 +14,9 @@ mod secret;
 pub mod store;
 mod ticket;
 
-pub use self::clock::{Clock, SystemClock, Timestamp};
 #[cfg(any(test, feature = "test-util"))]
 pub use self::clock::ManualClock;
+pub use self::clock::{Clock, SystemClock, Timestamp};
 pub use self::code::{Code, CodeFormatError, CodeHash, MAX_CODE_DIGITS, MIN_CODE_DIGITS};
 pub use self::locale::Locale;
 pub use self::mail::{AddressError, EmailAddress, MailError, MailKind, Mailer, OtpMail};

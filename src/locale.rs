@@ -49,10 +49,14 @@ impl Locale {
         let mut best: Option<(u16, Locale)> = None;
         for item in header.split(',').take(32) {
             let mut parts = item.split(';');
-            let Some(locale) = parts.next().and_then(Locale::parse) else { continue };
+            let Some(locale) = parts.next().and_then(Locale::parse) else {
+                continue;
+            };
             let q = parts
                 .find_map(|p| p.trim().strip_prefix("q="))
-                .map_or(1000, |q| (q.trim().parse::<f32>().unwrap_or(0.0).clamp(0.0, 1.0) * 1000.0) as u16);
+                .map_or(1000, |q| {
+                    (q.trim().parse::<f32>().unwrap_or(0.0).clamp(0.0, 1.0) * 1000.0) as u16
+                });
             if q > 0 && best.is_none_or(|(bq, _)| q > bq) {
                 best = Some((q, locale));
             }

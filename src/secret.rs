@@ -40,7 +40,9 @@ pub enum KeyError {
     #[error("key must be at least {MIN_KEY_BYTES} bytes, got {0}")]
     TooShort(usize),
     /// Looks like a passphrase rather than random bytes (printable ASCII, or every byte the same).
-    #[error("key looks like a passphrase, not random bytes; generate one with `Secret::random()` or `openssl rand -hex 32`")]
+    #[error(
+        "key looks like a passphrase, not random bytes; generate one with `Secret::random()` or `openssl rand -hex 32`"
+    )]
     LowEntropy,
     /// Not valid hexadecimal.
     #[error("key is not valid hex")]
@@ -64,7 +66,9 @@ impl Secret {
     /// printable-ASCII input under 43 bytes or a single repeated byte.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
         check_key_material(bytes)?;
-        Ok(Self { bytes: bytes.into() })
+        Ok(Self {
+            bytes: bytes.into(),
+        })
     }
 
     /// A secret from a hex string (64 or more hex digits).
@@ -82,12 +86,15 @@ impl Secret {
     pub fn random() -> Self {
         let mut bytes = [0u8; MIN_KEY_BYTES];
         rand::rng().fill_bytes(&mut bytes);
-        Self { bytes: bytes.into() }
+        Self {
+            bytes: bytes.into(),
+        }
     }
 
     /// Derives the 32-byte key for one purpose.
     pub(crate) fn derive(&self, purpose: &str) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.bytes).expect("HMAC takes any key length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.bytes).expect("HMAC takes any key length");
         mac.update(b"tower-otp/v1/");
         mac.update(purpose.as_bytes());
         mac.finalize().into_bytes().into()
@@ -134,7 +141,9 @@ pub(crate) struct HmacKey {
 
 impl HmacKey {
     pub(crate) fn new(key: &[u8]) -> Self {
-        Self { mac: <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length") }
+        Self {
+            mac: <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length"),
+        }
     }
 
     /// HMAC over the parts, each prefixed with its length so parts cannot run together.
@@ -187,9 +196,18 @@ mod tests {
         let cases: &[(&[u8], Result<(), KeyError>)] = &[
             (b"short", Err(KeyError::TooShort(5))),
             (&[7u8; 32], Err(KeyError::LowEntropy)),
-            (b"correct horse battery staple okay", Err(KeyError::LowEntropy)),
-            (&[0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10,
-               0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f, 0x20], Ok(())),
+            (
+                b"correct horse battery staple okay",
+                Err(KeyError::LowEntropy),
+            ),
+            (
+                &[
+                    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d,
+                    0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a,
+                    0x1b, 0x1c, 0x1d, 0x1e, 0x1f, 0x20,
+                ],
+                Ok(()),
+            ),
         ];
         for (bytes, want) in cases {
             assert_eq!(&check_key_material(bytes), want, "{bytes:?}");

@@ -74,7 +74,9 @@ impl EmailAddress {
                     || label.len() > 63
                     || label.starts_with('-')
                     || label.ends_with('-')
-                    || !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || !c.is_ascii())
+                    || !label
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || !c.is_ascii())
             })
         {
             return Err(AddressError::Invalid);

@@ -75,7 +75,9 @@ pub struct MailError {
 impl MailError {
     /// Wraps the transport's error.
     pub fn new(source: impl Into<BoxError>) -> Self {
-        Self { source: source.into() }
+        Self {
+            source: source.into(),
+        }
     }
 }
 
@@ -117,8 +119,20 @@ pub struct OtpMail {
 
 impl OtpMail {
     /// A message.
-    pub fn new(to: EmailAddress, kind: MailKind, locale: Locale, site_name: impl Into<String>) -> Self {
-        Self { to, kind, locale, site_name: site_name.into(), site_origin: None, ticket_hint: None }
+    pub fn new(
+        to: EmailAddress,
+        kind: MailKind,
+        locale: Locale,
+        site_name: impl Into<String>,
+    ) -> Self {
+        Self {
+            to,
+            kind,
+            locale,
+            site_name: site_name.into(),
+            site_origin: None,
+            ticket_hint: None,
+        }
     }
 
     /// Sets the site origin.

@@ -17,5 +17,9 @@ pub struct RenderedMail {
 pub(crate) fn render(mail: &OtpMail) -> RenderedMail {
     // Placeholder: replaced by the mail module's templates.
     let _ = mail;
-    RenderedMail { subject: String::new(), text: String::new(), html: String::new() }
+    RenderedMail {
+        subject: String::new(),
+        text: String::new(),
+        html: String::new(),
+    }
 }

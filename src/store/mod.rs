@@ -57,7 +57,11 @@ impl AddressKey {
 
 impl std::fmt::Debug for AddressKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "AddressKey({:02x}{:02x}{:02x}{:02x})", self.0[0], self.0[1], self.0[2], self.0[3])
+        write!(
+            f,
+            "AddressKey({:02x}{:02x}{:02x}{:02x})",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
     }
 }
 
@@ -126,7 +130,11 @@ pub struct CodeRecord {
 impl CodeRecord {
     /// A record.
     pub fn new(hash: CodeHash, issued_at: Timestamp, expires_at: Timestamp) -> Self {
-        Self { hash, issued_at, expires_at }
+        Self {
+            hash,
+            issued_at,
+            expires_at,
+        }
     }
 }
 
@@ -212,7 +220,14 @@ impl<'a> IssueRequest<'a> {
         now: Timestamp,
         policy: &'a Policy,
     ) -> Self {
-        Self { ticket, address, address_key, code, now, policy }
+        Self {
+            ticket,
+            address,
+            address_key,
+            code,
+            now,
+            policy,
+        }
     }
 }
 
@@ -262,8 +277,18 @@ pub struct VerifyRequest<'a> {
 
 impl<'a> VerifyRequest<'a> {
     /// A request.
-    pub fn new(ticket: &'a TicketKey, code: &'a CodeHash, now: Timestamp, policy: &'a Policy) -> Self {
-        Self { ticket, code, now, policy }
+    pub fn new(
+        ticket: &'a TicketKey,
+        code: &'a CodeHash,
+        now: Timestamp,
+        policy: &'a Policy,
+    ) -> Self {
+        Self {
+            ticket,
+            code,
+            now,
+            policy,
+        }
     }
 }
 
@@ -322,12 +347,18 @@ pub struct StoreError {
 impl StoreError {
     /// An error with a short static description (no secrets) and its cause.
     pub fn new(message: &'static str, source: impl Into<BoxError>) -> Self {
-        Self { message, source: Some(source.into()) }
+        Self {
+            message,
+            source: Some(source.into()),
+        }
     }
 
     /// An error without a cause.
     pub fn msg(message: &'static str) -> Self {
-        Self { message, source: None }
+        Self {
+            message,
+            source: None,
+        }
     }
 }
 
@@ -339,7 +370,12 @@ impl StoreError {
 pub trait Store: Send + Sync + 'static {
     /// A read-only snapshot of the ticket at `now` (no changes; unknown tickets
     /// give the default snapshot).
-    async fn load(&self, ticket: &TicketKey, now: Timestamp, policy: &Policy) -> Result<TicketSnapshot, StoreError>;
+    async fn load(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+        policy: &Policy,
+    ) -> Result<TicketSnapshot, StoreError>;
 
     /// Marks the first device: succeeds once per ticket, and only while the
     /// ticket is unclaimed and unbound.
@@ -347,7 +383,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Binds `address` if the ticket has no binding (pre-binding by the
     /// application). Of two concurrent binds, exactly one wins.
-    async fn bind(&self, ticket: &TicketKey, address: &EmailAddress) -> Result<BindOutcome, StoreError>;
+    async fn bind(
+        &self,
+        ticket: &TicketKey,
+        address: &EmailAddress,
+    ) -> Result<BindOutcome, StoreError>;
 
     /// Records a newly issued code if the limits allow, in this order:
     ///
@@ -390,7 +430,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Forgets the pending address and its codes (unbound tickets only). The
     /// attempts of the round, the failure count and the send times stay.
-    async fn restart(&self, ticket: &TicketKey, now: Timestamp) -> Result<RestartOutcome, StoreError>;
+    async fn restart(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<RestartOutcome, StoreError>;
 
     /// Increments the ticket's generation, so that device tokens issued before
     /// stop passing where revocation checks are on. Returns the new generation.
@@ -399,13 +443,22 @@ pub trait Store: Send + Sync + 'static {
 
 #[async_trait]
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
-    async fn load(&self, ticket: &TicketKey, now: Timestamp, policy: &Policy) -> Result<TicketSnapshot, StoreError> {
+    async fn load(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+        policy: &Policy,
+    ) -> Result<TicketSnapshot, StoreError> {
         (**self).load(ticket, now, policy).await
     }
     async fn claim_first_device(&self, ticket: &TicketKey) -> Result<ClaimOutcome, StoreError> {
         (**self).claim_first_device(ticket).await
     }
-    async fn bind(&self, ticket: &TicketKey, address: &EmailAddress) -> Result<BindOutcome, StoreError> {
+    async fn bind(
+        &self,
+        ticket: &TicketKey,
+        address: &EmailAddress,
+    ) -> Result<BindOutcome, StoreError> {
         (**self).bind(ticket, address).await
     }
     async fn issue_code(&self, request: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
@@ -417,7 +470,11 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     async fn verify_code(&self, request: &VerifyRequest<'_>) -> Result<VerifyOutcome, StoreError> {
         (**self).verify_code(request).await
     }
-    async fn restart(&self, ticket: &TicketKey, now: Timestamp) -> Result<RestartOutcome, StoreError> {
+    async fn restart(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<RestartOutcome, StoreError> {
         (**self).restart(ticket, now).await
     }
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
