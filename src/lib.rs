@@ -8,7 +8,10 @@
 mod clock;
 mod code;
 mod device;
+mod events;
+mod flow;
 mod locale;
+pub mod pages;
 pub mod mail;
 mod secret;
 pub mod store;
@@ -18,6 +21,10 @@ mod ticket;
 pub use self::clock::ManualClock;
 pub use self::clock::{Clock, SystemClock, Timestamp};
 pub use self::code::{Code, CodeFormatError, CodeHash, MAX_CODE_DIGITS, MIN_CODE_DIGITS};
+pub use self::events::{EventHook, OtpEvent};
+pub use self::flow::{
+    Challenge, ChallengeState, ConfigError, Flow, Limits, Rejection, SendRequest, Sent, Verified,
+};
 pub use self::locale::Locale;
 pub use self::mail::{AddressError, EmailAddress, MailError, MailKind, Mailer, OtpMail};
 pub use self::secret::{KeyError, MIN_KEY_BYTES, Secret};

@@ -1,0 +1,159 @@
+//! What happened: events for logs, metrics and the application.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::clock::Timestamp;
+use crate::ticket::TicketKey;
+
+/// Something the flow did. Carries no code, token, raw ticket id or full
+/// address: tickets appear as [`TicketKey`]s, addresses masked.
+///
+/// Every event is also emitted as a `tracing` event (target `tower_otp`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OtpEvent {
+    /// The first device of a ticket was trusted.
+    FirstDeviceClaimed {
+        /// The ticket.
+        ticket: TicketKey,
+    },
+    /// A code was sent.
+    CodeSent {
+        /// The ticket.
+        ticket: TicketKey,
+        /// The masked recipient.
+        to: String,
+    },
+    /// A send was refused by a limit.
+    SendThrottled {
+        /// The ticket.
+        ticket: TicketKey,
+        /// When a send will be allowed.
+        retry_at: Timestamp,
+    },
+    /// The mailer failed; the code was withdrawn.
+    MailFailed {
+        /// The ticket.
+        ticket: TicketKey,
+    },
+    /// A device was verified.
+    Verified {
+        /// The ticket.
+        ticket: TicketKey,
+        /// The address was bound by this verification.
+        newly_bound: bool,
+    },
+    /// A wrong code was entered.
+    VerifyFailed {
+        /// The ticket.
+        ticket: TicketKey,
+        /// Attempts left in the round.
+        attempts_left: u32,
+    },
+    /// New devices were locked out of the ticket.
+    Locked {
+        /// The ticket.
+        ticket: TicketKey,
+        /// Until then.
+        until: Timestamp,
+    },
+    /// The pending address was forgotten.
+    Restarted {
+        /// The ticket.
+        ticket: TicketKey,
+    },
+    /// The application bound an address.
+    PreBound {
+        /// The ticket.
+        ticket: TicketKey,
+    },
+    /// Device tokens issued so far were revoked.
+    DevicesRevoked {
+        /// The ticket.
+        ticket: TicketKey,
+        /// The new generation.
+        generation: u64,
+    },
+}
+
+impl OtpEvent {
+    pub(crate) fn trace(&self) {
+        match self {
+            OtpEvent::FirstDeviceClaimed { ticket } => {
+                tracing::info!(ticket = ticket.label(), "first device claimed");
+            }
+            OtpEvent::CodeSent { ticket, to } => tracing::info!(ticket = ticket.label(), to, "code sent"),
+            OtpEvent::SendThrottled { ticket, retry_at } => {
+                tracing::info!(ticket = ticket.label(), retry_at = retry_at.as_secs(), "send throttled");
+            }
+            OtpEvent::MailFailed { ticket } => tracing::warn!(ticket = ticket.label(), "mail delivery failed"),
+            OtpEvent::Verified { ticket, newly_bound } => {
+                tracing::info!(ticket = ticket.label(), newly_bound, "device verified");
+            }
+            OtpEvent::VerifyFailed { ticket, attempts_left } => {
+                tracing::info!(ticket = ticket.label(), attempts_left, "wrong code");
+            }
+            OtpEvent::Locked { ticket, until } => {
+                tracing::warn!(ticket = ticket.label(), until = until.as_secs(), "ticket locked for new devices");
+            }
+            OtpEvent::Restarted { ticket } => tracing::info!(ticket = ticket.label(), "challenge restarted"),
+            OtpEvent::PreBound { ticket } => tracing::info!(ticket = ticket.label(), "address pre-bound"),
+            OtpEvent::DevicesRevoked { ticket, generation } => {
+                tracing::info!(ticket = ticket.label(), generation, "devices revoked");
+            }
+        }
+    }
+}
+
+/// Receives every [`OtpEvent`], for metrics or audit logs. Implemented for
+/// closures.
+///
+/// ```
+/// use tower_otp::{EventHook, OtpEvent};
+///
+/// let hook = |event: &OtpEvent| {
+///     if let OtpEvent::Locked { ticket, .. } = event {
+///         eprintln!("alert: ticket {} locked", ticket.label());
+///     }
+/// };
+/// fn takes_hook(_: impl EventHook) {}
+/// takes_hook(hook);
+/// ```
+pub trait EventHook: Send + Sync + 'static {
+    /// Called once per event, on the request's task: keep it quick.
+    fn on_event(&self, event: &OtpEvent);
+}
+
+impl<F> EventHook for F
+where
+    F: Fn(&OtpEvent) + Send + Sync + 'static,
+{
+    fn on_event(&self, event: &OtpEvent) {
+        self(event)
+    }
+}
+
+#[derive(Clone, Default)]
+pub(crate) struct Events {
+    hook: Option<Arc<dyn EventHook>>,
+}
+
+impl Events {
+    pub(crate) fn new(hook: Option<Arc<dyn EventHook>>) -> Self {
+        Self { hook }
+    }
+
+    pub(crate) fn emit(&self, event: OtpEvent) {
+        event.trace();
+        if let Some(hook) = &self.hook {
+            hook.on_event(&event);
+        }
+    }
+}
+
+impl fmt::Debug for Events {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Events").field("hook", &self.hook.is_some()).finish()
+    }
+}

@@ -1,0 +1,408 @@
+//! The challenge flow: send, resend, verify and restart over a [`Store`], a
+//! [`Mailer`] and a [`Clock`], pure of HTTP.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::code::Code;
+use crate::events::{EventHook, Events, OtpEvent};
+use crate::locale::Locale;
+use crate::mail::{EmailAddress, MailKind, Mailer, OtpMail};
+use crate::secret::{Keys, Secret};
+use crate::store::{
+    AddressKey, BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, RestartOutcome, Store, StoreError,
+    TicketSnapshot, VerifyOutcome, VerifyRequest,
+};
+use crate::ticket::{TicketId, TicketKey};
+
+mod limits;
+mod outcome;
+
+pub use self::limits::{ConfigError, Limits};
+pub use self::outcome::{Challenge, ChallengeState, Rejection, Sent, Verified};
+
+/// The challenge flow of every ticket, shared by all requests (cheap to clone).
+///
+/// [`OtpLayer`](crate::OtpLayer) drives it from HTTP; an application can also
+/// use it directly (a native app's backend, pre-binding the purchaser's
+/// address, revoking devices).
+///
+/// ```
+/// use tower_otp::{CapturingMailer, Flow, Locale, ManualClock, MemoryStore, Secret, SendRequest, TicketId};
+///
+/// # tokio_test_block_on(async {
+/// let mailer = CapturingMailer::new();
+/// let flow = Flow::new(&Secret::random(), MemoryStore::new(), mailer.clone())
+///     .with_clock(ManualClock::starting_now())
+///     .with_site_name("Example Tickets");
+/// let ticket = flow.ticket_key(&TicketId::new("A7x9Qz"));
+///
+/// flow.send(&ticket, SendRequest::new(Locale::En).with_email("taro@example.com")).await?;
+/// let code = mailer.last_code().expect("a code was sent");
+/// let verified = flow.verify(&ticket, &code).await?;
+/// assert!(verified.newly_bound);
+/// # Ok::<(), tower_otp::Rejection>(())
+/// # });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Flow {
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
+    store: Arc<dyn Store>,
+    mailer: Arc<dyn Mailer>,
+    clock: Arc<dyn Clock>,
+    keys: Keys,
+    limits: Limits,
+    site_name: String,
+    site_origin: Option<String>,
+    events: Events,
+    notify_new_device: bool,
+}
+
+/// What [`Flow::send`] needs besides the ticket.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct SendRequest<'a> {
+    /// The address typed, if any (ignored once the ticket is bound).
+    pub email: Option<&'a str>,
+    /// The language of the e-mail.
+    pub locale: Locale,
+    /// A hint the e-mail shows so the person knows which ticket it is about.
+    pub ticket_hint: Option<&'a str>,
+}
+
+impl<'a> SendRequest<'a> {
+    /// A request with no address and no hint.
+    pub fn new(locale: Locale) -> Self {
+        Self { email: None, locale, ticket_hint: None }
+    }
+
+    /// Sets the typed address.
+    pub fn with_email(mut self, email: &'a str) -> Self {
+        self.email = Some(email);
+        self
+    }
+
+    /// Sets the ticket hint.
+    pub fn with_ticket_hint(mut self, hint: Option<&'a str>) -> Self {
+        self.ticket_hint = hint;
+        self
+    }
+}
+
+impl Flow {
+    /// A flow over `store` and `mailer`, with keys derived from `secret`, the
+    /// system clock, default [`Limits`], site name `"tower-otp"`, and new-device
+    /// notices on.
+    pub fn new(secret: &Secret, store: impl Store, mailer: impl Mailer) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store: Arc::new(store),
+                mailer: Arc::new(mailer),
+                clock: Arc::new(SystemClock),
+                keys: Keys::derive(secret),
+                limits: Limits::default(),
+                site_name: "tower-otp".to_owned(),
+                site_origin: None,
+                events: Events::default(),
+                notify_new_device: true,
+            }),
+        }
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Inner)) -> Self {
+        f(Arc::make_mut(&mut self.inner));
+        self
+    }
+
+    /// Uses `clock` for time. Default: [`SystemClock`].
+    pub fn with_clock(self, clock: impl Clock) -> Self {
+        self.edit(|i| i.clock = Arc::new(clock))
+    }
+
+    /// Uses `limits`. Default: [`Limits::default`].
+    pub fn with_limits(self, limits: Limits) -> Self {
+        self.edit(|i| i.limits = limits)
+    }
+
+    /// The site name e-mails and pages show. Default `"tower-otp"`.
+    pub fn with_site_name(self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.edit(|i| i.site_name = name)
+    }
+
+    /// The site's canonical origin (`https://tickets.example.com`), shown in
+    /// e-mails; never taken from the request. Default: none.
+    pub fn with_site_origin(self, origin: impl Into<String>) -> Self {
+        let origin = origin.into();
+        self.edit(|i| i.site_origin = Some(origin))
+    }
+
+    /// Calls `hook` with every [`OtpEvent`]. Default: none (events still go to `tracing`).
+    pub fn with_event_hook(self, hook: impl EventHook) -> Self {
+        let hook: Arc<dyn EventHook> = Arc::new(hook);
+        self.edit(|i| i.events = Events::new(Some(hook)))
+    }
+
+    /// Whether to e-mail the bound address when another device is verified.
+    /// Default: on (NIST SP 800-63B §4.6).
+    pub fn with_new_device_notice(self, on: bool) -> Self {
+        self.edit(|i| i.notify_new_device = on)
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// The configured site name.
+    pub fn site_name(&self) -> &str {
+        &self.inner.site_name
+    }
+
+    /// The current time, from the flow's clock.
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// The keyed hash that names `ticket` in stores, tokens and logs.
+    pub fn ticket_key(&self, ticket: &TicketId) -> TicketKey {
+        TicketKey::derive(&self.inner.keys.ticket, ticket)
+    }
+
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.inner.keys
+    }
+
+    fn address_key(&self, address: &EmailAddress) -> AddressKey {
+        let full = self.inner.keys.address.sign(&[address.as_str().as_bytes()]);
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&full[..16]);
+        AddressKey::from_bytes(bytes)
+    }
+
+    /// Where the ticket's challenge stands (a read; changes nothing).
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn challenge(&self, ticket: &TicketKey) -> Result<Challenge, StoreError> {
+        let now = self.now();
+        let snapshot = self.inner.store.load(ticket, now, self.inner.limits.policy()).await?;
+        Ok(self.view(&snapshot, now))
+    }
+
+    fn view(&self, s: &TicketSnapshot, now: Timestamp) -> Challenge {
+        let locked_until = s.locked_until.filter(|until| *until > now);
+        let live = !s.live_codes.is_empty() && !s.exhausted;
+        let address = s.binding.as_ref().or(s.pending.as_ref());
+        let state = if locked_until.is_some() {
+            ChallengeState::Locked
+        } else if live {
+            ChallengeState::CodeSent
+        } else if address.is_some() {
+            ChallengeState::SendRequired
+        } else {
+            ChallengeState::EmailRequired
+        };
+        let max = self.inner.limits.max_attempts();
+        Challenge {
+            state,
+            bound: s.binding.is_some(),
+            masked_address: address.map(EmailAddress::masked),
+            expires_at: if live { s.live_codes.iter().map(|c| c.expires_at).max() } else { None },
+            resend_at: self.inner.limits.policy().next_send_at(&s.recent_sends).filter(|at| *at > now),
+            attempts_left: if s.exhausted { 0 } else { max.saturating_sub(s.attempts_used) },
+            locked_until,
+            exhausted: s.exhausted,
+            expired: s.live_codes.is_empty() && s.had_codes,
+            now,
+        }
+    }
+
+    /// Trusts the first device of an unclaimed, unbound ticket. Returns the
+    /// generation for its device token, or `None` if the ticket was claimed
+    /// or bound already.
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn claim_first_device(&self, ticket: &TicketKey) -> Result<Option<u64>, StoreError> {
+        match self.inner.store.claim_first_device(ticket).await? {
+            ClaimOutcome::Claimed { generation } => {
+                self.inner.events.emit(OtpEvent::FirstDeviceClaimed { ticket: *ticket });
+                Ok(Some(generation))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Sends a code (Send and Resend): to the bound address if there is one
+    /// (a typed address is then ignored), else to the typed address, else to
+    /// the pending one. Within the limits; a mail failure withdraws the code
+    /// and counts nothing.
+    ///
+    /// # Errors
+    /// A [`Rejection`] saying why nothing was sent.
+    pub async fn send(&self, ticket: &TicketKey, request: SendRequest<'_>) -> Result<Sent, Rejection> {
+        let inner = &self.inner;
+        let now = self.now();
+        let policy = inner.limits.policy();
+        let snapshot = inner.store.load(ticket, now, policy).await?;
+        let address = match (&snapshot.binding, request.email, &snapshot.pending) {
+            (Some(bound), _, _) => bound.clone(),
+            (None, Some(typed), _) => EmailAddress::parse(typed).map_err(Rejection::InvalidAddress)?,
+            (None, None, Some(pending)) => pending.clone(),
+            (None, None, None) => return Err(Rejection::AddressRequired),
+        };
+        let code = Code::generate(inner.limits.code_digits());
+        let hash = code.hash(&inner.keys.code, ticket);
+        let address_key = self.address_key(&address);
+        let issue = IssueRequest::new(ticket, &address, &address_key, &hash, now, policy);
+        let (expires_at, resend_at) = match inner.store.issue_code(&issue).await? {
+            IssueOutcome::Issued { expires_at, next_send_at } => (expires_at, next_send_at),
+            IssueOutcome::TicketThrottled { retry_at } | IssueOutcome::AddressThrottled { retry_at } => {
+                inner.events.emit(OtpEvent::SendThrottled { ticket: *ticket, retry_at });
+                return Err(Rejection::Throttled { retry_after: wait(now, retry_at) });
+            }
+            IssueOutcome::Locked { until } => {
+                return Err(Rejection::Locked { until, retry_after: wait(now, until) });
+            }
+            IssueOutcome::BoundElsewhere => return Err(Rejection::Bound),
+            _ => return Err(Rejection::Unavailable(StoreError::msg("unknown issue outcome"))),
+        };
+        let mail = OtpMail::new(
+            address.clone(),
+            MailKind::Code { code, valid_for: policy.code_ttl },
+            request.locale,
+            inner.site_name.clone(),
+        )
+        .with_site_origin(inner.site_origin.clone())
+        .with_ticket_hint(request.ticket_hint.map(str::to_owned));
+        if let Err(error) = inner.mailer.send(&mail).await {
+            inner.events.emit(OtpEvent::MailFailed { ticket: *ticket });
+            tracing::warn!(ticket = ticket.label(), error = %error, "withdrawing the undelivered code");
+            if let Err(withdraw) = inner.store.withdraw_code(&issue).await {
+                tracing::error!(ticket = ticket.label(), error = %withdraw, "could not withdraw an undelivered code");
+            }
+            return Err(Rejection::MailFailed(error));
+        }
+        let to = address.masked();
+        inner.events.emit(OtpEvent::CodeSent { ticket: *ticket, to: to.clone() });
+        Ok(Sent { to, expires_at, resend_at })
+    }
+
+    /// Checks a code typed by a person. On success the code's address is bound
+    /// (if the ticket was unbound) and the layer mints a device token.
+    ///
+    /// # Errors
+    /// A [`Rejection`]: format errors, expired or missing codes and lockouts
+    /// count nothing; wrong codes count against the round's budget.
+    pub async fn verify(&self, ticket: &TicketKey, input: &str) -> Result<Verified, Rejection> {
+        let inner = &self.inner;
+        let code = Code::normalize(input, inner.limits.code_digits()).map_err(Rejection::InvalidCode)?;
+        let hash = code.hash(&inner.keys.code, ticket);
+        let now = self.now();
+        let request = VerifyRequest::new(ticket, &hash, now, inner.limits.policy());
+        match inner.store.verify_code(&request).await? {
+            VerifyOutcome::Verified { address, newly_bound, generation } => {
+                inner.events.emit(OtpEvent::Verified { ticket: *ticket, newly_bound });
+                if !newly_bound && inner.notify_new_device {
+                    self.notify_new_device(address, now);
+                }
+                Ok(Verified { generation, newly_bound })
+            }
+            VerifyOutcome::Wrong { attempts_left, locked_until } => {
+                inner.events.emit(OtpEvent::VerifyFailed { ticket: *ticket, attempts_left });
+                if let Some(until) = locked_until {
+                    inner.events.emit(OtpEvent::Locked { ticket: *ticket, until });
+                    return Err(Rejection::Locked { until, retry_after: wait(now, until) });
+                }
+                Err(Rejection::WrongCode { attempts_left })
+            }
+            VerifyOutcome::Expired => Err(Rejection::Expired),
+            VerifyOutcome::NoCode => Err(Rejection::NoCode),
+            VerifyOutcome::Exhausted => Err(Rejection::TooManyAttempts),
+            VerifyOutcome::Locked { until } => Err(Rejection::Locked { until, retry_after: wait(now, until) }),
+            _ => Err(Rejection::Unavailable(StoreError::msg("unknown verify outcome"))),
+        }
+    }
+
+    fn notify_new_device(&self, to: EmailAddress, at: Timestamp) {
+        let inner = &self.inner;
+        let mail = OtpMail::new(to, MailKind::NewDevice { at }, Locale::default(), inner.site_name.clone())
+            .with_site_origin(inner.site_origin.clone());
+        let mailer = Arc::clone(&inner.mailer);
+        let send = async move {
+            if let Err(error) = mailer.send(&mail).await {
+                tracing::warn!(error = %error, "new-device notice not delivered");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => drop(handle.spawn(send)),
+            Err(_) => tracing::warn!("no tokio runtime: new-device notice skipped"),
+        }
+    }
+
+    /// Forgets the pending address and its codes so another address can be
+    /// entered (unbound tickets only). The attempt budget is kept.
+    ///
+    /// # Errors
+    /// [`Rejection::Bound`] for bound tickets, or the store's error.
+    pub async fn restart(&self, ticket: &TicketKey) -> Result<(), Rejection> {
+        match self.inner.store.restart(ticket, self.now()).await? {
+            RestartOutcome::Restarted => {
+                self.inner.events.emit(OtpEvent::Restarted { ticket: *ticket });
+                Ok(())
+            }
+            _ => Err(Rejection::Bound),
+        }
+    }
+
+    /// Binds an address the application already knows (the purchaser's)
+    /// before anyone verifies. A pre-bound ticket has no first-device trust:
+    /// every device verifies by a code sent to this address.
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn pre_bind(&self, ticket: &TicketKey, address: &EmailAddress) -> Result<BindOutcome, StoreError> {
+        let outcome = self.inner.store.bind(ticket, address).await?;
+        if outcome == BindOutcome::Bound {
+            self.inner.events.emit(OtpEvent::PreBound { ticket: *ticket });
+        }
+        Ok(outcome)
+    }
+
+    /// Revokes every device token of the ticket issued so far (they stop
+    /// passing where the layer checks revocation). Returns the new generation.
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
+        let generation = self.inner.store.revoke_devices(ticket).await?;
+        self.inner.events.emit(OtpEvent::DevicesRevoked { ticket: *ticket, generation });
+        Ok(generation)
+    }
+}
+
+/// The wait until `at`, at least one second (for `Retry-After`).
+fn wait(now: Timestamp, at: Timestamp) -> Duration {
+    let millis = at.saturating_since(now).as_millis();
+    Duration::from_secs(u64::try_from(millis.div_ceil(1000)).unwrap_or(u64::MAX).max(1))
+}
+
+impl fmt::Debug for Flow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Flow")
+            .field("limits", &self.inner.limits)
+            .field("site_name", &self.inner.site_name)
+            .field("events", &self.inner.events)
+            .finish_non_exhaustive()
+    }
+}
