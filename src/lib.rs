@@ -6,6 +6,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod clock;
+mod body;
 mod code;
 mod device;
 mod events;
@@ -16,9 +17,11 @@ pub mod mail;
 mod secret;
 pub mod store;
 mod ticket;
+mod web;
 
 #[cfg(any(test, feature = "test-util"))]
 pub use self::clock::ManualClock;
+pub use self::body::ResponseBody;
 pub use self::clock::{Clock, SystemClock, Timestamp};
 pub use self::code::{Code, CodeFormatError, CodeHash, MAX_CODE_DIGITS, MIN_CODE_DIGITS};
 pub use self::events::{EventHook, OtpEvent};
@@ -29,4 +32,6 @@ pub use self::locale::Locale;
 pub use self::mail::{AddressError, EmailAddress, MailError, MailKind, Mailer, OtpMail};
 pub use self::secret::{KeyError, MIN_KEY_BYTES, Secret};
 pub use self::store::{MemoryStore, Store, StoreError};
-pub use self::ticket::{TicketId, TicketKey};
+#[cfg(feature = "axum")]
+pub use self::ticket::PathParam;
+pub use self::ticket::{Found, PathPattern, TicketId, TicketKey, TicketMatch, TicketSource};

@@ -223,8 +223,18 @@ impl Flow {
             locked_until,
             exhausted: s.exhausted,
             expired: s.live_codes.is_empty() && s.had_codes,
+            claimable: !s.claimed && s.binding.is_none(),
             now,
         }
+    }
+
+    /// The ticket's revocation generation (device tokens from an older one are revoked).
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn generation(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
+        let snapshot = self.inner.store.load(ticket, self.now(), self.inner.limits.policy()).await?;
+        Ok(snapshot.generation)
     }
 
     /// Trusts the first device of an unclaimed, unbound ticket. Returns the

@@ -55,6 +55,8 @@ pub struct Challenge {
     pub exhausted: bool,
     /// The last code expired unused.
     pub expired: bool,
+    /// The ticket is unclaimed and unbound: the first device may still be trusted.
+    pub claimable: bool,
     /// The time this view was taken.
     pub now: Timestamp,
 }

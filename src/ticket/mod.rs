@@ -7,6 +7,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::secret::HmacKey;
 
+mod source;
+
+#[cfg(feature = "axum")]
+pub use self::source::PathParam;
+pub use self::source::{Found, PathPattern, TicketMatch, TicketSource};
+
 /// The id of a ticket, as taken from the request (for example the `{ticket}`
 /// path segment).
 ///

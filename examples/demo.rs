@@ -1,0 +1,196 @@
+//! A small e-ticket site behind tower-otp.
+//!
+//! ```text
+//! cargo run --example demo
+//! ```
+//!
+//! Then open http://127.0.0.1:3000 in one browser (the first device, trusted),
+//! and the same ticket URL in another browser or a private window: it is
+//! challenged, and the code is printed in this terminal. Configuration is by
+//! environment variable; see the README's "Demo" section.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use sha2::{Digest, Sha256};
+use tower_otp::{
+    FileMailer, FirstDevice, Limits, MailError, MailKind, Mailer, MemoryStore, OtpLayer, OtpMail, Secret, SmtpMailer,
+    VerifiedDevice,
+};
+
+/// Prints each code to the terminal: for trying the demo without a mail server.
+#[derive(Debug)]
+struct TerminalMailer;
+
+#[async_trait::async_trait]
+impl Mailer for TerminalMailer {
+    async fn send(&self, mail: &OtpMail) -> Result<(), MailError> {
+        match &mail.kind {
+            MailKind::Code { code, valid_for } => println!(
+                "\n  ✉  one-time password for {}: {}  (valid {} min)\n",
+                mail.to.masked(),
+                code.as_str(),
+                valid_for.as_secs() / 60
+            ),
+            MailKind::NewDevice { .. } => println!("\n  ✉  notice to {}: a new device was verified\n", mail.to.masked()),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+const SAMPLE_TICKETS: [(&str, &str, &str); 3] = [
+    ("A7x9Qz-2026-LIVE", "Tokyo Dome — Winter Live", "Gate 3 · Block B · Row 12 · Seat 34"),
+    ("kb-Yokohama-0412", "Yokohama Arena — Spring Tour", "Floor · Block C4 · Seat 101"),
+    ("Osaka_Jazz_88", "Osaka Jazz Night", "Balcony · Row 2 · Seat 8"),
+];
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn env_parse<T: std::str::FromStr>(name: &str) -> Result<Option<T>, String> {
+    env(name).map(|v| v.trim().parse::<T>().map_err(|_| format!("{name}: cannot parse {v:?}"))).transpose()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+
+    let addr: SocketAddr = env_parse("OTP_DEMO_ADDR")?.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)));
+    let secret = match env("OTP_SECRET") {
+        Some(hex) => Secret::from_hex(&hex)?,
+        None => {
+            tracing::warn!("OTP_SECRET is not set: using a random secret (devices and codes are forgotten on restart)");
+            Secret::random()
+        }
+    };
+    let mut limits = Limits::default();
+    if let Some(secs) = env_parse::<u64>("OTP_CODE_TTL_SECS")? {
+        limits = limits.with_code_ttl(Duration::from_secs(secs))?;
+    }
+    if let Some(secs) = env_parse::<u64>("OTP_RESEND_COOLDOWN_SECS")? {
+        limits = limits.with_resend_cooldowns(vec![Duration::from_secs(secs)])?;
+    }
+    if let Some(n) = env_parse::<u32>("OTP_MAX_ATTEMPTS")? {
+        limits = limits.with_max_attempts(n)?;
+    }
+    let first_device = match env("OTP_FIRST_DEVICE").as_deref() {
+        None | Some("trust") => FirstDevice::Trust,
+        Some("confirm") => FirstDevice::Confirm,
+        Some("challenge") => FirstDevice::Challenge,
+        Some(other) => return Err(format!("OTP_FIRST_DEVICE: expected trust, confirm or challenge, got {other:?}").into()),
+    };
+    // Plain http on a loopback address needs non-Secure cookies; anywhere else, keep them Secure.
+    let secure = env_parse::<bool>("OTP_COOKIE_SECURE")?.unwrap_or(!addr.ip().is_loopback());
+    if !secure && !addr.ip().is_loopback() {
+        return Err("OTP_COOKIE_SECURE=false is only allowed on a loopback address".into());
+    }
+
+    let store = MemoryStore::new();
+    let mailer: Box<dyn Mailer> = if let Some(url) = env("OTP_SMTP_URL") {
+        let from = env("OTP_MAIL_FROM").unwrap_or_else(|| "tickets@example.com".to_owned());
+        tracing::info!("sending codes through SMTP");
+        Box::new(SmtpMailer::from_url(&url, &from)?)
+    } else if let Some(dir) = env("OTP_MAIL_DIR") {
+        tracing::info!(dir, "writing codes as .eml files");
+        Box::new(FileMailer::new(dir))
+    } else {
+        tracing::info!("printing codes to this terminal (set OTP_SMTP_URL or OTP_MAIL_DIR to send mail)");
+        Box::new(TerminalMailer)
+    };
+
+    let otp = OtpLayer::new(&secret, store, mailer)
+        .with_ticket_param("ticket")
+        .with_site_name("Demo Tickets")
+        .with_limits(limits)
+        .with_first_device(first_device)
+        .with_cookie_secure(secure)
+        .with_ticket_hint(|ticket| {
+            SAMPLE_TICKETS.iter().find(|(id, _, _)| *id == ticket.as_str()).map(|(_, event, _)| (*event).to_owned())
+        });
+
+    let app = Router::new()
+        .route("/tickets/{ticket}", get(ticket_page))
+        .route_layer(otp)
+        .route("/", get(index));
+
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("\n  tower-otp demo: http://{addr}/\n");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+            println!("\n  shutting down");
+        })
+        .await?;
+    Ok(())
+}
+
+async fn index() -> Html<String> {
+    let items: String = SAMPLE_TICKETS
+        .iter()
+        .map(|(id, event, _)| format!("<li><a href=\"/tickets/{id}\">{event}</a> <code>{id}</code></li>"))
+        .collect();
+    Html(format!(
+        "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
+         <title>Demo Tickets</title><h1>Demo Tickets</h1><p>Open a ticket here, then open the same link in another \
+         browser: it asks for a one-time password, printed in the demo's terminal.</p><ul>{items}</ul>\
+         <p>Any id of <code>[A-Za-z0-9_-]{{1,64}}</code> works: <code>/tickets/your-own-id</code>.</p></html>"
+    ))
+}
+
+fn valid_ticket(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+async fn ticket_page(Path(ticket): Path<String>, device: VerifiedDevice) -> Response {
+    if !valid_ticket(&ticket) {
+        return (StatusCode::NOT_FOUND, "no such ticket").into_response();
+    }
+    let (event, seat) = SAMPLE_TICKETS
+        .iter()
+        .find(|(id, _, _)| *id == ticket)
+        .map_or(("Demo Event", "General admission"), |(_, event, seat)| (*event, *seat));
+    Html(format!(
+        "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
+         <title>{event}</title><h1>{event}</h1><p>{seat}</p>{qr}<p>Ticket <code>{ticket}</code></p>\
+         <p><small>This browser is verified (device {device}).</small></p><p><a href=\"/\">All tickets</a></p></html>",
+        qr = qr_picture(&ticket),
+        device = device.device_id(),
+    ))
+    .into_response()
+}
+
+/// A QR-like picture drawn from a hash of the ticket id (decorative).
+fn qr_picture(ticket: &str) -> String {
+    let mut bits = Vec::with_capacity(441);
+    let mut block = Sha256::digest(ticket.as_bytes());
+    while bits.len() < 441 {
+        bits.extend(block.iter().flat_map(|byte| (0..8).map(move |i| byte >> i & 1 == 1)));
+        block = Sha256::digest(block);
+    }
+    let finder = |x: usize, y: usize| {
+        [(0, 0), (14, 0), (0, 14)].iter().any(|(fx, fy)| {
+            let (dx, dy) = (x.wrapping_sub(*fx), y.wrapping_sub(*fy));
+            dx < 7 && dy < 7 && (dx == 0 || dx == 6 || dy == 0 || dy == 6 || (2..=4).contains(&dx) && (2..=4).contains(&dy))
+        })
+    };
+    let in_finder = |x: usize, y: usize| [(0, 0), (14, 0), (0, 14)].iter().any(|(fx, fy)| x.wrapping_sub(*fx) < 8 && y.wrapping_sub(*fy) < 8);
+    let mut rects = String::new();
+    for y in 0..21 {
+        for x in 0..21 {
+            let on = if in_finder(x, y) { finder(x, y) } else { bits[y * 21 + x] };
+            if on {
+                rects.push_str(&format!("<rect x=\"{x}\" y=\"{y}\" width=\"1\" height=\"1\"/>"));
+            }
+        }
+    }
+    format!("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"-2 -2 25 25\" width=\"200\" height=\"200\" role=\"img\" aria-label=\"ticket code\"><rect x=\"-2\" y=\"-2\" width=\"25\" height=\"25\" fill=\"#fff\"/>{rects}</svg>")
+}

@@ -1,0 +1,75 @@
+//! The layer's configuration, with secure defaults.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::decision::FirstDevice;
+use crate::device::{DeviceCookie, DeviceTokens};
+use crate::flow::Flow;
+use crate::pages::{DefaultPages, Pages};
+use crate::ticket::TicketId;
+
+/// The largest gate form or JSON body by default: a few KiB is plenty for an
+/// address and a code (checklist 10.2, RUSTSEC-2022-0055).
+pub(crate) const DEFAULT_BODY_LIMIT: usize = 4 * 1024;
+
+/// Gives the e-mail a hint of which ticket it is about.
+pub(crate) type TicketHint = Arc<dyn Fn(&TicketId) -> Option<String> + Send + Sync>;
+
+/// Everything the service needs, shared by all clones.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) flow: Flow,
+    pub(crate) tokens: DeviceTokens,
+    pub(crate) cookie: DeviceCookie,
+    pub(crate) pages: Arc<dyn Pages>,
+    /// Trust on first use, after a cookie round-trip (the seed's behaviour).
+    pub(crate) first_device: FirstDevice,
+    pub(crate) body_limit: usize,
+    /// Origins besides the request's own whose POSTs are accepted (none).
+    pub(crate) allowed_origins: Vec<String>,
+    /// `Sec-Fetch-Site: same-site` is cross-origin: refused unless every
+    /// sibling subdomain is trusted (OWASP CSRF cheat sheet).
+    pub(crate) trust_same_site: bool,
+    /// Off: verifying a cookie needs no I/O (DESIGN.md, "Failure").
+    pub(crate) revocation_check: bool,
+    pub(crate) ticket_hint: Option<TicketHint>,
+}
+
+impl Config {
+    pub(crate) fn new(flow: Flow, tokens: DeviceTokens) -> Self {
+        let cookie = DeviceCookie::for_tokens(&tokens);
+        Self {
+            flow,
+            tokens,
+            cookie,
+            pages: Arc::new(DefaultPages::default()),
+            first_device: FirstDevice::default(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            allowed_origins: Vec::new(),
+            trust_same_site: false,
+            revocation_check: false,
+            ticket_hint: None,
+        }
+    }
+
+    /// Whether cookies are `Secure` (and prefixed).
+    pub(crate) fn secure(&self) -> bool {
+        self.cookie.secure()
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("flow", &self.flow)
+            .field("tokens", &self.tokens)
+            .field("cookie", &self.cookie)
+            .field("first_device", &self.first_device)
+            .field("body_limit", &self.body_limit)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("trust_same_site", &self.trust_same_site)
+            .field("revocation_check", &self.revocation_check)
+            .finish_non_exhaustive()
+    }
+}

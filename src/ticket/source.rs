@@ -1,0 +1,273 @@
+//! Where the ticket comes from in a request.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use http::request::Parts;
+
+use super::TicketId;
+
+/// A ticket found in a request, with the URL path that scopes its cookies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TicketMatch {
+    /// The ticket id.
+    pub id: TicketId,
+    /// The path prefix that covers the ticket's pages (`/tickets/abc`): the
+    /// device cookie's `Path`. `/` when unknown.
+    pub cookie_path: String,
+}
+
+impl TicketMatch {
+    /// A match whose cookies are scoped to `cookie_path`.
+    pub fn new(id: TicketId, cookie_path: impl Into<String>) -> Self {
+        Self { id, cookie_path: cookie_path.into() }
+    }
+}
+
+/// What a [`TicketSource`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Found {
+    /// The request names no ticket: it passes untouched.
+    None,
+    /// The request names this ticket.
+    Ticket(TicketMatch),
+    /// The request is on a ticket route but its ticket part is malformed
+    /// (empty, not UTF-8...): the gate answers 404, the inner service never sees it.
+    Malformed,
+    /// The source cannot work here (for example [`PathParam`] used with
+    /// `Router::layer` instead of `route_layer`): the gate answers 500.
+    Misconfigured(&'static str),
+}
+
+/// Finds the ticket a request names.
+///
+/// Implemented by [`PathPattern`] (the default, `/tickets/{ticket}`),
+/// [`PathParam`] (feature `axum`: the matched route's parameter, for
+/// `route_layer`) and closures `Fn(&Parts) -> Option<TicketId>` (cookies then
+/// scoped to `/`).
+pub trait TicketSource: Clone + Send + Sync + 'static {
+    /// Looks at the request head. (`&mut` only because axum's extractors take
+    /// it; a source must not change the request.)
+    fn find(&self, parts: &mut Parts) -> Found;
+}
+
+impl<F> TicketSource for F
+where
+    F: Fn(&Parts) -> Option<TicketId> + Clone + Send + Sync + 'static,
+{
+    fn find(&self, parts: &mut Parts) -> Found {
+        match self(parts) {
+            Some(id) if valid_id(id.as_str()) => Found::Ticket(TicketMatch::new(id, "/")),
+            Some(_) => Found::Malformed,
+            None => Found::None,
+        }
+    }
+}
+
+/// Ticket ids are 1 to 256 bytes without control characters.
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 256 && !id.chars().any(char::is_control)
+}
+
+/// A path pattern such as `/tickets/{ticket}`: literal segments, one
+/// `{name}` segment that is the ticket, and any further segments (so
+/// `/tickets/{ticket}` also covers `/tickets/abc/pdf`).
+///
+/// The ticket segment is percent-decoded the way axum decodes path
+/// parameters, so `/tickets/%61bc` is ticket `abc` both here and in the
+/// handler. A request under the literal prefix whose ticket segment is empty
+/// (`/tickets//abc`) or not UTF-8 is [`Found::Malformed`]: never passed on.
+///
+/// ```
+/// use tower_otp::PathPattern;
+///
+/// let pattern = PathPattern::new("/tickets/{ticket}")?;
+/// assert_eq!(pattern.to_string(), "/tickets/{ticket}");
+/// assert!(PathPattern::new("/tickets").is_err());
+/// # Ok::<(), tower_otp::ConfigError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct PathPattern {
+    prefix: Vec<String>,
+    source: String,
+}
+
+impl PathPattern {
+    /// Parses a pattern: starts with `/`, one `{name}` segment that is the
+    /// last segment of the pattern, literal segments before it.
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`](crate::ConfigError::OutOfRange) when the pattern does not have that form.
+    pub fn new(pattern: &str) -> Result<Self, crate::ConfigError> {
+        let bad = || crate::ConfigError::OutOfRange {
+            setting: "ticket path pattern",
+            range: "of the form /literal/.../{ticket}",
+        };
+        let rest = pattern.strip_prefix('/').ok_or_else(bad)?;
+        let segments: Vec<&str> = rest.split('/').collect();
+        let (last, literals) = segments.split_last().ok_or_else(bad)?;
+        let is_param = |s: &str| s.len() > 2 && s.starts_with('{') && s.ends_with('}');
+        if !is_param(last) || literals.iter().any(|s| s.is_empty() || s.contains(['{', '}', '%'])) {
+            return Err(bad());
+        }
+        Ok(Self { prefix: literals.iter().map(|s| (*s).to_owned()).collect(), source: pattern.to_owned() })
+    }
+
+    /// Finds the ticket in a path.
+    pub fn find_in_path(&self, path: &str) -> Found {
+        let Some(mut rest) = path.strip_prefix('/') else { return Found::None };
+        let mut consumed = 1;
+        for literal in &self.prefix {
+            let Some(after) = rest.strip_prefix(literal.as_str()) else { return Found::None };
+            let Some(after) = after.strip_prefix('/') else { return Found::None };
+            consumed += literal.len() + 1;
+            rest = after;
+        }
+        let segment = rest.split('/').next().unwrap_or("");
+        let decoded: Cow<'_, str> = match percent_encoding::percent_decode_str(segment).decode_utf8() {
+            Ok(decoded) => decoded,
+            Err(_) => return Found::Malformed,
+        };
+        if !valid_id(&decoded) {
+            return Found::Malformed;
+        }
+        let cookie_path = &path[..consumed + segment.len()];
+        Found::Ticket(TicketMatch::new(TicketId::new(decoded.into_owned()), cookie_path))
+    }
+}
+
+impl TicketSource for PathPattern {
+    fn find(&self, parts: &mut Parts) -> Found {
+        self.find_in_path(parts.uri.path())
+    }
+}
+
+impl fmt::Display for PathPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+impl fmt::Debug for PathPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PathPattern({:?})", self.source)
+    }
+}
+
+/// The named path parameter of the route axum matched (feature `axum`), for
+/// `Router::route_layer`: the gate sees exactly the ticket the handler's
+/// `Path` extractor sees.
+///
+/// Used with `Router::layer` (before routing) there are no path parameters at
+/// all: every request then gets a 500 and an error is logged, rather than
+/// silently passing.
+///
+/// ```
+/// use tower_otp::PathParam;
+///
+/// let source = PathParam::new("ticket");
+/// assert_eq!(source.name(), "ticket");
+/// ```
+#[cfg(feature = "axum")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathParam {
+    name: String,
+}
+
+#[cfg(feature = "axum")]
+impl PathParam {
+    /// The parameter `name` (as in `/tickets/{name}`).
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into() }
+    }
+
+    /// The parameter's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+#[cfg(feature = "axum")]
+impl TicketSource for PathParam {
+    fn find(&self, parts: &mut Parts) -> Found {
+        use axum::extract::{FromRequestParts, MatchedPath, RawPathParams};
+        use futures_util::FutureExt as _;
+
+        // `RawPathParams` only reads extensions; its future is ready at once.
+        let params = match RawPathParams::from_request_parts(parts, &()).now_or_never() {
+            Some(Ok(params)) => params,
+            Some(Err(axum::extract::rejection::RawPathParamsRejection::InvalidUtf8InPathParam(_))) => {
+                return Found::Malformed;
+            }
+            _ => return Found::Misconfigured("PathParam needs Router::route_layer (no path parameters found)"),
+        };
+        let Some(value) = params.iter().find_map(|(k, v)| (k == self.name).then_some(v)) else {
+            return Found::None;
+        };
+        if !valid_id(value) {
+            return Found::Malformed;
+        }
+        // Scope cookies to the raw path up to the parameter's segment.
+        let cookie_path = parts
+            .extensions
+            .get::<MatchedPath>()
+            .and_then(|matched| {
+                let wanted = format!("{{{}}}", self.name);
+                let index = matched.as_str().split('/').position(|s| s == wanted)?;
+                let raw = parts.uri.path();
+                let end = raw.split('/').take(index + 1).map(|s| s.len() + 1).sum::<usize>().saturating_sub(1);
+                raw.get(..end).map(str::to_owned)
+            })
+            .filter(|p| p.starts_with('/'))
+            .unwrap_or_else(|| "/".to_owned());
+        Found::Ticket(TicketMatch::new(TicketId::new(value), cookie_path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pattern_table() {
+        let p = PathPattern::new("/tickets/{ticket}").unwrap();
+        let t = |id: &str, path: &str| Found::Ticket(TicketMatch::new(TicketId::new(id), path));
+        let cases = [
+            ("/", Found::None),
+            ("/tickets", Found::None),
+            ("/ticketsabc", Found::None),
+            ("/other/abc", Found::None),
+            ("/tickets/abc", t("abc", "/tickets/abc")),
+            ("/tickets/abc/", t("abc", "/tickets/abc")),
+            ("/tickets/abc/pdf", t("abc", "/tickets/abc")),
+            ("/tickets/%61bc", t("abc", "/tickets/%61bc")),
+            ("/tickets/ABC", t("ABC", "/tickets/ABC")),
+            ("/tickets/abc%2f..", t("abc/..", "/tickets/abc%2f..")),
+            ("/tickets/", Found::Malformed),
+            ("/tickets//abc", Found::Malformed),
+            ("/tickets/%ff", Found::Malformed),
+            ("/tickets/%0a", Found::Malformed),
+        ];
+        for (path, want) in cases {
+            assert_eq!(p.find_in_path(path), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn bad_patterns_are_refused() {
+        for bad in ["", "tickets/{t}", "/tickets", "/{t}/x", "/a//{t}", "/a/{}", "/a/%7b/{t}"] {
+            assert!(PathPattern::new(bad).is_err(), "{bad}");
+        }
+        assert!(PathPattern::new("/{ticket}").is_ok());
+        assert!(PathPattern::new("/e/tickets/{id}").is_ok());
+    }
+
+    #[test]
+    fn closures_are_sources() {
+        let source = |parts: &Parts| parts.headers.get("x-ticket").and_then(|v| v.to_str().ok()).map(TicketId::from);
+        let (mut parts, ()) = http::Request::builder().header("x-ticket", "abc").body(()).unwrap().into_parts();
+        assert_eq!(source.find(&mut parts), Found::Ticket(TicketMatch::new(TicketId::new("abc"), "/")));
+    }
+}

@@ -1,0 +1,150 @@
+//! Gate responses: status codes, security headers, HTML, JSON and redirects.
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Response, StatusCode};
+use serde_json::{Map, Value, json};
+
+use crate::flow::{Challenge, Rejection};
+use crate::pages::RequestProblem;
+
+/// The status of a rejected action.
+pub(crate) fn rejection_status(rejection: &Rejection) -> StatusCode {
+    match rejection {
+        Rejection::InvalidAddress(_) | Rejection::AddressRequired | Rejection::InvalidCode(_) => StatusCode::BAD_REQUEST,
+        Rejection::WrongCode { .. } | Rejection::Expired | Rejection::NoCode => StatusCode::UNPROCESSABLE_ENTITY,
+        Rejection::TooManyAttempts | Rejection::Throttled { .. } | Rejection::Locked { .. } => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        Rejection::Bound => StatusCode::CONFLICT,
+        Rejection::MailFailed(_) => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// The status and JSON error code of a request problem.
+pub(crate) fn problem_status(problem: RequestProblem) -> (StatusCode, &'static str) {
+    match problem {
+        RequestProblem::Csrf => (StatusCode::FORBIDDEN, "csrf"),
+        RequestProblem::CrossSite => (StatusCode::FORBIDDEN, "csrf"),
+        RequestProblem::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        RequestProblem::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+        _ => (StatusCode::BAD_REQUEST, "bad_request"),
+    }
+}
+
+/// The CSP of HTML pages: nothing but the page's own nonce'd style and script.
+pub(crate) fn html_csp(nonce: &str) -> String {
+    format!(
+        "default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; img-src 'self' data:; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+}
+
+const JSON_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Headers on every gate response (checklist 12).
+pub(crate) fn secure(headers: &mut HeaderMap, csp: &str) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
+    if let Ok(csp) = HeaderValue::from_str(csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+}
+
+fn build(status: StatusCode, content_type: &'static str, body: Bytes, csp: &str) -> Response<Bytes> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    secure(headers, csp);
+    response
+}
+
+/// An HTML page.
+pub(crate) fn html(status: StatusCode, page: String, nonce: &str) -> Response<Bytes> {
+    build(status, "text/html; charset=utf-8", Bytes::from(page), &html_csp(nonce))
+}
+
+/// A JSON document.
+pub(crate) fn json(status: StatusCode, value: &Value) -> Response<Bytes> {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    build(status, "application/json; charset=utf-8", Bytes::from(body), JSON_CSP)
+}
+
+/// A plain-text response (404/500 outside any page).
+pub(crate) fn text(status: StatusCode, message: &'static str) -> Response<Bytes> {
+    build(status, "text/plain; charset=utf-8", Bytes::from_static(message.as_bytes()), JSON_CSP)
+}
+
+/// 303 See Other to `location` (always the request's own path and query).
+pub(crate) fn see_other(location: &str) -> Response<Bytes> {
+    let mut response = build(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", Bytes::new(), JSON_CSP);
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// Adds `Retry-After` (seconds).
+pub(crate) fn retry_after(response: &mut Response<Bytes>, seconds: u64) {
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+}
+
+/// The JSON picture of a challenge.
+pub(crate) fn challenge_json(challenge: &Challenge) -> Map<String, Value> {
+    let mut map = Map::new();
+    map.insert("state".into(), json!(challenge.state.as_str()));
+    map.insert("bound".into(), json!(challenge.bound));
+    map.insert("masked_email".into(), json!(challenge.masked_address));
+    map.insert("expires_in".into(), json!(challenge.expires_in().as_secs()));
+    map.insert("resend_in".into(), json!(challenge.resend_in().as_secs()));
+    map.insert("attempts_left".into(), json!(challenge.attempts_left));
+    map.insert("locked_until".into(), json!(challenge.locked_until.map(|t| t.as_secs())));
+    map
+}
+
+/// The JSON body of a rejected action.
+pub(crate) fn rejection_json(rejection: &Rejection, challenge: Option<&Challenge>) -> Value {
+    let mut map = challenge.map(challenge_json).unwrap_or_default();
+    map.insert("error".into(), json!(rejection.error_code()));
+    map.insert("message".into(), json!(rejection.to_string()));
+    if let Rejection::WrongCode { attempts_left } = rejection {
+        map.insert("attempts_left".into(), json!(attempts_left));
+    }
+    if let Some(wait) = rejection.retry_after() {
+        map.insert("retry_after".into(), json!(wait.as_secs()));
+    }
+    Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_gate_response_carries_the_security_headers() {
+        for response in [
+            html(StatusCode::UNAUTHORIZED, "<p>x</p>".into(), "n0nce"),
+            json(StatusCode::TOO_MANY_REQUESTS, &json!({"error": "throttled"})),
+            text(StatusCode::NOT_FOUND, "not found"),
+            see_other("/tickets/a"),
+        ] {
+            let h = response.headers();
+            assert_eq!(h[header::CACHE_CONTROL], "no-store");
+            assert_eq!(h[header::REFERRER_POLICY], "no-referrer");
+            assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+            let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+            assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+            assert!(!csp.contains("unsafe-inline"));
+            assert!(h[header::CONTENT_TYPE].to_str().unwrap().contains("charset=utf-8"));
+        }
+        let csp = html_csp("abc");
+        for directive in ["style-src 'nonce-abc'", "script-src 'nonce-abc'", "form-action 'self'", "base-uri 'none'"] {
+            assert!(csp.contains(directive), "{directive}");
+        }
+    }
+}
