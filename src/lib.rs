@@ -19,7 +19,12 @@ pub use self::clock::ManualClock;
 pub use self::clock::{Clock, SystemClock, Timestamp};
 pub use self::code::{Code, CodeFormatError, CodeHash, MAX_CODE_DIGITS, MIN_CODE_DIGITS};
 pub use self::locale::Locale;
+#[cfg(any(test, feature = "test-util"))]
+pub use self::mail::CapturingMailer;
 pub use self::mail::{AddressError, EmailAddress, MailError, MailKind, Mailer, OtpMail};
+pub use self::mail::{FileMailer, RenderedMail};
+#[cfg(feature = "smtp")]
+pub use self::mail::{SmtpConfigError, SmtpMailer, SmtpMailerBuilder};
 pub use self::secret::{KeyError, MIN_KEY_BYTES, Secret};
 pub use self::store::{MemoryStore, Store, StoreError};
 pub use self::ticket::{TicketId, TicketKey};

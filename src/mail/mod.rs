@@ -11,18 +11,22 @@ use crate::locale::Locale;
 pub(crate) mod address;
 #[cfg(any(test, feature = "test-util"))]
 mod capture;
+mod catalog;
 mod file;
+mod message;
 mod render;
 #[cfg(feature = "smtp")]
 mod smtp;
 
-pub use self::address::{AddressError, EmailAddress};
+pub use self::address::{AddressError, EmailAddress, MAX_ADDRESS_BYTES};
 #[cfg(any(test, feature = "test-util"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use self::capture::CapturingMailer;
 pub use self::file::FileMailer;
 pub use self::render::RenderedMail;
 #[cfg(feature = "smtp")]
-pub use self::smtp::{SmtpConfigError, SmtpMailer};
+#[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
+pub use self::smtp::{SmtpConfigError, SmtpMailer, SmtpMailerBuilder};
 
 /// A boxed error that keeps its source.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
