@@ -132,7 +132,7 @@ impl EmailAddress {
     /// ```
     /// # use tower_otp::EmailAddress;
     /// assert_eq!(EmailAddress::parse("taro.yamada@example.com")?.masked(), "t***@e******.com");
-    /// assert_eq!(EmailAddress::parse("a@mail.example.co.jp")?.masked(), "a***@m***************.jp");
+    /// assert_eq!(EmailAddress::parse("a@mail.example.co.jp")?.masked(), "a***@m**************.jp");
     /// # Ok::<(), tower_otp::AddressError>(())
     /// ```
     pub fn masked(&self) -> String {

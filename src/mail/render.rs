@@ -126,7 +126,7 @@ pub(crate) fn one_line(value: &str) -> String {
 /// the message never promises more time than there is), else seconds.
 fn duration(texts: &Texts, d: Duration) -> String {
     let secs = d.as_secs();
-    if secs >= 3600 && secs % 3600 == 0 {
+    if secs >= 3600 && secs.is_multiple_of(3600) {
         (texts.hours)(secs / 3600)
     } else if secs >= 60 {
         (texts.minutes)(secs / 60)
