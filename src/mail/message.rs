@@ -107,7 +107,7 @@ mod tests {
             "a".repeat(64),
             "b".repeat(63),
             "c".repeat(63),
-            "d".repeat(55)
+            "d".repeat(57)
         );
         assert_eq!(addr.len(), 254);
         let to = EmailAddress::parse(&addr).unwrap();
