@@ -29,7 +29,12 @@ pub use self::flow::{
     Challenge, ChallengeState, ConfigError, Flow, Limits, Rejection, SendRequest, Sent, Verified,
 };
 pub use self::locale::Locale;
+#[cfg(any(test, feature = "test-util"))]
+pub use self::mail::CapturingMailer;
 pub use self::mail::{AddressError, EmailAddress, MailError, MailKind, Mailer, OtpMail};
+pub use self::mail::{FileMailer, RenderedMail};
+#[cfg(feature = "smtp")]
+pub use self::mail::{SmtpConfigError, SmtpMailer, SmtpMailerBuilder};
 pub use self::secret::{KeyError, MIN_KEY_BYTES, Secret};
 pub use self::store::{MemoryStore, Store, StoreError};
 #[cfg(feature = "axum")]

@@ -11,18 +11,22 @@ use crate::locale::Locale;
 pub(crate) mod address;
 #[cfg(any(test, feature = "test-util"))]
 mod capture;
+mod catalog;
 mod file;
+mod message;
 mod render;
 #[cfg(feature = "smtp")]
 mod smtp;
 
-pub use self::address::{AddressError, EmailAddress};
+pub use self::address::{AddressError, EmailAddress, MAX_ADDRESS_BYTES};
 #[cfg(any(test, feature = "test-util"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use self::capture::CapturingMailer;
 pub use self::file::FileMailer;
 pub use self::render::RenderedMail;
 #[cfg(feature = "smtp")]
-pub use self::smtp::{SmtpConfigError, SmtpMailer};
+#[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
+pub use self::smtp::{SmtpConfigError, SmtpMailer, SmtpMailerBuilder};
 
 /// A boxed error that keeps its source.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -73,7 +77,16 @@ pub struct MailError {
 }
 
 impl MailError {
-    /// Wraps the transport's error.
+    /// Wraps the transport's error, kept as the [`source`](std::error::Error::source).
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// use tower_otp::MailError;
+    ///
+    /// let err = MailError::new("connection refused");
+    /// assert_eq!(err.to_string(), "mail delivery failed");
+    /// assert_eq!(err.source().unwrap().to_string(), "connection refused");
+    /// ```
     pub fn new(source: impl Into<BoxError>) -> Self {
         Self {
             source: source.into(),
@@ -100,6 +113,23 @@ pub enum MailKind {
 }
 
 /// One message to send: everything a [`Mailer`] needs.
+///
+/// `Debug` shows neither the code nor the full address.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_otp::{Code, EmailAddress, Locale, MailKind, OtpMail};
+///
+/// let kind = MailKind::Code { code: Code::generate(6), valid_for: Duration::from_secs(300) };
+/// let mail = OtpMail::new(EmailAddress::parse("taro@example.com")?, kind, Locale::En, "Example Tickets")
+///     .with_site_origin(Some("https://tickets.example".into()))
+///     .with_ticket_hint(Some("Summer Live, seat A-12".into()));
+/// let rendered = mail.render();
+/// assert_eq!(rendered.subject, "[Example Tickets] Your one-time password");
+/// assert!(rendered.text.contains("Summer Live, seat A-12"));
+/// assert!(!format!("{mail:?}").contains("taro@"));
+/// # Ok::<(), tower_otp::AddressError>(())
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct OtpMail {
@@ -148,6 +178,25 @@ impl OtpMail {
     }
 
     /// The subject, plain text and HTML bodies in the message's language.
+    ///
+    /// The subject is `[site name]` and fixed words: never the code, the
+    /// hint or anything a visitor typed. The bodies name the site (and its
+    /// origin, as plain text), show the hint, and for a code say how long it
+    /// is valid, that it must never be shared or typed on another site, and
+    /// that an unrequested mail can be ignored. Neither body has a link. The
+    /// HTML body escapes every value. Line breaks and control characters in
+    /// the site name, origin and hint become spaces.
+    ///
+    /// ```
+    /// use tower_otp::{EmailAddress, Locale, MailKind, OtpMail, Timestamp};
+    ///
+    /// let kind = MailKind::NewDevice { at: Timestamp::from_millis(1_754_051_696_000) };
+    /// let mail = OtpMail::new(EmailAddress::parse("taro@example.com")?, kind, Locale::Ja, "<b>Site</b>");
+    /// let rendered = mail.render();
+    /// assert!(rendered.text.contains("2025年8月1日 21:34（日本時間）"));
+    /// assert!(rendered.html.contains("&lt;b&gt;Site&lt;/b&gt;"));
+    /// # Ok::<(), tower_otp::AddressError>(())
+    /// ```
     pub fn render(&self) -> RenderedMail {
         render::render(self)
     }

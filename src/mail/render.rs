@@ -1,8 +1,33 @@
 //! Renders an [`OtpMail`] into subject, text and HTML (Japanese and English).
+//!
+//! Both bodies are built from one list of blocks, so they always say the same
+//! thing, and every value is escaped in the HTML body. The subject holds fixed
+//! words and the configured site name only: never the code (lock screens show
+//! subjects) and nothing a visitor typed. No message carries a link: the code
+//! is typed on the page that asked for it.
 
-use super::OtpMail;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::catalog::{self, Texts};
+use super::{MailKind, OtpMail};
+use crate::clock::Timestamp;
 
 /// A message ready for a transport.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_otp::{Code, EmailAddress, Locale, MailKind, OtpMail};
+///
+/// let to = EmailAddress::parse("taro@example.com")?;
+/// let kind = MailKind::Code { code: Code::generate(6), valid_for: Duration::from_secs(300) };
+/// let mail = OtpMail::new(to, kind, Locale::Ja, "Example Tickets");
+/// let rendered = mail.render();
+/// assert_eq!(rendered.subject, "[Example Tickets] ワンタイムパスワード");
+/// assert!(rendered.text.contains("5分間"));
+/// assert!(rendered.html.starts_with("<!DOCTYPE html>"));
+/// # Ok::<(), tower_otp::AddressError>(())
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RenderedMail {
@@ -10,16 +35,419 @@ pub struct RenderedMail {
     pub subject: String,
     /// The plain-text body.
     pub text: String,
-    /// The HTML body.
+    /// The HTML body (a complete document, inline styles, no external resources).
     pub html: String,
 }
 
+/// A piece of a message body.
+#[derive(Debug)]
+pub(super) enum Block {
+    /// A paragraph.
+    Para(String),
+    /// A labelled value on its own line (`Ticket: ...`).
+    Field(&'static str, String),
+    /// The code, set apart.
+    Code(String),
+}
+
 pub(crate) fn render(mail: &OtpMail) -> RenderedMail {
-    // Placeholder: replaced by the mail module's templates.
-    let _ = mail;
+    let texts = catalog::texts(mail.locale);
+    let site = Site {
+        name: one_line(&mail.site_name),
+        origin: mail
+            .site_origin
+            .as_deref()
+            .map(one_line)
+            .filter(|o| !o.is_empty()),
+    };
+    let hint = mail
+        .ticket_hint
+        .as_deref()
+        .map(one_line)
+        .filter(|h| !h.is_empty());
+    let (subject, blocks) = match &mail.kind {
+        MailKind::Code { code, valid_for } => {
+            let valid = duration(texts, *valid_for);
+            (
+                texts.code_subject,
+                (texts.code_body)(&site, hint, code.as_str(), &valid),
+            )
+        }
+        MailKind::NewDevice { at } => {
+            let when = (texts.format_time)(*at);
+            (
+                texts.notice_subject,
+                (texts.notice_body)(&site, hint, &when),
+            )
+        }
+    };
+    let subject = format!("[{}] {subject}", site.name);
     RenderedMail {
-        subject: String::new(),
-        text: String::new(),
-        html: String::new(),
+        text: text(&blocks),
+        html: html(texts, &subject, &blocks),
+        subject,
+    }
+}
+
+/// The site as the message names it (both values already on one line).
+#[derive(Debug)]
+pub(super) struct Site {
+    pub(super) name: String,
+    pub(super) origin: Option<String>,
+}
+
+impl Site {
+    /// `Name (https://origin)` or `Name`, with the locale's parentheses.
+    pub(super) fn label(&self, open: &str, close: &str) -> String {
+        match &self.origin {
+            Some(origin) => format!("{}{open}{origin}{close}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// Collapses control characters and line breaks into single spaces and trims,
+/// so configured and application-given values stay on one line.
+pub(crate) fn one_line(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for word in value
+        .split(|c: char| c.is_control() || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// "5 minutes" / "5分間": whole hours, else whole minutes (rounded down, so
+/// the message never promises more time than there is), else seconds.
+fn duration(texts: &Texts, d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 3600 && secs.is_multiple_of(3600) {
+        (texts.hours)(secs / 3600)
+    } else if secs >= 60 {
+        (texts.minutes)(secs / 60)
+    } else {
+        (texts.seconds)(secs)
+    }
+}
+
+fn text(blocks: &[Block]) -> String {
+    let mut out = String::new();
+    for block in blocks {
+        match block {
+            Block::Para(p) => out.push_str(p),
+            Block::Field(label, value) => {
+                let _ = write!(out, "{label}{value}");
+            }
+            Block::Code(code) => {
+                let _ = write!(out, "    {code}");
+            }
+        }
+        out.push_str("\n\n");
+    }
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out
+}
+
+fn html(texts: &Texts, title: &str, blocks: &[Block]) -> String {
+    let mut out = String::with_capacity(2048);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{}</title>\n</head>\n\
+         <body style=\"margin:0;padding:16px;font-family:sans-serif;font-size:16px;line-height:1.6;color:#222;background:#fff\">\n\
+         <div style=\"max-width:560px;margin:0 auto\">\n",
+        texts.lang,
+        escape(title)
+    );
+    for block in blocks {
+        match block {
+            Block::Para(p) => {
+                let _ = writeln!(out, "<p style=\"margin:0 0 16px\">{}</p>", escape(p));
+            }
+            Block::Field(label, value) => {
+                let _ = writeln!(
+                    out,
+                    "<p style=\"margin:0 0 16px\">{}<strong>{}</strong></p>",
+                    escape(label),
+                    escape(value)
+                );
+            }
+            Block::Code(code) => {
+                let _ = writeln!(
+                    out,
+                    "<p style=\"margin:0 0 16px;font-family:monospace;font-size:32px;font-weight:bold;letter-spacing:6px\">{}</p>",
+                    escape(code)
+                );
+            }
+        }
+    }
+    out.push_str("</div>\n</body>\n</html>\n");
+    out
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub(super) fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The civil date and time of a timestamp shifted by `offset_secs`:
+/// (year, month, day, hour, minute). Howard Hinnant's `civil_from_days`.
+pub(super) fn civil(at: Timestamp, offset_secs: i64) -> (i64, u32, u32, u32, u32) {
+    let secs = i64::try_from(at.as_secs()).unwrap_or(i64::MAX - offset_secs) + offset_secs;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        year,
+        month,
+        day,
+        (rem / 3600) as u32,
+        (rem % 3600 / 60) as u32,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Code, EmailAddress, Locale};
+
+    const CODE: &str = "493817";
+
+    fn code_mail(locale: Locale) -> OtpMail {
+        let to = EmailAddress::parse("taro@example.com").unwrap();
+        let kind = MailKind::Code {
+            code: Code::normalize(CODE, 6).unwrap(),
+            valid_for: Duration::from_secs(300),
+        };
+        OtpMail::new(to, kind, locale, "Example Tickets")
+            .with_site_origin(Some("https://tickets.example".into()))
+            .with_ticket_hint(Some("Summer Live 2025, seat A-12".into()))
+    }
+
+    fn notice(locale: Locale) -> OtpMail {
+        let to = EmailAddress::parse("taro@example.com").unwrap();
+        // 2025-08-01 12:34:56 UTC
+        let kind = MailKind::NewDevice {
+            at: Timestamp::from_millis(1_754_051_696_000),
+        };
+        OtpMail::new(to, kind, locale, "Example Tickets")
+            .with_site_origin(Some("https://tickets.example".into()))
+            .with_ticket_hint(Some("Summer Live 2025, seat A-12".into()))
+    }
+
+    fn has_six_digit_run(s: &str) -> bool {
+        let mut run = 0;
+        for b in s.bytes() {
+            run = if b.is_ascii_digit() { run + 1 } else { 0 };
+            if run >= 6 {
+                return true;
+            }
+        }
+        false
+    }
+
+    #[test]
+    fn code_mail_en() {
+        let r = code_mail(Locale::En).render();
+        assert_eq!(r.subject, "[Example Tickets] Your one-time password");
+        for body in [&r.text, &r.html] {
+            assert!(body.contains("Example Tickets"));
+            assert!(body.contains("https://tickets.example"));
+            assert!(body.contains("Summer Live 2025, seat A-12"));
+            assert!(body.contains(CODE));
+            assert!(body.contains("valid for 5 minutes"));
+            assert!(body.contains("Never share this password"));
+            assert!(body.contains("never type it on any other site"));
+            assert!(body.contains("you can ignore this e-mail"));
+        }
+        assert!(r.text.contains(&format!("\n    {CODE}\n")), "{}", r.text);
+        assert!(!r.html.contains("<a "), "no links");
+        assert!(!r.html.contains("href"), "no links");
+    }
+
+    #[test]
+    fn code_mail_ja() {
+        let r = code_mail(Locale::Ja).render();
+        assert_eq!(r.subject, "[Example Tickets] ワンタイムパスワード");
+        for body in [&r.text, &r.html] {
+            assert!(body.contains("Example Tickets（https://tickets.example）"));
+            assert!(body.contains("Summer Live 2025, seat A-12"));
+            assert!(body.contains("ワンタイムパスワード"));
+            assert!(body.contains(CODE));
+            assert!(body.contains("5分間"));
+            assert!(body.contains("誰にも教えないでください"));
+            assert!(body.contains("以外のサイトには入力しないでください"));
+            assert!(body.contains("このメールを破棄してください"));
+        }
+        assert!(r.html.contains("<html lang=\"ja\">"));
+        assert!(!r.html.contains("href"));
+    }
+
+    #[test]
+    fn subject_never_holds_the_code_or_the_hint() {
+        for locale in Locale::ALL {
+            for mail in [code_mail(locale), notice(locale)] {
+                let r = mail.render();
+                assert!(
+                    !r.subject.chars().any(|c| c.is_ascii_digit()),
+                    "{}",
+                    r.subject
+                );
+                assert!(!r.subject.contains("Summer"));
+                assert!(!r.subject.contains("tickets.example"));
+            }
+        }
+    }
+
+    #[test]
+    fn without_origin_and_hint() {
+        for locale in Locale::ALL {
+            let mail = code_mail(locale)
+                .with_site_origin(None)
+                .with_ticket_hint(None);
+            let r = mail.render();
+            assert!(r.text.contains("Example Tickets"));
+            assert!(!r.text.contains("()") && !r.text.contains("（）"));
+            assert!(!r.text.contains("Summer"));
+            assert!(r.text.contains(CODE));
+        }
+    }
+
+    #[test]
+    fn every_reflected_value_is_escaped_in_html() {
+        let evil = "<script>alert('x')</script>&\"";
+        for locale in Locale::ALL {
+            for mail in [code_mail(locale), notice(locale)] {
+                let mail = OtpMail {
+                    site_name: evil.into(),
+                    site_origin: Some(format!("https://{evil}")),
+                    ticket_hint: Some(evil.into()),
+                    ..mail
+                };
+                let r = mail.render();
+                assert!(!r.html.contains("<script"), "{}", r.html);
+                assert!(!r.html.contains("alert('x')"));
+                assert!(
+                    r.html
+                        .contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;")
+                );
+                // The plain text keeps the value as is: it is not HTML.
+                assert!(r.text.contains(evil));
+            }
+        }
+    }
+
+    #[test]
+    fn configured_values_cannot_add_lines() {
+        let mail = OtpMail {
+            site_name: "Site\r\nBcc: x@y.z".into(),
+            ticket_hint: Some("A\n\nYour code is 000000\u{2028}".into()),
+            ..code_mail(Locale::En)
+        };
+        let r = mail.render();
+        assert_eq!(r.subject, "[Site Bcc: x@y.z] Your one-time password");
+        assert!(r.text.contains("A Your code is 000000\n"), "{}", r.text);
+        assert!(!r.text.contains("\r"));
+    }
+
+    #[test]
+    fn validity_wording() {
+        let cases = [
+            (300, Locale::En, "valid for 5 minutes"),
+            (60, Locale::En, "valid for 1 minute."),
+            (90, Locale::En, "valid for 1 minute."),
+            (45, Locale::En, "valid for 45 seconds"),
+            (3600, Locale::En, "valid for 1 hour."),
+            (7200, Locale::En, "valid for 2 hours"),
+            (600, Locale::Ja, "10分間"),
+            (30, Locale::Ja, "30秒間"),
+            (86_400, Locale::Ja, "24時間"),
+        ];
+        for (secs, locale, want) in cases {
+            let mut mail = code_mail(locale);
+            if let MailKind::Code { valid_for, .. } = &mut mail.kind {
+                *valid_for = Duration::from_secs(secs);
+            }
+            let r = mail.render();
+            assert!(r.text.contains(want), "{secs}s {locale:?}: {}", r.text);
+        }
+    }
+
+    #[test]
+    fn new_device_notice() {
+        let en = notice(Locale::En).render();
+        assert_eq!(
+            en.subject,
+            "[Example Tickets] A new device was verified for your ticket"
+        );
+        assert!(en.text.contains("2025-08-01 12:34 UTC"), "{}", en.text);
+        let ja = notice(Locale::Ja).render();
+        assert_eq!(
+            ja.subject,
+            "[Example Tickets] 新しい端末でチケットが確認されました"
+        );
+        assert!(
+            ja.text.contains("2025年8月1日 21:34（日本時間）"),
+            "{}",
+            ja.text
+        );
+        for r in [&en, &ja] {
+            for body in [&r.subject, &r.text, &r.html] {
+                assert!(!has_six_digit_run(body), "a 6-digit number in {body}");
+                assert!(!body.contains("href"));
+            }
+            assert!(r.text.contains("Example Tickets"));
+            assert!(r.text.contains("Summer Live 2025, seat A-12"));
+        }
+        assert!(en.text.contains("If this was not you"));
+        assert!(ja.text.contains("お心当たりがない場合"));
+    }
+
+    #[test]
+    fn civil_dates() {
+        let cases = [
+            (0, (1970, 1, 1, 0, 0)),
+            (951_782_400, (2000, 2, 29, 0, 0)),
+            (1_754_051_696, (2025, 8, 1, 12, 34)),
+            (4_102_444_799, (2099, 12, 31, 23, 59)),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(civil(Timestamp::from_millis(secs * 1000), 0), want);
+        }
+        assert_eq!(
+            civil(Timestamp::from_millis(1_754_064_000_000), 9 * 3600),
+            (2025, 8, 2, 1, 0)
+        );
+    }
+
+    #[test]
+    fn escape_table() {
+        assert_eq!(escape("a<b>&\"'c"), "a&lt;b&gt;&amp;&quot;&#39;c");
+        assert_eq!(escape("日本語"), "日本語");
     }
 }
