@@ -208,7 +208,7 @@ impl Texts {
             locked_state: "このチケットで入力誤りが続いたため、新しい端末からの確認を一時的に停止しています。{wait}後にもう一度お試しください。",
 
             first_device_title: "チケットを開く",
-            first_device_body: "このチケットはまだどの端末でも開かれていません。下のボタンを押すと、この端末でチケットを表示し、以後この端末ではそのまま表示できます。",
+            first_device_body: "このチケットはまだどの端末でも開かれていません。下のボタンを押すと、この端末でチケットを表示し、以後この端末ではそのまま表示できます。ほかの端末で開くときは、メールで届くワンタイムパスワードによる確認が必要になります。",
             first_device_button: "この端末でチケットを開く",
 
             unavailable_title: "ただいま利用できません",
@@ -282,7 +282,7 @@ impl Texts {
             locked_state: "Too many wrong one-time passwords were entered for this ticket, so new devices cannot be confirmed for now. Please try again in {wait}.",
 
             first_device_title: "Open this ticket",
-            first_device_body: "This ticket has not been opened on any device yet. Press the button to show it on this device; this device will then open it directly from now on.",
+            first_device_body: "This ticket has not been opened on any device yet. Press the button to show it on this device; this device will then open it directly from now on. Other devices will need a one-time password sent by e-mail.",
             first_device_button: "Open this ticket on this device",
 
             unavailable_title: "Temporarily unavailable",
@@ -299,7 +299,7 @@ impl Texts {
             err_no_code: "No one-time password has been sent yet. Press {send} first.",
             err_too_many_attempts: "Too many wrong entries: the one-time passwords sent so far no longer work. Press {resend} to get a new one.",
             err_throttled: "Too many one-time passwords were requested. You can request another in {wait}.",
-            err_locked: "Too many wrong entries for this ticket, so new devices cannot be confirmed for now. Please try again in {wait}.",
+            err_locked: "Too many wrong one-time passwords were entered for this ticket, so new devices cannot be confirmed for now. Please try again in {wait}.",
             err_bound: "This ticket's e-mail address is already registered and cannot be changed.",
             err_mail_failed: "The e-mail could not be sent, so no one-time password was issued. Check the address, or try again later.",
             err_unavailable: "The service is temporarily unavailable and nothing was changed. Please try again in a moment.",

@@ -247,8 +247,11 @@ fn challenge_body<'a>(
                 fill(&t.code_sent_to),
                 fill(&t.code_prompt),
                 Rich::fill(&t.code_valid_for, &valid),
-                fill(&t.attempts_left),
             ];
+            // A wrong-code notice already says how many are left.
+            if !rejected(|r| matches!(r, Rejection::WrongCode { attempts_left } if *attempts_left > 0)) {
+                body.lines.push(fill(&t.attempts_left));
+            }
             body.code_form = true;
             body.send = Some(SendButton {
                 value: "resend",
@@ -277,6 +280,12 @@ fn challenge_body<'a>(
         }
     }
     body
+}
+
+/// The notice's plain text (for tests).
+#[cfg(test)]
+pub(super) fn notice_text_for_tests(t: &Texts, notice: Notice<'_>) -> (String, ()) {
+    (notice_text(t, notice).0.plain(), ())
 }
 
 /// The notice's text, and the field it is about.
