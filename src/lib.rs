@@ -26,10 +26,11 @@ pub use self::flow::{
     Challenge, ChallengeState, ConfigError, Flow, Limits, Rejection, SendRequest, Sent, Verified,
 };
 pub use self::locale::Locale;
-pub use self::pages::{
-    BrandingError, DefaultPages, MAX_LOGO_URL_BYTES, Notice, PageContext, PageKind, Pages, RequestProblem, Texts,
-};
 pub use self::mail::{AddressError, EmailAddress, MailError, MailKind, Mailer, OtpMail};
+pub use self::pages::{
+    BrandingError, DefaultPages, MAX_LOGO_URL_BYTES, Notice, PageContext, PageKind, Pages,
+    RequestProblem, Texts,
+};
 pub use self::secret::{KeyError, MIN_KEY_BYTES, Secret};
 pub use self::store::{MemoryStore, Store, StoreError};
 pub use self::ticket::{TicketId, TicketKey};

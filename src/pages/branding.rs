@@ -2,6 +2,13 @@
 
 /// The longest logo URL accepted, in bytes: a `data:` URI is inlined in
 /// every page, and pages stay small.
+///
+/// ```
+/// use tower_otp::{DefaultPages, MAX_LOGO_URL_BYTES};
+///
+/// let too_big = format!("data:image/png;base64,{}", "A".repeat(MAX_LOGO_URL_BYTES));
+/// assert!(DefaultPages::new().with_logo_url(too_big).is_err());
+/// ```
 pub const MAX_LOGO_URL_BYTES: usize = 8 * 1024;
 
 /// A branding value was refused by a [`DefaultPages`](super::DefaultPages) setter.
@@ -140,8 +147,14 @@ mod tests {
 
     #[test]
     fn text_on_primary_reads() {
-        assert_eq!(Theme::new("#ffeb3b", "#fff", "#000").unwrap().on_primary, "#000");
-        assert_eq!(Theme::new("#0b57d0", "#fff", "#000").unwrap().on_primary, "#fff");
+        assert_eq!(
+            Theme::new("#ffeb3b", "#fff", "#000").unwrap().on_primary,
+            "#000"
+        );
+        assert_eq!(
+            Theme::new("#0b57d0", "#fff", "#000").unwrap().on_primary,
+            "#fff"
+        );
         assert_eq!(Theme::default().on_primary, "#fff");
     }
 

@@ -23,6 +23,14 @@ pub use self::branding::{BrandingError, MAX_LOGO_URL_BYTES};
 pub use self::texts::Texts;
 
 /// Which page to show.
+///
+/// ```
+/// use tower_otp::{DefaultPages, Locale, PageContext, PageKind, Pages};
+///
+/// let html = DefaultPages::new()
+///     .render(&PageContext::new(PageKind::Unavailable, Locale::En, "/t/1", "c", "n"));
+/// assert!(html.contains("Temporarily unavailable"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PageKind {
@@ -35,6 +43,14 @@ pub enum PageKind {
 }
 
 /// A problem with the request itself, before any action ran.
+///
+/// ```
+/// use tower_otp::{DefaultPages, Locale, Notice, PageContext, PageKind, Pages, RequestProblem};
+///
+/// let page = PageContext::new(PageKind::Confirm, Locale::En, "/t/1", "c", "n")
+///     .with_notice(Notice::Problem(RequestProblem::Csrf));
+/// assert!(DefaultPages::new().render(&page).contains("This page has expired."));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RequestProblem {
@@ -51,6 +67,15 @@ pub enum RequestProblem {
 }
 
 /// What the last action produced, shown above the form.
+///
+/// ```
+/// use tower_otp::{DefaultPages, Locale, Notice, PageContext, PageKind, Pages, Rejection};
+///
+/// let rejection = Rejection::NoCode;
+/// let page = PageContext::new(PageKind::Unavailable, Locale::Ja, "/t/1", "c", "n")
+///     .with_notice(Notice::Rejected(&rejection));
+/// assert!(DefaultPages::new().render(&page).contains("まだ送信されていません"));
+/// ```
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub enum Notice<'a> {
@@ -61,6 +86,14 @@ pub enum Notice<'a> {
 }
 
 /// Everything a page needs. Strings in it are raw: the page escapes them.
+///
+/// ```
+/// use tower_otp::{Locale, PageContext, PageKind};
+///
+/// let page = PageContext::new(PageKind::Confirm, Locale::En, "/t/1", "csrf", "nonce");
+/// assert_eq!(page.action_url, "/t/1");
+/// assert!(page.challenge.is_none());
+/// ```
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct PageContext<'a> {
@@ -389,7 +422,10 @@ impl fmt::Debug for DefaultPages {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DefaultPages")
             .field("site_name", &self.site_name)
-            .field("logo_url", &self.logo_url.as_deref().map(|u| u.get(..48).unwrap_or(u)))
+            .field(
+                "logo_url",
+                &self.logo_url.as_deref().map(|u| u.get(..48).unwrap_or(u)),
+            )
             .field("theme", &self.theme)
             .finish_non_exhaustive()
     }

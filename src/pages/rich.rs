@@ -244,6 +244,9 @@ mod tests {
             wait: Some(Duration::from_secs(300)),
             ..Values::new(&t)
         };
-        assert_eq!(Rich::fill(&t.code_valid_for, &v).plain(), "有効期限は残り5分です。");
+        assert_eq!(
+            Rich::fill(&t.code_valid_for, &v).plain(),
+            "有効期限は残り5分です。"
+        );
     }
 }

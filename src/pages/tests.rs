@@ -117,7 +117,10 @@ fn rejections() -> Vec<(&'static str, Rejection)> {
             "invalid_email",
             Rejection::InvalidAddress(AddressError::Invalid),
         ),
-        ("empty_email", Rejection::InvalidAddress(AddressError::Empty)),
+        (
+            "empty_email",
+            Rejection::InvalidAddress(AddressError::Empty),
+        ),
         (
             "long_email",
             Rejection::InvalidAddress(AddressError::TooLong),
@@ -150,7 +153,10 @@ fn rejections() -> Vec<(&'static str, Rejection)> {
             },
         ),
         ("bound", Rejection::Bound),
-        ("mail_failed", Rejection::MailFailed(MailError::new("smtp down"))),
+        (
+            "mail_failed",
+            Rejection::MailFailed(MailError::new("smtp down")),
+        ),
         (
             "unavailable",
             Rejection::Unavailable(StoreError::msg("store down")),
@@ -295,8 +301,13 @@ fn forms(tags: &[Tag]) -> Vec<Form> {
             ("input", false) => {
                 let form = current.as_mut().expect("inputs sit in forms");
                 if tag.attr("type") == Some("hidden") {
-                    assert_eq!(tag.attr("name"), Some("csrf_token"), "only the CSRF field is hidden");
-                    form.csrf.push(tag.attr("value").unwrap_or_default().to_owned());
+                    assert_eq!(
+                        tag.attr("name"),
+                        Some("csrf_token"),
+                        "only the CSRF field is hidden"
+                    );
+                    form.csrf
+                        .push(tag.attr("value").unwrap_or_default().to_owned());
                 } else {
                     form.inputs.push(Tag {
                         name: tag.name.clone(),
@@ -334,8 +345,8 @@ struct Expect<'a> {
 }
 
 const ALLOWED_TAGS: [&str; 26] = [
-    "html", "head", "meta", "title", "style", "body", "header", "p", "img", "nav", "ul", "li",
-    "a", "main", "h1", "div", "span", "strong", "form", "input", "label", "button", "details",
+    "html", "head", "meta", "title", "style", "body", "header", "p", "img", "nav", "ul", "li", "a",
+    "main", "h1", "div", "span", "strong", "form", "input", "label", "button", "details",
     "summary", "script", "em",
 ];
 
@@ -350,13 +361,20 @@ fn check_common(e: &Expect<'_>) -> Vec<Form> {
     assert!(html.contains(r#"name="viewport""#), "viewport meta");
     assert!(html.len() <= MAX_PAGE_BYTES, "{} bytes", html.len());
     let lower = html.to_ascii_lowercase();
-    assert!(!lower.contains("http://") && !lower.contains("https://"), "external URL");
+    assert!(
+        !lower.contains("http://") && !lower.contains("https://"),
+        "external URL"
+    );
     assert!(!lower.contains("url("), "no CSS fetches");
     assert!(!lower.contains("@import"), "no CSS fetches");
 
     let tags = tags(html);
     for tag in &tags {
-        assert!(ALLOWED_TAGS.contains(&tag.name.as_str()), "unexpected <{}>", tag.name);
+        assert!(
+            ALLOWED_TAGS.contains(&tag.name.as_str()),
+            "unexpected <{}>",
+            tag.name
+        );
         for (name, _) in &tag.attrs {
             assert_ne!(name, "style", "style attribute in {tag:?}");
             assert!(!name.starts_with("on"), "event handler in {tag:?}");
@@ -376,16 +394,23 @@ fn check_common(e: &Expect<'_>) -> Vec<Form> {
     assert_eq!(opened("h1"), 1);
 
     // Every visible input has a label.
-    for input in tags.iter().filter(|t| t.name == "input" && t.attr("type") != Some("hidden")) {
+    for input in tags
+        .iter()
+        .filter(|t| t.name == "input" && t.attr("type") != Some("hidden"))
+    {
         let id = input.attr("id").expect("inputs have ids");
         assert!(
-            tags.iter()
-                .any(|t| t.name == "label" && t.attr("for") == Some(id) && !t.text.trim().is_empty()),
+            tags.iter().any(|t| t.name == "label"
+                && t.attr("for") == Some(id)
+                && !t.text.trim().is_empty()),
             "no label for {id}"
         );
     }
     // Errors are announced.
-    let alerts = tags.iter().filter(|t| t.attr("role") == Some("alert")).count();
+    let alerts = tags
+        .iter()
+        .filter(|t| t.attr("role") == Some("alert"))
+        .count();
     assert_eq!(alerts, usize::from(e.notice), "role=alert");
 
     let forms = forms(&tags);
@@ -475,11 +500,7 @@ fn check_challenge(
     let buttons = buttons(forms);
     let inputs: Vec<&Tag> = forms.iter().flat_map(|f| &f.inputs).collect();
     let cooling = c.resend_in() > Duration::ZERO;
-    let restart = (
-        "restart",
-        t.restart_button.as_ref(),
-        false,
-    );
+    let restart = ("restart", t.restart_button.as_ref(), false);
     match c.state {
         ChallengeState::EmailRequired => {
             assert_eq!(inputs.len(), 1, "{ctx}");
@@ -487,7 +508,11 @@ fn check_challenge(
             assert_eq!(email.attr("type"), Some("email"), "{ctx}");
             assert_eq!(email.attr("name"), Some("email"), "{ctx}");
             assert_eq!(email.attr("autocomplete"), Some("email"), "{ctx}");
-            assert_eq!(buttons, [("send", t.send_button.as_ref(), cooling)], "{ctx}");
+            assert_eq!(
+                buttons,
+                [("send", t.send_button.as_ref(), cooling)],
+                "{ctx}"
+            );
             assert_eq!(forms.len(), 1, "{ctx}");
             assert!(html.contains(&escape(&t.email_binding)), "{ctx}");
         }
@@ -534,7 +559,10 @@ fn check_challenge(
         // the script (with the nonce) only counts down.
         assert!(html.contains(r#"id="otp-send-wait""#), "{ctx}");
         assert!(html.contains(r#"data-enables="otp-send""#), "{ctx}");
-        assert!(html.contains(&format!("<script nonce=\"{NONCE}\">")), "{ctx}");
+        assert!(
+            html.contains(&format!("<script nonce=\"{NONCE}\">")),
+            "{ctx}"
+        );
     }
 }
 
@@ -554,8 +582,8 @@ fn confirm_and_unavailable_pages_keep_the_contract() {
         let t = pages.texts(locale);
         for (name, notice) in notices(&rejections) {
             for kind in [PageKind::Confirm, PageKind::Unavailable] {
-                let mut page = PageContext::new(kind, locale, ACTION, CSRF, NONCE)
-                    .with_language_links(&links);
+                let mut page =
+                    PageContext::new(kind, locale, ACTION, CSRF, NONCE).with_language_links(&links);
                 page.notice = notice;
                 let html = render(&pages, &page);
                 let forms = check_common(&Expect {
@@ -612,9 +640,15 @@ fn japanese_wording_follows_the_seed() {
     };
     let html = render(
         &pages,
-        &PageContext::new(PageKind::Challenge, Locale::Ja, ACTION, CSRF, NONCE).with_challenge(&sent),
+        &PageContext::new(PageKind::Challenge, Locale::Ja, ACTION, CSRF, NONCE)
+            .with_challenge(&sent),
     );
-    for word in ["ワンタイムパスワード", ">再送信</button>", ">確認</button>", "5</span>分"] {
+    for word in [
+        "ワンタイムパスワード",
+        ">再送信</button>",
+        ">確認</button>",
+        "5</span>分",
+    ] {
         assert!(html.contains(word), "{word}");
     }
     let email = Challenge {
@@ -622,7 +656,8 @@ fn japanese_wording_follows_the_seed() {
     };
     let html = render(
         &pages,
-        &PageContext::new(PageKind::Challenge, Locale::Ja, ACTION, CSRF, NONCE).with_challenge(&email),
+        &PageContext::new(PageKind::Challenge, Locale::Ja, ACTION, CSRF, NONCE)
+            .with_challenge(&email),
     );
     assert!(html.contains(">送信</button>"));
     assert!(html.contains("変更できない"), "the binding is for good");
@@ -637,10 +672,21 @@ fn every_notice_has_its_own_wording() {
         for (name, notice) in notices(&rejections).into_iter().skip(1) {
             let (text, _) = super::view::notice_text_for_tests(&t, notice.unwrap());
             // Address errors other than "empty"/"too long" share one wording.
-            let key = if name == "control_email" { "invalid_email".into() } else { name.clone() };
-            let key = if key == "empty_email" { "email_required".into() } else { key };
+            let key = if name == "control_email" {
+                "invalid_email".into()
+            } else {
+                name.clone()
+            };
+            let key = if key == "empty_email" {
+                "email_required".into()
+            } else {
+                key
+            };
             if let Some(other) = seen.insert(text.clone(), key.clone()) {
-                assert_eq!(other, key, "{locale:?}: {name} and {other} read the same: {text}");
+                assert_eq!(
+                    other, key,
+                    "{locale:?}: {name} and {other} read the same: {text}"
+                );
             }
         }
         let invalid_code = Rejection::InvalidCode(CodeFormatError { expected_digits: 8 });
@@ -649,10 +695,15 @@ fn every_notice_has_its_own_wording() {
         let wrong = Rejection::WrongCode { attempts_left: 2 };
         let (text, _) = super::view::notice_text_for_tests(&t, Notice::Rejected(&wrong));
         assert!(text.contains('2'), "{text}");
-        let throttled = Rejection::Throttled { retry_after: secs(42) };
+        let throttled = Rejection::Throttled {
+            retry_after: secs(42),
+        };
         let (text, _) = super::view::notice_text_for_tests(&t, Notice::Rejected(&throttled));
         assert!(text.contains("42"), "{text}");
-        let locked = Rejection::Locked { until: NOW + secs(1800), retry_after: secs(1800) };
+        let locked = Rejection::Locked {
+            until: NOW + secs(1800),
+            retry_after: secs(1800),
+        };
         let (text, _) = super::view::notice_text_for_tests(&t, Notice::Rejected(&locked));
         assert!(text.contains("30"), "{text}");
     }
@@ -672,26 +723,60 @@ fn states_have_their_own_wording() {
     let html_of = |c: &Challenge| {
         render(
             &pages,
-            &PageContext::new(PageKind::Challenge, Locale::En, ACTION, CSRF, NONCE).with_challenge(c),
+            &PageContext::new(PageKind::Challenge, Locale::En, ACTION, CSRF, NONCE)
+                .with_challenge(c),
         )
     };
     let cases: [(&str, &[&str], &[&str]); 7] = [
-        ("email_required", &["enter your own address", "bound to this ticket for good"], &["otp-send-wait"]),
-        ("send_required_pending", &["will be sent to <strong>t***@e******.com</strong>."], &["registered for this ticket", "has expired"]),
-        ("send_required_bound", &["the address registered for this ticket"], &["Use a different address"]),
-        ("send_required_expired", &["has expired. Press Resend"], &[]),
-        ("send_required_exhausted_bound", &["Too many wrong entries", "You can send a new one in"], &[]),
         (
-            "code_sent_pending_cooldown",
-            &["We sent a one-time password to", "valid for another <span class=\"count\" data-left=\"299\" data-unit=\"m\">5</span> min", "Attempts left: 3", "You can send a new one in <span class=\"count\" data-left=\"45\" data-unit=\"s\" data-enables=\"otp-send\">45</span> s", "spam folder", "address may be mistyped", "Opened this page inside your mail app?"],
+            "email_required",
+            &["enter your own address", "bound to this ticket for good"],
+            &["otp-send-wait"],
+        ),
+        (
+            "send_required_pending",
+            &["will be sent to <strong>t***@e******.com</strong>."],
+            &["registered for this ticket", "has expired"],
+        ),
+        (
+            "send_required_bound",
+            &["the address registered for this ticket"],
+            &["Use a different address"],
+        ),
+        ("send_required_expired", &["has expired. Press Resend"], &[]),
+        (
+            "send_required_exhausted_bound",
+            &["Too many wrong entries", "You can send a new one in"],
             &[],
         ),
-        ("locked", &["try again in <span class=\"count\" data-left=\"3600\" data-unit=\"m\">60</span> min"], &["<form", "<details"]),
+        (
+            "code_sent_pending_cooldown",
+            &[
+                "We sent a one-time password to",
+                "valid for another <span class=\"count\" data-left=\"299\" data-unit=\"m\">5</span> min",
+                "Attempts left: 3",
+                "You can send a new one in <span class=\"count\" data-left=\"45\" data-unit=\"s\" data-enables=\"otp-send\">45</span> s",
+                "spam folder",
+                "address may be mistyped",
+                "Opened this page inside your mail app?",
+            ],
+            &[],
+        ),
+        (
+            "locked",
+            &[
+                "try again in <span class=\"count\" data-left=\"3600\" data-unit=\"m\">60</span> min",
+            ],
+            &["<form", "<details"],
+        ),
     ];
     for (name, has, lacks) in cases {
         let html = html_of(&find(name));
         for s in has {
-            assert!(html.contains(&s.replace('\'', "&#39;")), "{name}: missing {s}\n{html}");
+            assert!(
+                html.contains(&s.replace('\'', "&#39;")),
+                "{name}: missing {s}\n{html}"
+            );
         }
         for s in lacks {
             assert!(!html.contains(s), "{name}: has {s}");
@@ -753,7 +838,10 @@ fn reflected_values_are_escaped() {
         let action = format!("/tickets/{payload}?a=1&b={payload}");
         let lang_ja = format!("/t/{payload}?otp_lang=ja");
         let lang_en = format!("/t/{payload}?otp_lang=en");
-        let links = [(Locale::Ja, lang_ja.as_str()), (Locale::En, lang_en.as_str())];
+        let links = [
+            (Locale::Ja, lang_ja.as_str()),
+            (Locale::En, lang_en.as_str()),
+        ];
         let pages = DefaultPages::new().with_site_name(payload.to_owned());
         let masked = format!("{payload}@a.b");
         let csrf = format!("tok{payload}");
@@ -762,7 +850,11 @@ fn reflected_values_are_escaped() {
                 masked_address: c.masked_address.as_ref().map(|_| masked.clone()),
                 ..c
             };
-            for kind in [PageKind::Challenge, PageKind::Confirm, PageKind::Unavailable] {
+            for kind in [
+                PageKind::Challenge,
+                PageKind::Confirm,
+                PageKind::Unavailable,
+            ] {
                 for (_, notice) in notices(&rejections).into_iter().take(3) {
                     for locale in Locale::ALL {
                         let mut page = PageContext::new(kind, locale, &action, &csrf, NONCE)
@@ -777,7 +869,10 @@ fn reflected_values_are_escaped() {
                         for raw in ["<script>alert", "<img", "<svg"] {
                             assert!(!html.contains(raw), "{ctx}: raw {raw}\n{html}");
                         }
-                        assert!(html.contains(&escape(payload)), "{ctx}: escaped entities appear");
+                        assert!(
+                            html.contains(&escape(payload)),
+                            "{ctx}: escaped entities appear"
+                        );
                         check_common(&Expect {
                             html: &html,
                             locale,
@@ -812,16 +907,31 @@ fn texts_placeholders_cannot_inject_markup() {
         &PageContext::new(PageKind::Challenge, Locale::En, ACTION, CSRF, NONCE).with_challenge(&c),
     );
     assert!(html.contains("<h1>&#60;b&#62;Check&#60;/b&#62;</h1>"));
-    assert!(html.contains("<strong>&#60;{wait}&#62;@x.y</strong> &#60;i&#62;{wait}&#60;/i&#62; {unknown}"));
+    assert!(
+        html.contains(
+            "<strong>&#60;{wait}&#62;@x.y</strong> &#60;i&#62;{wait}&#60;/i&#62; {unknown}"
+        )
+    );
 }
 
 #[test]
 fn a_non_path_action_url_is_not_used() {
     let pages = DefaultPages::new();
-    for url in ["javascript:alert(1)", "//evil.example/x", "https://evil.example/", "/\\evil"] {
-        let html = render(&pages, &PageContext::new(PageKind::Confirm, Locale::En, url, CSRF, NONCE));
+    for url in [
+        "javascript:alert(1)",
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil",
+    ] {
+        let html = render(
+            &pages,
+            &PageContext::new(PageKind::Confirm, Locale::En, url, CSRF, NONCE),
+        );
         assert!(html.contains(r#"<form method="post" action="">"#), "{url}");
-        assert!(!html.contains("evil") && !html.contains("javascript"), "{url}");
+        assert!(
+            !html.contains("evil") && !html.contains("javascript"),
+            "{url}"
+        );
     }
 }
 
@@ -842,9 +952,21 @@ fn branding_is_applied_and_validated() {
     assert!(html.contains("background:#101010;color:#eeeeee"));
     assert!(html.contains("button.primary{color:#000;background:#ffeb3b}"));
 
-    assert!(DefaultPages::new().with_colors("#fff", "#fff;}*{x:y", "#000").is_err());
-    assert!(DefaultPages::new().with_colors("#fff", "#fff", "</style>").is_err());
-    assert!(DefaultPages::new().with_logo_url("https://cdn.example/l.png").is_err());
+    assert!(
+        DefaultPages::new()
+            .with_colors("#fff", "#fff;}*{x:y", "#000")
+            .is_err()
+    );
+    assert!(
+        DefaultPages::new()
+            .with_colors("#fff", "#fff", "</style>")
+            .is_err()
+    );
+    assert!(
+        DefaultPages::new()
+            .with_logo_url("https://cdn.example/l.png")
+            .is_err()
+    );
 }
 
 #[test]
@@ -858,7 +980,10 @@ fn pages_stay_small_even_with_the_largest_logo() {
         .with_logo_url(logo)
         .unwrap();
     let links = links();
-    let locked = Rejection::Locked { until: NOW + secs(1800), retry_after: secs(1800) };
+    let locked = Rejection::Locked {
+        until: NOW + secs(1800),
+        retry_after: secs(1800),
+    };
     for locale in Locale::ALL {
         for (name, c) in challenges() {
             let html = render(
@@ -869,7 +994,11 @@ fn pages_stay_small_even_with_the_largest_logo() {
                     .with_ticket_hint(Some("Summer Live 2025 — Tokyo Dome, Gate 3, Block C"))
                     .with_notice(Notice::Rejected(&locked)),
             );
-            assert!(html.len() <= MAX_PAGE_BYTES, "{name} {locale:?}: {} bytes", html.len());
+            assert!(
+                html.len() <= MAX_PAGE_BYTES,
+                "{name} {locale:?}: {} bytes",
+                html.len()
+            );
         }
     }
 }
@@ -901,8 +1030,15 @@ fn page_sizes() {
 
 #[test]
 fn closures_are_pages() {
-    let pages: Box<dyn Pages> = Box::new(|page: &PageContext<'_>| format!("<p>{}</p>", page.locale.tag()));
-    let html = pages.render(&PageContext::new(PageKind::Confirm, Locale::Ja, ACTION, CSRF, NONCE));
+    let pages: Box<dyn Pages> =
+        Box::new(|page: &PageContext<'_>| format!("<p>{}</p>", page.locale.tag()));
+    let html = pages.render(&PageContext::new(
+        PageKind::Confirm,
+        Locale::Ja,
+        ACTION,
+        CSRF,
+        NONCE,
+    ));
     assert_eq!(html, "<p>ja</p>");
 }
 

@@ -249,7 +249,9 @@ fn challenge_body<'a>(
                 Rich::fill(&t.code_valid_for, &valid),
             ];
             // A wrong-code notice already says how many are left.
-            if !rejected(|r| matches!(r, Rejection::WrongCode { attempts_left } if *attempts_left > 0)) {
+            if !rejected(
+                |r| matches!(r, Rejection::WrongCode { attempts_left } if *attempts_left > 0),
+            ) {
                 body.lines.push(fill(&t.attempts_left));
             }
             body.code_form = true;
