@@ -1041,24 +1041,3 @@ fn closures_are_pages() {
     ));
     assert_eq!(html, "<p>ja</p>");
 }
-
-#[test]
-#[ignore = "writes sample pages to /tmp for eyeballing"]
-fn dump_samples() {
-    let pages = DefaultPages::new().with_site_name("Example Tickets");
-    let links = links();
-    let wrong = Rejection::WrongCode { attempts_left: 2 };
-    for locale in Locale::ALL {
-        for (name, c) in challenges() {
-            let html = render(
-                &pages,
-                &PageContext::new(PageKind::Challenge, locale, ACTION, CSRF, NONCE)
-                    .with_challenge(&c)
-                    .with_language_links(&links)
-                    .with_ticket_hint(Some("Summer Live 2025"))
-                    .with_notice(Notice::Rejected(&wrong)),
-            );
-            std::fs::write(format!("/tmp/otp-{}-{name}.html", locale.tag()), html).unwrap();
-        }
-    }
-}
