@@ -1,12 +1,36 @@
 //! The built-in challenge pages (Japanese and English), and the trait that
 //! lets an application replace them.
+//!
+//! [`DefaultPages`] renders askama templates (`templates/pages/`, escaped
+//! HTML) with strings from [`Texts`]; an application brands it, overrides any
+//! string, or implements [`Pages`] itself.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::flow::{Challenge, Rejection};
 use crate::locale::Locale;
 
+mod branding;
+mod rich;
+mod texts;
+mod view;
+
+#[cfg(test)]
+mod tests;
+
+pub use self::branding::{BrandingError, MAX_LOGO_URL_BYTES};
+pub use self::texts::Texts;
+
 /// Which page to show.
+///
+/// ```
+/// use tower_otp::{DefaultPages, Locale, PageContext, PageKind, Pages};
+///
+/// let html = DefaultPages::new()
+///     .render(&PageContext::new(PageKind::Unavailable, Locale::En, "/t/1", "c", "n"));
+/// assert!(html.contains("Temporarily unavailable"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PageKind {
@@ -19,6 +43,14 @@ pub enum PageKind {
 }
 
 /// A problem with the request itself, before any action ran.
+///
+/// ```
+/// use tower_otp::{DefaultPages, Locale, Notice, PageContext, PageKind, Pages, RequestProblem};
+///
+/// let page = PageContext::new(PageKind::Confirm, Locale::En, "/t/1", "c", "n")
+///     .with_notice(Notice::Problem(RequestProblem::Csrf));
+/// assert!(DefaultPages::new().render(&page).contains("This page has expired."));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RequestProblem {
@@ -35,6 +67,15 @@ pub enum RequestProblem {
 }
 
 /// What the last action produced, shown above the form.
+///
+/// ```
+/// use tower_otp::{DefaultPages, Locale, Notice, PageContext, PageKind, Pages, Rejection};
+///
+/// let rejection = Rejection::NoCode;
+/// let page = PageContext::new(PageKind::Unavailable, Locale::Ja, "/t/1", "c", "n")
+///     .with_notice(Notice::Rejected(&rejection));
+/// assert!(DefaultPages::new().render(&page).contains("まだ送信されていません"));
+/// ```
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub enum Notice<'a> {
@@ -45,6 +86,14 @@ pub enum Notice<'a> {
 }
 
 /// Everything a page needs. Strings in it are raw: the page escapes them.
+///
+/// ```
+/// use tower_otp::{Locale, PageContext, PageKind};
+///
+/// let page = PageContext::new(PageKind::Confirm, Locale::En, "/t/1", "csrf", "nonce");
+/// assert_eq!(page.action_url, "/t/1");
+/// assert!(page.challenge.is_none());
+/// ```
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct PageContext<'a> {
@@ -69,6 +118,96 @@ pub struct PageContext<'a> {
     pub ticket_hint: Option<&'a str>,
 }
 
+impl<'a> PageContext<'a> {
+    /// A context with no challenge, no notice, no language links and no
+    /// ticket hint. The layer builds these; this is for testing a [`Pages`]
+    /// implementation.
+    ///
+    /// ```
+    /// use tower_otp::{DefaultPages, Locale, PageContext, PageKind, Pages};
+    ///
+    /// let page = PageContext::new(PageKind::Confirm, Locale::En, "/tickets/A7x9Qz", "csrf123", "n0nce");
+    /// let html = DefaultPages::new().render(&page);
+    /// assert!(html.contains(r#"<button name="action" value="confirm""#));
+    /// ```
+    pub fn new(
+        kind: PageKind,
+        locale: Locale,
+        action_url: &'a str,
+        csrf_token: &'a str,
+        nonce: &'a str,
+    ) -> Self {
+        Self {
+            kind,
+            locale,
+            challenge: None,
+            notice: None,
+            action_url,
+            csrf_token,
+            language_links: &[],
+            nonce,
+            ticket_hint: None,
+        }
+    }
+
+    /// Sets the challenge.
+    ///
+    /// ```
+    /// # use tower_otp::{Challenge, Locale, PageContext, PageKind};
+    /// fn page<'a>(challenge: &'a Challenge) -> PageContext<'a> {
+    ///     PageContext::new(PageKind::Challenge, Locale::Ja, "/t/1", "csrf", "nonce")
+    ///         .with_challenge(challenge)
+    /// }
+    /// ```
+    pub fn with_challenge(mut self, challenge: &'a Challenge) -> Self {
+        self.challenge = Some(challenge);
+        self
+    }
+
+    /// Sets the notice.
+    ///
+    /// ```
+    /// use tower_otp::{DefaultPages, Locale, Notice, PageContext, PageKind, Pages, RequestProblem};
+    ///
+    /// let page = PageContext::new(PageKind::Unavailable, Locale::En, "/t/1", "csrf", "nonce")
+    ///     .with_notice(Notice::Problem(RequestProblem::Csrf));
+    /// assert!(DefaultPages::new().render(&page).contains(r#"role="alert""#));
+    /// ```
+    pub fn with_notice(mut self, notice: Notice<'a>) -> Self {
+        self.notice = Some(notice);
+        self
+    }
+
+    /// Sets the language switch's links.
+    ///
+    /// ```
+    /// use tower_otp::{DefaultPages, Locale, PageContext, PageKind, Pages};
+    ///
+    /// let links = [(Locale::Ja, "/t/1?otp_lang=ja"), (Locale::En, "/t/1?otp_lang=en")];
+    /// let page = PageContext::new(PageKind::Unavailable, Locale::Ja, "/t/1", "csrf", "nonce")
+    ///     .with_language_links(&links);
+    /// assert!(DefaultPages::new().render(&page).contains("日本語"));
+    /// ```
+    pub fn with_language_links(mut self, links: &'a [(Locale, &'a str)]) -> Self {
+        self.language_links = links;
+        self
+    }
+
+    /// Sets the ticket hint.
+    ///
+    /// ```
+    /// use tower_otp::{DefaultPages, Locale, PageContext, PageKind, Pages};
+    ///
+    /// let page = PageContext::new(PageKind::Confirm, Locale::En, "/t/1", "csrf", "nonce")
+    ///     .with_ticket_hint(Some("Summer Live 2025"));
+    /// assert!(DefaultPages::new().render(&page).contains("Summer Live 2025"));
+    /// ```
+    pub fn with_ticket_hint(mut self, hint: Option<&'a str>) -> Self {
+        self.ticket_hint = hint;
+        self
+    }
+}
+
 /// Renders the gate's HTML pages. Implement it to replace the built-in pages
 /// entirely; [`DefaultPages`] is the built-in implementation.
 ///
@@ -79,24 +218,221 @@ pub struct PageContext<'a> {
 /// `<input name="code" autocomplete="one-time-code" inputmode="numeric">`.
 /// Inline `<style>`/`<script>` must carry `nonce="{nonce}"` (the CSP allows
 /// nothing else).
+///
+/// A closure `Fn(&PageContext<'_>) -> String` is a `Pages` too:
+///
+/// ```
+/// use tower_otp::{DefaultPages, PageContext, PageKind, Pages};
+///
+/// let defaults = DefaultPages::new();
+/// let pages = move |page: &PageContext<'_>| match page.kind {
+///     PageKind::Unavailable => String::from("<!doctype html><title>Back soon</title>"),
+///     _ => defaults.render(page),
+/// };
+/// fn uses(_: impl Pages) {}
+/// uses(pages);
+/// ```
 pub trait Pages: Send + Sync + 'static {
     /// The full HTML document.
     fn render(&self, page: &PageContext<'_>) -> String;
 }
 
-/// The built-in pages (placeholder until the templates land).
-#[derive(Clone, Default)]
-pub struct DefaultPages {}
+impl<F> Pages for F
+where
+    F: Fn(&PageContext<'_>) -> String + Send + Sync + 'static,
+{
+    fn render(&self, page: &PageContext<'_>) -> String {
+        self(page)
+    }
+}
+
+/// The built-in pages: Japanese and English, mobile first, accessible,
+/// self-contained (one inline `<style>` and, on pages that count down, one
+/// inline `<script>`, both with the CSP nonce), about 5 KB each.
+///
+/// Every state has its own wording (see [`Texts`]); everything reflected is
+/// HTML-escaped. Pages work without scripts: a Send/Resend that is not yet
+/// allowed renders `disabled` with "you can send a new one in N s", and the
+/// script only counts down and enables it. Times are shown relative ("in 4
+/// min"), so no time zone is needed.
+///
+/// Defaults: no site name, no logo, a blue theme (`#0b57d0` on `#f6f7f9`,
+/// text `#1f1f1f`), [`Texts::japanese`] and [`Texts::english`].
+///
+/// ```
+/// use tower_otp::{DefaultPages, Locale, Texts};
+///
+/// let pages = DefaultPages::new()
+///     .with_site_name("Example Tickets")
+///     .with_logo_url("/static/logo.svg")?
+///     .with_colors("#c2185b", "#ffffff", "#212121")?
+///     .with_texts(Locale::En, Texts { title: "Verify this device".into(), ..Texts::english() });
+/// # Ok::<(), tower_otp::BrandingError>(())
+/// ```
+#[derive(Clone)]
+pub struct DefaultPages {
+    site_name: Option<Cow<'static, str>>,
+    logo_url: Option<Cow<'static, str>>,
+    theme: branding::Theme,
+    ja: Texts,
+    en: Texts,
+}
+
+impl Default for DefaultPages {
+    fn default() -> Self {
+        Self {
+            site_name: None,
+            logo_url: None,
+            theme: branding::Theme::default(),
+            ja: Texts::japanese(),
+            en: Texts::english(),
+        }
+    }
+}
+
+impl DefaultPages {
+    /// The built-in pages with the defaults above.
+    ///
+    /// ```
+    /// use tower_otp::{DefaultPages, Locale, PageContext, PageKind, Pages};
+    ///
+    /// let html = DefaultPages::new()
+    ///     .render(&PageContext::new(PageKind::Unavailable, Locale::Ja, "/t/1", "c", "n"));
+    /// assert!(html.starts_with("<!doctype html>"));
+    /// assert!(html.contains(r#"<html lang="ja">"#));
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The site name, shown at the top of every page and in the title.
+    /// Default: none.
+    ///
+    /// ```
+    /// use tower_otp::{DefaultPages, Locale, PageContext, PageKind, Pages};
+    ///
+    /// let pages = DefaultPages::new().with_site_name("Example <Tickets>");
+    /// let html = pages.render(&PageContext::new(PageKind::Unavailable, Locale::En, "/t/1", "c", "n"));
+    /// assert!(html.contains("Example &#60;Tickets&#62;"));
+    /// ```
+    pub fn with_site_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.site_name = Some(name.into());
+        self
+    }
+
+    /// A logo shown at the top of every page (with the site name as its
+    /// `alt` text). Default: none.
+    ///
+    /// Only what the gate's CSP (`img-src 'self' data:`) allows: a same-site
+    /// path starting with a single `/`, or a `data:image/...` URI; printable
+    /// ASCII without quotes, `<`, `>` or backslashes; at most
+    /// [`MAX_LOGO_URL_BYTES`] (a `data:` URI is inlined in every page).
+    ///
+    /// # Errors
+    /// [`BrandingError::InvalidLogoUrl`] for anything else (an absolute
+    /// `https://` URL included): refused loudly rather than ignored.
+    ///
+    /// ```
+    /// use tower_otp::DefaultPages;
+    ///
+    /// assert!(DefaultPages::new().with_logo_url("/logo.png").is_ok());
+    /// assert!(DefaultPages::new().with_logo_url("data:image/png;base64,iVBORw0KGgo=").is_ok());
+    /// assert!(DefaultPages::new().with_logo_url("//cdn.example/logo.png").is_err());
+    /// ```
+    pub fn with_logo_url(
+        mut self,
+        url: impl Into<Cow<'static, str>>,
+    ) -> Result<Self, BrandingError> {
+        let url = url.into();
+        branding::check_logo_url(&url)?;
+        self.logo_url = Some(url);
+        Ok(self)
+    }
+
+    /// The colours: `primary` (buttons, focus rings, the current language),
+    /// the page `background`, and the `text`. Each is `#rgb` or `#rrggbb`;
+    /// button text is black or white, whichever reads better on `primary`.
+    /// Default: `#0b57d0`, `#f6f7f9`, `#1f1f1f`. Check the contrast of your
+    /// choice (WCAG AA asks 4.5:1).
+    ///
+    /// # Errors
+    /// [`BrandingError::InvalidColor`] naming the first invalid colour.
+    ///
+    /// ```
+    /// use tower_otp::{BrandingError, DefaultPages};
+    ///
+    /// assert!(DefaultPages::new().with_colors("#c2185b", "#fff", "#212121").is_ok());
+    /// assert_eq!(
+    ///     DefaultPages::new().with_colors("red", "#fff", "#000").unwrap_err(),
+    ///     BrandingError::InvalidColor("red".into()),
+    /// );
+    /// ```
+    pub fn with_colors(
+        mut self,
+        primary: &str,
+        background: &str,
+        text: &str,
+    ) -> Result<Self, BrandingError> {
+        self.theme = branding::Theme::new(primary, background, text)?;
+        Ok(self)
+    }
+
+    /// Replaces every string of one language. Default: [`Texts::japanese`]
+    /// and [`Texts::english`].
+    ///
+    /// ```
+    /// use tower_otp::{DefaultPages, Locale, Texts};
+    ///
+    /// let pages = DefaultPages::new()
+    ///     .with_texts(Locale::Ja, Texts { send_button: "送信する".into(), ..Texts::japanese() });
+    /// assert_eq!(pages.texts(Locale::Ja).send_button, "送信する");
+    /// ```
+    pub fn with_texts(mut self, locale: Locale, texts: Texts) -> Self {
+        match locale {
+            Locale::Ja => self.ja = texts,
+            Locale::En => self.en = texts,
+        }
+        self
+    }
+
+    /// The strings used for `locale`.
+    ///
+    /// ```
+    /// use tower_otp::{DefaultPages, Locale};
+    ///
+    /// assert_eq!(DefaultPages::new().texts(Locale::Ja).confirm_button, "確認");
+    /// ```
+    pub fn texts(&self, locale: Locale) -> &Texts {
+        match locale {
+            Locale::Ja => &self.ja,
+            Locale::En => &self.en,
+        }
+    }
+
+    fn site_name(&self) -> Option<&str> {
+        self.site_name.as_deref()
+    }
+
+    fn logo_url(&self) -> Option<&str> {
+        self.logo_url.as_deref()
+    }
+}
 
 impl fmt::Debug for DefaultPages {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DefaultPages").finish_non_exhaustive()
+        f.debug_struct("DefaultPages")
+            .field("site_name", &self.site_name)
+            .field(
+                "logo_url",
+                &self.logo_url.as_deref().map(|u| u.get(..48).unwrap_or(u)),
+            )
+            .field("theme", &self.theme)
+            .finish_non_exhaustive()
     }
 }
 
 impl Pages for DefaultPages {
     fn render(&self, page: &PageContext<'_>) -> String {
-        let _ = page;
-        String::from("<!doctype html><title>tower-otp</title>")
+        view::render(self, page)
     }
 }
