@@ -215,12 +215,12 @@ impl<'a> Gate<'a> {
         let links: Vec<(Locale, &str)> = links.iter().map(|(l, u)| (*l, u.as_str())).collect();
         let hint = self.config.ticket_hint.as_ref().and_then(|hint| hint(&self.found.id));
         let token = self.csrf_token();
-        let mut context = PageContext::new(kind, self.locale, &self.url, &token, &self.nonce);
+        let mut context = PageContext::new(kind, self.locale, &self.url, &token, &self.nonce)
+            .with_language_links(&links)
+            .with_ticket_hint(hint.as_deref())
+            .with_site_name(Some(self.config.flow.site_name()));
         context.challenge = challenge;
         context.notice = notice;
-        context.language_links = &links;
-        context.ticket_hint = hint.as_deref();
-        context.site_name = self.config.flow.site_name();
         let html = self.config.pages.render(&context);
         respond::html(status, html, &self.nonce)
     }

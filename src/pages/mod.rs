@@ -116,6 +116,9 @@ pub struct PageContext<'a> {
     pub nonce: &'a str,
     /// The application's ticket hint (event name...), if any.
     pub ticket_hint: Option<&'a str>,
+    /// The site name configured on the layer, if any (a name set on
+    /// [`DefaultPages::with_site_name`] takes precedence).
+    pub site_name: Option<&'a str>,
 }
 
 impl<'a> PageContext<'a> {
@@ -147,6 +150,7 @@ impl<'a> PageContext<'a> {
             language_links: &[],
             nonce,
             ticket_hint: None,
+            site_name: None,
         }
     }
 
@@ -190,6 +194,20 @@ impl<'a> PageContext<'a> {
     /// ```
     pub fn with_language_links(mut self, links: &'a [(Locale, &'a str)]) -> Self {
         self.language_links = links;
+        self
+    }
+
+    /// Sets the site name.
+    ///
+    /// ```
+    /// use tower_otp::{DefaultPages, Locale, PageContext, PageKind, Pages};
+    ///
+    /// let page = PageContext::new(PageKind::Unavailable, Locale::En, "/t/1", "csrf", "nonce")
+    ///     .with_site_name(Some("Demo Tickets"));
+    /// assert!(DefaultPages::new().render(&page).contains("Demo Tickets"));
+    /// ```
+    pub fn with_site_name(mut self, name: Option<&'a str>) -> Self {
+        self.site_name = name;
         self
     }
 

@@ -105,14 +105,14 @@ pub(super) fn render(pages: &DefaultPages, page: &PageContext<'_>) -> String {
     };
     let mut layout = Layout {
         lang: page.locale.tag(),
-        title: match pages.site_name() {
+        title: match pages.site_name().or(page.site_name) {
             Some(site) => format!("{heading} | {site}"),
             None => heading.to_owned(),
         },
         heading,
         nonce: page.nonce,
         theme: &pages.theme,
-        site_name: pages.site_name(),
+        site_name: pages.site_name().or(page.site_name),
         logo_url: pages.logo_url(),
         languages: page
             .language_links
