@@ -32,16 +32,32 @@ impl DeviceId {
     }
 
     /// An id from its 16 bytes (for stores that keep the bytes).
+    ///
+    /// ```
+    /// # use tower_otp::DeviceId;
+    /// assert_eq!(DeviceId::from_bytes([0; 16]).to_string(), "AAAAAAAAAAAAAAAAAAAAAA");
+    /// ```
     pub const fn from_bytes(bytes: [u8; 16]) -> Self {
         Self(bytes)
     }
 
     /// The 16 bytes.
+    ///
+    /// ```
+    /// # use tower_otp::DeviceId;
+    /// assert_eq!(DeviceId::from_bytes([5; 16]).as_bytes(), &[5; 16]);
+    /// ```
     pub const fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
 
     /// Parses the 22-character text form.
+    ///
+    /// ```
+    /// # use tower_otp::DeviceId;
+    /// assert!(DeviceId::parse("AAAAAAAAAAAAAAAAAAAAAA").is_some());
+    /// assert!(DeviceId::parse("AAAA").is_none());
+    /// ```
     pub fn parse(text: &str) -> Option<Self> {
         if text.len() != 22 {
             return None;

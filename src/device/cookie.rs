@@ -5,8 +5,8 @@ use std::ops::Deref;
 use std::time::Duration;
 
 use cookie::{Cookie, SameSite};
-use http::HeaderMap;
 use http::header::COOKIE;
+use http::{HeaderMap, HeaderValue};
 
 use super::tokens::{DeviceConfigError, DeviceTokens, MAX_DEVICE_LIFETIME};
 use crate::ticket::TicketKey;
@@ -66,6 +66,15 @@ impl Default for DeviceCookie {
 
 impl DeviceCookie {
     /// `Secure`, with a 30-day `Max-Age` (the default token lifetime).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_otp::DeviceCookie;
+    ///
+    /// let c = DeviceCookie::new();
+    /// assert!(c.is_secure());
+    /// assert_eq!(c.max_age(), Duration::from_secs(30 * 24 * 3600));
+    /// ```
     pub const fn new() -> Self {
         Self {
             secure: true,
@@ -132,11 +141,22 @@ impl DeviceCookie {
     }
 
     /// Whether the cookie is `Secure`.
+    ///
+    /// ```
+    /// # use tower_otp::DeviceCookie;
+    /// assert!(!DeviceCookie::new().with_secure(false).is_secure());
+    /// ```
     pub const fn is_secure(&self) -> bool {
         self.secure
     }
 
     /// The cookie's `Max-Age`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tower_otp::DeviceCookie;
+    /// assert_eq!(DeviceCookie::default().max_age(), Duration::from_secs(2_592_000));
+    /// ```
     pub const fn max_age(&self) -> Duration {
         Duration::from_secs(self.max_age)
     }
@@ -172,6 +192,16 @@ impl DeviceCookie {
     /// control or non-ASCII characters is replaced by `/`: the cookie then
     /// reaches more of the site, which is safe because it opens only its own
     /// ticket.
+    ///
+    /// ```
+    /// use tower_otp::cookie::SameSite;
+    /// use tower_otp::{DeviceCookie, TicketKey};
+    ///
+    /// let set = DeviceCookie::new().set_cookie(&TicketKey::from_bytes([1; 16]), "t.o.k", "/tickets/abc");
+    /// assert_eq!(set.path(), Some("/tickets/abc"));
+    /// assert_eq!(set.same_site(), Some(SameSite::Lax));
+    /// assert_eq!((set.secure(), set.http_only(), set.domain()), (Some(true), Some(true), None));
+    /// ```
     pub fn set_cookie(&self, ticket: &TicketKey, token: &str, path: &str) -> Cookie<'static> {
         Cookie::build((self.name(ticket).to_string(), token.to_owned()))
             .http_only(true)
@@ -214,12 +244,10 @@ impl DeviceCookie {
     /// assert_eq!(DeviceCookie::find(&headers, "otp-ab"), None);
     /// ```
     pub fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-        headers.get_all(COOKIE).iter().find_map(|value| {
-            value
-                .as_bytes()
-                .split(|&b| b == b';')
-                .find_map(|pair| match_pair(pair, name))
-        })
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .find_map(|value| Matches::new(value, name).next())
     }
 
     /// Every value of cookies called `name`, in header order. A browser sends
@@ -238,12 +266,48 @@ impl DeviceCookie {
         headers: &'a HeaderMap,
         name: &'a str,
     ) -> impl Iterator<Item = &'a str> + 'a {
-        headers.get_all(COOKIE).iter().flat_map(move |value| {
-            value
-                .as_bytes()
-                .split(|&b| b == b';')
-                .filter_map(move |pair| match_pair(pair, name))
-        })
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .flat_map(move |value| Matches::new(value, name))
+    }
+}
+
+/// The values of cookies called `name` in one `Cookie` header: pairs are
+/// split at `;` with SIMD `memchr`, and only a pair that starts with the name
+/// is looked at further.
+struct Matches<'a, 'n> {
+    rest: &'a [u8],
+    name: &'n str,
+}
+
+impl<'a, 'n> Matches<'a, 'n> {
+    fn new(value: &'a HeaderValue, name: &'n str) -> Self {
+        Self {
+            rest: value.as_bytes(),
+            name,
+        }
+    }
+}
+
+impl<'a> Iterator for Matches<'a, '_> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        while !self.rest.is_empty() {
+            let pair = match memchr::memchr(b';', self.rest) {
+                Some(end) => {
+                    let pair = &self.rest[..end];
+                    self.rest = &self.rest[end + 1..];
+                    pair
+                }
+                None => std::mem::take(&mut self.rest),
+            };
+            if let Some(value) = match_pair(pair, self.name) {
+                return Some(value);
+            }
+        }
+        None
     }
 }
 
@@ -257,15 +321,14 @@ fn match_pair<'a>(pair: &'a [u8], name: &str) -> Option<&'a str> {
         _ => value,
     };
     // cookie-octet (RFC 6265 §4.1.1): visible ASCII except `"`, `,`, `;`, `\`.
-    let ok = !value.is_empty()
-        && value
-            .iter()
-            .all(|&b| matches!(b, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e));
-    if ok {
-        std::str::from_utf8(value).ok()
-    } else {
-        None
+    // Branch-free, so the compiler can vectorize it.
+    let bad = value.iter().fold(false, |bad, &b| {
+        bad | (b.wrapping_sub(0x21) > 0x7e - 0x21) | (b == b'"') | (b == b',') | (b == b'\\')
+    });
+    if bad || value.is_empty() {
+        return None;
     }
+    std::str::from_utf8(value).ok()
 }
 
 fn checked_path(path: &str) -> &str {
@@ -292,6 +355,12 @@ pub struct CookieName {
 
 impl CookieName {
     /// The name.
+    ///
+    /// ```
+    /// # use tower_otp::{DeviceCookie, TicketKey};
+    /// let name = DeviceCookie::new().with_secure(false).name(&TicketKey::from_bytes([1; 16]));
+    /// assert_eq!(name.as_str(), "otp-AQEBAQEBAQEBAQEB");
+    /// ```
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.buf[..usize::from(self.len)]).expect("ASCII")
     }
@@ -328,7 +397,6 @@ mod tests {
     use super::*;
     use crate::device::KeyRing;
     use crate::{Secret, Timestamp};
-    use http::HeaderValue;
 
     fn headers(values: &[&'static str]) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -42,6 +42,16 @@ pub struct DeviceKey {
 impl DeviceKey {
     /// A key from raw bytes.
     ///
+    /// ```
+    /// use tower_otp::{DeviceKey, KeyError};
+    ///
+    /// let bytes: Vec<u8> = (1..=32).collect();
+    /// assert_eq!(DeviceKey::new("k1", &bytes)?.kid(), "k1");
+    /// assert_eq!(DeviceKey::new("k1", &bytes[..16]).unwrap_err(), KeyError::TooShort(16));
+    /// assert_eq!(DeviceKey::new("", &bytes).unwrap_err(), KeyError::InvalidKeyId);
+    /// # Ok::<(), KeyError>(())
+    /// ```
+    ///
     /// # Errors
     /// [`KeyError::InvalidKeyId`] for a bad key id, and the errors of
     /// [`Secret::from_bytes`] for short or passphrase-like bytes.
@@ -55,7 +65,16 @@ impl DeviceKey {
         })
     }
 
-    /// A key from a hex string (64 or more hex digits).
+    /// A key from a hex string (64 or more hex digits), for example the
+    /// output of `openssl rand -hex 32`.
+    ///
+    /// ```
+    /// use tower_otp::{DeviceKey, KeyError};
+    ///
+    /// assert!(DeviceKey::from_hex("k1", "not hex").is_err());
+    /// let key = DeviceKey::from_hex("k1", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")?;
+    /// # Ok::<(), KeyError>(())
+    /// ```
     ///
     /// # Errors
     /// [`KeyError::InvalidHex`] and the errors of [`DeviceKey::new`].
@@ -91,6 +110,14 @@ impl DeviceKey {
     }
 
     /// The key id.
+    ///
+    /// ```
+    /// use tower_otp::DeviceKey;
+    ///
+    /// let key = DeviceKey::from_hex("2025-01", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")?;
+    /// assert_eq!(key.kid(), "2025-01");
+    /// # Ok::<(), tower_otp::KeyError>(())
+    /// ```
     pub fn kid(&self) -> &str {
         &self.kid
     }
@@ -182,6 +209,14 @@ pub struct KeyRing {
 
 impl KeyRing {
     /// A ring with one key, which signs.
+    ///
+    /// ```
+    /// use tower_otp::{DeviceKey, KeyRing};
+    ///
+    /// let key = DeviceKey::from_hex("k1", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")?;
+    /// assert_eq!(KeyRing::new(key).current_kid(), "k1");
+    /// # Ok::<(), tower_otp::KeyError>(())
+    /// ```
     pub fn new(current: DeviceKey) -> Self {
         Self {
             encoding: EncodingKey::from_secret(&current.bytes),
@@ -203,6 +238,20 @@ impl KeyRing {
     }
 
     /// Adds a key that is accepted for verification but never signs.
+    ///
+    /// ```
+    /// use tower_otp::{DeviceKey, KeyError, KeyRing};
+    ///
+    /// let hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    /// let ring = KeyRing::new(DeviceKey::from_hex("k2", hex)?);
+    /// let ring = ring.with_previous(DeviceKey::from_hex("k1", hex)?)?;
+    /// assert_eq!(ring.current_kid(), "k2");
+    /// assert_eq!(
+    ///     ring.with_previous(DeviceKey::from_hex("k1", hex)?).unwrap_err(),
+    ///     KeyError::DuplicateKeyId
+    /// );
+    /// # Ok::<(), KeyError>(())
+    /// ```
     ///
     /// # Errors
     /// [`KeyError::DuplicateKeyId`] if the ring already has that key id.
@@ -248,11 +297,27 @@ impl KeyRing {
     }
 
     /// The id of the signing key.
+    ///
+    /// ```
+    /// use tower_otp::{DeviceKey, KeyRing, Secret};
+    ///
+    /// let secret = Secret::random();
+    /// assert_eq!(KeyRing::derived(&secret).current_kid(), DeviceKey::derived(&secret).kid());
+    /// ```
     pub fn current_kid(&self) -> &str {
         &self.keys[0].kid
     }
 
     /// Every key id, the current one first.
+    ///
+    /// ```
+    /// use tower_otp::{DeviceKey, KeyRing};
+    ///
+    /// let hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    /// let ring = KeyRing::new(DeviceKey::from_hex("b", hex)?).with_previous(DeviceKey::from_hex("a", hex)?)?;
+    /// assert_eq!(ring.kids().collect::<Vec<_>>(), ["b", "a"]);
+    /// # Ok::<(), tower_otp::KeyError>(())
+    /// ```
     pub fn kids(&self) -> impl Iterator<Item = &str> {
         self.keys.iter().map(|k| k.kid.as_str())
     }

@@ -7,13 +7,38 @@ use super::keyring::KeyRing;
 
 /// The longest token (and cookie) lifetime: browsers cap cookies at 400 days
 /// (RFC 6265bis §5.5).
+///
+/// ```
+/// use tower_otp::{DeviceTokens, KeyRing, MAX_DEVICE_LIFETIME, Secret};
+///
+/// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
+/// assert!(tokens.with_lifetime(MAX_DEVICE_LIFETIME).is_ok());
+/// ```
 pub const MAX_DEVICE_LIFETIME: Duration = Duration::from_secs(400 * 24 * 3600);
 /// The longest clock leeway allowed when checking `exp`.
+///
+/// ```
+/// use tower_otp::{DeviceTokens, KeyRing, MAX_LEEWAY, Secret};
+///
+/// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
+/// assert!(tokens.clone().with_leeway(MAX_LEEWAY).is_ok());
+/// assert!(tokens.with_leeway(MAX_LEEWAY * 2).is_err());
+/// ```
 pub const MAX_LEEWAY: Duration = Duration::from_secs(60);
 /// The longest issuer or audience string.
 const MAX_NAME_LEN: usize = 64;
 
 /// Why a device-token or device-cookie setting was refused.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_otp::{DeviceConfigError, DeviceTokens, KeyRing, Secret};
+///
+/// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
+/// let err = tokens.with_leeway(Duration::from_secs(300)).unwrap_err();
+/// assert_eq!(err, DeviceConfigError::LeewayTooLarge);
+/// assert_eq!(err.to_string(), "leeway must be at most 60 seconds");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DeviceConfigError {
@@ -77,6 +102,14 @@ pub(crate) struct Inner {
 impl DeviceTokens {
     /// Tokens signed with `ring`'s current key, with issuer `"tower-otp"`,
     /// audience `"tower-otp/device"`, a 30-day lifetime and a 5-second leeway.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_otp::{DeviceTokens, KeyRing, Secret};
+    ///
+    /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
+    /// assert_eq!(tokens.leeway(), Duration::from_secs(5));
+    /// ```
     pub fn new(ring: KeyRing) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -174,26 +207,58 @@ impl DeviceTokens {
     }
 
     /// The issuer (`iss`).
+    ///
+    /// ```
+    /// # use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
+    /// assert_eq!(tokens.issuer(), "tower-otp");
+    /// ```
     pub fn issuer(&self) -> &str {
         &self.inner.issuer
     }
 
     /// The audience (`aud`).
+    ///
+    /// ```
+    /// # use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
+    /// assert_eq!(tokens.audience(), "tower-otp/device");
+    /// ```
     pub fn audience(&self) -> &str {
         &self.inner.audience
     }
 
     /// The token lifetime; the device cookie's `Max-Age` should match it.
+    ///
+    /// ```
+    /// # use tower_otp::{DeviceCookie, DeviceTokens, KeyRing, Secret};
+    /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
+    /// assert_eq!(DeviceCookie::for_tokens(&tokens).max_age(), tokens.lifetime());
+    /// ```
     pub fn lifetime(&self) -> Duration {
         Duration::from_secs(self.inner.lifetime)
     }
 
     /// The clock leeway for `exp`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
+    /// assert!(tokens.leeway() <= Duration::from_secs(60));
+    /// ```
     pub fn leeway(&self) -> Duration {
         Duration::from_millis(self.inner.leeway)
     }
 
     /// The key ring.
+    ///
+    /// ```
+    /// # use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// let secret = Secret::random();
+    /// let tokens = DeviceTokens::new(KeyRing::derived(&secret));
+    /// assert_eq!(tokens.key_ring().current_kid(), KeyRing::derived(&secret).current_kid());
+    /// ```
     pub fn key_ring(&self) -> &KeyRing {
         &self.inner.ring
     }
