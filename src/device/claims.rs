@@ -91,6 +91,8 @@ impl fmt::Debug for DeviceId {
 
 /// A freshly issued device token, ready to go into the device cookie.
 ///
+/// The token is a bearer credential: `Debug` does not print it.
+///
 /// ```
 /// use tower_otp::{DeviceTokens, KeyRing, Secret, TicketKey, Timestamp};
 ///
@@ -98,8 +100,9 @@ impl fmt::Debug for DeviceId {
 /// let issued = tokens.issue(&TicketKey::from_bytes([1; 16]), 0, Timestamp::from_millis(0));
 /// assert_eq!(issued.expires_at.as_secs(), 30 * 24 * 3600);
 /// assert_eq!(issued.token.split('.').count(), 3);
+/// assert!(format!("{issued:?}").contains("token: \"REDACTED\""));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct IssuedToken {
     /// The compact JWS (`header.payload.signature`).
@@ -108,6 +111,16 @@ pub struct IssuedToken {
     pub device_id: DeviceId,
     /// When the token expires (its `exp`, whole seconds).
     pub expires_at: Timestamp,
+}
+
+impl fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("token", &"REDACTED")
+            .field("device_id", &self.device_id)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// The claims of a verified device token.

@@ -327,6 +327,22 @@ mod tests {
     }
 
     #[test]
+    fn debug_shows_no_key_material() {
+        let mut bytes = [0xab; 32];
+        bytes[31] = 1;
+        let key = crate::device::DeviceKey::new("k1", &bytes).unwrap();
+        let shown = format!("{:?}", DeviceTokens::new(KeyRing::new(key)));
+        assert!(
+            shown.contains("\"k1\"") && shown.contains("tower-otp"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("171") && !shown.to_lowercase().contains("abab"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn setters_do_not_touch_clones() {
         let a = tokens();
         let b = a.clone().with_issuer("other").unwrap();
