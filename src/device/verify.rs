@@ -123,6 +123,9 @@ impl DeviceTokens {
             &bytes[first + 1..second],
             &bytes[second + 1..],
         );
+        if payload.len() > MAX_PAYLOAD_LEN / 3 * 4 {
+            return Err(TokenError::TooLarge);
+        }
 
         let key = inner
             .ring
@@ -143,9 +146,6 @@ impl DeviceTokens {
             .map_err(|_| TokenError::BadSignature)?;
 
         let mut buf = [0u8; MAX_PAYLOAD_LEN];
-        if payload.len() > MAX_PAYLOAD_LEN / 3 * 4 {
-            return Err(TokenError::TooLarge);
-        }
         let n = URL_SAFE_NO_PAD
             .decode_slice(payload, &mut buf)
             .map_err(|_| TokenError::Malformed)?;
@@ -214,7 +214,8 @@ fn is_base64url(bytes: &[u8]) -> bool {
 }
 
 /// Says why a header is not one of ours. Cold: only for rejected tokens, and
-/// the header is already known to be short base64url.
+/// the header is at most 2 KiB (it is decoded into a stack buffer, and any
+/// non-base64url byte makes it `Malformed`).
 #[cold]
 fn classify_header(segment: &[u8], ring: &KeyRing) -> TokenError {
     #[derive(Deserialize)]
