@@ -47,7 +47,7 @@ where
     ReqBody::Error: Into<BoxError>,
 {
     let (mut parts, body) = request.into_parts();
-    let gate = Gate::new(&config, &parts, &found, key);
+    let mut store_failed = false;
     if let Some(claims) = claims {
         // Revocation checks are on: the cookie is valid unless the ticket's generation moved on.
         match config.flow.generation(&key).await {
@@ -59,10 +59,15 @@ where
             Ok(_) => {}
             Err(error) => {
                 tracing::error!(ticket = key.label(), %error, "store unavailable for the revocation check");
-                return Ok(gate.finish(gate.unavailable()));
+                store_failed = true;
             }
         }
     }
+    let gate = Gate::new(&config, parts, &found, key);
+    if store_failed {
+        return Ok(gate.finish(gate.unavailable()));
+    }
+    let parts = &gate.parts;
     let challenge = match config.flow.challenge(&key).await {
         Ok(challenge) => challenge,
         Err(error) => {
@@ -84,11 +89,13 @@ where
         Decision::Claim => match config.flow.claim_first_device(&key).await {
             Ok(Some(generation)) => {
                 let (claims, set_cookie) = gate.mint(generation);
+                let clear_probe = gate.probe_cookie(true);
+                let mut parts = gate.parts;
                 parts.extensions.insert(VerifiedDevice::new(found.id.clone(), key, claims));
                 let mut response = inner.call(Request::from_parts(parts, body)).await?;
                 let headers = response.headers_mut();
                 headers.append(SET_COOKIE, set_cookie);
-                headers.append(SET_COOKIE, gate.probe_cookie(true));
+                headers.append(SET_COOKIE, clear_probe);
                 headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 return Ok(response.map(ResponseBody::inner));
             }
@@ -110,7 +117,7 @@ where
 /// One gate response being put together.
 struct Gate<'a> {
     config: &'a Config,
-    parts: &'a http::request::Parts,
+    parts: http::request::Parts,
     found: &'a TicketMatch,
     key: TicketKey,
     locale: Locale,
@@ -126,15 +133,17 @@ struct Gate<'a> {
 }
 
 impl<'a> Gate<'a> {
-    fn new(config: &'a Config, parts: &'a http::request::Parts, found: &'a TicketMatch, key: TicketKey) -> Self {
+    fn new(config: &'a Config, parts: http::request::Parts, found: &'a TicketMatch, key: TicketKey) -> Self {
         let headers = &parts.headers;
         let query = parts.uri.query();
         let csrf_name = cookie_name(config.secure(), CSRF_COOKIE);
         let csrf_cookie = DeviceCookie::find(headers, &csrf_name).filter(|v| csrf::well_formed(v)).map(str::to_owned);
+        let locale = lang::negotiate(query, DeviceCookie::find(headers, lang::LANG_PARAM), headers);
+        let json = accepts_json(headers) || content_type_is(&parts, "application/json");
+        let url = parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
         let quiet = parts.method != Method::GET || is_prefetch(headers);
         let new_csrf = (csrf_cookie.is_none() && !quiet).then(csrf::new_cookie_value);
-        let lang_cookie = DeviceCookie::find(headers, lang::LANG_PARAM);
-        let accept_json = headers.get(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/json"));
+        let lang_choice = if quiet { None } else { lang::from_query(query) };
         let mut nonce = [0u8; 16];
         rand::rng().fill_bytes(&mut nonce);
         Self {
@@ -142,12 +151,12 @@ impl<'a> Gate<'a> {
             parts,
             found,
             key,
-            locale: lang::negotiate(query, lang_cookie, headers),
-            json: accept_json || content_type_is(parts, "application/json"),
-            url: parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned()),
+            locale,
+            json,
+            url,
             csrf_cookie,
             new_csrf,
-            lang_choice: if quiet { None } else { lang::from_query(query) },
+            lang_choice,
             nonce: URL_SAFE_NO_PAD.encode(nonce),
         }
     }
@@ -294,12 +303,12 @@ impl<'a> Gate<'a> {
         if !origin::post_allowed(&self.parts.headers, &config.allowed_origins, config.trust_same_site) {
             return self.problem(RequestProblem::CrossSite, challenge);
         }
-        let is_json = content_type_is(self.parts, "application/json");
-        let is_form = content_type_is(self.parts, "application/x-www-form-urlencoded");
+        let is_json = content_type_is(&self.parts, "application/json");
+        let is_form = content_type_is(&self.parts, "application/x-www-form-urlencoded");
         if (self.json && !is_json) || !(is_json || is_form) {
             return self.problem(RequestProblem::UnsupportedMediaType, challenge);
         }
-        let bytes = match read_body(body, self.parts, config.body_limit).await {
+        let bytes = match read_body(body, &self.parts, config.body_limit).await {
             Ok(bytes) => bytes,
             Err(problem) => return self.problem(problem, challenge),
         };
@@ -395,6 +404,10 @@ fn cookie_name(secure: bool, base: &str) -> String {
 
 fn header_value(cookie: &Cookie<'_>) -> HeaderValue {
     HeaderValue::from_str(&cookie.to_string()).expect("cookie values we build are valid header values")
+}
+
+fn accepts_json(headers: &http::HeaderMap) -> bool {
+    headers.get(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/json"))
 }
 
 fn content_type_is(parts: &http::request::Parts, mime: &str) -> bool {

@@ -38,6 +38,10 @@ pub use self::flow::{
     Challenge, ChallengeState, ConfigError, Flow, Limits, Rejection, SendRequest, Sent, Verified,
 };
 pub use self::layer::OtpLayer;
+pub use self::device::{
+    CookieName, DeviceClaims, DeviceConfigError, DeviceCookie, DeviceId, DeviceKey, DeviceTokens,
+    IssuedToken, KeyRing, MAX_DEVICE_LIFETIME, MAX_LEEWAY, TokenError,
+};
 pub use self::locale::Locale;
 pub use self::service::{OtpService, ResponseFuture};
 pub use self::verified::VerifiedDevice;
@@ -56,3 +60,4 @@ pub use self::store::{MemoryStore, Store, StoreError};
 #[cfg(feature = "axum")]
 pub use self::ticket::PathParam;
 pub use self::ticket::{Found, PathPattern, TicketId, TicketKey, TicketMatch, TicketSource};
+pub use cookie;

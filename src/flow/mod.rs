@@ -285,7 +285,6 @@ impl Flow {
                 return Err(Rejection::Locked { until, retry_after: wait(now, until) });
             }
             IssueOutcome::BoundElsewhere => return Err(Rejection::Bound),
-            _ => return Err(Rejection::Unavailable(StoreError::msg("unknown issue outcome"))),
         };
         let mail = OtpMail::new(
             address.clone(),
@@ -340,7 +339,6 @@ impl Flow {
             VerifyOutcome::NoCode => Err(Rejection::NoCode),
             VerifyOutcome::Exhausted => Err(Rejection::TooManyAttempts),
             VerifyOutcome::Locked { until } => Err(Rejection::Locked { until, retry_after: wait(now, until) }),
-            _ => Err(Rejection::Unavailable(StoreError::msg("unknown verify outcome"))),
         }
     }
 
@@ -371,7 +369,7 @@ impl Flow {
                 self.inner.events.emit(OtpEvent::Restarted { ticket: *ticket });
                 Ok(())
             }
-            _ => Err(Rejection::Bound),
+            RestartOutcome::Bound => Err(Rejection::Bound),
         }
     }
 

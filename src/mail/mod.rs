@@ -68,6 +68,13 @@ impl<M: Mailer + ?Sized> Mailer for std::sync::Arc<M> {
     }
 }
 
+#[async_trait]
+impl<M: Mailer + ?Sized> Mailer for Box<M> {
+    async fn send(&self, mail: &OtpMail) -> Result<(), MailError> {
+        (**self).send(mail).await
+    }
+}
+
 /// A message was not accepted for delivery.
 #[derive(Debug, thiserror::Error)]
 #[error("mail delivery failed")]

@@ -1,0 +1,534 @@
+//! The device cookie: its name, attributes, and finding it in a request.
+
+use std::fmt;
+use std::ops::Deref;
+use std::time::Duration;
+
+use cookie::{Cookie, SameSite};
+use http::header::COOKIE;
+use http::{HeaderMap, HeaderValue};
+
+use super::tokens::{DeviceConfigError, DeviceTokens, MAX_DEVICE_LIFETIME};
+use crate::ticket::TicketKey;
+
+const SECURE_PREFIX: &str = "__Secure-otp-";
+const PLAIN_PREFIX: &str = "otp-";
+/// Characters of the ticket key in the cookie name (96 bits).
+const NAME_KEY_CHARS: usize = 16;
+const NAME_CAPACITY: usize = SECURE_PREFIX.len() + NAME_KEY_CHARS;
+/// Browsers ignore longer attribute values (RFC 6265bis §5.6).
+const MAX_PATH_LEN: usize = 1024;
+
+/// How the device cookie is named and scoped.
+///
+/// Every ticket has its own cookie, named from the ticket's keyed hash
+/// (`__Secure-otp-` and 16 characters of [`TicketKey::as_str`]), so one
+/// browser can hold devices for many tickets, and scoped with `Path` to the
+/// ticket's URL prefix, so a browser with twenty tickets sends only the one
+/// cookie that matters on each request (RFC 6265bis §6.1: few, small cookies).
+///
+/// Attributes: `HttpOnly`; `Secure` (unless turned off for local http
+/// development); `SameSite=Lax`, never `Strict`, because ticket links are
+/// opened from mail apps, a cross-site navigation on which a `Strict` cookie
+/// would not be sent; no `Domain`, so the cookie stays on the host that set it;
+/// `Max-Age` equal to the token lifetime (the token's own `exp` remains the
+/// authority).
+///
+/// A deviation from the usual advice: the `__Host-` prefix requires `Path=/`,
+/// which would send every ticket's cookie on every request. We use
+/// `__Secure-` with a `Path` scope instead; what `__Host-` adds beyond it (no
+/// `Domain`) we keep by never setting `Domain`, and a cookie planted by a
+/// sibling host cannot pass verification because it lacks our signature.
+///
+/// ```
+/// use tower_otp::{DeviceCookie, TicketKey};
+///
+/// let ticket = TicketKey::from_bytes([1; 16]);
+/// let cookies = DeviceCookie::new();
+/// let set = cookies.set_cookie(&ticket, "header.payload.signature", "/tickets/abc");
+/// assert_eq!(
+///     set.to_string(),
+///     "__Secure-otp-AQEBAQEBAQEBAQEB=header.payload.signature; HttpOnly; SameSite=Lax; Secure; Path=/tickets/abc; Max-Age=2592000"
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceCookie {
+    secure: bool,
+    /// Whole seconds.
+    max_age: u64,
+}
+
+impl Default for DeviceCookie {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DeviceCookie {
+    /// `Secure`, with a 30-day `Max-Age` (the default token lifetime).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_otp::DeviceCookie;
+    ///
+    /// let c = DeviceCookie::new();
+    /// assert!(c.is_secure());
+    /// assert_eq!(c.max_age(), Duration::from_secs(30 * 24 * 3600));
+    /// ```
+    pub const fn new() -> Self {
+        Self {
+            secure: true,
+            max_age: 30 * 24 * 3600,
+        }
+    }
+
+    /// `Secure`, with `Max-Age` equal to `tokens`' lifetime.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_otp::{DeviceCookie, DeviceTokens, KeyRing, Secret};
+    ///
+    /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()))
+    ///     .with_lifetime(Duration::from_secs(3600))?;
+    /// assert_eq!(DeviceCookie::for_tokens(&tokens).max_age(), Duration::from_secs(3600));
+    /// # Ok::<(), tower_otp::DeviceConfigError>(())
+    /// ```
+    pub fn for_tokens(tokens: &DeviceTokens) -> Self {
+        Self {
+            secure: true,
+            max_age: tokens.lifetime().as_secs(),
+        }
+    }
+
+    /// Whether the cookie is `Secure` and `__Secure-` prefixed. Default: `true`.
+    ///
+    /// Turn it off **only for local development over plain http**: browsers
+    /// refuse `Secure` cookies from `http://` origins other than localhost.
+    /// The cookie is then named `otp-…`.
+    ///
+    /// ```
+    /// use tower_otp::{DeviceCookie, TicketKey};
+    ///
+    /// let dev = DeviceCookie::new().with_secure(false);
+    /// assert_eq!(dev.name(&TicketKey::from_bytes([1; 16])).as_str(), "otp-AQEBAQEBAQEBAQEB");
+    /// ```
+    pub const fn with_secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// Sets `Max-Age` (whole seconds). Default: 30 days; at most 400 days.
+    /// Keep it equal to the token lifetime ([`DeviceCookie::for_tokens`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_otp::DeviceCookie;
+    ///
+    /// let c = DeviceCookie::new().with_max_age(Duration::from_secs(3600))?;
+    /// assert_eq!(c.max_age(), Duration::from_secs(3600));
+    /// assert!(c.with_max_age(Duration::from_secs(401 * 24 * 3600)).is_err());
+    /// # Ok::<(), tower_otp::DeviceConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`DeviceConfigError::LifetimeOutOfRange`] under one second or over 400 days.
+    pub fn with_max_age(mut self, max_age: Duration) -> Result<Self, DeviceConfigError> {
+        if max_age < Duration::from_secs(1) || max_age > MAX_DEVICE_LIFETIME {
+            return Err(DeviceConfigError::LifetimeOutOfRange);
+        }
+        self.max_age = max_age.as_secs();
+        Ok(self)
+    }
+
+    /// Whether the cookie is `Secure`.
+    ///
+    /// ```
+    /// # use tower_otp::DeviceCookie;
+    /// assert!(!DeviceCookie::new().with_secure(false).is_secure());
+    /// ```
+    pub const fn is_secure(&self) -> bool {
+        self.secure
+    }
+
+    /// The cookie's `Max-Age`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tower_otp::DeviceCookie;
+    /// assert_eq!(DeviceCookie::default().max_age(), Duration::from_secs(2_592_000));
+    /// ```
+    pub const fn secure(&self) -> bool {
+        self.secure
+    }
+
+    /// The `Max-Age` set on device cookies.
+    pub const fn max_age(&self) -> Duration {
+        Duration::from_secs(self.max_age)
+    }
+
+    /// The cookie name for `ticket`.
+    ///
+    /// ```
+    /// use tower_otp::{DeviceCookie, TicketKey};
+    ///
+    /// let name = DeviceCookie::new().name(&TicketKey::from_bytes([1; 16]));
+    /// assert_eq!(name.as_str(), "__Secure-otp-AQEBAQEBAQEBAQEB");
+    /// ```
+    pub fn name(&self, ticket: &TicketKey) -> CookieName {
+        let prefix = if self.secure {
+            SECURE_PREFIX
+        } else {
+            PLAIN_PREFIX
+        };
+        let key = &ticket.as_str().as_bytes()[..NAME_KEY_CHARS];
+        let mut buf = [0u8; NAME_CAPACITY];
+        buf[..prefix.len()].copy_from_slice(prefix.as_bytes());
+        buf[prefix.len()..prefix.len() + key.len()].copy_from_slice(key);
+        CookieName {
+            buf,
+            len: (prefix.len() + key.len()) as u8,
+        }
+    }
+
+    /// The `Set-Cookie` for a new device token for `ticket`.
+    ///
+    /// `path` is the ticket's URL prefix (for example `/tickets/abc`). A path
+    /// that does not start with `/`, is over 1024 bytes, or holds `;`, spaces,
+    /// control or non-ASCII characters is replaced by `/`: the cookie then
+    /// reaches more of the site, which is safe because it opens only its own
+    /// ticket.
+    ///
+    /// ```
+    /// use tower_otp::cookie::SameSite;
+    /// use tower_otp::{DeviceCookie, TicketKey};
+    ///
+    /// let set = DeviceCookie::new().set_cookie(&TicketKey::from_bytes([1; 16]), "t.o.k", "/tickets/abc");
+    /// assert_eq!(set.path(), Some("/tickets/abc"));
+    /// assert_eq!(set.same_site(), Some(SameSite::Lax));
+    /// assert_eq!((set.secure(), set.http_only(), set.domain()), (Some(true), Some(true), None));
+    /// ```
+    pub fn set_cookie(&self, ticket: &TicketKey, token: &str, path: &str) -> Cookie<'static> {
+        Cookie::build((self.name(ticket).to_string(), token.to_owned()))
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax)
+            .path(checked_path(path).to_owned())
+            .max_age(cookie::time::Duration::seconds(self.max_age as i64))
+            .build()
+    }
+
+    /// The `Set-Cookie` that clears `ticket`'s device cookie (same name and
+    /// path, empty value, `Max-Age=0`).
+    ///
+    /// ```
+    /// use tower_otp::{DeviceCookie, TicketKey};
+    ///
+    /// let clear = DeviceCookie::new().removal_cookie(&TicketKey::from_bytes([1; 16]), "/tickets/abc");
+    /// assert_eq!(clear.value(), "");
+    /// assert_eq!(clear.max_age(), Some(tower_otp::cookie::time::Duration::ZERO));
+    /// ```
+    pub fn removal_cookie(&self, ticket: &TicketKey, path: &str) -> Cookie<'static> {
+        let mut cookie = self.set_cookie(ticket, "", path);
+        cookie.make_removal();
+        cookie
+    }
+
+    /// The value of the first cookie called `name` in the request's `Cookie`
+    /// headers, without allocating. Names match exactly (not by prefix);
+    /// a value in double quotes is unquoted; an empty value, or one with
+    /// characters a cookie value may not hold, is skipped.
+    ///
+    /// ```
+    /// use http::{HeaderMap, HeaderValue, header::COOKIE};
+    /// use tower_otp::DeviceCookie;
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.append(COOKIE, HeaderValue::from_static("theme=dark; otp-abcx=no"));
+    /// headers.append(COOKIE, HeaderValue::from_static("otp-abc=\"t.o.k\""));
+    /// assert_eq!(DeviceCookie::find(&headers, "otp-abc"), Some("t.o.k"));
+    /// assert_eq!(DeviceCookie::find(&headers, "otp-ab"), None);
+    /// ```
+    pub fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .find_map(|value| Matches::new(value, name).next())
+    }
+
+    /// Every value of cookies called `name`, in header order. A browser sends
+    /// several when cookies with the same name but different paths or
+    /// domains exist; a caller may try each.
+    ///
+    /// ```
+    /// use http::{HeaderMap, HeaderValue, header::COOKIE};
+    /// use tower_otp::DeviceCookie;
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.append(COOKIE, HeaderValue::from_static("a=1; a=2"));
+    /// assert_eq!(DeviceCookie::find_all(&headers, "a").collect::<Vec<_>>(), ["1", "2"]);
+    /// ```
+    pub fn find_all<'a>(
+        headers: &'a HeaderMap,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .flat_map(move |value| Matches::new(value, name))
+    }
+}
+
+/// The values of cookies called `name` in one `Cookie` header: pairs are
+/// split at `;` with SIMD `memchr`, and only a pair that starts with the name
+/// is looked at further.
+struct Matches<'a, 'n> {
+    rest: &'a [u8],
+    name: &'n str,
+}
+
+impl<'a, 'n> Matches<'a, 'n> {
+    fn new(value: &'a HeaderValue, name: &'n str) -> Self {
+        Self {
+            rest: value.as_bytes(),
+            name,
+        }
+    }
+}
+
+impl<'a> Iterator for Matches<'a, '_> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        while !self.rest.is_empty() {
+            let pair = match memchr::memchr(b';', self.rest) {
+                Some(end) => {
+                    let pair = &self.rest[..end];
+                    self.rest = &self.rest[end + 1..];
+                    pair
+                }
+                None => std::mem::take(&mut self.rest),
+            };
+            if let Some(value) = match_pair(pair, self.name) {
+                return Some(value);
+            }
+        }
+        None
+    }
+}
+
+fn match_pair<'a>(pair: &'a [u8], name: &str) -> Option<&'a str> {
+    let value = pair
+        .trim_ascii()
+        .strip_prefix(name.as_bytes())?
+        .strip_prefix(b"=")?;
+    let value = match value {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => value,
+    };
+    // cookie-octet (RFC 6265 §4.1.1): visible ASCII except `"`, `,`, `;`, `\`.
+    // Branch-free, so the compiler can vectorize it.
+    let bad = value.iter().fold(false, |bad, &b| {
+        bad | (b.wrapping_sub(0x21) > 0x7e - 0x21) | (b == b'"') | (b == b',') | (b == b'\\')
+    });
+    if bad || value.is_empty() {
+        return None;
+    }
+    std::str::from_utf8(value).ok()
+}
+
+fn checked_path(path: &str) -> &str {
+    let ok = path.starts_with('/')
+        && path.len() <= MAX_PATH_LEN
+        && path.bytes().all(|b| b.is_ascii_graphic() && b != b';');
+    if ok { path } else { "/" }
+}
+
+/// A device cookie name, held inline (at most 29 bytes).
+///
+/// ```
+/// use tower_otp::{DeviceCookie, TicketKey};
+///
+/// let name = DeviceCookie::new().name(&TicketKey::from_bytes([1; 16]));
+/// assert!(name.starts_with("__Secure-otp-"));
+/// assert_eq!(format!("{name:?}"), r#""__Secure-otp-AQEBAQEBAQEBAQEB""#);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CookieName {
+    buf: [u8; NAME_CAPACITY],
+    len: u8,
+}
+
+impl CookieName {
+    /// The name.
+    ///
+    /// ```
+    /// # use tower_otp::{DeviceCookie, TicketKey};
+    /// let name = DeviceCookie::new().with_secure(false).name(&TicketKey::from_bytes([1; 16]));
+    /// assert_eq!(name.as_str(), "otp-AQEBAQEBAQEBAQEB");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..usize::from(self.len)]).expect("ASCII")
+    }
+}
+
+impl Deref for CookieName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for CookieName {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for CookieName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for CookieName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::KeyRing;
+    use crate::{Secret, Timestamp};
+
+    fn headers(values: &[&'static str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(COOKIE, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn find_cases() {
+        let cases: &[(&[&'static str], Option<&str>)] = &[
+            (&["otp-a=1"], Some("1")),
+            (&["x=0; otp-a=1; y=2"], Some("1")),
+            (&["x=0;otp-a=1"], Some("1")),
+            (&["x=0;   otp-a=1  ;y=2"], Some("1")),
+            (&["x=0", "otp-a=1"], Some("1")),
+            (&["otp-a=1", "otp-a=2"], Some("1")),
+            (&["otp-ab=1"], None),
+            (&["xotp-a=1"], None),
+            (&["otp-a"], None),
+            (&["otp-a="], None),
+            (&["otp-a=; otp-a=2"], Some("2")),
+            (&["otp-a=\"1.2\""], Some("1.2")),
+            (&["otp-a=\"1"], None),
+            (&["otp-a=\""], None),
+            (&["otp-a=1\\2"], None),
+            (&["otp-a=1,2"], None),
+            (&["otp-a=1 2"], None),
+            (&["otp-a =1"], None),
+            (&[""], None),
+            (&[], None),
+        ];
+        for (values, want) in cases {
+            assert_eq!(
+                DeviceCookie::find(&headers(values), "otp-a"),
+                *want,
+                "{values:?}"
+            );
+        }
+        // Non-UTF-8 bytes elsewhere in the header do not hide our cookie.
+        let mut h = HeaderMap::new();
+        h.append(
+            COOKIE,
+            HeaderValue::from_bytes(b"x=\xff\xfe; otp-a=ok").unwrap(),
+        );
+        assert_eq!(DeviceCookie::find(&h, "otp-a"), Some("ok"));
+        let mut h = HeaderMap::new();
+        h.append(COOKIE, HeaderValue::from_bytes(b"otp-a=\xff").unwrap());
+        assert_eq!(DeviceCookie::find(&h, "otp-a"), None);
+    }
+
+    #[test]
+    fn attributes() {
+        let ticket = TicketKey::from_bytes([3; 16]);
+        let set = DeviceCookie::new().set_cookie(&ticket, "a.b.c", "/tickets/abc");
+        let parsed = Cookie::parse(set.to_string()).unwrap();
+        assert!(parsed.name().starts_with("__Secure-otp-"));
+        assert_eq!(parsed.value(), "a.b.c");
+        assert_eq!(parsed.http_only(), Some(true));
+        assert_eq!(parsed.secure(), Some(true));
+        assert_eq!(parsed.same_site(), Some(SameSite::Lax));
+        assert_eq!(parsed.path(), Some("/tickets/abc"));
+        assert_eq!(parsed.domain(), None);
+        assert_eq!(parsed.max_age(), Some(cookie::time::Duration::days(30)));
+
+        let dev = DeviceCookie::new().with_secure(false);
+        let parsed = Cookie::parse(dev.set_cookie(&ticket, "a.b.c", "/t/x").to_string()).unwrap();
+        assert!(parsed.name().starts_with("otp-"));
+        assert_eq!(parsed.secure(), None);
+        assert_eq!(parsed.same_site(), Some(SameSite::Lax));
+        assert_eq!(parsed.http_only(), Some(true));
+    }
+
+    #[test]
+    fn bad_paths_fall_back_to_root() {
+        let ticket = TicketKey::from_bytes([3; 16]);
+        let long = format!("/{}", "a".repeat(1024));
+        for bad in ["", "tickets", "/a;b", "/a b", "/a\u{e9}", "/a\nb", &long] {
+            let c = DeviceCookie::new().set_cookie(&ticket, "x", bad);
+            assert_eq!(c.path(), Some("/"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn removal_matches_name_and_path() {
+        let ticket = TicketKey::from_bytes([3; 16]);
+        let c = DeviceCookie::new();
+        let set = c.set_cookie(&ticket, "x", "/t/1");
+        let clear = Cookie::parse(c.removal_cookie(&ticket, "/t/1").to_string()).unwrap();
+        assert_eq!(clear.name(), set.name());
+        assert_eq!(clear.path(), Some("/t/1"));
+        assert_eq!(clear.max_age(), Some(cookie::time::Duration::ZERO));
+        assert_eq!(clear.secure(), Some(true));
+    }
+
+    #[test]
+    fn max_age_follows_tokens() {
+        let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()))
+            .with_lifetime(Duration::from_secs(400 * 24 * 3600))
+            .unwrap();
+        let c = DeviceCookie::for_tokens(&tokens);
+        let ticket = TicketKey::from_bytes([3; 16]);
+        let issued = tokens.issue(&ticket, 0, Timestamp::from_millis(0));
+        let set = c.set_cookie(&ticket, &issued.token, "/");
+        let max_age = set.max_age().unwrap().whole_seconds() as u64;
+        assert_eq!(max_age, 400 * 24 * 3600);
+        assert!(max_age <= issued.expires_at.as_secs());
+        assert!(
+            DeviceCookie::new()
+                .with_max_age(Duration::from_millis(10))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn names_differ_per_ticket() {
+        let c = DeviceCookie::new();
+        let a = c.name(&TicketKey::from_bytes([1; 16]));
+        let b = c.name(&TicketKey::from_bytes([2; 16]));
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 29);
+        assert_eq!(
+            c.with_secure(false)
+                .name(&TicketKey::from_bytes([1; 16]))
+                .len(),
+            20
+        );
+    }
+}
