@@ -33,6 +33,7 @@ fn challenge(state: ChallengeState) -> Challenge {
         locked_until: None,
         exhausted: false,
         expired: false,
+        claimable: false,
         now: NOW,
     }
 }

@@ -1,0 +1,251 @@
+//! The whole journey through the real layer, as browsers would walk it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Browser, Harness};
+use http::StatusCode;
+
+const T: &str = "/tickets/abc";
+
+#[tokio::test]
+async fn first_device_passes_after_a_cookie_round_trip() {
+    let h = Harness::new();
+    let mut first = h.browser();
+    let probe = first.get(T).await;
+    assert_eq!(probe.status, StatusCode::SEE_OTHER, "{}", probe.body);
+    assert_eq!(probe.header("location"), Some(T));
+    assert!(probe.device_cookie().is_none(), "no device cookie before the round trip");
+    let page = first.get(T).await;
+    assert!(page.is_ticket(), "{page:?}");
+    let device = page.device_cookie().expect("device cookie set");
+    assert_eq!(device.path(), Some(T));
+    assert_eq!(device.http_only(), Some(true));
+    assert_eq!(device.same_site(), Some(cookie::SameSite::Lax));
+    // Later visits pass on the cookie alone.
+    assert!(first.get(T).await.is_ticket());
+    assert!(first.get("/tickets/abc/pdf").await.is_ticket());
+    assert_eq!(h.mailer.count(), 0);
+}
+
+#[tokio::test]
+async fn the_whole_journey_of_a_second_device() {
+    let h = Harness::new();
+    let mut first = h.browser();
+    assert!(first.open(T).await.is_ticket());
+
+    // A second browser is challenged: address entry.
+    let mut phone = h.browser();
+    let page = phone.get(T).await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(!page.body.contains(common::TICKET_BODY));
+    assert!(page.body.contains(r#"type="email""#), "address entry page");
+
+    // Send: 303 back to the page, which now asks for the code.
+    let page = phone.submit(T, &[("action", "send"), ("email", "Taro@Example.COM")]).await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(page.body.contains(r#"autocomplete="one-time-code""#));
+    assert!(page.body.contains("T***@e******.com"), "masked address shown");
+    assert_eq!(h.mailer.count(), 1);
+    let code = h.last_code_for("taro@example.com");
+
+    // Reloading, and opening the link in a fresh browser (an in-app browser), issue no new code.
+    phone.get(T).await;
+    phone.get(T).await;
+    let mut in_app = h.browser();
+    let page = in_app.get(T).await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(page.body.contains(r#"autocomplete="one-time-code""#), "same pending challenge");
+    assert_eq!(h.mailer.count(), 1, "GET never sends");
+
+    // The pending code works in the fresh browser.
+    h.advance(Duration::from_secs(120));
+    let reply = in_app.post_form(T, &[("action", "verify"), ("code", &code)]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    assert_eq!(reply.header("location"), Some(T));
+    assert!(reply.device_cookie().is_some());
+    assert!(in_app.get(T).await.is_ticket());
+
+    // The code was consumed.
+    let reply = phone.post_form(T, &[("action", "verify"), ("code", &code)]).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+    assert!(reply.device_cookie().is_none());
+
+    // Now bound: another device gets no address field, and a typed address is ignored.
+    let mut laptop = h.browser();
+    let page = laptop.get(T).await;
+    assert!(!page.body.contains(r#"type="email""#), "no address field once bound");
+    assert!(page.body.contains("T***@e******.com"));
+    h.advance(Duration::from_secs(600));
+    laptop.submit(T, &[("action", "send"), ("email", "mallory@evil.test")]).await;
+    assert_eq!(h.mailer.count(), 2);
+    assert!(h.mailer.last_code_for(&tower_otp::EmailAddress::parse("mallory@evil.test").unwrap()).is_none());
+    let code = h.last_code_for("taro@example.com");
+    let page = laptop.submit(T, &[("action", "verify"), ("code", &code)]).await;
+    assert!(page.is_ticket(), "{page:?}");
+}
+
+#[tokio::test]
+async fn resend_keeps_earlier_codes_valid_until_each_expires() {
+    let h = Harness::new();
+    let mut b = h.browser();
+    b.get(T).await; // probe
+    let mut c = h.browser();
+    // Ticket claimed by b? Not yet: claim needs the round trip. Use challenge on an unclaimed ticket via c after b claims.
+    b.get(T).await;
+    c.get(T).await;
+    c.submit(T, &[("action", "send"), ("email", "a@example.com")]).await;
+    let first = h.last_code();
+    h.advance(Duration::from_secs(61));
+    let page = c.submit(T, &[("action", "resend")]).await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.body);
+    assert_eq!(h.mailer.count(), 2);
+    let second = h.last_code();
+    // A resend within the growing cooldown (120 s after the 2nd send) is refused with Retry-After.
+    let reply = c.post_form(T, &[("action", "resend")]).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(reply.header("retry-after").is_some());
+    assert_eq!(h.mailer.count(), 2);
+    // The first code still works (4 minutes after its issue).
+    h.advance(Duration::from_secs(180));
+    let mut d = h.browser();
+    d.get(T).await;
+    let reply = d.post_form(T, &[("action", "verify"), ("code", &first)]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let _ = second;
+}
+
+#[tokio::test]
+async fn codes_expire_after_five_minutes() {
+    let h = Harness::new();
+    let mut owner = h.browser();
+    owner.open(T).await;
+    let mut b = h.browser();
+    b.get(T).await;
+    b.submit(T, &[("action", "send"), ("email", "a@example.com")]).await;
+    let code = h.last_code();
+    h.advance(Duration::from_secs(300));
+    let reply = b.post_form(T, &[("action", "verify"), ("code", &code)]).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+    assert!(reply.device_cookie().is_none());
+    let json = b.get_json(T).await.json();
+    assert_eq!(json["state"], "send_required");
+}
+
+#[tokio::test]
+async fn wrong_codes_spend_the_budget_then_the_right_code_is_refused() {
+    let h = Harness::new();
+    h.browser().open(T).await;
+    let mut b = h.browser();
+    b.get(T).await;
+    b.submit(T, &[("action", "send"), ("email", "a@example.com")]).await;
+    let code = h.last_code();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for left in (0..5).rev() {
+        let reply = b.post_form(T, &[("action", "verify"), ("code", wrong)]).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let _ = left;
+    }
+    let reply = b.post_form(T, &[("action", "verify"), ("code", &code)]).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{}", reply.body);
+    assert!(reply.device_cookie().is_none());
+}
+
+#[tokio::test]
+async fn full_width_digits_and_spaces_are_accepted() {
+    let h = Harness::new();
+    h.browser().open(T).await;
+    let mut b = h.browser();
+    b.get(T).await;
+    b.submit(T, &[("action", "send"), ("email", "a@example.com")]).await;
+    let code = h.last_code();
+    let wide: String = code.chars().map(|c| char::from_u32(c as u32 - '0' as u32 + 0xFF10).unwrap()).collect();
+    let typed = format!("{} {}", &wide[..9], &wide[9..]);
+    let page = b.submit(T, &[("action", "verify"), ("code", &typed)]).await;
+    assert!(page.is_ticket(), "{page:?}");
+}
+
+#[tokio::test]
+async fn restart_lets_another_address_be_entered() {
+    let h = Harness::new();
+    h.browser().open(T).await;
+    let mut b = h.browser();
+    b.get(T).await;
+    b.submit(T, &[("action", "send"), ("email", "typo@exmaple.com")]).await;
+    let page = b.submit(T, &[("action", "restart")]).await;
+    assert!(page.body.contains(r#"type="email""#), "address entry again");
+    h.advance(Duration::from_secs(61));
+    b.submit(T, &[("action", "send"), ("email", "right@example.com")]).await;
+    let code = h.last_code_for("right@example.com");
+    assert!(b.submit(T, &[("action", "verify"), ("code", &code)]).await.is_ticket());
+}
+
+#[tokio::test]
+async fn a_cookie_for_one_ticket_never_opens_another() {
+    let h = Harness::new();
+    let mut b = h.browser();
+    assert!(b.open(T).await.is_ticket());
+    // The jar sends every cookie whatever its Path: the server must still refuse.
+    let reply = b.get("/tickets/other").await;
+    assert!(!reply.is_ticket());
+    let reply = b.get("/tickets/ABC").await;
+    assert!(!reply.is_ticket());
+}
+
+#[tokio::test]
+async fn requests_without_a_ticket_pass_untouched() {
+    let h = Harness::new();
+    let reply = h.browser().get("/").await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "home"));
+    assert!(reply.set_cookies().is_empty());
+}
+
+#[tokio::test]
+async fn lockout_after_twenty_failures_spares_verified_devices() {
+    let h = Harness::new();
+    let mut owner = h.browser();
+    owner.open(T).await;
+    let mut b = h.browser();
+    b.get(T).await;
+    let mut sent = 0;
+    let mut locked = false;
+    for round in 0..5 {
+        h.advance(Duration::from_secs(3600));
+        let reply = b.submit(T, &[("action", if round == 0 { "send" } else { "resend" }), ("email", "a@example.com")]).await;
+        let _ = reply;
+        sent += 1;
+        let code = h.last_code();
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        for _ in 0..5 {
+            let reply = b.post_form(T, &[("action", "verify"), ("code", wrong)]).await;
+            if reply.status == StatusCode::TOO_MANY_REQUESTS && reply.json_or_html_locked() {
+                locked = true;
+            }
+        }
+        if locked {
+            break;
+        }
+    }
+    assert!(locked, "locked after 20 failures ({sent} rounds)");
+    let reply = b.get_json(T).await.json();
+    assert_eq!(reply["state"], "locked");
+    // The verified owner still passes.
+    assert!(owner.get(T).await.is_ticket());
+    // An hour later new devices may try again.
+    h.advance(Duration::from_secs(3601));
+    assert_ne!(b.get_json(T).await.json()["state"], "locked");
+}
+
+trait LockedPage {
+    fn json_or_html_locked(&self) -> bool;
+}
+
+impl LockedPage for common::Reply {
+    fn json_or_html_locked(&self) -> bool {
+        self.header("retry-after").is_some_and(|s| s.parse::<u64>().unwrap() > 600)
+    }
+}
+
+#[allow(dead_code)]
+fn _unused(_: Browser) {}
