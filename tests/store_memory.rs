@@ -31,12 +31,20 @@ async fn issue(store: &MemoryStore, ticket: &TicketKey, now: Timestamp) -> tower
     let policy = Policy::default();
     let request = IssueRequest::new(ticket, &address, &key, &code, now, &policy);
     let outcome = store.issue_code(&request).await.unwrap();
-    assert!(matches!(outcome, IssueOutcome::Issued { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, IssueOutcome::Issued { .. }),
+        "{outcome:?}"
+    );
     code
 }
 
 /// A wrong guess.
-async fn guess(store: &MemoryStore, ticket: &TicketKey, now: Timestamp, policy: &Policy) -> VerifyOutcome {
+async fn guess(
+    store: &MemoryStore,
+    ticket: &TicketKey,
+    now: Timestamp,
+    policy: &Policy,
+) -> VerifyOutcome {
     let code = random_code();
     let request = VerifyRequest::new(ticket, &code, now, policy);
     store.verify_code(&request).await.unwrap()
@@ -93,7 +101,10 @@ async fn issue_to(store: &MemoryStore, ticket: &TicketKey, address: &EmailAddres
     let code = random_code();
     let request = IssueRequest::new(ticket, address, &key, &code, now, &policy);
     let outcome = store.issue_code(&request).await.unwrap();
-    assert!(matches!(outcome, IssueOutcome::Issued { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, IssueOutcome::Issued { .. }),
+        "{outcome:?}"
+    );
 }
 
 #[tokio::test]
@@ -148,27 +159,36 @@ async fn operations_sweep_their_shard_as_time_passes() {
         .await
         .unwrap();
     assert_eq!(store.ticket_count(), 0);
-    assert_eq!(store.address_count(), 100, "address shards sweep on their own use");
+    assert_eq!(
+        store.address_count(),
+        100,
+        "address shards sweep on their own use"
+    );
     issue(&store, &random_ticket(), t(3600)).await;
     assert_eq!(store.address_count(), 1);
 }
 
 #[test]
 fn debug_shows_no_state() {
-    assert_eq!(format!("{:?}", MemoryStore::new()), "MemoryStore { shards: 64, .. }");
+    assert_eq!(
+        format!("{:?}", MemoryStore::new()),
+        "MemoryStore { shards: 64, .. }"
+    );
 }
 
 // ---------------------------------------------------------------------------
-// Memory per pending challenge.
+// Memory per pending challenge, and per long-lived ticket record.
 //
 // Measured as the growth of the process's resident memory while the store
-// takes N pending challenges (each a distinct ticket with one code sent to a
-// distinct address, so the per-address counter is paid too). It runs in a
-// child process of this test binary so that no other test disturbs it.
-// `MEMORY_PROBE_CHALLENGES=1000000 cargo test --release --test store_memory
+// takes N records, in a child process of this test binary so that no other
+// test disturbs it:
+// - `pending`: N pending challenges, each a distinct ticket with one code sent
+//   to a distinct address (so the per-address counter is paid too);
+// - `bound`: N claimed tickets bound to distinct addresses, no challenge.
+// `MEMORY_PROBE=pending:1000000 cargo test --release --test store_memory
 // memory_probe -- --ignored --nocapture` prints the figure for a million.
 
-const PROBE_ENV: &str = "MEMORY_PROBE_CHALLENGES";
+const PROBE_ENV: &str = "MEMORY_PROBE";
 
 #[cfg(target_os = "linux")]
 fn resident_bytes() -> u64 {
@@ -179,12 +199,11 @@ fn resident_bytes() -> u64 {
 
 #[cfg(target_os = "linux")]
 #[test]
-#[ignore = "run by bytes_per_pending_challenge in a process of its own"]
+#[ignore = "run by memory_per_record in a process of its own"]
 fn memory_probe() {
-    let n: u64 = std::env::var(PROBE_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let probe = std::env::var(PROBE_ENV).unwrap_or_else(|_| "pending:100000".into());
+    let (kind, n) = probe.split_once(':').expect("kind:count");
+    let n: u64 = n.parse().expect("a count");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -197,35 +216,49 @@ fn memory_probe() {
         for _ in 0..n {
             let ticket = random_ticket();
             let (address, key) = random_address();
-            let code = random_code();
-            let request = IssueRequest::new(&ticket, &address, &key, &code, t(1), &policy);
-            store.issue_code(&request).await.unwrap();
+            if kind == "bound" {
+                store.claim_first_device(&ticket).await.unwrap();
+                store.bind(&ticket, &address).await.unwrap();
+            } else {
+                let code = random_code();
+                let request = IssueRequest::new(&ticket, &address, &key, &code, t(1), &policy);
+                store.issue_code(&request).await.unwrap();
+            }
         }
         let after = resident_bytes();
-        assert_eq!(store.challenge_count() as u64, n + 1);
+        assert_eq!(store.ticket_count() as u64, n + 1);
         println!(
-            "bytes_per_challenge={} challenges={n}",
+            "bytes_per_record={} kind={kind} records={n}",
             after.saturating_sub(before) / n
         );
     });
 }
 
+/// Runs the probe in a child process and returns its figure.
 #[cfg(target_os = "linux")]
-#[test]
-fn bytes_per_pending_challenge() {
+fn probe(kind: &str, n: u64) -> u64 {
     let output = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["memory_probe", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-        .env(PROBE_ENV, "100000")
+        .env(PROBE_ENV, format!("{kind}:{n}"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "probe failed: {stdout}");
-    let bytes: u64 = stdout
+    let bytes = stdout
         .lines()
-        .find_map(|l| l.split_once("bytes_per_challenge="))
+        .find_map(|l| l.split_once("bytes_per_record="))
         .and_then(|(_, rest)| rest.split_whitespace().next())
         .and_then(|b| b.parse().ok())
         .unwrap_or_else(|| panic!("no figure in {stdout}"));
-    eprintln!("memory store: {bytes} bytes per pending challenge (100,000 challenges)");
-    assert!(bytes <= 1024, "{bytes} bytes per pending challenge");
+    eprintln!("memory store: {bytes} bytes per {kind} record ({n} records)");
+    bytes
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn memory_per_record() {
+    let pending = probe("pending", 100_000);
+    assert!(pending <= 1024, "{pending} bytes per pending challenge");
+    let bound = probe("bound", 100_000);
+    assert!(bound <= 256, "{bound} bytes per bound ticket");
 }

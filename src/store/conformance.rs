@@ -346,7 +346,13 @@ impl<'a> Ctx<'a> {
         self.store().bind(t, &a.address).await.expect("bind")
     }
 
-    async fn issue(&self, t: &TicketKey, a: &Addr, code: &CodeHash, now: Timestamp) -> IssueOutcome {
+    async fn issue(
+        &self,
+        t: &TicketKey,
+        a: &Addr,
+        code: &CodeHash,
+        now: Timestamp,
+    ) -> IssueOutcome {
         let request = IssueRequest::new(t, &a.address, &a.key, code, now, &self.policy);
         self.store().issue_code(&request).await.expect("issue_code")
     }
@@ -383,10 +389,7 @@ impl<'a> Ctx<'a> {
     }
 
     async fn load(&self, t: &TicketKey, now: Timestamp) -> TicketSnapshot {
-        self.store()
-            .load(t, now, &self.policy)
-            .await
-            .expect("load")
+        self.store().load(t, now, &self.policy).await.expect("load")
     }
 
     async fn restart(&self, t: &TicketKey, now: Timestamp) -> RestartOutcome {
@@ -451,7 +454,11 @@ fn wrong(attempts_left: u32) -> VerifyOutcome {
 }
 
 fn hashes(snapshot: &TicketSnapshot) -> Vec<[u8; 32]> {
-    snapshot.live_codes.iter().map(|c| *c.hash.as_bytes()).collect()
+    snapshot
+        .live_codes
+        .iter()
+        .map(|c| *c.hash.as_bytes())
+        .collect()
 }
 
 /// Runs `n` tasks at once: each is built by `task(i, handle i)`, spawned, and
@@ -509,8 +516,14 @@ pub async fn bind_if_unbound(instances: &Instances) {
     let cx = Ctx::new(instances);
     let (t, a, b) = (random_ticket(), addr(), addr());
     assert_eq!(cx.bind(&t, &a).await, BindOutcome::Bound);
-    assert_eq!(cx.bind(&t, &a).await, BindOutcome::AlreadyBound { same: true });
-    assert_eq!(cx.bind(&t, &b).await, BindOutcome::AlreadyBound { same: false });
+    assert_eq!(
+        cx.bind(&t, &a).await,
+        BindOutcome::AlreadyBound { same: true }
+    );
+    assert_eq!(
+        cx.bind(&t, &b).await,
+        BindOutcome::AlreadyBound { same: false }
+    );
     assert_eq!(cx.load(&t, cx.at(0)).await.binding, Some(a.address));
 }
 
@@ -537,7 +550,9 @@ pub async fn issue_cooldown_grows(instances: &Instances) {
     let sends = [(0, 60), (60, 180), (180, 480), (480, 780)];
     for (send, next) in sends {
         if send > 0 {
-            let outcome = cx.issue(&t, &a, &random_code(), cx.at_ms(send * 1000 - 1)).await;
+            let outcome = cx
+                .issue(&t, &a, &random_code(), cx.at_ms(send * 1000 - 1))
+                .await;
             assert_eq!(
                 outcome,
                 IssueOutcome::TicketThrottled {
@@ -606,7 +621,12 @@ pub async fn issue_address_cap_across_tickets(instances: &Instances) {
     assert!(cx.load(&t, cx.at(10)).await.recent_sends.is_empty());
     cx.issue_ok(&t, &addr(), cx.at(10)).await;
     let outcome = cx
-        .issue(&random_ticket(), &shared, &random_code(), cx.at_ms(3_599_999))
+        .issue(
+            &random_ticket(),
+            &shared,
+            &random_code(),
+            cx.at_ms(3_599_999),
+        )
         .await;
     assert_eq!(
         outcome,
@@ -701,7 +721,10 @@ pub async fn restart_keeps_attempts(instances: &Instances) {
     assert!(s.live_codes.is_empty());
     assert_eq!(s.attempts_used, 3);
     assert_eq!(s.recent_sends, vec![cx.at(0)]);
-    assert_eq!(cx.verify(&t, &first, cx.at(11)).await, VerifyOutcome::NoCode);
+    assert_eq!(
+        cx.verify(&t, &first, cx.at(11)).await,
+        VerifyOutcome::NoCode
+    );
     cx.issue_ok(&t, &b, cx.at(60)).await;
     let s = cx.load(&t, cx.at(60)).await;
     assert_eq!(s.pending, Some(b.address.clone()));
@@ -845,7 +868,10 @@ pub async fn wrong_codes_count_down(instances: &Instances) {
     for left in (0..5).rev() {
         assert_eq!(cx.wrong(&t, cx.at(1)).await, wrong(left));
     }
-    assert_eq!(cx.verify(&t, &code, cx.at(2)).await, VerifyOutcome::Exhausted);
+    assert_eq!(
+        cx.verify(&t, &code, cx.at(2)).await,
+        VerifyOutcome::Exhausted
+    );
     assert_eq!(cx.wrong(&t, cx.at(2)).await, VerifyOutcome::Exhausted);
     let s = cx.load(&t, cx.at(2)).await;
     assert_eq!((s.attempts_used, s.consecutive_failures), (5, 5));
@@ -1027,7 +1053,10 @@ pub async fn load_shows_everything(instances: &Instances) {
     let s = cx.load(&t, cx.at(0)).await;
     assert!(!s.claimed && s.binding.is_none() && s.pending.is_none());
     assert!(s.live_codes.is_empty() && s.recent_sends.is_empty());
-    assert_eq!((s.generation, s.attempts_used, s.consecutive_failures), (0, 0, 0));
+    assert_eq!(
+        (s.generation, s.attempts_used, s.consecutive_failures),
+        (0, 0, 0)
+    );
     assert!(!s.exhausted && !s.had_codes && s.locked_until.is_none());
 
     let first = cx.issue_ok(&t, &a, cx.at(0)).await;
@@ -1058,7 +1087,10 @@ pub async fn load_shows_everything(instances: &Instances) {
     let t2 = random_ticket();
     let code = cx.issue_ok(&t2, &a, cx.at(3660)).await;
     cx.load(&t2, cx.at(3661)).await;
-    assert_eq!(cx.verify(&t2, &code, cx.at(3662)).await, verified(&a, true, 0));
+    assert_eq!(
+        cx.verify(&t2, &code, cx.at(3662)).await,
+        verified(&a, true, 0)
+    );
 }
 
 /// An unknown ticket reads as the default and no call creates anything.
@@ -1149,12 +1181,7 @@ pub async fn race_binds(instances: &Instances) {
         let addresses: Arc<Vec<Addr>> = Arc::new((0..50).map(|_| addr()).collect());
         let outcomes = race(instances, 50, |i, store| {
             let addresses = addresses.clone();
-            async move {
-                store
-                    .bind(&t, &addresses[i].address)
-                    .await
-                    .expect("bind")
-            }
+            async move { store.bind(&t, &addresses[i].address).await.expect("bind") }
         })
         .await;
         let winners: Vec<usize> = (0..50)

@@ -60,16 +60,13 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// use tower_otp::store::{BindOutcome, Store};
 /// use tower_otp::{EmailAddress, MemoryStore, TicketKey};
 ///
-/// # tokio_test_block_on(async {
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = MemoryStore::new();
 /// let ticket = TicketKey::from_bytes([7; 16]);
 /// let address = EmailAddress::parse("taro@example.com").unwrap();
 /// assert_eq!(store.bind(&ticket, &address).await.unwrap(), BindOutcome::Bound);
 /// assert_eq!(store.ticket_count(), 1);
 /// # });
-/// # fn tokio_test_block_on(f: impl std::future::Future<Output = ()>) {
-/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
-/// # }
 /// ```
 pub struct MemoryStore {
     tickets: Box<[Mutex<TicketShard>]>,
@@ -221,7 +218,11 @@ impl TicketShard {
 
     fn sweep(&mut self, now: Timestamp) {
         self.map.retain(|_, ticket| {
-            if ticket.challenge.as_ref().is_some_and(|c| now >= c.keep_until) {
+            if ticket
+                .challenge
+                .as_ref()
+                .is_some_and(|c| now >= c.keep_until)
+            {
                 ticket.challenge = None;
             }
             !ticket.is_empty()
@@ -440,11 +441,11 @@ impl MemoryStore {
             challenge
                 .sends
                 .retain(|t| in_window(*t, policy.send_window, now));
-            if let Some(at) = policy.next_send_at(&challenge.sends) {
-                if now < at {
-                    ticket.tidy();
-                    return IssueOutcome::TicketThrottled { retry_at: at };
-                }
+            if let Some(at) = policy.next_send_at(&challenge.sends)
+                && now < at
+            {
+                ticket.tidy();
+                return IssueOutcome::TicketThrottled { retry_at: at };
             }
             // The address counter, under its own lock, taken after the ticket's.
             let mut addresses = self.address_shard(r.address_key, now);
