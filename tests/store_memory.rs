@@ -238,7 +238,13 @@ fn memory_probe() {
 #[cfg(target_os = "linux")]
 fn probe(kind: &str, n: u64) -> u64 {
     let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["memory_probe", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "memory_probe",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(PROBE_ENV, format!("{kind}:{n}"))
         .output()
         .unwrap();

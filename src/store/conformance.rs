@@ -40,9 +40,11 @@
 //! type parameters, so the macro and [`run_all`] work for any store.
 //!
 //! Every check works on fresh random ticket keys and addresses, and passes
-//! times that start at the current system time and only move forward, so one
-//! backing store may serve many checks at once (a shared Redis, say). The
-//! macro still builds a new `Instances` per test.
+//! times that start at the current system time and only move forward within
+//! the check (some jump hours ahead), so a backing store that expires records
+//! on its own clock (Redis TTLs) may serve many checks at once. A store that
+//! expires by the times it is given, like [`MemoryStore`](crate::MemoryStore),
+//! needs one per check: the macro builds a new `Instances` for every test.
 
 use std::future::Future;
 use std::sync::Arc;

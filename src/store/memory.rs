@@ -38,9 +38,10 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 ///
 /// # Memory
 ///
-/// A pending challenge (one code sent to one address) costs about 400 bytes,
-/// including the per-address counter and the hash-table slack; a million
-/// pending challenges stay well under 1 GiB. What expired is dropped as the
+/// A pending challenge (one code sent to one address) costs about 450 to 550
+/// bytes of resident memory, the per-address counter and the hash tables'
+/// slack included (measured: 444 bytes each at 100,000, 532 at 1,000,000), so
+/// a million pending challenges stay well under 1 GiB. What expired is dropped as the
 /// store is used: each shard sweeps itself at most once a minute, driven by
 /// the `now` passed to the operations (no background thread, so a manual
 /// clock works), and [`MemoryStore::sweep`] sweeps everything at once.
@@ -50,8 +51,10 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// window and no lockout is running. What stays is a compact record of the
 /// long-lived facts: first-device claim, binding, revocation generation and
 /// consecutive-failure count. That record grows with the number of tickets
-/// ever claimed, bound or revoked: about 100 bytes per ticket plus the
-/// length of the bound address. A ticket with none of these is removed.
+/// ever claimed, bound, revoked or failed: 64 bytes in the table plus the
+/// bound address, about 150 to 200 bytes per ticket in all (measured: 151 at
+/// 100,000 bound tickets, 200 at 1,000,000). A ticket with none of these is
+/// removed.
 ///
 /// The sweep trusts the times it is given: every caller of one store must
 /// use the same clock.
