@@ -1,1 +1,1321 @@
-//! The conformance suite every [`Store`](super::Store) runs (feature `test-util`).
+//! The conformance suite every [`Store`] runs (feature `test-util`).
+//!
+//! Each rule of the [contract](super) is a named check: a `pub async fn`
+//! taking the [`Instances`] under test. The races spawn real parallel tasks
+//! (run them on a multi-thread runtime) that all start behind one
+//! [`tokio::sync::Barrier`], and repeat [`RACE_ROUNDS`] times.
+//!
+//! The simplest use is one line in a test file, which expands to one
+//! `#[tokio::test(flavor = "multi_thread", worker_threads = 4)]` per check
+//! (the test crate needs `tokio` with the `macros` and `rt-multi-thread`
+//! features):
+//!
+//! ```
+//! tower_otp::store_conformance_tests!(tower_otp::MemoryStore::new());
+//! ```
+//!
+//! A shared store (Redis, Postgres) passes several handles, each with its own
+//! connection, as several application instances would hold them; the
+//! expression may `.await`:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tower_otp::store::{Store, conformance::Instances};
+//!
+//! async fn two_instances() -> Instances {
+//!     // Two handles onto one backing store; a Redis store would connect twice.
+//!     let shared: Arc<dyn Store> = Arc::new(tower_otp::MemoryStore::new());
+//!     Instances::many([shared.clone(), shared])
+//! }
+//!
+//! tower_otp::store_conformance_tests!(instances: two_instances().await);
+//! ```
+//!
+//! # Design
+//!
+//! Checks take `&Instances`: a list of `Arc<dyn Store>` handles onto the
+//! same state. Sequential checks spread their calls over the handles in
+//! turn (a code issued through one handle is verified through the next), and
+//! race task `i` uses handle `i % n`. Trait objects keep the checks free of
+//! type parameters, so the macro and [`run_all`] work for any store.
+//!
+//! Every check works on fresh random ticket keys and addresses, and passes
+//! times that start at the current system time and only move forward within
+//! the check (some jump hours ahead), so a backing store that expires records
+//! on its own clock (Redis TTLs) may serve many checks at once. A store that
+//! expires by the times it is given, like [`MemoryStore`](crate::MemoryStore),
+//! needs one per check: the macro builds a new `Instances` for every test.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::Barrier;
+
+use super::{
+    AddressKey, BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome,
+    Store, TicketSnapshot, VerifyOutcome, VerifyRequest,
+};
+use crate::clock::Timestamp;
+use crate::code::CodeHash;
+use crate::mail::EmailAddress;
+use crate::ticket::TicketKey;
+
+/// How many times each race is run.
+pub const RACE_ROUNDS: usize = 10;
+
+/// The store under test: one or more handles onto the same shared state.
+///
+/// ```
+/// use tower_otp::store::conformance::Instances;
+///
+/// let instances = Instances::one(tower_otp::MemoryStore::new());
+/// assert_eq!(instances.len(), 1);
+/// ```
+pub struct Instances {
+    handles: Vec<Arc<dyn Store>>,
+    next: AtomicUsize,
+}
+
+impl Instances {
+    /// A single handle.
+    pub fn one(store: impl Store) -> Self {
+        Self::many([Arc::new(store) as Arc<dyn Store>])
+    }
+
+    /// Several handles onto the same backing state, like several application
+    /// instances sharing one store.
+    ///
+    /// # Panics
+    /// If `handles` is empty.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tower_otp::store::{Store, conformance::Instances};
+    ///
+    /// let shared: Arc<dyn Store> = Arc::new(tower_otp::MemoryStore::new());
+    /// assert_eq!(Instances::many([shared.clone(), shared]).len(), 2);
+    /// ```
+    pub fn many(handles: impl IntoIterator<Item = Arc<dyn Store>>) -> Self {
+        let handles: Vec<_> = handles.into_iter().collect();
+        assert!(!handles.is_empty(), "Instances needs at least one handle");
+        Self {
+            handles,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// How many handles there are.
+    ///
+    /// ```
+    /// # use tower_otp::store::conformance::Instances;
+    /// assert_eq!(Instances::one(tower_otp::MemoryStore::new()).len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Always false: there is at least one handle.
+    ///
+    /// ```
+    /// # use tower_otp::store::conformance::Instances;
+    /// assert!(!Instances::one(tower_otp::MemoryStore::new()).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.handles.is_empty()
+    }
+
+    /// Handle `i % len`.
+    ///
+    /// ```
+    /// # use tower_otp::store::conformance::Instances;
+    /// let instances = Instances::one(tower_otp::MemoryStore::new());
+    /// let _store = instances.handle(7);
+    /// ```
+    pub fn handle(&self, i: usize) -> Arc<dyn Store> {
+        self.handles[i % self.handles.len()].clone()
+    }
+
+    /// The next handle in turn.
+    fn next(&self) -> &dyn Store {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        &*self.handles[i % self.handles.len()]
+    }
+}
+
+impl std::fmt::Debug for Instances {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instances")
+            .field("handles", &self.handles.len())
+            .finish()
+    }
+}
+
+/// A fresh random ticket key.
+///
+/// ```
+/// let a = tower_otp::store::conformance::random_ticket();
+/// assert_ne!(a, tower_otp::store::conformance::random_ticket());
+/// ```
+pub fn random_ticket() -> TicketKey {
+    TicketKey::from_bytes(rand::random())
+}
+
+/// A fresh random code hash.
+///
+/// ```
+/// let a = tower_otp::store::conformance::random_code();
+/// assert!(!a.ct_eq(&tower_otp::store::conformance::random_code()));
+/// ```
+pub fn random_code() -> CodeHash {
+    CodeHash::from_bytes(rand::random())
+}
+
+/// A fresh random address and its key.
+///
+/// ```
+/// let (address, _key) = tower_otp::store::conformance::random_address();
+/// assert!(address.as_str().ends_with("@conformance.example"));
+/// ```
+pub fn random_address() -> (EmailAddress, AddressKey) {
+    let address = EmailAddress::parse(&format!(
+        "c{:016x}@conformance.example",
+        rand::random::<u64>()
+    ))
+    .expect("a valid address");
+    (address, AddressKey::from_bytes(rand::random()))
+}
+
+/// Runs every check in turn (the macro runs them as separate tests).
+///
+/// ```no_run
+/// # async fn f() {
+/// use tower_otp::store::conformance::{Instances, run_all};
+///
+/// run_all(&Instances::one(tower_otp::MemoryStore::new())).await;
+/// # }
+/// ```
+pub async fn run_all(instances: &Instances) {
+    macro_rules! run_each {
+        (($i:expr) $($name:ident)*) => {
+            $( $name($i).await; )*
+        };
+    }
+    crate::__store_conformance_checks!([run_each](instances));
+}
+
+/// Expands to one test per conformance check for a store.
+///
+/// `store_conformance_tests!(expr)` builds the store with `expr` (which may
+/// `.await`) in every test; `store_conformance_tests!(instances: expr)` takes
+/// an [`Instances`](crate::store::conformance::Instances) expression instead,
+/// for a shared store reached through several handles. The tests are
+/// `#[tokio::test(flavor = "multi_thread", worker_threads = 4)]`, so the
+/// calling crate needs `tokio` with `macros` and `rt-multi-thread`.
+///
+/// ```
+/// tower_otp::store_conformance_tests!(tower_otp::MemoryStore::new());
+/// ```
+#[macro_export]
+macro_rules! store_conformance_tests {
+    (instances: $instances:expr $(,)?) => {
+        $crate::__store_conformance_checks!([$crate::__store_conformance_emit]($instances));
+    };
+    ($store:expr $(,)?) => {
+        $crate::store_conformance_tests!(
+            instances: $crate::store::conformance::Instances::one($store)
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_conformance_emit {
+    (($instances:expr) $($name:ident)*) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let instances = $instances;
+                $crate::store::conformance::$name(&instances).await;
+            }
+        )*
+    };
+}
+
+/// The list of checks, handed to the macro `[path]` after its arguments.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_conformance_checks {
+    ([$($callback:tt)*] $args:tt) => {
+        $($callback)*! { $args
+            claim_succeeds_once
+            claim_refused_when_bound
+            bind_if_unbound
+            issue_refused_when_bound_elsewhere
+            issue_cooldown_grows
+            issue_ticket_hourly_cap
+            issue_address_cap_across_tickets
+            issue_refused_while_locked
+            resend_carries_attempts
+            new_round_after_codes_expire
+            new_round_after_exhaustion
+            restart_keeps_attempts
+            restart_refused_when_bound
+            pending_address_replaced
+            code_void_when_bound_elsewhere
+            last_codes_stay_valid
+            codes_valid_until_own_expiry
+            expiry_is_exact
+            wrong_codes_count_down
+            missing_codes_not_counted
+            lockout_after_consecutive_failures
+            lock_refuses_right_code_identically
+            success_resets_failures_and_binds
+            code_is_bound_to_its_ticket
+            withdraw_refunds_the_send
+            revoke_bumps_generation
+            load_shows_everything
+            unknown_ticket_is_empty
+            race_wrong_guesses
+            race_right_guesses
+            race_binds
+            race_verify_against_bind
+            race_claims
+            race_sends
+            race_address_cap
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------
+// Helpers.
+
+/// One check's view: the handles, a policy and the start time.
+struct Ctx<'a> {
+    instances: &'a Instances,
+    policy: Policy,
+    t0: Timestamp,
+}
+
+/// An address with its key.
+struct Addr {
+    address: EmailAddress,
+    key: AddressKey,
+}
+
+fn addr() -> Addr {
+    let (address, key) = random_address();
+    Addr { address, key }
+}
+
+impl<'a> Ctx<'a> {
+    fn new(instances: &'a Instances) -> Self {
+        Self {
+            instances,
+            policy: Policy::default(),
+            t0: Timestamp::from_system_time(SystemTime::now()),
+        }
+    }
+
+    fn with_policy(mut self, change: impl FnOnce(&mut Policy)) -> Self {
+        change(&mut self.policy);
+        self
+    }
+
+    /// `t0` plus `secs` seconds.
+    fn at(&self, secs: u64) -> Timestamp {
+        self.t0 + Duration::from_secs(secs)
+    }
+
+    /// `t0` plus `millis` milliseconds.
+    fn at_ms(&self, millis: u64) -> Timestamp {
+        self.t0 + Duration::from_millis(millis)
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.instances.next()
+    }
+
+    async fn claim(&self, t: &TicketKey) -> ClaimOutcome {
+        self.store()
+            .claim_first_device(t)
+            .await
+            .expect("claim_first_device")
+    }
+
+    async fn bind(&self, t: &TicketKey, a: &Addr) -> BindOutcome {
+        self.store().bind(t, &a.address).await.expect("bind")
+    }
+
+    async fn issue(
+        &self,
+        t: &TicketKey,
+        a: &Addr,
+        code: &CodeHash,
+        now: Timestamp,
+    ) -> IssueOutcome {
+        let request = IssueRequest::new(t, &a.address, &a.key, code, now, &self.policy);
+        self.store().issue_code(&request).await.expect("issue_code")
+    }
+
+    /// Issues and insists that it worked; returns the code.
+    async fn issue_ok(&self, t: &TicketKey, a: &Addr, now: Timestamp) -> CodeHash {
+        let code = random_code();
+        let outcome = self.issue(t, a, &code, now).await;
+        assert!(
+            matches!(outcome, IssueOutcome::Issued { .. }),
+            "expected Issued, got {outcome:?}"
+        );
+        code
+    }
+
+    async fn withdraw(&self, t: &TicketKey, a: &Addr, code: &CodeHash, now: Timestamp) {
+        let request = IssueRequest::new(t, &a.address, &a.key, code, now, &self.policy);
+        self.store()
+            .withdraw_code(&request)
+            .await
+            .expect("withdraw_code");
+    }
+
+    async fn verify(&self, t: &TicketKey, code: &CodeHash, now: Timestamp) -> VerifyOutcome {
+        let request = VerifyRequest::new(t, code, now, &self.policy);
+        self.store()
+            .verify_code(&request)
+            .await
+            .expect("verify_code")
+    }
+
+    async fn wrong(&self, t: &TicketKey, now: Timestamp) -> VerifyOutcome {
+        self.verify(t, &random_code(), now).await
+    }
+
+    async fn load(&self, t: &TicketKey, now: Timestamp) -> TicketSnapshot {
+        self.store().load(t, now, &self.policy).await.expect("load")
+    }
+
+    async fn restart(&self, t: &TicketKey, now: Timestamp) -> RestartOutcome {
+        self.store().restart(t, now).await.expect("restart")
+    }
+
+    async fn revoke(&self, t: &TicketKey) -> u64 {
+        self.store()
+            .revoke_devices(t)
+            .await
+            .expect("revoke_devices")
+    }
+
+    /// Three codes, sent at 0, 60 and 180 s (the default cooldowns).
+    async fn issue_at_0_60_180(&self, t: &TicketKey, a: &Addr) -> Vec<CodeHash> {
+        let mut codes = Vec::new();
+        for send in [0, 60, 180] {
+            codes.push(self.issue_ok(t, a, self.at(send)).await);
+        }
+        codes
+    }
+
+    /// Four rounds of five wrong entries (sends at 0, 60, 180 and 480 s):
+    /// the 20th consecutive failure locks new devices out. Returns the
+    /// lockout's end. Needs the default policy.
+    async fn lock_out(&self, t: &TicketKey, a: &Addr) -> Timestamp {
+        let mut failures = 0;
+        for send_at in [0, 60, 180, 480] {
+            self.issue_ok(t, a, self.at(send_at)).await;
+            for left in (0..5).rev() {
+                failures += 1;
+                let now = self.at(send_at + 1);
+                let outcome = self.wrong(t, now).await;
+                let locked_until = (failures == 20).then(|| now + self.policy.lockout_duration);
+                assert_eq!(
+                    outcome,
+                    VerifyOutcome::Wrong {
+                        attempts_left: left,
+                        locked_until
+                    },
+                    "failure {failures}"
+                );
+            }
+        }
+        self.at(481) + self.policy.lockout_duration
+    }
+}
+
+fn verified(address: &Addr, newly_bound: bool, generation: u64) -> VerifyOutcome {
+    VerifyOutcome::Verified {
+        address: address.address.clone(),
+        newly_bound,
+        generation,
+    }
+}
+
+fn wrong(attempts_left: u32) -> VerifyOutcome {
+    VerifyOutcome::Wrong {
+        attempts_left,
+        locked_until: None,
+    }
+}
+
+fn hashes(snapshot: &TicketSnapshot) -> Vec<[u8; 32]> {
+    snapshot
+        .live_codes
+        .iter()
+        .map(|c| *c.hash.as_bytes())
+        .collect()
+}
+
+/// Runs `n` tasks at once: each is built by `task(i, handle i)`, spawned, and
+/// waits on one barrier before it starts.
+async fn race<T, Fut>(
+    instances: &Instances,
+    n: usize,
+    task: impl Fn(usize, Arc<dyn Store>) -> Fut,
+) -> Vec<T>
+where
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(n));
+    let joins: Vec<_> = (0..n)
+        .map(|i| {
+            let work = task(i, instances.handle(i));
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                work.await
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for join in joins {
+        out.push(join.await.expect("a race task panicked"));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// First device and binding.
+
+/// The first claim of a ticket wins; every later one is refused.
+pub async fn claim_succeeds_once(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let t = random_ticket();
+    assert_eq!(cx.claim(&t).await, ClaimOutcome::Claimed { generation: 0 });
+    assert_eq!(cx.claim(&t).await, ClaimOutcome::Refused);
+    assert!(cx.load(&t, cx.at(0)).await.claimed);
+}
+
+/// A bound ticket has no first device.
+pub async fn claim_refused_when_bound(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let t = random_ticket();
+    assert_eq!(cx.bind(&t, &addr()).await, BindOutcome::Bound);
+    assert_eq!(cx.claim(&t).await, ClaimOutcome::Refused);
+    assert!(!cx.load(&t, cx.at(0)).await.claimed);
+}
+
+/// `bind` binds only an unbound ticket, and says whether the binding is the same.
+pub async fn bind_if_unbound(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a, b) = (random_ticket(), addr(), addr());
+    assert_eq!(cx.bind(&t, &a).await, BindOutcome::Bound);
+    assert_eq!(
+        cx.bind(&t, &a).await,
+        BindOutcome::AlreadyBound { same: true }
+    );
+    assert_eq!(
+        cx.bind(&t, &b).await,
+        BindOutcome::AlreadyBound { same: false }
+    );
+    assert_eq!(cx.load(&t, cx.at(0)).await.binding, Some(a.address));
+}
+
+// ---------------------------------------------------------------------------
+// Issuing.
+
+/// A bound ticket sends only to its binding; a refused send counts nothing.
+pub async fn issue_refused_when_bound_elsewhere(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a, b) = (random_ticket(), addr(), addr());
+    cx.bind(&t, &a).await;
+    let outcome = cx.issue(&t, &b, &random_code(), cx.at(0)).await;
+    assert_eq!(outcome, IssueOutcome::BoundElsewhere);
+    let s = cx.load(&t, cx.at(0)).await;
+    assert!(s.recent_sends.is_empty() && s.live_codes.is_empty());
+    cx.issue_ok(&t, &a, cx.at(0)).await;
+}
+
+/// The cooldown after the 1st, 2nd and 3rd send is 60, 120 and 300 s, and
+/// the last one repeats.
+pub async fn issue_cooldown_grows(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    let sends = [(0, 60), (60, 180), (180, 480), (480, 780)];
+    for (send, next) in sends {
+        if send > 0 {
+            let outcome = cx
+                .issue(&t, &a, &random_code(), cx.at_ms(send * 1000 - 1))
+                .await;
+            assert_eq!(
+                outcome,
+                IssueOutcome::TicketThrottled {
+                    retry_at: cx.at(send)
+                },
+                "1 ms before {send} s"
+            );
+        }
+        let outcome = cx.issue(&t, &a, &random_code(), cx.at(send)).await;
+        assert_eq!(
+            outcome,
+            IssueOutcome::Issued {
+                expires_at: cx.at(send + 300),
+                next_send_at: cx.at(next)
+            },
+            "at {send} s"
+        );
+    }
+}
+
+/// At most 5 sends per ticket in an hour; the 6th waits for the oldest to
+/// leave the window.
+pub async fn issue_ticket_hourly_cap(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    for send in [0, 60, 180, 480, 780] {
+        cx.issue_ok(&t, &a, cx.at(send)).await;
+    }
+    for now in [cx.at(1080), cx.at_ms(3_599_999)] {
+        let outcome = cx.issue(&t, &a, &random_code(), now).await;
+        assert_eq!(
+            outcome,
+            IssueOutcome::TicketThrottled {
+                retry_at: cx.at(3600)
+            }
+        );
+    }
+    let outcome = cx.issue(&t, &a, &random_code(), cx.at(3600)).await;
+    // The window now holds 60..3600: the cap holds until 60 leaves it, and
+    // the cooldown after a 5th send is 300 s.
+    assert_eq!(
+        outcome,
+        IssueOutcome::Issued {
+            expires_at: cx.at(3900),
+            next_send_at: cx.at(3900)
+        }
+    );
+}
+
+/// At most 10 sends per address in an hour, across tickets.
+pub async fn issue_address_cap_across_tickets(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let shared = addr();
+    for k in 0..10 {
+        cx.issue_ok(&random_ticket(), &shared, cx.at(k)).await;
+    }
+    let t = random_ticket();
+    let outcome = cx.issue(&t, &shared, &random_code(), cx.at(10)).await;
+    assert_eq!(
+        outcome,
+        IssueOutcome::AddressThrottled {
+            retry_at: cx.at(3600)
+        }
+    );
+    // The refused send counted nothing against the ticket.
+    assert!(cx.load(&t, cx.at(10)).await.recent_sends.is_empty());
+    cx.issue_ok(&t, &addr(), cx.at(10)).await;
+    let outcome = cx
+        .issue(
+            &random_ticket(),
+            &shared,
+            &random_code(),
+            cx.at_ms(3_599_999),
+        )
+        .await;
+    assert_eq!(
+        outcome,
+        IssueOutcome::AddressThrottled {
+            retry_at: cx.at(3600)
+        }
+    );
+    cx.issue_ok(&random_ticket(), &shared, cx.at(3600)).await;
+}
+
+/// No code is sent while new devices are locked out.
+pub async fn issue_refused_while_locked(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    let until = cx.lock_out(&t, &a).await;
+    let outcome = cx.issue(&t, &a, &random_code(), cx.at(1000)).await;
+    assert_eq!(outcome, IssueOutcome::Locked { until });
+    cx.issue_ok(&t, &a, until).await;
+}
+
+// ---------------------------------------------------------------------------
+// Rounds and the attempt budget.
+
+/// A resend while a code is live keeps the round's attempts.
+pub async fn resend_carries_attempts(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    let first = cx.issue_ok(&t, &a, cx.at(0)).await;
+    assert_eq!(cx.wrong(&t, cx.at(1)).await, wrong(4));
+    assert_eq!(cx.wrong(&t, cx.at(2)).await, wrong(3));
+    cx.issue_ok(&t, &a, cx.at(60)).await;
+    let s = cx.load(&t, cx.at(60)).await;
+    assert_eq!((s.attempts_used, s.live_codes.len()), (2, 2));
+    assert_eq!(cx.wrong(&t, cx.at(61)).await, wrong(2));
+    assert_eq!(
+        cx.verify(&t, &first, cx.at(62)).await,
+        verified(&a, true, 0)
+    );
+}
+
+/// Once every code of the round has expired, the next send starts a new round.
+pub async fn new_round_after_codes_expire(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    cx.issue_ok(&t, &a, cx.at(0)).await;
+    cx.wrong(&t, cx.at(1)).await;
+    cx.wrong(&t, cx.at(2)).await;
+    cx.issue_ok(&t, &a, cx.at(300)).await;
+    let s = cx.load(&t, cx.at(300)).await;
+    assert_eq!((s.attempts_used, s.consecutive_failures), (0, 2));
+    assert_eq!(cx.wrong(&t, cx.at(301)).await, wrong(4));
+}
+
+/// An exhausted round voids its codes; the next send starts a new round.
+pub async fn new_round_after_exhaustion(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    let first = cx.issue_ok(&t, &a, cx.at(0)).await;
+    for left in (0..5).rev() {
+        assert_eq!(cx.wrong(&t, cx.at(1)).await, wrong(left));
+    }
+    assert_eq!(
+        cx.verify(&t, &first, cx.at(2)).await,
+        VerifyOutcome::Exhausted
+    );
+    let s = cx.load(&t, cx.at(2)).await;
+    assert!(s.exhausted && s.live_codes.is_empty() && !s.had_codes);
+    let second = cx.issue_ok(&t, &a, cx.at(60)).await;
+    let s = cx.load(&t, cx.at(60)).await;
+    assert_eq!((s.attempts_used, s.exhausted), (0, false));
+    assert_eq!(hashes(&s), vec![*second.as_bytes()]);
+    // The first code stays void.
+    assert_eq!(cx.verify(&t, &first, cx.at(61)).await, wrong(4));
+    assert_eq!(
+        cx.verify(&t, &second, cx.at(62)).await,
+        verified(&a, true, 0)
+    );
+}
+
+/// Restart forgets the pending address and codes but not the attempts,
+/// which carry into the next send while the round's codes would be live.
+pub async fn restart_keeps_attempts(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a, b) = (random_ticket(), addr(), addr());
+    let first = cx.issue_ok(&t, &a, cx.at(0)).await;
+    for _ in 0..3 {
+        cx.wrong(&t, cx.at(1)).await;
+    }
+    assert_eq!(cx.restart(&t, cx.at(10)).await, RestartOutcome::Restarted);
+    let s = cx.load(&t, cx.at(10)).await;
+    assert_eq!(s.pending, None);
+    assert!(s.live_codes.is_empty());
+    assert_eq!(s.attempts_used, 3);
+    assert_eq!(s.recent_sends, vec![cx.at(0)]);
+    assert_eq!(
+        cx.verify(&t, &first, cx.at(11)).await,
+        VerifyOutcome::NoCode
+    );
+    cx.issue_ok(&t, &b, cx.at(60)).await;
+    let s = cx.load(&t, cx.at(60)).await;
+    assert_eq!(s.pending, Some(b.address.clone()));
+    assert_eq!(s.attempts_used, 3);
+    assert_eq!(cx.wrong(&t, cx.at(61)).await, wrong(1));
+    assert_eq!(cx.wrong(&t, cx.at(62)).await, wrong(0));
+}
+
+/// A bound ticket cannot start over; its codes stay.
+pub async fn restart_refused_when_bound(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    cx.bind(&t, &a).await;
+    let code = cx.issue_ok(&t, &a, cx.at(0)).await;
+    assert_eq!(cx.restart(&t, cx.at(1)).await, RestartOutcome::Bound);
+    assert_eq!(cx.verify(&t, &code, cx.at(2)).await, verified(&a, false, 0));
+}
+
+/// Sending to a new address on an unbound ticket replaces the pending address
+/// and drops the old codes.
+pub async fn pending_address_replaced(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a, b) = (random_ticket(), addr(), addr());
+    let code_a = cx.issue_ok(&t, &a, cx.at(0)).await;
+    assert_eq!(cx.load(&t, cx.at(0)).await.pending, Some(a.address.clone()));
+    let code_b = cx.issue_ok(&t, &b, cx.at(60)).await;
+    let s = cx.load(&t, cx.at(60)).await;
+    assert_eq!(s.pending, Some(b.address.clone()));
+    assert_eq!(hashes(&s), vec![*code_b.as_bytes()]);
+    assert_eq!(cx.verify(&t, &code_a, cx.at(61)).await, wrong(4));
+    assert_eq!(
+        cx.verify(&t, &code_b, cx.at(62)).await,
+        verified(&b, true, 0)
+    );
+    assert_eq!(cx.load(&t, cx.at(62)).await.binding, Some(b.address));
+}
+
+/// A code sent to an address that is not the binding is void, and counted.
+pub async fn code_void_when_bound_elsewhere(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a, b) = (random_ticket(), addr(), addr());
+    let code = cx.issue_ok(&t, &a, cx.at(0)).await;
+    assert_eq!(cx.bind(&t, &b).await, BindOutcome::Bound);
+    assert_eq!(cx.verify(&t, &code, cx.at(1)).await, wrong(4));
+    let s = cx.load(&t, cx.at(1)).await;
+    assert_eq!((s.binding, s.pending), (Some(b.address), None));
+}
+
+// ---------------------------------------------------------------------------
+// Live codes and expiry.
+
+/// The last 3 codes stay valid; a 4th send drops the oldest.
+pub async fn last_codes_stay_valid(instances: &Instances) {
+    let cx = Ctx::new(instances).with_policy(|p| p.cooldowns = vec![Duration::from_secs(1)]);
+    for k in 0..4 {
+        let (t, a) = (random_ticket(), addr());
+        let mut codes = Vec::new();
+        for send in 0..4 {
+            codes.push(cx.issue_ok(&t, &a, cx.at(send)).await);
+        }
+        let s = cx.load(&t, cx.at(4)).await;
+        let want: Vec<_> = codes[1..].iter().map(|c| *c.as_bytes()).collect();
+        assert_eq!(hashes(&s), want);
+        let outcome = cx.verify(&t, &codes[k], cx.at(4)).await;
+        if k == 0 {
+            assert_eq!(outcome, wrong(4), "the dropped oldest code");
+        } else {
+            assert_eq!(outcome, verified(&a, true, 0), "code {k}");
+        }
+    }
+}
+
+/// Each code stays valid until its own expiry, not the newest one's.
+pub async fn codes_valid_until_own_expiry(instances: &Instances) {
+    let cx = Ctx::new(instances);
+
+    let (t, a) = (random_ticket(), addr());
+    let codes = cx.issue_at_0_60_180(&t, &a).await;
+    assert_eq!(cx.load(&t, cx.at_ms(299_999)).await.live_codes.len(), 3);
+    assert_eq!(cx.load(&t, cx.at(300)).await.live_codes.len(), 2);
+    assert_eq!(cx.verify(&t, &codes[0], cx.at(300)).await, wrong(4));
+    assert_eq!(
+        cx.verify(&t, &codes[1], cx.at_ms(359_999)).await,
+        verified(&a, true, 0)
+    );
+
+    let (t, a) = (random_ticket(), addr());
+    let codes = cx.issue_at_0_60_180(&t, &a).await;
+    assert_eq!(cx.verify(&t, &codes[1], cx.at(360)).await, wrong(4));
+    assert_eq!(
+        cx.verify(&t, &codes[2], cx.at_ms(479_999)).await,
+        verified(&a, true, 0)
+    );
+
+    let (t, a) = (random_ticket(), addr());
+    let codes = cx.issue_at_0_60_180(&t, &a).await;
+    assert_eq!(
+        cx.verify(&t, &codes[2], cx.at(480)).await,
+        VerifyOutcome::Expired
+    );
+    let s = cx.load(&t, cx.at(480)).await;
+    assert!(s.had_codes && s.live_codes.is_empty());
+    assert_eq!(s.attempts_used, 0);
+}
+
+/// A code is valid 1 ms before `code_ttl` and expired at it; an expired code
+/// is not counted.
+pub async fn expiry_is_exact(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let a = addr();
+    let ttl = cx.policy.code_ttl.as_millis() as u64;
+
+    let t = random_ticket();
+    let code = cx.issue_ok(&t, &a, cx.at(0)).await;
+    assert_eq!(cx.load(&t, cx.at_ms(ttl - 1)).await.live_codes.len(), 1);
+    assert_eq!(
+        cx.verify(&t, &code, cx.at_ms(ttl - 1)).await,
+        verified(&a, true, 0)
+    );
+
+    let t = random_ticket();
+    let code = cx.issue_ok(&t, &a, cx.at(0)).await;
+    assert_eq!(
+        cx.verify(&t, &code, cx.at_ms(ttl)).await,
+        VerifyOutcome::Expired
+    );
+    assert_eq!(cx.wrong(&t, cx.at_ms(ttl)).await, VerifyOutcome::Expired);
+    let s = cx.load(&t, cx.at_ms(ttl)).await;
+    assert!(s.had_codes && s.live_codes.is_empty());
+    assert_eq!((s.attempts_used, s.consecutive_failures), (0, 0));
+}
+
+// ---------------------------------------------------------------------------
+// Verifying.
+
+/// Wrong entries count down; after 5 even the right code is refused, uncounted.
+pub async fn wrong_codes_count_down(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    let code = cx.issue_ok(&t, &a, cx.at(0)).await;
+    for left in (0..5).rev() {
+        assert_eq!(cx.wrong(&t, cx.at(1)).await, wrong(left));
+    }
+    assert_eq!(
+        cx.verify(&t, &code, cx.at(2)).await,
+        VerifyOutcome::Exhausted
+    );
+    assert_eq!(cx.wrong(&t, cx.at(2)).await, VerifyOutcome::Exhausted);
+    let s = cx.load(&t, cx.at(2)).await;
+    assert_eq!((s.attempts_used, s.consecutive_failures), (5, 5));
+    assert!(s.exhausted && s.live_codes.is_empty());
+}
+
+/// Without any code there is nothing to count.
+pub async fn missing_codes_not_counted(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    assert_eq!(cx.wrong(&t, cx.at(0)).await, VerifyOutcome::NoCode);
+    cx.claim(&t).await;
+    assert_eq!(cx.wrong(&t, cx.at(0)).await, VerifyOutcome::NoCode);
+    cx.issue_ok(&t, &a, cx.at(0)).await;
+    cx.restart(&t, cx.at(1)).await;
+    assert_eq!(cx.wrong(&t, cx.at(2)).await, VerifyOutcome::NoCode);
+    let s = cx.load(&t, cx.at(2)).await;
+    assert_eq!((s.attempts_used, s.consecutive_failures), (0, 0));
+    assert!(!s.had_codes);
+}
+
+/// 20 consecutive failures across rounds lock new devices out for the
+/// lockout duration; the count then restarts.
+pub async fn lockout_after_consecutive_failures(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    let until = cx.lock_out(&t, &a).await;
+    let s = cx.load(&t, cx.at(481)).await;
+    assert_eq!(s.locked_until, Some(until));
+    assert_eq!(s.consecutive_failures, 0);
+    assert_eq!(
+        cx.wrong(&t, cx.at(482)).await,
+        VerifyOutcome::Locked { until }
+    );
+    let before_end = until - Duration::from_millis(1);
+    assert_eq!(
+        cx.wrong(&t, before_end).await,
+        VerifyOutcome::Locked { until }
+    );
+    assert_eq!(cx.load(&t, until).await.locked_until, None);
+    let code = cx.issue_ok(&t, &a, until).await;
+    assert_eq!(cx.verify(&t, &code, until).await, verified(&a, true, 0));
+}
+
+/// A lockout refuses the right code exactly as it refuses a wrong one, and
+/// ends after its duration.
+pub async fn lock_refuses_right_code_identically(instances: &Instances) {
+    let cx = Ctx::new(instances).with_policy(|p| p.lockout_threshold = 7);
+    let (t, a) = (random_ticket(), addr());
+    cx.issue_ok(&t, &a, cx.at(0)).await;
+    for _ in 0..5 {
+        cx.wrong(&t, cx.at(1)).await;
+    }
+    let code = cx.issue_ok(&t, &a, cx.at(60)).await;
+    assert_eq!(cx.wrong(&t, cx.at(61)).await, wrong(4));
+    let until = cx.at(61) + cx.policy.lockout_duration;
+    assert_eq!(
+        cx.wrong(&t, cx.at(61)).await,
+        VerifyOutcome::Wrong {
+            attempts_left: 3,
+            locked_until: Some(until)
+        }
+    );
+    let right = cx.verify(&t, &code, cx.at(62)).await;
+    let wrong_one = cx.wrong(&t, cx.at(62)).await;
+    assert_eq!(right, VerifyOutcome::Locked { until });
+    assert_eq!(right, wrong_one);
+    let s = cx.load(&t, cx.at(62)).await;
+    assert_eq!((s.attempts_used, s.live_codes.len()), (2, 1));
+    assert_eq!(
+        cx.issue(&t, &a, &random_code(), cx.at(62)).await,
+        IssueOutcome::Locked { until }
+    );
+    let code = cx.issue_ok(&t, &a, until).await;
+    assert_eq!(cx.verify(&t, &code, until).await, verified(&a, true, 0));
+}
+
+/// Success clears the challenge and the failure count, binds, and keeps the
+/// send times; a code verifies only once.
+pub async fn success_resets_failures_and_binds(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    cx.issue_ok(&t, &a, cx.at(0)).await;
+    for _ in 0..5 {
+        cx.wrong(&t, cx.at(1)).await;
+    }
+    let code = cx.issue_ok(&t, &a, cx.at(60)).await;
+    cx.wrong(&t, cx.at(61)).await;
+    cx.wrong(&t, cx.at(61)).await;
+    assert_eq!(cx.load(&t, cx.at(61)).await.consecutive_failures, 7);
+    assert_eq!(cx.verify(&t, &code, cx.at(62)).await, verified(&a, true, 0));
+    let s = cx.load(&t, cx.at(62)).await;
+    assert_eq!(s.binding, Some(a.address.clone()));
+    assert_eq!(s.pending, None);
+    assert!(s.live_codes.is_empty() && !s.exhausted && !s.had_codes);
+    assert_eq!((s.attempts_used, s.consecutive_failures), (0, 0));
+    assert_eq!(s.recent_sends, vec![cx.at(0), cx.at(60)]);
+    assert_eq!(cx.verify(&t, &code, cx.at(63)).await, VerifyOutcome::NoCode);
+    let code = cx.issue_ok(&t, &a, cx.at(180)).await;
+    assert_eq!(
+        cx.verify(&t, &code, cx.at(181)).await,
+        verified(&a, false, 0)
+    );
+}
+
+/// A code issued for one ticket never verifies another.
+pub async fn code_is_bound_to_its_ticket(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t1, t2, a) = (random_ticket(), random_ticket(), addr());
+    let code = cx.issue_ok(&t1, &a, cx.at(0)).await;
+    assert_eq!(cx.verify(&t2, &code, cx.at(1)).await, VerifyOutcome::NoCode);
+    cx.issue_ok(&t2, &a, cx.at(1)).await;
+    assert_eq!(cx.verify(&t2, &code, cx.at(2)).await, wrong(4));
+    assert_eq!(cx.verify(&t1, &code, cx.at(3)).await, verified(&a, true, 0));
+}
+
+/// Withdrawing a code whose mail failed removes it and the sends it counted,
+/// for the ticket and the address, and nothing else.
+pub async fn withdraw_refunds_the_send(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    let first = cx.issue_ok(&t, &a, cx.at(0)).await;
+    cx.withdraw(&t, &a, &first, cx.at(0)).await;
+    let s = cx.load(&t, cx.at(0)).await;
+    assert!(s.recent_sends.is_empty() && s.live_codes.is_empty());
+    assert_eq!(cx.verify(&t, &first, cx.at(0)).await, VerifyOutcome::NoCode);
+
+    // A second try at once is a first send again; a later failure takes back
+    // only its own code and send.
+    let second = cx.issue_ok(&t, &a, cx.at(0)).await;
+    cx.wrong(&t, cx.at(1)).await;
+    let third = cx.issue_ok(&t, &a, cx.at(60)).await;
+    cx.withdraw(&t, &a, &third, cx.at(60)).await;
+    let s = cx.load(&t, cx.at(60)).await;
+    assert_eq!(hashes(&s), vec![*second.as_bytes()]);
+    assert_eq!(s.recent_sends, vec![cx.at(0)]);
+    assert_eq!(s.attempts_used, 1);
+    assert_eq!(cx.verify(&t, &third, cx.at(61)).await, wrong(3));
+    assert_eq!(
+        cx.verify(&t, &second, cx.at(62)).await,
+        verified(&a, true, 0)
+    );
+
+    // The address counter: 10 sends, one withdrawn, leaves room for one more.
+    let shared = addr();
+    let mut last = None;
+    for k in 0..10 {
+        let t = random_ticket();
+        last = Some((t, cx.issue_ok(&t, &shared, cx.at(100 + k)).await));
+    }
+    let outcome = cx
+        .issue(&random_ticket(), &shared, &random_code(), cx.at(110))
+        .await;
+    assert!(matches!(outcome, IssueOutcome::AddressThrottled { .. }));
+    let (t, code) = last.expect("ten sends");
+    cx.withdraw(&t, &shared, &code, cx.at(109)).await;
+    cx.issue_ok(&random_ticket(), &shared, cx.at(110)).await;
+}
+
+/// Revoking devices bumps the generation that claims and verifications report.
+pub async fn revoke_bumps_generation(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    assert_eq!(cx.revoke(&t).await, 1);
+    assert_eq!(cx.revoke(&t).await, 2);
+    assert_eq!(cx.load(&t, cx.at(0)).await.generation, 2);
+    assert_eq!(cx.claim(&t).await, ClaimOutcome::Claimed { generation: 2 });
+    let code = cx.issue_ok(&t, &a, cx.at(0)).await;
+    assert_eq!(cx.verify(&t, &code, cx.at(1)).await, verified(&a, true, 2));
+    assert_eq!(cx.revoke(&t).await, 3);
+    let s = cx.load(&t, cx.at(2)).await;
+    assert_eq!((s.generation, s.binding), (3, Some(a.address)));
+}
+
+/// `load` shows what pages and decisions need, and changes nothing.
+pub async fn load_shows_everything(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    let s = cx.load(&t, cx.at(0)).await;
+    assert!(!s.claimed && s.binding.is_none() && s.pending.is_none());
+    assert!(s.live_codes.is_empty() && s.recent_sends.is_empty());
+    assert_eq!(
+        (s.generation, s.attempts_used, s.consecutive_failures),
+        (0, 0, 0)
+    );
+    assert!(!s.exhausted && !s.had_codes && s.locked_until.is_none());
+
+    let first = cx.issue_ok(&t, &a, cx.at(0)).await;
+    let second = random_code();
+    let IssueOutcome::Issued { next_send_at, .. } = cx.issue(&t, &a, &second, cx.at(60)).await
+    else {
+        panic!("the second send is due at 60 s");
+    };
+    cx.wrong(&t, cx.at(61)).await;
+    for _ in 0..2 {
+        let s = cx.load(&t, cx.at(61)).await;
+        assert_eq!(s.pending, Some(a.address.clone()));
+        assert_eq!(s.live_codes.len(), 2);
+        let (c1, c2) = (&s.live_codes[0], &s.live_codes[1]);
+        assert!(c1.hash.ct_eq(&first) && c2.hash.ct_eq(&second));
+        assert_eq!((c1.issued_at, c1.expires_at), (cx.at(0), cx.at(300)));
+        assert_eq!((c2.issued_at, c2.expires_at), (cx.at(60), cx.at(360)));
+        assert_eq!((s.attempts_used, s.consecutive_failures), (1, 1));
+        assert_eq!(s.recent_sends, vec![cx.at(0), cx.at(60)]);
+        assert_eq!(cx.policy.next_send_at(&s.recent_sends), Some(next_send_at));
+        assert_eq!(next_send_at, cx.at(180));
+        assert!(!s.exhausted && !s.had_codes && s.locked_until.is_none());
+    }
+    // Sends leave the window after an hour.
+    let s = cx.load(&t, cx.at(3660)).await;
+    assert!(s.recent_sends.is_empty() && s.live_codes.is_empty());
+    // Loading consumed nothing.
+    let t2 = random_ticket();
+    let code = cx.issue_ok(&t2, &a, cx.at(3660)).await;
+    cx.load(&t2, cx.at(3661)).await;
+    assert_eq!(
+        cx.verify(&t2, &code, cx.at(3662)).await,
+        verified(&a, true, 0)
+    );
+}
+
+/// An unknown ticket reads as the default and no call creates anything.
+pub async fn unknown_ticket_is_empty(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    assert_eq!(cx.wrong(&t, cx.at(0)).await, VerifyOutcome::NoCode);
+    assert_eq!(cx.restart(&t, cx.at(0)).await, RestartOutcome::Restarted);
+    cx.withdraw(&t, &a, &random_code(), cx.at(0)).await;
+    let s = cx.load(&t, cx.at(0)).await;
+    assert!(!s.claimed && s.binding.is_none() && s.live_codes.is_empty());
+    assert_eq!((s.generation, s.attempts_used), (0, 0));
+    assert_eq!(cx.claim(&t).await, ClaimOutcome::Claimed { generation: 0 });
+}
+
+// ---------------------------------------------------------------------------
+// Races.
+
+/// 200 parallel wrong guesses: exactly `max_attempts` are evaluated, the
+/// rest are refused as exhausted.
+pub async fn race_wrong_guesses(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    for round in 0..RACE_ROUNDS {
+        let (t, a) = (random_ticket(), addr());
+        cx.issue_ok(&t, &a, cx.at(0)).await;
+        let (now, policy) = (cx.at(1), cx.policy.clone());
+        let outcomes = race(instances, 200, |_, store| {
+            let policy = policy.clone();
+            async move {
+                let code = random_code();
+                let request = VerifyRequest::new(&t, &code, now, &policy);
+                store.verify_code(&request).await.expect("verify_code")
+            }
+        })
+        .await;
+        let mut left: Vec<u32> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                VerifyOutcome::Wrong { attempts_left, .. } => Some(*attempts_left),
+                _ => None,
+            })
+            .collect();
+        left.sort_unstable();
+        let exhausted = outcomes
+            .iter()
+            .filter(|o| **o == VerifyOutcome::Exhausted)
+            .count();
+        assert_eq!(left, vec![0, 1, 2, 3, 4], "round {round}");
+        assert_eq!(exhausted, 195, "round {round}");
+        let s = cx.load(&t, now).await;
+        assert_eq!((s.attempts_used, s.consecutive_failures), (5, 5));
+    }
+}
+
+/// 50 parallel right guesses: exactly one succeeds.
+pub async fn race_right_guesses(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    for round in 0..RACE_ROUNDS {
+        let (t, a) = (random_ticket(), addr());
+        let code = cx.issue_ok(&t, &a, cx.at(0)).await;
+        let (now, policy) = (cx.at(1), cx.policy.clone());
+        let outcomes = race(instances, 50, |_, store| {
+            let policy = policy.clone();
+            async move {
+                let request = VerifyRequest::new(&t, &code, now, &policy);
+                store.verify_code(&request).await.expect("verify_code")
+            }
+        })
+        .await;
+        let wins = outcomes
+            .iter()
+            .filter(|o| **o == verified(&a, true, 0))
+            .count();
+        let none = outcomes
+            .iter()
+            .filter(|o| **o == VerifyOutcome::NoCode)
+            .count();
+        assert_eq!((wins, none), (1, 49), "round {round}: {outcomes:?}");
+        assert_eq!(cx.load(&t, now).await.binding, Some(a.address));
+    }
+}
+
+/// 50 parallel binds of different addresses: exactly one binds.
+pub async fn race_binds(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    for round in 0..RACE_ROUNDS {
+        let t = random_ticket();
+        let addresses: Arc<Vec<Addr>> = Arc::new((0..50).map(|_| addr()).collect());
+        let outcomes = race(instances, 50, |i, store| {
+            let addresses = addresses.clone();
+            async move { store.bind(&t, &addresses[i].address).await.expect("bind") }
+        })
+        .await;
+        let winners: Vec<usize> = (0..50)
+            .filter(|i| outcomes[*i] == BindOutcome::Bound)
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}");
+        let losers = outcomes
+            .iter()
+            .filter(|o| **o == BindOutcome::AlreadyBound { same: false })
+            .count();
+        assert_eq!(losers, 49, "round {round}");
+        let s = cx.load(&t, cx.at(0)).await;
+        assert_eq!(s.binding, Some(addresses[winners[0]].address.clone()));
+    }
+}
+
+/// A verification and a bind of another address at once: exactly one binds.
+pub async fn race_verify_against_bind(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    for round in 0..RACE_ROUNDS {
+        let (t, a, b) = (random_ticket(), addr(), addr());
+        let code = cx.issue_ok(&t, &a, cx.at(0)).await;
+        let (now, policy) = (cx.at(1), cx.policy.clone());
+        let b_address = b.address.clone();
+        let outcomes = race(instances, 2, |i, store| {
+            let policy = policy.clone();
+            let b_address = b_address.clone();
+            async move {
+                if i == 0 {
+                    let request = VerifyRequest::new(&t, &code, now, &policy);
+                    let outcome = store.verify_code(&request).await.expect("verify_code");
+                    (Some(outcome), None)
+                } else {
+                    (None, Some(store.bind(&t, &b_address).await.expect("bind")))
+                }
+            }
+        })
+        .await;
+        let verify = outcomes[0].0.clone().expect("the verify task");
+        let bind = outcomes[1].1.clone().expect("the bind task");
+        let binding = cx.load(&t, now).await.binding;
+        if verify == verified(&a, true, 0) {
+            assert_eq!(bind, BindOutcome::AlreadyBound { same: false });
+            assert_eq!(binding, Some(a.address));
+        } else {
+            assert_eq!(verify, wrong(4), "round {round}");
+            assert_eq!(bind, BindOutcome::Bound, "round {round}");
+            assert_eq!(binding, Some(b.address));
+        }
+    }
+}
+
+/// 50 parallel first-device claims: exactly one wins.
+pub async fn race_claims(instances: &Instances) {
+    for round in 0..RACE_ROUNDS {
+        let t = random_ticket();
+        let outcomes = race(instances, 50, |_, store| async move {
+            store.claim_first_device(&t).await.expect("claim")
+        })
+        .await;
+        let wins = outcomes
+            .iter()
+            .filter(|o| **o == ClaimOutcome::Claimed { generation: 0 })
+            .count();
+        assert_eq!(wins, 1, "round {round}");
+    }
+}
+
+/// 50 parallel sends for one ticket: exactly one is issued (the cooldown
+/// refuses the rest).
+pub async fn race_sends(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    for round in 0..RACE_ROUNDS {
+        let (t, a) = (random_ticket(), Arc::new(addr()));
+        let (now, policy) = (cx.at(0), cx.policy.clone());
+        let outcomes = race(instances, 50, |_, store| {
+            let (policy, a) = (policy.clone(), a.clone());
+            async move {
+                let code = random_code();
+                let request = IssueRequest::new(&t, &a.address, &a.key, &code, now, &policy);
+                let outcome = store.issue_code(&request).await.expect("issue_code");
+                (outcome, code)
+            }
+        })
+        .await;
+        let issued: Vec<_> = outcomes
+            .iter()
+            .filter(|(o, _)| matches!(o, IssueOutcome::Issued { .. }))
+            .collect();
+        assert_eq!(issued.len(), 1, "round {round}");
+        let throttled = outcomes
+            .iter()
+            .filter(|(o, _)| {
+                *o == IssueOutcome::TicketThrottled {
+                    retry_at: cx.at(60),
+                }
+            })
+            .count();
+        assert_eq!(throttled, 49, "round {round}");
+        let s = cx.load(&t, now).await;
+        assert_eq!(s.recent_sends, vec![now]);
+        assert_eq!(hashes(&s), vec![*issued[0].1.as_bytes()]);
+    }
+}
+
+/// 50 parallel sends to one address from 50 tickets: exactly 10 are issued.
+pub async fn race_address_cap(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    for round in 0..RACE_ROUNDS {
+        let a = Arc::new(addr());
+        let (now, policy) = (cx.at(0), cx.policy.clone());
+        let outcomes = race(instances, 50, |_, store| {
+            let (policy, a) = (policy.clone(), a.clone());
+            async move {
+                let (t, code) = (random_ticket(), random_code());
+                let request = IssueRequest::new(&t, &a.address, &a.key, &code, now, &policy);
+                store.issue_code(&request).await.expect("issue_code")
+            }
+        })
+        .await;
+        let issued = outcomes
+            .iter()
+            .filter(|o| matches!(o, IssueOutcome::Issued { .. }))
+            .count();
+        let throttled = outcomes
+            .iter()
+            .filter(|o| {
+                **o == IssueOutcome::AddressThrottled {
+                    retry_at: now + cx.policy.send_window,
+                }
+            })
+            .count();
+        assert_eq!((issued, throttled), (10, 40), "round {round}");
+    }
+}

@@ -67,7 +67,18 @@ impl std::fmt::Debug for AddressKey {
 
 /// The limits a store applies when it issues or verifies a code.
 ///
-/// Built by the flow from its configuration; see [`Limits`](crate::Limits) for the defaults.
+/// Built by the flow from its configuration. [`Policy::default`] holds the
+/// defaults of the design (the "Codes and limits" table); since the struct is
+/// `#[non_exhaustive]`, code outside this crate starts from it and sets fields.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_otp::store::Policy;
+///
+/// let mut policy = Policy::default();
+/// assert_eq!(policy.code_ttl, Duration::from_secs(300));
+/// policy.max_attempts = 3;
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Policy {
@@ -89,6 +100,29 @@ pub struct Policy {
     pub sends_per_ticket: u32,
     /// Sends allowed per address per window, across tickets.
     pub sends_per_address: u32,
+}
+
+impl Default for Policy {
+    /// 5-minute codes, the last 3 live, 5 wrong entries per round, lockout
+    /// for an hour after 20 consecutive failures, cooldowns 60 → 120 → 300 s,
+    /// at most 5 sends per ticket and 10 per address per hour.
+    fn default() -> Self {
+        Self {
+            code_ttl: Duration::from_secs(5 * 60),
+            live_codes: 3,
+            max_attempts: 5,
+            lockout_threshold: 20,
+            lockout_duration: Duration::from_secs(60 * 60),
+            cooldowns: vec![
+                Duration::from_secs(60),
+                Duration::from_secs(120),
+                Duration::from_secs(300),
+            ],
+            send_window: Duration::from_secs(60 * 60),
+            sends_per_ticket: 5,
+            sends_per_address: 10,
+        }
+    }
 }
 
 impl Policy {
@@ -400,11 +434,15 @@ pub trait Store: Send + Sync + 'static {
     ///    window → `AddressThrottled` (retry when the oldest leaves the window);
     /// 5. otherwise: if the ticket is unbound and `address` differs from the
     ///    pending address, the old codes are dropped and `address` becomes
-    ///    pending; a new round starts (attempts reset to 0, not exhausted)
-    ///    when no code of the current round is live at `now` or the round is
-    ///    exhausted, else the round's attempts carry over; the code is added
-    ///    (only the newest `live_codes` are kept); the send is counted for the
-    ///    ticket and for the address → `Issued`.
+    ///    pending (on a bound ticket, codes sent to another address before the
+    ///    binding are void and may be dropped the same way); a new round
+    ///    starts (attempts reset to 0, not exhausted) when no code of the
+    ///    current round is live at `now` or the round is exhausted, else the
+    ///    round's attempts carry over. Codes the round issued that were since
+    ///    dropped by [`restart`](Store::restart) or an address change still
+    ///    count as live until their own expiry, so neither starts a new
+    ///    round. The code is added (only the newest `live_codes` are kept);
+    ///    the send is counted for the ticket and for the address → `Issued`.
     async fn issue_code(&self, request: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError>;
 
     /// Undoes an [`issue_code`](Store::issue_code) whose mail could not be

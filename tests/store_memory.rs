@@ -1,0 +1,270 @@
+//! `MemoryStore`: the conformance suite, and what only the memory store does
+//! (sweeping, memory per pending challenge).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tower_otp::store::conformance::{Instances, random_address, random_code, random_ticket};
+use tower_otp::store::{IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome, VerifyRequest};
+use tower_otp::{EmailAddress, MemoryStore, TicketKey, Timestamp};
+
+tower_otp::store_conformance_tests!(MemoryStore::new());
+
+/// The same suite through two handles onto one store, with few shards so
+/// tickets share locks.
+mod two_handles {
+    use super::*;
+
+    tower_otp::store_conformance_tests!(instances: {
+        let shared: Arc<dyn Store> = Arc::new(MemoryStore::with_shards(2));
+        Instances::many([shared.clone(), shared])
+    });
+}
+
+fn t(secs: u64) -> Timestamp {
+    Timestamp::from_millis(1_700_000_000_000) + Duration::from_secs(secs)
+}
+
+async fn issue(store: &MemoryStore, ticket: &TicketKey, now: Timestamp) -> tower_otp::CodeHash {
+    let (address, key) = random_address();
+    let code = random_code();
+    let policy = Policy::default();
+    let request = IssueRequest::new(ticket, &address, &key, &code, now, &policy);
+    let outcome = store.issue_code(&request).await.unwrap();
+    assert!(
+        matches!(outcome, IssueOutcome::Issued { .. }),
+        "{outcome:?}"
+    );
+    code
+}
+
+/// A wrong guess.
+async fn guess(
+    store: &MemoryStore,
+    ticket: &TicketKey,
+    now: Timestamp,
+    policy: &Policy,
+) -> VerifyOutcome {
+    let code = random_code();
+    let request = VerifyRequest::new(ticket, &code, now, policy);
+    store.verify_code(&request).await.unwrap()
+}
+
+#[tokio::test]
+async fn sweep_drops_expired_challenges_but_keeps_long_lived_facts() {
+    let store = MemoryStore::new();
+    let policy = Policy::default();
+    let address = EmailAddress::parse("taro@example.com").unwrap();
+
+    // A pending challenge that is never answered.
+    let pending = random_ticket();
+    issue(&store, &pending, t(0)).await;
+    // A claimed ticket with a failed attempt (the consecutive count is long-lived).
+    let claimed = random_ticket();
+    store.claim_first_device(&claimed).await.unwrap();
+    issue(&store, &claimed, t(0)).await;
+    guess(&store, &claimed, t(1), &policy).await;
+    // A bound, revoked ticket.
+    let bound = random_ticket();
+    store.bind(&bound, &address).await.unwrap();
+    store.revoke_devices(&bound).await.unwrap();
+    issue_to(&store, &bound, &address, t(0)).await;
+
+    assert_eq!(store.ticket_count(), 3);
+    assert_eq!(store.challenge_count(), 3);
+    assert_eq!(store.address_count(), 3);
+
+    // Codes have expired, but the sends are still in the window.
+    store.sweep(t(3599));
+    assert_eq!(store.challenge_count(), 3);
+    let s = store.load(&pending, t(3599), &policy).await.unwrap();
+    assert!(s.had_codes);
+
+    // An hour after the sends nothing of the challenges matters.
+    store.sweep(t(3600));
+    assert_eq!(store.challenge_count(), 0);
+    assert_eq!(store.address_count(), 0);
+    assert_eq!(store.ticket_count(), 2, "the unanswered ticket is gone");
+
+    let s = store.load(&claimed, t(3600), &policy).await.unwrap();
+    assert!(s.claimed);
+    assert_eq!(s.consecutive_failures, 1);
+    assert_eq!((s.attempts_used, s.recent_sends.len()), (0, 0));
+    let s = store.load(&bound, t(3600), &policy).await.unwrap();
+    assert_eq!((s.binding, s.generation), (Some(address), 1));
+    assert!(!s.had_codes && s.live_codes.is_empty());
+}
+
+async fn issue_to(store: &MemoryStore, ticket: &TicketKey, address: &EmailAddress, now: Timestamp) {
+    let (_, key) = random_address();
+    let policy = Policy::default();
+    let code = random_code();
+    let request = IssueRequest::new(ticket, address, &key, &code, now, &policy);
+    let outcome = store.issue_code(&request).await.unwrap();
+    assert!(
+        matches!(outcome, IssueOutcome::Issued { .. }),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn sweep_keeps_the_round_budget_and_the_lockout() {
+    let store = MemoryStore::new();
+    let mut policy = Policy::default();
+    // Sends leave the window before the codes expire, to isolate the round.
+    policy.send_window = Duration::from_secs(60);
+    policy.code_ttl = Duration::from_secs(300);
+    policy.lockout_threshold = 3;
+    let ticket = random_ticket();
+    let (address, key) = random_address();
+    let code = random_code();
+    let request = IssueRequest::new(&ticket, &address, &key, &code, t(0), &policy);
+    store.issue_code(&request).await.unwrap();
+    for _ in 0..2 {
+        guess(&store, &ticket, t(1), &policy).await;
+    }
+    store.restart(&ticket, t(2)).await.unwrap();
+    // At 120 s no send is in the window, but the round's code would still be live:
+    // its spent attempts must survive.
+    store.sweep(t(120));
+    let s = store.load(&ticket, t(120), &policy).await.unwrap();
+    assert_eq!(s.attempts_used, 2);
+
+    // The third failure locks for an hour; the sweep keeps the lock.
+    let code = random_code();
+    let request = IssueRequest::new(&ticket, &address, &key, &code, t(120), &policy);
+    store.issue_code(&request).await.unwrap();
+    let outcome = guess(&store, &ticket, t(121), &policy).await;
+    let until = t(121) + policy.lockout_duration;
+    assert!(matches!(outcome, VerifyOutcome::Wrong { locked_until: Some(u), .. } if u == until));
+    store.sweep(until - Duration::from_millis(1));
+    let s = store.load(&ticket, t(1000), &policy).await.unwrap();
+    assert_eq!(s.locked_until, Some(until));
+    store.sweep(until);
+    assert_eq!(store.challenge_count(), 0);
+    assert_eq!(store.ticket_count(), 0, "no long-lived fact: gone");
+}
+
+#[tokio::test]
+async fn operations_sweep_their_shard_as_time_passes() {
+    let store = MemoryStore::with_shards(1);
+    for _ in 0..100 {
+        issue(&store, &random_ticket(), t(0)).await;
+    }
+    assert_eq!(store.ticket_count(), 100);
+    // Any operation an hour later, with the time it is given, sweeps the shard.
+    let policy = Policy::default();
+    store
+        .load(&random_ticket(), t(3600), &policy)
+        .await
+        .unwrap();
+    assert_eq!(store.ticket_count(), 0);
+    assert_eq!(
+        store.address_count(),
+        100,
+        "address shards sweep on their own use"
+    );
+    issue(&store, &random_ticket(), t(3600)).await;
+    assert_eq!(store.address_count(), 1);
+}
+
+#[test]
+fn debug_shows_no_state() {
+    assert_eq!(
+        format!("{:?}", MemoryStore::new()),
+        "MemoryStore { shards: 64, .. }"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Memory per pending challenge, and per long-lived ticket record.
+//
+// Measured as the growth of the process's resident memory while the store
+// takes N records, in a child process of this test binary so that no other
+// test disturbs it:
+// - `pending`: N pending challenges, each a distinct ticket with one code sent
+//   to a distinct address (so the per-address counter is paid too);
+// - `bound`: N claimed tickets bound to distinct addresses, no challenge.
+// `MEMORY_PROBE=pending:1000000 cargo test --release --test store_memory
+// memory_probe -- --ignored --nocapture` prints the figure for a million.
+
+const PROBE_ENV: &str = "MEMORY_PROBE";
+
+#[cfg(target_os = "linux")]
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "run by memory_per_record in a process of its own"]
+fn memory_probe() {
+    let probe = std::env::var(PROBE_ENV).unwrap_or_else(|_| "pending:100000".into());
+    let (kind, n) = probe.split_once(':').expect("kind:count");
+    let n: u64 = n.parse().expect("a count");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let store = MemoryStore::new();
+    let policy = Policy::default();
+    runtime.block_on(async {
+        // Warm the allocator and the store's code paths.
+        issue(&store, &random_ticket(), t(0)).await;
+        let before = resident_bytes();
+        for _ in 0..n {
+            let ticket = random_ticket();
+            let (address, key) = random_address();
+            if kind == "bound" {
+                store.claim_first_device(&ticket).await.unwrap();
+                store.bind(&ticket, &address).await.unwrap();
+            } else {
+                let code = random_code();
+                let request = IssueRequest::new(&ticket, &address, &key, &code, t(1), &policy);
+                store.issue_code(&request).await.unwrap();
+            }
+        }
+        let after = resident_bytes();
+        assert_eq!(store.ticket_count() as u64, n + 1);
+        println!(
+            "bytes_per_record={} kind={kind} records={n}",
+            after.saturating_sub(before) / n
+        );
+    });
+}
+
+/// Runs the probe in a child process and returns its figure.
+#[cfg(target_os = "linux")]
+fn probe(kind: &str, n: u64) -> u64 {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "memory_probe",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(PROBE_ENV, format!("{kind}:{n}"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "probe failed: {stdout}");
+    let bytes = stdout
+        .lines()
+        .find_map(|l| l.split_once("bytes_per_record="))
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|b| b.parse().ok())
+        .unwrap_or_else(|| panic!("no figure in {stdout}"));
+    eprintln!("memory store: {bytes} bytes per {kind} record ({n} records)");
+    bytes
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn memory_per_record() {
+    let pending = probe("pending", 100_000);
+    assert!(pending <= 1024, "{pending} bytes per pending challenge");
+    let bound = probe("bound", 100_000);
+    assert!(bound <= 256, "{bound} bytes per bound ticket");
+}
