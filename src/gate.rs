@@ -81,7 +81,7 @@ where
         method: Kind::of(&parts.method),
         prefetch: is_prefetch(&parts.headers),
         claimable: challenge.claimable,
-        probe: DeviceCookie::find(&parts.headers, &gate.probe_name()).is_some(),
+        probe: DeviceCookie::find(&parts.headers, &gate.probe_name()) == Some(gate.probe_value()),
         mode: config.first_device,
     };
     let response = match decide(&facts) {
@@ -175,8 +175,13 @@ impl<'a> Gate<'a> {
             .build()
     }
 
+    /// The probe's value names the ticket, so a probe earned on one ticket claims no other.
+    fn probe_value(&self) -> &str {
+        &self.key.as_str()[..16]
+    }
+
     fn probe_cookie(&self, remove: bool) -> HeaderValue {
-        let mut cookie = self.small_cookie(self.probe_name(), "1".into(), &self.found.cookie_path);
+        let mut cookie = self.small_cookie(self.probe_name(), self.probe_value().to_owned(), &self.found.cookie_path);
         cookie.set_max_age(cookie::time::Duration::seconds(if remove { 0 } else { 300 }));
         header_value(&cookie)
     }
