@@ -12,15 +12,15 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use sha2::{Digest, Sha256};
 use tower_otp::{
-    FileMailer, FirstDevice, Limits, MailError, MailKind, Mailer, MemoryStore, OtpLayer, OtpMail, Secret, SmtpMailer,
-    VerifiedDevice,
+    FileMailer, FirstDevice, Limits, MailError, MailKind, Mailer, MemoryStore, OtpLayer, OtpMail,
+    Secret, SmtpMailer, VerifiedDevice,
 };
 
 /// Prints each code to the terminal: for trying the demo without a mail server.
@@ -37,7 +37,10 @@ impl Mailer for TerminalMailer {
                 code.as_str(),
                 valid_for.as_secs() / 60
             ),
-            MailKind::NewDevice { .. } => println!("\n  ✉  notice to {}: a new device was verified\n", mail.to.masked()),
+            MailKind::NewDevice { .. } => println!(
+                "\n  ✉  notice to {}: a new device was verified\n",
+                mail.to.masked()
+            ),
             _ => {}
         }
         Ok(())
@@ -45,9 +48,21 @@ impl Mailer for TerminalMailer {
 }
 
 const SAMPLE_TICKETS: [(&str, &str, &str); 3] = [
-    ("A7x9Qz-2026-LIVE", "Tokyo Dome — Winter Live", "Gate 3 · Block B · Row 12 · Seat 34"),
-    ("kb-Yokohama-0412", "Yokohama Arena — Spring Tour", "Floor · Block C4 · Seat 101"),
-    ("Osaka_Jazz_88", "Osaka Jazz Night", "Balcony · Row 2 · Seat 8"),
+    (
+        "A7x9Qz-2026-LIVE",
+        "Tokyo Dome — Winter Live",
+        "Gate 3 · Block B · Row 12 · Seat 34",
+    ),
+    (
+        "kb-Yokohama-0412",
+        "Yokohama Arena — Spring Tour",
+        "Floor · Block C4 · Seat 101",
+    ),
+    (
+        "Osaka_Jazz_88",
+        "Osaka Jazz Night",
+        "Balcony · Row 2 · Seat 8",
+    ),
 ];
 
 fn env(name: &str) -> Option<String> {
@@ -55,20 +70,31 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn env_parse<T: std::str::FromStr>(name: &str) -> Result<Option<T>, String> {
-    env(name).map(|v| v.trim().parse::<T>().map_err(|_| format!("{name}: cannot parse {v:?}"))).transpose()
+    env(name)
+        .map(|v| {
+            v.trim()
+                .parse::<T>()
+                .map_err(|_| format!("{name}: cannot parse {v:?}"))
+        })
+        .transpose()
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
 
-    let addr: SocketAddr = env_parse("OTP_DEMO_ADDR")?.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)));
+    let addr: SocketAddr =
+        env_parse("OTP_DEMO_ADDR")?.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)));
     let secret = match env("OTP_SECRET") {
         Some(hex) => Secret::from_hex(&hex)?,
         None => {
-            tracing::warn!("OTP_SECRET is not set: using a random secret (devices and codes are forgotten on restart)");
+            tracing::warn!(
+                "OTP_SECRET is not set: using a random secret (devices and codes are forgotten on restart)"
+            );
             Secret::random()
         }
     };
@@ -86,7 +112,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None | Some("trust") => FirstDevice::Trust,
         Some("confirm") => FirstDevice::Confirm,
         Some("challenge") => FirstDevice::Challenge,
-        Some(other) => return Err(format!("OTP_FIRST_DEVICE: expected trust, confirm or challenge, got {other:?}").into()),
+        Some(other) => {
+            return Err(format!(
+                "OTP_FIRST_DEVICE: expected trust, confirm or challenge, got {other:?}"
+            )
+            .into());
+        }
     };
     // Plain http on a loopback address needs non-Secure cookies; anywhere else, keep them Secure.
     let secure = env_parse::<bool>("OTP_COOKIE_SECURE")?.unwrap_or(!addr.ip().is_loopback());
@@ -103,7 +134,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tracing::info!(dir, "writing codes as .eml files");
         Box::new(FileMailer::new(dir))
     } else {
-        tracing::info!("printing codes to this terminal (set OTP_SMTP_URL or OTP_MAIL_DIR to send mail)");
+        tracing::info!(
+            "printing codes to this terminal (set OTP_SMTP_URL or OTP_MAIL_DIR to send mail)"
+        );
         Box::new(TerminalMailer)
     };
 
@@ -114,7 +147,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_first_device(first_device)
         .with_cookie_secure(secure)
         .with_ticket_hint(|ticket| {
-            SAMPLE_TICKETS.iter().find(|(id, _, _)| *id == ticket.as_str()).map(|(_, event, _)| (*event).to_owned())
+            SAMPLE_TICKETS
+                .iter()
+                .find(|(id, _, _)| *id == ticket.as_str())
+                .map(|(_, event, _)| (*event).to_owned())
         });
 
     let app = Router::new()
@@ -136,7 +172,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 async fn index() -> Html<String> {
     let items: String = SAMPLE_TICKETS
         .iter()
-        .map(|(id, event, _)| format!("<li><a href=\"/tickets/{id}\">{event}</a> <code>{id}</code></li>"))
+        .map(|(id, event, _)| {
+            format!("<li><a href=\"/tickets/{id}\">{event}</a> <code>{id}</code></li>")
+        })
         .collect();
     Html(format!(
         "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
@@ -147,7 +185,10 @@ async fn index() -> Html<String> {
 }
 
 fn valid_ticket(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 async fn ticket_page(Path(ticket): Path<String>, device: VerifiedDevice) -> Response {
@@ -157,7 +198,9 @@ async fn ticket_page(Path(ticket): Path<String>, device: VerifiedDevice) -> Resp
     let (event, seat) = SAMPLE_TICKETS
         .iter()
         .find(|(id, _, _)| *id == ticket)
-        .map_or(("Demo Event", "General admission"), |(_, event, seat)| (*event, *seat));
+        .map_or(("Demo Event", "General admission"), |(_, event, seat)| {
+            (*event, *seat)
+        });
     Html(format!(
         "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
          <title>{event}</title><h1>{event}</h1><p>{seat}</p>{qr}<p>Ticket <code>{ticket}</code></p>\
@@ -173,24 +216,46 @@ fn qr_picture(ticket: &str) -> String {
     let mut bits = Vec::with_capacity(441);
     let mut block = Sha256::digest(ticket.as_bytes());
     while bits.len() < 441 {
-        bits.extend(block.iter().flat_map(|byte| (0..8).map(move |i| byte >> i & 1 == 1)));
+        bits.extend(
+            block
+                .iter()
+                .flat_map(|byte| (0..8).map(move |i| byte >> i & 1 == 1)),
+        );
         block = Sha256::digest(block);
     }
     let finder = |x: usize, y: usize| {
         [(0, 0), (14, 0), (0, 14)].iter().any(|(fx, fy)| {
             let (dx, dy) = (x.wrapping_sub(*fx), y.wrapping_sub(*fy));
-            dx < 7 && dy < 7 && (dx == 0 || dx == 6 || dy == 0 || dy == 6 || (2..=4).contains(&dx) && (2..=4).contains(&dy))
+            dx < 7
+                && dy < 7
+                && (dx == 0
+                    || dx == 6
+                    || dy == 0
+                    || dy == 6
+                    || (2..=4).contains(&dx) && (2..=4).contains(&dy))
         })
     };
-    let in_finder = |x: usize, y: usize| [(0, 0), (14, 0), (0, 14)].iter().any(|(fx, fy)| x.wrapping_sub(*fx) < 8 && y.wrapping_sub(*fy) < 8);
+    let in_finder = |x: usize, y: usize| {
+        [(0, 0), (14, 0), (0, 14)]
+            .iter()
+            .any(|(fx, fy)| x.wrapping_sub(*fx) < 8 && y.wrapping_sub(*fy) < 8)
+    };
     let mut rects = String::new();
     for y in 0..21 {
         for x in 0..21 {
-            let on = if in_finder(x, y) { finder(x, y) } else { bits[y * 21 + x] };
+            let on = if in_finder(x, y) {
+                finder(x, y)
+            } else {
+                bits[y * 21 + x]
+            };
             if on {
-                rects.push_str(&format!("<rect x=\"{x}\" y=\"{y}\" width=\"1\" height=\"1\"/>"));
+                rects.push_str(&format!(
+                    "<rect x=\"{x}\" y=\"{y}\" width=\"1\" height=\"1\"/>"
+                ));
             }
         }
     }
-    format!("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"-2 -2 25 25\" width=\"200\" height=\"200\" role=\"img\" aria-label=\"ticket code\"><rect x=\"-2\" y=\"-2\" width=\"25\" height=\"25\" fill=\"#fff\"/>{rects}</svg>")
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"-2 -2 25 25\" width=\"200\" height=\"200\" role=\"img\" aria-label=\"ticket code\"><rect x=\"-2\" y=\"-2\" width=\"25\" height=\"25\" fill=\"#fff\"/>{rects}</svg>"
+    )
 }

@@ -28,11 +28,17 @@ pin_project! {
 
 impl<B> ResponseBody<B> {
     pub(crate) fn inner(body: B) -> Self {
-        Self { kind: Kind::Inner { body } }
+        Self {
+            kind: Kind::Inner { body },
+        }
     }
 
     pub(crate) fn gate(bytes: Bytes) -> Self {
-        Self { kind: Kind::Gate { body: (!bytes.is_empty()).then_some(bytes) } }
+        Self {
+            kind: Kind::Gate {
+                body: (!bytes.is_empty()).then_some(bytes),
+            },
+        }
     }
 }
 
@@ -43,7 +49,10 @@ where
     type Data = Bytes;
     type Error = B::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         match self.project().kind.project() {
             KindProj::Inner { body } => body.poll_frame(cx),
             KindProj::Gate { body } => Poll::Ready(body.take().map(|bytes| Ok(Frame::data(bytes)))),
@@ -60,7 +69,9 @@ where
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Inner { body } => body.size_hint(),
-            Kind::Gate { body } => SizeHint::with_exact(body.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Gate { body } => {
+                SizeHint::with_exact(body.as_ref().map_or(0, |b| b.len() as u64))
+            }
         }
     }
 }

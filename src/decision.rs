@@ -84,7 +84,10 @@ pub(crate) fn is_prefetch(headers: &HeaderMap) -> bool {
     ["sec-purpose", "purpose", "x-purpose", "x-moz"]
         .iter()
         .filter_map(|name| headers.get(*name))
-        .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("prefetch")))
+        .any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.to_ascii_lowercase().contains("prefetch"))
+        })
 }
 
 /// The decision (DESIGN.md, "Behaviour").

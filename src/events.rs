@@ -83,22 +83,44 @@ impl OtpEvent {
             OtpEvent::FirstDeviceClaimed { ticket } => {
                 tracing::info!(ticket = ticket.label(), "first device claimed");
             }
-            OtpEvent::CodeSent { ticket, to } => tracing::info!(ticket = ticket.label(), to, "code sent"),
-            OtpEvent::SendThrottled { ticket, retry_at } => {
-                tracing::info!(ticket = ticket.label(), retry_at = retry_at.as_secs(), "send throttled");
+            OtpEvent::CodeSent { ticket, to } => {
+                tracing::info!(ticket = ticket.label(), to, "code sent")
             }
-            OtpEvent::MailFailed { ticket } => tracing::warn!(ticket = ticket.label(), "mail delivery failed"),
-            OtpEvent::Verified { ticket, newly_bound } => {
+            OtpEvent::SendThrottled { ticket, retry_at } => {
+                tracing::info!(
+                    ticket = ticket.label(),
+                    retry_at = retry_at.as_secs(),
+                    "send throttled"
+                );
+            }
+            OtpEvent::MailFailed { ticket } => {
+                tracing::warn!(ticket = ticket.label(), "mail delivery failed")
+            }
+            OtpEvent::Verified {
+                ticket,
+                newly_bound,
+            } => {
                 tracing::info!(ticket = ticket.label(), newly_bound, "device verified");
             }
-            OtpEvent::VerifyFailed { ticket, attempts_left } => {
+            OtpEvent::VerifyFailed {
+                ticket,
+                attempts_left,
+            } => {
                 tracing::info!(ticket = ticket.label(), attempts_left, "wrong code");
             }
             OtpEvent::Locked { ticket, until } => {
-                tracing::warn!(ticket = ticket.label(), until = until.as_secs(), "ticket locked for new devices");
+                tracing::warn!(
+                    ticket = ticket.label(),
+                    until = until.as_secs(),
+                    "ticket locked for new devices"
+                );
             }
-            OtpEvent::Restarted { ticket } => tracing::info!(ticket = ticket.label(), "challenge restarted"),
-            OtpEvent::PreBound { ticket } => tracing::info!(ticket = ticket.label(), "address pre-bound"),
+            OtpEvent::Restarted { ticket } => {
+                tracing::info!(ticket = ticket.label(), "challenge restarted")
+            }
+            OtpEvent::PreBound { ticket } => {
+                tracing::info!(ticket = ticket.label(), "address pre-bound")
+            }
             OtpEvent::DevicesRevoked { ticket, generation } => {
                 tracing::info!(ticket = ticket.label(), generation, "devices revoked");
             }
@@ -154,6 +176,8 @@ impl Events {
 
 impl fmt::Debug for Events {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Events").field("hook", &self.hook.is_some()).finish()
+        f.debug_struct("Events")
+            .field("hook", &self.hook.is_some())
+            .finish()
     }
 }

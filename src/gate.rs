@@ -52,7 +52,9 @@ where
         // Revocation checks are on: the cookie is valid unless the ticket's generation moved on.
         match config.flow.generation(&key).await {
             Ok(generation) if claims.generation >= generation => {
-                parts.extensions.insert(VerifiedDevice::new(found.id.clone(), key, claims));
+                parts
+                    .extensions
+                    .insert(VerifiedDevice::new(found.id.clone(), key, claims));
                 let response = inner.call(Request::from_parts(parts, body)).await?;
                 return Ok(response.map(ResponseBody::inner));
             }
@@ -91,15 +93,25 @@ where
                 let (claims, set_cookie) = gate.mint(generation);
                 let clear_probe = gate.probe_cookie(true);
                 let mut parts = gate.parts;
-                parts.extensions.insert(VerifiedDevice::new(found.id.clone(), key, claims));
+                parts
+                    .extensions
+                    .insert(VerifiedDevice::new(found.id.clone(), key, claims));
                 let mut response = inner.call(Request::from_parts(parts, body)).await?;
                 let headers = response.headers_mut();
                 headers.append(SET_COOKIE, set_cookie);
                 headers.append(SET_COOKIE, clear_probe);
-                headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                headers.insert(
+                    http::header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-store"),
+                );
                 return Ok(response.map(ResponseBody::inner));
             }
-            Ok(None) => gate.page(StatusCode::UNAUTHORIZED, PageKind::Challenge, Some(&challenge), None),
+            Ok(None) => gate.page(
+                StatusCode::UNAUTHORIZED,
+                PageKind::Challenge,
+                Some(&challenge),
+                None,
+            ),
             Err(error) => {
                 tracing::error!(ticket = key.label(), %error, "store unavailable");
                 gate.unavailable()
@@ -107,9 +119,12 @@ where
         },
         Decision::ConfirmPage => gate.page(StatusCode::UNAUTHORIZED, PageKind::Confirm, None, None),
         Decision::Action => gate.action(body, &challenge).await,
-        Decision::Page | Decision::Pass => {
-            gate.page(StatusCode::UNAUTHORIZED, PageKind::Challenge, Some(&challenge), None)
-        }
+        Decision::Page | Decision::Pass => gate.page(
+            StatusCode::UNAUTHORIZED,
+            PageKind::Challenge,
+            Some(&challenge),
+            None,
+        ),
     };
     Ok(gate.finish(response))
 }
@@ -133,14 +148,28 @@ struct Gate<'a> {
 }
 
 impl<'a> Gate<'a> {
-    fn new(config: &'a Config, parts: http::request::Parts, found: &'a TicketMatch, key: TicketKey) -> Self {
+    fn new(
+        config: &'a Config,
+        parts: http::request::Parts,
+        found: &'a TicketMatch,
+        key: TicketKey,
+    ) -> Self {
         let headers = &parts.headers;
         let query = parts.uri.query();
         let csrf_name = cookie_name(config.secure(), CSRF_COOKIE);
-        let csrf_cookie = DeviceCookie::find(headers, &csrf_name).filter(|v| csrf::well_formed(v)).map(str::to_owned);
-        let locale = lang::negotiate(query, DeviceCookie::find(headers, lang::LANG_PARAM), headers);
+        let csrf_cookie = DeviceCookie::find(headers, &csrf_name)
+            .filter(|v| csrf::well_formed(v))
+            .map(str::to_owned);
+        let locale = lang::negotiate(
+            query,
+            DeviceCookie::find(headers, lang::LANG_PARAM),
+            headers,
+        );
         let json = accepts_json(headers) || content_type_is(&parts, "application/json");
-        let url = parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
+        let url = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
         let quiet = parts.method != Method::GET || is_prefetch(headers);
         let new_csrf = (csrf_cookie.is_none() && !quiet).then(csrf::new_cookie_value);
         let lang_choice = if quiet { None } else { lang::from_query(query) };
@@ -181,15 +210,25 @@ impl<'a> Gate<'a> {
     }
 
     fn probe_cookie(&self, remove: bool) -> HeaderValue {
-        let mut cookie = self.small_cookie(self.probe_name(), self.probe_value().to_owned(), &self.found.cookie_path);
-        cookie.set_max_age(cookie::time::Duration::seconds(if remove { 0 } else { 300 }));
+        let mut cookie = self.small_cookie(
+            self.probe_name(),
+            self.probe_value().to_owned(),
+            &self.found.cookie_path,
+        );
+        cookie.set_max_age(cookie::time::Duration::seconds(if remove {
+            0
+        } else {
+            300
+        }));
         header_value(&cookie)
     }
 
     /// First device, trust mode: set the probe cookie and come back.
     fn probe(&self) -> Response<Bytes> {
         let mut response = respond::see_other(&self.url);
-        response.headers_mut().append(SET_COOKIE, self.probe_cookie(false));
+        response
+            .headers_mut()
+            .append(SET_COOKIE, self.probe_cookie(false));
         response
     }
 
@@ -197,7 +236,10 @@ impl<'a> Gate<'a> {
     fn mint(&self, generation: u64) -> (DeviceClaims, HeaderValue) {
         let now = self.config.flow.now();
         let issued = self.config.tokens.issue(&self.key, generation, now);
-        let cookie = self.config.cookie.set_cookie(&self.key, &issued.token, &self.found.cookie_path);
+        let cookie =
+            self.config
+                .cookie
+                .set_cookie(&self.key, &issued.token, &self.found.cookie_path);
         let claims = DeviceClaims {
             device_id: issued.device_id,
             issued_at: crate::Timestamp::from_millis(now.as_secs() * 1000),
@@ -208,7 +250,11 @@ impl<'a> Gate<'a> {
     }
 
     fn csrf_token(&self) -> String {
-        let cookie = self.csrf_cookie.as_deref().or(self.new_csrf.as_deref()).unwrap_or("");
+        let cookie = self
+            .csrf_cookie
+            .as_deref()
+            .or(self.new_csrf.as_deref())
+            .unwrap_or("");
         csrf::token(&self.config.flow.keys().csrf, cookie, &self.key)
     }
 
@@ -225,9 +271,16 @@ impl<'a> Gate<'a> {
         }
         let path = self.parts.uri.path();
         let query = self.parts.uri.query();
-        let links: Vec<(Locale, String)> = Locale::ALL.iter().map(|l| (*l, lang::switch_url(path, query, *l))).collect();
+        let links: Vec<(Locale, String)> = Locale::ALL
+            .iter()
+            .map(|l| (*l, lang::switch_url(path, query, *l)))
+            .collect();
         let links: Vec<(Locale, &str)> = links.iter().map(|(l, u)| (*l, u.as_str())).collect();
-        let hint = self.config.ticket_hint.as_ref().and_then(|hint| hint(&self.found.id));
+        let hint = self
+            .config
+            .ticket_hint
+            .as_ref()
+            .and_then(|hint| hint(&self.found.id));
         let token = self.csrf_token();
         let mut context = PageContext::new(kind, self.locale, &self.url, &token, &self.nonce)
             .with_language_links(&links)
@@ -254,26 +307,48 @@ impl<'a> Gate<'a> {
             }
             (None, PageKind::Confirm) => json!({ "state": "confirm_required" }),
             (None, PageKind::Unavailable) => json!({ "error": "unavailable" }),
-            (None, _) => challenge.map(respond::challenge_json).map(serde_json::Value::Object).unwrap_or_default(),
+            (None, _) => challenge
+                .map(respond::challenge_json)
+                .map(serde_json::Value::Object)
+                .unwrap_or_default(),
         };
         respond::json(status, &value)
     }
 
     fn unavailable(&self) -> Response<Bytes> {
-        self.page(StatusCode::SERVICE_UNAVAILABLE, PageKind::Unavailable, None, None)
+        self.page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            PageKind::Unavailable,
+            None,
+            None,
+        )
     }
 
     fn problem(&self, problem: RequestProblem, challenge: &Challenge) -> Response<Bytes> {
         let (status, _) = respond::problem_status(problem);
-        self.page(status, PageKind::Challenge, Some(challenge), Some(Notice::Problem(problem)))
+        self.page(
+            status,
+            PageKind::Challenge,
+            Some(challenge),
+            Some(Notice::Problem(problem)),
+        )
     }
 
     /// Re-renders the page with what went wrong (reading the challenge afresh).
     async fn rejected(&self, rejection: Rejection) -> Response<Bytes> {
         let status = respond::rejection_status(&rejection);
         let challenge = self.config.flow.challenge(&self.key).await.ok();
-        let kind = if challenge.is_some() { PageKind::Challenge } else { PageKind::Unavailable };
-        let mut response = self.page(status, kind, challenge.as_ref(), Some(Notice::Rejected(&rejection)));
+        let kind = if challenge.is_some() {
+            PageKind::Challenge
+        } else {
+            PageKind::Unavailable
+        };
+        let mut response = self.page(
+            status,
+            kind,
+            challenge.as_ref(),
+            Some(Notice::Rejected(&rejection)),
+        );
         if let Some(wait) = rejection.retry_after() {
             respond::retry_after(&mut response, wait.as_secs());
         }
@@ -288,7 +363,9 @@ impl<'a> Gate<'a> {
             respond::json(StatusCode::OK, &json!({ "state": "verified" }))
         } else {
             match self.config.flow.challenge(&self.key).await {
-                Ok(challenge) => respond::json(StatusCode::OK, &respond::challenge_json(&challenge).into()),
+                Ok(challenge) => {
+                    respond::json(StatusCode::OK, &respond::challenge_json(&challenge).into())
+                }
                 Err(_) => respond::json(StatusCode::OK, &json!({})),
             }
         };
@@ -305,21 +382,40 @@ impl<'a> Gate<'a> {
         B::Error: Into<BoxError>,
     {
         let config = self.config;
-        if !origin::post_allowed(&self.parts.headers, &config.allowed_origins, config.trust_same_site) {
+        if !origin::post_allowed(
+            &self.parts.headers,
+            &config.allowed_origins,
+            config.trust_same_site,
+        ) {
             return self.problem(RequestProblem::CrossSite, challenge);
         }
         let is_json = content_type_is(&self.parts, "application/json");
         let is_form = content_type_is(&self.parts, "application/x-www-form-urlencoded");
-        if (self.json && !is_json) || !(is_json || is_form) {
+        // The JSON API takes only application/json (a CORS preflight for cross-origin callers); pages take forms.
+        let accepted = if self.json { is_json } else { is_form };
+        if !accepted {
             return self.problem(RequestProblem::UnsupportedMediaType, challenge);
         }
         let bytes = match read_body(body, &self.parts, config.body_limit).await {
             Ok(bytes) => bytes,
             Err(problem) => return self.problem(problem, challenge),
         };
-        let parsed = if is_json { action::from_json(&bytes) } else { action::from_form(&bytes) };
-        let Ok(request) = parsed else { return self.problem(RequestProblem::BadRequest, challenge) };
-        if is_form && !csrf::check(&config.flow.keys().csrf, self.csrf_cookie.as_deref(), &self.key, request.csrf.as_deref()) {
+        let parsed = if is_json {
+            action::from_json(&bytes)
+        } else {
+            action::from_form(&bytes)
+        };
+        let Ok(request) = parsed else {
+            return self.problem(RequestProblem::BadRequest, challenge);
+        };
+        if is_form
+            && !csrf::check(
+                &config.flow.keys().csrf,
+                self.csrf_cookie.as_deref(),
+                &self.key,
+                request.csrf.as_deref(),
+            )
+        {
             return self.problem(RequestProblem::Csrf, challenge);
         }
         match self.perform(&request).await {
@@ -331,7 +427,11 @@ impl<'a> Gate<'a> {
 
     async fn perform(&self, request: &ActionRequest) -> Result<Option<HeaderValue>, ActionError> {
         let flow = &self.config.flow;
-        let hint = self.config.ticket_hint.as_ref().and_then(|hint| hint(&self.found.id));
+        let hint = self
+            .config
+            .ticket_hint
+            .as_ref()
+            .and_then(|hint| hint(&self.found.id));
         let send = SendRequest::new(self.locale).with_ticket_hint(hint.as_deref());
         match request.action {
             Action::Send => {
@@ -347,7 +447,9 @@ impl<'a> Gate<'a> {
                 Ok(None)
             }
             Action::Verify => {
-                let verified = flow.verify(&self.key, request.code.as_deref().unwrap_or("")).await?;
+                let verified = flow
+                    .verify(&self.key, request.code.as_deref().unwrap_or(""))
+                    .await?;
                 Ok(Some(self.mint(verified.generation).1))
             }
             Action::Restart => {
@@ -358,7 +460,11 @@ impl<'a> Gate<'a> {
                 if self.config.first_device != FirstDevice::Confirm {
                     return Err(ActionError::Problem(RequestProblem::BadRequest));
                 }
-                match flow.claim_first_device(&self.key).await.map_err(Rejection::from)? {
+                match flow
+                    .claim_first_device(&self.key)
+                    .await
+                    .map_err(Rejection::from)?
+                {
                     Some(generation) => Ok(Some(self.mint(generation).1)),
                     // Claimed meanwhile by another browser: back to the (now challenge) page.
                     None => Ok(None),
@@ -372,11 +478,16 @@ impl<'a> Gate<'a> {
         let mut response = response;
         let headers = response.headers_mut();
         if let Some(value) = &self.new_csrf {
-            let cookie = self.small_cookie(cookie_name(self.config.secure(), CSRF_COOKIE), value.clone(), "/");
+            let cookie = self.small_cookie(
+                cookie_name(self.config.secure(), CSRF_COOKIE),
+                value.clone(),
+                "/",
+            );
             headers.append(SET_COOKIE, header_value(&cookie));
         }
         if let Some(locale) = self.lang_choice {
-            let mut cookie = self.small_cookie(lang::LANG_PARAM.to_owned(), locale.tag().to_owned(), "/");
+            let mut cookie =
+                self.small_cookie(lang::LANG_PARAM.to_owned(), locale.tag().to_owned(), "/");
             cookie.set_max_age(cookie::time::Duration::days(365));
             headers.append(SET_COOKIE, header_value(&cookie));
         }
@@ -408,11 +519,15 @@ fn cookie_name(secure: bool, base: &str) -> String {
 }
 
 fn header_value(cookie: &Cookie<'_>) -> HeaderValue {
-    HeaderValue::from_str(&cookie.to_string()).expect("cookie values we build are valid header values")
+    HeaderValue::from_str(&cookie.to_string())
+        .expect("cookie values we build are valid header values")
 }
 
 fn accepts_json(headers: &http::HeaderMap) -> bool {
-    headers.get(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/json"))
+    headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
 }
 
 fn content_type_is(parts: &http::request::Parts, mime: &str) -> bool {
@@ -424,18 +539,28 @@ fn content_type_is(parts: &http::request::Parts, mime: &str) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(mime))
 }
 
-async fn read_body<B>(body: B, parts: &http::request::Parts, limit: usize) -> Result<Bytes, RequestProblem>
+async fn read_body<B>(
+    body: B,
+    parts: &http::request::Parts,
+    limit: usize,
+) -> Result<Bytes, RequestProblem>
 where
     B: http_body::Body,
     B::Error: Into<BoxError>,
 {
-    let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(RequestProblem::TooLarge);
     }
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => Err(RequestProblem::TooLarge),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(RequestProblem::TooLarge)
+        }
         Err(_) => Err(RequestProblem::BadRequest),
     }
 }

@@ -56,7 +56,10 @@ impl OtpLayer {
     /// pre-binding and revocation), signing device tokens with `keys`.
     pub fn from_flow(flow: Flow, keys: KeyRing) -> Self {
         let source = PathPattern::new("/tickets/{ticket}").expect("the default pattern is valid");
-        Self { config: Arc::new(Config::new(flow, DeviceTokens::new(keys))), source }
+        Self {
+            config: Arc::new(Config::new(flow, DeviceTokens::new(keys))),
+            source,
+        }
     }
 }
 
@@ -88,7 +91,10 @@ impl<T> OtpLayer<T> {
     /// # drop(otp);
     /// ```
     pub fn with_ticket_source<U: TicketSource>(self, source: U) -> OtpLayer<U> {
-        OtpLayer { config: self.config, source }
+        OtpLayer {
+            config: self.config,
+            source,
+        }
     }
 
     /// Takes the ticket from a path pattern such as `/e/{ticket}`.
@@ -180,7 +186,9 @@ impl<T> OtpLayer<T> {
     pub fn with_key_ring(self, keys: KeyRing) -> Self {
         self.edit(|c| {
             let lifetime = c.tokens.lifetime();
-            c.tokens = DeviceTokens::new(keys).with_lifetime(lifetime).expect("the lifetime was valid");
+            c.tokens = DeviceTokens::new(keys)
+                .with_lifetime(lifetime)
+                .expect("the lifetime was valid");
         })
     }
 
@@ -212,13 +220,19 @@ impl<T> OtpLayer<T> {
 
     /// Tells e-mails which ticket they are about (an event name, a booking
     /// number; never needed, never a secret). Default: none.
-    pub fn with_ticket_hint(self, hint: impl Fn(&TicketId) -> Option<String> + Send + Sync + 'static) -> Self {
+    pub fn with_ticket_hint(
+        self,
+        hint: impl Fn(&TicketId) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
         self.edit(|c| c.ticket_hint = Some(Arc::new(hint)))
     }
 
     /// Accepts POSTs whose `Origin` is one of these (for example an SPA on
     /// another origin using the JSON API). Default: only the request's own host.
-    pub fn with_allowed_origins(self, origins: impl IntoIterator<Item = impl Into<String>>) -> Self {
+    pub fn with_allowed_origins(
+        self,
+        origins: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
         let origins = origins.into_iter().map(Into::into).collect();
         self.edit(|c| c.allowed_origins = origins)
     }
@@ -242,7 +256,10 @@ impl<T> OtpLayer<T> {
     /// [`ConfigError::OutOfRange`] outside that range.
     pub fn with_body_limit(self, bytes: usize) -> Result<Self, ConfigError> {
         if !(256..=64 * 1024).contains(&bytes) {
-            return Err(ConfigError::OutOfRange { setting: "body limit", range: "between 256 bytes and 64 KiB" });
+            return Err(ConfigError::OutOfRange {
+                setting: "body limit",
+                range: "between 256 bytes and 64 KiB",
+            });
         }
         Ok(self.edit(|c| c.body_limit = bytes))
     }

@@ -27,24 +27,22 @@ mod web;
 
 pub use async_trait::async_trait;
 
+pub use self::body::ResponseBody;
 #[cfg(any(test, feature = "test-util"))]
 pub use self::clock::ManualClock;
-pub use self::body::ResponseBody;
 pub use self::clock::{Clock, SystemClock, Timestamp};
-pub use self::decision::FirstDevice;
 pub use self::code::{Code, CodeFormatError, CodeHash, MAX_CODE_DIGITS, MIN_CODE_DIGITS};
+pub use self::decision::FirstDevice;
+pub use self::device::{
+    CookieName, DeviceClaims, DeviceConfigError, DeviceCookie, DeviceId, DeviceKey, DeviceTokens,
+    IssuedToken, KeyRing, MAX_DEVICE_LIFETIME, MAX_LEEWAY, TokenError,
+};
 pub use self::events::{EventHook, OtpEvent};
 pub use self::flow::{
     Challenge, ChallengeState, ConfigError, Flow, Limits, Rejection, SendRequest, Sent, Verified,
 };
 pub use self::layer::OtpLayer;
-pub use self::device::{
-    CookieName, DeviceClaims, DeviceConfigError, DeviceCookie, DeviceId, DeviceKey, DeviceTokens,
-    IssuedToken, KeyRing, MAX_DEVICE_LIFETIME, MAX_LEEWAY, TokenError,
-};
 pub use self::locale::Locale;
-pub use self::service::{OtpService, ResponseFuture};
-pub use self::verified::VerifiedDevice;
 #[cfg(any(test, feature = "test-util"))]
 pub use self::mail::CapturingMailer;
 pub use self::mail::{AddressError, EmailAddress, MailError, MailKind, Mailer, OtpMail};
@@ -56,8 +54,10 @@ pub use self::pages::{
     RequestProblem, Texts,
 };
 pub use self::secret::{KeyError, MIN_KEY_BYTES, Secret};
+pub use self::service::{OtpService, ResponseFuture};
 pub use self::store::{MemoryStore, Store, StoreError};
 #[cfg(feature = "axum")]
 pub use self::ticket::PathParam;
 pub use self::ticket::{Found, PathPattern, TicketId, TicketKey, TicketMatch, TicketSource};
+pub use self::verified::VerifiedDevice;
 pub use cookie;

@@ -121,7 +121,7 @@ pub(crate) fn check_key_material(bytes: &[u8]) -> Result<(), KeyError> {
 }
 
 pub(crate) fn decode_hex(hex: &str) -> Result<Vec<u8>, KeyError> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return Err(KeyError::InvalidHex);
     }
     hex.as_bytes()

@@ -30,7 +30,11 @@ pub struct OtpService<S, T> {
 
 impl<S, T> OtpService<S, T> {
     pub(crate) fn new(inner: S, config: Arc<Config>, source: T) -> Self {
-        Self { inner, config, source }
+        Self {
+            inner,
+            config,
+            source,
+        }
     }
 
     /// The wrapped service.
@@ -73,12 +77,22 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let (mut parts, body) = request.into_parts();
         let found = match self.source.find(&mut parts) {
-            Found::None => return ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)), false),
+            Found::None => {
+                return ResponseFuture::inner(
+                    self.inner.call(Request::from_parts(parts, body)),
+                    false,
+                );
+            }
             Found::Ticket(found) => found,
-            Found::Malformed => return ResponseFuture::ready(respond::text(StatusCode::NOT_FOUND, "not found")),
+            Found::Malformed => {
+                return ResponseFuture::ready(respond::text(StatusCode::NOT_FOUND, "not found"));
+            }
             Found::Misconfigured(why) => {
                 tracing::error!(why, "tower-otp is misconfigured; refusing the request");
-                return ResponseFuture::ready(respond::text(StatusCode::INTERNAL_SERVER_ERROR, "server error"));
+                return ResponseFuture::ready(respond::text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server error",
+                ));
             }
         };
         let config = &self.config;
@@ -91,13 +105,17 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         match claims {
             Some(claims) if !config.revocation_check => {
-                parts.extensions.insert(VerifiedDevice::new(found.id, key, claims));
+                parts
+                    .extensions
+                    .insert(VerifiedDevice::new(found.id, key, claims));
                 ResponseFuture::inner(inner.call(Request::from_parts(parts, body)), true)
             }
             claims => {
                 let config = Arc::clone(config);
                 let request = Request::from_parts(parts, body);
-                ResponseFuture::boxed(Box::pin(gate::run(config, inner, request, found, key, claims)))
+                ResponseFuture::boxed(Box::pin(gate::run(
+                    config, inner, request, found, key, claims,
+                )))
             }
         }
     }
@@ -122,15 +140,23 @@ pin_project! {
 
 impl<F, B, E> ResponseFuture<F, B, E> {
     fn inner(future: F, no_store: bool) -> Self {
-        Self { kind: Kind::Inner { future, no_store } }
+        Self {
+            kind: Kind::Inner { future, no_store },
+        }
     }
 
     fn ready(response: Response<Bytes>) -> Self {
-        Self { kind: Kind::Ready { response: Some(response) } }
+        Self {
+            kind: Kind::Ready {
+                response: Some(response),
+            },
+        }
     }
 
     fn boxed(future: BoxFuture<Result<Response<ResponseBody<B>>, E>>) -> Self {
-        Self { kind: Kind::Boxed { future } }
+        Self {
+            kind: Kind::Boxed { future },
+        }
     }
 }
 
@@ -146,7 +172,10 @@ where
                 let mut response = std::task::ready!(future.poll(cx))?;
                 if *no_store {
                     // A ticket page is a capability page: keep it out of caches unless the app says otherwise.
-                    response.headers_mut().entry(CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+                    response
+                        .headers_mut()
+                        .entry(CACHE_CONTROL)
+                        .or_insert(HeaderValue::from_static("no-store"));
                 }
                 Poll::Ready(Ok(response.map(ResponseBody::inner)))
             }
@@ -164,4 +193,3 @@ impl<F, B, E> std::fmt::Debug for ResponseFuture<F, B, E> {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
-

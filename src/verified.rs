@@ -26,7 +26,11 @@ pub struct VerifiedDevice {
 
 impl VerifiedDevice {
     pub(crate) fn new(ticket: TicketId, key: TicketKey, claims: DeviceClaims) -> Self {
-        Self { ticket, key, claims }
+        Self {
+            ticket,
+            key,
+            claims,
+        }
     }
 
     /// The ticket.
@@ -66,7 +70,10 @@ mod extract {
     impl<S: Send + Sync> FromRequestParts<S> for VerifiedDevice {
         type Rejection = (StatusCode, &'static str);
 
-        async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        async fn from_request_parts(
+            parts: &mut Parts,
+            _state: &S,
+        ) -> Result<Self, Self::Rejection> {
             parts.extensions.get::<VerifiedDevice>().cloned().ok_or((
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "VerifiedDevice is missing: is this route behind OtpLayer?",

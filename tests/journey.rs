@@ -16,7 +16,10 @@ async fn first_device_passes_after_a_cookie_round_trip() {
     let probe = first.get(T).await;
     assert_eq!(probe.status, StatusCode::SEE_OTHER, "{}", probe.body);
     assert_eq!(probe.header("location"), Some(T));
-    assert!(probe.device_cookie().is_none(), "no device cookie before the round trip");
+    assert!(
+        probe.device_cookie().is_none(),
+        "no device cookie before the round trip"
+    );
     let page = first.get(T).await;
     assert!(page.is_ticket(), "{page:?}");
     let device = page.device_cookie().expect("device cookie set");
@@ -43,10 +46,15 @@ async fn the_whole_journey_of_a_second_device() {
     assert!(page.body.contains(r#"type="email""#), "address entry page");
 
     // Send: 303 back to the page, which now asks for the code.
-    let page = phone.submit(T, &[("action", "send"), ("email", "Taro@Example.COM")]).await;
+    let page = phone
+        .submit(T, &[("action", "send"), ("email", "Taro@Example.COM")])
+        .await;
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
     assert!(page.body.contains(r#"autocomplete="one-time-code""#));
-    assert!(page.body.contains("T***@e******.com"), "masked address shown");
+    assert!(
+        page.body.contains("T***@e******.com"),
+        "masked address shown"
+    );
     assert_eq!(h.mailer.count(), 1);
     let code = h.last_code_for("Taro@example.com");
 
@@ -56,33 +64,56 @@ async fn the_whole_journey_of_a_second_device() {
     let mut in_app = h.browser();
     let page = in_app.get(T).await;
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
-    assert!(page.body.contains(r#"autocomplete="one-time-code""#), "same pending challenge");
+    assert!(
+        page.body.contains(r#"autocomplete="one-time-code""#),
+        "same pending challenge"
+    );
     assert_eq!(h.mailer.count(), 1, "GET never sends");
 
     // The pending code works in the fresh browser.
     h.advance(Duration::from_secs(120));
-    let reply = in_app.post_form(T, &[("action", "verify"), ("code", &code)]).await;
+    let reply = in_app
+        .post_form(T, &[("action", "verify"), ("code", &code)])
+        .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
     assert_eq!(reply.header("location"), Some(T));
     assert!(reply.device_cookie().is_some());
     assert!(in_app.get(T).await.is_ticket());
 
     // The code was consumed.
-    let reply = phone.post_form(T, &[("action", "verify"), ("code", &code)]).await;
-    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+    let reply = phone
+        .post_form(T, &[("action", "verify"), ("code", &code)])
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
     assert!(reply.device_cookie().is_none());
 
     // Now bound: another device gets no address field, and a typed address is ignored.
     let mut laptop = h.browser();
     let page = laptop.get(T).await;
-    assert!(!page.body.contains(r#"type="email""#), "no address field once bound");
+    assert!(
+        !page.body.contains(r#"type="email""#),
+        "no address field once bound"
+    );
     assert!(page.body.contains("T***@e******.com"));
     h.advance(Duration::from_secs(600));
-    laptop.submit(T, &[("action", "send"), ("email", "mallory@evil.test")]).await;
+    laptop
+        .submit(T, &[("action", "send"), ("email", "mallory@evil.test")])
+        .await;
     assert_eq!(h.mailer.count(), 2);
-    assert!(h.mailer.last_code_for(&tower_otp::EmailAddress::parse("mallory@evil.test").unwrap()).is_none());
+    assert!(
+        h.mailer
+            .last_code_for(&tower_otp::EmailAddress::parse("mallory@evil.test").unwrap())
+            .is_none()
+    );
     let code = h.last_code_for("Taro@example.com");
-    let page = laptop.submit(T, &[("action", "verify"), ("code", &code)]).await;
+    let page = laptop
+        .submit(T, &[("action", "verify"), ("code", &code)])
+        .await;
     assert!(page.is_ticket(), "{page:?}");
 }
 
@@ -95,7 +126,8 @@ async fn resend_keeps_earlier_codes_valid_until_each_expires() {
     // Ticket claimed by b? Not yet: claim needs the round trip. Use challenge on an unclaimed ticket via c after b claims.
     b.get(T).await;
     c.get(T).await;
-    c.submit(T, &[("action", "send"), ("email", "a@example.com")]).await;
+    c.submit(T, &[("action", "send"), ("email", "a@example.com")])
+        .await;
     let first = h.last_code();
     h.advance(Duration::from_secs(61));
     let page = c.submit(T, &[("action", "resend")]).await;
@@ -111,7 +143,9 @@ async fn resend_keeps_earlier_codes_valid_until_each_expires() {
     h.advance(Duration::from_secs(180));
     let mut d = h.browser();
     d.get(T).await;
-    let reply = d.post_form(T, &[("action", "verify"), ("code", &first)]).await;
+    let reply = d
+        .post_form(T, &[("action", "verify"), ("code", &first)])
+        .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
     let _ = second;
 }
@@ -123,11 +157,19 @@ async fn codes_expire_after_five_minutes() {
     owner.open(T).await;
     let mut b = h.browser();
     b.get(T).await;
-    b.submit(T, &[("action", "send"), ("email", "a@example.com")]).await;
+    b.submit(T, &[("action", "send"), ("email", "a@example.com")])
+        .await;
     let code = h.last_code();
     h.advance(Duration::from_secs(300));
-    let reply = b.post_form(T, &[("action", "verify"), ("code", &code)]).await;
-    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+    let reply = b
+        .post_form(T, &[("action", "verify"), ("code", &code)])
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
     assert!(reply.device_cookie().is_none());
     let json = b.get_json(T).await.json();
     assert_eq!(json["state"], "send_required");
@@ -139,16 +181,26 @@ async fn wrong_codes_spend_the_budget_then_the_right_code_is_refused() {
     h.browser().open(T).await;
     let mut b = h.browser();
     b.get(T).await;
-    b.submit(T, &[("action", "send"), ("email", "a@example.com")]).await;
+    b.submit(T, &[("action", "send"), ("email", "a@example.com")])
+        .await;
     let code = h.last_code();
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for left in (0..5).rev() {
-        let reply = b.post_form(T, &[("action", "verify"), ("code", wrong)]).await;
+        let reply = b
+            .post_form(T, &[("action", "verify"), ("code", wrong)])
+            .await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
         let _ = left;
     }
-    let reply = b.post_form(T, &[("action", "verify"), ("code", &code)]).await;
-    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{}", reply.body);
+    let reply = b
+        .post_form(T, &[("action", "verify"), ("code", &code)])
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        reply.body
+    );
     assert!(reply.device_cookie().is_none());
 }
 
@@ -158,9 +210,13 @@ async fn full_width_digits_and_spaces_are_accepted() {
     h.browser().open(T).await;
     let mut b = h.browser();
     b.get(T).await;
-    b.submit(T, &[("action", "send"), ("email", "a@example.com")]).await;
+    b.submit(T, &[("action", "send"), ("email", "a@example.com")])
+        .await;
     let code = h.last_code();
-    let wide: String = code.chars().map(|c| char::from_u32(c as u32 - '0' as u32 + 0xFF10).unwrap()).collect();
+    let wide: String = code
+        .chars()
+        .map(|c| char::from_u32(c as u32 - '0' as u32 + 0xFF10).unwrap())
+        .collect();
     let typed = format!("{} {}", &wide[..9], &wide[9..]);
     let page = b.submit(T, &[("action", "verify"), ("code", &typed)]).await;
     assert!(page.is_ticket(), "{page:?}");
@@ -172,13 +228,19 @@ async fn restart_lets_another_address_be_entered() {
     h.browser().open(T).await;
     let mut b = h.browser();
     b.get(T).await;
-    b.submit(T, &[("action", "send"), ("email", "typo@exmaple.com")]).await;
+    b.submit(T, &[("action", "send"), ("email", "typo@exmaple.com")])
+        .await;
     let page = b.submit(T, &[("action", "restart")]).await;
     assert!(page.body.contains(r#"type="email""#), "address entry again");
     h.advance(Duration::from_secs(61));
-    b.submit(T, &[("action", "send"), ("email", "right@example.com")]).await;
+    b.submit(T, &[("action", "send"), ("email", "right@example.com")])
+        .await;
     let code = h.last_code_for("right@example.com");
-    assert!(b.submit(T, &[("action", "verify"), ("code", &code)]).await.is_ticket());
+    assert!(
+        b.submit(T, &[("action", "verify"), ("code", &code)])
+            .await
+            .is_ticket()
+    );
 }
 
 #[tokio::test]
@@ -199,15 +261,24 @@ async fn a_cookie_for_one_ticket_never_opens_another() {
     }
     // And a probe cookie earned on one ticket does not claim another.
     let mut scanner = h.browser();
-    assert_eq!(scanner.get("/tickets/fresh-1").await.status, StatusCode::SEE_OTHER);
-    assert_eq!(scanner.get("/tickets/fresh-2").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        scanner.get("/tickets/fresh-1").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        scanner.get("/tickets/fresh-2").await.status,
+        StatusCode::SEE_OTHER
+    );
 }
 
 #[tokio::test]
 async fn requests_without_a_ticket_pass_untouched() {
     let h = Harness::new();
     let reply = h.browser().get("/").await;
-    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "home"));
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "home")
+    );
     assert!(reply.set_cookies().is_empty());
 }
 
@@ -222,13 +293,23 @@ async fn lockout_after_twenty_failures_spares_verified_devices() {
     let mut locked = false;
     for round in 0..5 {
         h.advance(Duration::from_secs(301));
-        let reply = b.submit(T, &[("action", if round == 0 { "send" } else { "resend" }), ("email", "a@example.com")]).await;
+        let reply = b
+            .submit(
+                T,
+                &[
+                    ("action", if round == 0 { "send" } else { "resend" }),
+                    ("email", "a@example.com"),
+                ],
+            )
+            .await;
         let _ = reply;
         sent += 1;
         let code = h.last_code();
         let wrong = if code == "000000" { "111111" } else { "000000" };
         for _ in 0..5 {
-            let reply = b.post_form(T, &[("action", "verify"), ("code", wrong)]).await;
+            let reply = b
+                .post_form(T, &[("action", "verify"), ("code", wrong)])
+                .await;
             if reply.status == StatusCode::TOO_MANY_REQUESTS && reply.json_or_html_locked() {
                 locked = true;
             }
@@ -253,7 +334,8 @@ trait LockedPage {
 
 impl LockedPage for common::Reply {
     fn json_or_html_locked(&self) -> bool {
-        self.header("retry-after").is_some_and(|s| s.parse::<u64>().unwrap() > 600)
+        self.header("retry-after")
+            .is_some_and(|s| s.parse::<u64>().unwrap() > 600)
     }
 }
 

@@ -42,7 +42,11 @@ pub enum ConfigError {
 }
 
 fn check(ok: bool, setting: &'static str, range: &'static str) -> Result<(), ConfigError> {
-    if ok { Ok(()) } else { Err(ConfigError::OutOfRange { setting, range }) }
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::OutOfRange { setting, range })
+    }
 }
 
 impl Default for Limits {
@@ -61,7 +65,11 @@ impl Default for Limits {
                 lockout_threshold: 20,
                 lockout_duration: Duration::from_secs(60 * 60),
                 // Growing resend cooldown against e-mail bombing.
-                cooldowns: vec![Duration::from_secs(60), Duration::from_secs(120), Duration::from_secs(300)],
+                cooldowns: vec![
+                    Duration::from_secs(60),
+                    Duration::from_secs(120),
+                    Duration::from_secs(300),
+                ],
                 send_window: Duration::from_secs(60 * 60),
                 sends_per_ticket: 5,
                 // OWASP forgot-password cheat sheet: limit mail per destination.
@@ -77,7 +85,11 @@ impl Limits {
     /// # Errors
     /// [`ConfigError::OutOfRange`] outside 6..=12.
     pub fn with_code_digits(mut self, digits: u8) -> Result<Self, ConfigError> {
-        check((MIN_CODE_DIGITS..=MAX_CODE_DIGITS).contains(&digits), "code digits", "between 6 and 12")?;
+        check(
+            (MIN_CODE_DIGITS..=MAX_CODE_DIGITS).contains(&digits),
+            "code digits",
+            "between 6 and 12",
+        )?;
         self.code_digits = digits;
         Ok(self)
     }
@@ -121,7 +133,11 @@ impl Limits {
     /// # Errors
     /// [`ConfigError::OutOfRange`] outside those ranges.
     pub fn with_lockout(mut self, failures: u32, duration: Duration) -> Result<Self, ConfigError> {
-        check((1..=100).contains(&failures), "lockout threshold", "between 1 and 100")?;
+        check(
+            (1..=100).contains(&failures),
+            "lockout threshold",
+            "between 1 and 100",
+        )?;
         let ok = duration >= Duration::from_secs(60) && duration <= Duration::from_secs(86_400);
         check(ok, "lockout duration", "between 1 minute and 1 day")?;
         self.policy.lockout_threshold = failures;
@@ -134,10 +150,19 @@ impl Limits {
     ///
     /// # Errors
     /// [`ConfigError::OutOfRange`] for an empty list or an entry over an hour.
-    pub fn with_resend_cooldowns(mut self, cooldowns: impl Into<Vec<Duration>>) -> Result<Self, ConfigError> {
+    pub fn with_resend_cooldowns(
+        mut self,
+        cooldowns: impl Into<Vec<Duration>>,
+    ) -> Result<Self, ConfigError> {
         let cooldowns = cooldowns.into();
-        let ok = !cooldowns.is_empty() && cooldowns.len() <= 16 && cooldowns.iter().all(|c| *c <= Duration::from_secs(3600));
-        check(ok, "resend cooldowns", "1 to 16 durations of at most one hour")?;
+        let ok = !cooldowns.is_empty()
+            && cooldowns.len() <= 16
+            && cooldowns.iter().all(|c| *c <= Duration::from_secs(3600));
+        check(
+            ok,
+            "resend cooldowns",
+            "1 to 16 durations of at most one hour",
+        )?;
         self.policy.cooldowns = cooldowns;
         Ok(self)
     }
@@ -147,7 +172,11 @@ impl Limits {
     /// # Errors
     /// [`ConfigError::OutOfRange`] outside 1..=100.
     pub fn with_sends_per_ticket(mut self, n: u32) -> Result<Self, ConfigError> {
-        check((1..=100).contains(&n), "sends per ticket", "between 1 and 100")?;
+        check(
+            (1..=100).contains(&n),
+            "sends per ticket",
+            "between 1 and 100",
+        )?;
         self.policy.sends_per_ticket = n;
         Ok(self)
     }
@@ -157,7 +186,11 @@ impl Limits {
     /// # Errors
     /// [`ConfigError::OutOfRange`] outside 1..=1000.
     pub fn with_sends_per_address(mut self, n: u32) -> Result<Self, ConfigError> {
-        check((1..=1000).contains(&n), "sends per address", "between 1 and 1000")?;
+        check(
+            (1..=1000).contains(&n),
+            "sends per address",
+            "between 1 and 1000",
+        )?;
         self.policy.sends_per_address = n;
         Ok(self)
     }
@@ -195,7 +228,10 @@ mod tests {
         assert_eq!(p.code_ttl, Duration::from_secs(300));
         assert_eq!(p.live_codes, 3);
         assert_eq!(p.max_attempts, 5);
-        assert_eq!((p.lockout_threshold, p.lockout_duration), (20, Duration::from_secs(3600)));
+        assert_eq!(
+            (p.lockout_threshold, p.lockout_duration),
+            (20, Duration::from_secs(3600))
+        );
         assert_eq!(p.cooldown_after(1), Duration::from_secs(60));
         assert_eq!(p.cooldown_after(2), Duration::from_secs(120));
         assert_eq!(p.cooldown_after(3), Duration::from_secs(300));
@@ -211,7 +247,11 @@ mod tests {
         assert!(l.clone().with_code_ttl(Duration::from_secs(601)).is_err());
         assert!(l.clone().with_code_ttl(Duration::from_secs(29)).is_err());
         assert!(l.clone().with_max_attempts(0).is_err());
-        assert!(l.clone().with_lockout(101, Duration::from_secs(3600)).is_err());
+        assert!(
+            l.clone()
+                .with_lockout(101, Duration::from_secs(3600))
+                .is_err()
+        );
         assert!(l.clone().with_resend_cooldowns(vec![]).is_err());
         assert!(l.clone().with_sends_per_ticket(0).is_err());
         let e = l.with_code_digits(4).unwrap_err();

@@ -12,8 +12,8 @@ use crate::locale::Locale;
 use crate::mail::{EmailAddress, MailKind, Mailer, OtpMail};
 use crate::secret::{Keys, Secret};
 use crate::store::{
-    AddressKey, BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, RestartOutcome, Store, StoreError,
-    TicketSnapshot, VerifyOutcome, VerifyRequest,
+    AddressKey, BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, RestartOutcome, Store,
+    StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
 };
 use crate::ticket::{TicketId, TicketKey};
 
@@ -82,7 +82,11 @@ pub struct SendRequest<'a> {
 impl<'a> SendRequest<'a> {
     /// A request with no address and no hint.
     pub fn new(locale: Locale) -> Self {
-        Self { email: None, locale, ticket_hint: None }
+        Self {
+            email: None,
+            locale,
+            ticket_hint: None,
+        }
     }
 
     /// Sets the typed address.
@@ -195,7 +199,11 @@ impl Flow {
     /// The store's error.
     pub async fn challenge(&self, ticket: &TicketKey) -> Result<Challenge, StoreError> {
         let now = self.now();
-        let snapshot = self.inner.store.load(ticket, now, self.inner.limits.policy()).await?;
+        let snapshot = self
+            .inner
+            .store
+            .load(ticket, now, self.inner.limits.policy())
+            .await?;
         Ok(self.view(&snapshot, now))
     }
 
@@ -217,9 +225,22 @@ impl Flow {
             state,
             bound: s.binding.is_some(),
             masked_address: address.map(EmailAddress::masked),
-            expires_at: if live { s.live_codes.iter().map(|c| c.expires_at).max() } else { None },
-            resend_at: self.inner.limits.policy().next_send_at(&s.recent_sends).filter(|at| *at > now),
-            attempts_left: if s.exhausted { 0 } else { max.saturating_sub(s.attempts_used) },
+            expires_at: if live {
+                s.live_codes.iter().map(|c| c.expires_at).max()
+            } else {
+                None
+            },
+            resend_at: self
+                .inner
+                .limits
+                .policy()
+                .next_send_at(&s.recent_sends)
+                .filter(|at| *at > now),
+            attempts_left: if s.exhausted {
+                0
+            } else {
+                max.saturating_sub(s.attempts_used)
+            },
             locked_until,
             exhausted: s.exhausted,
             expired: s.live_codes.is_empty() && s.had_codes,
@@ -233,7 +254,11 @@ impl Flow {
     /// # Errors
     /// The store's error.
     pub async fn generation(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
-        let snapshot = self.inner.store.load(ticket, self.now(), self.inner.limits.policy()).await?;
+        let snapshot = self
+            .inner
+            .store
+            .load(ticket, self.now(), self.inner.limits.policy())
+            .await?;
         Ok(snapshot.generation)
     }
 
@@ -246,7 +271,9 @@ impl Flow {
     pub async fn claim_first_device(&self, ticket: &TicketKey) -> Result<Option<u64>, StoreError> {
         match self.inner.store.claim_first_device(ticket).await? {
             ClaimOutcome::Claimed { generation } => {
-                self.inner.events.emit(OtpEvent::FirstDeviceClaimed { ticket: *ticket });
+                self.inner
+                    .events
+                    .emit(OtpEvent::FirstDeviceClaimed { ticket: *ticket });
                 Ok(Some(generation))
             }
             _ => Ok(None),
@@ -260,14 +287,20 @@ impl Flow {
     ///
     /// # Errors
     /// A [`Rejection`] saying why nothing was sent.
-    pub async fn send(&self, ticket: &TicketKey, request: SendRequest<'_>) -> Result<Sent, Rejection> {
+    pub async fn send(
+        &self,
+        ticket: &TicketKey,
+        request: SendRequest<'_>,
+    ) -> Result<Sent, Rejection> {
         let inner = &self.inner;
         let now = self.now();
         let policy = inner.limits.policy();
         let snapshot = inner.store.load(ticket, now, policy).await?;
         let address = match (&snapshot.binding, request.email, &snapshot.pending) {
             (Some(bound), _, _) => bound.clone(),
-            (None, Some(typed), _) => EmailAddress::parse(typed).map_err(Rejection::InvalidAddress)?,
+            (None, Some(typed), _) => {
+                EmailAddress::parse(typed).map_err(Rejection::InvalidAddress)?
+            }
             (None, None, Some(pending)) => pending.clone(),
             (None, None, None) => return Err(Rejection::AddressRequired),
         };
@@ -276,19 +309,34 @@ impl Flow {
         let address_key = self.address_key(&address);
         let issue = IssueRequest::new(ticket, &address, &address_key, &hash, now, policy);
         let (expires_at, resend_at) = match inner.store.issue_code(&issue).await? {
-            IssueOutcome::Issued { expires_at, next_send_at } => (expires_at, next_send_at),
-            IssueOutcome::TicketThrottled { retry_at } | IssueOutcome::AddressThrottled { retry_at } => {
-                inner.events.emit(OtpEvent::SendThrottled { ticket: *ticket, retry_at });
-                return Err(Rejection::Throttled { retry_after: wait(now, retry_at) });
+            IssueOutcome::Issued {
+                expires_at,
+                next_send_at,
+            } => (expires_at, next_send_at),
+            IssueOutcome::TicketThrottled { retry_at }
+            | IssueOutcome::AddressThrottled { retry_at } => {
+                inner.events.emit(OtpEvent::SendThrottled {
+                    ticket: *ticket,
+                    retry_at,
+                });
+                return Err(Rejection::Throttled {
+                    retry_after: wait(now, retry_at),
+                });
             }
             IssueOutcome::Locked { until } => {
-                return Err(Rejection::Locked { until, retry_after: wait(now, until) });
+                return Err(Rejection::Locked {
+                    until,
+                    retry_after: wait(now, until),
+                });
             }
             IssueOutcome::BoundElsewhere => return Err(Rejection::Bound),
         };
         let mail = OtpMail::new(
             address.clone(),
-            MailKind::Code { code, valid_for: policy.code_ttl },
+            MailKind::Code {
+                code,
+                valid_for: policy.code_ttl,
+            },
             request.locale,
             inner.site_name.clone(),
         )
@@ -303,8 +351,15 @@ impl Flow {
             return Err(Rejection::MailFailed(error));
         }
         let to = address.masked();
-        inner.events.emit(OtpEvent::CodeSent { ticket: *ticket, to: to.clone() });
-        Ok(Sent { to, expires_at, resend_at })
+        inner.events.emit(OtpEvent::CodeSent {
+            ticket: *ticket,
+            to: to.clone(),
+        });
+        Ok(Sent {
+            to,
+            expires_at,
+            resend_at,
+        })
     }
 
     /// Checks a code typed by a person. On success the code's address is bound
@@ -315,37 +370,68 @@ impl Flow {
     /// count nothing; wrong codes count against the round's budget.
     pub async fn verify(&self, ticket: &TicketKey, input: &str) -> Result<Verified, Rejection> {
         let inner = &self.inner;
-        let code = Code::normalize(input, inner.limits.code_digits()).map_err(Rejection::InvalidCode)?;
+        let code =
+            Code::normalize(input, inner.limits.code_digits()).map_err(Rejection::InvalidCode)?;
         let hash = code.hash(&inner.keys.code, ticket);
         let now = self.now();
         let request = VerifyRequest::new(ticket, &hash, now, inner.limits.policy());
         match inner.store.verify_code(&request).await? {
-            VerifyOutcome::Verified { address, newly_bound, generation } => {
-                inner.events.emit(OtpEvent::Verified { ticket: *ticket, newly_bound });
+            VerifyOutcome::Verified {
+                address,
+                newly_bound,
+                generation,
+            } => {
+                inner.events.emit(OtpEvent::Verified {
+                    ticket: *ticket,
+                    newly_bound,
+                });
                 if !newly_bound && inner.notify_new_device {
                     self.notify_new_device(address, now);
                 }
-                Ok(Verified { generation, newly_bound })
+                Ok(Verified {
+                    generation,
+                    newly_bound,
+                })
             }
-            VerifyOutcome::Wrong { attempts_left, locked_until } => {
-                inner.events.emit(OtpEvent::VerifyFailed { ticket: *ticket, attempts_left });
+            VerifyOutcome::Wrong {
+                attempts_left,
+                locked_until,
+            } => {
+                inner.events.emit(OtpEvent::VerifyFailed {
+                    ticket: *ticket,
+                    attempts_left,
+                });
                 if let Some(until) = locked_until {
-                    inner.events.emit(OtpEvent::Locked { ticket: *ticket, until });
-                    return Err(Rejection::Locked { until, retry_after: wait(now, until) });
+                    inner.events.emit(OtpEvent::Locked {
+                        ticket: *ticket,
+                        until,
+                    });
+                    return Err(Rejection::Locked {
+                        until,
+                        retry_after: wait(now, until),
+                    });
                 }
                 Err(Rejection::WrongCode { attempts_left })
             }
             VerifyOutcome::Expired => Err(Rejection::Expired),
             VerifyOutcome::NoCode => Err(Rejection::NoCode),
             VerifyOutcome::Exhausted => Err(Rejection::TooManyAttempts),
-            VerifyOutcome::Locked { until } => Err(Rejection::Locked { until, retry_after: wait(now, until) }),
+            VerifyOutcome::Locked { until } => Err(Rejection::Locked {
+                until,
+                retry_after: wait(now, until),
+            }),
         }
     }
 
     fn notify_new_device(&self, to: EmailAddress, at: Timestamp) {
         let inner = &self.inner;
-        let mail = OtpMail::new(to, MailKind::NewDevice { at }, Locale::default(), inner.site_name.clone())
-            .with_site_origin(inner.site_origin.clone());
+        let mail = OtpMail::new(
+            to,
+            MailKind::NewDevice { at },
+            Locale::default(),
+            inner.site_name.clone(),
+        )
+        .with_site_origin(inner.site_origin.clone());
         let mailer = Arc::clone(&inner.mailer);
         let send = async move {
             if let Err(error) = mailer.send(&mail).await {
@@ -366,7 +452,9 @@ impl Flow {
     pub async fn restart(&self, ticket: &TicketKey) -> Result<(), Rejection> {
         match self.inner.store.restart(ticket, self.now()).await? {
             RestartOutcome::Restarted => {
-                self.inner.events.emit(OtpEvent::Restarted { ticket: *ticket });
+                self.inner
+                    .events
+                    .emit(OtpEvent::Restarted { ticket: *ticket });
                 Ok(())
             }
             RestartOutcome::Bound => Err(Rejection::Bound),
@@ -379,10 +467,16 @@ impl Flow {
     ///
     /// # Errors
     /// The store's error.
-    pub async fn pre_bind(&self, ticket: &TicketKey, address: &EmailAddress) -> Result<BindOutcome, StoreError> {
+    pub async fn pre_bind(
+        &self,
+        ticket: &TicketKey,
+        address: &EmailAddress,
+    ) -> Result<BindOutcome, StoreError> {
         let outcome = self.inner.store.bind(ticket, address).await?;
         if outcome == BindOutcome::Bound {
-            self.inner.events.emit(OtpEvent::PreBound { ticket: *ticket });
+            self.inner
+                .events
+                .emit(OtpEvent::PreBound { ticket: *ticket });
         }
         Ok(outcome)
     }
@@ -394,7 +488,10 @@ impl Flow {
     /// The store's error.
     pub async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
         let generation = self.inner.store.revoke_devices(ticket).await?;
-        self.inner.events.emit(OtpEvent::DevicesRevoked { ticket: *ticket, generation });
+        self.inner.events.emit(OtpEvent::DevicesRevoked {
+            ticket: *ticket,
+            generation,
+        });
         Ok(generation)
     }
 }
@@ -402,7 +499,11 @@ impl Flow {
 /// The wait until `at`, at least one second (for `Retry-After`).
 fn wait(now: Timestamp, at: Timestamp) -> Duration {
     let millis = at.saturating_since(now).as_millis();
-    Duration::from_secs(u64::try_from(millis.div_ceil(1000)).unwrap_or(u64::MAX).max(1))
+    Duration::from_secs(
+        u64::try_from(millis.div_ceil(1000))
+            .unwrap_or(u64::MAX)
+            .max(1),
+    )
 }
 
 impl fmt::Debug for Flow {

@@ -64,12 +64,14 @@ pub struct Challenge {
 impl Challenge {
     /// Seconds until the newest code expires (0 if none).
     pub fn expires_in(&self) -> Duration {
-        self.expires_at.map_or(Duration::ZERO, |t| t.saturating_since(self.now))
+        self.expires_at
+            .map_or(Duration::ZERO, |t| t.saturating_since(self.now))
     }
 
     /// Seconds until Send/Resend is allowed (0: now).
     pub fn resend_in(&self) -> Duration {
-        self.resend_at.map_or(Duration::ZERO, |t| t.saturating_since(self.now))
+        self.resend_at
+            .map_or(Duration::ZERO, |t| t.saturating_since(self.now))
     }
 }
 
@@ -170,7 +172,9 @@ impl Rejection {
     /// How long to wait before retrying, for `Retry-After`.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Rejection::Throttled { retry_after } | Rejection::Locked { retry_after, .. } => Some(*retry_after),
+            Rejection::Throttled { retry_after } | Rejection::Locked { retry_after, .. } => {
+                Some(*retry_after)
+            }
             _ => None,
         }
     }

@@ -21,7 +21,10 @@ pub struct TicketMatch {
 impl TicketMatch {
     /// A match whose cookies are scoped to `cookie_path`.
     pub fn new(id: TicketId, cookie_path: impl Into<String>) -> Self {
-        Self { id, cookie_path: cookie_path.into() }
+        Self {
+            id,
+            cookie_path: cookie_path.into(),
+        }
     }
 }
 
@@ -109,32 +112,49 @@ impl PathPattern {
         let segments: Vec<&str> = rest.split('/').collect();
         let (last, literals) = segments.split_last().ok_or_else(bad)?;
         let is_param = |s: &str| s.len() > 2 && s.starts_with('{') && s.ends_with('}');
-        if !is_param(last) || literals.iter().any(|s| s.is_empty() || s.contains(['{', '}', '%'])) {
+        if !is_param(last)
+            || literals
+                .iter()
+                .any(|s| s.is_empty() || s.contains(['{', '}', '%']))
+        {
             return Err(bad());
         }
-        Ok(Self { prefix: literals.iter().map(|s| (*s).to_owned()).collect(), source: pattern.to_owned() })
+        Ok(Self {
+            prefix: literals.iter().map(|s| (*s).to_owned()).collect(),
+            source: pattern.to_owned(),
+        })
     }
 
     /// Finds the ticket in a path.
     pub fn find_in_path(&self, path: &str) -> Found {
-        let Some(mut rest) = path.strip_prefix('/') else { return Found::None };
+        let Some(mut rest) = path.strip_prefix('/') else {
+            return Found::None;
+        };
         let mut consumed = 1;
         for literal in &self.prefix {
-            let Some(after) = rest.strip_prefix(literal.as_str()) else { return Found::None };
-            let Some(after) = after.strip_prefix('/') else { return Found::None };
+            let Some(after) = rest.strip_prefix(literal.as_str()) else {
+                return Found::None;
+            };
+            let Some(after) = after.strip_prefix('/') else {
+                return Found::None;
+            };
             consumed += literal.len() + 1;
             rest = after;
         }
         let segment = rest.split('/').next().unwrap_or("");
-        let decoded: Cow<'_, str> = match percent_encoding::percent_decode_str(segment).decode_utf8() {
-            Ok(decoded) => decoded,
-            Err(_) => return Found::Malformed,
-        };
+        let decoded: Cow<'_, str> =
+            match percent_encoding::percent_decode_str(segment).decode_utf8() {
+                Ok(decoded) => decoded,
+                Err(_) => return Found::Malformed,
+            };
         if !valid_id(&decoded) {
             return Found::Malformed;
         }
         let cookie_path = &path[..consumed + segment.len()];
-        Found::Ticket(TicketMatch::new(TicketId::new(decoded.into_owned()), cookie_path))
+        Found::Ticket(TicketMatch::new(
+            TicketId::new(decoded.into_owned()),
+            cookie_path,
+        ))
     }
 }
 
@@ -198,12 +218,21 @@ impl TicketSource for PathParam {
         // `RawPathParams` only reads extensions; its future is ready at once.
         let params = match RawPathParams::from_request_parts(parts, &()).now_or_never() {
             Some(Ok(params)) => params,
-            Some(Err(axum::extract::rejection::RawPathParamsRejection::InvalidUtf8InPathParam(_))) => {
+            Some(Err(
+                axum::extract::rejection::RawPathParamsRejection::InvalidUtf8InPathParam(_),
+            )) => {
                 return Found::Malformed;
             }
-            _ => return Found::Misconfigured("PathParam needs Router::route_layer (no path parameters found)"),
+            _ => {
+                return Found::Misconfigured(
+                    "PathParam needs Router::route_layer (no path parameters found)",
+                );
+            }
         };
-        let Some(value) = params.iter().find_map(|(k, v)| (k == self.name).then_some(v)) else {
+        let Some(value) = params
+            .iter()
+            .find_map(|(k, v)| (k == self.name).then_some(v))
+        else {
             return Found::None;
         };
         if !valid_id(value) {
@@ -217,7 +246,12 @@ impl TicketSource for PathParam {
                 let wanted = format!("{{{}}}", self.name);
                 let index = matched.as_str().split('/').position(|s| s == wanted)?;
                 let raw = parts.uri.path();
-                let end = raw.split('/').take(index + 1).map(|s| s.len() + 1).sum::<usize>().saturating_sub(1);
+                let end = raw
+                    .split('/')
+                    .take(index + 1)
+                    .map(|s| s.len() + 1)
+                    .sum::<usize>()
+                    .saturating_sub(1);
                 raw.get(..end).map(str::to_owned)
             })
             .filter(|p| p.starts_with('/'))
@@ -257,7 +291,15 @@ mod tests {
 
     #[test]
     fn bad_patterns_are_refused() {
-        for bad in ["", "tickets/{t}", "/tickets", "/{t}/x", "/a//{t}", "/a/{}", "/a/%7b/{t}"] {
+        for bad in [
+            "",
+            "tickets/{t}",
+            "/tickets",
+            "/{t}/x",
+            "/a//{t}",
+            "/a/{}",
+            "/a/%7b/{t}",
+        ] {
             assert!(PathPattern::new(bad).is_err(), "{bad}");
         }
         assert!(PathPattern::new("/{ticket}").is_ok());
@@ -266,8 +308,21 @@ mod tests {
 
     #[test]
     fn closures_are_sources() {
-        let source = |parts: &Parts| parts.headers.get("x-ticket").and_then(|v| v.to_str().ok()).map(TicketId::from);
-        let (mut parts, ()) = http::Request::builder().header("x-ticket", "abc").body(()).unwrap().into_parts();
-        assert_eq!(source.find(&mut parts), Found::Ticket(TicketMatch::new(TicketId::new("abc"), "/")));
+        let source = |parts: &Parts| {
+            parts
+                .headers
+                .get("x-ticket")
+                .and_then(|v| v.to_str().ok())
+                .map(TicketId::from)
+        };
+        let (mut parts, ()) = http::Request::builder()
+            .header("x-ticket", "abc")
+            .body(())
+            .unwrap()
+            .into_parts();
+        assert_eq!(
+            source.find(&mut parts),
+            Found::Ticket(TicketMatch::new(TicketId::new("abc"), "/"))
+        );
     }
 }

@@ -54,7 +54,12 @@ pub(crate) fn from_form(body: &[u8]) -> Result<ActionRequest, Malformed> {
         }
     }
     let action = action.as_deref().and_then(Action::parse).ok_or(Malformed)?;
-    Ok(ActionRequest { action, email, code, csrf })
+    Ok(ActionRequest {
+        action,
+        email,
+        code,
+        csrf,
+    })
 }
 
 #[derive(Deserialize)]
@@ -71,7 +76,12 @@ struct JsonBody {
 pub(crate) fn from_json(body: &[u8]) -> Result<ActionRequest, Malformed> {
     let parsed: JsonBody = serde_json::from_slice(body).map_err(|_| Malformed)?;
     let action = Action::parse(&parsed.action).ok_or(Malformed)?;
-    Ok(ActionRequest { action, email: parsed.email, code: parsed.code, csrf: None })
+    Ok(ActionRequest {
+        action,
+        email: parsed.email,
+        code: parsed.code,
+        csrf: None,
+    })
 }
 
 #[cfg(test)]
@@ -81,18 +91,41 @@ mod tests {
     #[test]
     fn form_table() {
         let ok = from_form(b"action=verify&code=123+456&csrf_token=t").unwrap();
-        assert_eq!((ok.action, ok.code.as_deref(), ok.csrf.as_deref()), (Action::Verify, Some("123 456"), Some("t")));
+        assert_eq!(
+            (ok.action, ok.code.as_deref(), ok.csrf.as_deref()),
+            (Action::Verify, Some("123 456"), Some("t"))
+        );
         let send = from_form(b"action=send&email=a%40b.jp&other=x").unwrap();
         assert_eq!(send.email.as_deref(), Some("a@b.jp"));
-        for bad in [&b""[..], b"action=", b"action=launch", b"code=1", b"action=send&action=verify"] {
-            assert_eq!(from_form(bad), Err(Malformed), "{}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b""[..],
+            b"action=",
+            b"action=launch",
+            b"code=1",
+            b"action=send&action=verify",
+        ] {
+            assert_eq!(
+                from_form(bad),
+                Err(Malformed),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
     #[test]
     fn json_table() {
-        assert_eq!(from_json(br#"{"action":"resend"}"#).unwrap().action, Action::Resend);
-        assert_eq!(from_json(br#"{"action":"verify","code":"012345"}"#).unwrap().code.as_deref(), Some("012345"));
+        assert_eq!(
+            from_json(br#"{"action":"resend"}"#).unwrap().action,
+            Action::Resend
+        );
+        assert_eq!(
+            from_json(br#"{"action":"verify","code":"012345"}"#)
+                .unwrap()
+                .code
+                .as_deref(),
+            Some("012345")
+        );
         for bad in [
             &br#"{"action":"verify","code":123456}"#[..],
             br#"{"action":"verify","extra":1}"#,
@@ -100,7 +133,12 @@ mod tests {
             br#"[]"#,
             b"not json",
         ] {
-            assert_eq!(from_json(bad), Err(Malformed), "{}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                from_json(bad),
+                Err(Malformed),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

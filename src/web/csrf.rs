@@ -17,7 +17,10 @@ pub(crate) fn new_cookie_value() -> String {
 
 /// Whether a cookie value has the form we issue.
 pub(crate) fn well_formed(value: &str) -> bool {
-    value.len() == 22 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    value.len() == 22
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The form token for a browser's cookie value and a ticket (reusable on that page).
@@ -27,8 +30,15 @@ pub(crate) fn token(key: &HmacKey, cookie_value: &str, ticket: &TicketKey) -> St
 }
 
 /// Checks a submitted token in constant time.
-pub(crate) fn check(key: &HmacKey, cookie_value: Option<&str>, ticket: &TicketKey, submitted: Option<&str>) -> bool {
-    let (Some(cookie), Some(submitted)) = (cookie_value, submitted) else { return false };
+pub(crate) fn check(
+    key: &HmacKey,
+    cookie_value: Option<&str>,
+    ticket: &TicketKey,
+    submitted: Option<&str>,
+) -> bool {
+    let (Some(cookie), Some(submitted)) = (cookie_value, submitted) else {
+        return false;
+    };
     if !well_formed(cookie) {
         return false;
     }

@@ -18,12 +18,18 @@ pub(crate) fn post_allowed(headers: &HeaderMap, allowed: &[String], trust_same_s
             _ => false,
         };
     }
-    let Some(origin) = headers.get(ORIGIN) else { return true };
-    let Ok(origin) = origin.to_str() else { return false };
+    let Some(origin) = headers.get(ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
     if allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
         return true;
     }
-    let Some((_scheme, authority)) = origin.split_once("://") else { return false };
+    let Some((_scheme, authority)) = origin.split_once("://") else {
+        return false;
+    };
     let host = headers.get(HOST).and_then(|h| h.to_str().ok());
     host.is_some_and(|host| !authority.contains('/') && host.eq_ignore_ascii_case(authority))
 }
@@ -35,8 +41,20 @@ mod tests {
     /// The Sec-Fetch-Site × Origin matrix (checklist 9.2).
     #[test]
     fn fetch_metadata_and_origin_matrix() {
-        let site_values = [None, Some("same-origin"), Some("same-site"), Some("cross-site"), Some("none"), Some("bogus")];
-        let origins = [None, Some("https://tickets.example"), Some("https://evil.example"), Some("null")];
+        let site_values = [
+            None,
+            Some("same-origin"),
+            Some("same-site"),
+            Some("cross-site"),
+            Some("none"),
+            Some("bogus"),
+        ];
+        let origins = [
+            None,
+            Some("https://tickets.example"),
+            Some("https://evil.example"),
+            Some("null"),
+        ];
         for site in site_values {
             for origin in origins {
                 let mut headers = HeaderMap::new();
@@ -52,7 +70,11 @@ mod tests {
                     Some(_) => false,
                     None => matches!(origin, None | Some("https://tickets.example")),
                 };
-                assert_eq!(post_allowed(&headers, &[], false), want, "site {site:?} origin {origin:?}");
+                assert_eq!(
+                    post_allowed(&headers, &[], false),
+                    want,
+                    "site {site:?} origin {origin:?}"
+                );
             }
         }
     }
@@ -67,7 +89,11 @@ mod tests {
         headers.insert(HOST, "api.example".parse().unwrap());
         headers.insert(ORIGIN, "https://app.example".parse().unwrap());
         assert!(!post_allowed(&headers, &[], false));
-        assert!(post_allowed(&headers, &["https://app.example".to_owned()], false));
+        assert!(post_allowed(
+            &headers,
+            &["https://app.example".to_owned()],
+            false
+        ));
         headers.insert(ORIGIN, "https://api.example/evil".parse().unwrap());
         assert!(!post_allowed(&headers, &[], false));
     }

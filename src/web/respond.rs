@@ -11,8 +11,12 @@ use crate::pages::RequestProblem;
 /// The status of a rejected action.
 pub(crate) fn rejection_status(rejection: &Rejection) -> StatusCode {
     match rejection {
-        Rejection::InvalidAddress(_) | Rejection::AddressRequired | Rejection::InvalidCode(_) => StatusCode::BAD_REQUEST,
-        Rejection::WrongCode { .. } | Rejection::Expired | Rejection::NoCode => StatusCode::UNPROCESSABLE_ENTITY,
+        Rejection::InvalidAddress(_) | Rejection::AddressRequired | Rejection::InvalidCode(_) => {
+            StatusCode::BAD_REQUEST
+        }
+        Rejection::WrongCode { .. } | Rejection::Expired | Rejection::NoCode => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         Rejection::TooManyAttempts | Rejection::Throttled { .. } | Rejection::Locked { .. } => {
             StatusCode::TOO_MANY_REQUESTS
         }
@@ -28,7 +32,9 @@ pub(crate) fn problem_status(problem: RequestProblem) -> (StatusCode, &'static s
         RequestProblem::Csrf => (StatusCode::FORBIDDEN, "csrf"),
         RequestProblem::CrossSite => (StatusCode::FORBIDDEN, "csrf"),
         RequestProblem::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-        RequestProblem::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+        RequestProblem::UnsupportedMediaType => {
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+        }
         _ => (StatusCode::BAD_REQUEST, "bad_request"),
     }
 }
@@ -46,16 +52,30 @@ const JSON_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'no
 /// Headers on every gate response (checklist 12).
 pub(crate) fn secure(headers: &mut HeaderMap, csp: &str) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
+    headers.insert(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
     if let Ok(csp) = HeaderValue::from_str(csp) {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
 }
 
-fn build(status: StatusCode, content_type: &'static str, body: Bytes, csp: &str) -> Response<Bytes> {
+fn build(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Bytes,
+    csp: &str,
+) -> Response<Bytes> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -66,23 +86,43 @@ fn build(status: StatusCode, content_type: &'static str, body: Bytes, csp: &str)
 
 /// An HTML page.
 pub(crate) fn html(status: StatusCode, page: String, nonce: &str) -> Response<Bytes> {
-    build(status, "text/html; charset=utf-8", Bytes::from(page), &html_csp(nonce))
+    build(
+        status,
+        "text/html; charset=utf-8",
+        Bytes::from(page),
+        &html_csp(nonce),
+    )
 }
 
 /// A JSON document.
 pub(crate) fn json(status: StatusCode, value: &Value) -> Response<Bytes> {
     let body = serde_json::to_vec(value).unwrap_or_default();
-    build(status, "application/json; charset=utf-8", Bytes::from(body), JSON_CSP)
+    build(
+        status,
+        "application/json; charset=utf-8",
+        Bytes::from(body),
+        JSON_CSP,
+    )
 }
 
 /// A plain-text response (404/500 outside any page).
 pub(crate) fn text(status: StatusCode, message: &'static str) -> Response<Bytes> {
-    build(status, "text/plain; charset=utf-8", Bytes::from_static(message.as_bytes()), JSON_CSP)
+    build(
+        status,
+        "text/plain; charset=utf-8",
+        Bytes::from_static(message.as_bytes()),
+        JSON_CSP,
+    )
 }
 
 /// 303 See Other to `location` (always the request's own path and query).
 pub(crate) fn see_other(location: &str) -> Response<Bytes> {
-    let mut response = build(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", Bytes::new(), JSON_CSP);
+    let mut response = build(
+        StatusCode::SEE_OTHER,
+        "text/plain; charset=utf-8",
+        Bytes::new(),
+        JSON_CSP,
+    );
     if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
@@ -91,7 +131,9 @@ pub(crate) fn see_other(location: &str) -> Response<Bytes> {
 
 /// Adds `Retry-After` (seconds).
 pub(crate) fn retry_after(response: &mut Response<Bytes>, seconds: u64) {
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
 }
 
 /// The JSON picture of a challenge.
@@ -103,7 +145,10 @@ pub(crate) fn challenge_json(challenge: &Challenge) -> Map<String, Value> {
     map.insert("expires_in".into(), json!(challenge.expires_in().as_secs()));
     map.insert("resend_in".into(), json!(challenge.resend_in().as_secs()));
     map.insert("attempts_left".into(), json!(challenge.attempts_left));
-    map.insert("locked_until".into(), json!(challenge.locked_until.map(|t| t.as_secs())));
+    map.insert(
+        "locked_until".into(),
+        json!(challenge.locked_until.map(|t| t.as_secs())),
+    );
     map
 }
 
@@ -129,7 +174,10 @@ mod tests {
     fn every_gate_response_carries_the_security_headers() {
         for response in [
             html(StatusCode::UNAUTHORIZED, "<p>x</p>".into(), "n0nce"),
-            json(StatusCode::TOO_MANY_REQUESTS, &json!({"error": "throttled"})),
+            json(
+                StatusCode::TOO_MANY_REQUESTS,
+                &json!({"error": "throttled"}),
+            ),
             text(StatusCode::NOT_FOUND, "not found"),
             see_other("/tickets/a"),
         ] {
@@ -140,10 +188,20 @@ mod tests {
             let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
             assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
             assert!(!csp.contains("unsafe-inline"));
-            assert!(h[header::CONTENT_TYPE].to_str().unwrap().contains("charset=utf-8"));
+            assert!(
+                h[header::CONTENT_TYPE]
+                    .to_str()
+                    .unwrap()
+                    .contains("charset=utf-8")
+            );
         }
         let csp = html_csp("abc");
-        for directive in ["style-src 'nonce-abc'", "script-src 'nonce-abc'", "form-action 'self'", "base-uri 'none'"] {
+        for directive in [
+            "style-src 'nonce-abc'",
+            "script-src 'nonce-abc'",
+            "form-action 'self'",
+            "base-uri 'none'",
+        ] {
             assert!(csp.contains(directive), "{directive}");
         }
     }

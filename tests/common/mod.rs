@@ -14,7 +14,10 @@ use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
-use tower_otp::{CapturingMailer, EmailAddress, ManualClock, MemoryStore, OtpLayer, Secret, Timestamp, VerifiedDevice};
+use tower_otp::{
+    CapturingMailer, EmailAddress, ManualClock, MemoryStore, OtpLayer, Secret, Timestamp,
+    VerifiedDevice,
+};
 
 pub const TICKET_BODY: &str = "TICKET PAGE";
 
@@ -52,11 +55,20 @@ impl Harness {
             .with_cookie_secure(false)
             .with_new_device_notice(false);
         let layer = configure(layer);
-        Self { app: app().layer(layer.clone()), clock, mailer, layer }
+        Self {
+            app: app().layer(layer.clone()),
+            clock,
+            mailer,
+            layer,
+        }
     }
 
     pub fn browser(&self) -> Browser {
-        Browser { app: self.app.clone(), jar: BTreeMap::new(), csrf: None }
+        Browser {
+            app: self.app.clone(),
+            jar: BTreeMap::new(),
+            csrf: None,
+        }
     }
 
     pub fn advance(&self, by: Duration) {
@@ -68,7 +80,9 @@ impl Harness {
     }
 
     pub fn last_code_for(&self, address: &str) -> String {
-        self.mailer.last_code_for(&EmailAddress::parse(address).unwrap()).expect("a code was mailed there")
+        self.mailer
+            .last_code_for(&EmailAddress::parse(address).unwrap())
+            .expect("a code was mailed there")
     }
 }
 
@@ -99,7 +113,9 @@ impl Reply {
 
     /// The device cookie this response sets, if any.
     pub fn device_cookie(&self) -> Option<cookie::Cookie<'static>> {
-        self.set_cookies().into_iter().find(|c| c.name().starts_with("otp-") && c.max_age() != Some(cookie::time::Duration::ZERO))
+        self.set_cookies().into_iter().find(|c| {
+            c.name().starts_with("otp-") && c.max_age() != Some(cookie::time::Duration::ZERO)
+        })
     }
 
     pub fn is_ticket(&self) -> bool {
@@ -120,8 +136,15 @@ impl Browser {
     pub async fn send(&mut self, request: Request<Body>) -> Reply {
         let mut request = request;
         if !self.jar.is_empty() {
-            let header = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
-            request.headers_mut().insert(COOKIE, header.parse().unwrap());
+            let header = self
+                .jar
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            request
+                .headers_mut()
+                .insert(COOKIE, header.parse().unwrap());
         }
         let response = self.app.clone().oneshot(request).await.unwrap();
         let (parts, body) = response.into_parts();
@@ -131,17 +154,23 @@ impl Browser {
             if cookie.max_age() == Some(cookie::time::Duration::ZERO) {
                 self.jar.remove(cookie.name());
             } else {
-                self.jar.insert(cookie.name().to_owned(), cookie.value().to_owned());
+                self.jar
+                    .insert(cookie.name().to_owned(), cookie.value().to_owned());
             }
         }
         if let Some(token) = csrf_in(&body) {
             self.csrf = Some(token);
         }
-        Reply { status: parts.status, headers: parts.headers, body }
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
     }
 
     pub async fn get(&mut self, path: &str) -> Reply {
-        self.send(Request::get(path).body(Body::empty()).unwrap()).await
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
     }
 
     /// GET, following one redirect (the first-device probe) like a browser.
@@ -155,7 +184,10 @@ impl Browser {
     }
 
     pub fn request(method: Method, path: &str) -> http::request::Builder {
-        Request::builder().method(method).uri(path).header("host", "tickets.test")
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "tickets.test")
     }
 
     /// POST a form with this browser's CSRF token (as a browser submitting the page would).
@@ -179,15 +211,24 @@ impl Browser {
     pub async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
         let reply = self.post_form(path, fields).await;
         if reply.status == StatusCode::SEE_OTHER {
-            assert_eq!(reply.header("location"), Some(path), "303 goes back to the same URL");
+            assert_eq!(
+                reply.header("location"),
+                Some(path),
+                "303 goes back to the same URL"
+            );
             return self.get(path).await;
         }
         reply
     }
 
     pub async fn get_json(&mut self, path: &str) -> Reply {
-        self.send(Self::request(Method::GET, path).header("accept", "application/json").body(Body::empty()).unwrap())
-            .await
+        self.send(
+            Self::request(Method::GET, path)
+                .header("accept", "application/json")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn post_json(&mut self, path: &str, body: serde_json::Value) -> Reply {
