@@ -51,30 +51,10 @@ fn check(ok: bool, setting: &'static str, range: &'static str) -> Result<(), Con
 
 impl Default for Limits {
     fn default() -> Self {
+        // NIST SP 800-63B §3.1.3.2: at least 6 digits. The rest is `Policy::default`.
         Self {
-            // NIST SP 800-63B §3.1.3.2: at least 6 digits.
             code_digits: 6,
-            policy: Policy {
-                // The seed: a code is valid for 5 minutes (NIST allows up to 10).
-                code_ttl: Duration::from_secs(5 * 60),
-                // The last 3 codes stay valid, so a late first e-mail still works after Resend.
-                live_codes: 3,
-                // OWASP MFA cheat sheet: strict per-code attempt limits.
-                max_attempts: 5,
-                // NIST SP 800-63B §3.2.2: at most 100 consecutive failures; we lock at 20.
-                lockout_threshold: 20,
-                lockout_duration: Duration::from_secs(60 * 60),
-                // Growing resend cooldown against e-mail bombing.
-                cooldowns: vec![
-                    Duration::from_secs(60),
-                    Duration::from_secs(120),
-                    Duration::from_secs(300),
-                ],
-                send_window: Duration::from_secs(60 * 60),
-                sends_per_ticket: 5,
-                // OWASP forgot-password cheat sheet: limit mail per destination.
-                sends_per_address: 10,
-            },
+            policy: Policy::default(),
         }
     }
 }

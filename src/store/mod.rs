@@ -108,11 +108,16 @@ impl Default for Policy {
     /// at most 5 sends per ticket and 10 per address per hour.
     fn default() -> Self {
         Self {
+            // The seed: a code is valid for 5 minutes (NIST allows up to 10).
             code_ttl: Duration::from_secs(5 * 60),
+            // The last 3 codes stay valid, so a late first e-mail still works after Resend.
             live_codes: 3,
+            // OWASP MFA cheat sheet: strict per-code attempt limits.
             max_attempts: 5,
+            // NIST SP 800-63B §3.2.2: at most 100 consecutive failures; we lock at 20.
             lockout_threshold: 20,
             lockout_duration: Duration::from_secs(60 * 60),
+            // A growing resend cooldown against e-mail bombing.
             cooldowns: vec![
                 Duration::from_secs(60),
                 Duration::from_secs(120),
@@ -120,6 +125,7 @@ impl Default for Policy {
             ],
             send_window: Duration::from_secs(60 * 60),
             sends_per_ticket: 5,
+            // OWASP forgot-password cheat sheet: limit mail per destination.
             sends_per_address: 10,
         }
     }
