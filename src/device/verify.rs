@@ -19,8 +19,8 @@ use crate::ticket::TicketKey;
 
 /// The longest token accepted (ours are under 600 bytes).
 pub(crate) const MAX_TOKEN_LEN: usize = 2048;
-/// The longest decoded payload accepted.
-const MAX_PAYLOAD_LEN: usize = 1024;
+/// The longest decoded payload accepted (ours are under 300 bytes).
+const MAX_PAYLOAD_LEN: usize = 512;
 /// Unpadded base64url of a 32-byte HMAC-SHA256.
 const SIGNATURE_LEN: usize = 43;
 
@@ -189,8 +189,8 @@ impl DeviceTokens {
 /// that payload and signature are base64url. The header needs no check: it
 /// is either byte-equal to one of ours or rejected.
 fn split(bytes: &[u8]) -> Result<(usize, usize), TokenError> {
-    let first = bytes.iter().position(|&b| b == b'.');
-    let second = bytes.iter().rposition(|&b| b == b'.');
+    let first = memchr::memchr(b'.', bytes);
+    let second = memchr::memrchr(b'.', bytes);
     match (first, second) {
         (Some(first), Some(second))
             if first < second
