@@ -55,7 +55,7 @@ impl Config {
 
     /// Whether cookies are `Secure` (and prefixed).
     pub(crate) fn secure(&self) -> bool {
-        self.cookie.secure()
+        self.cookie.is_secure()
     }
 }
 

@@ -157,11 +157,6 @@ impl DeviceCookie {
     /// # use tower_otp::DeviceCookie;
     /// assert_eq!(DeviceCookie::default().max_age(), Duration::from_secs(2_592_000));
     /// ```
-    pub const fn secure(&self) -> bool {
-        self.secure
-    }
-
-    /// The `Max-Age` set on device cookies.
     pub const fn max_age(&self) -> Duration {
         Duration::from_secs(self.max_age)
     }
