@@ -98,8 +98,10 @@ where
         let config = &self.config;
         let key = config.flow.ticket_key(&found.id);
         let name = config.cookie.name(&key);
-        let claims = DeviceCookie::find(&parts.headers, name.as_str())
-            .and_then(|token| config.tokens.verify(token, &key, config.flow.now()).ok());
+        // Try each cookie of that name: another host may plant one with a more specific path.
+        let now = config.flow.now();
+        let claims = DeviceCookie::find_all(&parts.headers, name.as_str())
+            .find_map(|token| config.tokens.verify(token, &key, now).ok());
         // Take the service that was driven to readiness; leave a fresh clone behind.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
