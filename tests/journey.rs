@@ -341,3 +341,24 @@ impl LockedPage for common::Reply {
 
 #[allow(dead_code)]
 fn _unused(_: Browser) {}
+
+#[tokio::test]
+async fn revoked_devices_are_challenged_when_revocation_checks_are_on() {
+    let h = Harness::with(|layer| layer.with_revocation_check(true));
+    let mut b = h.browser();
+    assert!(b.open(T).await.is_ticket());
+    assert!(b.get(T).await.is_ticket(), "a valid, unrevoked cookie passes");
+    let flow = h.layer.flow();
+    let key = flow.ticket_key(&tower_otp::TicketId::new("abc"));
+    flow.revoke_devices(&key).await.unwrap();
+    let reply = b.get(T).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "revoked");
+
+    // Without revocation checks, the same cookie keeps passing (no store I/O).
+    let h = Harness::new();
+    let mut b = h.browser();
+    assert!(b.open(T).await.is_ticket());
+    let flow = h.layer.flow();
+    flow.revoke_devices(&flow.ticket_key(&tower_otp::TicketId::new("abc"))).await.unwrap();
+    assert!(b.get(T).await.is_ticket());
+}
