@@ -38,10 +38,25 @@ fn router() -> Router {
 
 /// A valid device cookie for `TICKET`, obtained the way a browser would (first device).
 async fn device_cookie(app: Router) -> String {
-    let probe = app.clone().oneshot(Request::get(PATH).body(Body::empty()).unwrap()).await.unwrap();
-    let probe_cookie = probe.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let probe = app
+        .clone()
+        .oneshot(Request::get(PATH).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let probe_cookie = probe.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     let claimed = app
-        .oneshot(Request::get(PATH).header(COOKIE, &probe_cookie).body(Body::empty()).unwrap())
+        .oneshot(
+            Request::get(PATH)
+                .header(COOKIE, &probe_cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(claimed.status(), StatusCode::OK);
@@ -55,11 +70,17 @@ async fn device_cookie(app: Router) -> String {
 }
 
 fn request(cookie_header: &str) -> Request {
-    Request::get(PATH).header(COOKIE, cookie_header).body(Body::empty()).unwrap()
+    Request::get(PATH)
+        .header(COOKIE, cookie_header)
+        .body(Body::empty())
+        .unwrap()
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let secret = Secret::random();
     let layer = || {
         OtpLayer::new(&secret, MemoryStore::new(), CapturingMailer::new()).with_cookie_secure(false)
@@ -68,7 +89,9 @@ fn bench(c: &mut Criterion) {
     let otp_app = router().layer(shared.clone());
     let device = rt.block_on(device_cookie(otp_app.clone()));
     // A realistic header: the device cookie among a few others.
-    let cookies = format!("_ga=GA1.2.123456789.1700000000; theme=dark; {device}; session=abcdef0123456789; lang=ja");
+    let cookies = format!(
+        "_ga=GA1.2.123456789.1700000000; theme=dark; {device}; session=abcdef0123456789; lang=ja"
+    );
     let route_app = router().route_layer(shared.clone().with_ticket_param("ticket"));
 
     // The reference: find the cookie and decode with jsonwebtoken, strictly.
@@ -86,14 +109,22 @@ fn bench(c: &mut Criterion) {
         async move {
             let token = DeviceCookie::find(req.headers(), &name).unwrap_or("");
             // Signed with another key: decoding still does all the work, then fails; we pass anyway.
-            let _ = black_box(jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation));
+            let _ = black_box(jsonwebtoken::decode::<serde_json::Value>(
+                token,
+                &key,
+                &validation,
+            ));
             next.run(req).await
         }
     }));
-    let noop_app = router().layer(middleware::from_fn(|req: Request, next: Next| next.run(req)));
+    let noop_app = router().layer(middleware::from_fn(|req: Request, next: Next| {
+        next.run(req)
+    }));
 
     let mut group = c.benchmark_group("verified_path");
-    group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
     for (name, app) in [
         ("bare_router", router()),
         ("noop_from_fn", noop_app),
@@ -105,7 +136,12 @@ fn bench(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 rt.block_on(async {
-                    let response = ServiceExt::<Request>::ready(&mut app).await.unwrap().call(request(&cookies)).await.unwrap();
+                    let response = ServiceExt::<Request>::ready(&mut app)
+                        .await
+                        .unwrap()
+                        .call(request(&cookies))
+                        .await
+                        .unwrap();
                     assert_eq!(response.status(), StatusCode::OK);
                     black_box(response)
                 })

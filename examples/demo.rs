@@ -223,39 +223,34 @@ fn qr_picture(ticket: &str) -> String {
         );
         block = Sha256::digest(block);
     }
-    let finder = |x: usize, y: usize| {
-        [(0, 0), (14, 0), (0, 14)].iter().any(|(fx, fy)| {
-            let (dx, dy) = (x.wrapping_sub(*fx), y.wrapping_sub(*fy));
-            dx < 7
-                && dy < 7
-                && (dx == 0
-                    || dx == 6
-                    || dy == 0
-                    || dy == 6
-                    || (2..=4).contains(&dx) && (2..=4).contains(&dy))
+    // The three finder squares of a QR code, then hash bits.
+    let finder_at = |x: usize, y: usize| {
+        [(0, 0), (14, 0), (0, 14)].into_iter().find_map(|(fx, fy)| {
+            let (dx, dy) = (x.wrapping_sub(fx), y.wrapping_sub(fy));
+            (dx < 8 && dy < 8).then_some((dx, dy))
         })
     };
-    let in_finder = |x: usize, y: usize| {
-        [(0, 0), (14, 0), (0, 14)]
-            .iter()
-            .any(|(fx, fy)| x.wrapping_sub(*fx) < 8 && y.wrapping_sub(*fy) < 8)
-    };
-    let mut rects = String::new();
+    let mut path = String::new();
     for y in 0..21 {
         for x in 0..21 {
-            let on = if in_finder(x, y) {
-                finder(x, y)
-            } else {
-                bits[y * 21 + x]
+            let on = match finder_at(x, y) {
+                Some((dx, dy)) => {
+                    dx < 7
+                        && dy < 7
+                        && (dx % 6 == 0
+                            || dy % 6 == 0
+                            || ((2..=4).contains(&dx) && (2..=4).contains(&dy)))
+                }
+                None => bits[y * 21 + x],
             };
             if on {
-                rects.push_str(&format!(
-                    "<rect x=\"{x}\" y=\"{y}\" width=\"1\" height=\"1\"/>"
-                ));
+                path.push_str(&format!("M{x} {y}h1v1h-1z"));
             }
         }
     }
     format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"-2 -2 25 25\" width=\"200\" height=\"200\" role=\"img\" aria-label=\"ticket code\"><rect x=\"-2\" y=\"-2\" width=\"25\" height=\"25\" fill=\"#fff\"/>{rects}</svg>"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"-2 -2 25 25\" width=\"200\" height=\"200\" \
+         role=\"img\" aria-label=\"ticket code\"><rect x=\"-2\" y=\"-2\" width=\"25\" height=\"25\" \
+         fill=\"#fff\"/><path d=\"{path}\"/></svg>"
     )
 }

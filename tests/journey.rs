@@ -347,7 +347,10 @@ async fn revoked_devices_are_challenged_when_revocation_checks_are_on() {
     let h = Harness::with(|layer| layer.with_revocation_check(true));
     let mut b = h.browser();
     assert!(b.open(T).await.is_ticket());
-    assert!(b.get(T).await.is_ticket(), "a valid, unrevoked cookie passes");
+    assert!(
+        b.get(T).await.is_ticket(),
+        "a valid, unrevoked cookie passes"
+    );
     let flow = h.layer.flow();
     let key = flow.ticket_key(&tower_otp::TicketId::new("abc"));
     flow.revoke_devices(&key).await.unwrap();
@@ -359,6 +362,8 @@ async fn revoked_devices_are_challenged_when_revocation_checks_are_on() {
     let mut b = h.browser();
     assert!(b.open(T).await.is_ticket());
     let flow = h.layer.flow();
-    flow.revoke_devices(&flow.ticket_key(&tower_otp::TicketId::new("abc"))).await.unwrap();
+    flow.revoke_devices(&flow.ticket_key(&tower_otp::TicketId::new("abc")))
+        .await
+        .unwrap();
     assert!(b.get(T).await.is_ticket());
 }

@@ -47,13 +47,29 @@ async fn a_full_flow_logs_no_secrets() {
     let mut b = h.browser();
     b.get(&path).await;
     // An address with a newline cannot forge a log line: it is refused, and not logged raw.
-    b.submit(&path, &[("action", "send"), ("email", "x@evil.test\nFAKE LOG LINE")]).await;
-    b.submit(&path, &[("action", "send"), ("email", "Hanako.Yamada@example.jp")]).await;
+    b.submit(
+        &path,
+        &[("action", "send"), ("email", "x@evil.test\nFAKE LOG LINE")],
+    )
+    .await;
+    b.submit(
+        &path,
+        &[("action", "send"), ("email", "Hanako.Yamada@example.jp")],
+    )
+    .await;
     let code = h.last_code();
-    b.submit(&path, &[("action", "verify"), ("code", "000000")]).await;
-    let reply = b.post_form(&path, &[("action", "verify"), ("code", &code)]).await;
+    b.submit(&path, &[("action", "verify"), ("code", "000000")])
+        .await;
+    let reply = b
+        .post_form(&path, &[("action", "verify"), ("code", &code)])
+        .await;
     let token = reply.device_cookie().expect("verified").value().to_owned();
-    let owner_token = owner.jar.values().find(|v| v.len() > 100).cloned().expect("owner token");
+    let owner_token = owner
+        .jar
+        .values()
+        .find(|v| v.len() > 100)
+        .cloned()
+        .expect("owner token");
 
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     for (what, secret) in [
@@ -66,9 +82,17 @@ async fn a_full_flow_logs_no_secrets() {
     ] {
         assert!(!logs.contains(secret), "the logs contain {what}:\n{logs}");
     }
-    assert!(!logs.lines().any(|l| l.starts_with("FAKE LOG LINE")), "log injection:\n{logs}");
+    assert!(
+        !logs.lines().any(|l| l.starts_with("FAKE LOG LINE")),
+        "log injection:\n{logs}"
+    );
     // Every step was logged.
-    for event in ["first device claimed", "code sent", "wrong code", "device verified"] {
+    for event in [
+        "first device claimed",
+        "code sent",
+        "wrong code",
+        "device verified",
+    ] {
         assert!(logs.contains(event), "no `{event}` event:\n{logs}");
     }
 }
