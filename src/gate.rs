@@ -213,7 +213,7 @@ impl<'a> Gate<'a> {
         let mut cookie = self.small_cookie(
             self.probe_name(),
             self.probe_value().to_owned(),
-            &self.found.cookie_path,
+            self.found.cookie_path(self.parts.uri.path()),
         );
         cookie.set_max_age(cookie::time::Duration::seconds(if remove {
             0
@@ -236,10 +236,11 @@ impl<'a> Gate<'a> {
     fn mint(&self, generation: u64) -> (DeviceClaims, HeaderValue) {
         let now = self.config.flow.now();
         let issued = self.config.tokens.issue(&self.key, generation, now);
-        let cookie =
-            self.config
-                .cookie
-                .set_cookie(&self.key, &issued.token, &self.found.cookie_path);
+        let cookie = self.config.cookie.set_cookie(
+            &self.key,
+            &issued.token,
+            self.found.cookie_path(self.parts.uri.path()),
+        );
         let claims = DeviceClaims {
             device_id: issued.device_id,
             issued_at: crate::Timestamp::from_millis(now.as_secs() * 1000),

@@ -102,17 +102,18 @@ where
         let now = config.flow.now();
         let claims = DeviceCookie::find_all(&parts.headers, name.as_str())
             .find_map(|token| config.tokens.verify(token, &key, now).ok());
-        // Take the service that was driven to readiness; leave a fresh clone behind.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
         match claims {
             Some(claims) if !config.revocation_check => {
                 parts
                     .extensions
                     .insert(VerifiedDevice::new(found.id, key, claims));
-                ResponseFuture::inner(inner.call(Request::from_parts(parts, body)), true)
+                ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)), true)
             }
             claims => {
+                // The gate may call the inner service later: take the one that was
+                // driven to readiness and leave a fresh clone behind.
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
                 let config = Arc::clone(config);
                 let request = Request::from_parts(parts, body);
                 ResponseFuture::boxed(Box::pin(gate::run(

@@ -9,21 +9,64 @@ use super::TicketId;
 
 /// A ticket found in a request, with the URL path that scopes its cookies.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct TicketMatch {
     /// The ticket id.
     pub id: TicketId,
-    /// The path prefix that covers the ticket's pages (`/tickets/abc`): the
-    /// device cookie's `Path`. `/` when unknown.
-    pub cookie_path: String,
+    scope: Scope,
+}
+
+/// Where the ticket's cookies apply; a prefix of the request path is kept as
+/// its length, so the verified path allocates nothing for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Scope {
+    Root,
+    RequestPrefix(usize),
+    Path(String),
 }
 
 impl TicketMatch {
-    /// A match whose cookies are scoped to `cookie_path`.
+    /// A match whose cookies are scoped to `cookie_path` (the path prefix that
+    /// covers the ticket's pages, such as `/tickets/abc`).
     pub fn new(id: TicketId, cookie_path: impl Into<String>) -> Self {
         Self {
             id,
-            cookie_path: cookie_path.into(),
+            scope: Scope::Path(cookie_path.into()),
+        }
+    }
+
+    /// A match whose cookies apply to the whole site (`Path=/`).
+    pub fn at_root(id: TicketId) -> Self {
+        Self {
+            id,
+            scope: Scope::Root,
+        }
+    }
+
+    /// A match whose cookies are scoped to the first `len` bytes of the request path.
+    pub(crate) fn at_request_prefix(id: TicketId, len: usize) -> Self {
+        Self {
+            id,
+            scope: Scope::RequestPrefix(len),
+        }
+    }
+
+    /// The device cookie's `Path` for a request to `request_path`.
+    ///
+    /// ```
+    /// use tower_otp::{TicketId, TicketMatch};
+    ///
+    /// let found = TicketMatch::new(TicketId::new("abc"), "/tickets/abc");
+    /// assert_eq!(found.cookie_path("/tickets/abc/pdf"), "/tickets/abc");
+    /// assert_eq!(TicketMatch::at_root(TicketId::new("abc")).cookie_path("/x"), "/");
+    /// ```
+    pub fn cookie_path<'a>(&'a self, request_path: &'a str) -> &'a str {
+        match &self.scope {
+            Scope::Root => "/",
+            Scope::RequestPrefix(len) => request_path
+                .get(..*len)
+                .filter(|p| p.starts_with('/'))
+                .unwrap_or("/"),
+            Scope::Path(path) => path,
         }
     }
 }
@@ -62,7 +105,7 @@ where
 {
     fn find(&self, parts: &mut Parts) -> Found {
         match self(parts) {
-            Some(id) if valid_id(id.as_str()) => Found::Ticket(TicketMatch::new(id, "/")),
+            Some(id) if valid_id(id.as_str()) => Found::Ticket(TicketMatch::at_root(id)),
             Some(_) => Found::Malformed,
             None => Found::None,
         }
@@ -150,11 +193,8 @@ impl PathPattern {
         if !valid_id(&decoded) {
             return Found::Malformed;
         }
-        let cookie_path = &path[..consumed + segment.len()];
-        Found::Ticket(TicketMatch::new(
-            TicketId::new(decoded.into_owned()),
-            cookie_path,
-        ))
+        let id = TicketId::new(decoded.into_owned());
+        Found::Ticket(TicketMatch::at_request_prefix(id, consumed + segment.len()))
     }
 }
 
@@ -239,24 +279,24 @@ impl TicketSource for PathParam {
             return Found::Malformed;
         }
         // Scope cookies to the raw path up to the parameter's segment.
-        let cookie_path = parts
-            .extensions
-            .get::<MatchedPath>()
-            .and_then(|matched| {
-                let wanted = format!("{{{}}}", self.name);
-                let index = matched.as_str().split('/').position(|s| s == wanted)?;
-                let raw = parts.uri.path();
-                let end = raw
-                    .split('/')
+        let prefix = parts.extensions.get::<MatchedPath>().and_then(|matched| {
+            let is_param =
+                |s: &str| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) == Some(&self.name);
+            let index = matched.as_str().split('/').position(is_param)?;
+            let raw = parts.uri.path();
+            Some(
+                raw.split('/')
                     .take(index + 1)
                     .map(|s| s.len() + 1)
                     .sum::<usize>()
-                    .saturating_sub(1);
-                raw.get(..end).map(str::to_owned)
-            })
-            .filter(|p| p.starts_with('/'))
-            .unwrap_or_else(|| "/".to_owned());
-        Found::Ticket(TicketMatch::new(TicketId::new(value), cookie_path))
+                    .saturating_sub(1),
+            )
+        });
+        let id = TicketId::new(value);
+        Found::Ticket(match prefix {
+            Some(len) => TicketMatch::at_request_prefix(id, len),
+            None => TicketMatch::at_root(id),
+        })
     }
 }
 
@@ -267,7 +307,12 @@ mod tests {
     #[test]
     fn pattern_table() {
         let p = PathPattern::new("/tickets/{ticket}").unwrap();
-        let t = |id: &str, path: &str| Found::Ticket(TicketMatch::new(TicketId::new(id), path));
+        let t = |id: &str, path: &str| {
+            Found::Ticket(TicketMatch::at_request_prefix(
+                TicketId::new(id),
+                path.len(),
+            ))
+        };
         let cases = [
             ("/", Found::None),
             ("/tickets", Found::None),
@@ -322,7 +367,7 @@ mod tests {
             .into_parts();
         assert_eq!(
             source.find(&mut parts),
-            Found::Ticket(TicketMatch::new(TicketId::new("abc"), "/"))
+            Found::Ticket(TicketMatch::at_root(TicketId::new("abc")))
         );
     }
 }
