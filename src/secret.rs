@@ -167,7 +167,7 @@ impl fmt::Debug for HmacKey {
 #[derive(Clone, Debug)]
 pub(crate) struct Keys {
     /// Ticket id → [`crate::TicketKey`].
-    pub(crate) ticket: HmacKey,
+    pub(crate) ticket: crate::ticket::TicketKeyer,
     /// Code → stored code hash.
     pub(crate) code: HmacKey,
     /// CSRF tokens.
@@ -179,7 +179,7 @@ pub(crate) struct Keys {
 impl Keys {
     pub(crate) fn derive(secret: &Secret) -> Self {
         Self {
-            ticket: HmacKey::new(&secret.derive("ticket")),
+            ticket: crate::ticket::TicketKeyer::new(HmacKey::new(&secret.derive("ticket"))),
             code: HmacKey::new(&secret.derive("code")),
             csrf: HmacKey::new(&secret.derive("csrf")),
             address: HmacKey::new(&secret.derive("address")),

@@ -179,7 +179,7 @@ impl Flow {
 
     /// The keyed hash that names `ticket` in stores, tokens and logs.
     pub fn ticket_key(&self, ticket: &TicketId) -> TicketKey {
-        TicketKey::derive(&self.inner.keys.ticket, ticket)
+        self.inner.keys.ticket.key(ticket)
     }
 
     pub(crate) fn keys(&self) -> &Keys {

@@ -7,7 +7,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::secret::HmacKey;
 
+mod cache;
 mod source;
+
+pub(crate) use self::cache::TicketKeyer;
 
 #[cfg(feature = "axum")]
 pub use self::source::PathParam;

@@ -1,0 +1,98 @@
+//! Ticket keys with a small per-thread cache, so the verified path skips the
+//! HMAC for tickets this thread saw recently.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{TicketId, TicketKey};
+use crate::secret::HmacKey;
+
+const SLOTS: usize = 256;
+
+/// Derives [`TicketKey`]s under one key. Clones share the cache entries.
+#[derive(Clone, Debug)]
+pub(crate) struct TicketKeyer {
+    key: HmacKey,
+    /// Tells this key's cache entries from those of other keys in the process.
+    id: u64,
+}
+
+struct Entry {
+    owner: u64,
+    ticket: Box<str>,
+    key: TicketKey,
+}
+
+thread_local! {
+    static CACHE: RefCell<Vec<Option<Entry>>> = const { RefCell::new(Vec::new()) };
+}
+
+impl TicketKeyer {
+    pub(crate) fn new(key: HmacKey) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self {
+            key,
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// The keyed hash of `ticket`.
+    pub(crate) fn key(&self, ticket: &TicketId) -> TicketKey {
+        let id = ticket.as_str();
+        if id.len() > 128 {
+            return TicketKey::derive(&self.key, ticket);
+        }
+        CACHE.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if cache.is_empty() {
+                cache.resize_with(SLOTS, || None);
+            }
+            let slot = &mut cache[slot(self.id, id)];
+            match slot {
+                Some(entry) if entry.owner == self.id && &*entry.ticket == id => entry.key,
+                _ => {
+                    let key = TicketKey::derive(&self.key, ticket);
+                    *slot = Some(Entry {
+                        owner: self.id,
+                        ticket: id.into(),
+                        key,
+                    });
+                    key
+                }
+            }
+        })
+    }
+}
+
+/// FNV-1a over the owner and the id: a slot, nothing secret depends on it.
+fn slot(owner: u64, id: &str) -> usize {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325 ^ owner;
+    for byte in id.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (hash as usize) % SLOTS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Secret;
+
+    #[test]
+    fn cached_keys_equal_derived_keys_and_never_cross_secrets() {
+        let a = TicketKeyer::new(HmacKey::new(&Secret::random().derive("ticket")));
+        let b = TicketKeyer::new(HmacKey::new(&Secret::random().derive("ticket")));
+        for round in 0..3 {
+            for n in 0..1000 {
+                let ticket = TicketId::new(format!("ticket-{n}"));
+                let (ka, kb) = (a.key(&ticket), b.key(&ticket));
+                assert_eq!(ka, TicketKey::derive(&a.key, &ticket), "round {round}");
+                assert_eq!(kb, TicketKey::derive(&b.key, &ticket), "round {round}");
+                assert_ne!(ka, kb);
+            }
+        }
+        let long = TicketId::new("x".repeat(200));
+        assert_eq!(a.key(&long), TicketKey::derive(&a.key, &long));
+    }
+}
