@@ -144,6 +144,8 @@ struct Gate<'a> {
     new_csrf: Option<String>,
     /// The language chosen by `?otp_lang=`, to remember.
     lang_choice: Option<Locale>,
+    /// The application's hint of which ticket this is.
+    hint: Option<String>,
     nonce: String,
 }
 
@@ -186,6 +188,7 @@ impl<'a> Gate<'a> {
             csrf_cookie,
             new_csrf,
             lang_choice,
+            hint: config.ticket_hint.as_ref().and_then(|hint| hint(&found.id)),
             nonce: URL_SAFE_NO_PAD.encode(nonce),
         }
     }
@@ -277,15 +280,10 @@ impl<'a> Gate<'a> {
             .map(|l| (*l, lang::switch_url(path, query, *l)))
             .collect();
         let links: Vec<(Locale, &str)> = links.iter().map(|(l, u)| (*l, u.as_str())).collect();
-        let hint = self
-            .config
-            .ticket_hint
-            .as_ref()
-            .and_then(|hint| hint(&self.found.id));
         let token = self.csrf_token();
         let mut context = PageContext::new(kind, self.locale, &self.url, &token, &self.nonce)
             .with_language_links(&links)
-            .with_ticket_hint(hint.as_deref())
+            .with_ticket_hint(self.hint.as_deref())
             .with_site_name(Some(self.config.flow.site_name()));
         context.challenge = challenge;
         context.notice = notice;
@@ -428,12 +426,7 @@ impl<'a> Gate<'a> {
 
     async fn perform(&self, request: &ActionRequest) -> Result<Option<HeaderValue>, ActionError> {
         let flow = &self.config.flow;
-        let hint = self
-            .config
-            .ticket_hint
-            .as_ref()
-            .and_then(|hint| hint(&self.found.id));
-        let send = SendRequest::new(self.locale).with_ticket_hint(hint.as_deref());
+        let send = SendRequest::new(self.locale).with_ticket_hint(self.hint.as_deref());
         match request.action {
             Action::Send => {
                 let send = match request.email.as_deref() {
