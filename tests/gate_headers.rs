@@ -446,3 +446,46 @@ async fn every_429_says_when_to_retry() {
     assert_eq!(reply.json()["error"], "too_many_attempts");
     assert!(reply.header("retry-after").is_some(), "{reply:?}");
 }
+
+#[tokio::test]
+async fn every_cookie_the_gate_sets_is_locked_down() {
+    let h = Harness::with(|l| l.with_cookie_secure(true));
+    let mut first = h.browser();
+    let mut set = Vec::new();
+    let probe = first.get("/tickets/abc?otp_lang=ja").await;
+    set.extend(probe.set_cookies());
+    let claim = first.get("/tickets/abc").await;
+    assert!(claim.is_ticket());
+    set.extend(claim.set_cookies());
+    let mut b = h.browser();
+    set.extend(b.get(T).await.set_cookies());
+    b.post_form(T, &[("action", "send"), ("email", "a@example.com")])
+        .await;
+    let code = h.last_code();
+    set.extend(
+        b.post_form(T, &[("action", "verify"), ("code", &code)])
+            .await
+            .set_cookies(),
+    );
+    let names: Vec<&str> = set.iter().map(|c| c.name()).collect();
+    assert!(names.iter().any(|n| n.contains("csrf")), "{names:?}");
+    assert!(names.iter().any(|n| n.contains("probe")), "{names:?}");
+    assert!(names.iter().any(|n| n.contains("lang")), "{names:?}");
+    assert!(names.iter().any(|n| n.starts_with("__Secure-otp-")), "{names:?}");
+    for c in &set {
+        let name = c.name();
+        assert_eq!(c.http_only(), Some(true), "{name}");
+        assert_eq!(c.secure(), Some(true), "{name}");
+        assert_eq!(c.same_site(), Some(cookie::SameSite::Lax), "{name}");
+        assert_eq!(c.domain(), None, "{name}");
+        if name.starts_with("__Host-") {
+            assert_eq!(c.path(), Some("/"), "{name}");
+        }
+        if name.contains("csrf") {
+            assert!(name.starts_with("__Host-"), "{name}: not overwritable by a sibling host");
+        }
+        if c.path() != Some("/") {
+            assert_eq!(c.path(), Some(T), "{name}");
+        }
+    }
+}
