@@ -41,8 +41,16 @@ async fn a_failed_mail_is_reported_and_counts_nothing() {
         .post_form(T, &[("action", "send"), ("email", "a@example.com")])
         .await;
     assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{}", reply.body);
-    assert!(reply.header("content-type").unwrap().starts_with("text/html"));
-    assert!(reply.body.contains("role=\"alert\""), "the failure is announced");
+    assert!(
+        reply
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        reply.body.contains("role=\"alert\""),
+        "the failure is announced"
+    );
     assert!(reply.device_cookie().is_none());
     assert!(!reply.is_ticket());
     let reply = b
@@ -91,14 +99,16 @@ async fn a_failed_mail_on_a_bound_ticket_changes_nothing() {
     let h = Harness::new();
     h.claim("abc").await;
     let (mut b, code) = h.sent("abc", "a@example.com").await;
-    assert!(b.submit(T, &[("action", "verify"), ("code", &code)]).await.is_ticket());
+    assert!(
+        b.submit(T, &[("action", "verify"), ("code", &code)])
+            .await
+            .is_ticket()
+    );
     h.advance(Duration::from_secs(3600));
     let mut other = h.browser();
     let before = h.state("abc").await;
     h.mailer.set_failing(true);
-    let reply = other
-        .post_json(T, json!({"action": "send"}))
-        .await;
+    let reply = other.post_json(T, json!({"action": "send"})).await;
     assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
     assert_eq!(h.state("abc").await, before);
 }
@@ -124,13 +134,22 @@ async fn a_failing_store_answers_503_and_never_the_app() {
             assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{mode}");
             assert!(!reply.is_ticket());
             assert!(reply.device_cookie().is_none());
-            assert!(!reply.set_cookies().iter().any(|c| c.name().contains("probe")));
+            assert!(
+                !reply
+                    .set_cookies()
+                    .iter()
+                    .any(|c| c.name().contains("probe"))
+            );
         }
         for method in [Method::HEAD, Method::OPTIONS, Method::PUT, Method::DELETE] {
             let reply = b
                 .send_with(method.clone(), T, &[("accept", accept)], Body::empty())
                 .await;
-            assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{mode} {method}");
+            assert_eq!(
+                reply.status,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{mode} {method}"
+            );
         }
     }
     let mut b = h.browser();
@@ -358,7 +377,9 @@ fn comparable(reply: &Reply) -> (StatusCode, Vec<(String, String)>, String) {
 async fn right_and_wrong(b: &mut Browser, code: &str) {
     let mut pairs = Vec::new();
     for guess in [code, wrong(code)] {
-        let html = b.post_form(T, &[("action", "verify"), ("code", guess)]).await;
+        let html = b
+            .post_form(T, &[("action", "verify"), ("code", guess)])
+            .await;
         let json = b
             .post_json(T, json!({"action": "verify", "code": guess}))
             .await;
@@ -407,7 +428,11 @@ async fn a_lockout_answers_the_same_for_right_and_wrong_codes() {
     let reply = b
         .post_form(T, &[("action", "verify"), ("code", wrong(&code))])
         .await;
-    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "the 20th locks");
+    assert_eq!(
+        reply.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the 20th locks"
+    );
     assert_eq!(h.state("abc").await.state, ChallengeState::Locked);
     right_and_wrong(&mut b, &code).await;
     // A locked-out new device cannot send either.

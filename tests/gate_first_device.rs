@@ -180,10 +180,7 @@ async fn challenge_mode_challenges_the_very_first_browser() {
         assert!(page.device_cookie().is_none());
         assert!(!cookie_names(&page).iter().any(|n| n.contains("probe")));
     }
-    assert_eq!(
-        b.get_json(T).await.json()["state"],
-        "email_required"
-    );
+    assert_eq!(b.get_json(T).await.json()["state"], "email_required");
     let page = b
         .submit(T, &[("action", "send"), ("email", "a@example.com")])
         .await;
@@ -219,8 +216,14 @@ async fn a_pre_bound_ticket_has_no_first_device_and_mails_only_its_address() {
             assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{mode:?}");
             assert!(!page.is_ticket());
             assert!(page.device_cookie().is_none());
-            assert!(!page.body.contains(r#"type="email""#), "{mode:?}: no address field");
-            assert!(!page.body.contains(r#"value="confirm""#), "{mode:?}: no confirm");
+            assert!(
+                !page.body.contains(r#"type="email""#),
+                "{mode:?}: no address field"
+            );
+            assert!(
+                !page.body.contains(r#"value="confirm""#),
+                "{mode:?}: no confirm"
+            );
             assert!(page.body.contains("o***@e******.com"), "{mode:?}: masked");
             assert!(!page.body.contains("owner@"), "{mode:?}");
         }

@@ -41,7 +41,14 @@ fn assert_gate_headers(case: &str, reply: &Reply) {
     assert_eq!(d["default-src"], ["'none'"], "{case}: {csp}");
     assert_eq!(d["frame-ancestors"], ["'none'"], "{case}: {csp}");
     for directive in ["script-src", "default-src", "style-src"] {
-        for bad in ["'unsafe-inline'", "'unsafe-eval'", "*", "data:", "http:", "https:"] {
+        for bad in [
+            "'unsafe-inline'",
+            "'unsafe-eval'",
+            "*",
+            "data:",
+            "http:",
+            "https:",
+        ] {
             if directive == "style-src" && bad != "'unsafe-eval'" && bad != "*" {
                 continue;
             }
@@ -53,8 +60,13 @@ fn assert_gate_headers(case: &str, reply: &Reply) {
     }
     // (A spent attempt budget is a 429 without a wait: see the ignored test below.)
     if reply.status == StatusCode::TOO_MANY_REQUESTS && !case.contains("too many attempts") {
-        let wait = reply.header("retry-after").unwrap_or_else(|| panic!("{case}: Retry-After"));
-        assert!(wait.parse::<u64>().unwrap() > 0, "{case}: Retry-After {wait}");
+        let wait = reply
+            .header("retry-after")
+            .unwrap_or_else(|| panic!("{case}: Retry-After"));
+        assert!(
+            wait.parse::<u64>().unwrap() > 0,
+            "{case}: Retry-After {wait}"
+        );
     }
     if content_type.starts_with("text/html") {
         assert_eq!(d["form-action"], ["'self'"], "{case}: {csp}");
@@ -72,8 +84,14 @@ fn assert_gate_headers(case: &str, reply: &Reply) {
             !in_page.is_empty() || case.contains("HEAD"),
             "{case}: the page's <style> has a nonce"
         );
-        assert!(in_page.iter().all(|n| n == nonce), "{case}: {in_page:?} vs {nonce}");
-        assert!(!reply.body.contains(" style=\""), "{case}: inline style attribute");
+        assert!(
+            in_page.iter().all(|n| n == nonce),
+            "{case}: {in_page:?} vs {nonce}"
+        );
+        assert!(
+            !reply.body.contains(" style=\""),
+            "{case}: inline style attribute"
+        );
         assert!(!reply.body.contains(" onclick="), "{case}: inline handler");
     } else if content_type.starts_with("application/json") {
         reply.json();
@@ -97,11 +115,13 @@ async fn every_response_class() -> Vec<(String, Reply)> {
     push("401 challenge JSON", b.get_json(T).await);
     push(
         "400 invalid address (HTML)",
-        b.post_form(T, &[("action", "send"), ("email", "nope")]).await,
+        b.post_form(T, &[("action", "send"), ("email", "nope")])
+            .await,
     );
     push(
         "400 invalid address (JSON)",
-        b.post_json(T, json!({"action": "send", "email": "nope"})).await,
+        b.post_json(T, json!({"action": "send", "email": "nope"}))
+            .await,
     );
     push(
         "400 unknown action (HTML)",
@@ -133,14 +153,18 @@ async fn every_response_class() -> Vec<(String, Reply)> {
     );
     push(
         "413 too large (JSON)",
-        b.post_json(T, json!({"action": "send", "email": big})).await,
+        b.post_json(T, json!({"action": "send", "email": big}))
+            .await,
     );
     push(
         "415 text/plain (HTML)",
         b.send_with(
             Method::POST,
             T,
-            &[("content-type", "text/plain"), ("sec-fetch-site", "same-origin")],
+            &[
+                ("content-type", "text/plain"),
+                ("sec-fetch-site", "same-origin"),
+            ],
             Body::from("action=send"),
         )
         .await,
@@ -160,7 +184,8 @@ async fn every_response_class() -> Vec<(String, Reply)> {
     );
     push(
         "422 no code yet (JSON)",
-        b.post_json(T, json!({"action": "verify", "code": "123456"})).await,
+        b.post_json(T, json!({"action": "verify", "code": "123456"}))
+            .await,
     );
     // 502: the mail server is down.
     h.mailer.set_failing(true);
@@ -193,11 +218,13 @@ async fn every_response_class() -> Vec<(String, Reply)> {
     let wrong = if code == "000000" { "111111" } else { "000000" };
     push(
         "422 wrong code (HTML)",
-        b.post_form(T, &[("action", "verify"), ("code", wrong)]).await,
+        b.post_form(T, &[("action", "verify"), ("code", wrong)])
+            .await,
     );
     push(
         "422 wrong code (JSON)",
-        b.post_json(T, json!({"action": "verify", "code": wrong})).await,
+        b.post_json(T, json!({"action": "verify", "code": wrong}))
+            .await,
     );
     push(
         "200 JSON verified (with Set-Cookie)",
@@ -218,9 +245,7 @@ async fn every_response_class() -> Vec<(String, Reply)> {
     );
     // 303 with a device cookie: a verify by form.
     h.advance(Duration::from_secs(3600));
-    other
-        .post_form(T, &[("action", "send")])
-        .await;
+    other.post_form(T, &[("action", "send")]).await;
     let code = h.last_code();
     push(
         "303 verified (with Set-Cookie)",
@@ -249,13 +274,19 @@ async fn every_response_class() -> Vec<(String, Reply)> {
     push("401 locked JSON", lb.get_json("/tickets/locked").await);
     push(
         "429 locked (HTML)",
-        lb.post_form("/tickets/locked", &[("action", "verify"), ("code", "123456")])
-            .await,
+        lb.post_form(
+            "/tickets/locked",
+            &[("action", "verify"), ("code", "123456")],
+        )
+        .await,
     );
     push(
         "429 locked (JSON)",
-        lb.post_json("/tickets/locked", json!({"action": "verify", "code": "123456"}))
-            .await,
+        lb.post_json(
+            "/tickets/locked",
+            json!({"action": "verify", "code": "123456"}),
+        )
+        .await,
     );
 
     // 429 too many attempts.
@@ -264,9 +295,12 @@ async fn every_response_class() -> Vec<(String, Reply)> {
     let (mut b, code) = h.sent("abc", "a@example.com").await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for _ in 0..5 {
-        b.post_form(T, &[("action", "verify"), ("code", wrong)]).await;
+        b.post_form(T, &[("action", "verify"), ("code", wrong)])
+            .await;
     }
-    let reply = b.post_form(T, &[("action", "verify"), ("code", wrong)]).await;
+    let reply = b
+        .post_form(T, &[("action", "verify"), ("code", wrong)])
+        .await;
     assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
     push("429 too many attempts (HTML)", reply);
 
@@ -329,7 +363,9 @@ async fn every_gate_response_carries_the_security_headers() {
     statuses.dedup();
     assert_eq!(
         statuses,
-        [200, 303, 400, 401, 403, 404, 409, 413, 415, 422, 429, 502, 503],
+        [
+            200, 303, 400, 401, 403, 404, 409, 413, 415, 422, 429, 502, 503
+        ],
         "every class is covered"
     );
     for (name, reply) in &replies {
@@ -471,7 +507,10 @@ async fn every_cookie_the_gate_sets_is_locked_down() {
     assert!(names.iter().any(|n| n.contains("csrf")), "{names:?}");
     assert!(names.iter().any(|n| n.contains("probe")), "{names:?}");
     assert!(names.iter().any(|n| n.contains("lang")), "{names:?}");
-    assert!(names.iter().any(|n| n.starts_with("__Secure-otp-")), "{names:?}");
+    assert!(
+        names.iter().any(|n| n.starts_with("__Secure-otp-")),
+        "{names:?}"
+    );
     for c in &set {
         let name = c.name();
         assert_eq!(c.http_only(), Some(true), "{name}");
@@ -482,7 +521,10 @@ async fn every_cookie_the_gate_sets_is_locked_down() {
             assert_eq!(c.path(), Some("/"), "{name}");
         }
         if name.contains("csrf") {
-            assert!(name.starts_with("__Host-"), "{name}: not overwritable by a sibling host");
+            assert!(
+                name.starts_with("__Host-"),
+                "{name}: not overwritable by a sibling host"
+            );
         }
         if c.path() != Some("/") {
             assert_eq!(c.path(), Some(T), "{name}");

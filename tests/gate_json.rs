@@ -212,7 +212,11 @@ async fn every_error_has_a_stable_code() {
             "invalid_code",
         );
     }
-    assert_eq!(h.state("abc").await.attempts_left, 5, "format errors count nothing");
+    assert_eq!(
+        h.state("abc").await.attempts_left,
+        5,
+        "format errors count nothing"
+    );
 
     let reply = b
         .post_json(T, json!({"action": "send", "email": "a@example.com"}))
@@ -343,14 +347,21 @@ async fn every_json_error_has_a_message() {
     let mut b = h.browser();
     let replies = [
         b.post_json(T, json!({"action": "send", "extra": 1})).await,
-        b.post_json_with(T, &[("sec-fetch-site", "cross-site")], json!({"action": "send"}))
-            .await,
+        b.post_json_with(
+            T,
+            &[("sec-fetch-site", "cross-site")],
+            json!({"action": "send"}),
+        )
+        .await,
         b.post_json(T, json!({"action": "send", "email": "x".repeat(8192)}))
             .await,
         b.send_with(
             Method::POST,
             T,
-            &[("accept", "application/json"), ("content-type", "text/plain")],
+            &[
+                ("accept", "application/json"),
+                ("content-type", "text/plain"),
+            ],
             Body::from("{}"),
         )
         .await,
@@ -442,7 +453,12 @@ async fn bodies_are_strict() {
         error(&reply, StatusCode::BAD_REQUEST, "bad_request");
         assert!(reply.device_cookie().is_none(), "{body}");
     }
-    for raw in ["", "{", "not json", "{\"action\":\"verify\",\"code\":\"1\"}}"] {
+    for raw in [
+        "",
+        "{",
+        "not json",
+        "{\"action\":\"verify\",\"code\":\"1\"}}",
+    ] {
         let reply = b
             .send_with(
                 Method::POST,
@@ -485,7 +501,8 @@ async fn large_bodies_are_refused() {
         ("content-type", "application/json"),
     ];
     let len = megabyte.len().to_string();
-    let cases: Vec<(&str, Vec<(&str, &str)>, Body)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Body);
+    let cases: Vec<Case<'_>> = vec![
         (
             "1 MB with its Content-Length",
             vec![json_headers[0], json_headers[1], ("content-length", &len)],
@@ -501,7 +518,11 @@ async fn large_bodies_are_refused() {
             vec![json_headers[0], json_headers[1], ("content-length", "64")],
             stream(256, 4096),
         ),
-        ("streamed, no Content-Length", json_headers.to_vec(), stream(256, 4096)),
+        (
+            "streamed, no Content-Length",
+            json_headers.to_vec(),
+            stream(256, 4096),
+        ),
         (
             "streamed, just over the limit",
             json_headers.to_vec(),
@@ -602,7 +623,11 @@ async fn a_bound_ticket_never_shows_its_address_and_no_body_shows_a_code() {
         assert!(!reply.is_ticket());
         assert!(!reply.body.contains("taro.yamada"), "{}", reply.body);
         assert!(!reply.body.contains("example.co.jp"), "{}", reply.body);
-        if reply.header("content-type").unwrap().starts_with("application/json") {
+        if reply
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/json")
+        {
             assert!(
                 !without_mask(&reply.body).contains('@'),
                 "only the masked address holds an @: {}",
@@ -611,7 +636,11 @@ async fn a_bound_ticket_never_shows_its_address_and_no_body_shows_a_code() {
             assert_eq!(reply.json()["masked_email"], "t***@e*********.jp");
         }
         for code in &codes {
-            assert!(!reply.body.contains(code.as_str()), "a code in {}", reply.body);
+            assert!(
+                !reply.body.contains(code.as_str()),
+                "a code in {}",
+                reply.body
+            );
             for (name, value) in reply.headers.iter() {
                 assert!(
                     !value.to_str().unwrap_or("").contains(code.as_str()),

@@ -90,7 +90,11 @@ fn outcome(reply: &common::Reply) -> Outcome {
             gate: gate.to_owned(),
         }
     } else {
-        assert_ne!(reply.status, StatusCode::OK, "200 without the handler: {reply:?}");
+        assert_ne!(
+            reply.status,
+            StatusCode::OK,
+            "200 without the handler: {reply:?}"
+        );
         Outcome::Refused(reply.status)
     }
 }
@@ -105,7 +109,10 @@ async fn check_router(name: &str, h: &Harness, app: Router) -> Vec<(String, Outc
     let mut holder = Browser::on(app.clone());
     holder.get("/tickets/abc").await;
     let reply = holder
-        .post_form("/tickets/abc", &[("action", "send"), ("email", "a@example.com")])
+        .post_form(
+            "/tickets/abc",
+            &[("action", "send"), ("email", "a@example.com")],
+        )
         .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{name}: {reply:?}");
     let code = h.last_code();
@@ -120,7 +127,11 @@ async fn check_router(name: &str, h: &Harness, app: Router) -> Vec<(String, Outc
     for path in PATHS {
         // HEAD answers have no body to tell who served them: a 200 must match a served GET.
         let get_served = matches!(
-            outcome(&holder.send_with(Method::GET, path, &[], Body::empty()).await),
+            outcome(
+                &holder
+                    .send_with(Method::GET, path, &[], Body::empty())
+                    .await
+            ),
             Outcome::Served { .. }
         );
         for method in [Method::HEAD, Method::POST, Method::OPTIONS, Method::GET] {
@@ -132,8 +143,14 @@ async fn check_router(name: &str, h: &Harness, app: Router) -> Vec<(String, Outc
                     assert!(get_served, "{name} HEAD {path}: 200 but GET is refused");
                 }
                 let mut stranger = Browser::on(app.clone());
-                let without = stranger.send_with(Method::HEAD, path, &[], Body::empty()).await;
-                assert_ne!(without.status, StatusCode::OK, "{name} HEAD {path} without a cookie");
+                let without = stranger
+                    .send_with(Method::HEAD, path, &[], Body::empty())
+                    .await;
+                assert_ne!(
+                    without.status,
+                    StatusCode::OK,
+                    "{name} HEAD {path} without a cookie"
+                );
                 continue;
             }
             let got = outcome(&with);
@@ -181,10 +198,20 @@ async fn route_layer_serves_exactly_what_it_checked() {
             .unwrap()
     };
     // The same ticket however it is spelled, as the router decodes it.
-    for path in ["/tickets/abc", "/tickets/%61bc", "/tickets/ab%63", "/tickets/abc/pdf"] {
+    for path in [
+        "/tickets/abc",
+        "/tickets/%61bc",
+        "/tickets/ab%63",
+        "/tickets/abc/pdf",
+    ] {
         assert!(served(path), "{path}: {table:#?}");
     }
-    for path in ["/tickets/ABC", "/tickets/abc%2f..", "/tickets//abc", "/%74ickets/abc"] {
+    for path in [
+        "/tickets/ABC",
+        "/tickets/abc%2f..",
+        "/tickets//abc",
+        "/%74ickets/abc",
+    ] {
         assert!(!served(path), "{path}: {table:#?}");
     }
     // Routes without the parameter pass untouched.
@@ -204,10 +231,20 @@ async fn the_default_pattern_serves_exactly_what_it_checked() {
             .map(|(_, o)| matches!(o, Outcome::Served { .. }))
             .unwrap()
     };
-    for path in ["/tickets/abc", "/tickets/%61bc", "/tickets/ab%63", "/tickets/abc/pdf"] {
+    for path in [
+        "/tickets/abc",
+        "/tickets/%61bc",
+        "/tickets/ab%63",
+        "/tickets/abc/pdf",
+    ] {
         assert!(served(path), "{path}: {table:#?}");
     }
-    for path in ["/tickets/ABC", "/tickets/abc%2f..", "/tickets//abc", "/%74ickets/abc"] {
+    for path in [
+        "/tickets/ABC",
+        "/tickets/abc%2f..",
+        "/tickets//abc",
+        "/%74ickets/abc",
+    ] {
         assert!(!served(path), "{path}: {table:#?}");
     }
 }
@@ -219,7 +256,11 @@ async fn both_sources_agree() {
     let b = check_router("layer", &y, with_layer(&y)).await;
     for ((path, x), (_, y)) in a.iter().zip(&b) {
         let served = |o: &Outcome| matches!(o, Outcome::Served { .. });
-        assert_eq!(served(x), served(y), "{path}: route_layer {x:?}, layer {y:?}");
+        assert_eq!(
+            served(x),
+            served(y),
+            "{path}: route_layer {x:?}, layer {y:?}"
+        );
     }
 }
 

@@ -10,8 +10,8 @@ use axum::body::Body;
 use common::{Browser, Harness, ticket_path};
 use http::{Method, StatusCode};
 use serde_json::json;
-use tower_otp::FirstDevice;
 use tokio::sync::Barrier;
+use tower_otp::FirstDevice;
 
 const T: &str = "/tickets/abc";
 
@@ -61,7 +61,11 @@ async fn forged_forms_are_refused_and_change_nothing() {
         ("empty token", victim.clone(), Some(String::new())),
         ("wrong token", victim.clone(), Some("A".repeat(22))),
         ("token of another browser", victim.clone(), Some(strangers)),
-        ("token of another ticket", victim.clone(), Some(other_ticket)),
+        (
+            "token of another ticket",
+            victim.clone(),
+            Some(other_ticket),
+        ),
         ("right token, no CSRF cookie", no_cookie, Some(own.clone())),
     ];
     let actions: [&[(&str, &str)]; 5] = [
@@ -373,7 +377,10 @@ async fn a_root_level_ticket_pattern_is_no_open_redirect() {
     let mut b = h.browser();
     b.get("/\\evil.com").await;
     let reply = b
-        .post_form("/\\evil.com", &[("action", "send"), ("email", "a@example.com")])
+        .post_form(
+            "/\\evil.com",
+            &[("action", "send"), ("email", "a@example.com")],
+        )
         .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
     let location = reply.header("location").unwrap();
@@ -607,7 +614,9 @@ async fn the_query_string_is_escaped_in_form_actions_and_language_links() {
             url,
         );
         // And the page re-rendered after a failed POST to that URL.
-        let reply = b.post_form(url, &[("action", "send"), ("email", "x")]).await;
+        let reply = b
+            .post_form(url, &[("action", "send"), ("email", "x")])
+            .await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{url}");
         assert_escaped(
             &reply.body,
@@ -743,8 +752,6 @@ async fn get_never_sends_consumes_or_binds() {
     assert_eq!(h.state("abc").await, before, "GET never consumes or binds");
     assert!(!h.state("abc").await.bound);
     // A code in the query string is ignored by GET (7.10), the POSTed one still works.
-    let page = b
-        .submit(T, &[("action", "verify"), ("code", &code)])
-        .await;
+    let page = b.submit(T, &[("action", "verify"), ("code", &code)]).await;
     assert!(page.is_ticket(), "{page:?}");
 }

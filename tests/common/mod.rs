@@ -284,9 +284,7 @@ impl Harness {
 
     /// The store key of a ticket id.
     pub fn key(&self, id: &str) -> tower_otp::TicketKey {
-        self.layer
-            .flow()
-            .ticket_key(&tower_otp::TicketId::new(id))
+        self.layer.flow().ticket_key(&tower_otp::TicketId::new(id))
     }
 
     /// The ticket's challenge as the store has it now.
