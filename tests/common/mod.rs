@@ -249,3 +249,223 @@ pub fn csrf_in(page: &str) -> Option<String> {
     let end = rest[value..].find('"')?;
     Some(rest[value..value + end].to_owned())
 }
+
+// ---------------------------------------------------------------------------
+// Helpers added for the gate suites (tests/gate_*.rs).
+
+/// The path of a ticket under the default pattern.
+pub fn ticket_path(id: &str) -> String {
+    format!("/tickets/{id}")
+}
+
+impl Harness {
+    /// A harness over `store`, keyed by `secret` (so two harnesses sharing a
+    /// secret accept each other's device cookies).
+    pub fn build(
+        secret: &Secret,
+        store: impl tower_otp::Store,
+        configure: impl FnOnce(OtpLayer) -> OtpLayer,
+    ) -> Self {
+        let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
+        let mailer = CapturingMailer::new();
+        let layer = OtpLayer::new(secret, store, mailer.clone())
+            .with_clock(clock.clone())
+            .with_site_name("Test Tickets")
+            .with_cookie_secure(false)
+            .with_new_device_notice(false);
+        let layer = configure(layer);
+        Self {
+            app: app().layer(layer.clone()),
+            clock,
+            mailer,
+            layer,
+        }
+    }
+
+    /// The store key of a ticket id.
+    pub fn key(&self, id: &str) -> tower_otp::TicketKey {
+        self.layer.flow().ticket_key(&tower_otp::TicketId::new(id))
+    }
+
+    /// The ticket's challenge as the store has it now.
+    pub async fn state(&self, id: &str) -> tower_otp::Challenge {
+        self.layer
+            .flow()
+            .challenge(&self.key(id))
+            .await
+            .expect("memory store")
+    }
+
+    /// Claims `id` with a throwaway first device, so later browsers are challenged.
+    pub async fn claim(&self, id: &str) -> Browser {
+        let mut owner = self.browser();
+        let reply = owner.open(&ticket_path(id)).await;
+        assert!(reply.is_ticket(), "first device claims {id}: {reply:?}");
+        owner
+    }
+
+    /// A browser on `id`'s challenge page that sent a code to `email`; returns
+    /// the browser and the code.
+    pub async fn sent(&self, id: &str, email: &str) -> (Browser, String) {
+        let path = ticket_path(id);
+        let mut b = self.browser();
+        b.get(&path).await;
+        let reply = b
+            .post_form(&path, &[("action", "send"), ("email", email)])
+            .await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "send: {}", reply.body);
+        b.get(&path).await;
+        let code = self.last_code_for(email);
+        (b, code)
+    }
+}
+
+impl Browser {
+    /// A browser (empty jar) on any router.
+    pub fn on(app: Router) -> Self {
+        Browser {
+            app,
+            jar: BTreeMap::new(),
+            csrf: None,
+        }
+    }
+
+    /// A request to `path` with exactly these extra headers (and this browser's cookies).
+    pub async fn send_with(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Body,
+    ) -> Reply {
+        let mut builder = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        self.send(builder.body(body).unwrap()).await
+    }
+
+    /// A form body with these fields and this browser's CSRF token.
+    pub fn form_body(&self, fields: &[(&str, &str)]) -> String {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in fields {
+            form.append_pair(k, v);
+        }
+        if let Some(token) = &self.csrf {
+            form.append_pair("csrf_token", token);
+        }
+        form.finish()
+    }
+
+    /// POST a JSON body with these headers besides `Accept`/`Content-Type: application/json`.
+    pub async fn post_json_with(
+        &mut self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: serde_json::Value,
+    ) -> Reply {
+        let mut all = vec![
+            ("host", "tickets.test"),
+            ("accept", "application/json"),
+            ("content-type", "application/json"),
+        ];
+        all.extend_from_slice(headers);
+        self.send_with(Method::POST, path, &all, Body::from(body.to_string()))
+            .await
+    }
+}
+
+/// Every `nonce="..."` attribute value in a page.
+pub fn nonces_in(page: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = page;
+    while let Some(at) = rest.find("nonce=\"") {
+        let value = &rest[at + 7..];
+        let end = value.find('"').unwrap_or(value.len());
+        out.push(value[..end].to_owned());
+        rest = &value[end..];
+    }
+    out
+}
+
+/// A page with its per-response values (nonces, CSRF tokens) blanked, for comparing.
+pub fn stable(page: &str) -> String {
+    let mut out = page.to_owned();
+    for nonce in nonces_in(page) {
+        out = out.replace(&nonce, "NONCE");
+    }
+    if let Some(token) = csrf_in(page) {
+        out = out.replace(&token, "CSRF");
+    }
+    out
+}
+
+/// The directives of a `Content-Security-Policy` header: name → values.
+pub fn csp_directives(csp: &str) -> BTreeMap<String, Vec<String>> {
+    csp.split(';')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| {
+            let mut words = d.split_whitespace();
+            let name = words.next().unwrap().to_ascii_lowercase();
+            (name, words.map(str::to_owned).collect())
+        })
+        .collect()
+}
+
+/// A store that fails every call (the database is down).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FailingStore;
+
+#[tower_otp::async_trait]
+impl tower_otp::Store for FailingStore {
+    async fn load(
+        &self,
+        _: &tower_otp::TicketKey,
+        _: Timestamp,
+        _: &tower_otp::store::Policy,
+    ) -> Result<tower_otp::store::TicketSnapshot, tower_otp::StoreError> {
+        Err(tower_otp::StoreError::msg("down"))
+    }
+    async fn claim_first_device(
+        &self,
+        _: &tower_otp::TicketKey,
+    ) -> Result<tower_otp::store::ClaimOutcome, tower_otp::StoreError> {
+        Err(tower_otp::StoreError::msg("down"))
+    }
+    async fn bind(
+        &self,
+        _: &tower_otp::TicketKey,
+        _: &EmailAddress,
+    ) -> Result<tower_otp::store::BindOutcome, tower_otp::StoreError> {
+        Err(tower_otp::StoreError::msg("down"))
+    }
+    async fn issue_code(
+        &self,
+        _: &tower_otp::store::IssueRequest<'_>,
+    ) -> Result<tower_otp::store::IssueOutcome, tower_otp::StoreError> {
+        Err(tower_otp::StoreError::msg("down"))
+    }
+    async fn withdraw_code(
+        &self,
+        _: &tower_otp::store::IssueRequest<'_>,
+    ) -> Result<(), tower_otp::StoreError> {
+        Err(tower_otp::StoreError::msg("down"))
+    }
+    async fn verify_code(
+        &self,
+        _: &tower_otp::store::VerifyRequest<'_>,
+    ) -> Result<tower_otp::store::VerifyOutcome, tower_otp::StoreError> {
+        Err(tower_otp::StoreError::msg("down"))
+    }
+    async fn restart(
+        &self,
+        _: &tower_otp::TicketKey,
+        _: Timestamp,
+    ) -> Result<tower_otp::store::RestartOutcome, tower_otp::StoreError> {
+        Err(tower_otp::StoreError::msg("down"))
+    }
+    async fn revoke_devices(&self, _: &tower_otp::TicketKey) -> Result<u64, tower_otp::StoreError> {
+        Err(tower_otp::StoreError::msg("down"))
+    }
+}
