@@ -1,6 +1,7 @@
 //! The gate: what an unverified browser gets (pages, actions, first-device trust).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -55,7 +56,8 @@ where
                 parts
                     .extensions
                     .insert(VerifiedDevice::new(found.id.clone(), key, claims));
-                let response = inner.call(Request::from_parts(parts, body)).await?;
+                let mut response = inner.call(Request::from_parts(parts, body)).await?;
+                no_store_unless_set(&mut response);
                 return Ok(response.map(ResponseBody::inner));
             }
             Ok(_) => {}
@@ -172,8 +174,12 @@ impl<'a> Gate<'a> {
             .uri
             .path_and_query()
             .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
-        let quiet = parts.method != Method::GET || is_prefetch(headers);
-        let new_csrf = (csrf_cookie.is_none() && !quiet).then(csrf::new_cookie_value);
+        // HEAD, prefetches and other methods set no cookie at all.
+        let quiet = !matches!(parts.method, Method::GET | Method::POST) || is_prefetch(headers);
+        // A browser without a CSRF cookie gets one, so the page it is shown
+        // (a refused POST's page included) can be submitted.
+        // The JSON API needs none: its POSTs must be application/json (a CORS preflight).
+        let new_csrf = (csrf_cookie.is_none() && !quiet && !json).then(csrf::new_cookie_value);
         let lang_choice = if quiet { None } else { lang::from_query(query) };
         let mut nonce = [0u8; 16];
         rand::rng().fill_bytes(&mut nonce);
@@ -302,10 +308,15 @@ impl<'a> Gate<'a> {
             (Some(Notice::Rejected(rejection)), _) => respond::rejection_json(rejection, challenge),
             (Some(Notice::Problem(problem)), _) => {
                 let (_, code) = respond::problem_status(problem);
-                json!({ "error": code })
+                let mut map = challenge.map(respond::challenge_json).unwrap_or_default();
+                map.insert("error".into(), json!(code));
+                map.insert("message".into(), json!(respond::problem_message(problem)));
+                serde_json::Value::Object(map)
             }
             (None, PageKind::Confirm) => json!({ "state": "confirm_required" }),
-            (None, PageKind::Unavailable) => json!({ "error": "unavailable" }),
+            (None, PageKind::Unavailable) => {
+                json!({ "error": "unavailable", "message": "service unavailable, try again shortly" })
+            }
             (None, _) => challenge
                 .map(respond::challenge_json)
                 .map(serde_json::Value::Object)
@@ -348,8 +359,16 @@ impl<'a> Gate<'a> {
             challenge.as_ref(),
             Some(Notice::Rejected(&rejection)),
         );
-        if let Some(wait) = rejection.retry_after() {
-            respond::retry_after(&mut response, wait.as_secs());
+        // Every 429 says when to retry: a spent round waits for the next send.
+        let wait = rejection.retry_after().or_else(|| {
+            matches!(rejection, Rejection::TooManyAttempts).then(|| {
+                challenge
+                    .as_ref()
+                    .map_or(Duration::ZERO, Challenge::resend_in)
+            })
+        });
+        if let Some(wait) = wait {
+            respond::retry_after(&mut response, wait.as_secs().max(1));
         }
         response
     }
@@ -383,6 +402,7 @@ impl<'a> Gate<'a> {
         let config = self.config;
         if !origin::post_allowed(
             &self.parts.headers,
+            self.parts.uri.authority().map(|a| a.as_str()),
             &config.allowed_origins,
             config.trust_same_site,
         ) {
@@ -515,6 +535,14 @@ fn cookie_name(secure: bool, base: &str) -> String {
 fn header_value(cookie: &Cookie<'_>) -> HeaderValue {
     HeaderValue::from_str(&cookie.to_string())
         .expect("cookie values we build are valid header values")
+}
+
+/// A ticket page is a capability page: keep it out of caches unless the app says otherwise.
+pub(crate) fn no_store_unless_set<B>(response: &mut Response<B>) {
+    response
+        .headers_mut()
+        .entry(http::header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
 }
 
 fn accepts_json(headers: &http::HeaderMap) -> bool {

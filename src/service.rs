@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, HeaderValue};
 use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
@@ -174,11 +173,7 @@ where
             KindProj::Inner { future, no_store } => {
                 let mut response = std::task::ready!(future.poll(cx))?;
                 if *no_store {
-                    // A ticket page is a capability page: keep it out of caches unless the app says otherwise.
-                    response
-                        .headers_mut()
-                        .entry(CACHE_CONTROL)
-                        .or_insert(HeaderValue::from_static("no-store"));
+                    gate::no_store_unless_set(&mut response);
                 }
                 Poll::Ready(Ok(response.map(ResponseBody::inner)))
             }

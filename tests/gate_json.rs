@@ -340,7 +340,6 @@ async fn every_error_has_a_stable_code() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: request-problem and store-down JSON errors carry no \"message\" (gate.rs json_page)"]
 async fn every_json_error_has_a_message() {
     let h = Harness::new();
     h.claim("abc").await;

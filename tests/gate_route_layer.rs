@@ -352,7 +352,6 @@ async fn a_path_param_source_over_a_nested_router_gates_it() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: with_ticket_param over nest_service passes the ticket route ungated (ticket/source.rs PathParam::find: Found::None when only axum's nest tail parameter is present)"]
 async fn a_path_param_source_over_nest_service_never_passes() {
     // `nest_service` keeps the inner router opaque: the outer match has only
     // axum's tail parameter, never `ticket`, and the inner router serves the

@@ -113,7 +113,6 @@ async fn a_csrf_token_is_reusable_on_its_page() {
 }
 
 #[tokio::test]
-#[ignore = "BUG (UX): a POST without the CSRF cookie gets a 403 page whose form can never succeed (gate.rs Gate::new: no new CSRF cookie on POST)"]
 async fn the_csrf_refusal_page_can_be_submitted() {
     // The browser lost its session cookies (an in-app browser closed, the OS
     // evicted them) but still shows the page: the refusal must offer a form
@@ -274,7 +273,6 @@ async fn origin_must_be_exactly_the_own_host_or_listed() {
 /// no `Host` header; a same-origin POST from a browser without Fetch
 /// Metadata must still be accepted.
 #[tokio::test]
-#[ignore = "BUG: origin check reads only the Host header, not the URI authority (HTTP/2)"]
 async fn same_origin_post_over_http2_without_host_header() {
     let h = Harness::new();
     h.claim("abc").await;
@@ -352,13 +350,13 @@ async fn redirects_never_leave_the_site() {
         let reply = b.get(path).await;
         if let Some(location) = reply.header("location") {
             assert!(stays_home(location), "{path} → {location}");
-            assert_eq!(location, path);
+            // The same URL; a backslash is percent-encoded (the router decodes it back).
+            assert_eq!(location, path.replace('\\', "%5C"));
         }
     }
 }
 
 #[tokio::test]
-#[ignore = "BUG: with a root-level ticket pattern (/{ticket}), /\\evil.com redirects to /\\evil.com, which browsers resolve to https://evil.com (respond.rs see_other)"]
 async fn a_root_level_ticket_pattern_is_no_open_redirect() {
     let h = Harness::with(|l| l.with_ticket_path("/{ticket}").unwrap());
     for path in ["/\\evil.com", "/\\/evil.com", "/\\evil.com?x=1"] {

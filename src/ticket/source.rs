@@ -220,9 +220,13 @@ impl fmt::Debug for PathPattern {
 /// `Router::route_layer`: the gate sees exactly the ticket the handler's
 /// `Path` extractor sees.
 ///
-/// Used with `Router::layer` (before routing) there are no path parameters at
-/// all: every request then gets a 500 and an error is logged, rather than
-/// silently passing.
+/// axum applies `Router::layer` and `Router::route_layer` to each route after
+/// matching, so both work; prefer `route_layer`. A request that matched no
+/// route of this router (a nested service, whose routes are out of sight, or
+/// under `Router::layer` the fallback) gets a 404 rather than passing
+/// unchecked: put the layer on a nested router's own ticket routes. Wrapped
+/// around a whole router from outside (before routing) there are no path
+/// parameters at all: every request then gets a 500 and an error is logged.
 ///
 /// ```
 /// use tower_otp::PathParam;
@@ -273,6 +277,15 @@ impl TicketSource for PathParam {
             .iter()
             .find_map(|(k, v)| (k == self.name).then_some(v))
         else {
+            // Without a matched route, the request went to a nested service (whose
+            // routes, the ticket's included, are out of sight) or to the fallback:
+            // never pass it unchecked.
+            if parts.extensions.get::<MatchedPath>().is_none() {
+                tracing::debug!(
+                    "PathParam: no matched route (nested service or fallback); answering 404"
+                );
+                return Found::Malformed;
+            }
             return Found::None;
         };
         if !valid_id(value) {

@@ -9,8 +9,14 @@ use http::header::{HOST, ORIGIN};
 ///   when `trust_same_site`, anything else is refused;
 /// - without it, `Origin`: absent passes (the CSRF token still guards forms),
 ///   `null` is refused, and any other origin passes only when its host equals
-///   the request's `Host` or it is listed in `allowed`.
-pub(crate) fn post_allowed(headers: &HeaderMap, allowed: &[String], trust_same_site: bool) -> bool {
+///   the request's `Host` (or, without one, the URI's `authority`) or it is
+///   listed in `allowed`.
+pub(crate) fn post_allowed(
+    headers: &HeaderMap,
+    uri_authority: Option<&str>,
+    allowed: &[String],
+    trust_same_site: bool,
+) -> bool {
     if let Some(site) = headers.get("sec-fetch-site") {
         return match site.as_bytes() {
             b"same-origin" | b"none" => true,
@@ -27,11 +33,15 @@ pub(crate) fn post_allowed(headers: &HeaderMap, allowed: &[String], trust_same_s
     if allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
         return true;
     }
-    let Some((_scheme, authority)) = origin.split_once("://") else {
+    let Some((_scheme, origin_host)) = origin.split_once("://") else {
         return false;
     };
-    let host = headers.get(HOST).and_then(|h| h.to_str().ok());
-    host.is_some_and(|host| !authority.contains('/') && host.eq_ignore_ascii_case(authority))
+    // HTTP/1.1 names the host in `Host`; HTTP/2 in the URI's authority.
+    let host = headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or(uri_authority);
+    host.is_some_and(|host| !origin_host.contains('/') && host.eq_ignore_ascii_case(origin_host))
 }
 
 #[cfg(test)]
@@ -71,7 +81,7 @@ mod tests {
                     None => matches!(origin, None | Some("https://tickets.example")),
                 };
                 assert_eq!(
-                    post_allowed(&headers, &[], false),
+                    post_allowed(&headers, None, &[], false),
                     want,
                     "site {site:?} origin {origin:?}"
                 );
@@ -80,21 +90,31 @@ mod tests {
     }
 
     #[test]
+    fn http2_requests_use_the_uri_authority() {
+        let mut headers = HeaderMap::new();
+        headers.insert(ORIGIN, "https://tickets.example".parse().unwrap());
+        assert!(post_allowed(&headers, Some("tickets.example"), &[], false));
+        assert!(!post_allowed(&headers, Some("other.example"), &[], false));
+        assert!(!post_allowed(&headers, None, &[], false));
+    }
+
+    #[test]
     fn same_site_and_allow_list_are_opt_in() {
         let mut headers = HeaderMap::new();
         headers.insert("sec-fetch-site", "same-site".parse().unwrap());
-        assert!(!post_allowed(&headers, &[], false));
-        assert!(post_allowed(&headers, &[], true));
+        assert!(!post_allowed(&headers, None, &[], false));
+        assert!(post_allowed(&headers, None, &[], true));
         let mut headers = HeaderMap::new();
         headers.insert(HOST, "api.example".parse().unwrap());
         headers.insert(ORIGIN, "https://app.example".parse().unwrap());
-        assert!(!post_allowed(&headers, &[], false));
+        assert!(!post_allowed(&headers, None, &[], false));
         assert!(post_allowed(
             &headers,
+            None,
             &["https://app.example".to_owned()],
             false
         ));
         headers.insert(ORIGIN, "https://api.example/evil".parse().unwrap());
-        assert!(!post_allowed(&headers, &[], false));
+        assert!(!post_allowed(&headers, None, &[], false));
     }
 }

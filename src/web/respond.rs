@@ -123,10 +123,25 @@ pub(crate) fn see_other(location: &str) -> Response<Bytes> {
         Bytes::new(),
         JSON_CSP,
     );
-    if let Ok(value) = HeaderValue::from_str(location) {
+    if let Ok(value) = HeaderValue::from_str(&same_site_location(location)) {
         response.headers_mut().insert(header::LOCATION, value);
     }
     response
+}
+
+/// A request's own path and query made safe as a `Location`: browsers read
+/// `\` as `/`, and a path starting with `//` as another host, so `\` is
+/// percent-encoded (the router decodes it back to the same ticket) and a
+/// leading `//` becomes `/.//`.
+pub(crate) fn same_site_location(path_and_query: &str) -> String {
+    let location = path_and_query.replace('\\', "%5C");
+    if location.starts_with("//") {
+        format!("/.{location}")
+    } else if location.starts_with('/') {
+        location
+    } else {
+        format!("/{location}")
+    }
 }
 
 /// Adds `Retry-After` (seconds).
@@ -152,6 +167,19 @@ pub(crate) fn challenge_json(challenge: &Challenge) -> Map<String, Value> {
     map
 }
 
+/// The message of a request problem, for the JSON API.
+pub(crate) fn problem_message(problem: RequestProblem) -> &'static str {
+    match problem {
+        RequestProblem::Csrf => "the form's CSRF token is missing or wrong; reload the page",
+        RequestProblem::CrossSite => "cross-site requests are refused",
+        RequestProblem::TooLarge => "the request body is too large",
+        RequestProblem::UnsupportedMediaType => {
+            "the JSON API takes only Content-Type: application/json"
+        }
+        _ => "the request is not a valid gate action",
+    }
+}
+
 /// The JSON body of a rejected action.
 pub(crate) fn rejection_json(rejection: &Rejection, challenge: Option<&Challenge>) -> Value {
     let mut map = challenge.map(challenge_json).unwrap_or_default();
@@ -169,6 +197,21 @@ pub(crate) fn rejection_json(rejection: &Rejection, challenge: Option<&Challenge
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redirect_locations_stay_on_the_site() {
+        let cases = [
+            ("/tickets/abc", "/tickets/abc"),
+            ("/tickets/abc?x=1", "/tickets/abc?x=1"),
+            ("/\\evil.com", "/%5Cevil.com"),
+            ("//evil.com", "/.//evil.com"),
+            ("/\\/evil.com", "/%5C/evil.com"),
+            ("evil", "/evil"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(same_site_location(input), want, "{input}");
+        }
+    }
 
     #[test]
     fn every_gate_response_carries_the_security_headers() {
