@@ -99,14 +99,22 @@ async fn two_instances_behave_as_one_site() {
     assert!(through(&b, &phone).get(t).await.is_ticket());
     let mut laptop = b.browser();
     let page = laptop.get(t).await;
-    assert!(!page.body.contains(r#"type="email""#), "bound: no address field");
+    assert!(
+        !page.body.contains(r#"type="email""#),
+        "bound: no address field"
+    );
     assert!(page.body.contains("t***@e******.com"));
 
     // The resend cooldown started by B holds on A.
     let reply = through(&a, &laptop)
         .post_form(t, &[("action", "send")])
         .await;
-    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{}", reply.body);
+    assert_eq!(
+        reply.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        reply.body
+    );
 }
 
 #[tokio::test]
@@ -129,16 +137,33 @@ async fn an_outage_fails_closed_and_heals() {
     // Unverified requests get the 503 page or `unavailable`, never the ticket.
     let mut stranger = gate.browser();
     let reply = stranger.get_json(t).await;
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{}", reply.body);
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.body
+    );
     assert_eq!(reply.json()["error"], "unavailable");
     let reply = stranger.get(t).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(!reply.is_ticket());
     let reply = stranger
-        .post_json(t, serde_json::json!({"action": "send", "email": "a@example.com"}))
+        .post_json(
+            t,
+            serde_json::json!({"action": "send", "email": "a@example.com"}),
+        )
         .await;
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{}", reply.body);
-    assert_eq!(gate.mailer.count(), 0, "nothing is sent while the store is down");
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.body
+    );
+    assert_eq!(
+        gate.mailer.count(),
+        0,
+        "nothing is sent while the store is down"
+    );
     // The verified device keeps passing: its cookie needs no store.
     for _ in 0..3 {
         assert!(owner.get(t).await.is_ticket());
@@ -152,7 +177,11 @@ async fn an_outage_fails_closed_and_heals() {
     loop {
         let reply = first.get(t).await;
         if reply.status != StatusCode::SERVICE_UNAVAILABLE {
-            assert_eq!(reply.status, StatusCode::SEE_OTHER, "the first-device probe");
+            assert_eq!(
+                reply.status,
+                StatusCode::SEE_OTHER,
+                "the first-device probe"
+            );
             break;
         }
         assert!(
@@ -169,7 +198,9 @@ async fn an_outage_fails_closed_and_heals() {
         .submit(t, &[("action", "send"), ("email", "hanako@example.com")])
         .await;
     let code = gate.last_code_for("hanako@example.com");
-    let page = second.submit(t, &[("action", "verify"), ("code", &code)]).await;
+    let page = second
+        .submit(t, &[("action", "verify"), ("code", &code)])
+        .await;
     assert!(page.is_ticket(), "{page:?}");
     assert!(owner.get("/tickets/outage").await.is_ticket());
 }

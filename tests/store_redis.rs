@@ -136,7 +136,10 @@ async fn key_layout_and_ttls() {
             "{key}: {ttl}"
         );
     }
-    let undo: Vec<String> = redis.keys(format!("{prefix}:{{{t}}}:undo:*")).await.unwrap();
+    let undo: Vec<String> = redis
+        .keys(format!("{prefix}:{{{t}}}:undo:*"))
+        .await
+        .unwrap();
     assert!(undo.is_empty(), "one node never needs undo data");
 }
 
@@ -187,7 +190,10 @@ async fn address_refusal_leaves_the_ticket_as_it_was() {
             .map(|b| format!("{b:02x}"))
             .collect();
         let undo: Vec<String> = redis.keys(format!("{pattern}*")).await.unwrap();
-        assert!(!undo.contains(&format!("{pattern}{refused_hex}")), "{undo:?}");
+        assert!(
+            !undo.contains(&format!("{pattern}{refused_hex}")),
+            "{undo:?}"
+        );
         assert_eq!(undo.len(), usize::from(per_slot), "{undo:?}");
         for key in undo {
             let ttl: i64 = redis.pttl(&key).await.unwrap();
@@ -272,7 +278,10 @@ async fn a_stalled_redis_times_out() {
         "{waited:?}"
     );
     assert_eq!(error.to_string(), "store unavailable: redis call timed out");
-    assert!(std::error::Error::source(&error).is_some(), "keeps its source");
+    assert!(
+        std::error::Error::source(&error).is_some(),
+        "keeps its source"
+    );
     tokio::time::sleep(Duration::from_millis(100)).await;
     store.load(&ticket, now(), &policy).await.unwrap();
 }
@@ -287,7 +296,10 @@ async fn debug_and_errors_hide_the_password() {
     let store = RedisStore::new(&url).await.unwrap();
     let debug = format!("{store:?}");
     assert!(!debug.contains("s3cret"), "{debug}");
-    assert!(debug.contains(&format!("127.0.0.1:{}", server.port)), "{debug}");
+    assert!(
+        debug.contains(&format!("127.0.0.1:{}", server.port)),
+        "{debug}"
+    );
     assert!(debug.contains("prefix: \"otp\""), "{debug}");
 
     let url = format!("redis://:wrong-pw@127.0.0.1:{}", server.port);
@@ -314,4 +326,48 @@ async fn settings_are_checked() {
     assert!(store.clone().with_timeout(Duration::from_secs(61)).is_err());
     let store = store.with_prefix("app:otp").unwrap();
     assert_eq!(store.prefix(), "app:otp");
+}
+
+/// Redis memory per pending challenge (one code sent to one address, the
+/// address counter included) and per bound ticket, from `used_memory` on a
+/// server of the test's own.
+#[tokio::test]
+async fn memory_per_record() {
+    let Some(server) = PrivateRedis::start(&[]) else {
+        return;
+    };
+    let store = RedisStore::new(&server.url()).await.unwrap();
+    let mut redis = raw(&server.url()).await;
+    async fn used(redis: &mut redis::aio::MultiplexedConnection) -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(redis)
+            .await
+            .unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+    const N: u64 = 10_000;
+    let t0 = now();
+    let before = used(&mut redis).await;
+    for _ in 0..N {
+        let (address, key) = random_address();
+        let (outcome, _) = issue(&store, &random_ticket(), &address, &key, t0).await;
+        assert!(matches!(outcome, IssueOutcome::Issued { .. }));
+    }
+    let pending = (used(&mut redis).await - before) / N;
+    let before = used(&mut redis).await;
+    for _ in 0..N {
+        let ticket = random_ticket();
+        store.claim_first_device(&ticket).await.unwrap();
+        store.bind(&ticket, &random_address().0).await.unwrap();
+    }
+    let bound = (used(&mut redis).await - before) / N;
+    eprintln!("redis store: {pending} bytes per pending challenge, {bound} per bound ticket");
+    assert!(pending <= 1024, "{pending} bytes per pending challenge");
+    assert!(bound <= 512, "{bound} bytes per bound ticket");
 }

@@ -546,7 +546,8 @@ impl Store for RedisStore {
             .key(self.keys.address(r.address_key))
             .arg(now)
             .arg(window);
-        let (ticket, address) = futures_util::future::join(self.run(ticket), self.run(address)).await;
+        let (ticket, address) =
+            futures_util::future::join(self.run(ticket), self.run(address)).await;
         ticket.and(address).map(drop)
     }
 
