@@ -371,3 +371,30 @@ async fn memory_per_record() {
     assert!(pending <= 1024, "{pending} bytes per pending challenge");
     assert!(bound <= 512, "{bound} bytes per bound ticket");
 }
+
+/// The least-privilege ACL user that `docs/redis.md` recommends is enough.
+#[tokio::test]
+async fn works_as_a_least_privilege_acl_user() {
+    let Some(server) = PrivateRedis::start(&[]) else {
+        return;
+    };
+    let mut admin = raw(&server.url()).await;
+    let rule = "on >otp-pw ~otp:* resetchannels -@all +evalsha +script|load +hincrby \
+                +get +set +del +hget +hset +hmget +hdel +hexists +ping";
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("otp-app")
+        .arg(rule.split_whitespace().collect::<Vec<_>>())
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let url = format!("redis://otp-app:otp-pw@127.0.0.1:{}", server.port);
+    let store = RedisStore::new(&url).await.unwrap();
+    let instances = Instances::one(store);
+    tower_otp::store::conformance::success_resets_failures_and_binds(&instances).await;
+    tower_otp::store::conformance::withdraw_refunds_the_send(&instances).await;
+    tower_otp::store::conformance::revoke_bumps_generation(&instances).await;
+    tower_otp::store::conformance::restart_keeps_attempts(&instances).await;
+    tower_otp::store::conformance::load_shows_everything(&instances).await;
+    tower_otp::store::conformance::lockout_after_consecutive_failures(&instances).await;
+}
