@@ -142,9 +142,13 @@ pub use self::pages::{
 };
 pub use self::secret::{KeyError, MIN_KEY_BYTES, Secret};
 pub use self::service::{OtpService, ResponseFuture};
+#[cfg(feature = "redis")]
+pub use self::store::RedisStore;
 pub use self::store::{MemoryStore, Store, StoreError};
 #[cfg(feature = "axum")]
 pub use self::ticket::PathParam;
 pub use self::ticket::{Found, PathPattern, TicketId, TicketKey, TicketMatch, TicketSource};
 pub use self::verified::VerifiedDevice;
 pub use cookie;
+#[cfg(feature = "redis")]
+pub use redis;

@@ -36,8 +36,12 @@ use crate::ticket::TicketKey;
 #[cfg(any(test, feature = "test-util"))]
 pub mod conformance;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 pub use self::memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use self::redis::RedisStore;
 
 /// A keyed hash of an e-mail address: the key of the per-address send counter.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,0 +1,201 @@
+//! The [`Store`] operations: one script each, within the timeout.
+
+use async_trait::async_trait;
+use redis::{ScriptInvocation, Value};
+
+use super::RedisStore;
+use super::keys::hex;
+use super::scripts::{self, SCRIPTS, millis, policy_args};
+use crate::clock::Timestamp;
+use crate::mail::EmailAddress;
+use crate::store::{
+    BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome, Store,
+    StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+};
+use crate::ticket::TicketKey;
+
+impl RedisStore {
+    /// Runs one Redis call within the timeout.
+    pub(super) async fn bounded<T>(
+        &self,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(StoreError::new("redis call failed", error)),
+            Err(elapsed) => Err(StoreError::new("redis call timed out", elapsed)),
+        }
+    }
+
+    async fn run(&self, invocation: ScriptInvocation<'_>) -> Result<Value, StoreError> {
+        let mut connection = self.connection.clone();
+        self.bounded(invocation.invoke_async(&mut connection)).await
+    }
+
+    async fn issue_split(&self, r: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
+        let code = hex(r.code.as_bytes());
+        let (challenge, undo) = (
+            self.keys.challenge(r.ticket),
+            self.keys.undo(r.ticket, r.code),
+        );
+        let mut ticket = SCRIPTS.issue_ticket.prepare_invoke();
+        ticket
+            .key(self.keys.record(r.ticket))
+            .key(&challenge)
+            .key(&undo)
+            .arg(r.now.as_millis())
+            .arg(r.address.as_str())
+            .arg(&code);
+        policy_args(&mut ticket, r.policy);
+        let issued = scripts::issue(self.run(ticket).await?)?;
+        if !matches!(issued, IssueOutcome::Issued { .. }) {
+            return Ok(issued);
+        }
+        let mut address = SCRIPTS.take_address.prepare_invoke();
+        address
+            .key(self.keys.address(r.address_key))
+            .arg(r.now.as_millis());
+        policy_args(&mut address, r.policy);
+        let taken = self.run(address).await.and_then(scripts::take_address);
+        if let Ok(None) = taken {
+            return Ok(issued);
+        }
+        // The address refused the send (or could not be asked): put the ticket back.
+        let mut back = SCRIPTS.undo_issue.prepare_invoke();
+        back.key(&challenge)
+            .key(&undo)
+            .arg(r.now.as_millis())
+            .arg(&code);
+        let undone = self.run(back).await;
+        match taken {
+            Ok(Some(retry_at)) => {
+                undone?;
+                Ok(IssueOutcome::AddressThrottled { retry_at })
+            }
+            Ok(None) => unreachable!("returned above"),
+            Err(error) => {
+                if let Err(undo) = undone {
+                    tracing::warn!(ticket = r.ticket.label(), error = %undo, "could not take back a code whose address count failed");
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn load(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+        policy: &Policy,
+    ) -> Result<TicketSnapshot, StoreError> {
+        let mut invocation = SCRIPTS.load.prepare_invoke();
+        invocation
+            .key(self.keys.record(ticket))
+            .key(self.keys.challenge(ticket))
+            .arg(now.as_millis())
+            .arg(millis(policy.send_window));
+        scripts::snapshot(self.run(invocation).await?)
+    }
+
+    async fn claim_first_device(&self, ticket: &TicketKey) -> Result<ClaimOutcome, StoreError> {
+        let mut invocation = SCRIPTS.claim.prepare_invoke();
+        invocation.key(self.keys.record(ticket));
+        scripts::claim(self.run(invocation).await?)
+    }
+
+    async fn bind(
+        &self,
+        ticket: &TicketKey,
+        address: &EmailAddress,
+    ) -> Result<BindOutcome, StoreError> {
+        let mut invocation = SCRIPTS.bind.prepare_invoke();
+        invocation
+            .key(self.keys.record(ticket))
+            .arg(address.as_str());
+        scripts::bind(self.run(invocation).await?)
+    }
+
+    async fn issue_code(&self, r: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
+        if self.per_slot {
+            return self.issue_split(r).await;
+        }
+        let mut invocation = SCRIPTS.issue.prepare_invoke();
+        invocation
+            .key(self.keys.record(r.ticket))
+            .key(self.keys.challenge(r.ticket))
+            .key(self.keys.address(r.address_key))
+            .arg(r.now.as_millis())
+            .arg(r.address.as_str())
+            .arg(hex(r.code.as_bytes()));
+        policy_args(&mut invocation, r.policy);
+        scripts::issue(self.run(invocation).await?)
+    }
+
+    async fn withdraw_code(&self, r: &IssueRequest<'_>) -> Result<(), StoreError> {
+        let (now, code) = (r.now.as_millis(), hex(r.code.as_bytes()));
+        let window = millis(r.policy.send_window);
+        if !self.per_slot {
+            let mut invocation = SCRIPTS.withdraw.prepare_invoke();
+            invocation
+                .key(self.keys.challenge(r.ticket))
+                .key(self.keys.address(r.address_key))
+                .arg(now)
+                .arg(&code)
+                .arg(window);
+            return self.run(invocation).await.map(drop);
+        }
+        let mut ticket = SCRIPTS.withdraw_ticket.prepare_invoke();
+        ticket
+            .key(self.keys.challenge(r.ticket))
+            .arg(now)
+            .arg(&code);
+        let mut address = SCRIPTS.withdraw_address.prepare_invoke();
+        address
+            .key(self.keys.address(r.address_key))
+            .arg(now)
+            .arg(window);
+        let (ticket, address) =
+            futures_util::future::join(self.run(ticket), self.run(address)).await;
+        ticket.and(address).map(drop)
+    }
+
+    async fn verify_code(&self, r: &VerifyRequest<'_>) -> Result<VerifyOutcome, StoreError> {
+        let mut invocation = SCRIPTS.verify.prepare_invoke();
+        invocation
+            .key(self.keys.record(r.ticket))
+            .key(self.keys.challenge(r.ticket))
+            .arg(r.now.as_millis())
+            .arg(hex(r.code.as_bytes()))
+            .arg(r.policy.max_attempts)
+            .arg(r.policy.lockout_threshold)
+            .arg(millis(r.policy.lockout_duration));
+        scripts::verify(self.run(invocation).await?)
+    }
+
+    async fn restart(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<RestartOutcome, StoreError> {
+        let mut invocation = SCRIPTS.restart.prepare_invoke();
+        invocation
+            .key(self.keys.record(ticket))
+            .key(self.keys.challenge(ticket))
+            .arg(now.as_millis());
+        match self.run(invocation).await? {
+            Value::Int(1) => Ok(RestartOutcome::Bound),
+            Value::Int(0) => Ok(RestartOutcome::Restarted),
+            _ => Err(StoreError::msg("unexpected reply from redis")),
+        }
+    }
+
+    async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
+        let mut connection = self.connection.clone();
+        let mut command = redis::cmd("HINCRBY");
+        command.arg(self.keys.record(ticket)).arg("gen").arg(1);
+        self.bounded(command.query_async(&mut connection)).await
+    }
+}

@@ -1,0 +1,280 @@
+//! The Lua scripts (one per operation) and the decoding of their replies.
+//!
+//! Each script is the shared prelude (`lua/prelude.lua`) followed by its own
+//! body. `redis::Script` sends `EVALSHA` and, on `NOSCRIPT` (a restarted or
+//! flushed server), loads the script and retries.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::{Script, ScriptInvocation, Value};
+
+use super::keys::unhex;
+use crate::clock::Timestamp;
+use crate::code::CodeHash;
+use crate::mail::EmailAddress;
+use crate::store::{
+    BindOutcome, ClaimOutcome, CodeRecord, IssueOutcome, Policy, StoreError, TicketSnapshot,
+    VerifyOutcome,
+};
+
+macro_rules! script {
+    ($file:literal) => {
+        concat!(
+            include_str!("lua/prelude.lua"),
+            "\n",
+            include_str!(concat!("lua/", $file))
+        )
+    };
+}
+
+/// Every script, built (and hashed) once.
+pub(super) struct Scripts {
+    pub(super) load: Script,
+    pub(super) claim: Script,
+    pub(super) bind: Script,
+    pub(super) issue: Script,
+    pub(super) issue_ticket: Script,
+    pub(super) undo_issue: Script,
+    pub(super) take_address: Script,
+    pub(super) withdraw: Script,
+    pub(super) withdraw_ticket: Script,
+    pub(super) withdraw_address: Script,
+    pub(super) verify: Script,
+    pub(super) restart: Script,
+}
+
+pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
+    load: Script::new(script!("load.lua")),
+    claim: Script::new(script!("claim.lua")),
+    bind: Script::new(script!("bind.lua")),
+    issue: Script::new(script!("issue.lua")),
+    issue_ticket: Script::new(script!("issue_ticket.lua")),
+    undo_issue: Script::new(script!("undo_issue.lua")),
+    take_address: Script::new(script!("take_address.lua")),
+    withdraw: Script::new(script!("withdraw.lua")),
+    withdraw_ticket: Script::new(script!("withdraw_ticket.lua")),
+    withdraw_address: Script::new(script!("withdraw_address.lua")),
+    verify: Script::new(script!("verify.lua")),
+    restart: Script::new(script!("restart.lua")),
+});
+
+impl Scripts {
+    pub(super) fn all(&self) -> [&Script; 12] {
+        [
+            &self.load,
+            &self.claim,
+            &self.bind,
+            &self.issue,
+            &self.issue_ticket,
+            &self.undo_issue,
+            &self.take_address,
+            &self.withdraw,
+            &self.withdraw_ticket,
+            &self.withdraw_address,
+            &self.verify,
+            &self.restart,
+        ]
+    }
+}
+
+/// Milliseconds, as the scripts take them.
+pub(super) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Appends the policy as `policy()` in the prelude reads it.
+pub(super) fn policy_args(invocation: &mut ScriptInvocation<'_>, policy: &Policy) {
+    let cooldowns = policy
+        .cooldowns
+        .iter()
+        .map(|d| millis(*d).to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    invocation
+        .arg(millis(policy.code_ttl))
+        .arg(policy.live_codes)
+        .arg(millis(policy.send_window))
+        .arg(policy.sends_per_ticket)
+        .arg(policy.sends_per_address)
+        .arg(cooldowns);
+}
+
+fn unexpected() -> StoreError {
+    StoreError::msg("unexpected reply from redis")
+}
+
+fn items(value: Value) -> Result<Vec<Value>, StoreError> {
+    match value {
+        Value::Array(items) => Ok(items),
+        _ => Err(unexpected()),
+    }
+}
+
+fn int(value: &Value) -> Result<i64, StoreError> {
+    match value {
+        Value::Int(n) => Ok(*n),
+        _ => Err(unexpected()),
+    }
+}
+
+fn uint(value: &Value) -> Result<u64, StoreError> {
+    u64::try_from(int(value)?).map_err(|_| unexpected())
+}
+
+fn u32_of(value: &Value) -> Result<u32, StoreError> {
+    u32::try_from(int(value)?).map_err(|_| unexpected())
+}
+
+fn time(value: &Value) -> Result<Timestamp, StoreError> {
+    uint(value).map(Timestamp::from_millis)
+}
+
+fn bytes(value: &Value) -> Result<&[u8], StoreError> {
+    match value {
+        Value::BulkString(b) => Ok(b),
+        Value::SimpleString(s) => Ok(s.as_bytes()),
+        _ => Err(unexpected()),
+    }
+}
+
+/// An address the scripts stored; empty means none.
+fn address(value: &Value) -> Result<Option<EmailAddress>, StoreError> {
+    let raw = bytes(value)?;
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let text = std::str::from_utf8(raw).map_err(|_| unexpected())?;
+    EmailAddress::parse(text)
+        .map(Some)
+        .map_err(|e| StoreError::new("unreadable address in redis", e))
+}
+
+/// The outcome's tag and its fields.
+fn tagged(value: Value) -> Result<(String, Vec<Value>), StoreError> {
+    let mut items = items(value)?;
+    if items.is_empty() {
+        return Err(unexpected());
+    }
+    let tag = String::from_utf8(bytes(&items.remove(0))?.to_vec()).map_err(|_| unexpected())?;
+    Ok((tag, items))
+}
+
+pub(super) fn snapshot(value: Value) -> Result<TicketSnapshot, StoreError> {
+    let fields = items(value)?;
+    let [
+        claimed,
+        binding,
+        generation,
+        failures,
+        pending,
+        attempts,
+        exhausted,
+        locked,
+        sends,
+        codes,
+        had_codes,
+    ] = <[Value; 11]>::try_from(fields).map_err(|_| unexpected())?;
+    let live_codes = items(codes)?
+        .chunks_exact(3)
+        .map(|c| {
+            let hash = unhex::<32>(bytes(&c[0])?).ok_or_else(unexpected)?;
+            Ok(CodeRecord::new(
+                CodeHash::from_bytes(hash),
+                time(&c[1])?,
+                time(&c[2])?,
+            ))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    let locked = uint(&locked)?;
+    Ok(TicketSnapshot {
+        claimed: int(&claimed)? == 1,
+        binding: address(&binding)?,
+        generation: uint(&generation)?,
+        pending: address(&pending)?,
+        live_codes,
+        attempts_used: u32_of(&attempts)?,
+        exhausted: int(&exhausted)? == 1,
+        consecutive_failures: u32_of(&failures)?,
+        locked_until: (locked > 0).then_some(Timestamp::from_millis(locked)),
+        recent_sends: items(sends)?.iter().map(time).collect::<Result<_, _>>()?,
+        had_codes: int(&had_codes)? == 1,
+    })
+}
+
+pub(super) fn claim(value: Value) -> Result<ClaimOutcome, StoreError> {
+    match items(value)?.as_slice() {
+        [won, generation] if int(won)? == 1 => Ok(ClaimOutcome::Claimed {
+            generation: uint(generation)?,
+        }),
+        [refused] if int(refused)? == 0 => Ok(ClaimOutcome::Refused),
+        _ => Err(unexpected()),
+    }
+}
+
+pub(super) fn bind(value: Value) -> Result<BindOutcome, StoreError> {
+    match int(&value)? {
+        0 => Ok(BindOutcome::Bound),
+        1 => Ok(BindOutcome::AlreadyBound { same: false }),
+        2 => Ok(BindOutcome::AlreadyBound { same: true }),
+        _ => Err(unexpected()),
+    }
+}
+
+/// The outcome of `issue.lua` or `issue_ticket.lua`.
+pub(super) fn issue(value: Value) -> Result<IssueOutcome, StoreError> {
+    let (tag, fields) = tagged(value)?;
+    match (tag.as_str(), fields.as_slice()) {
+        ("issued", [expires, next]) => Ok(IssueOutcome::Issued {
+            expires_at: time(expires)?,
+            next_send_at: time(next)?,
+        }),
+        ("ticket", [retry]) => Ok(IssueOutcome::TicketThrottled {
+            retry_at: time(retry)?,
+        }),
+        ("address", [retry]) => Ok(IssueOutcome::AddressThrottled {
+            retry_at: time(retry)?,
+        }),
+        ("locked", [until]) => Ok(IssueOutcome::Locked {
+            until: time(until)?,
+        }),
+        ("bound", []) => Ok(IssueOutcome::BoundElsewhere),
+        _ => Err(unexpected()),
+    }
+}
+
+/// The outcome of `take_address.lua`: `None` when the send was counted, else
+/// when a send to the address will be allowed.
+pub(super) fn take_address(value: Value) -> Result<Option<Timestamp>, StoreError> {
+    let (tag, fields) = tagged(value)?;
+    match (tag.as_str(), fields.as_slice()) {
+        ("ok", []) => Ok(None),
+        ("address", [retry]) => Ok(Some(time(retry)?)),
+        _ => Err(unexpected()),
+    }
+}
+
+pub(super) fn verify(value: Value) -> Result<VerifyOutcome, StoreError> {
+    let (tag, fields) = tagged(value)?;
+    match (tag.as_str(), fields.as_slice()) {
+        ("verified", [bound, newly, generation]) => Ok(VerifyOutcome::Verified {
+            address: address(bound)?.ok_or_else(unexpected)?,
+            newly_bound: int(newly)? == 1,
+            generation: uint(generation)?,
+        }),
+        ("wrong", [left, locked]) => {
+            let locked = uint(locked)?;
+            Ok(VerifyOutcome::Wrong {
+                attempts_left: u32_of(left)?,
+                locked_until: (locked > 0).then_some(Timestamp::from_millis(locked)),
+            })
+        }
+        ("expired", []) => Ok(VerifyOutcome::Expired),
+        ("nocode", []) => Ok(VerifyOutcome::NoCode),
+        ("exhausted", []) => Ok(VerifyOutcome::Exhausted),
+        ("locked", [until]) => Ok(VerifyOutcome::Locked {
+            until: time(until)?,
+        }),
+        _ => Err(unexpected()),
+    }
+}

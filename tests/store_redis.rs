@@ -1,0 +1,400 @@
+//! `RedisStore` against a real Redis: the conformance suite on one node (both
+//! forms of `issue_code`) and on a Redis Cluster, each through two store
+//! instances with their own connections, plus what only Redis has: key
+//! layout and TTLs, round trips per operation, timeouts, secrets in `Debug`.
+//!
+//! The servers come from the environment at run time:
+//! `OTP_TEST_REDIS_URL` (one node) and `OTP_TEST_REDIS_CLUSTER_URLS`
+//! (comma-separated cluster nodes, see `.ci/redis-cluster.sh`). A test whose
+//! server is not configured says so and passes.
+
+#![cfg(feature = "redis")]
+
+mod redis_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis_support::{PrivateRedis, cluster_store, cluster_urls, single_store, single_url};
+use tower_otp::redis::{self, AsyncCommands};
+use tower_otp::store::conformance::{Instances, random_address, random_code, random_ticket};
+use tower_otp::store::{
+    IssueOutcome, IssueRequest, Policy, Store, TicketSnapshot, VerifyOutcome, VerifyRequest,
+};
+use tower_otp::{EmailAddress, RedisStore, TicketKey, Timestamp};
+
+/// Two instances on the single node, each with its own connection.
+async fn single_instances(per_slot: bool) -> Option<Instances> {
+    let url = single_url()?;
+    let mut handles: Vec<Arc<dyn Store>> = Vec::new();
+    for _ in 0..2 {
+        let store = single_store(&url).await.with_per_slot_scripts(per_slot);
+        handles.push(Arc::new(store));
+    }
+    Some(Instances::many(handles))
+}
+
+/// Two instances on the cluster, each with its own connections.
+async fn cluster_instances() -> Option<Instances> {
+    let urls = cluster_urls()?;
+    let mut handles: Vec<Arc<dyn Store>> = Vec::new();
+    for _ in 0..2 {
+        handles.push(Arc::new(cluster_store(&urls).await));
+    }
+    Some(Instances::many(handles))
+}
+
+/// One node, every operation one script (`issue_code` included).
+mod single_node {
+    use super::*;
+
+    tower_otp::store_conformance_tests!(instances: match single_instances(false).await {
+        Some(instances) => instances,
+        None => return,
+    });
+}
+
+/// One node, `issue_code` in its per-slot form (as on a cluster).
+mod single_node_per_slot {
+    use super::*;
+
+    tower_otp::store_conformance_tests!(instances: match single_instances(true).await {
+        Some(instances) => instances,
+        None => return,
+    });
+}
+
+/// A Redis Cluster of three primaries.
+mod cluster {
+    use super::*;
+
+    tower_otp::store_conformance_tests!(instances: match cluster_instances().await {
+        Some(instances) => instances,
+        None => return,
+    });
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_system_time(std::time::SystemTime::now())
+}
+
+async fn issue(
+    store: &RedisStore,
+    ticket: &TicketKey,
+    address: &EmailAddress,
+    key: &tower_otp::store::AddressKey,
+    at: Timestamp,
+) -> (IssueOutcome, tower_otp::CodeHash) {
+    let code = random_code();
+    let policy = Policy::default();
+    let request = IssueRequest::new(ticket, address, key, &code, at, &policy);
+    (store.issue_code(&request).await.unwrap(), code)
+}
+
+async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// The records are where the documentation says, the long-lived one without
+/// a TTL, the challenge and the address counter until an hour (plus a
+/// minute) after the send.
+#[tokio::test]
+async fn key_layout_and_ttls() {
+    let Some(url) = single_url() else { return };
+    let store = single_store(&url).await;
+    let prefix = store.prefix().to_owned();
+    let mut redis = raw(&url).await;
+    let (ticket, (address, key)) = (random_ticket(), random_address());
+    let (outcome, code) = issue(&store, &ticket, &address, &key, now()).await;
+    assert!(matches!(outcome, IssueOutcome::Issued { .. }));
+    let policy = Policy::default();
+    let verify = VerifyRequest::new(&ticket, &code, now(), &policy);
+    assert!(matches!(
+        store.verify_code(&verify).await.unwrap(),
+        VerifyOutcome::Verified { .. }
+    ));
+
+    let t = ticket.as_str();
+    let record = format!("{prefix}:{{{t}}}:rec");
+    let challenge = format!("{prefix}:{{{t}}}:chal");
+    let hex: String = key.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let counter = format!("{prefix}:addr:{{{hex}}}");
+    let bound: Option<String> = redis.hget(&record, "bound").await.unwrap();
+    assert_eq!(bound.as_deref(), Some(address.as_str()));
+    let ttl: i64 = redis.pttl(&record).await.unwrap();
+    assert_eq!(ttl, -1, "the long-lived record has no TTL");
+    // The challenge keeps the send times for the hour's window.
+    let hour_and_grace = 3_660_000;
+    for key in [&challenge, &counter] {
+        let ttl: i64 = redis.pttl(key).await.unwrap();
+        assert!(
+            (hour_and_grace - 10_000..=hour_and_grace).contains(&ttl),
+            "{key}: {ttl}"
+        );
+    }
+    let undo: Vec<String> = redis
+        .keys(format!("{prefix}:{{{t}}}:undo:*"))
+        .await
+        .unwrap();
+    assert!(undo.is_empty(), "one node never needs undo data");
+}
+
+/// A send refused by the address cap leaves the ticket exactly as it was, in
+/// both forms of `issue_code` (the per-slot one puts it back).
+#[tokio::test]
+async fn address_refusal_leaves_the_ticket_as_it_was() {
+    let Some(url) = single_url() else { return };
+    for per_slot in [false, true] {
+        let store = single_store(&url).await.with_per_slot_scripts(per_slot);
+        let t0 = now();
+        let policy = Policy::default();
+        let (ticket, (pending, pending_key)) = (random_ticket(), random_address());
+        let (outcome, code) = issue(&store, &ticket, &pending, &pending_key, t0).await;
+        assert!(matches!(outcome, IssueOutcome::Issued { .. }));
+        let guess = random_code();
+        let wrong = VerifyRequest::new(&ticket, &guess, t0, &policy);
+        store.verify_code(&wrong).await.unwrap();
+        let before = store.load(&ticket, t0, &policy).await.unwrap();
+
+        // Another address, at its cap through other tickets.
+        let (busy, busy_key) = random_address();
+        for _ in 0..10 {
+            let (outcome, _) = issue(&store, &random_ticket(), &busy, &busy_key, t0).await;
+            assert!(matches!(outcome, IssueOutcome::Issued { .. }));
+        }
+        let later = t0 + Duration::from_secs(60);
+        let (outcome, refused) = issue(&store, &ticket, &busy, &busy_key, later).await;
+        assert!(
+            matches!(outcome, IssueOutcome::AddressThrottled { .. }),
+            "{outcome:?}"
+        );
+        let after = store.load(&ticket, later, &policy).await.unwrap();
+        assert_same(&before, &after, per_slot);
+        let verify = VerifyRequest::new(&ticket, &code, later, &policy);
+        assert!(
+            matches!(
+                store.verify_code(&verify).await.unwrap(),
+                VerifyOutcome::Verified { ref address, .. } if *address == pending
+            ),
+            "per_slot: {per_slot}"
+        );
+        // Undo data is removed once used, and otherwise expires within a minute.
+        let mut redis = raw(&url).await;
+        let pattern = format!("{}:{{{}}}:undo:", store.prefix(), ticket.as_str());
+        let refused_hex: String = refused.as_bytes()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let undo: Vec<String> = redis.keys(format!("{pattern}*")).await.unwrap();
+        assert!(
+            !undo.contains(&format!("{pattern}{refused_hex}")),
+            "{undo:?}"
+        );
+        assert_eq!(undo.len(), usize::from(per_slot), "{undo:?}");
+        for key in undo {
+            let ttl: i64 = redis.pttl(&key).await.unwrap();
+            assert!((1..=60_000).contains(&ttl), "{key}: {ttl}");
+        }
+    }
+}
+
+fn assert_same(a: &TicketSnapshot, b: &TicketSnapshot, per_slot: bool) {
+    let hashes = |s: &TicketSnapshot| -> Vec<[u8; 32]> {
+        s.live_codes.iter().map(|c| *c.hash.as_bytes()).collect()
+    };
+    assert_eq!(a.pending, b.pending, "per_slot: {per_slot}");
+    assert_eq!(hashes(a), hashes(b), "per_slot: {per_slot}");
+    assert_eq!(a.recent_sends, b.recent_sends, "per_slot: {per_slot}");
+    assert_eq!(
+        (a.attempts_used, a.consecutive_failures),
+        (b.attempts_used, b.consecutive_failures),
+        "per_slot: {per_slot}"
+    );
+}
+
+/// Each operation is one round trip: one `EVALSHA` (or one `HINCRBY`).
+#[tokio::test]
+async fn one_round_trip_per_operation() {
+    let Some(server) = PrivateRedis::start(&[]) else {
+        return;
+    };
+    let store = RedisStore::new(&server.url()).await.unwrap();
+    let policy = Policy::default();
+    let (ticket, (address, key)) = (random_ticket(), random_address());
+    let code = random_code();
+    let t0 = now();
+    let issue = IssueRequest::new(&ticket, &address, &key, &code, t0, &policy);
+    let verify = VerifyRequest::new(&ticket, &code, t0, &policy);
+
+    let mut counts = Vec::new();
+    for step in 0..8 {
+        let before = server.command_calls().await;
+        match step {
+            0 => drop(store.load(&ticket, t0, &policy).await.unwrap()),
+            1 => drop(store.claim_first_device(&ticket).await.unwrap()),
+            2 => drop(store.issue_code(&issue).await.unwrap()),
+            3 => store.withdraw_code(&issue).await.unwrap(),
+            4 => drop(store.issue_code(&issue).await.unwrap()),
+            5 => drop(store.verify_code(&verify).await.unwrap()),
+            6 => drop(store.restart(&ticket, t0).await.unwrap()),
+            _ => drop(store.revoke_devices(&ticket).await.unwrap()),
+        }
+        let after = server.command_calls().await;
+        let delta = |name: &str| {
+            after.get(name).copied().unwrap_or(0) - before.get(name).copied().unwrap_or(0)
+        };
+        let trips = delta("evalsha") + delta("eval") + delta("script|load") + delta("hincrby");
+        counts.push(trips);
+    }
+    assert_eq!(counts, vec![1; 8], "round trips per operation");
+}
+
+/// A Redis that stops answering makes calls fail after the timeout, with
+/// the cause kept; once it answers again, so does the store.
+#[tokio::test]
+async fn a_stalled_redis_times_out() {
+    let Some(server) = PrivateRedis::start(&[]) else {
+        return;
+    };
+    let store = RedisStore::new(&server.url())
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_millis(200))
+        .unwrap();
+    let policy = Policy::default();
+    let ticket = random_ticket();
+    store.load(&ticket, now(), &policy).await.unwrap();
+    server.freeze(true);
+    let started = std::time::Instant::now();
+    let error = store.load(&ticket, now(), &policy).await.unwrap_err();
+    let waited = started.elapsed();
+    server.freeze(false);
+    assert!(
+        waited >= Duration::from_millis(200) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+    assert_eq!(error.to_string(), "store unavailable: redis call timed out");
+    assert!(
+        std::error::Error::source(&error).is_some(),
+        "keeps its source"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    store.load(&ticket, now(), &policy).await.unwrap();
+}
+
+/// A password in the URL never shows in `Debug`, nor in a connection error.
+#[tokio::test]
+async fn debug_and_errors_hide_the_password() {
+    let Some(server) = PrivateRedis::start(&["--requirepass", "s3cret-pw"]) else {
+        return;
+    };
+    let url = format!("redis://:s3cret-pw@127.0.0.1:{}", server.port);
+    let store = RedisStore::new(&url).await.unwrap();
+    let debug = format!("{store:?}");
+    assert!(!debug.contains("s3cret"), "{debug}");
+    assert!(
+        debug.contains(&format!("127.0.0.1:{}", server.port)),
+        "{debug}"
+    );
+    assert!(debug.contains("prefix: \"otp\""), "{debug}");
+
+    let url = format!("redis://:wrong-pw@127.0.0.1:{}", server.port);
+    let error = RedisStore::new(&url).await.unwrap_err();
+    let mut chain = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        chain.push_str(&format!(" / {cause}"));
+        source = cause.source();
+    }
+    assert!(!chain.contains("wrong-pw"), "{chain}");
+}
+
+/// Prefixes that would break the hash tags, and timeouts out of range, are refused.
+#[tokio::test]
+async fn settings_are_checked() {
+    let Some(url) = single_url() else { return };
+    let store = RedisStore::new(&url).await.unwrap();
+    assert_eq!(store.prefix(), "otp");
+    assert_eq!(store.timeout(), RedisStore::DEFAULT_TIMEOUT);
+    assert!(store.clone().with_prefix("a{b}").is_err());
+    assert!(store.clone().with_prefix("").is_err());
+    assert!(store.clone().with_timeout(Duration::ZERO).is_err());
+    assert!(store.clone().with_timeout(Duration::from_secs(61)).is_err());
+    let store = store.with_prefix("app:otp").unwrap();
+    assert_eq!(store.prefix(), "app:otp");
+}
+
+/// Redis memory per pending challenge (one code sent to one address, the
+/// address counter included) and per bound ticket, from `used_memory` on a
+/// server of the test's own.
+#[tokio::test]
+async fn memory_per_record() {
+    let Some(server) = PrivateRedis::start(&[]) else {
+        return;
+    };
+    let store = RedisStore::new(&server.url()).await.unwrap();
+    let mut redis = raw(&server.url()).await;
+    async fn used(redis: &mut redis::aio::MultiplexedConnection) -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(redis)
+            .await
+            .unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+    const N: u64 = 10_000;
+    let t0 = now();
+    let before = used(&mut redis).await;
+    for _ in 0..N {
+        let (address, key) = random_address();
+        let (outcome, _) = issue(&store, &random_ticket(), &address, &key, t0).await;
+        assert!(matches!(outcome, IssueOutcome::Issued { .. }));
+    }
+    let pending = (used(&mut redis).await - before) / N;
+    let before = used(&mut redis).await;
+    for _ in 0..N {
+        let ticket = random_ticket();
+        store.claim_first_device(&ticket).await.unwrap();
+        store.bind(&ticket, &random_address().0).await.unwrap();
+    }
+    let bound = (used(&mut redis).await - before) / N;
+    eprintln!("redis store: {pending} bytes per pending challenge, {bound} per bound ticket");
+    assert!(pending <= 1024, "{pending} bytes per pending challenge");
+    assert!(bound <= 512, "{bound} bytes per bound ticket");
+}
+
+/// The least-privilege ACL user that `docs/redis.md` recommends is enough.
+#[tokio::test]
+async fn works_as_a_least_privilege_acl_user() {
+    let Some(server) = PrivateRedis::start(&[]) else {
+        return;
+    };
+    let mut admin = raw(&server.url()).await;
+    let rule = "on >otp-pw ~otp:* resetchannels -@all +evalsha +script|load +hincrby \
+                +get +set +del +hget +hset +hmget +hdel +hexists +ping";
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("otp-app")
+        .arg(rule.split_whitespace().collect::<Vec<_>>())
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let url = format!("redis://otp-app:otp-pw@127.0.0.1:{}", server.port);
+    let store = RedisStore::new(&url).await.unwrap();
+    let instances = Instances::one(store);
+    tower_otp::store::conformance::success_resets_failures_and_binds(&instances).await;
+    tower_otp::store::conformance::withdraw_refunds_the_send(&instances).await;
+    tower_otp::store::conformance::revoke_bumps_generation(&instances).await;
+    tower_otp::store::conformance::restart_keeps_attempts(&instances).await;
+    tower_otp::store::conformance::load_shows_everything(&instances).await;
+    tower_otp::store::conformance::lockout_after_consecutive_failures(&instances).await;
+}
