@@ -10,6 +10,7 @@
 //! environment variable; see the README's "Demo" section.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -20,7 +21,7 @@ use axum::routing::get;
 use sha2::{Digest, Sha256};
 use tower_otp::{
     FileMailer, FirstDevice, Limits, MailError, MailKind, Mailer, MemoryStore, OtpLayer, OtpMail,
-    Secret, SmtpMailer, VerifiedDevice,
+    Secret, SmtpMailer, Store, VerifiedDevice,
 };
 
 /// Prints each code to the terminal: for trying the demo without a mail server.
@@ -125,7 +126,38 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("OTP_COOKIE_SECURE=false is only allowed on a loopback address".into());
     }
 
-    let store = MemoryStore::new();
+    // Challenge state: in this process, or in Redis, shared by every instance
+    // (OTP_REDIS_URL: one node, or comma-separated Redis Cluster nodes).
+    let store: Arc<dyn Store> = match env("OTP_REDIS_URL") {
+        None => Arc::new(MemoryStore::new()),
+        #[cfg(feature = "redis")]
+        Some(url) => {
+            if env("OTP_SECRET").is_none() {
+                return Err(
+                    "OTP_REDIS_URL needs OTP_SECRET: every instance must use the same secret"
+                        .into(),
+                );
+            }
+            let store = if url.contains(',') {
+                tower_otp::RedisStore::cluster(url.split(',').map(str::trim)).await?
+            } else {
+                tower_otp::RedisStore::new(url.trim()).await?
+            };
+            let store = match env("OTP_REDIS_PREFIX") {
+                Some(prefix) => store.with_prefix(&prefix)?,
+                None => store,
+            };
+            tracing::info!(?store, "challenge state in Redis");
+            Arc::new(store)
+        }
+        #[cfg(not(feature = "redis"))]
+        Some(_) => {
+            return Err(
+                "OTP_REDIS_URL needs the redis feature: cargo run --example demo --features redis"
+                    .into(),
+            );
+        }
+    };
     let mailer: Box<dyn Mailer> = if let Some(url) = env("OTP_SMTP_URL") {
         let from = env("OTP_MAIL_FROM").unwrap_or_else(|| "tickets@example.com".to_owned());
         tracing::info!("sending codes through SMTP");

@@ -4,13 +4,20 @@ use std::fs;
 use std::path::Path;
 
 fn read(path: &str) -> String {
-    fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+    fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 #[test]
 fn security_md_states_the_risk_decision_and_the_deviations() {
     let security = read("SECURITY.md");
-    for needle in ["Risk acceptance", "not multi-factor authentication", "rows 2.3 and 9.3", "row 2.4", "row 14.1"] {
+    for needle in [
+        "Risk acceptance",
+        "not multi-factor authentication",
+        "rows 2.3 and 9.3",
+        "row 2.4",
+        "row 14.1",
+    ] {
         assert!(security.contains(needle), "SECURITY.md lacks {needle:?}");
     }
 }
@@ -22,7 +29,10 @@ fn the_readme_starts_with_the_two_commands() {
     assert!(head.contains("cargo run --example demo"), "{head}");
     assert!(head.contains("cargo test --all-features"), "{head}");
     let ci = read(".ci/run");
-    assert!(ci.contains("cargo test --all-features\n"), "CI runs the README's test command");
+    assert!(
+        ci.contains("cargo test --all-features\n"),
+        "CI runs the README's test command"
+    );
 }
 
 #[test]
@@ -35,16 +45,23 @@ fn no_document_claims_mfa_or_aal2() {
             if path.is_dir() {
                 dirs.push(path);
             } else {
-                files.push(path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap().to_string_lossy().into_owned());
+                files.push(
+                    path.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
             }
         }
     }
     for file in files {
         for (n, line) in read(&file).lines().enumerate() {
             let lower = line.to_lowercase();
-            let claims = lower.contains("aal2") || lower.contains(" mfa") || lower.contains("multi-factor");
+            let claims =
+                lower.contains("aal2") || lower.contains(" mfa") || lower.contains("multi-factor");
             // Denials, and citations of the OWASP MFA cheat sheet, are fine.
-            let denies = lower.contains("not ") || lower.contains("never") || lower.contains("cheat sheet");
+            let denies =
+                lower.contains("not ") || lower.contains("never") || lower.contains("cheat sheet");
             assert!(!claims || denies, "{file}:{}: {line}", n + 1);
         }
     }
