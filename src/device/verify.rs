@@ -149,22 +149,43 @@ impl DeviceTokens {
         let n = URL_SAFE_NO_PAD
             .decode_slice(payload, &mut buf)
             .map_err(|_| TokenError::Malformed)?;
-        let claims: InClaims<'_> =
-            serde_json::from_slice(&buf[..n]).map_err(|_| TokenError::Malformed)?;
-        let iss = claims.iss.ok_or(TokenError::MissingClaim("iss"))?;
-        let aud = claims.aud.ok_or(TokenError::MissingClaim("aud"))?;
-        let sub = claims.sub.ok_or(TokenError::MissingClaim("sub"))?;
-        let exp = claims.exp.ok_or(TokenError::MissingClaim("exp"))?;
-        let iat = claims.iat.ok_or(TokenError::MissingClaim("iat"))?;
-        let jti = claims.jti.ok_or(TokenError::MissingClaim("jti"))?;
-        let generation = claims.generation.ok_or(TokenError::MissingClaim("gen"))?;
-
-        if iss != inner.issuer {
-            return Err(TokenError::WrongIssuer);
-        }
-        if aud != inner.audience {
-            return Err(TokenError::WrongAudience);
-        }
+        // Our own tokens have one exact layout: read it without a JSON parser.
+        // Anything else (another layout, a missing or mistyped claim) takes the
+        // serde path, which names what is wrong.
+        let claims = match own_layout(&buf[..n], &inner.issuer, &inner.audience) {
+            Some(claims) => claims,
+            None => {
+                let claims: InClaims<'_> =
+                    serde_json::from_slice(&buf[..n]).map_err(|_| TokenError::Malformed)?;
+                let iss = claims.iss.ok_or(TokenError::MissingClaim("iss"))?;
+                let aud = claims.aud.ok_or(TokenError::MissingClaim("aud"))?;
+                let sub = claims.sub.ok_or(TokenError::MissingClaim("sub"))?;
+                let exp = claims.exp.ok_or(TokenError::MissingClaim("exp"))?;
+                let iat = claims.iat.ok_or(TokenError::MissingClaim("iat"))?;
+                let jti = claims.jti.ok_or(TokenError::MissingClaim("jti"))?;
+                let generation = claims.generation.ok_or(TokenError::MissingClaim("gen"))?;
+                if iss != inner.issuer {
+                    return Err(TokenError::WrongIssuer);
+                }
+                if aud != inner.audience {
+                    return Err(TokenError::WrongAudience);
+                }
+                OwnClaims {
+                    sub,
+                    jti,
+                    iat,
+                    exp,
+                    generation,
+                }
+            }
+        };
+        let OwnClaims {
+            sub,
+            jti,
+            iat,
+            exp,
+            generation,
+        } = claims;
         if sub != ticket.as_str() {
             return Err(TokenError::WrongTicket);
         }
@@ -183,6 +204,65 @@ impl DeviceTokens {
             generation,
         })
     }
+}
+
+/// The claims the verifier needs once `iss` and `aud` are checked.
+struct OwnClaims<'a> {
+    sub: &'a str,
+    jti: &'a str,
+    iat: u64,
+    exp: u64,
+    generation: u64,
+}
+
+/// Reads a payload laid out exactly as the issuer writes it
+/// (`{"iss":..,"aud":..,"sub":..,"jti":..,"iat":..,"exp":..,"gen":..}`, no
+/// spaces, no escapes) with this issuer and audience; `None` for anything else.
+fn own_layout<'a>(json: &'a [u8], issuer: &str, audience: &str) -> Option<OwnClaims<'a>> {
+    let rest = json
+        .strip_prefix(br#"{"iss":""#)?
+        .strip_prefix(issuer.as_bytes())?
+        .strip_prefix(br#"","aud":""#)?
+        .strip_prefix(audience.as_bytes())?
+        .strip_prefix(br#"","sub":""#)?;
+    let (sub, rest) = plain_string(rest)?;
+    let (jti, rest) = plain_string(rest.strip_prefix(br#","jti":""#)?)?;
+    let (iat, rest) = number(rest.strip_prefix(br#","iat":"#)?)?;
+    let (exp, rest) = number(rest.strip_prefix(br#","exp":"#)?)?;
+    let (generation, rest) = number(rest.strip_prefix(br#","gen":"#)?)?;
+    (rest == b"}").then_some(OwnClaims {
+        sub,
+        jti,
+        iat,
+        exp,
+        generation,
+    })
+}
+
+/// A base64url string up to its closing quote, and what follows the quote.
+fn plain_string(bytes: &[u8]) -> Option<(&str, &[u8])> {
+    let end = memchr::memchr(b'"', bytes)?;
+    let text = &bytes[..end];
+    if !is_base64url(text) {
+        return None;
+    }
+    Some((std::str::from_utf8(text).ok()?, &bytes[end + 1..]))
+}
+
+/// A JSON unsigned integer that fits `u64` (no sign, fraction, exponent or
+/// leading zero), and what follows it.
+fn number(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let len = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    if len == 0 || (len > 1 && bytes[0] == b'0') {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for &digit in &bytes[..len] {
+        value = value
+            .checked_mul(10)?
+            .checked_add(u64::from(digit - b'0'))?;
+    }
+    Some((value, &bytes[len..]))
 }
 
 /// Splits `header.payload.signature` at the first and last dot, and checks
@@ -248,6 +328,49 @@ fn classify_header(segment: &[u8], ring: &KeyRing) -> TokenError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn our_payloads_take_the_fast_path_and_it_agrees_with_serde() {
+        let ours = br#"{"iss":"tower-otp","aud":"tower-otp/device","sub":"AQEBAQEBAQEBAQEBAQEBAQ","jti":"-Dfnm_mRP-V1BDRZ6J4TEg","iat":1795623523,"exp":1798215523,"gen":0}"#;
+        let fast = own_layout(ours, "tower-otp", "tower-otp/device").expect("fast path");
+        // And what the issuer really writes has that layout.
+        let tokens = DeviceTokens::new(crate::KeyRing::derived(&crate::Secret::random()));
+        let issued = tokens.issue(
+            &TicketKey::from_bytes([7; 16]),
+            3,
+            Timestamp::from_millis(1_700_000_000_000),
+        );
+        let payload = issued.token.split('.').nth(1).unwrap();
+        let json = URL_SAFE_NO_PAD.decode(payload).unwrap();
+        let claims = own_layout(&json, tokens.issuer(), tokens.audience())
+            .expect("issued tokens take the fast path");
+        assert_eq!(
+            (claims.generation, claims.sub),
+            (3, TicketKey::from_bytes([7; 16]).as_str())
+        );
+        let slow: InClaims<'_> = serde_json::from_slice(ours).unwrap();
+        assert_eq!(Some(fast.sub), slow.sub);
+        assert_eq!(Some(fast.jti), slow.jti);
+        assert_eq!(
+            (Some(fast.iat), Some(fast.exp), Some(fast.generation)),
+            (slow.iat, slow.exp, slow.generation)
+        );
+        // Anything off the exact layout falls back to serde (which then decides).
+        for other in [
+            &br#"{"iss":"tower-otp","aud":"tower-otp/device","sub":"A","jti":"B","iat":1,"exp":2,"gen":0} "#[..],
+            br#"{"aud":"tower-otp/device","iss":"tower-otp","sub":"A","jti":"B","iat":1,"exp":2,"gen":0}"#,
+            br#"{"iss":"tower-otp","aud":"other","sub":"A","jti":"B","iat":1,"exp":2,"gen":0}"#,
+            br#"{"iss":"tower-otp","aud":"tower-otp/device","sub":"A\u0041","jti":"B","iat":1,"exp":2,"gen":0}"#,
+            br#"{"iss":"tower-otp","aud":"tower-otp/device","sub":"A","jti":"B","iat":01,"exp":2,"gen":0}"#,
+            br#"{"iss":"tower-otp","aud":"tower-otp/device","sub":"A","jti":"B","iat":1,"exp":"2","gen":0}"#,
+            br#"{"iss":"tower-otp","aud":"tower-otp/device","sub":"A","jti":"B","iat":1,"exp":2.0,"gen":0}"#,
+            br#"{"iss":"tower-otp","aud":"tower-otp/device","sub":"A","jti":"B","iat":1,"exp":99999999999999999999,"gen":0}"#,
+            br#"{"iss":"tower-otp","aud":"tower-otp/device","sub":"A","jti":"B","iat":1,"exp":2,"gen":0,"gen":1}"#,
+            br#"{"iss":"tower-otp","aud":"tower-otp/device","sub":"A","jti":"B","iat":1,"exp":2}"#,
+        ] {
+            assert!(own_layout(other, "tower-otp", "tower-otp/device").is_none(), "{}", String::from_utf8_lossy(other));
+        }
+    }
     use crate::device::{DeviceKey, KeyRing};
     use std::time::Duration;
 
