@@ -132,7 +132,8 @@ fn bench(c: &mut Criterion) {
         ("otp_layer", otp_app),
         ("otp_route_layer", route_app),
     ] {
-        let mut app = app;
+        // As `axum::serve` does (`into_make_service`): routes are made ready once, not per request.
+        let mut app = app.with_state(());
         group.bench_function(name, |b| {
             b.iter(|| {
                 rt.block_on(async {
