@@ -25,16 +25,16 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Keeps challenge state in Redis, shared by every instance of an application.
 ///
-/// Every [`Store`] operation is one Lua script, run atomically by Redis in one
+/// Every [`Store`](crate::Store) operation is one Lua script, run atomically by Redis in one
 /// round trip (`EVALSHA`; the script is loaded again by itself after a Redis
 /// restart). On Redis Cluster the per-address send counter lives in another
-/// slot than the ticket, so [`issue_code`](Store::issue_code) is then two
+/// slot than the ticket, so [`issue_code`](crate::Store::issue_code) is then two
 /// scripts (see [Cluster](#cluster)).
 ///
 /// # Key layout
 ///
 /// With the default prefix `otp` and a ticket key `T` (the 22-character
-/// [`TicketKey`] text, never the ticket id):
+/// [`TicketKey`](crate::TicketKey) text, never the ticket id):
 ///
 /// | key | type | TTL | holds |
 /// |---|---|---|---|
@@ -51,7 +51,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// # Time
 ///
 /// The scripts apply the rules with the `now` the caller passes (the
-/// application's [`Clock`](crate::Clock)), as the [`Store`] contract says; a
+/// application's [`Clock`](crate::Clock)), as the [`Store`](crate::Store) contract says; a
 /// manual clock in tests therefore works. Redis only makes records vanish:
 /// each write sets a relative TTL (`PX`) of "until it can no longer matter,
 /// plus a minute", so expiry does not depend on Redis's clock agreeing with
