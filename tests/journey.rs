@@ -367,3 +367,57 @@ async fn revoked_devices_are_challenged_when_revocation_checks_are_on() {
         .unwrap();
     assert!(b.get(T).await.is_ticket());
 }
+
+#[tokio::test]
+async fn works_around_a_plain_tower_service() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use tower::{ServiceBuilder, ServiceExt, service_fn};
+
+    let layer = tower_otp::OtpLayer::new(
+        &tower_otp::Secret::random(),
+        tower_otp::MemoryStore::new(),
+        tower_otp::CapturingMailer::new(),
+    )
+    .with_cookie_secure(false);
+    let service = ServiceBuilder::new().layer(layer).service(service_fn(
+        |request: http::Request<Full<Bytes>>| async move {
+            let verified = request
+                .extensions()
+                .get::<tower_otp::VerifiedDevice>()
+                .is_some();
+            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from(format!(
+                "inner verified={verified}"
+            )))))
+        },
+    ));
+    let get = |cookie: Option<String>| {
+        let mut request = http::Request::get(T).body(Full::new(Bytes::new())).unwrap();
+        if let Some(cookie) = cookie {
+            request
+                .headers_mut()
+                .insert(http::header::COOKIE, cookie.parse().unwrap());
+        }
+        request
+    };
+    let probe = service.clone().oneshot(get(None)).await.unwrap();
+    assert_eq!(probe.status(), StatusCode::SEE_OTHER);
+    let probe_cookie = probe.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let first = service
+        .clone()
+        .oneshot(get(Some(probe_cookie)))
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let body = first.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "inner verified=true");
+    // Another client is gated with the page, never the inner service.
+    let other = service.oneshot(get(None)).await.unwrap();
+    assert_ne!(other.status(), StatusCode::OK);
+}
