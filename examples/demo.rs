@@ -175,6 +175,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let otp = OtpLayer::new(&secret, store, mailer)
         .with_ticket_param("ticket")
         .with_site_name("Demo Tickets")
+        .with_default_locale(tower_otp::Locale::Ja)
         .with_limits(limits)
         .with_first_device(first_device)
         .with_cookie_secure(secure)

@@ -175,6 +175,12 @@ impl<T> OtpLayer<T> {
         self.edit_flow(|f| f.with_event_hook(hook))
     }
 
+    /// The language of messages sent outside a request (the new-device
+    /// notice). Default: English.
+    pub fn with_default_locale(self, locale: crate::Locale) -> Self {
+        self.edit_flow(|f| f.with_default_locale(locale))
+    }
+
     /// Whether to notify the bound address when another device is verified. Default: on.
     pub fn with_new_device_notice(self, on: bool) -> Self {
         self.edit_flow(|f| f.with_new_device_notice(on))

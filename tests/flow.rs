@@ -21,6 +21,7 @@ fn flow() -> (
     let flow = Flow::new(&Secret::random(), MemoryStore::new(), mailer.clone())
         .with_clock(clock.clone())
         .with_site_name("Flow Tickets")
+        .with_default_locale(Locale::Ja)
         .with_event_hook(move |event: &OtpEvent| sink.lock().unwrap().push(event.clone()));
     (flow, mailer, clock, events)
 }
@@ -172,6 +173,7 @@ async fn a_new_device_on_a_bound_ticket_notifies_the_bound_address() {
     }
     let notice = mailer.last().unwrap();
     assert_eq!(notice.to, owner);
+    assert_eq!(notice.locale, Locale::Ja, "the flow's default locale");
     assert!(matches!(notice.kind, MailKind::NewDevice { .. }));
     let rendered = notice.render();
     assert!(

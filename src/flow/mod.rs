@@ -65,6 +65,7 @@ struct Inner {
     site_origin: Option<String>,
     events: Events,
     notify_new_device: bool,
+    default_locale: Locale,
 }
 
 /// What [`Flow::send`] needs besides the ticket.
@@ -118,6 +119,7 @@ impl Flow {
                 site_origin: None,
                 events: Events::default(),
                 notify_new_device: true,
+                default_locale: Locale::default(),
             }),
         }
     }
@@ -160,6 +162,12 @@ impl Flow {
     /// Default: on (NIST SP 800-63B §4.6).
     pub fn with_new_device_notice(self, on: bool) -> Self {
         self.edit(|i| i.notify_new_device = on)
+    }
+
+    /// The language of messages sent outside a request, such as the
+    /// new-device notice to the bound address. Default: [`Locale::En`].
+    pub fn with_default_locale(self, locale: Locale) -> Self {
+        self.edit(|i| i.default_locale = locale)
     }
 
     /// The limits in force.
@@ -428,7 +436,7 @@ impl Flow {
         let mail = OtpMail::new(
             to,
             MailKind::NewDevice { at },
-            Locale::default(),
+            inner.default_locale,
             inner.site_name.clone(),
         )
         .with_site_origin(inner.site_origin.clone());
