@@ -33,6 +33,9 @@ pub(crate) struct Config {
     pub(crate) trust_same_site: bool,
     /// Off: verifying a cookie needs no I/O (DESIGN.md, "Failure").
     pub(crate) revocation_check: bool,
+    /// Off: `X-Forwarded-Proto` is client-controlled unless a proxy the
+    /// operator runs overwrites it (checklist 16.1/16.2).
+    pub(crate) trust_forwarded_proto: bool,
     pub(crate) ticket_hint: Option<TicketHint>,
 }
 
@@ -49,6 +52,7 @@ impl Config {
             allowed_origins: Vec::new(),
             trust_same_site: false,
             revocation_check: false,
+            trust_forwarded_proto: false,
             ticket_hint: None,
         }
     }
@@ -70,6 +74,7 @@ impl fmt::Debug for Config {
             .field("allowed_origins", &self.allowed_origins)
             .field("trust_same_site", &self.trust_same_site)
             .field("revocation_check", &self.revocation_check)
+            .field("trust_forwarded_proto", &self.trust_forwarded_proto)
             .finish_non_exhaustive()
     }
 }

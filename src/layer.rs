@@ -256,6 +256,24 @@ impl<T> OtpLayer<T> {
         self.edit(|c| c.revocation_check = on)
     }
 
+    /// Trusts the scheme your reverse proxy reports in `X-Forwarded-Proto`
+    /// (or `Forwarded: proto=`): a ticket request that reached the proxy over
+    /// plain HTTP is redirected to HTTPS (308) before anything else, so no
+    /// device cookie is ever minted or accepted over HTTP. Default: off. Turn
+    /// it on only behind a proxy that overwrites these headers: from anyone
+    /// else they are client-controlled.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, MemoryStore, OtpLayer, Secret};
+    ///
+    /// let otp = OtpLayer::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
+    ///     .with_trusted_forwarded_proto(true);
+    /// # drop(otp);
+    /// ```
+    pub fn with_trusted_forwarded_proto(self, trust: bool) -> Self {
+        self.edit(|c| c.trust_forwarded_proto = trust)
+    }
+
     /// The largest form or JSON body the gate reads. Default: 4 KiB; allowed 256 B to 64 KiB.
     ///
     /// # Errors

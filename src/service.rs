@@ -17,7 +17,7 @@ use crate::gate;
 use crate::mail::BoxError;
 use crate::ticket::{Found, TicketSource};
 use crate::verified::VerifiedDevice;
-use crate::web::respond;
+use crate::web::{proto, respond};
 
 /// The service [`OtpLayer`](crate::OtpLayer) wraps around `S`.
 #[derive(Debug, Clone)]
@@ -95,6 +95,13 @@ where
             }
         };
         let config = &self.config;
+        if config.trust_forwarded_proto && proto::arrived_over_http(&parts.headers) {
+            // Checklist 16.1: no device cookie is minted or accepted over plain HTTP.
+            return ResponseFuture::ready(match proto::https_url(&parts) {
+                Some(url) => respond::redirect_to_https(&url),
+                None => respond::text(StatusCode::BAD_REQUEST, "bad request"),
+            });
+        }
         let key = config.flow.ticket_key(&found.id);
         let name = config.cookie.name(&key);
         // Try each cookie of that name: another host may plant one with a more specific path.

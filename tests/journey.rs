@@ -421,3 +421,41 @@ async fn works_around_a_plain_tower_service() {
     let other = service.oneshot(get(None)).await.unwrap();
     assert_ne!(other.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_plain_http_gets_no_cookie_only_a_redirect_to_https() {
+    use axum::body::Body;
+    let request = |proto: &str| {
+        http::Request::get(T)
+            .header("host", "tickets.test")
+            .header("x-forwarded-proto", proto)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let h = Harness::with(|layer| layer.with_trusted_forwarded_proto(true));
+    let mut b = h.browser();
+    for _ in 0..2 {
+        let reply = b.send(request("http")).await;
+        assert_eq!(reply.status, StatusCode::PERMANENT_REDIRECT);
+        assert_eq!(
+            reply.header("location"),
+            Some("https://tickets.test/tickets/abc")
+        );
+        assert!(
+            reply.set_cookies().is_empty(),
+            "nothing is minted over http"
+        );
+    }
+    // Over https (as the proxy says) the first device is trusted as usual.
+    assert_eq!(b.send(request("https")).await.status, StatusCode::SEE_OTHER);
+    assert!(b.send(request("https")).await.is_ticket());
+    // Its cookie is not accepted over http either.
+    assert_eq!(
+        b.send(request("http")).await.status,
+        StatusCode::PERMANENT_REDIRECT
+    );
+    // Without the setting the header is the client's and is ignored.
+    let h = Harness::new();
+    let mut b = h.browser();
+    assert_eq!(b.send(request("http")).await.status, StatusCode::SEE_OTHER);
+}

@@ -129,6 +129,20 @@ pub(crate) fn see_other(location: &str) -> Response<Bytes> {
     response
 }
 
+/// 308 Permanent Redirect to the same URL over HTTPS.
+pub(crate) fn redirect_to_https(url: &str) -> Response<Bytes> {
+    let mut response = build(
+        StatusCode::PERMANENT_REDIRECT,
+        "text/plain; charset=utf-8",
+        Bytes::new(),
+        JSON_CSP,
+    );
+    if let Ok(value) = HeaderValue::from_str(url) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
 /// A request's own path and query made safe as a `Location`: browsers read
 /// `\` as `/`, and a path starting with `//` as another host, so `\` is
 /// percent-encoded (the router decodes it back to the same ticket) and a
