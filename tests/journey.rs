@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Browser, Harness};
+use common::Harness;
 use http::StatusCode;
 
 const T: &str = "/tickets/abc";
@@ -338,9 +338,6 @@ impl LockedPage for common::Reply {
             .is_some_and(|s| s.parse::<u64>().unwrap() > 600)
     }
 }
-
-#[allow(dead_code)]
-fn _unused(_: Browser) {}
 
 #[tokio::test]
 async fn revoked_devices_are_challenged_when_revocation_checks_are_on() {
