@@ -409,7 +409,63 @@ impl StoreError {
 /// Challenge state shared by every instance of an application.
 ///
 /// See the [module documentation](self) for the contract. Each method is one
-/// atomic step for its ticket.
+/// atomic step for its ticket. [`MemoryStore`] (a lock per ticket) and
+/// `RedisStore` (a Lua script per method) are complete implementations; run
+/// the conformance suite (`tower_otp::store_conformance_tests!`, feature
+/// `test-util`) on yours.
+///
+/// # Example
+///
+/// A store that counts the verifications it sees and hands every call to
+/// another store, keeping its atomicity:
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// use tower_otp::store::{
+///     BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome, Store,
+///     StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+/// };
+/// use tower_otp::{EmailAddress, MemoryStore, TicketKey, Timestamp};
+///
+/// #[derive(Debug, Default)]
+/// struct Counting<S> {
+///     inner: S,
+///     verifications: AtomicU64,
+/// }
+///
+/// #[tower_otp::async_trait]
+/// impl<S: Store> Store for Counting<S> {
+///     async fn load(&self, ticket: &TicketKey, now: Timestamp, policy: &Policy) -> Result<TicketSnapshot, StoreError> {
+///         self.inner.load(ticket, now, policy).await
+///     }
+///     async fn claim_first_device(&self, ticket: &TicketKey) -> Result<ClaimOutcome, StoreError> {
+///         self.inner.claim_first_device(ticket).await
+///     }
+///     async fn bind(&self, ticket: &TicketKey, address: &EmailAddress) -> Result<BindOutcome, StoreError> {
+///         self.inner.bind(ticket, address).await
+///     }
+///     async fn issue_code(&self, request: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
+///         self.inner.issue_code(request).await
+///     }
+///     async fn withdraw_code(&self, request: &IssueRequest<'_>) -> Result<(), StoreError> {
+///         self.inner.withdraw_code(request).await
+///     }
+///     async fn verify_code(&self, request: &VerifyRequest<'_>) -> Result<VerifyOutcome, StoreError> {
+///         self.verifications.fetch_add(1, Ordering::Relaxed);
+///         self.inner.verify_code(request).await
+///     }
+///     async fn restart(&self, ticket: &TicketKey, now: Timestamp) -> Result<RestartOutcome, StoreError> {
+///         self.inner.restart(ticket, now).await
+///     }
+///     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
+///         self.inner.revoke_devices(ticket).await
+///     }
+/// }
+///
+/// let store = Counting { inner: MemoryStore::new(), verifications: AtomicU64::new(0) };
+/// # let _ = store;
+/// ```
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// A read-only snapshot of the ticket at `now` (no changes; unknown tickets
