@@ -303,6 +303,9 @@ impl Flow {
         let inner = &self.inner;
         let now = self.now();
         let policy = inner.limits.policy();
+        // Read first, then issue: a typed address on a bound ticket is never
+        // compared with the binding, so neither the answer nor its timing says
+        // whether it was the bound one (checklist 6.3).
         let snapshot = inner.store.load(ticket, now, policy).await?;
         let address = match (&snapshot.binding, request.email, &snapshot.pending) {
             (Some(bound), _, _) => bound.clone(),
