@@ -148,13 +148,8 @@ async fn resend_keeps_earlier_codes_valid_until_each_expires() {
 #[tokio::test]
 async fn codes_expire_after_five_minutes() {
     let h = Harness::new();
-    let mut owner = h.browser();
-    owner.open(T).await;
-    let mut b = h.browser();
-    b.get(T).await;
-    b.submit(T, &[("action", "send"), ("email", "a@example.com")])
-        .await;
-    let code = h.last_code();
+    h.claim("abc").await;
+    let (mut b, code) = h.sent("abc", "a@example.com").await;
     h.advance(Duration::from_secs(300));
     let reply = b
         .post_form(T, &[("action", "verify"), ("code", &code)])
@@ -173,19 +168,15 @@ async fn codes_expire_after_five_minutes() {
 #[tokio::test]
 async fn wrong_codes_spend_the_budget_then_the_right_code_is_refused() {
     let h = Harness::new();
-    h.browser().open(T).await;
-    let mut b = h.browser();
-    b.get(T).await;
-    b.submit(T, &[("action", "send"), ("email", "a@example.com")])
-        .await;
-    let code = h.last_code();
+    h.claim("abc").await;
+    let (mut b, code) = h.sent("abc", "a@example.com").await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for left in (0..5).rev() {
         let reply = b
             .post_form(T, &[("action", "verify"), ("code", wrong)])
             .await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
-        let _ = left;
+        assert_eq!(h.state("abc").await.attempts_left, left);
     }
     let reply = b
         .post_form(T, &[("action", "verify"), ("code", &code)])
@@ -202,12 +193,8 @@ async fn wrong_codes_spend_the_budget_then_the_right_code_is_refused() {
 #[tokio::test]
 async fn full_width_digits_and_spaces_are_accepted() {
     let h = Harness::new();
-    h.browser().open(T).await;
-    let mut b = h.browser();
-    b.get(T).await;
-    b.submit(T, &[("action", "send"), ("email", "a@example.com")])
-        .await;
-    let code = h.last_code();
+    h.claim("abc").await;
+    let (mut b, code) = h.sent("abc", "a@example.com").await;
     let wide: String = code
         .chars()
         .map(|c| char::from_u32(c as u32 - '0' as u32 + 0xFF10).unwrap())
