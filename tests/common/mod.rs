@@ -47,20 +47,7 @@ impl Harness {
     }
 
     pub fn with(configure: impl FnOnce(OtpLayer) -> OtpLayer) -> Self {
-        let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
-        let mailer = CapturingMailer::new();
-        let layer = OtpLayer::new(&Secret::random(), MemoryStore::new(), mailer.clone())
-            .with_clock(clock.clone())
-            .with_site_name("Test Tickets")
-            .with_cookie_secure(false)
-            .with_new_device_notice(false);
-        let layer = configure(layer);
-        Self {
-            app: app().layer(layer.clone()),
-            clock,
-            mailer,
-            layer,
-        }
+        Self::build(&Secret::random(), MemoryStore::new(), configure)
     }
 
     pub fn browser(&self) -> Browser {
