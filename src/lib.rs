@@ -96,10 +96,13 @@ mod body;
 mod clock;
 mod code;
 mod config;
-mod decision;
 mod device;
+mod email;
+mod error;
 mod events;
+mod extract;
 mod flow;
+mod future;
 mod gate;
 mod layer;
 mod locale;
@@ -109,8 +112,6 @@ mod secret;
 mod service;
 pub mod store;
 mod ticket;
-mod verified;
-mod web;
 
 pub use async_trait::async_trait;
 
@@ -119,21 +120,25 @@ pub use self::body::ResponseBody;
 pub use self::clock::ManualClock;
 pub use self::clock::{Clock, SystemClock, Timestamp};
 pub use self::code::{Code, CodeFormatError, CodeHash, MAX_CODE_DIGITS, MIN_CODE_DIGITS};
-pub use self::decision::FirstDevice;
 pub use self::device::{
-    CookieName, DeviceClaims, DeviceConfigError, DeviceCookie, DeviceId, DeviceKey, DeviceTokens,
-    IssuedToken, KeyRing, MAX_DEVICE_LIFETIME, MAX_LEEWAY, TokenError,
+    CookieName, DeviceClaims, DeviceCookie, DeviceId, DeviceKey, DeviceTokens, IssuedToken,
+    KeyRing, MAX_DEVICE_LIFETIME, MAX_LEEWAY, TokenError,
 };
+pub use self::email::{AddressError, EmailAddress, MAX_ADDRESS_BYTES};
+pub use self::error::{BoxError, ConfigError};
 pub use self::events::{EventHook, OtpEvent};
+pub use self::extract::VerifiedDevice;
 pub use self::flow::{
-    Challenge, ChallengeState, ConfigError, Flow, Limits, Rejection, SendRequest, Sent, Verified,
+    Challenge, ChallengeState, Flow, Limits, Rejection, SendRequest, Sent, Verified,
 };
+pub use self::future::ResponseFuture;
+pub use self::gate::decision::FirstDevice;
 pub use self::layer::OtpLayer;
 pub use self::locale::Locale;
 #[cfg(any(test, feature = "test-util"))]
 pub use self::mail::CapturingMailer;
-pub use self::mail::{AddressError, EmailAddress, MailError, MailKind, Mailer, OtpMail};
 pub use self::mail::{FileMailer, RenderedMail};
+pub use self::mail::{MailError, MailKind, Mailer, OtpMail};
 #[cfg(feature = "smtp")]
 pub use self::mail::{SmtpConfigError, SmtpMailer, SmtpMailerBuilder};
 pub use self::pages::{
@@ -141,14 +146,15 @@ pub use self::pages::{
     RequestProblem, Texts,
 };
 pub use self::secret::{KeyError, MIN_KEY_BYTES, Secret};
-pub use self::service::{OtpService, ResponseFuture};
+pub use self::service::OtpService;
 #[cfg(feature = "redis")]
 pub use self::store::RedisStore;
 pub use self::store::{MemoryStore, Store, StoreError};
 #[cfg(feature = "axum")]
 pub use self::ticket::PathParam;
-pub use self::ticket::{Found, PathPattern, TicketId, TicketKey, TicketMatch, TicketSource};
-pub use self::verified::VerifiedDevice;
+pub use self::ticket::{
+    Found, NoTicketSource, PathPattern, TicketId, TicketKey, TicketMatch, TicketSource,
+};
 pub use cookie;
 #[cfg(feature = "redis")]
 pub use redis;

@@ -8,7 +8,8 @@ use cookie::{Cookie, SameSite};
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
 
-use super::tokens::{DeviceConfigError, DeviceTokens, MAX_DEVICE_LIFETIME};
+use super::tokens::{DeviceTokens, LIFETIME_OUT_OF_RANGE, MAX_DEVICE_LIFETIME};
+use crate::error::ConfigError;
 use crate::ticket::TicketKey;
 
 const SECURE_PREFIX: &str = "__Secure-otp-";
@@ -91,7 +92,7 @@ impl DeviceCookie {
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()))
     ///     .with_lifetime(Duration::from_secs(3600))?;
     /// assert_eq!(DeviceCookie::for_tokens(&tokens).max_age(), Duration::from_secs(3600));
-    /// # Ok::<(), tower_otp::DeviceConfigError>(())
+    /// # Ok::<(), tower_otp::ConfigError>(())
     /// ```
     pub fn for_tokens(tokens: &DeviceTokens) -> Self {
         Self {
@@ -127,14 +128,14 @@ impl DeviceCookie {
     /// let c = DeviceCookie::new().with_max_age(Duration::from_secs(3600))?;
     /// assert_eq!(c.max_age(), Duration::from_secs(3600));
     /// assert!(c.with_max_age(Duration::from_secs(401 * 24 * 3600)).is_err());
-    /// # Ok::<(), tower_otp::DeviceConfigError>(())
+    /// # Ok::<(), tower_otp::ConfigError>(())
     /// ```
     ///
     /// # Errors
-    /// [`DeviceConfigError::LifetimeOutOfRange`] under one second or over 400 days.
-    pub fn with_max_age(mut self, max_age: Duration) -> Result<Self, DeviceConfigError> {
+    /// [`ConfigError::OutOfRange`] under one second or over 400 days.
+    pub fn with_max_age(mut self, max_age: Duration) -> Result<Self, ConfigError> {
         if max_age < Duration::from_secs(1) || max_age > MAX_DEVICE_LIFETIME {
-            return Err(DeviceConfigError::LifetimeOutOfRange);
+            return Err(LIFETIME_OUT_OF_RANGE);
         }
         self.max_age = max_age.as_secs();
         Ok(self)

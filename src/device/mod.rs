@@ -16,5 +16,5 @@ mod verify;
 pub use self::claims::{DeviceClaims, DeviceId, IssuedToken};
 pub use self::cookie::{CookieName, DeviceCookie};
 pub use self::keyring::{DeviceKey, KeyRing};
-pub use self::tokens::{DeviceConfigError, DeviceTokens, MAX_DEVICE_LIFETIME, MAX_LEEWAY};
+pub use self::tokens::{DeviceTokens, MAX_DEVICE_LIFETIME, MAX_LEEWAY};
 pub use self::verify::TokenError;

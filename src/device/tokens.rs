@@ -4,6 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::keyring::KeyRing;
+use crate::error::ConfigError;
+
+pub(crate) const LIFETIME_OUT_OF_RANGE: ConfigError =
+    ConfigError::out_of_range("device lifetime", "between 1 second and 400 days");
+const LEEWAY_TOO_LARGE: ConfigError = ConfigError::out_of_range("leeway", "at most 60 seconds");
+const INVALID_NAME: ConfigError = ConfigError::out_of_range(
+    "issuer and audience",
+    "1-64 printable ASCII characters without quotes or backslashes",
+);
 
 /// The longest token (and cookie) lifetime: browsers cap cookies at 400 days
 /// (RFC 6265bis §5.5).
@@ -27,34 +36,6 @@ pub const MAX_DEVICE_LIFETIME: Duration = Duration::from_secs(400 * 24 * 3600);
 pub const MAX_LEEWAY: Duration = Duration::from_secs(60);
 /// The longest issuer or audience string.
 const MAX_NAME_LEN: usize = 64;
-
-/// Why a device-token or device-cookie setting was refused.
-///
-/// ```
-/// use std::time::Duration;
-/// use tower_otp::{DeviceConfigError, DeviceTokens, KeyRing, Secret};
-///
-/// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
-/// let err = tokens.with_leeway(Duration::from_secs(300)).unwrap_err();
-/// assert_eq!(err, DeviceConfigError::LeewayTooLarge);
-/// assert_eq!(err.to_string(), "leeway must be at most 60 seconds");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DeviceConfigError {
-    /// A lifetime under one second or over 400 days.
-    #[error("device lifetime must be between 1 second and 400 days")]
-    LifetimeOutOfRange,
-    /// A leeway over 60 seconds.
-    #[error("leeway must be at most 60 seconds")]
-    LeewayTooLarge,
-    /// An issuer or audience that is empty, over 64 bytes, or not printable
-    /// ASCII without `"` and `\`.
-    #[error(
-        "issuer and audience must be 1-64 printable ASCII characters without quotes or backslashes"
-    )]
-    InvalidName,
-}
 
 /// Issues and verifies device tokens: compact JWS, HS256, with a `kid` from a
 /// [`KeyRing`] and `typ: "device+jwt"`.
@@ -81,7 +62,7 @@ pub enum DeviceConfigError {
 /// assert_eq!(tokens.verify(&issued.token, &other, now), Err(TokenError::WrongTicket));
 /// let later = now + Duration::from_secs(8 * 24 * 3600);
 /// assert_eq!(tokens.verify(&issued.token, &ticket, later), Err(TokenError::Expired));
-/// # Ok::<(), tower_otp::DeviceConfigError>(())
+/// # Ok::<(), tower_otp::ConfigError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct DeviceTokens {
@@ -124,6 +105,24 @@ impl DeviceTokens {
         }
     }
 
+    /// Signs with `ring`'s current key and accepts its previous keys,
+    /// keeping every other setting.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_otp::{DeviceTokens, KeyRing, Secret};
+    ///
+    /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()))
+    ///     .with_lifetime(Duration::from_secs(3600))?
+    ///     .with_key_ring(KeyRing::derived(&Secret::random()));
+    /// assert_eq!(tokens.lifetime(), Duration::from_secs(3600));
+    /// # Ok::<(), tower_otp::ConfigError>(())
+    /// ```
+    pub fn with_key_ring(mut self, ring: KeyRing) -> Self {
+        Arc::make_mut(&mut self.inner).ring = ring;
+        self
+    }
+
     /// Sets the `iss` claim, written and required. Default: `"tower-otp"`.
     ///
     /// ```
@@ -131,12 +130,12 @@ impl DeviceTokens {
     ///
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random())).with_issuer("tickets.example")?;
     /// assert_eq!(tokens.issuer(), "tickets.example");
-    /// # Ok::<(), tower_otp::DeviceConfigError>(())
+    /// # Ok::<(), tower_otp::ConfigError>(())
     /// ```
     ///
     /// # Errors
-    /// [`DeviceConfigError::InvalidName`] unless 1-64 printable ASCII characters without `"` or `\`.
-    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Result<Self, DeviceConfigError> {
+    /// [`ConfigError::OutOfRange`] unless 1-64 printable ASCII characters without `"` or `\`.
+    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Result<Self, ConfigError> {
         let issuer = checked_name(issuer.into())?;
         Arc::make_mut(&mut self.inner).issuer = issuer;
         Ok(self)
@@ -150,12 +149,12 @@ impl DeviceTokens {
     ///
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random())).with_audience("tickets/device")?;
     /// assert_eq!(tokens.audience(), "tickets/device");
-    /// # Ok::<(), tower_otp::DeviceConfigError>(())
+    /// # Ok::<(), tower_otp::ConfigError>(())
     /// ```
     ///
     /// # Errors
-    /// [`DeviceConfigError::InvalidName`] unless 1-64 printable ASCII characters without `"` or `\`.
-    pub fn with_audience(mut self, audience: impl Into<String>) -> Result<Self, DeviceConfigError> {
+    /// [`ConfigError::OutOfRange`] unless 1-64 printable ASCII characters without `"` or `\`.
+    pub fn with_audience(mut self, audience: impl Into<String>) -> Result<Self, ConfigError> {
         let audience = checked_name(audience.into())?;
         Arc::make_mut(&mut self.inner).audience = audience;
         Ok(self)
@@ -171,14 +170,14 @@ impl DeviceTokens {
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
     /// assert_eq!(tokens.lifetime(), Duration::from_secs(30 * 24 * 3600));
     /// assert!(tokens.clone().with_lifetime(Duration::from_secs(401 * 24 * 3600)).is_err());
-    /// # Ok::<(), tower_otp::DeviceConfigError>(())
+    /// # Ok::<(), tower_otp::ConfigError>(())
     /// ```
     ///
     /// # Errors
-    /// [`DeviceConfigError::LifetimeOutOfRange`] under one second or over 400 days.
-    pub fn with_lifetime(mut self, lifetime: Duration) -> Result<Self, DeviceConfigError> {
+    /// [`ConfigError::OutOfRange`] under one second or over 400 days.
+    pub fn with_lifetime(mut self, lifetime: Duration) -> Result<Self, ConfigError> {
         if lifetime < Duration::from_secs(1) || lifetime > MAX_DEVICE_LIFETIME {
-            return Err(DeviceConfigError::LifetimeOutOfRange);
+            return Err(LIFETIME_OUT_OF_RANGE);
         }
         Arc::make_mut(&mut self.inner).lifetime = lifetime.as_secs();
         Ok(self)
@@ -193,14 +192,14 @@ impl DeviceTokens {
     ///
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random())).with_leeway(Duration::ZERO)?;
     /// assert_eq!(tokens.leeway(), Duration::ZERO);
-    /// # Ok::<(), tower_otp::DeviceConfigError>(())
+    /// # Ok::<(), tower_otp::ConfigError>(())
     /// ```
     ///
     /// # Errors
-    /// [`DeviceConfigError::LeewayTooLarge`] over 60 seconds.
-    pub fn with_leeway(mut self, leeway: Duration) -> Result<Self, DeviceConfigError> {
+    /// [`ConfigError::OutOfRange`] over 60 seconds.
+    pub fn with_leeway(mut self, leeway: Duration) -> Result<Self, ConfigError> {
         if leeway > MAX_LEEWAY {
-            return Err(DeviceConfigError::LeewayTooLarge);
+            return Err(LEEWAY_TOO_LARGE);
         }
         Arc::make_mut(&mut self.inner).leeway = leeway.as_millis() as u64;
         Ok(self)
@@ -266,16 +265,12 @@ impl DeviceTokens {
 
 /// Issuer and audience go into JSON verbatim, and the verifier compares them
 /// as borrowed strings, so they must need no JSON escaping.
-fn checked_name(name: String) -> Result<String, DeviceConfigError> {
+fn checked_name(name: String) -> Result<String, ConfigError> {
     let ok = (1..=MAX_NAME_LEN).contains(&name.len())
         && name
             .bytes()
             .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\');
-    if ok {
-        Ok(name)
-    } else {
-        Err(DeviceConfigError::InvalidName)
-    }
+    if ok { Ok(name) } else { Err(INVALID_NAME) }
 }
 
 #[cfg(test)]
@@ -301,28 +296,22 @@ mod tests {
             t.clone()
                 .with_lifetime(400 * day + Duration::from_secs(1))
                 .unwrap_err(),
-            DeviceConfigError::LifetimeOutOfRange
+            LIFETIME_OUT_OF_RANGE
         );
         assert_eq!(
             t.clone()
                 .with_lifetime(Duration::from_millis(999))
                 .unwrap_err(),
-            DeviceConfigError::LifetimeOutOfRange
+            LIFETIME_OUT_OF_RANGE
         );
         assert!(t.clone().with_leeway(Duration::from_secs(60)).is_ok());
         assert_eq!(
             t.clone().with_leeway(Duration::from_secs(61)).unwrap_err(),
-            DeviceConfigError::LeewayTooLarge
+            LEEWAY_TOO_LARGE
         );
         for bad in ["", "a\"b", "a\\b", "caf\u{e9}", "a\nb", &"x".repeat(65)] {
-            assert_eq!(
-                t.clone().with_issuer(bad).unwrap_err(),
-                DeviceConfigError::InvalidName
-            );
-            assert_eq!(
-                t.clone().with_audience(bad).unwrap_err(),
-                DeviceConfigError::InvalidName
-            );
+            assert_eq!(t.clone().with_issuer(bad).unwrap_err(), INVALID_NAME);
+            assert_eq!(t.clone().with_audience(bad).unwrap_err(), INVALID_NAME);
         }
     }
 

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::code::Code;
+use crate::device::KeyRing;
+use crate::email::EmailAddress;
 use crate::events::{EventHook, Events, OtpEvent};
 use crate::locale::Locale;
-use crate::mail::{EmailAddress, MailKind, Mailer, OtpMail};
+use crate::mail::{MailKind, Mailer, OtpMail};
 use crate::secret::{Keys, Secret};
 use crate::store::{
     AddressKey, BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, RestartOutcome, Store,
@@ -20,7 +22,7 @@ use crate::ticket::{TicketId, TicketKey};
 mod limits;
 mod outcome;
 
-pub use self::limits::{ConfigError, Limits};
+pub use self::limits::Limits;
 pub use self::outcome::{Challenge, ChallengeState, Rejection, Sent, Verified};
 
 /// The challenge flow of every ticket, shared by all requests (cheap to clone).
@@ -60,6 +62,8 @@ struct Inner {
     mailer: Arc<dyn Mailer>,
     clock: Arc<dyn Clock>,
     keys: Keys,
+    /// The default device-token key ring, derived from the secret.
+    device_keys: KeyRing,
     limits: Limits,
     site_name: String,
     site_origin: Option<String>,
@@ -114,6 +118,7 @@ impl Flow {
                 mailer: Arc::new(mailer),
                 clock: Arc::new(SystemClock),
                 keys: Keys::derive(secret),
+                device_keys: KeyRing::derived(secret),
                 limits: Limits::default(),
                 site_name: "tower-otp".to_owned(),
                 site_origin: None,
@@ -194,6 +199,10 @@ impl Flow {
         &self.inner.keys
     }
 
+    pub(crate) fn device_keys(&self) -> &KeyRing {
+        &self.inner.device_keys
+    }
+
     fn address_key(&self, address: &EmailAddress) -> AddressKey {
         let full = self.inner.keys.address.sign(&[address.as_str().as_bytes()]);
         let mut bytes = [0u8; 16];
@@ -255,6 +264,17 @@ impl Flow {
             claimable: !s.claimed && s.binding.is_none(),
             now,
         }
+    }
+
+    /// The challenge and the ticket's revocation generation, in one read.
+    pub(crate) async fn lookup(&self, ticket: &TicketKey) -> Result<(Challenge, u64), StoreError> {
+        let now = self.now();
+        let snapshot = self
+            .inner
+            .store
+            .load(ticket, now, self.inner.limits.policy())
+            .await?;
+        Ok((self.view(&snapshot, now), snapshot.generation))
     }
 
     /// The ticket's revocation generation (device tokens from an older one are revoked).

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{EmailAddress, MailError, MailKind, Mailer, OtpMail};
+use super::{MailError, MailKind, Mailer, OtpMail};
+use crate::email::EmailAddress;
 
 /// A [`Mailer`] that keeps every message in memory instead of sending it, for
 /// tests (feature `test-util`).

@@ -8,7 +8,8 @@ use lettre::message::Mailbox;
 use lettre::{AsyncFileTransport, AsyncTransport, Tokio1Executor};
 
 use super::message::{DEFAULT_FROM, build_message, parse_from};
-use super::{AddressError, MailError, Mailer, OtpMail};
+use super::{MailError, Mailer, OtpMail};
+use crate::email::AddressError;
 
 /// Writes each message as an `.eml` file into a directory, for development:
 /// open the newest file to read the code. Nothing leaves the machine.

@@ -6,9 +6,10 @@ use async_trait::async_trait;
 
 use crate::clock::Timestamp;
 use crate::code::Code;
+use crate::email::EmailAddress;
+use crate::error::BoxError;
 use crate::locale::Locale;
 
-pub(crate) mod address;
 #[cfg(any(test, feature = "test-util"))]
 mod capture;
 mod catalog;
@@ -18,7 +19,6 @@ mod render;
 #[cfg(feature = "smtp")]
 mod smtp;
 
-pub use self::address::{AddressError, EmailAddress, MAX_ADDRESS_BYTES};
 #[cfg(any(test, feature = "test-util"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use self::capture::CapturingMailer;
@@ -27,9 +27,6 @@ pub use self::render::RenderedMail;
 #[cfg(feature = "smtp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
 pub use self::smtp::{SmtpConfigError, SmtpMailer, SmtpMailerBuilder};
-
-/// A boxed error that keeps its source.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Delivers [`OtpMail`]s.
 ///

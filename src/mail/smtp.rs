@@ -12,7 +12,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use url::{Host, Url};
 
 use super::message::{build_message, parse_from};
-use super::{BoxError, MailError, Mailer, OtpMail};
+use super::{MailError, Mailer, OtpMail};
+use crate::error::BoxError;
 
 /// The default connect and per-command timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -30,7 +30,8 @@ use async_trait::async_trait;
 
 use crate::clock::Timestamp;
 use crate::code::CodeHash;
-use crate::mail::{BoxError, EmailAddress};
+use crate::email::EmailAddress;
+use crate::error::BoxError;
 use crate::ticket::TicketKey;
 
 #[cfg(any(test, feature = "test-util"))]

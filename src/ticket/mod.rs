@@ -14,7 +14,7 @@ pub(crate) use self::cache::TicketKeyer;
 
 #[cfg(feature = "axum")]
 pub use self::source::PathParam;
-pub use self::source::{Found, PathPattern, TicketMatch, TicketSource};
+pub use self::source::{Found, NoTicketSource, PathPattern, TicketMatch, TicketSource};
 
 /// The id of a ticket, as taken from the request (for example the `{ticket}`
 /// path segment).

@@ -13,7 +13,7 @@ use self::connection::Connection;
 use self::keys::Keys;
 use self::scripts::SCRIPTS;
 use super::StoreError;
-use crate::ConfigError;
+use crate::error::ConfigError;
 
 mod connection;
 mod keys;
