@@ -204,12 +204,8 @@ mod tests {
             false
         });
         assert_eq!(seen, ["ok"]);
-        let secure = scan(
-            &headers(&["otp_probe=1; __Secure-otp_probe=2"]),
-            "d",
-            true,
-            |_| false,
-        );
+        let both = headers(&["otp_probe=1; __Secure-otp_probe=2"]);
+        let secure = scan(&both, "d", true, |_| false);
         assert_eq!(secure.probe, Some("2"));
     }
 

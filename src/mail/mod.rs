@@ -14,7 +14,7 @@ use crate::locale::Locale;
 mod capture;
 mod catalog;
 mod file;
-mod message;
+pub(crate) mod message;
 mod render;
 #[cfg(feature = "smtp")]
 mod smtp;

@@ -15,8 +15,8 @@ use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 use tower_otp::{
-    CapturingMailer, EmailAddress, ManualClock, MemoryStore, OtpLayer, Secret, Timestamp,
-    VerifiedDevice,
+    CapturingMailer, EmailAddress, Flow, ManualClock, MemoryStore, OtpLayer, PathPattern, Secret,
+    Timestamp, VerifiedDevice,
 };
 
 pub const TICKET_BODY: &str = "TICKET PAGE";
@@ -33,11 +33,14 @@ async fn ticket(Path(ticket): Path<String>, device: VerifiedDevice) -> String {
     format!("{TICKET_BODY} {ticket} {}", device.device_id())
 }
 
+/// The layer every harness builds: the test pattern `/tickets/{ticket}`.
+pub type Layer = OtpLayer<PathPattern>;
+
 pub struct Harness {
     pub app: Router,
     pub clock: ManualClock,
     pub mailer: CapturingMailer,
-    pub layer: OtpLayer,
+    pub layer: OtpLayer<PathPattern>,
 }
 
 impl Harness {
@@ -46,7 +49,7 @@ impl Harness {
         Self::with(|layer| layer)
     }
 
-    pub fn with(configure: impl FnOnce(OtpLayer) -> OtpLayer) -> Self {
+    pub fn with(configure: impl FnOnce(Layer) -> Layer) -> Self {
         Self::build(&Secret::random(), MemoryStore::new(), configure)
     }
 
@@ -251,15 +254,28 @@ impl Harness {
     pub fn build(
         secret: &Secret,
         store: impl tower_otp::Store,
-        configure: impl FnOnce(OtpLayer) -> OtpLayer,
+        configure: impl FnOnce(Layer) -> Layer,
+    ) -> Self {
+        Self::build_with_flow(secret, store, |flow| flow, configure)
+    }
+
+    /// A harness whose flow is configured too (site name, limits, hooks).
+    pub fn build_with_flow(
+        secret: &Secret,
+        store: impl tower_otp::Store,
+        flow: impl FnOnce(Flow) -> Flow,
+        configure: impl FnOnce(Layer) -> Layer,
     ) -> Self {
         let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
         let mailer = CapturingMailer::new();
-        let layer = OtpLayer::new(secret, store, mailer.clone())
+        let base = Flow::new(secret, store, mailer.clone())
             .with_clock(clock.clone())
             .with_site_name("Test Tickets")
-            .with_cookie_secure(false)
             .with_new_device_notice(false);
+        let layer = OtpLayer::new(flow(base))
+            .with_ticket_path("/tickets/{ticket}")
+            .expect("the test pattern is valid")
+            .with_cookie_secure(false);
         let layer = configure(layer);
         Self {
             app: app().layer(layer.clone()),
