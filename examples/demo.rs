@@ -20,8 +20,8 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
 use tower_otp::{
-    FileMailer, FirstDevice, Flow, Limits, MailError, MailKind, Mailer, MemoryStore, OtpLayer, OtpMail,
-    Secret, SmtpMailer, Store, VerifiedDevice,
+    FileMailer, FirstDevice, Flow, Limits, MailError, MailKind, Mailer, MemoryStore, OtpLayer,
+    OtpMail, Secret, SmtpMailer, Store, VerifiedDevice,
 };
 
 /// Prints each code to the terminal: for trying the demo without a mail server.
