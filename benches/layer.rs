@@ -28,7 +28,8 @@ use http::StatusCode;
 use http::header::COOKIE;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use tower::{Service, ServiceExt};
-use tower_otp::{CapturingMailer, DeviceCookie, Flow, MemoryStore, OtpLayer, Secret};
+use tower_otp::device::DeviceCookie;
+use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
 
 const PATH: &str = "/tickets/A7x9Qz-2026-LIVE";
 

@@ -19,9 +19,10 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
+use tower_otp::mail::{FileMailer, MailError, MailKind, Mailer, OtpMail};
+use tower_otp::store::Store;
 use tower_otp::{
-    FileMailer, FirstDevice, Flow, Limits, MailError, MailKind, Mailer, MemoryStore, OtpLayer,
-    OtpMail, Secret, SmtpMailer, Store, VerifiedDevice,
+    FirstDevice, Flow, Limits, MemoryStore, OtpLayer, Secret, SmtpMailer, VerifiedDevice,
 };
 
 /// Prints each code to the terminal: for trying the demo without a mail server.

@@ -18,7 +18,8 @@ const INVALID_NAME: ConfigError = ConfigError::out_of_range(
 /// (RFC 6265bis §5.5).
 ///
 /// ```
-/// use tower_otp::{DeviceTokens, KeyRing, MAX_DEVICE_LIFETIME, Secret};
+/// use tower_otp::{KeyRing, Secret};
+/// use tower_otp::device::{DeviceTokens, MAX_DEVICE_LIFETIME};
 ///
 /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
 /// assert!(tokens.with_lifetime(MAX_DEVICE_LIFETIME).is_ok());
@@ -27,7 +28,8 @@ pub const MAX_DEVICE_LIFETIME: Duration = Duration::from_secs(400 * 24 * 3600);
 /// The longest clock leeway allowed when checking `exp`.
 ///
 /// ```
-/// use tower_otp::{DeviceTokens, KeyRing, MAX_LEEWAY, Secret};
+/// use tower_otp::{KeyRing, Secret};
+/// use tower_otp::device::{DeviceTokens, MAX_LEEWAY};
 ///
 /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
 /// assert!(tokens.clone().with_leeway(MAX_LEEWAY).is_ok());
@@ -49,7 +51,8 @@ const MAX_NAME_LEN: usize = 64;
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_otp::{DeviceTokens, KeyRing, Secret, TicketKey, Timestamp, TokenError};
+/// use tower_otp::{KeyRing, Secret, TicketKey, Timestamp};
+/// use tower_otp::device::{DeviceTokens, TokenError};
 ///
 /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()))
 ///     .with_lifetime(Duration::from_secs(7 * 24 * 3600))?;
@@ -86,7 +89,8 @@ impl DeviceTokens {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// use tower_otp::{KeyRing, Secret};
+    /// use tower_otp::device::DeviceTokens;
     ///
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
     /// assert_eq!(tokens.leeway(), Duration::from_secs(5));
@@ -110,7 +114,8 @@ impl DeviceTokens {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// use tower_otp::{KeyRing, Secret};
+    /// use tower_otp::device::DeviceTokens;
     ///
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()))
     ///     .with_lifetime(Duration::from_secs(3600))?
@@ -126,7 +131,8 @@ impl DeviceTokens {
     /// Sets the `iss` claim, written and required. Default: `"tower-otp"`.
     ///
     /// ```
-    /// use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// use tower_otp::{KeyRing, Secret};
+    /// use tower_otp::device::DeviceTokens;
     ///
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random())).with_issuer("tickets.example")?;
     /// assert_eq!(tokens.issuer(), "tickets.example");
@@ -145,7 +151,8 @@ impl DeviceTokens {
     /// value (RFC 8725 §3.9). Default: `"tower-otp/device"`.
     ///
     /// ```
-    /// use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// use tower_otp::{KeyRing, Secret};
+    /// use tower_otp::device::DeviceTokens;
     ///
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random())).with_audience("tickets/device")?;
     /// assert_eq!(tokens.audience(), "tickets/device");
@@ -165,7 +172,8 @@ impl DeviceTokens {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// use tower_otp::{KeyRing, Secret};
+    /// use tower_otp::device::DeviceTokens;
     ///
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
     /// assert_eq!(tokens.lifetime(), Duration::from_secs(30 * 24 * 3600));
@@ -188,7 +196,8 @@ impl DeviceTokens {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// use tower_otp::{KeyRing, Secret};
+    /// use tower_otp::device::DeviceTokens;
     ///
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random())).with_leeway(Duration::ZERO)?;
     /// assert_eq!(tokens.leeway(), Duration::ZERO);
@@ -208,7 +217,8 @@ impl DeviceTokens {
     /// The issuer (`iss`).
     ///
     /// ```
-    /// # use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// # use tower_otp::{KeyRing, Secret};
+    /// # use tower_otp::device::DeviceTokens;
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
     /// assert_eq!(tokens.issuer(), "tower-otp");
     /// ```
@@ -219,7 +229,8 @@ impl DeviceTokens {
     /// The audience (`aud`).
     ///
     /// ```
-    /// # use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// # use tower_otp::{KeyRing, Secret};
+    /// # use tower_otp::device::DeviceTokens;
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
     /// assert_eq!(tokens.audience(), "tower-otp/device");
     /// ```
@@ -230,7 +241,8 @@ impl DeviceTokens {
     /// The token lifetime; the device cookie's `Max-Age` should match it.
     ///
     /// ```
-    /// # use tower_otp::{DeviceCookie, DeviceTokens, KeyRing, Secret};
+    /// # use tower_otp::{KeyRing, Secret};
+    /// # use tower_otp::device::{DeviceCookie, DeviceTokens};
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
     /// assert_eq!(DeviceCookie::for_tokens(&tokens).max_age(), tokens.lifetime());
     /// ```
@@ -242,7 +254,8 @@ impl DeviceTokens {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// # use tower_otp::{KeyRing, Secret};
+    /// # use tower_otp::device::DeviceTokens;
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
     /// assert!(tokens.leeway() <= Duration::from_secs(60));
     /// ```
@@ -253,7 +266,8 @@ impl DeviceTokens {
     /// The key ring.
     ///
     /// ```
-    /// # use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// # use tower_otp::{KeyRing, Secret};
+    /// # use tower_otp::device::DeviceTokens;
     /// let secret = Secret::random();
     /// let tokens = DeviceTokens::new(KeyRing::derived(&secret));
     /// assert_eq!(tokens.key_ring().current_kid(), KeyRing::derived(&secret).current_kid());
@@ -319,7 +333,7 @@ mod tests {
     fn debug_shows_no_key_material() {
         let mut bytes = [0xab; 32];
         bytes[31] = 1;
-        let key = crate::device::DeviceKey::new("k1", &bytes).unwrap();
+        let key = crate::DeviceKey::new("k1", &bytes).unwrap();
         let shown = format!("{:?}", DeviceTokens::new(KeyRing::new(key)));
         assert!(
             shown.contains("\"k1\"") && shown.contains("tower-otp"),

@@ -95,7 +95,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::{Code, EmailAddress, Locale, MailKind};
+    use crate::mail::{Code, MailKind};
+    use crate::{EmailAddress, Locale};
 
     #[tokio::test]
     async fn writes_an_eml_file_with_to_and_subject() {

@@ -29,20 +29,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::clock::Timestamp;
-use crate::code::CodeHash;
 use crate::email::EmailAddress;
 use crate::error::BoxError;
 use crate::ticket::TicketKey;
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod conformance;
-mod memory;
+pub(crate) mod memory;
 #[cfg(feature = "redis")]
-mod redis;
+pub(crate) mod redis;
 
-pub use self::memory::MemoryStore;
-#[cfg(feature = "redis")]
-pub use self::redis::RedisStore;
+pub use crate::code::CodeHash;
 
 /// A keyed hash of an e-mail address: the key of the per-address send counter.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

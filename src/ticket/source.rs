@@ -54,7 +54,8 @@ impl TicketMatch {
     /// The device cookie's `Path` for a request to `request_path`.
     ///
     /// ```
-    /// use tower_otp::{TicketId, TicketMatch};
+    /// use tower_otp::TicketId;
+    /// use tower_otp::ticket::TicketMatch;
     ///
     /// let found = TicketMatch::new(TicketId::new("abc"), "/tickets/abc");
     /// assert_eq!(found.cookie_path("/tickets/abc/pdf"), "/tickets/abc");

@@ -253,7 +253,7 @@ impl Harness {
     /// secret accept each other's device cookies).
     pub fn build(
         secret: &Secret,
-        store: impl tower_otp::Store,
+        store: impl tower_otp::store::Store,
         configure: impl FnOnce(Layer) -> Layer,
     ) -> Self {
         Self::build_with_flow(secret, store, |flow| flow, configure)
@@ -262,7 +262,7 @@ impl Harness {
     /// A harness whose flow is configured too (site name, limits, hooks).
     pub fn build_with_flow(
         secret: &Secret,
-        store: impl tower_otp::Store,
+        store: impl tower_otp::store::Store,
         flow: impl FnOnce(Flow) -> Flow,
         configure: impl FnOnce(Layer) -> Layer,
     ) -> Self {
@@ -421,54 +421,57 @@ pub fn csp_directives(csp: &str) -> BTreeMap<String, Vec<String>> {
 pub struct FailingStore;
 
 #[tower_otp::async_trait]
-impl tower_otp::Store for FailingStore {
+impl tower_otp::store::Store for FailingStore {
     async fn load(
         &self,
         _: &tower_otp::TicketKey,
         _: Timestamp,
         _: &tower_otp::store::Policy,
-    ) -> Result<tower_otp::store::TicketSnapshot, tower_otp::StoreError> {
-        Err(tower_otp::StoreError::msg("down"))
+    ) -> Result<tower_otp::store::TicketSnapshot, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
     }
     async fn claim_first_device(
         &self,
         _: &tower_otp::TicketKey,
-    ) -> Result<tower_otp::store::ClaimOutcome, tower_otp::StoreError> {
-        Err(tower_otp::StoreError::msg("down"))
+    ) -> Result<tower_otp::store::ClaimOutcome, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
     }
     async fn bind(
         &self,
         _: &tower_otp::TicketKey,
         _: &EmailAddress,
-    ) -> Result<tower_otp::store::BindOutcome, tower_otp::StoreError> {
-        Err(tower_otp::StoreError::msg("down"))
+    ) -> Result<tower_otp::store::BindOutcome, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
     }
     async fn issue_code(
         &self,
         _: &tower_otp::store::IssueRequest<'_>,
-    ) -> Result<tower_otp::store::IssueOutcome, tower_otp::StoreError> {
-        Err(tower_otp::StoreError::msg("down"))
+    ) -> Result<tower_otp::store::IssueOutcome, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
     }
     async fn withdraw_code(
         &self,
         _: &tower_otp::store::IssueRequest<'_>,
-    ) -> Result<(), tower_otp::StoreError> {
-        Err(tower_otp::StoreError::msg("down"))
+    ) -> Result<(), tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
     }
     async fn verify_code(
         &self,
         _: &tower_otp::store::VerifyRequest<'_>,
-    ) -> Result<tower_otp::store::VerifyOutcome, tower_otp::StoreError> {
-        Err(tower_otp::StoreError::msg("down"))
+    ) -> Result<tower_otp::store::VerifyOutcome, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
     }
     async fn restart(
         &self,
         _: &tower_otp::TicketKey,
         _: Timestamp,
-    ) -> Result<tower_otp::store::RestartOutcome, tower_otp::StoreError> {
-        Err(tower_otp::StoreError::msg("down"))
+    ) -> Result<tower_otp::store::RestartOutcome, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
     }
-    async fn revoke_devices(&self, _: &tower_otp::TicketKey) -> Result<u64, tower_otp::StoreError> {
-        Err(tower_otp::StoreError::msg("down"))
+    async fn revoke_devices(
+        &self,
+        _: &tower_otp::TicketKey,
+    ) -> Result<u64, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
     }
 }

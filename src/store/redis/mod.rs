@@ -123,7 +123,7 @@ impl RedisStore {
     /// within 5 seconds.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), tower_otp::StoreError> {
+    /// # async fn demo() -> Result<(), tower_otp::store::StoreError> {
     /// let store = tower_otp::RedisStore::new("redis://127.0.0.1:6379").await?;
     /// # Ok(()) }
     /// ```
@@ -158,7 +158,7 @@ impl RedisStore {
     /// reached within 5 seconds.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), tower_otp::StoreError> {
+    /// # async fn demo() -> Result<(), tower_otp::store::StoreError> {
     /// let store = tower_otp::RedisStore::cluster([
     ///     "redis://127.0.0.1:7001",
     ///     "redis://127.0.0.1:7002",
@@ -304,7 +304,7 @@ impl RedisStore {
     /// The key prefix.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), tower_otp::StoreError> {
+    /// # async fn demo() -> Result<(), tower_otp::store::StoreError> {
     /// let store = tower_otp::RedisStore::new("redis://127.0.0.1:6379").await?;
     /// assert_eq!(store.prefix(), "otp");
     /// # Ok(()) }
@@ -316,7 +316,7 @@ impl RedisStore {
     /// The timeout of one call.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), tower_otp::StoreError> {
+    /// # async fn demo() -> Result<(), tower_otp::store::StoreError> {
     /// let store = tower_otp::RedisStore::new("redis://127.0.0.1:6379").await?;
     /// assert_eq!(store.timeout(), tower_otp::RedisStore::DEFAULT_TIMEOUT);
     /// # Ok(()) }
@@ -334,7 +334,7 @@ impl RedisStore {
     /// A [`StoreError`] when Redis cannot be reached.
     ///
     /// ```no_run
-    /// # async fn demo(store: tower_otp::RedisStore) -> Result<(), tower_otp::StoreError> {
+    /// # async fn demo(store: tower_otp::RedisStore) -> Result<(), tower_otp::store::StoreError> {
     /// store.load_scripts().await?;
     /// # Ok(()) }
     /// ```
