@@ -45,7 +45,7 @@ const DEFAULT_MAX_CONNECTIONS: u32 = 4;
 /// `Debug` shows the host, port and TLS mode, never the credentials.
 ///
 /// ```
-/// use tower_otp::mail::SmtpMailer;
+/// use tower_otp::SmtpMailer;
 ///
 /// let mailer = SmtpMailer::from_url(
 ///     "smtps://user:secret@smtp.example.com",
@@ -95,7 +95,7 @@ enum TlsMode {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_otp::mail::SmtpMailer;
+/// use tower_otp::SmtpMailer;
 ///
 /// let mailer = SmtpMailer::builder("smtp://mail.internal:25", "noreply@tickets.example")
 ///     .with_allow_insecure(true) // a relay on a private network
@@ -158,7 +158,7 @@ impl SmtpMailer {
     /// would not be encrypted to a host that is not loopback.
     ///
     /// ```
-    /// use tower_otp::mail::SmtpMailer;
+    /// use tower_otp::SmtpMailer;
     ///
     /// assert!(SmtpMailer::from_url("smtp://smtp.example.com?tls=required", "noreply@tickets.example").is_ok());
     /// assert!(SmtpMailer::from_url("smtp://127.0.0.1:2525", "noreply@tickets.example").is_ok());
@@ -170,7 +170,7 @@ impl SmtpMailer {
     /// A builder, to change timeouts, the pool size or allow plain SMTP.
     ///
     /// ```
-    /// let builder = tower_otp::mail::SmtpMailer::builder("smtps://smtp.example.com", "noreply@tickets.example");
+    /// let builder = tower_otp::SmtpMailer::builder("smtps://smtp.example.com", "noreply@tickets.example");
     /// ```
     pub fn builder(url: &str, from: &str) -> SmtpMailerBuilder {
         SmtpMailerBuilder {
@@ -196,7 +196,7 @@ impl SmtpMailerBuilder {
     /// SMTP is then accepted only to `localhost`, `127.0.0.0/8` and `::1`.
     ///
     /// ```
-    /// use tower_otp::mail::SmtpMailer;
+    /// use tower_otp::SmtpMailer;
     ///
     /// let url = "smtp://mailpit.dev:1025";
     /// assert!(SmtpMailer::builder(url, "a@b.example").build().is_err());
@@ -211,7 +211,7 @@ impl SmtpMailerBuilder {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let b = tower_otp::mail::SmtpMailer::builder("smtps://smtp.example.com", "a@b.example")
+    /// let b = tower_otp::SmtpMailer::builder("smtps://smtp.example.com", "a@b.example")
     ///     .with_timeout(Duration::from_secs(5));
     /// ```
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
@@ -224,7 +224,7 @@ impl SmtpMailerBuilder {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let b = tower_otp::mail::SmtpMailer::builder("smtps://smtp.example.com", "a@b.example")
+    /// let b = tower_otp::SmtpMailer::builder("smtps://smtp.example.com", "a@b.example")
     ///     .with_send_timeout(Duration::from_secs(15));
     /// ```
     pub fn with_send_timeout(mut self, timeout: Duration) -> Self {
@@ -236,7 +236,7 @@ impl SmtpMailerBuilder {
     /// Default: 4.
     ///
     /// ```
-    /// let b = tower_otp::mail::SmtpMailer::builder("smtps://smtp.example.com", "a@b.example")
+    /// let b = tower_otp::SmtpMailer::builder("smtps://smtp.example.com", "a@b.example")
     ///     .with_max_connections(8);
     /// ```
     pub fn with_max_connections(mut self, max: u32) -> Self {
@@ -252,7 +252,7 @@ impl SmtpMailerBuilder {
     /// loopback and insecure SMTP was not allowed.
     ///
     /// ```
-    /// let mailer = tower_otp::mail::SmtpMailer::builder("smtps://smtp.example.com", "a@b.example").build()?;
+    /// let mailer = tower_otp::SmtpMailer::builder("smtps://smtp.example.com", "a@b.example").build()?;
     /// # Ok::<(), tower_otp::mail::SmtpConfigError>(())
     /// ```
     pub fn build(self) -> Result<SmtpMailer, SmtpConfigError> {
