@@ -92,7 +92,7 @@ impl<T> OtpLayer<T> {
     }
 
     /// The flow, to pre-bind addresses or revoke devices from the application.
-    pub fn flow(&self) -> &crate::Flow {
+    pub fn flow(&self) -> &Flow {
         &self.config.flow
     }
 

@@ -20,6 +20,7 @@ use crate::store::Policy;
 /// # Ok::<(), tower_otp::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct Limits {
     code_digits: u8,
     policy: Policy,

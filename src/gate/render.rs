@@ -12,6 +12,7 @@ use super::cookies::{self, LANG};
 use super::request::{GateRequest, probe_value};
 use super::{csrf, lang, respond};
 use crate::body::ResponseBody;
+use crate::clock::Timestamp;
 use crate::config::Config;
 use crate::device::DeviceClaims;
 use crate::flow::{Challenge, Rejection};
@@ -214,7 +215,7 @@ pub(crate) fn mint(
     );
     let claims = DeviceClaims {
         device_id: issued.device_id,
-        issued_at: crate::Timestamp::from_millis(now.as_secs() * 1000),
+        issued_at: Timestamp::from_millis(now.as_secs() * 1000),
         expires_at: issued.expires_at,
         generation,
     };

@@ -103,6 +103,7 @@ enum TlsMode {
 ///     .build()?;
 /// # Ok::<(), tower_otp::mail::SmtpConfigError>(())
 /// ```
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct SmtpMailerBuilder {
     url: String,
     from: String,
