@@ -120,6 +120,8 @@ pub mod pages;
 mod secret;
 mod service;
 pub mod store;
+#[cfg(any(test, feature = "test-util"))]
+mod testing;
 pub mod ticket;
 
 pub use async_trait::async_trait;
@@ -163,6 +165,8 @@ pub use self::mail::smtp::SmtpMailer;
 pub use self::store::memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use self::store::redis::RedisStore;
+#[cfg(any(test, feature = "test-util"))]
+pub use self::testing::{TestBrowser, TestResponse};
 
 // Crates in the public API.
 pub use cookie;

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
@@ -75,6 +76,15 @@ struct Inner {
     events: Events,
     notify_new_device: bool,
     default_locale: Locale,
+    /// Mail sent in the background (the new-device notice), shared by every clone.
+    background: Arc<Background>,
+}
+
+/// Counts the mail in flight in the background, so tests can wait for it.
+#[derive(Debug, Default)]
+struct Background {
+    in_flight: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
 }
 
 impl Flow {
@@ -95,6 +105,7 @@ impl Flow {
                 events: Events::default(),
                 notify_new_device: true,
                 default_locale: Locale::default(),
+                background: Arc::default(),
             }),
         }
     }
@@ -498,14 +509,46 @@ impl Flow {
         )
         .with_site_origin(inner.site_origin.clone());
         let mailer = Arc::clone(&inner.mailer);
+        let background = Arc::clone(&inner.background);
         let send = async move {
             if let Err(error) = mailer.send(&mail).await {
                 tracing::warn!(error = %error, "new-device notice not delivered");
             }
+            if background.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+                background.idle.notify_waiters();
+            }
         };
         match tokio::runtime::Handle::try_current() {
-            Ok(handle) => drop(handle.spawn(send)),
+            Ok(handle) => {
+                inner.background.in_flight.fetch_add(1, Ordering::AcqRel);
+                drop(handle.spawn(send));
+            }
             Err(_) => tracing::warn!("no tokio runtime: new-device notice skipped"),
+        }
+    }
+
+    /// Waits until every mail this flow sends in the background (the
+    /// new-device notice) has been handed to the mailer, or has failed. A
+    /// test that counts mails calls it first, instead of yielding or sleeping.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// flow.settled().await; // nothing in flight: returns at once
+    /// # });
+    /// ```
+    pub async fn settled(&self) {
+        let background = &self.inner.background;
+        loop {
+            let idle = background.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if background.in_flight.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
         }
     }
 
