@@ -128,6 +128,8 @@ pub use async_trait::async_trait;
 
 // The middleware's face: what an application names.
 pub use self::body::ResponseBody;
+#[cfg(feature = "axum")]
+pub use self::extract::MissingVerifiedDevice;
 pub use self::extract::VerifiedDevice;
 pub use self::future::ResponseFuture;
 pub use self::gate::decision::FirstDevice;
