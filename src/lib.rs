@@ -145,7 +145,7 @@ pub use self::code::CodeFormatError;
 pub use self::email::{AddressError, EmailAddress, MAX_ADDRESS_BYTES};
 pub use self::events::{EventHook, OtpEvent};
 pub use self::flow::{
-    Challenge, ChallengeState, Flow, Limits, Rejection, SendRequest, Sent, Verified,
+    Challenge, ChallengeState, Flow, Limits, Rejection, Revoked, SendRequest, Sent, Verified,
 };
 pub use self::locale::Locale;
 

@@ -332,7 +332,7 @@ async fn revoked_devices_are_challenged_when_revocation_checks_are_on() {
     );
     let flow = h.layer.flow();
     let key = flow.ticket_key(&tower_otp::TicketId::new("abc"));
-    flow.revoke_devices(&key).await.unwrap();
+    assert!(flow.revoke_devices(&key).await.unwrap().enforced);
     let reply = b.get(T).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "revoked");
 
@@ -341,9 +341,14 @@ async fn revoked_devices_are_challenged_when_revocation_checks_are_on() {
     let mut b = h.browser();
     assert!(b.open(T).await.is_ticket());
     let flow = h.layer.flow();
-    flow.revoke_devices(&flow.ticket_key(&tower_otp::TicketId::new("abc")))
+    let revoked = flow
+        .revoke_devices(&flow.ticket_key(&tower_otp::TicketId::new("abc")))
         .await
         .unwrap();
+    assert!(
+        !revoked.enforced,
+        "the result says the revocation is not enforced"
+    );
     assert!(b.get(T).await.is_ticket());
 }
 

@@ -27,7 +27,7 @@ mod send;
 
 pub(crate) use self::keys::Keys;
 pub use self::limits::Limits;
-pub use self::outcome::{Challenge, ChallengeState, Rejection, Sent, Verified};
+pub use self::outcome::{Challenge, ChallengeState, Rejection, Revoked, Sent, Verified};
 pub use self::send::SendRequest;
 
 /// The challenge flow of every ticket, shared by all requests (cheap to clone).
@@ -78,6 +78,8 @@ struct Inner {
     default_locale: Locale,
     /// Mail sent in the background (the new-device notice), shared by every clone.
     background: Arc<Background>,
+    /// A layer over this flow checks revocation; shared by every clone.
+    revocation_enforced: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Counts the mail in flight in the background, so tests can wait for it.
@@ -106,6 +108,7 @@ impl Flow {
                 notify_new_device: true,
                 default_locale: Locale::default(),
                 background: Arc::default(),
+                revocation_enforced: Arc::default(),
             }),
         }
     }
@@ -589,18 +592,50 @@ impl Flow {
         Ok(outcome)
     }
 
-    /// Revokes every device token of the ticket issued so far (they stop
-    /// passing where the layer checks revocation). Returns the new generation.
+    /// Revokes every device token of the ticket issued so far. They stop
+    /// passing only where a layer over this flow checks revocation
+    /// ([`OtpLayer::with_revocation_check`](crate::OtpLayer::with_revocation_check)):
+    /// [`Revoked::enforced`] says whether one does, and a warning is logged
+    /// when none does.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret, TicketId};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let ticket = flow.ticket_key(&TicketId::new("A7x9Qz"));
+    /// assert!(!flow.revoke_devices(&ticket).await?.enforced);
+    /// let _layer = OtpLayer::new(flow.clone()).with_revocation_check(true);
+    /// assert!(flow.revoke_devices(&ticket).await?.enforced);
+    /// # Ok::<(), tower_otp::store::StoreError>(())
+    /// # }).unwrap();
+    /// ```
     ///
     /// # Errors
     /// The store's error.
-    pub async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
+    pub async fn revoke_devices(&self, ticket: &TicketKey) -> Result<Revoked, StoreError> {
         let generation = self.inner.store.revoke_devices(ticket).await?;
         self.inner.events.emit(OtpEvent::DevicesRevoked {
             ticket: *ticket,
             generation,
         });
-        Ok(generation)
+        let enforced = self.inner.revocation_enforced.load(Ordering::Acquire);
+        if !enforced {
+            tracing::warn!(
+                ticket = ticket.label(),
+                "devices revoked in the store, but no layer checks revocation: their cookies \
+                 keep passing until they expire (OtpLayer::with_revocation_check(true))"
+            );
+        }
+        Ok(Revoked {
+            generation,
+            enforced,
+        })
+    }
+
+    /// Whether a layer over this flow checks revocation (set by the layer).
+    pub(crate) fn set_revocation_enforced(&self, on: bool) {
+        self.inner.revocation_enforced.store(on, Ordering::Release);
     }
 }
 
