@@ -203,7 +203,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // print them, a trace span per request, and a deadline on every response.
         .layer(
             tower::ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new([COOKIE, AUTHORIZATION]))
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    COOKIE,
+                    AUTHORIZATION,
+                ]))
                 .layer(TraceLayer::new_for_http())
                 .layer(SetSensitiveResponseHeadersLayer::new([SET_COOKIE]))
                 .layer(TimeoutLayer::with_status_code(

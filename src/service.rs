@@ -119,8 +119,8 @@ where
         } else {
             let now = config.flow.now();
             let name = config.cookie.name(&key);
-            cookies::scan(&parts.headers, &name, config.secure(), |token| {
-                claims = config.tokens.verify(token, &key, now).ok();
+            cookies::scan(&parts.headers, name.as_bytes(), config.secure(), |token| {
+                claims = config.tokens.verify_bytes(token, &key, now).ok();
                 claims.is_some()
             })
         };

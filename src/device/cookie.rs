@@ -180,7 +180,7 @@ impl DeviceCookie {
         } else {
             PLAIN_PREFIX
         };
-        let key = &ticket.as_str().as_bytes()[..NAME_KEY_CHARS];
+        let key = &ticket.text_bytes()[..NAME_KEY_CHARS];
         let mut buf = [0u8; NAME_CAPACITY];
         buf[..prefix.len()].copy_from_slice(prefix.as_bytes());
         buf[prefix.len()..prefix.len() + key.len()].copy_from_slice(key);
@@ -371,7 +371,12 @@ impl CookieName {
     /// assert_eq!(name.as_str(), "otp-AQEBAQEBAQEBAQEB");
     /// ```
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[..usize::from(self.len)]).expect("ASCII")
+        std::str::from_utf8(self.as_bytes()).expect("ASCII")
+    }
+
+    /// The name's bytes (no UTF-8 check, for the hot path).
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
     }
 }
 

@@ -114,8 +114,18 @@ impl DeviceTokens {
         ticket: &TicketKey,
         now: Timestamp,
     ) -> Result<DeviceClaims, TokenError> {
+        self.verify_bytes(token.as_bytes(), ticket, now)
+    }
+
+    /// [`verify`](DeviceTokens::verify) over the cookie's bytes as they came
+    /// (the hot path: no UTF-8 pass over the token).
+    pub(crate) fn verify_bytes(
+        &self,
+        bytes: &[u8],
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<DeviceClaims, TokenError> {
         let inner = &*self.inner;
-        let bytes = token.as_bytes();
         if bytes.len() > MAX_TOKEN_LEN {
             return Err(TokenError::TooLarge);
         }
@@ -188,7 +198,7 @@ impl DeviceTokens {
             exp,
             generation,
         } = claims;
-        if sub != ticket.as_str() {
+        if sub.as_bytes() != ticket.text_bytes() {
             return Err(TokenError::WrongTicket);
         }
         let expires_at = from_secs(exp);

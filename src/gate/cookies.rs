@@ -37,48 +37,23 @@ pub(crate) struct Jar<'a> {
 }
 
 /// Reads every `Cookie` header once, without allocating. Each value of a
-/// cookie called `device` is offered to `accept` until it returns `true` (a
+/// cookie called `device` (its bytes, all cookie-octets) is offered to
+/// `accept` until it returns `true` (a
 /// browser sends several when another path or host planted one with the same
 /// name). For the probe, CSRF and language cookies the first value counts.
 /// Names match exactly; a value in double quotes is unquoted; an empty value,
 /// or one with characters a cookie value may not hold, is skipped.
 pub(crate) fn scan<'a>(
     headers: &'a HeaderMap,
-    device: &str,
+    device: &[u8],
     secure: bool,
-    mut accept: impl FnMut(&'a str) -> bool,
+    mut accept: impl FnMut(&'a [u8]) -> bool,
 ) -> Jar<'a> {
     let (probe, csrf) = (probe_name(secure), csrf_name(secure));
     let mut jar = Jar::default();
     let mut verified = false;
     for header in headers.get_all(COOKIE) {
-        for (name, value) in pairs(header.as_bytes()) {
-            let slot = if name == device.as_bytes() {
-                if !verified {
-                    verified = cookie_value(value).is_some_and(&mut accept);
-                }
-                continue;
-            } else if name == probe.as_bytes() {
-                &mut jar.probe
-            } else if name == csrf.as_bytes() {
-                &mut jar.csrf
-            } else if name == LANG.as_bytes() {
-                &mut jar.lang
-            } else {
-                continue;
-            };
-            if slot.is_none() {
-                *slot = cookie_value(value);
-            }
-        }
-    }
-    jar
-}
-
-/// The `name=value` pairs of one `Cookie` header, values unchecked; pairs
-/// are split at `;` with SIMD `memchr`.
-fn pairs(mut rest: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
-    std::iter::from_fn(move || {
+        let mut rest = header.as_bytes();
         while !rest.is_empty() {
             let pair = match memchr::memchr(b';', rest) {
                 Some(end) => {
@@ -89,28 +64,53 @@ fn pairs(mut rest: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
                 None => std::mem::take(&mut rest),
             };
             let pair = pair.trim_ascii();
-            if let Some(at) = memchr::memchr(b'=', pair) {
-                return Some((&pair[..at], &pair[at + 1..]));
+            if let Some(value) = value_of(pair, device) {
+                if !verified {
+                    verified = cookie_octets(value).is_some_and(&mut accept);
+                }
+                continue;
+            }
+            // The gate's own cookies all start `otp_` or `__`: skip the rest cheaply.
+            if !matches!(pair.first(), Some(b'o' | b'_')) {
+                continue;
+            }
+            for (slot, name) in [
+                (&mut jar.probe, probe),
+                (&mut jar.csrf, csrf),
+                (&mut jar.lang, LANG),
+            ] {
+                if let Some(value) = value_of(pair, name.as_bytes()) {
+                    if slot.is_none() {
+                        *slot = cookie_octets(value).and_then(|v| std::str::from_utf8(v).ok());
+                    }
+                    break;
+                }
             }
         }
-        None
-    })
+    }
+    jar
 }
 
-fn cookie_value(value: &[u8]) -> Option<&str> {
+/// The value of `pair` when it is `name=value`, unchecked.
+#[inline]
+fn value_of<'a>(pair: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    pair.strip_prefix(name)?.strip_prefix(b"=")
+}
+
+/// A cookie value without its quotes, if every byte is a cookie-octet
+/// (RFC 6265 §4.1.1: visible ASCII except `"`, `,`, `;`, `\\`), so it is
+/// also ASCII.
+#[inline]
+fn cookie_octets(value: &[u8]) -> Option<&[u8]> {
     let value = match value {
         [b'"', inner @ .., b'"'] => inner,
         _ => value,
     };
-    // cookie-octet (RFC 6265 §4.1.1): visible ASCII except `"`, `,`, `;`, `\`.
     // Branch-free, so the compiler can vectorize it.
     let bad = value.iter().fold(false, |bad, &b| {
         bad | (b.wrapping_sub(0x21) > 0x7e - 0x21) | (b == b'"') | (b == b',') | (b == b'\\')
     });
-    if bad || value.is_empty() {
-        return None;
-    }
-    std::str::from_utf8(value).ok()
+    (!bad && !value.is_empty()).then_some(value)
 }
 
 /// The longest cookie `Path` written; a longer one falls back to `/`.
@@ -169,11 +169,11 @@ mod tests {
             "otp-abc=\"t.o.k\"; otp_csrf=c; otp_lang=ja; otp_probe=p2",
         ]);
         let mut seen = Vec::new();
-        let jar = scan(&h, "otp-abc", false, |v| {
+        let jar = scan(&h, b"otp-abc", false, |v| {
             seen.push(v);
             false
         });
-        assert_eq!(seen, ["t.o.k"]);
+        assert_eq!(seen, [b"t.o.k"]);
         assert_eq!(
             jar,
             Jar {
@@ -188,24 +188,24 @@ mod tests {
     fn device_values_are_offered_until_one_is_accepted() {
         let h = headers(&["a=1; a=2", "a=3"]);
         let mut seen = Vec::new();
-        scan(&h, "a", true, |v| {
+        scan(&h, b"a", true, |v| {
             seen.push(v);
-            v == "2"
+            v == b"2"
         });
-        assert_eq!(seen, ["1", "2"]);
+        assert_eq!(seen, [b"1", b"2"]);
     }
 
     #[test]
     fn names_match_exactly_and_bad_values_are_skipped() {
         let h = headers(&["otp-ab=1; otp-abcd=2; otp-abc=; otp-abc=a b; otp-abc=x\\y; otp-abc=ok"]);
         let mut seen = Vec::new();
-        scan(&h, "otp-abc", true, |v| {
+        scan(&h, b"otp-abc", true, |v| {
             seen.push(v);
             false
         });
-        assert_eq!(seen, ["ok"]);
+        assert_eq!(seen, [b"ok"]);
         let both = headers(&["otp_probe=1; __Secure-otp_probe=2"]);
-        let secure = scan(&both, "d", true, |_| false);
+        let secure = scan(&both, b"d", true, |_| false);
         assert_eq!(secure.probe, Some("2"));
     }
 

@@ -150,10 +150,10 @@ pub(crate) fn decide(facts: &Facts) -> Decision {
             },
         ) => (generation, claimable),
     };
-    if let Device::Signed { generation: minted } = facts.device {
-        if minted >= generation {
-            return Decision::PassVerified;
-        }
+    if let Device::Signed { generation: minted } = facts.device
+        && minted >= generation
+    {
+        return Decision::PassVerified;
     }
     if facts.prefetch || matches!(facts.verb, Verb::Head | Verb::Other) {
         return Decision::Page;

@@ -103,6 +103,11 @@ impl TicketKey {
         std::str::from_utf8(&self.text).expect("base64 is ASCII")
     }
 
+    /// The text form's bytes (no UTF-8 check, for the hot path).
+    pub(crate) fn text_bytes(&self) -> &[u8; 22] {
+        &self.text
+    }
+
     /// A short label for logs: the first 8 characters of the text form.
     pub fn label(&self) -> &str {
         &self.as_str()[..8]
