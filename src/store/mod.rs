@@ -36,6 +36,7 @@ use crate::ticket::TicketKey;
 #[cfg(any(test, feature = "test-util"))]
 pub mod conformance;
 mod memory;
+mod rules;
 #[cfg(feature = "redis")]
 mod redis;
 
@@ -461,6 +462,9 @@ impl StoreError {
 ///     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
 ///         self.inner.revoke_devices(ticket).await
 ///     }
+///     fn is_durable(&self) -> bool {
+///         self.inner.is_durable()
+///     }
 /// }
 ///
 /// let store = Counting { inner: MemoryStore::new(), verifications: AtomicU64::new(0) };
@@ -543,6 +547,23 @@ pub trait Store: Send + Sync + 'static {
     /// Increments the ticket's generation, so that device tokens issued before
     /// stop passing where revocation checks are on. Returns the new generation.
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError>;
+
+    /// Whether what the store keeps survives a restart of the application
+    /// (default: `true`). [`MemoryStore`] says `false`: after a restart every
+    /// ticket is unclaimed and unbound again, so a layer that trusts first
+    /// devices over it should warn.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tower_otp::{MemoryStore, Store};
+    ///
+    /// assert!(!MemoryStore::new().is_durable());
+    /// let shared: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    /// assert!(!shared.is_durable());
+    /// ```
+    fn is_durable(&self) -> bool {
+        true
+    }
 }
 
 #[async_trait]
@@ -583,5 +604,8 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
         (**self).revoke_devices(ticket).await
+    }
+    fn is_durable(&self) -> bool {
+        (**self).is_durable()
     }
 }
