@@ -142,8 +142,12 @@ pub use self::pages::{
 };
 pub use self::secret::{KeyError, MIN_KEY_BYTES, Secret};
 pub use self::service::{OtpService, ResponseFuture};
+#[cfg(feature = "postgres")]
+pub use self::store::PostgresStore;
 #[cfg(feature = "redis")]
 pub use self::store::RedisStore;
+#[cfg(feature = "sqlite")]
+pub use self::store::SqliteStore;
 pub use self::store::{MemoryStore, Store, StoreError};
 #[cfg(feature = "axum")]
 pub use self::ticket::PathParam;
@@ -152,3 +156,5 @@ pub use self::verified::VerifiedDevice;
 pub use cookie;
 #[cfg(feature = "redis")]
 pub use redis;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sqlx;

@@ -353,7 +353,9 @@ impl Store for MemoryStore {
     }
 
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
-        Ok(self.ticket_shard(ticket, None).update(ticket, rules::revoke))
+        Ok(self
+            .ticket_shard(ticket, None)
+            .update(ticket, rules::revoke))
     }
 
     fn is_durable(&self) -> bool {

@@ -36,13 +36,19 @@ use crate::ticket::TicketKey;
 #[cfg(any(test, feature = "test-util"))]
 pub mod conformance;
 mod memory;
-mod rules;
 #[cfg(feature = "redis")]
 mod redis;
+mod rules;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 
 pub use self::memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use self::redis::RedisStore;
+#[cfg(feature = "postgres")]
+pub use self::sql::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use self::sql::SqliteStore;
 
 /// A keyed hash of an e-mail address: the key of the per-address send counter.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

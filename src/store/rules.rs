@@ -287,7 +287,11 @@ pub(crate) fn issue(
 
 /// [`Store::withdraw_code`](super::Store::withdraw_code): takes back the code
 /// and the send counted at `r.now`, for the ticket and for the address.
-pub(crate) fn withdraw(ticket: &mut TicketRecord, counter: &mut AddressSends, r: &IssueRequest<'_>) {
+pub(crate) fn withdraw(
+    ticket: &mut TicketRecord,
+    counter: &mut AddressSends,
+    r: &IssueRequest<'_>,
+) {
     if let Some(challenge) = ticket.challenge.as_mut() {
         if let Some(i) = challenge.codes.iter().rposition(|c| c.hash.ct_eq(r.code)) {
             challenge.codes.remove(i);
