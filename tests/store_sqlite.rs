@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{Harness, ticket_path};
 use http::StatusCode;
-use sql_support::{Guarded, sqlite_at, sqlite_handles, temp_db};
+use sql_support::{Guarded, lock_out, sqlite_at, sqlite_handles, temp_db};
 use tower_otp::store::conformance::{Instances, random_address, random_code, random_ticket};
 use tower_otp::store::{IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome, VerifyRequest};
 use tower_otp::{Clock, EmailAddress, Secret, SqliteStore, Timestamp};
@@ -208,29 +208,6 @@ async fn bindings_and_lockouts_survive_a_new_store() {
     let page = stranger.open(&path_t).await;
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
     assert!(page.body.contains("t***@e******.com"), "{}", page.body);
-}
-
-/// Twenty wrong codes in four rounds lock new devices out.
-pub async fn lock_out(gate: &Harness, id: &str) {
-    let path = ticket_path(id);
-    let mut guesser = gate.browser();
-    guesser.get(&path).await;
-    for round in 0..4 {
-        gate.advance(Duration::from_secs(301));
-        let reply = guesser.post_form(&path, &[("action", "send")]).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::SEE_OTHER,
-            "send {round}: {}",
-            reply.body
-        );
-        for _ in 0..5 {
-            guesser.get(&path).await;
-            guesser
-                .post_form(&path, &[("action", "verify"), ("code", "000000")])
-                .await;
-        }
-    }
 }
 
 /// Parallel guesses from many tasks on one file count exactly.
