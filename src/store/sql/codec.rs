@@ -106,7 +106,7 @@ pub(super) fn encode_sends(sends: &[Timestamp]) -> Vec<u8> {
 }
 
 pub(super) fn decode_sends(bytes: &[u8]) -> Result<Vec<Timestamp>, Corrupt> {
-    if bytes.len() % 8 != 0 {
+    if !bytes.len().is_multiple_of(8) {
         return Err(Corrupt);
     }
     Ok(bytes

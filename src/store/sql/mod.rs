@@ -92,8 +92,10 @@ struct Queries {
     /// The migrations table, qualified and quoted.
     migrations: String,
     /// The advisory-lock name for `migrate` (PostgreSQL).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     lock_name: String,
     /// The schema to create in `migrate` when it does not exist (PostgreSQL).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     schema: Option<String>,
     prefix: String,
     tickets: String,
