@@ -7,6 +7,8 @@
 #![cfg(feature = "postgres")]
 
 mod common;
+#[path = "sql_support/lockout.rs"]
+mod lockout;
 mod sql_support;
 
 use std::sync::Arc;
@@ -14,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use common::{Browser, Harness, ticket_path};
 use http::StatusCode;
-use sql_support::{Guarded, PrivatePostgres, Schema, lock_out, pg_handles, pg_url};
+use lockout::lock_out;
+use sql_support::{Guarded, PrivatePostgres, Schema, pg_handles, pg_url};
 use tower_otp::store::conformance::{Instances, random_address, random_code, random_ticket};
 use tower_otp::store::{IssueOutcome, IssueRequest, Policy, Store};
 use tower_otp::{

@@ -5,6 +5,8 @@
 #![cfg(feature = "sqlite")]
 
 mod common;
+#[path = "sql_support/lockout.rs"]
+mod lockout;
 mod sql_support;
 
 use std::sync::Arc;
@@ -12,7 +14,8 @@ use std::time::Duration;
 
 use common::{Harness, ticket_path};
 use http::StatusCode;
-use sql_support::{Guarded, lock_out, sqlite_at, sqlite_handles, temp_db};
+use lockout::lock_out;
+use sql_support::{Guarded, sqlite_at, sqlite_handles, temp_db};
 use tower_otp::store::conformance::{Instances, random_address, random_code, random_ticket};
 use tower_otp::store::{IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome, VerifyRequest};
 use tower_otp::{Clock, EmailAddress, Secret, SqliteStore, Timestamp};

@@ -66,25 +66,6 @@ impl<S: Store> Store for Guarded<S> {
     }
 }
 
-/// Twenty wrong codes in four rounds (a send every 301 s of the gate's
-/// clock) lock new devices out of a bound ticket.
-pub async fn lock_out(gate: &crate::common::Harness, id: &str) {
-    let path = crate::common::ticket_path(id);
-    let mut guesser = gate.browser();
-    guesser.get(&path).await;
-    for round in 0..4 {
-        gate.advance(Duration::from_secs(301));
-        let reply = guesser.post_form(&path, &[("action", "send")]).await;
-        assert_eq!(reply.status.as_u16(), 303, "send {round}: {}", reply.body);
-        for _ in 0..5 {
-            guesser.get(&path).await;
-            guesser
-                .post_form(&path, &[("action", "verify"), ("code", "000000")])
-                .await;
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------
 // SQLite.
 
@@ -231,6 +212,7 @@ mod postgres {
 /// they run as the `postgres` user (initdb refuses root).
 pub struct PrivatePostgres {
     pub port: u16,
+    settings: Vec<String>,
     bin: PathBuf,
     dir: tempfile::TempDir,
     as_user: Option<String>,
@@ -239,6 +221,11 @@ pub struct PrivatePostgres {
 impl PrivatePostgres {
     /// Starts one, or returns `None` after saying why the test is skipped.
     pub fn start() -> Option<Self> {
+        Self::start_with(&[])
+    }
+
+    /// Starts one with extra settings (`name=value`, as `-c` options).
+    pub fn start_with(settings: &[&str]) -> Option<Self> {
         let Some(bin) = server_bin() else {
             eprintln!("skipping: no PostgreSQL server under /usr/lib/postgresql/*/bin");
             return None;
@@ -265,6 +252,7 @@ impl PrivatePostgres {
             .port();
         let server = Self {
             port,
+            settings: settings.iter().map(|s| (*s).to_owned()).collect(),
             bin,
             dir,
             as_user,
@@ -289,6 +277,11 @@ impl PrivatePostgres {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+    }
+
     fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
@@ -307,11 +300,15 @@ impl PrivatePostgres {
 
     /// Starts the server (again) and waits until it accepts connections.
     pub fn resume(&self) {
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
             self.port,
             self.dir.path().display()
         );
+        for setting in &self.settings {
+            options.push_str(" -c ");
+            options.push_str(setting);
+        }
         let status = self
             .command("pg_ctl")
             .arg("-D")
