@@ -120,7 +120,9 @@ async fn prefixes_keep_stores_apart_in_one_file() {
     for bad in ["", "Otp", "x; DROP TABLE otp_tickets", "a\"b", "1x"] {
         assert!(a.clone().with_prefix(bad).is_err(), "{bad:?}");
     }
-    assert!(SqliteStore::connect("sqlite::memory:").await.is_err());
+    for memory in ["sqlite::memory:", "sqlite://?mode=memory", "sqlite://:memory:"] {
+        assert!(SqliteStore::connect(memory).await.is_err(), "{memory}");
+    }
 }
 
 /// The sweep removes what can no longer matter (by the callers' time) and

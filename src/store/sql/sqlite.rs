@@ -110,7 +110,11 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| crate::StoreError::new("invalid sqlite url", e))?;
         let name = options.get_filename().to_string_lossy();
-        if name.is_empty() || name == ":memory:" || url.contains("memory") {
+        let in_memory = name.is_empty()
+            || name == ":memory:"
+            || name.starts_with("file:sqlx-in-memory")
+            || url.contains("mode=memory");
+        if in_memory {
             return Err(crate::StoreError::msg(
                 "an in-memory sqlite database is not durable: name a file",
             ));
