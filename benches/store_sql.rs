@@ -26,11 +26,9 @@ use std::time::{Duration, Instant};
 
 use tower_otp::store::conformance::{random_address, random_code, random_ticket};
 use tower_otp::store::{
-    AddressKey, IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome, VerifyRequest,
+    AddressKey, CodeHash, IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome, VerifyRequest,
 };
-use tower_otp::{
-    CodeHash, EmailAddress, MemoryStore, PostgresStore, SqliteStore, TicketKey, Timestamp,
-};
+use tower_otp::{EmailAddress, MemoryStore, PostgresStore, SqliteStore, TicketKey, Timestamp};
 
 /// Tickets in the pool.
 const POOL: usize = 20_000;

@@ -19,9 +19,10 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
+use tower_otp::mail::{FileMailer, MailError, MailKind, Mailer, OtpMail};
+use tower_otp::store::Store;
 use tower_otp::{
-    FileMailer, FirstDevice, Limits, MailError, MailKind, Mailer, OtpLayer, OtpMail, Secret,
-    SmtpMailer, SqliteStore, Store, VerifiedDevice,
+    FirstDevice, Flow, Limits, OtpLayer, Secret, SmtpMailer, SqliteStore, VerifiedDevice,
 };
 
 /// Prints each code to the terminal: for trying the demo without a mail server.
@@ -150,11 +151,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Box::new(TerminalMailer)
     };
 
-    let otp = OtpLayer::new(&secret, store, mailer)
-        .with_ticket_param("ticket")
+    let flow = Flow::new(&secret, store, mailer)
         .with_site_name("Demo Tickets")
         .with_default_locale(tower_otp::Locale::Ja)
-        .with_limits(limits)
+        .with_limits(limits);
+    let otp = OtpLayer::new(flow)
+        .with_ticket_param("ticket")
         .with_first_device(first_device)
         .with_cookie_secure(secure)
         .with_ticket_hint(|ticket| {

@@ -3,9 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::decision::FirstDevice;
 use crate::device::{DeviceCookie, DeviceTokens};
 use crate::flow::Flow;
+use crate::gate::decision::FirstDevice;
 use crate::pages::{DefaultPages, Pages};
 use crate::ticket::TicketId;
 
@@ -40,12 +40,16 @@ pub(crate) struct Config {
 }
 
 impl Config {
-    pub(crate) fn new(flow: Flow, tokens: DeviceTokens) -> Self {
-        let cookie = DeviceCookie::for_tokens(&tokens);
+    /// The defaults of every layer setting, each with its reason.
+    pub(crate) fn new(flow: Flow) -> Self {
         Self {
+            // 30-day device cookies (NIST SP 800-63B AAL1 re-verification),
+            // HS256 with a key derived from the flow's secret.
+            tokens: DeviceTokens::new(flow.device_keys().clone()),
+            // `Secure`, `HttpOnly`, `SameSite=Lax` (a mail link is a
+            // cross-site navigation, so never `Strict`).
+            cookie: DeviceCookie::new(),
             flow,
-            tokens,
-            cookie,
             pages: Arc::new(DefaultPages::default()),
             first_device: FirstDevice::default(),
             body_limit: DEFAULT_BODY_LIMIT,

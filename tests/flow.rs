@@ -3,9 +3,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tower_otp::mail::MailKind;
 use tower_otp::{
-    CapturingMailer, ChallengeState, EmailAddress, Flow, Locale, MailKind, ManualClock,
-    MemoryStore, OtpEvent, Rejection, Secret, SendRequest, TicketId, Timestamp,
+    CapturingMailer, ChallengeState, EmailAddress, Flow, Locale, ManualClock, MemoryStore,
+    OtpEvent, Rejection, Secret, SendRequest, TicketId, Timestamp,
 };
 
 fn flow() -> (

@@ -353,12 +353,15 @@ async fn works_around_a_plain_tower_service() {
     use http_body_util::{BodyExt, Full};
     use tower::{ServiceBuilder, ServiceExt, service_fn};
 
-    let layer = tower_otp::OtpLayer::new(
+    let flow = tower_otp::Flow::new(
         &tower_otp::Secret::random(),
         tower_otp::MemoryStore::new(),
         tower_otp::CapturingMailer::new(),
-    )
-    .with_cookie_secure(false);
+    );
+    let layer = tower_otp::OtpLayer::new(flow)
+        .with_ticket_path("/tickets/{ticket}")
+        .unwrap()
+        .with_cookie_secure(false);
     let service = ServiceBuilder::new().layer(layer).service(service_fn(
         |request: http::Request<Full<Bytes>>| async move {
             let verified = request

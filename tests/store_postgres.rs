@@ -21,7 +21,8 @@ use sql_support::{Guarded, PrivatePostgres, Schema, pg_handles, pg_url};
 use tower_otp::store::conformance::{Instances, random_address, random_code, random_ticket};
 use tower_otp::store::{IssueOutcome, IssueRequest, Policy, Store};
 use tower_otp::{
-    CapturingMailer, Clock, EmailAddress, ManualClock, OtpLayer, PostgresStore, Secret, Timestamp,
+    CapturingMailer, Clock, EmailAddress, Flow, ManualClock, OtpLayer, PostgresStore, Secret,
+    Timestamp,
 };
 
 tower_otp::store_conformance_tests!(instances: match pg_url() {
@@ -115,11 +116,14 @@ async fn sweep_drops_expired_rows_and_keeps_long_lived_facts() {
 /// from `secret`, time from `clock`.
 fn instance(secret: &Secret, store: impl Store, clock: &ManualClock) -> Harness {
     let mailer = CapturingMailer::new();
-    let layer = OtpLayer::new(secret, store, mailer.clone())
+    let flow = Flow::new(secret, store, mailer.clone())
         .with_clock(clock.clone())
         .with_site_name("Test Tickets")
-        .with_cookie_secure(false)
         .with_new_device_notice(false);
+    let layer = OtpLayer::new(flow)
+        .with_ticket_path("/tickets/{ticket}")
+        .unwrap()
+        .with_cookie_secure(false);
     Harness {
         app: common::app().layer(layer.clone()),
         clock: clock.clone(),

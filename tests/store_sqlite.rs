@@ -120,7 +120,11 @@ async fn prefixes_keep_stores_apart_in_one_file() {
     for bad in ["", "Otp", "x; DROP TABLE otp_tickets", "a\"b", "1x"] {
         assert!(a.clone().with_prefix(bad).is_err(), "{bad:?}");
     }
-    for memory in ["sqlite::memory:", "sqlite://?mode=memory", "sqlite://:memory:"] {
+    for memory in [
+        "sqlite::memory:",
+        "sqlite://?mode=memory",
+        "sqlite://:memory:",
+    ] {
         assert!(SqliteStore::connect(memory).await.is_err(), "{memory}");
     }
 }

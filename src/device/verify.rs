@@ -28,7 +28,8 @@ const SIGNATURE_LEN: usize = 43;
 /// device"; the distinction is for logs and tests.
 ///
 /// ```
-/// use tower_otp::{DeviceTokens, KeyRing, Secret, TicketKey, Timestamp, TokenError};
+/// use tower_otp::{KeyRing, Secret, TicketKey, Timestamp};
+/// use tower_otp::device::{DeviceTokens, TokenError};
 ///
 /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
 /// let ticket = TicketKey::from_bytes([1; 16]);
@@ -92,7 +93,8 @@ impl DeviceTokens {
     /// is returned for the caller to compare with the store.
     ///
     /// ```
-    /// use tower_otp::{DeviceTokens, KeyRing, Secret, TicketKey, Timestamp, TokenError};
+    /// use tower_otp::{KeyRing, Secret, TicketKey, Timestamp};
+    /// use tower_otp::device::{DeviceTokens, TokenError};
     ///
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
     /// let ticket = TicketKey::from_bytes([1; 16]);
@@ -371,7 +373,7 @@ mod tests {
             assert!(own_layout(other, "tower-otp", "tower-otp/device").is_none(), "{}", String::from_utf8_lossy(other));
         }
     }
-    use crate::device::{DeviceKey, KeyRing};
+    use crate::{DeviceKey, KeyRing};
     use std::time::Duration;
 
     const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);

@@ -7,20 +7,24 @@ use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::code::Code;
+use crate::device::KeyRing;
+use crate::email::EmailAddress;
 use crate::events::{EventHook, Events, OtpEvent};
 use crate::locale::Locale;
-use crate::mail::{EmailAddress, MailKind, Mailer, OtpMail};
-use crate::secret::{Keys, Secret};
+use crate::mail::{MailKind, Mailer, OtpMail};
+use crate::secret::Secret;
 use crate::store::{
     AddressKey, BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, RestartOutcome, Store,
     StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
 };
 use crate::ticket::{TicketId, TicketKey};
 
+mod keys;
 mod limits;
 mod outcome;
 
-pub use self::limits::{ConfigError, Limits};
+pub(crate) use self::keys::Keys;
+pub use self::limits::Limits;
 pub use self::outcome::{Challenge, ChallengeState, Rejection, Sent, Verified};
 
 /// The challenge flow of every ticket, shared by all requests (cheap to clone).
@@ -50,6 +54,7 @@ pub use self::outcome::{Challenge, ChallengeState, Rejection, Sent, Verified};
 /// # }
 /// ```
 #[derive(Clone)]
+#[must_use = "a flow does nothing until a layer or the application uses it"]
 pub struct Flow {
     inner: Arc<Inner>,
 }
@@ -60,6 +65,8 @@ struct Inner {
     mailer: Arc<dyn Mailer>,
     clock: Arc<dyn Clock>,
     keys: Keys,
+    /// The default device-token key ring, derived from the secret.
+    device_keys: KeyRing,
     limits: Limits,
     site_name: String,
     site_origin: Option<String>,
@@ -114,6 +121,7 @@ impl Flow {
                 mailer: Arc::new(mailer),
                 clock: Arc::new(SystemClock),
                 keys: Keys::derive(secret),
+                device_keys: KeyRing::derived(secret),
                 limits: Limits::default(),
                 site_name: "tower-otp".to_owned(),
                 site_origin: None,
@@ -129,17 +137,47 @@ impl Flow {
         self
     }
 
-    /// Uses `clock` for time. Default: [`SystemClock`].
+    /// Uses `clock` for time. Default: [`SystemClock`]; tests use
+    /// [`ManualClock`](crate::ManualClock) (feature `test-util`).
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    /// use tower_otp::{Clock, ManualClock};
+    ///
+    /// let clock = ManualClock::starting_now();
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
+    ///     .with_clock(clock.clone());
+    /// assert_eq!(flow.now(), clock.now());
+    /// ```
     pub fn with_clock(self, clock: impl Clock) -> Self {
         self.edit(|i| i.clock = Arc::new(clock))
     }
 
-    /// Uses `limits`. Default: [`Limits::default`].
+    /// Uses `limits`. Default: [`Limits::default`] (DESIGN.md's table).
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    /// use tower_otp::Limits;
+    ///
+    /// let limits = Limits::default().with_max_attempts(3)?;
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
+    ///     .with_limits(limits);
+    /// assert_eq!(flow.limits().max_attempts(), 3);
+    /// # Ok::<(), tower_otp::ConfigError>(())
+    /// ```
     pub fn with_limits(self, limits: Limits) -> Self {
         self.edit(|i| i.limits = limits)
     }
 
     /// The site name e-mails and pages show. Default `"tower-otp"`.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// assert_eq!(flow.site_name(), "tower-otp");
+    /// assert_eq!(flow.with_site_name("Example Tickets").site_name(), "Example Tickets");
+    /// ```
     pub fn with_site_name(self, name: impl Into<String>) -> Self {
         let name = name.into();
         self.edit(|i| i.site_name = name)
@@ -147,12 +185,29 @@ impl Flow {
 
     /// The site's canonical origin (`https://tickets.example.com`), shown in
     /// e-mails; never taken from the request. Default: none.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
+    ///     .with_site_origin("https://tickets.example.com");
+    /// # drop(flow);
+    /// ```
     pub fn with_site_origin(self, origin: impl Into<String>) -> Self {
         let origin = origin.into();
         self.edit(|i| i.site_origin = Some(origin))
     }
 
     /// Calls `hook` with every [`OtpEvent`]. Default: none (events still go to `tracing`).
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    /// use tower_otp::OtpEvent;
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
+    ///     .with_event_hook(|event: &OtpEvent| println!("{event:?}"));
+    /// # drop(flow);
+    /// ```
     pub fn with_event_hook(self, hook: impl EventHook) -> Self {
         let hook: Arc<dyn EventHook> = Arc::new(hook);
         self.edit(|i| i.events = Events::new(Some(hook)))
@@ -160,12 +215,29 @@ impl Flow {
 
     /// Whether to e-mail the bound address when another device is verified.
     /// Default: on (NIST SP 800-63B §4.6).
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
+    ///     .with_new_device_notice(false);
+    /// # drop(flow);
+    /// ```
     pub fn with_new_device_notice(self, on: bool) -> Self {
         self.edit(|i| i.notify_new_device = on)
     }
 
     /// The language of messages sent outside a request, such as the
     /// new-device notice to the bound address. Default: [`Locale::En`].
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    /// use tower_otp::Locale;
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
+    ///     .with_default_locale(Locale::Ja);
+    /// # drop(flow);
+    /// ```
     pub fn with_default_locale(self, locale: Locale) -> Self {
         self.edit(|i| i.default_locale = locale)
     }
@@ -192,6 +264,10 @@ impl Flow {
 
     pub(crate) fn keys(&self) -> &Keys {
         &self.inner.keys
+    }
+
+    pub(crate) fn device_keys(&self) -> &KeyRing {
+        &self.inner.device_keys
     }
 
     fn address_key(&self, address: &EmailAddress) -> AddressKey {
@@ -255,6 +331,17 @@ impl Flow {
             claimable: !s.claimed && s.binding.is_none(),
             now,
         }
+    }
+
+    /// The challenge and the ticket's revocation generation, in one read.
+    pub(crate) async fn lookup(&self, ticket: &TicketKey) -> Result<(Challenge, u64), StoreError> {
+        let now = self.now();
+        let snapshot = self
+            .inner
+            .store
+            .load(ticket, now, self.inner.limits.policy())
+            .await?;
+        Ok((self.view(&snapshot, now), snapshot.generation))
     }
 
     /// The ticket's revocation generation (device tokens from an older one are revoked).

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::code::CodeFormatError;
-use crate::mail::{AddressError, MailError};
+use crate::email::AddressError;
+use crate::mail::MailError;
 use crate::store::StoreError;
 
 /// Where a ticket's challenge stands, for a browser that is not verified.

@@ -25,7 +25,8 @@ pub use self::texts::Texts;
 /// Which page to show.
 ///
 /// ```
-/// use tower_otp::{DefaultPages, Locale, PageContext, PageKind, Pages};
+/// use tower_otp::Locale;
+/// use tower_otp::pages::{DefaultPages, PageContext, PageKind, Pages};
 ///
 /// let html = DefaultPages::new()
 ///     .render(&PageContext::new(PageKind::Unavailable, Locale::En, "/t/1", "c", "n"));
@@ -45,7 +46,8 @@ pub enum PageKind {
 /// A problem with the request itself, before any action ran.
 ///
 /// ```
-/// use tower_otp::{DefaultPages, Locale, Notice, PageContext, PageKind, Pages, RequestProblem};
+/// use tower_otp::Locale;
+/// use tower_otp::pages::{DefaultPages, Notice, PageContext, PageKind, Pages, RequestProblem};
 ///
 /// let page = PageContext::new(PageKind::Confirm, Locale::En, "/t/1", "c", "n")
 ///     .with_notice(Notice::Problem(RequestProblem::Csrf));
@@ -69,7 +71,8 @@ pub enum RequestProblem {
 /// What the last action produced, shown above the form.
 ///
 /// ```
-/// use tower_otp::{DefaultPages, Locale, Notice, PageContext, PageKind, Pages, Rejection};
+/// use tower_otp::{Locale, Rejection};
+/// use tower_otp::pages::{DefaultPages, Notice, PageContext, PageKind, Pages};
 ///
 /// let rejection = Rejection::NoCode;
 /// let page = PageContext::new(PageKind::Unavailable, Locale::Ja, "/t/1", "c", "n")
@@ -88,7 +91,8 @@ pub enum Notice<'a> {
 /// Everything a page needs. Strings in it are raw: the page escapes them.
 ///
 /// ```
-/// use tower_otp::{Locale, PageContext, PageKind};
+/// use tower_otp::Locale;
+/// use tower_otp::pages::{PageContext, PageKind};
 ///
 /// let page = PageContext::new(PageKind::Confirm, Locale::En, "/t/1", "csrf", "nonce");
 /// assert_eq!(page.action_url, "/t/1");
@@ -127,7 +131,8 @@ impl<'a> PageContext<'a> {
     /// implementation.
     ///
     /// ```
-    /// use tower_otp::{DefaultPages, Locale, PageContext, PageKind, Pages};
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::{DefaultPages, PageContext, PageKind, Pages};
     ///
     /// let page = PageContext::new(PageKind::Confirm, Locale::En, "/tickets/A7x9Qz", "csrf123", "n0nce");
     /// let html = DefaultPages::new().render(&page);
@@ -157,7 +162,8 @@ impl<'a> PageContext<'a> {
     /// Sets the challenge.
     ///
     /// ```
-    /// # use tower_otp::{Challenge, Locale, PageContext, PageKind};
+    /// # use tower_otp::{Challenge, Locale};
+    /// # use tower_otp::pages::{PageContext, PageKind};
     /// fn page<'a>(challenge: &'a Challenge) -> PageContext<'a> {
     ///     PageContext::new(PageKind::Challenge, Locale::Ja, "/t/1", "csrf", "nonce")
     ///         .with_challenge(challenge)
@@ -171,7 +177,8 @@ impl<'a> PageContext<'a> {
     /// Sets the notice.
     ///
     /// ```
-    /// use tower_otp::{DefaultPages, Locale, Notice, PageContext, PageKind, Pages, RequestProblem};
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::{DefaultPages, Notice, PageContext, PageKind, Pages, RequestProblem};
     ///
     /// let page = PageContext::new(PageKind::Unavailable, Locale::En, "/t/1", "csrf", "nonce")
     ///     .with_notice(Notice::Problem(RequestProblem::Csrf));
@@ -185,7 +192,8 @@ impl<'a> PageContext<'a> {
     /// Sets the language switch's links.
     ///
     /// ```
-    /// use tower_otp::{DefaultPages, Locale, PageContext, PageKind, Pages};
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::{DefaultPages, PageContext, PageKind, Pages};
     ///
     /// let links = [(Locale::Ja, "/t/1?otp_lang=ja"), (Locale::En, "/t/1?otp_lang=en")];
     /// let page = PageContext::new(PageKind::Unavailable, Locale::Ja, "/t/1", "csrf", "nonce")
@@ -200,7 +208,8 @@ impl<'a> PageContext<'a> {
     /// Sets the site name.
     ///
     /// ```
-    /// use tower_otp::{DefaultPages, Locale, PageContext, PageKind, Pages};
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::{DefaultPages, PageContext, PageKind, Pages};
     ///
     /// let page = PageContext::new(PageKind::Unavailable, Locale::En, "/t/1", "csrf", "nonce")
     ///     .with_site_name(Some("Demo Tickets"));
@@ -214,7 +223,8 @@ impl<'a> PageContext<'a> {
     /// Sets the ticket hint.
     ///
     /// ```
-    /// use tower_otp::{DefaultPages, Locale, PageContext, PageKind, Pages};
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::{DefaultPages, PageContext, PageKind, Pages};
     ///
     /// let page = PageContext::new(PageKind::Confirm, Locale::En, "/t/1", "csrf", "nonce")
     ///     .with_ticket_hint(Some("Summer Live 2025"));
@@ -240,7 +250,7 @@ impl<'a> PageContext<'a> {
 /// A closure `Fn(&PageContext<'_>) -> String` is a `Pages` too:
 ///
 /// ```
-/// use tower_otp::{DefaultPages, PageContext, PageKind, Pages};
+/// use tower_otp::pages::{DefaultPages, PageContext, PageKind, Pages};
 ///
 /// let defaults = DefaultPages::new();
 /// let pages = move |page: &PageContext<'_>| match page.kind {
@@ -278,14 +288,15 @@ where
 /// text `#1f1f1f`), [`Texts::japanese`] and [`Texts::english`].
 ///
 /// ```
-/// use tower_otp::{DefaultPages, Locale, Texts};
+/// use tower_otp::Locale;
+/// use tower_otp::pages::{DefaultPages, Texts};
 ///
 /// let pages = DefaultPages::new()
 ///     .with_site_name("Example Tickets")
 ///     .with_logo_url("/static/logo.svg")?
 ///     .with_colors("#c2185b", "#ffffff", "#212121")?
 ///     .with_texts(Locale::En, Texts { title: "Verify this device".into(), ..Texts::english() });
-/// # Ok::<(), tower_otp::BrandingError>(())
+/// # Ok::<(), tower_otp::pages::BrandingError>(())
 /// ```
 #[derive(Clone)]
 pub struct DefaultPages {
@@ -312,7 +323,8 @@ impl DefaultPages {
     /// The built-in pages with the defaults above.
     ///
     /// ```
-    /// use tower_otp::{DefaultPages, Locale, PageContext, PageKind, Pages};
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::{DefaultPages, PageContext, PageKind, Pages};
     ///
     /// let html = DefaultPages::new()
     ///     .render(&PageContext::new(PageKind::Unavailable, Locale::Ja, "/t/1", "c", "n"));
@@ -327,7 +339,8 @@ impl DefaultPages {
     /// Default: none.
     ///
     /// ```
-    /// use tower_otp::{DefaultPages, Locale, PageContext, PageKind, Pages};
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::{DefaultPages, PageContext, PageKind, Pages};
     ///
     /// let pages = DefaultPages::new().with_site_name("Example <Tickets>");
     /// let html = pages.render(&PageContext::new(PageKind::Unavailable, Locale::En, "/t/1", "c", "n"));
@@ -351,7 +364,7 @@ impl DefaultPages {
     /// `https://` URL included): refused loudly rather than ignored.
     ///
     /// ```
-    /// use tower_otp::DefaultPages;
+    /// use tower_otp::pages::DefaultPages;
     ///
     /// assert!(DefaultPages::new().with_logo_url("/logo.png").is_ok());
     /// assert!(DefaultPages::new().with_logo_url("data:image/png;base64,iVBORw0KGgo=").is_ok());
@@ -377,7 +390,7 @@ impl DefaultPages {
     /// [`BrandingError::InvalidColor`] naming the first invalid colour.
     ///
     /// ```
-    /// use tower_otp::{BrandingError, DefaultPages};
+    /// use tower_otp::pages::{BrandingError, DefaultPages};
     ///
     /// assert!(DefaultPages::new().with_colors("#c2185b", "#fff", "#212121").is_ok());
     /// assert_eq!(
@@ -399,7 +412,8 @@ impl DefaultPages {
     /// and [`Texts::english`].
     ///
     /// ```
-    /// use tower_otp::{DefaultPages, Locale, Texts};
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::{DefaultPages, Texts};
     ///
     /// let pages = DefaultPages::new()
     ///     .with_texts(Locale::Ja, Texts { send_button: "送信する".into(), ..Texts::japanese() });
@@ -416,7 +430,8 @@ impl DefaultPages {
     /// The strings used for `locale`.
     ///
     /// ```
-    /// use tower_otp::{DefaultPages, Locale};
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::DefaultPages;
     ///
     /// assert_eq!(DefaultPages::new().texts(Locale::Ja).confirm_button, "確認");
     /// ```

@@ -24,7 +24,8 @@ use crate::locale::Locale;
 /// An unknown placeholder is shown as typed.
 ///
 /// ```
-/// use tower_otp::{DefaultPages, Locale, Texts};
+/// use tower_otp::Locale;
+/// use tower_otp::pages::{DefaultPages, Texts};
 ///
 /// let pages = DefaultPages::new().with_texts(
 ///     Locale::En,
@@ -166,7 +167,7 @@ impl Texts {
     /// The Japanese strings.
     ///
     /// ```
-    /// use tower_otp::Texts;
+    /// use tower_otp::pages::Texts;
     ///
     /// assert_eq!(Texts::japanese().title, "ワンタイムパスワード");
     /// ```
@@ -240,7 +241,7 @@ impl Texts {
     /// The English strings.
     ///
     /// ```
-    /// use tower_otp::Texts;
+    /// use tower_otp::pages::Texts;
     ///
     /// assert_eq!(Texts::english().title, "One-time password");
     /// ```
@@ -314,7 +315,8 @@ impl Texts {
     /// The built-in strings for `locale`.
     ///
     /// ```
-    /// use tower_otp::{Locale, Texts};
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::Texts;
     ///
     /// assert_eq!(Texts::for_locale(Locale::Ja), Texts::japanese());
     /// ```

@@ -23,7 +23,7 @@ use super::{
     Store, StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
 };
 use crate::clock::Timestamp;
-use crate::mail::EmailAddress;
+use crate::email::EmailAddress;
 use crate::ticket::TicketKey;
 
 /// Shards of each map unless [`MemoryStore::with_shards`] says otherwise.

@@ -29,26 +29,20 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::clock::Timestamp;
-use crate::code::CodeHash;
-use crate::mail::{BoxError, EmailAddress};
+use crate::email::EmailAddress;
+use crate::error::BoxError;
 use crate::ticket::TicketKey;
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod conformance;
-mod memory;
+pub(crate) mod memory;
 #[cfg(feature = "redis")]
-mod redis;
-mod rules;
+pub(crate) mod redis;
+pub(crate) mod rules;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod sql;
+pub(crate) mod sql;
 
-pub use self::memory::MemoryStore;
-#[cfg(feature = "redis")]
-pub use self::redis::RedisStore;
-#[cfg(feature = "postgres")]
-pub use self::sql::PostgresStore;
-#[cfg(feature = "sqlite")]
-pub use self::sql::SqliteStore;
+pub use crate::code::CodeHash;
 
 /// A keyed hash of an e-mail address: the key of the per-address send counter.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -555,13 +549,14 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError>;
 
     /// Whether what the store keeps survives a restart of the application
-    /// (default: `true`). [`MemoryStore`] says `false`: after a restart every
+    /// (default: `true`). [`MemoryStore`](crate::MemoryStore) says `false`: after a restart every
     /// ticket is unclaimed and unbound again, so a layer that trusts first
     /// devices over it should warn.
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use tower_otp::{MemoryStore, Store};
+    /// use tower_otp::MemoryStore;
+    /// use tower_otp::store::Store;
     ///
     /// assert!(!MemoryStore::new().is_durable());
     /// let shared: Arc<dyn Store> = Arc::new(MemoryStore::new());

@@ -16,7 +16,7 @@ use super::{
     TicketSnapshot, VerifyOutcome, VerifyRequest,
 };
 use crate::clock::Timestamp;
-use crate::mail::EmailAddress;
+use crate::email::EmailAddress;
 
 /// What a store keeps per ticket: the long-lived facts inline, the challenge
 /// boxed so that tickets without one stay small.

@@ -15,7 +15,7 @@
 
 use crate::clock::Timestamp;
 use crate::code::CodeHash;
-use crate::mail::EmailAddress;
+use crate::email::EmailAddress;
 use crate::store::CodeRecord;
 use crate::store::rules::Challenge;
 

@@ -18,9 +18,9 @@
 
 use std::time::Duration;
 
-use crate::ConfigError;
 use crate::clock::Timestamp;
-use crate::mail::EmailAddress;
+use crate::email::EmailAddress;
+use crate::error::ConfigError;
 use crate::store::StoreError;
 use crate::store::rules::{AddressSends, TicketRecord};
 

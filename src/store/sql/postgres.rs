@@ -13,7 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use super::{
     DEFAULT_PREFIX, DEFAULT_TIMEOUT, Dialect, Queries, check_identifier, check_timeout, db_error,
 };
-use crate::ConfigError;
+use crate::error::ConfigError;
 
 /// Connections in the pool that [`PostgresStore::connect`] builds.
 const CONNECTIONS: u32 = 10;
@@ -55,20 +55,21 @@ const CONNECTIONS: u32 = 10;
 /// # Failures
 ///
 /// Every call has a timeout (3 s by default, [`with_timeout`](PostgresStore::with_timeout));
-/// a timeout or a database error becomes a [`StoreError`](crate::StoreError)
+/// a timeout or a database error becomes a [`StoreError`](crate::store::StoreError)
 /// that keeps its source, and the layer answers 503 (it fails closed). The
 /// pool tests each connection before use and opens new ones once the
 /// database is back: nothing to restart.
 ///
 /// ```no_run
-/// use tower_otp::{CapturingMailer, OtpLayer, PostgresStore, Secret};
+/// use tower_otp::{CapturingMailer, Flow, OtpLayer, PostgresStore, Secret};
 ///
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// let store = PostgresStore::connect("postgres://tickets@db.internal/shop?sslmode=verify-full")
 ///     .await?
 ///     .with_schema("otp")?;
 /// store.migrate().await?;
-/// let layer = OtpLayer::new(&Secret::random(), store, CapturingMailer::new());
+/// let flow = Flow::new(&Secret::random(), store, CapturingMailer::new());
+/// let layer = OtpLayer::new(flow).with_ticket_param("ticket");
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -89,17 +90,17 @@ impl PostgresStore {
     /// checks that it answers.
     ///
     /// # Errors
-    /// A [`StoreError`](crate::StoreError) when the URL is invalid or the
+    /// A [`StoreError`](crate::store::StoreError) when the URL is invalid or the
     /// database cannot be reached within 3 seconds.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), tower_otp::StoreError> {
+    /// # async fn demo() -> Result<(), tower_otp::store::StoreError> {
     /// let store = tower_otp::PostgresStore::connect("postgres://postgres@127.0.0.1/test").await?;
     /// # Ok(()) }
     /// ```
-    pub async fn connect(url: &str) -> Result<Self, crate::StoreError> {
+    pub async fn connect(url: &str) -> Result<Self, crate::store::StoreError> {
         let options = PgConnectOptions::from_str(url)
-            .map_err(|e| crate::StoreError::new("invalid postgres url", e))?;
+            .map_err(|e| crate::store::StoreError::new("invalid postgres url", e))?;
         let pool = PgPoolOptions::new()
             .max_connections(CONNECTIONS)
             .acquire_timeout(DEFAULT_TIMEOUT)
@@ -224,7 +225,7 @@ impl PostgresStore {
     async fn prepare_migration(
         &self,
         tx: &mut sqlx::Transaction<'static, Postgres>,
-    ) -> Result<(), crate::StoreError> {
+    ) -> Result<(), crate::store::StoreError> {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
             .bind(&self.queries.lock_name)
             .execute(&mut **tx)

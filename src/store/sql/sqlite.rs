@@ -13,7 +13,7 @@ use sqlx::sqlite::{
 };
 
 use super::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, Dialect, Queries, check_identifier, check_timeout};
-use crate::ConfigError;
+use crate::error::ConfigError;
 
 /// Readers in the pool beside the one writer.
 const READERS: u32 = 4;
@@ -50,12 +50,13 @@ const READERS: u32 = 4;
 /// machines need [`PostgresStore`](crate::store::PostgresStore) or Redis.
 ///
 /// ```no_run
-/// use tower_otp::{CapturingMailer, OtpLayer, Secret, SqliteStore};
+/// use tower_otp::{CapturingMailer, Flow, OtpLayer, Secret, SqliteStore};
 ///
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// let store = SqliteStore::open("/var/lib/tickets/otp.db").await?;
 /// store.migrate().await?;
-/// let layer = OtpLayer::new(&Secret::random(), store, CapturingMailer::new());
+/// let flow = Flow::new(&Secret::random(), store, CapturingMailer::new());
+/// let layer = OtpLayer::new(flow).with_ticket_param("ticket");
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -73,7 +74,7 @@ impl SqliteStore {
     /// none (the tables come from [`migrate`](SqliteStore::migrate)).
     ///
     /// # Errors
-    /// A [`StoreError`](crate::StoreError) when the file cannot be opened or created.
+    /// A [`StoreError`](crate::store::StoreError) when the file cannot be opened or created.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -85,7 +86,7 @@ impl SqliteStore {
     /// # std::fs::remove_dir_all(&dir).unwrap();
     /// # });
     /// ```
-    pub async fn open(path: impl AsRef<Path>) -> Result<Self, crate::StoreError> {
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, crate::store::StoreError> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true);
@@ -98,31 +99,31 @@ impl SqliteStore {
     /// is what this store is for not doing.
     ///
     /// # Errors
-    /// A [`StoreError`](crate::StoreError) when the URL is invalid or names an
+    /// A [`StoreError`](crate::store::StoreError) when the URL is invalid or names an
     /// in-memory database, or the file cannot be opened.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), tower_otp::StoreError> {
+    /// # async fn demo() -> Result<(), tower_otp::store::StoreError> {
     /// let store = tower_otp::SqliteStore::connect("sqlite://otp.db?mode=rwc").await?;
     /// # Ok(()) }
     /// ```
-    pub async fn connect(url: &str) -> Result<Self, crate::StoreError> {
+    pub async fn connect(url: &str) -> Result<Self, crate::store::StoreError> {
         let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| crate::StoreError::new("invalid sqlite url", e))?;
+            .map_err(|e| crate::store::StoreError::new("invalid sqlite url", e))?;
         let name = options.get_filename().to_string_lossy();
         let in_memory = name.is_empty()
             || name == ":memory:"
             || name.starts_with("file:sqlx-in-memory")
             || url.contains("mode=memory");
         if in_memory {
-            return Err(crate::StoreError::msg(
+            return Err(crate::store::StoreError::msg(
                 "an in-memory sqlite database is not durable: name a file",
             ));
         }
         Self::with_options(options).await
     }
 
-    async fn with_options(options: SqliteConnectOptions) -> Result<Self, crate::StoreError> {
+    async fn with_options(options: SqliteConnectOptions) -> Result<Self, crate::store::StoreError> {
         let options = options
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -136,11 +137,11 @@ impl SqliteStore {
         let writer = pool(1)
             .connect_with(options.clone())
             .await
-            .map_err(|e| crate::StoreError::new("cannot open the sqlite database", e))?;
+            .map_err(|e| crate::store::StoreError::new("cannot open the sqlite database", e))?;
         let reader = pool(READERS)
             .connect_with(options.create_if_missing(false))
             .await
-            .map_err(|e| crate::StoreError::new("cannot open the sqlite database", e))?;
+            .map_err(|e| crate::store::StoreError::new("cannot open the sqlite database", e))?;
         Ok(Self {
             writer,
             reader,
@@ -213,7 +214,7 @@ impl SqliteStore {
     async fn prepare_migration(
         &self,
         _tx: &mut sqlx::Transaction<'static, Sqlite>,
-    ) -> Result<(), crate::StoreError> {
+    ) -> Result<(), crate::store::StoreError> {
         Ok(())
     }
 }

@@ -31,7 +31,7 @@ macro_rules! sql_store {
         use sqlx::Transaction;
 
         use crate::clock::Timestamp;
-        use crate::mail::EmailAddress;
+        use crate::email::EmailAddress;
         use crate::store::rules::{self, AddressSends, TicketRecord};
         use crate::store::sql::{
             SWEEP_BATCH, SWEEP_BATCHES, SWEEP_GRACE, SWEEP_INTERVAL, TicketColumns, TicketRow,
