@@ -16,9 +16,15 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::Path;
 use axum::http::StatusCode;
+use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
+use tower_http::sensitive_headers::{
+    SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
 use tower_otp::mail::{FileMailer, MailError, MailKind, Mailer, OtpMail};
 use tower_otp::store::Store;
 use tower_otp::{
@@ -169,7 +175,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/tickets/{ticket}", get(ticket_page))
         .route_layer(otp)
-        .route("/", get(index));
+        .route("/", get(index))
+        // What a real service puts around its router, outermost first:
+        // cookies (device tokens among them) marked sensitive so traces never
+        // print them, a trace span per request, and a deadline on every response.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    COOKIE,
+                    AUTHORIZATION,
+                ]))
+                .layer(TraceLayer::new_for_http())
+                .layer(SetSensitiveResponseHeadersLayer::new([SET_COOKIE]))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    Duration::from_secs(10),
+                )),
+        );
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("\n  tower-otp demo: http://{addr}/\n");

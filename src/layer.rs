@@ -310,6 +310,7 @@ impl<T> OtpLayer<T> {
     /// # drop(otp);
     /// ```
     pub fn with_revocation_check(self, on: bool) -> Self {
+        self.config.flow.set_revocation_enforced(on);
         self.edit(|c| c.revocation_check = on)
     }
 

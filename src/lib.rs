@@ -122,12 +122,16 @@ pub mod pages;
 mod secret;
 mod service;
 pub mod store;
+#[cfg(any(test, feature = "test-util"))]
+mod testing;
 pub mod ticket;
 
 pub use async_trait::async_trait;
 
 // The middleware's face: what an application names.
 pub use self::body::ResponseBody;
+#[cfg(feature = "axum")]
+pub use self::extract::MissingVerifiedDevice;
 pub use self::extract::VerifiedDevice;
 pub use self::future::ResponseFuture;
 pub use self::gate::decision::FirstDevice;
@@ -143,7 +147,7 @@ pub use self::code::CodeFormatError;
 pub use self::email::{AddressError, EmailAddress, MAX_ADDRESS_BYTES};
 pub use self::events::{EventHook, OtpEvent};
 pub use self::flow::{
-    Challenge, ChallengeState, Flow, Limits, Rejection, SendRequest, Sent, Verified,
+    Challenge, ChallengeState, Flow, Limits, Rejection, Revoked, SendRequest, Sent, Verified,
 };
 pub use self::locale::Locale;
 
@@ -169,6 +173,8 @@ pub use self::store::redis::RedisStore;
 pub use self::store::sql::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use self::store::sql::SqliteStore;
+#[cfg(any(test, feature = "test-util"))]
+pub use self::testing::{TestBrowser, TestResponse};
 
 // Crates in the public API.
 pub use cookie;

@@ -13,7 +13,7 @@ use crate::error::BoxError;
 use crate::extract::VerifiedDevice;
 use crate::future::ResponseFuture;
 use crate::gate::decision::{Decision, Device, Facts, Stored, Ticket, Verb, decide};
-use crate::gate::request::GateRequest;
+use crate::gate::request::{GateRequest, wants_json};
 use crate::gate::{self, cookies, proto, respond};
 use crate::ticket::{Found, TicketSource};
 
@@ -94,18 +94,22 @@ where
             mode: config.first_device,
         };
         let Found::Ticket(found) = found else {
-            return match decide(&facts) {
+            let json = || wants_json(&parts.headers);
+            let answer = match decide(&facts) {
                 Decision::Pass => {
-                    ResponseFuture::passed(self.inner.call(Request::from_parts(parts, body)))
+                    return ResponseFuture::passed(
+                        self.inner.call(Request::from_parts(parts, body)),
+                    );
                 }
                 Decision::NotFound => {
-                    ResponseFuture::ready(respond::text(StatusCode::NOT_FOUND, "not found"))
+                    respond::plain(StatusCode::NOT_FOUND, "not_found", "not found", json())
                 }
-                _ => ResponseFuture::ready(respond::text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "server error",
-                )),
+                _ => {
+                    let status = StatusCode::INTERNAL_SERVER_ERROR;
+                    respond::plain(status, "server_error", "server error", json())
+                }
             };
+            return ResponseFuture::ready(answer);
         };
         let key = config.flow.ticket_key(&found.id);
         let mut claims = None;
@@ -131,10 +135,15 @@ where
                 let device = VerifiedDevice::new(found.id, key, claims);
                 ResponseFuture::verified(gate::pass(&mut self.inner, parts, body, device))
             }
-            Decision::UpgradeToHttps => ResponseFuture::ready(match proto::https_url(&parts) {
-                Some(url) => respond::redirect_to_https(&url),
-                None => respond::text(StatusCode::BAD_REQUEST, "bad request"),
-            }),
+            Decision::UpgradeToHttps => {
+                let json = wants_json(&parts.headers);
+                ResponseFuture::ready(match proto::https_url(&parts) {
+                    Some(url) => respond::redirect_to_https(&url, json),
+                    None => {
+                        respond::plain(StatusCode::BAD_REQUEST, "bad_request", "bad request", json)
+                    }
+                })
+            }
             _ => {
                 let req = GateRequest::read(config, &parts, &found, key, &jar);
                 facts.prefetch = req.prefetch;

@@ -237,3 +237,40 @@ async fn the_right_parameter_gates_and_serves() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert!(logs.errors().is_empty(), "{:#?}", logs.errors());
 }
+
+#[tokio::test]
+async fn a_handler_taking_verified_device_without_the_layer_fails_closed() {
+    use tower_otp::VerifiedDevice;
+    let (logs, _guard) = Logs::capture();
+    // The layer was forgotten on this route: the extractor refuses to serve it.
+    let app = Router::new().route(
+        "/orders/{order_id}",
+        get(|device: VerifiedDevice| async move { format!("ORDER {}", device.ticket().as_str()) }),
+    );
+    assert_refused(
+        app,
+        &["/orders/42"],
+        &logs,
+        "put the route behind the layer",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn option_verified_device_is_none_without_a_ticket_and_some_behind_the_gate() {
+    use tower_otp::VerifiedDevice;
+    let h = Harness::new();
+    let show = |device: Option<VerifiedDevice>| async move {
+        match device {
+            Some(device) => format!("ORDER {}", device.ticket().as_str()),
+            None => "ANONYMOUS".to_owned(),
+        }
+    };
+    let app = Router::new()
+        .route("/orders/{order_id}", get(show))
+        .route_layer(h.layer.clone().with_ticket_param("order_id"))
+        .route("/", get(show));
+    let mut b = Browser::on(app);
+    assert_eq!(b.get("/").await.body, "ANONYMOUS");
+    assert_eq!(b.open("/orders/42").await.body, "ORDER 42");
+}

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
@@ -22,10 +23,12 @@ use crate::ticket::{TicketId, TicketKey};
 mod keys;
 mod limits;
 mod outcome;
+mod send;
 
 pub(crate) use self::keys::Keys;
 pub use self::limits::Limits;
-pub use self::outcome::{Challenge, ChallengeState, Rejection, Sent, Verified};
+pub use self::outcome::{Challenge, ChallengeState, Rejection, Revoked, Sent, Verified};
+pub use self::send::SendRequest;
 
 /// The challenge flow of every ticket, shared by all requests (cheap to clone).
 ///
@@ -73,41 +76,17 @@ struct Inner {
     events: Events,
     notify_new_device: bool,
     default_locale: Locale,
+    /// Mail sent in the background (the new-device notice), shared by every clone.
+    background: Arc<Background>,
+    /// A layer over this flow checks revocation; shared by every clone.
+    revocation_enforced: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// What [`Flow::send`] needs besides the ticket.
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub struct SendRequest<'a> {
-    /// The address typed, if any (ignored once the ticket is bound).
-    pub email: Option<&'a str>,
-    /// The language of the e-mail.
-    pub locale: Locale,
-    /// A hint the e-mail shows so the person knows which ticket it is about.
-    pub ticket_hint: Option<&'a str>,
-}
-
-impl<'a> SendRequest<'a> {
-    /// A request with no address and no hint.
-    pub fn new(locale: Locale) -> Self {
-        Self {
-            email: None,
-            locale,
-            ticket_hint: None,
-        }
-    }
-
-    /// Sets the typed address.
-    pub fn with_email(mut self, email: &'a str) -> Self {
-        self.email = Some(email);
-        self
-    }
-
-    /// Sets the ticket hint.
-    pub fn with_ticket_hint(mut self, hint: Option<&'a str>) -> Self {
-        self.ticket_hint = hint;
-        self
-    }
+/// Counts the mail in flight in the background, so tests can wait for it.
+#[derive(Debug, Default)]
+struct Background {
+    in_flight: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
 }
 
 impl Flow {
@@ -128,6 +107,8 @@ impl Flow {
                 events: Events::default(),
                 notify_new_device: true,
                 default_locale: Locale::default(),
+                background: Arc::default(),
+                revocation_enforced: Arc::default(),
             }),
         }
     }
@@ -531,14 +512,46 @@ impl Flow {
         )
         .with_site_origin(inner.site_origin.clone());
         let mailer = Arc::clone(&inner.mailer);
+        let background = Arc::clone(&inner.background);
         let send = async move {
             if let Err(error) = mailer.send(&mail).await {
                 tracing::warn!(error = %error, "new-device notice not delivered");
             }
+            if background.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+                background.idle.notify_waiters();
+            }
         };
         match tokio::runtime::Handle::try_current() {
-            Ok(handle) => drop(handle.spawn(send)),
+            Ok(handle) => {
+                inner.background.in_flight.fetch_add(1, Ordering::AcqRel);
+                drop(handle.spawn(send));
+            }
             Err(_) => tracing::warn!("no tokio runtime: new-device notice skipped"),
+        }
+    }
+
+    /// Waits until every mail this flow sends in the background (the
+    /// new-device notice) has been handed to the mailer, or has failed. A
+    /// test that counts mails calls it first, instead of yielding or sleeping.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// flow.settled().await; // nothing in flight: returns at once
+    /// # });
+    /// ```
+    pub async fn settled(&self) {
+        let background = &self.inner.background;
+        loop {
+            let idle = background.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if background.in_flight.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
         }
     }
 
@@ -579,18 +592,50 @@ impl Flow {
         Ok(outcome)
     }
 
-    /// Revokes every device token of the ticket issued so far (they stop
-    /// passing where the layer checks revocation). Returns the new generation.
+    /// Revokes every device token of the ticket issued so far. They stop
+    /// passing only where a layer over this flow checks revocation
+    /// ([`OtpLayer::with_revocation_check`](crate::OtpLayer::with_revocation_check)):
+    /// [`Revoked::enforced`] says whether one does, and a warning is logged
+    /// when none does.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret, TicketId};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let ticket = flow.ticket_key(&TicketId::new("A7x9Qz"));
+    /// assert!(!flow.revoke_devices(&ticket).await?.enforced);
+    /// let _layer = OtpLayer::new(flow.clone()).with_revocation_check(true);
+    /// assert!(flow.revoke_devices(&ticket).await?.enforced);
+    /// # Ok::<(), tower_otp::store::StoreError>(())
+    /// # }).unwrap();
+    /// ```
     ///
     /// # Errors
     /// The store's error.
-    pub async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
+    pub async fn revoke_devices(&self, ticket: &TicketKey) -> Result<Revoked, StoreError> {
         let generation = self.inner.store.revoke_devices(ticket).await?;
         self.inner.events.emit(OtpEvent::DevicesRevoked {
             ticket: *ticket,
             generation,
         });
-        Ok(generation)
+        let enforced = self.inner.revocation_enforced.load(Ordering::Acquire);
+        if !enforced {
+            tracing::warn!(
+                ticket = ticket.label(),
+                "devices revoked in the store, but no layer checks revocation: their cookies \
+                 keep passing until they expire (OtpLayer::with_revocation_check(true))"
+            );
+        }
+        Ok(Revoked {
+            generation,
+            enforced,
+        })
+    }
+
+    /// Whether a layer over this flow checks revocation (set by the layer).
+    pub(crate) fn set_revocation_enforced(&self, on: bool) {
+        self.inner.revocation_enforced.store(on, Ordering::Release);
     }
 }
 

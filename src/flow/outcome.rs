@@ -98,6 +98,20 @@ pub struct Verified {
     pub newly_bound: bool,
 }
 
+/// Devices were revoked: what [`Flow::revoke_devices`](crate::Flow::revoke_devices) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+#[must_use = "revoked devices keep passing unless `enforced` is true"]
+pub struct Revoked {
+    /// The ticket's new revocation generation.
+    pub generation: u64,
+    /// A layer over this flow checks revocation
+    /// ([`OtpLayer::with_revocation_check`](crate::OtpLayer::with_revocation_check)),
+    /// so revoked devices are refused from their next request. When `false`,
+    /// their cookies keep passing until they expire.
+    pub enforced: bool,
+}
+
 /// Why an action did not succeed. Each case has its own page text, HTTP
 /// status and JSON error code.
 #[derive(Debug, thiserror::Error)]

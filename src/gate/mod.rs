@@ -134,7 +134,13 @@ where
         (decision, _) => {
             // Settled before the lookup, or a read without its challenge: never the inner service.
             tracing::error!(?decision, "tower-otp: unexpected decision after the lookup");
-            respond::text(StatusCode::INTERNAL_SERVER_ERROR, "server error")
+            let message = "server error";
+            respond::plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                message,
+                req.json,
+            )
         }
     };
     Ok(render::finish(&config, &req, response))

@@ -176,9 +176,22 @@ pub(crate) fn done(
     response
 }
 
-/// First device, trust mode: set the probe cookie and come back.
+/// First device, trust mode: set the probe cookie and come back (a JSON
+/// client is told so in a `cookie_check` state).
 pub(crate) fn probe(config: &Config, req: &GateRequest) -> Response<Bytes> {
     let mut response = respond::see_other(&req.url);
+    if req.json {
+        let value = json!({
+            "state": "cookie_check",
+            "message": "first device: repeat the request with the cookie just set",
+        });
+        let body = serde_json::to_vec(&value).unwrap_or_default();
+        *response.body_mut() = Bytes::from(body);
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    }
     response
         .headers_mut()
         .append(SET_COOKIE, probe_cookie(config, req, PROBE_MAX_AGE));

@@ -75,11 +75,7 @@ impl GateRequest {
             }
             _ => BodyType::Other,
         };
-        let json = body_type == BodyType::Json
-            || headers
-                .get(ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.contains("application/json"));
+        let json = wants_json(headers);
         // HEAD, prefetches and other methods set no cookie at all.
         let quiet = !matches!(verb, Verb::Get | Verb::Post) || prefetch;
         let csrf_cookie = jar.csrf.filter(|v| csrf::well_formed(v)).map(str::to_owned);
@@ -133,6 +129,17 @@ impl GateRequest {
     pub(crate) fn query(&self) -> Option<&str> {
         self.url.get(self.path_len + 1..)
     }
+}
+
+/// Whether the client speaks the JSON API: it accepts JSON, or sends it.
+pub(crate) fn wants_json(headers: &http::HeaderMap) -> bool {
+    let says = |name, mime: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains(mime))
+    };
+    says(ACCEPT, "application/json") || says(CONTENT_TYPE, "application/json")
 }
 
 /// The probe's value names the ticket, so a probe earned on one ticket claims no other.

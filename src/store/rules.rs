@@ -76,6 +76,7 @@ impl TicketRecord {
     }
 
     /// When the challenge can be dropped, if there is one.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn keep_until(&self) -> Option<Timestamp> {
         self.challenge.as_ref().map(|c| c.keep_until)
     }

@@ -16,7 +16,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 use tower_otp::{
     CapturingMailer, EmailAddress, Flow, ManualClock, MemoryStore, OtpLayer, PathPattern, Secret,
-    Timestamp, VerifiedDevice,
+    TestBrowser, Timestamp, VerifiedDevice,
 };
 
 pub const TICKET_BODY: &str = "TICKET PAGE";
@@ -59,6 +59,14 @@ impl Harness {
             jar: BTreeMap::new(),
             csrf: None,
         }
+    }
+
+    /// A [`TestBrowser`] profile on this harness: its mailer, its clock, plain HTTP.
+    pub fn test_browser(&self) -> TestBrowser<Router> {
+        TestBrowser::new(self.app.clone())
+            .with_origin("http://tickets.test")
+            .with_mailer(self.mailer.clone())
+            .with_clock(self.clock.clone())
     }
 
     pub fn advance(&self, by: Duration) {
