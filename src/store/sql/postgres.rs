@@ -33,7 +33,8 @@ const CONNECTIONS: u32 = 10;
 /// address's row), applies the shared [rules](crate::store::Store) and writes
 /// back what changed. A ticket without a row gets an empty one first
 /// (`INSERT … ON CONFLICT DO NOTHING`), so that concurrent first writers
-/// queue on it too. Operations on one ticket run one after another; other
+/// queue on it too; an operation that would leave it empty (a guess on a
+/// ticket nobody touched) creates none. Operations on one ticket run one after another; other
 /// tickets never wait. A read (`load`, every challenge page) is one plain
 /// `SELECT`. Expired rows are removed by a bounded
 /// [`sweep`](PostgresStore::sweep) (`SKIP LOCKED`, batches of 1,000), run in

@@ -52,10 +52,14 @@ macro_rules! sql_store {
         }
 
         impl $store {
+            /// Reads the ticket's row under its lock. With `create`, and on a
+            /// database where a missing row cannot be locked (PostgreSQL), an
+            /// empty row is inserted first when there is none.
             async fn lock_ticket(
                 &self,
                 tx: &mut Transaction<'static, $db>,
                 key: &TicketKey,
+                create: bool,
             ) -> Result<Locked, StoreError> {
                 let q = &*self.queries;
                 let key = key.as_bytes().as_slice();
@@ -64,7 +68,7 @@ macro_rules! sql_store {
                     .fetch_optional(&mut **tx)
                     .await
                     .map_err(db_error)?;
-                if let (None, Some(stub)) = (&row, &q.stub_ticket) {
+                if let (None, Some(stub), true) = (&row, &q.stub_ticket, create) {
                     sqlx::query(stub)
                         .bind(key)
                         .execute(&mut **tx)
@@ -193,11 +197,24 @@ macro_rules! sql_store {
                 &self,
                 key: &TicketKey,
                 now: Option<Timestamp>,
-                rule: impl FnOnce(&mut TicketRecord) -> T + Send,
+                rule: impl Fn(&mut TicketRecord) -> T + Send + Sync,
             ) -> Result<T, StoreError> {
                 let work = async {
                     let mut tx = self.begin().await.map_err(db_error)?;
-                    let mut locked = self.lock_ticket(&mut tx, key).await?;
+                    let mut locked = self.lock_ticket(&mut tx, key, false).await?;
+                    if !locked.exists && self.queries.stub_ticket.is_some() {
+                        // No row to lock. A rule that leaves an unknown ticket
+                        // as it is (a guess, a restart on a ticket nobody
+                        // touched) has nothing to write: answer from the empty
+                        // record, creating no row. Otherwise make and lock one.
+                        let mut probe = TicketRecord::default();
+                        let out = rule(&mut probe);
+                        if probe.is_empty() {
+                            tx.commit().await.map_err(db_error)?;
+                            return Ok(out);
+                        }
+                        locked = self.lock_ticket(&mut tx, key, true).await?;
+                    }
                     let out = rule(&mut locked.record);
                     self.write_ticket(&mut tx, key, &locked).await?;
                     tx.commit().await.map_err(db_error)?;
@@ -220,7 +237,7 @@ macro_rules! sql_store {
             ) -> Result<T, StoreError> {
                 let work = async {
                     let mut tx = self.begin().await.map_err(db_error)?;
-                    let mut locked = self.lock_ticket(&mut tx, r.ticket).await?;
+                    let mut locked = self.lock_ticket(&mut tx, r.ticket, true).await?;
                     let mut address = self.lock_address(&mut tx, r.address_key).await?;
                     let out = rule(&mut locked.record, &mut address.0);
                     self.write_ticket(&mut tx, r.ticket, &locked).await?;
