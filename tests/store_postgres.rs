@@ -112,6 +112,33 @@ async fn sweep_drops_expired_rows_and_keeps_long_lived_facts() {
     assert_eq!(snapshot.binding, Some(taro));
 }
 
+/// Guesses and restarts on tickets nobody touched leave no row behind (a
+/// scanner cannot make the table grow); a claim makes one.
+#[tokio::test]
+async fn operations_that_change_nothing_create_no_row() {
+    let Some(url) = pg_url() else { return };
+    let schema = Schema::new(&url);
+    let store = schema.store().await;
+    let policy = Policy::default();
+    for _ in 0..5 {
+        let (ticket, code) = (random_ticket(), random_code());
+        let outcome = store
+            .verify_code(&tower_otp::store::VerifyRequest::new(
+                &ticket,
+                &code,
+                t(0),
+                &policy,
+            ))
+            .await
+            .unwrap();
+        assert_eq!(outcome, tower_otp::store::VerifyOutcome::NoCode);
+        store.restart(&ticket, t(0)).await.unwrap();
+    }
+    assert_eq!(count(&store, &schema, "otp_tickets").await, 0);
+    store.claim_first_device(&random_ticket()).await.unwrap();
+    assert_eq!(count(&store, &schema, "otp_tickets").await, 1);
+}
+
 /// One application instance on `store`: its own layer and mailer; keys
 /// from `secret`, time from `clock`.
 fn instance(secret: &Secret, store: impl Store, clock: &ManualClock) -> Harness {
