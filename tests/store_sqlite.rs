@@ -176,6 +176,39 @@ async fn sweep_drops_expired_rows_and_keeps_long_lived_facts() {
     );
 }
 
+/// The store sweeps by itself, in the background, once the times its
+/// callers pass have moved past what can still matter.
+#[tokio::test]
+async fn the_store_sweeps_by_itself_as_time_passes() {
+    let (_dir, path) = temp_db();
+    let store = sqlite_at(&path).await;
+    let policy = Policy::default();
+    let (ticket, (address, key), code) = (random_ticket(), random_address(), random_code());
+    let request = IssueRequest::new(&ticket, &address, &key, &code, t(0), &policy);
+    store.issue_code(&request).await.unwrap();
+    assert_eq!(count(&path, "otp_addresses").await, 1);
+    // Hours later, any write starts a sweep (it runs after the call returns).
+    store.claim_first_device(&random_ticket()).await.unwrap();
+    let other = random_ticket();
+    store.restart(&other, t(3 * 3600)).await.unwrap();
+    let started = std::time::Instant::now();
+    // The claim stays; the counter and the expired challenge's row go.
+    while (
+        count(&path, "otp_addresses").await,
+        count(&path, "otp_tickets").await,
+    ) != (0, 1)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no background sweep"
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let snapshot = store.load(&ticket, t(3 * 3600), &policy).await.unwrap();
+    assert!(snapshot.pending.is_none() && snapshot.recent_sends.is_empty());
+}
+
 /// Bound and locked out, the store closed and opened again: still bound,
 /// still locked, and a stranger's browser gets the challenge.
 #[tokio::test]

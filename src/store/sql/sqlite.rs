@@ -47,7 +47,7 @@ const READERS: u32 = 4;
 ///
 /// Several processes may open the same file (they queue for the write lock),
 /// but not over a network file system; application instances on several
-/// machines need [`PostgresStore`](crate::store::PostgresStore) or Redis.
+/// machines need `PostgresStore` (feature `postgres`) or Redis.
 ///
 /// ```no_run
 /// use tower_otp::{CapturingMailer, Flow, OtpLayer, Secret, SqliteStore};
