@@ -96,6 +96,8 @@
 //! |---|---|---|
 //! | `axum` | yes | [`VerifiedDevice`] as an extractor, [`PathParam`] |
 //! | `smtp` | yes | [`SmtpMailer`] (lettre, tokio, rustls) |
+//! | `sqlite` | yes | `SqliteStore`: durable state in one SQLite file (the embedded default) |
+//! | `postgres` | no | `PostgresStore`: durable state in PostgreSQL, shared by several instances |
 //! | `redis` | no | `RedisStore` for Redis and Redis Cluster |
 //! | `test-util` | no | [`ManualClock`], [`CapturingMailer`], the store conformance suite |
 
@@ -167,6 +169,10 @@ pub use self::mail::smtp::SmtpMailer;
 pub use self::store::memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use self::store::redis::RedisStore;
+#[cfg(feature = "postgres")]
+pub use self::store::sql::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use self::store::sql::SqliteStore;
 #[cfg(any(test, feature = "test-util"))]
 pub use self::testing::{TestBrowser, TestResponse};
 
@@ -174,3 +180,5 @@ pub use self::testing::{TestBrowser, TestResponse};
 pub use cookie;
 #[cfg(feature = "redis")]
 pub use redis;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sqlx;

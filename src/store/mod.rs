@@ -38,6 +38,9 @@ pub mod conformance;
 pub(crate) mod memory;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
+pub(crate) mod rules;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) mod sql;
 
 pub use crate::code::CodeHash;
 
@@ -459,6 +462,9 @@ impl StoreError {
 ///     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
 ///         self.inner.revoke_devices(ticket).await
 ///     }
+///     fn is_durable(&self) -> bool {
+///         self.inner.is_durable()
+///     }
 /// }
 ///
 /// let store = Counting { inner: MemoryStore::new(), verifications: AtomicU64::new(0) };
@@ -541,6 +547,24 @@ pub trait Store: Send + Sync + 'static {
     /// Increments the ticket's generation, so that device tokens issued before
     /// stop passing where revocation checks are on. Returns the new generation.
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError>;
+
+    /// Whether what the store keeps survives a restart of the application
+    /// (default: `true`). [`MemoryStore`](crate::MemoryStore) says `false`: after a restart every
+    /// ticket is unclaimed and unbound again, so a layer that trusts first
+    /// devices over it should warn.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tower_otp::MemoryStore;
+    /// use tower_otp::store::Store;
+    ///
+    /// assert!(!MemoryStore::new().is_durable());
+    /// let shared: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    /// assert!(!shared.is_durable());
+    /// ```
+    fn is_durable(&self) -> bool {
+        true
+    }
 }
 
 #[async_trait]
@@ -581,5 +605,8 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
         (**self).revoke_devices(ticket).await
+    }
+    fn is_durable(&self) -> bool {
+        (**self).is_durable()
     }
 }
