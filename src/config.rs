@@ -37,6 +37,8 @@ pub(crate) struct Config {
     /// operator runs overwrites it (checklist 16.1/16.2).
     pub(crate) trust_forwarded_proto: bool,
     pub(crate) ticket_hint: Option<TicketHint>,
+    /// The ephemeral-store warning was logged (once per layer, shared by clones).
+    pub(crate) warned: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Config {
@@ -58,6 +60,7 @@ impl Config {
             revocation_check: false,
             trust_forwarded_proto: false,
             ticket_hint: None,
+            warned: Arc::default(),
         }
     }
 

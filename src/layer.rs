@@ -361,6 +361,20 @@ impl<S, T: TicketSource> Layer<S> for OtpLayer<T> {
     type Service = OtpService<S, T>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        OtpService::new(inner, Arc::clone(&self.config), self.source.clone())
+        let config = &self.config;
+        if config.first_device == FirstDevice::Trust
+            && !config.flow.store_is_durable()
+            && !config
+                .warned
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!(
+                "tower-otp: FirstDevice::Trust over a store that forgets on restart (MemoryStore): \
+                 after a restart every ticket is unclaimed again and a stranger's browser is \
+                 trusted as its first device. Use a durable store (SqliteStore, PostgresStore, \
+                 RedisStore) in production"
+            );
+        }
+        OtpService::new(inner, Arc::clone(config), self.source.clone())
     }
 }

@@ -50,6 +50,14 @@ impl Logs {
         (logs.clone(), tracing::subscriber::set_default(subscriber))
     }
 
+    fn warnings(&self) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|line| line.contains("WARN"))
+            .map(str::to_owned)
+            .collect()
+    }
+
     fn errors(&self) -> Vec<String> {
         String::from_utf8_lossy(&self.0.lock().unwrap())
             .lines()
@@ -273,4 +281,24 @@ async fn option_verified_device_is_none_without_a_ticket_and_some_behind_the_gat
     let mut b = Browser::on(app);
     assert_eq!(b.get("/").await.body, "ANONYMOUS");
     assert_eq!(b.open("/orders/42").await.body, "ORDER 42");
+}
+
+#[tokio::test]
+async fn trusting_first_devices_over_a_memory_store_is_loud_once() {
+    use tower_otp::FirstDevice;
+    let (logs, _guard) = Logs::capture();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let h = Harness::new();
+    // Two routes in the group: the layer wraps each, the warning comes once.
+    let _app = orders(&calls)
+        .route("/orders/{order_id}/pdf", get(|| async { "PDF" }))
+        .route_layer(h.layer.clone().with_ticket_param("order_id"));
+    let warnings = logs.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(warnings[0].contains("MemoryStore") && warnings[0].contains("durable store"));
+    // Never trusting a first device is safe on any store: no warning.
+    let (logs, _guard) = Logs::capture();
+    let strict = Harness::with(|l| l.with_first_device(FirstDevice::Challenge));
+    let _app = orders(&calls).route_layer(strict.layer.clone().with_ticket_param("order_id"));
+    assert!(logs.warnings().is_empty(), "{:#?}", logs.warnings());
 }

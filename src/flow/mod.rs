@@ -247,6 +247,11 @@ impl Flow {
         &self.inner.keys
     }
 
+    /// Whether the store keeps its state across restarts ([`Store::is_durable`]).
+    pub(crate) fn store_is_durable(&self) -> bool {
+        self.inner.store.is_durable()
+    }
+
     pub(crate) fn device_keys(&self) -> &KeyRing {
         &self.inner.device_keys
     }
