@@ -13,7 +13,7 @@ pub(crate) const MIN_CODE_DIGITS: u8 = 6;
 /// The longest code allowed.
 pub(crate) const MAX_CODE_DIGITS: u8 = 12;
 
-/// A one-time code in clear: only ever handed to a [`Mailer`](crate::Mailer).
+/// A one-time code in clear: only ever handed to a [`Mailer`](crate::mail::Mailer).
 ///
 /// `Debug` never shows the digits, and there is no `PartialEq`: codes are
 /// compared only as keyed hashes, in constant time.

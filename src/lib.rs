@@ -57,8 +57,9 @@
 //!    URL (`send`, `resend`, `verify`, `restart`), answered with 303 to the
 //!    same URL. `Accept: application/json` gives the same in JSON.
 //!
-//! The state of each ticket's challenge lives in a [`Store`]
-//! ([`MemoryStore`] in one process; `RedisStore` for several instances). The
+//! The state of each ticket's challenge lives in a [`Store`](store::Store):
+//! [`SqliteStore`] in one process (durable), `PostgresStore` or `RedisStore`
+//! for several instances, [`MemoryStore`] for tests. The
 //! rules (defaults in [`Limits`]): codes are 6 digits from a CSPRNG, stored
 //! only as keyed hashes, the last 3 stay valid, 5 wrong entries per round
 //! across all codes and browsers, new devices locked out for an hour after 20

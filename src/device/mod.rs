@@ -2,15 +2,14 @@
 //!
 //! The building blocks behind [`OtpLayer`](crate::OtpLayer)'s device cookie,
 //! for benchmarks, conformance tests and tools that read the cookies; an
-//! application needs none of them. [`KeyRing`](crate::KeyRing),
-//! [`DeviceKey`](crate::DeviceKey) and [`DeviceId`](crate::DeviceId) are at
-//! the crate root.
+//! application needs none of them. [`KeyRing`] and
+//! [`DeviceKey`](crate::DeviceKey) (`kid` rotation) and
+//! [`DeviceId`] are at the crate root.
 //!
-//! - [`keyring`]: [`DeviceKey`] and [`KeyRing`] (`kid` rotation).
-//! - [`tokens`]: [`DeviceTokens`], the configured issuer and verifier.
-//! - [`issue`] signs with `jsonwebtoken`; [`verify`] is the allocation-free hot path.
-//! - [`claims`]: [`DeviceId`], [`IssuedToken`], [`DeviceClaims`], the wire format.
-//! - [`cookie`]: [`DeviceCookie`], the cookie's name, attributes and lookup.
+//! - [`DeviceTokens`]: the configured issuer and verifier (HS256 signed with
+//!   `jsonwebtoken`; an allocation-free verifier on the hot path);
+//! - [`IssuedToken`] and [`DeviceClaims`]: the wire format;
+//! - [`DeviceCookie`]: the cookie's name, attributes and lookup.
 
 pub(crate) mod claims;
 mod cookie;

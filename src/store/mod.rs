@@ -410,7 +410,7 @@ impl StoreError {
 /// Challenge state shared by every instance of an application.
 ///
 /// See the [module documentation](self) for the contract. Each method is one
-/// atomic step for its ticket. [`MemoryStore`] (a lock per ticket) and
+/// atomic step for its ticket. [`MemoryStore`](crate::MemoryStore) (a lock per ticket) and
 /// `RedisStore` (a Lua script per method) are complete implementations; run
 /// the conformance suite (`tower_otp::store_conformance_tests!`, feature
 /// `test-util`) on yours.

@@ -1,5 +1,5 @@
 //! Where a request names its ticket: the types a custom
-//! [`TicketSource`](crate::TicketSource) returns. Applications pick a source
+//! [`TicketSource`] returns. Applications pick a source
 //! with [`OtpLayer::with_ticket_param`](crate::OtpLayer::with_ticket_param),
 //! [`with_ticket_path`](crate::OtpLayer::with_ticket_path) or
 //! [`with_ticket_source`](crate::OtpLayer::with_ticket_source).

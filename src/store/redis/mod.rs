@@ -25,10 +25,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Keeps challenge state in Redis, shared by every instance of an application.
 ///
-/// Every [`Store`](crate::Store) operation is one Lua script, run atomically by Redis in one
+/// Every [`Store`](crate::store::Store) operation is one Lua script, run atomically by Redis in one
 /// round trip (`EVALSHA`; the script is loaded again by itself after a Redis
 /// restart). On Redis Cluster the per-address send counter lives in another
-/// slot than the ticket, so [`issue_code`](crate::Store::issue_code) is then two
+/// slot than the ticket, so [`issue_code`](crate::store::Store::issue_code) is then two
 /// scripts (see [Cluster](#cluster)).
 ///
 /// # Key layout
@@ -51,7 +51,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// # Time
 ///
 /// The scripts apply the rules with the `now` the caller passes (the
-/// application's [`Clock`](crate::Clock)), as the [`Store`](crate::Store) contract says; a
+/// application's [`Clock`](crate::Clock)), as the [`Store`](crate::store::Store) contract says; a
 /// manual clock in tests therefore works. Redis only makes records vanish:
 /// each write sets a relative TTL (`PX`) of "until it can no longer matter,
 /// plus a minute", so expiry does not depend on Redis's clock agreeing with
