@@ -116,6 +116,9 @@ mod extract;
 mod flow;
 mod future;
 mod gate;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod __fuzz;
 mod layer;
 mod locale;
 pub mod mail;
