@@ -18,7 +18,7 @@ struct Fixture {
 }
 
 static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
-    let secret = Secret::from_bytes(&[7; 32]).expect("32 bytes");
+    let secret = Secret::from_hex("44bd398f411f72c314a32f0809d8142282a2bb51df4ef8647f2b38b70dd94f20").expect("a fixed test key");
     let tokens = DeviceTokens::new(KeyRing::derived(&secret));
     let ticket = TicketKey::from_bytes([3; 16]);
     let issued = tokens.issue(&ticket, 0, Timestamp::from_millis(NOW));

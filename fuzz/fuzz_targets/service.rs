@@ -83,7 +83,7 @@ fuzz_target!(|input: Input| {
 });
 
 async fn run(input: Input) {
-    let secret = Secret::from_bytes(&[9; 32]).expect("32 bytes");
+    let secret = Secret::from_hex("42f2bfe89aeafc549f724da386b456af061dff8636f3b4054866a36b3556b1d4").expect("a fixed test key");
     let clock = ManualClock::new(Timestamp::from_millis(NOW));
     let flow = Flow::new(&secret, MemoryStore::new(), CapturingMailer::new())
         .with_clock(clock.clone())
