@@ -116,9 +116,6 @@ mod extract;
 mod flow;
 mod future;
 mod gate;
-#[cfg(fuzzing)]
-#[doc(hidden)]
-pub mod __fuzz;
 mod layer;
 mod locale;
 pub mod mail;
@@ -129,6 +126,12 @@ pub mod store;
 #[cfg(any(test, feature = "test-util"))]
 mod testing;
 pub mod ticket;
+
+// Thin wrappers over private parsers for the targets in `fuzz/` (`cargo fuzz`
+// sets `--cfg fuzzing`); not public API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod __fuzz;
 
 pub use async_trait::async_trait;
 

@@ -15,7 +15,10 @@ fuzz_target!(|data: (u8, &str)| {
     let out = code.as_str();
     assert_eq!(out.len(), usize::from(digits));
     assert!(out.bytes().all(|b| b.is_ascii_digit()), "{out:?}");
-    assert_eq!(Code::normalize(out, digits).expect("idempotent").as_str(), out);
+    assert_eq!(
+        Code::normalize(out, digits).expect("idempotent").as_str(),
+        out
+    );
     // The digits come from the input in order (full-width folded).
     let folded: String = input
         .chars()

@@ -34,7 +34,10 @@ fuzz_target!(|data: &[u8]| {
     for value in &scanned.device {
         assert!(cookie_octets(value), "device value {value:?}");
     }
-    for value in [scanned.probe, scanned.csrf, scanned.lang].into_iter().flatten() {
+    for value in [scanned.probe, scanned.csrf, scanned.lang]
+        .into_iter()
+        .flatten()
+    {
         assert!(cookie_octets(value.as_bytes()), "own cookie {value:?}");
     }
     // The public finder sees the same device values, in the same order.

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use tower_otp::device::{DeviceTokens, IssuedToken};
-use tower_otp::{KeyRing, Secret, TicketKey, Timestamp, __fuzz};
+use tower_otp::{__fuzz, KeyRing, Secret, TicketKey, Timestamp};
 
 const NOW: u64 = 1_800_000_000_000;
 
@@ -18,7 +18,9 @@ struct Fixture {
 }
 
 static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
-    let secret = Secret::from_hex("44bd398f411f72c314a32f0809d8142282a2bb51df4ef8647f2b38b70dd94f20").expect("a fixed test key");
+    let secret =
+        Secret::from_hex("44bd398f411f72c314a32f0809d8142282a2bb51df4ef8647f2b38b70dd94f20")
+            .expect("a fixed test key");
     let tokens = DeviceTokens::new(KeyRing::derived(&secret));
     let ticket = TicketKey::from_bytes([3; 16]);
     let issued = tokens.issue(&ticket, 0, Timestamp::from_millis(NOW));
@@ -52,7 +54,11 @@ fuzz_target!(|data: &[u8]| {
     let at = Timestamp::from_millis(NOW + u64::from(mode >> 1) * 3_600_000);
     let result = __fuzz::verify_token_bytes(&f.tokens, &token, &f.ticket, at);
     if result.is_ok() {
-        assert_eq!(token, f.issued.token.as_bytes(), "accepted a token the key never signed");
+        assert_eq!(
+            token,
+            f.issued.token.as_bytes(),
+            "accepted a token the key never signed"
+        );
     }
     // The public `verify` agrees with the byte path whenever the bytes are text.
     if let Ok(text) = std::str::from_utf8(&token) {

@@ -13,7 +13,10 @@ fuzz_target!(|input: &str| {
     };
     let text = address.as_str();
     assert!(text.len() <= MAX_ADDRESS_BYTES);
-    assert!(!text.chars().any(|c| c.is_control() || c.is_whitespace()), "{text:?}");
+    assert!(
+        !text.chars().any(|c| c.is_control() || c.is_whitespace()),
+        "{text:?}"
+    );
     let (local, domain) = text.rsplit_once('@').expect("one @");
     assert!(!local.is_empty() && !domain.is_empty());
     assert!(local.is_ascii(), "{text:?}");
@@ -23,6 +26,9 @@ fuzz_target!(|input: &str| {
     assert_eq!(again, address, "parse is idempotent");
     let masked = address.masked();
     if local.len() > 1 {
-        assert!(!masked.contains(&format!("{local}@")), "masked shows the local part");
+        assert!(
+            !masked.contains(&format!("{local}@")),
+            "masked shows the local part"
+        );
     }
 });

@@ -21,8 +21,8 @@ use tower::ServiceExt;
 use tower_otp::device::DeviceCookie;
 use tower_otp::ticket::Found;
 use tower_otp::{
-    CapturingMailer, Clock, FirstDevice, Flow, ManualClock, MemoryStore, OtpLayer, PathPattern, Secret,
-    TicketId, Timestamp, VerifiedDevice, __fuzz,
+    __fuzz, CapturingMailer, Clock, FirstDevice, Flow, ManualClock, MemoryStore, OtpLayer,
+    PathPattern, Secret, TicketId, Timestamp, VerifiedDevice,
 };
 
 const NOW: u64 = 1_800_000_000_000;
@@ -83,7 +83,9 @@ fuzz_target!(|input: Input| {
 });
 
 async fn run(input: Input) {
-    let secret = Secret::from_hex("42f2bfe89aeafc549f724da386b456af061dff8636f3b4054866a36b3556b1d4").expect("a fixed test key");
+    let secret =
+        Secret::from_hex("42f2bfe89aeafc549f724da386b456af061dff8636f3b4054866a36b3556b1d4")
+            .expect("a fixed test key");
     let clock = ManualClock::new(Timestamp::from_millis(NOW));
     let flow = Flow::new(&secret, MemoryStore::new(), CapturingMailer::new())
         .with_clock(clock.clone())
@@ -145,7 +147,8 @@ async fn run(input: Input) {
         };
         let request_path = request.uri().path().to_owned();
         for (name, value) in step.headers.iter().take(8) {
-            let name = HeaderName::from_static(HEADER_NAMES[usize::from(*name) % HEADER_NAMES.len()]);
+            let name =
+                HeaderName::from_static(HEADER_NAMES[usize::from(*name) % HEADER_NAMES.len()]);
             if let Ok(value) = HeaderValue::from_bytes(value) {
                 request.headers_mut().append(name, value);
             }
@@ -230,7 +233,11 @@ async fn run(input: Input) {
         match &found {
             Found::Ticket(m) if inner_ran => {
                 let (_, device) = seen.lock().unwrap().0.last().cloned().expect("seen");
-                assert_eq!(device.as_deref(), Some(m.id.as_str()), "VerifiedDevice for the ticket");
+                assert_eq!(
+                    device.as_deref(),
+                    Some(m.id.as_str()),
+                    "VerifiedDevice for the ticket"
+                );
                 let claimed = sets_device && !matches!(mode, FirstDevice::Challenge);
                 assert!(
                     valid_for || claimed,

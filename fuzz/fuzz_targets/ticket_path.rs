@@ -6,8 +6,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tower_otp::PathPattern;
 use tower_otp::__fuzz;
+use tower_otp::PathPattern;
 use tower_otp::ticket::Found;
 
 fuzz_target!(|data: (&str, &str)| {
@@ -28,7 +28,10 @@ fn check(pattern: &PathPattern, path: &str) {
     assert!(!id.is_empty() && id.len() <= 256, "{id:?}");
     assert!(!id.chars().any(char::is_control), "{id:?}");
     let cookie_path = found.cookie_path(path);
-    assert!(path.starts_with(cookie_path) || cookie_path == "/", "{cookie_path:?} of {path:?}");
+    assert!(
+        path.starts_with(cookie_path) || cookie_path == "/",
+        "{cookie_path:?} of {path:?}"
+    );
     let safe = __fuzz::safe_path(cookie_path);
     assert!(safe == cookie_path || safe == "/");
     let header = __fuzz::set_cookie("otp-x", "v", cookie_path, None, true);
