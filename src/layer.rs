@@ -332,6 +332,33 @@ impl<T> OtpLayer<T> {
         self.edit(|c| c.trust_forwarded_proto = trust)
     }
 
+    /// How long the gate waits for the body of a form or JSON POST. Default:
+    /// 5 seconds; allowed 100 ms to 60 s. A body that trickles in slower gets
+    /// `408 Request Timeout` and the connection is closed. (Set your
+    /// server's header-read timeout too: the gate only sees requests whose
+    /// headers arrived.)
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let otp = OtpLayer::new(flow).with_body_timeout(Duration::from_secs(3))?;
+    /// # Ok::<(), tower_otp::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`] outside that range.
+    pub fn with_body_timeout(self, timeout: Duration) -> Result<Self, ConfigError> {
+        if !(Duration::from_millis(100)..=Duration::from_secs(60)).contains(&timeout) {
+            return Err(ConfigError::out_of_range(
+                "body timeout",
+                "between 100 milliseconds and 60 seconds",
+            ));
+        }
+        Ok(self.edit(|c| c.body_timeout = timeout))
+    }
+
     /// The largest form or JSON body the gate reads. Default: 4 KiB; allowed
     /// 256 B to 64 KiB.
     ///

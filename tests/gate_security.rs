@@ -219,9 +219,11 @@ async fn fetch_metadata_and_origin_matrix_html_and_json() {
 
 #[tokio::test]
 async fn origin_must_be_exactly_the_own_host_or_listed() {
+    // The harness serves plain http (cookies not Secure).
     let cases = [
         ("http://TICKETS.test", true),
-        ("https://tickets.test", true),
+        // Another scheme is another origin (issue 11, finding 7).
+        ("https://tickets.test", false),
         ("http://tickets.test:8080", false),
         ("http://tickets.test.evil.example", false),
         ("http://evil.example/tickets.test", false),
@@ -242,6 +244,29 @@ async fn origin_must_be_exactly_the_own_host_or_listed() {
             .await;
         assert_eq!(reply.status == StatusCode::OK, want, "{origin}: {reply:?}");
         assert_eq!(h.mailer.count(), usize::from(want), "{origin}");
+    }
+    // A site on HTTPS (Secure cookies, or a trusted proxy) takes its https
+    // origin only.
+    for layer in [
+        |l: common::Layer| l.with_cookie_secure(true),
+        |l: common::Layer| l.with_trusted_forwarded_proto(true),
+    ] {
+        for (origin, want) in [
+            ("https://tickets.test", true),
+            ("http://tickets.test", false),
+        ] {
+            let h = Harness::with(layer);
+            let mut b = h.browser();
+            let reply = b
+                .post_json_with(
+                    T,
+                    &[("origin", origin), ("x-forwarded-proto", "https")],
+                    json!({"action": "send", "email": "a@example.com"}),
+                )
+                .await;
+            let refused = reply.status == StatusCode::FORBIDDEN;
+            assert_eq!(!refused, want, "{origin}: {reply:?}");
+        }
     }
     // An allow-listed origin (an SPA elsewhere) passes; same-site is opt-in.
     let h = Harness::with(|l| {
