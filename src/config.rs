@@ -19,6 +19,9 @@ pub(crate) const DEFAULT_BODY_LIMIT: usize = 4 * 1024;
 /// byte at a time must not hold a connection (issue 11, finding 5).
 pub(crate) const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Says whether a ticket id names a ticket the application knows.
+pub(crate) type TicketValidator = Arc<dyn Fn(&TicketId) -> bool + Send + Sync>;
+
 /// Gives the e-mail a hint of which ticket it is about.
 pub(crate) type TicketHint = Arc<dyn Fn(&TicketId) -> Option<String> + Send + Sync>;
 
@@ -44,6 +47,9 @@ pub(crate) struct Config {
     /// operator runs overwrites it (checklist 16.1/16.2).
     pub(crate) trust_forwarded_proto: bool,
     pub(crate) ticket_hint: Option<TicketHint>,
+    /// Unknown ids are answered 404 before anything is stored (none: every
+    /// id the source finds is a ticket).
+    pub(crate) ticket_validator: Option<TicketValidator>,
     /// The ephemeral-store warning was logged (once per layer, shared by clones).
     pub(crate) warned: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -68,6 +74,7 @@ impl Config {
             revocation_check: false,
             trust_forwarded_proto: false,
             ticket_hint: None,
+            ticket_validator: None,
             warned: Arc::default(),
         }
     }

@@ -264,6 +264,34 @@ impl<T> OtpLayer<T> {
         self.edit(|c| c.ticket_hint = Some(Arc::new(hint)))
     }
 
+    /// Answers `404` for ticket ids the application does not know, before
+    /// the gate reads or stores anything for them. Default: none (every id
+    /// the source finds is treated as a ticket, and its first device's claim
+    /// is stored until it expires).
+    ///
+    /// `validator` runs on every request that names a ticket, the verified
+    /// ones included, so keep it cheap: a format check, a checksum or
+    /// signature on the id, or a lookup in memory. A request it refuses never
+    /// reaches the handler.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret, TicketId};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let otp = OtpLayer::new(flow)
+    ///     .with_ticket_param("order_id")
+    ///     .with_ticket_validator(|id: &TicketId| {
+    ///         id.as_str().len() == 12 && id.as_str().bytes().all(|b| b.is_ascii_alphanumeric())
+    ///     });
+    /// # drop(otp);
+    /// ```
+    pub fn with_ticket_validator(
+        self,
+        validator: impl Fn(&TicketId) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.edit(|c| c.ticket_validator = Some(Arc::new(validator)))
+    }
+
     /// Accepts POSTs whose `Origin` is one of these (for example an SPA on
     /// another origin using the JSON API). Default: only the request's own host.
     ///

@@ -780,3 +780,29 @@ async fn get_never_sends_consumes_or_binds() {
     let page = b.submit(T, &[("action", "verify"), ("code", &code)]).await;
     assert!(page.is_ticket(), "{page:?}");
 }
+
+/// Issue 11, finding 4: an application that knows its ticket ids refuses the
+/// others before the gate stores anything for them.
+#[tokio::test]
+async fn unknown_ticket_ids_are_refused_before_anything_is_stored() {
+    let h = Harness::with(|l| {
+        l.with_ticket_validator(|id: &tower_otp::TicketId| id.as_str().starts_with("T-"))
+    });
+    for path in ["/tickets/abc", "/tickets/abc/pdf", "/tickets/t-1"] {
+        let mut b = h.browser();
+        for _ in 0..2 {
+            // Twice: the probe round trip would otherwise claim.
+            let reply = b.get(path).await;
+            assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+            assert!(reply.set_cookies().is_empty(), "{path}: {reply:?}");
+            assert!(!reply.body.contains(common::TICKET_BODY));
+        }
+        let json = b.get_json(path).await;
+        assert_eq!(json.json()["error"], "not_found");
+    }
+    assert!(h.state("abc").await.claimable, "nothing was stored for abc");
+    // Known ids go through the gate as before.
+    let mut owner = h.browser();
+    assert!(owner.open("/tickets/T-1").await.is_ticket());
+    assert!(!h.state("T-1").await.claimable);
+}
