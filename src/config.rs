@@ -8,6 +8,7 @@ use crate::device::{DeviceCookie, DeviceTokens};
 use crate::flow::Flow;
 use crate::gate::decision::FirstDevice;
 use crate::pages::{DefaultPages, Pages};
+use crate::revocation::Revocation;
 use crate::ticket::TicketId;
 
 /// The largest gate form or JSON body by default: a few KiB is plenty for an
@@ -41,8 +42,9 @@ pub(crate) struct Config {
     /// `Sec-Fetch-Site: same-site` is cross-origin: refused unless every
     /// sibling subdomain is trusted (OWASP CSRF cheat sheet).
     pub(crate) trust_same_site: bool,
-    /// Off: verifying a cookie needs no I/O (DESIGN.md, "Failure").
-    pub(crate) revocation_check: bool,
+    /// Cached for a few seconds: revocation is honoured with no store I/O
+    /// on the verified path (DESIGN.md, "Failure").
+    pub(crate) revocation: Revocation,
     /// Off: `X-Forwarded-Proto` is client-controlled unless a proxy the
     /// operator runs overwrites it (checklist 16.1/16.2).
     pub(crate) trust_forwarded_proto: bool,
@@ -57,6 +59,7 @@ pub(crate) struct Config {
 impl Config {
     /// The defaults of every layer setting, each with its reason.
     pub(crate) fn new(flow: Flow) -> Self {
+        flow.set_revocation_enforced(Revocation::default() != Revocation::Off);
         Self {
             // 30-day device cookies (NIST SP 800-63B AAL1 re-verification),
             // HS256 with a key derived from the flow's secret.
@@ -71,7 +74,7 @@ impl Config {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             allowed_origins: Vec::new(),
             trust_same_site: false,
-            revocation_check: false,
+            revocation: Revocation::default(),
             trust_forwarded_proto: false,
             ticket_hint: None,
             ticket_validator: None,
@@ -96,7 +99,7 @@ impl fmt::Debug for Config {
             .field("body_timeout", &self.body_timeout)
             .field("allowed_origins", &self.allowed_origins)
             .field("trust_same_site", &self.trust_same_site)
-            .field("revocation_check", &self.revocation_check)
+            .field("revocation", &self.revocation)
             .field("trust_forwarded_proto", &self.trust_forwarded_proto)
             .finish_non_exhaustive()
     }

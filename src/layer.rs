@@ -11,6 +11,7 @@ use crate::error::ConfigError;
 use crate::flow::Flow;
 use crate::gate::decision::FirstDevice;
 use crate::pages::Pages;
+use crate::revocation::Revocation;
 use crate::service::OtpService;
 use crate::ticket::{NoTicketSource, PathPattern, TicketId, TicketSource};
 
@@ -324,22 +325,26 @@ impl<T> OtpLayer<T> {
         self.edit(|c| c.trust_same_site = trust)
     }
 
-    /// Checks every device cookie against the ticket's revocation generation
-    /// in the store (one read per request), so
-    /// [`Flow::revoke_devices`](crate::Flow::revoke_devices) takes effect at
-    /// once. Default: off (no I/O on the verified path; revoked cookies keep
-    /// passing until they expire).
+    /// How [`Flow::revoke_devices`](crate::Flow::revoke_devices) takes
+    /// effect. Default: [`Revocation::Cached`] for 5 seconds: no store I/O
+    /// on the verified path; a revoked device is refused at once on the
+    /// instance that revoked it and within 5 seconds on the others.
+    /// [`Revocation::EveryRequest`] reads the store on every verified
+    /// request; [`Revocation::Off`] lets revoked cookies pass until they expire.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    /// use std::time::Duration;
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Revocation, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
-    /// let otp = OtpLayer::new(flow).with_revocation_check(true);
+    /// let otp = OtpLayer::new(flow).with_revocation(Revocation::Cached { ttl: Duration::from_secs(2) });
     /// # drop(otp);
     /// ```
-    pub fn with_revocation_check(self, on: bool) -> Self {
-        self.config.flow.set_revocation_enforced(on);
-        self.edit(|c| c.revocation_check = on)
+    pub fn with_revocation(self, revocation: Revocation) -> Self {
+        self.config
+            .flow
+            .set_revocation_enforced(revocation != Revocation::Off);
+        self.edit(|c| c.revocation = revocation)
     }
 
     /// Trusts the scheme your reverse proxy reports in `X-Forwarded-Proto`

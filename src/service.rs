@@ -15,6 +15,7 @@ use crate::future::ResponseFuture;
 use crate::gate::decision::{Decision, Device, Facts, Stored, Ticket, Verb, decide};
 use crate::gate::request::{GateRequest, wants_json};
 use crate::gate::{self, cookies, proto, respond};
+use crate::revocation::Revocation;
 use crate::ticket::{Found, TicketSource};
 
 /// The service [`OtpLayer`](crate::OtpLayer) wraps around `S`.
@@ -95,7 +96,7 @@ where
             ticket,
             plain_http: config.trust_forwarded_proto && proto::arrived_over_http(&parts.headers),
             device: Device::Unverified,
-            revocation_check: config.revocation_check,
+            revocation_check: config.revocation == Revocation::EveryRequest,
             stored: Stored::NotRead,
             verb: Verb::of(&parts.method),
             prefetch: false,
@@ -137,6 +138,14 @@ where
             facts.device = Device::Signed {
                 generation: claims.generation,
             };
+            // Revocation from this instance's cache: a device known to be
+            // revoked is checked against the store like any other.
+            if let Revocation::Cached { ttl } = config.revocation {
+                facts.revocation_check = config
+                    .flow
+                    .known_generation(&key, ttl)
+                    .is_some_and(|current| claims.generation < current);
+            }
         }
         match decide(&facts) {
             Decision::PassVerified => {
