@@ -51,7 +51,7 @@ pub fn csrf_name(secure: bool) -> &'static str {
 
 /// The `Path` attribute the gate writes for `path`.
 pub fn safe_path(path: &str) -> &str {
-    cookies::safe_path(path)
+    crate::device::safe_path(path)
 }
 
 /// The gate's one `Set-Cookie` writer, as a string.
