@@ -168,6 +168,8 @@ impl<'a> Gate<'a> {
             query,
             DeviceCookie::find(headers, lang::LANG_PARAM),
             headers,
+            config.pages.languages(),
+            config.flow.default_locale(),
         );
         let json = accepts_json(headers) || content_type_is(&parts, "application/json");
         let url = parts
@@ -281,8 +283,7 @@ impl<'a> Gate<'a> {
         }
         let path = self.parts.uri.path();
         let query = self.parts.uri.query();
-        let links: Vec<(Locale, String)> = Locale::ALL
-            .iter()
+        let links: Vec<(Locale, String)> = (self.config.pages.languages().iter())
             .map(|l| (*l, lang::switch_url(path, query, *l)))
             .collect();
         let links: Vec<(Locale, &str)> = links.iter().map(|(l, u)| (*l, u.as_str())).collect();

@@ -175,8 +175,9 @@ impl<T> OtpLayer<T> {
         self.edit_flow(|f| f.with_event_hook(hook))
     }
 
-    /// The language of messages sent outside a request (the new-device
-    /// notice). Default: English.
+    /// The fallback language: of pages when neither the visitor's choice nor
+    /// `Accept-Language` picks an enabled one, and of messages sent outside a
+    /// request (the new-device notice). Default: English.
     pub fn with_default_locale(self, locale: crate::Locale) -> Self {
         self.edit_flow(|f| f.with_default_locale(locale))
     }

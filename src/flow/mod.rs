@@ -190,6 +190,11 @@ impl Flow {
         self.inner.keys.ticket.key(ticket)
     }
 
+    /// The default language (pages fall back to it too).
+    pub(crate) fn default_locale(&self) -> Locale {
+        self.inner.default_locale
+    }
+
     pub(crate) fn keys(&self) -> &Keys {
         &self.inner.keys
     }

@@ -11,7 +11,7 @@ use crate::locale::Locale;
 pub(crate) mod address;
 #[cfg(any(test, feature = "test-util"))]
 mod capture;
-mod catalog;
+pub(crate) mod catalog;
 mod file;
 mod message;
 mod render;
