@@ -22,7 +22,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::Sha256;
 use tower_otp::cookie::Cookie;
-use tower_otp::{Clock, DeviceCookie, DeviceKey, DeviceTokens, KeyRing, SystemClock, TicketKey};
+use tower_otp::device::{DeviceCookie, DeviceTokens};
+use tower_otp::{Clock, DeviceKey, KeyRing, SystemClock, TicketKey};
 
 const KEY: [u8; 32] = *b"\x13\x37\xc0\xde\x42\x99\x0a\xbe\x7e\x51\xf3\x28\x6d\x04\xb9\x8c\x22\xe5\x17\x90\x3b\xaf\x6e\xd1\x05\x48\xfc\x73\x2a\x9d\xc6\x81";
 const OLD_KEY: [u8; 32] = *b"\x8a\x01\x7f\x33\xc4\x10\x9e\x5b\x27\xd8\x61\x0c\xf2\x4a\x93\x1e\x55\xb0\x0d\xe7\x48\x2f\x91\x6c\x3a\xd5\x08\x7b\xe1\x24\x9f\x66";

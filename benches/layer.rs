@@ -28,7 +28,8 @@ use http::StatusCode;
 use http::header::COOKIE;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use tower::{Service, ServiceExt};
-use tower_otp::{CapturingMailer, DeviceCookie, MemoryStore, OtpLayer, Secret};
+use tower_otp::device::DeviceCookie;
+use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
 
 const PATH: &str = "/tickets/A7x9Qz-2026-LIVE";
 
@@ -83,7 +84,11 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let secret = Secret::random();
     let layer = || {
-        OtpLayer::new(&secret, MemoryStore::new(), CapturingMailer::new()).with_cookie_secure(false)
+        let flow = Flow::new(&secret, MemoryStore::new(), CapturingMailer::new());
+        OtpLayer::new(flow)
+            .with_ticket_path("/tickets/{ticket}")
+            .expect("a valid pattern")
+            .with_cookie_secure(false)
     };
     let shared = layer();
     let otp_app = router().layer(shared.clone());

@@ -24,11 +24,12 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use tower_otp::redis;
+use tower_otp::store::CodeHash;
 use tower_otp::store::conformance::{random_address, random_code, random_ticket};
 use tower_otp::store::{
     AddressKey, IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome, VerifyRequest,
 };
-use tower_otp::{CodeHash, EmailAddress, MemoryStore, RedisStore, TicketKey, Timestamp};
+use tower_otp::{EmailAddress, MemoryStore, RedisStore, TicketKey, Timestamp};
 
 /// Tickets in the pool.
 const POOL: usize = 20_000;

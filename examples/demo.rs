@@ -13,10 +13,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tower_otp::{
-    FileMailer, FirstDevice, Limits, MailError, MailKind, Mailer, MemoryStore, OtpLayer, OtpMail,
-    Secret, SmtpMailer, Store,
+use axum::http::StatusCode;
+use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
+use tower_http::sensitive_headers::{
+    SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
 };
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tower_otp::mail::{FileMailer, MailError, MailKind, Mailer, OtpMail};
+use tower_otp::store::Store;
+use tower_otp::{FirstDevice, Flow, Limits, OtpLayer, Secret, SmtpMailer, SqliteStore};
 
 #[path = "support/demo_app.rs"]
 mod demo_app;
@@ -71,12 +77,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         env_parse("OTP_DEMO_ADDR")?.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)));
     let secret = match env("OTP_SECRET") {
         Some(hex) => Secret::from_hex(&hex)?,
-        None => {
-            tracing::warn!(
-                "OTP_SECRET is not set: using a random secret (devices and codes are forgotten on restart)"
-            );
-            Secret::random()
-        }
+        // The stored state is keyed by the secret: a new one at each start
+        // would orphan every binding. Keep one beside the demo's database.
+        None => demo_secret()?,
     };
     let mut limits = Limits::default();
     if let Some(secs) = env_parse::<u64>("OTP_CODE_TTL_SECS")? {
@@ -105,36 +108,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("OTP_COOKIE_SECURE=false is only allowed on a loopback address".into());
     }
 
-    // Challenge state: in this process, or in Redis, shared by every instance
-    // (OTP_REDIS_URL: one node, or comma-separated Redis Cluster nodes).
-    let store: Arc<dyn Store> = match env("OTP_REDIS_URL") {
-        None => Arc::new(MemoryStore::new()),
-        #[cfg(feature = "redis")]
-        Some(url) => {
-            if env("OTP_SECRET").is_none() {
-                return Err(
-                    "OTP_REDIS_URL needs OTP_SECRET: every instance must use the same secret"
-                        .into(),
-                );
-            }
-            let store = if url.contains(',') {
-                tower_otp::RedisStore::cluster(url.split(',').map(str::trim)).await?
-            } else {
-                tower_otp::RedisStore::new(url.trim()).await?
-            };
-            let store = match env("OTP_REDIS_PREFIX") {
-                Some(prefix) => store.with_prefix(&prefix)?,
-                None => store,
-            };
-            tracing::info!(?store, "challenge state in Redis");
+    // Challenge state: durable, in a SQLite file (OTP_DATABASE_URL names
+    // another file or a PostgreSQL database), or in Redis (OTP_REDIS_URL).
+    let store: Arc<dyn Store> = match (env("OTP_REDIS_URL"), env("OTP_DATABASE_URL")) {
+        (Some(url), _) => redis_store(&url).await?,
+        (None, Some(url)) if url.starts_with("postgres") => postgres_store(&url).await?,
+        (None, url) => {
+            let url = url.unwrap_or_else(|| format!("sqlite://{DEMO_DB}?mode=rwc"));
+            let store = SqliteStore::connect(&url).await?;
+            store.migrate().await?;
+            tracing::info!(?store, "challenge state in SQLite");
             Arc::new(store)
-        }
-        #[cfg(not(feature = "redis"))]
-        Some(_) => {
-            return Err(
-                "OTP_REDIS_URL needs the redis feature: cargo run --example demo --features redis"
-                    .into(),
-            );
         }
     };
     let mailer: Box<dyn Mailer> = if let Some(url) = env("OTP_SMTP_URL") {
@@ -151,11 +135,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Box::new(TerminalMailer)
     };
 
-    let otp = demo_app::configure(OtpLayer::new(&secret, store, mailer))
-        .with_limits(limits)
+    let flow = demo_app::configure_flow(Flow::new(&secret, store, mailer)).with_limits(limits);
+    let otp = demo_app::configure(OtpLayer::new(flow))
         .with_first_device(first_device)
         .with_cookie_secure(secure);
-    let app = demo_app::router(otp);
+
+    let app = demo_app::router(otp)
+        // What a real service puts around its router, outermost first:
+        // cookies (device tokens among them) marked sensitive so traces never
+        // print them, a trace span per request, and a deadline on every response.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    COOKIE,
+                    AUTHORIZATION,
+                ]))
+                .layer(TraceLayer::new_for_http())
+                .layer(SetSensitiveResponseHeadersLayer::new([SET_COOKIE]))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    Duration::from_secs(10),
+                )),
+        );
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("\n  tower-otp demo: http://{addr}/\n");
@@ -166,4 +167,66 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
     Ok(())
+}
+
+/// Where the demo keeps its SQLite file unless `OTP_DATABASE_URL` says
+/// otherwise: under this crate's `target/` (`cargo clean` removes it).
+const DEMO_DB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/tower-otp-demo.db");
+
+/// The demo's secret when `OTP_SECRET` is not set: made once, kept in
+/// `target/tower-otp-demo.secret` (readable by its owner only).
+fn demo_secret() -> Result<Secret, Box<dyn std::error::Error>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/target/tower-otp-demo.secret");
+    if let Ok(bytes) = std::fs::read(path) {
+        return Ok(Secret::from_bytes(&bytes)?);
+    }
+    let bytes: [u8; 32] = rand::random();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, &bytes)?;
+    tracing::warn!(
+        path,
+        "OTP_SECRET is not set: made a demo secret and kept it there"
+    );
+    Ok(Secret::from_bytes(&bytes)?)
+}
+
+#[cfg(feature = "postgres")]
+async fn postgres_store(url: &str) -> Result<Arc<dyn Store>, Box<dyn std::error::Error>> {
+    let store = tower_otp::PostgresStore::connect(url).await?;
+    store.migrate().await?;
+    tracing::info!(?store, "challenge state in PostgreSQL");
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn postgres_store(_: &str) -> Result<Arc<dyn Store>, Box<dyn std::error::Error>> {
+    Err("a postgres:// OTP_DATABASE_URL needs the postgres feature: cargo run --example demo --features postgres".into())
+}
+
+#[cfg(feature = "redis")]
+async fn redis_store(url: &str) -> Result<Arc<dyn Store>, Box<dyn std::error::Error>> {
+    if env("OTP_SECRET").is_none() {
+        return Err(
+            "OTP_REDIS_URL needs OTP_SECRET: every instance must use the same secret".into(),
+        );
+    }
+    let store = if url.contains(',') {
+        tower_otp::RedisStore::cluster(url.split(',').map(str::trim)).await?
+    } else {
+        tower_otp::RedisStore::new(url.trim()).await?
+    };
+    let store = match env("OTP_REDIS_PREFIX") {
+        Some(prefix) => store.with_prefix(&prefix)?,
+        None => store,
+    };
+    tracing::info!(?store, "challenge state in Redis");
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis_store(_: &str) -> Result<Arc<dyn Store>, Box<dyn std::error::Error>> {
+    Err("OTP_REDIS_URL needs the redis feature: cargo run --example demo --features redis".into())
 }

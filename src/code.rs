@@ -9,17 +9,17 @@ use crate::secret::HmacKey;
 use crate::ticket::TicketKey;
 
 /// The shortest code allowed (NIST SP 800-63B: at least 6 digits).
-pub const MIN_CODE_DIGITS: u8 = 6;
+pub(crate) const MIN_CODE_DIGITS: u8 = 6;
 /// The longest code allowed.
-pub const MAX_CODE_DIGITS: u8 = 12;
+pub(crate) const MAX_CODE_DIGITS: u8 = 12;
 
-/// A one-time code in clear: only ever handed to a [`Mailer`](crate::Mailer).
+/// A one-time code in clear: only ever handed to a [`Mailer`](crate::mail::Mailer).
 ///
 /// `Debug` never shows the digits, and there is no `PartialEq`: codes are
 /// compared only as keyed hashes, in constant time.
 ///
 /// ```
-/// use tower_otp::Code;
+/// use tower_otp::mail::Code;
 ///
 /// let code = Code::generate(6);
 /// assert_eq!(code.as_str().len(), 6);
@@ -53,7 +53,7 @@ impl Code {
     /// [`CodeFormatError`] if anything else remains or the length is not `digits`.
     ///
     /// ```
-    /// use tower_otp::Code;
+    /// use tower_otp::mail::Code;
     ///
     /// assert_eq!(Code::normalize("１２３ ４５-６", 6).unwrap().as_str(), "123456");
     /// assert!(Code::normalize("12345a", 6).is_err());

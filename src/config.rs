@@ -3,9 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::decision::FirstDevice;
 use crate::device::{DeviceCookie, DeviceTokens};
 use crate::flow::Flow;
+use crate::gate::decision::FirstDevice;
 use crate::pages::{DefaultPages, Pages};
 use crate::ticket::TicketId;
 
@@ -37,15 +37,21 @@ pub(crate) struct Config {
     /// operator runs overwrites it (checklist 16.1/16.2).
     pub(crate) trust_forwarded_proto: bool,
     pub(crate) ticket_hint: Option<TicketHint>,
+    /// The ephemeral-store warning was logged (once per layer, shared by clones).
+    pub(crate) warned: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Config {
-    pub(crate) fn new(flow: Flow, tokens: DeviceTokens) -> Self {
-        let cookie = DeviceCookie::for_tokens(&tokens);
+    /// The defaults of every layer setting, each with its reason.
+    pub(crate) fn new(flow: Flow) -> Self {
         Self {
+            // 30-day device cookies (NIST SP 800-63B AAL1 re-verification),
+            // HS256 with a key derived from the flow's secret.
+            tokens: DeviceTokens::new(flow.device_keys().clone()),
+            // `Secure`, `HttpOnly`, `SameSite=Lax` (a mail link is a
+            // cross-site navigation, so never `Strict`).
+            cookie: DeviceCookie::new(),
             flow,
-            tokens,
-            cookie,
             pages: Arc::new(DefaultPages::default()),
             first_device: FirstDevice::default(),
             body_limit: DEFAULT_BODY_LIMIT,
@@ -54,6 +60,7 @@ impl Config {
             revocation_check: false,
             trust_forwarded_proto: false,
             ticket_hint: None,
+            warned: Arc::default(),
         }
     }
 

@@ -5,60 +5,82 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
-use crate::clock::Clock;
 use crate::config::Config;
-use crate::decision::FirstDevice;
-use crate::device::{DeviceConfigError, DeviceTokens, KeyRing};
-use crate::events::EventHook;
-use crate::flow::{ConfigError, Flow, Limits};
-use crate::mail::Mailer;
+use crate::device::KeyRing;
+use crate::error::ConfigError;
+use crate::flow::Flow;
+use crate::gate::decision::FirstDevice;
 use crate::pages::Pages;
-use crate::secret::Secret;
 use crate::service::OtpService;
-use crate::store::Store;
-use crate::ticket::{PathPattern, TicketId, TicketSource};
+use crate::ticket::{NoTicketSource, PathPattern, TicketId, TicketSource};
 
 /// Protects the routes of a ticket with device verification by e-mailed
 /// one-time password.
 ///
-/// Build it once with [`OtpLayer::new`] and the `with_*` setters (each
-/// states its default), then apply it to a router. By default the ticket is
-/// the `{ticket}` segment of `/tickets/{ticket}`.
+/// Build it from a [`Flow`] (the store, the mailer and the rules), say
+/// where the ticket is, then apply it to the ticket's routes. A layer that
+/// has not been told where the ticket is does not compile as a layer, so it
+/// can never wrap a route without checking it.
+///
+/// The safe pattern first: `route_layer` on the ticket routes, with the
+/// route's own parameter. A route in that group without the parameter
+/// answers 500 and logs the fix, never the handler.
 ///
 /// ```
 /// use axum::{Router, routing::get};
-/// use tower_otp::{MemoryStore, OtpLayer, Secret};
+/// use tower_otp::{Flow, MemoryStore, OtpLayer, Secret, VerifiedDevice};
 /// # use tower_otp::CapturingMailer as SmtpMailer;
 ///
 /// let secret = Secret::random(); // in production: Secret::from_hex(&env_var)?
 /// let mailer = SmtpMailer::new(); // SmtpMailer::from_url(..) in production
-/// let otp = OtpLayer::new(&secret, MemoryStore::new(), mailer).with_site_name("Example Tickets");
+/// let flow = Flow::new(&secret, MemoryStore::new(), mailer).with_site_name("Example Tickets");
 /// let app: Router = Router::new()
-///     .route("/tickets/{ticket}", get(|| async { "your ticket" }))
-///     .layer(otp);
+///     .route("/orders/{order_id}", get(|device: VerifiedDevice| async move {
+///         format!("order {}", device.ticket().as_str())
+///     }))
+///     .route_layer(OtpLayer::new(flow).with_ticket_param("order_id"));
+/// ```
+///
+/// Without naming the ticket, the layer is refused at compile time:
+///
+/// ```compile_fail
+/// use axum::{Router, routing::get};
+/// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+///
+/// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+/// let app: Router = Router::new()
+///     .route("/orders/{id}", get(|| async { "order" }))
+///     .route_layer(OtpLayer::new(flow)); // error: `NoTicketSource` is not a `TicketSource`
 /// ```
 #[derive(Debug, Clone)]
-pub struct OtpLayer<T = PathPattern> {
+#[must_use = "a layer does nothing until it wraps a service"]
+pub struct OtpLayer<T = NoTicketSource> {
     config: Arc<Config>,
     source: T,
 }
 
 impl OtpLayer {
-    /// A layer whose codes go through `mailer` and whose state lives in
-    /// `store`, with every key derived from `secret` (the device-token
-    /// signing key included: see [`OtpLayer::with_key_ring`] to rotate it).
-    pub fn new(secret: &Secret, store: impl Store, mailer: impl Mailer) -> Self {
-        let flow = Flow::new(secret, store, mailer);
-        Self::from_flow(flow, KeyRing::derived(secret))
-    }
-
-    /// A layer over an existing [`Flow`] (so the application can share it for
-    /// pre-binding and revocation), signing device tokens with `keys`.
-    pub fn from_flow(flow: Flow, keys: KeyRing) -> Self {
-        let source = PathPattern::new("/tickets/{ticket}").expect("the default pattern is valid");
+    /// A layer over `flow`, signing device tokens with a key derived from
+    /// the flow's secret (see [`OtpLayer::with_key_ring`] to rotate it).
+    /// Name the ticket next: [`with_ticket_param`](OtpLayer::with_ticket_param)
+    /// (with `route_layer`), [`with_ticket_path`](OtpLayer::with_ticket_path)
+    /// or [`with_ticket_source`](OtpLayer::with_ticket_source).
+    ///
+    /// The layer shares `flow` (keep a clone to pre-bind addresses or revoke
+    /// devices): settings live on the flow, so the order of building cannot
+    /// leave the two apart.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let otp = OtpLayer::new(flow.clone()).with_ticket_param("ticket");
+    /// assert_eq!(otp.flow().site_name(), flow.site_name());
+    /// ```
+    pub fn new(flow: Flow) -> Self {
         Self {
-            config: Arc::new(Config::new(flow, DeviceTokens::new(keys))),
-            source,
+            config: Arc::new(Config::new(flow)),
+            source: NoTicketSource,
         }
     }
 }
@@ -69,25 +91,25 @@ impl<T> OtpLayer<T> {
         self
     }
 
-    fn edit_flow(self, f: impl FnOnce(Flow) -> Flow) -> Self {
-        self.edit(|c| c.flow = f(c.flow.clone()))
-    }
-
     /// The flow, to pre-bind addresses or revoke devices from the application.
     pub fn flow(&self) -> &Flow {
         &self.config.flow
     }
 
-    /// Takes the ticket from `source` instead. Default: the `{ticket}` segment
-    /// of `/tickets/{ticket}`.
+    /// Takes the ticket from `source`: any [`TicketSource`], such as a closure
+    /// `Fn(&Parts) -> Option<TicketId>` (its cookies are then scoped to `/`).
+    /// No default: a layer must be told where the ticket is.
+    ///
+    /// A closure that answers `None` lets the request through unchecked: it
+    /// is for requests that name no ticket.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, MemoryStore, OtpLayer, Secret, TicketId};
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret, TicketId};
     ///
-    /// let otp = OtpLayer::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
-    ///     .with_ticket_source(|parts: &http::request::Parts| {
-    ///         parts.headers.get("x-booking").and_then(|v| v.to_str().ok()).map(TicketId::from)
-    ///     });
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let otp = OtpLayer::new(flow).with_ticket_source(|parts: &http::request::Parts| {
+    ///     parts.headers.get("x-booking").and_then(|v| v.to_str().ok()).map(TicketId::from)
+    /// });
     /// # drop(otp);
     /// ```
     pub fn with_ticket_source<U: TicketSource>(self, source: U) -> OtpLayer<U> {
@@ -97,13 +119,20 @@ impl<T> OtpLayer<T> {
         }
     }
 
-    /// Takes the ticket from a path pattern such as `/e/{ticket}`.
+    /// Takes the ticket from a path pattern such as `/tickets/{ticket}`,
+    /// matched against the request path itself (also under `Router::layer`,
+    /// or around a whole router). No default.
+    ///
+    /// The pattern does not know your routes: a request it does not match
+    /// passes unchecked, so a route at another path (`/orders/{id}` under
+    /// `/tickets/{ticket}`) is not protected. With axum prefer
+    /// [`with_ticket_param`](OtpLayer::with_ticket_param).
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
     ///
-    /// let otp = OtpLayer::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
-    ///     .with_ticket_path("/bookings/{ticket}")?;
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let otp = OtpLayer::new(flow).with_ticket_path("/bookings/{ticket}")?;
     /// # Ok::<(), tower_otp::ConfigError>(())
     /// ```
     ///
@@ -114,18 +143,24 @@ impl<T> OtpLayer<T> {
     }
 
     /// Takes the ticket from the matched route's path parameter `name`
-    /// (feature `axum`). Use it with `Router::route_layer`, so the gate and
-    /// the handler see the same ticket.
+    /// (feature `axum`), for `Router::route_layer`: the gate checks exactly
+    /// the ticket the handler's `Path` extractor sees. No default.
+    ///
+    /// It fails closed: a request on a route without that parameter (a
+    /// misspelled name, a route that is not a ticket route), or a layer
+    /// wrapped around a router from outside or mounted as a fallback,
+    /// answers 500 and logs an error that names the fix; the handler is
+    /// never called.
     ///
     /// ```
     /// use axum::{Router, routing::get};
-    /// use tower_otp::{CapturingMailer, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
     ///
-    /// let otp = OtpLayer::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
-    ///     .with_ticket_param("id");
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let app: Router = Router::new()
     ///     .route("/t/{id}", get(|| async { "ticket" }))
-    ///     .route_layer(otp);
+    ///     .route_layer(OtpLayer::new(flow).with_ticket_param("id"))
+    ///     .route("/", get(|| async { "home, not a ticket" }));
     /// ```
     #[cfg(feature = "axum")]
     pub fn with_ticket_param(self, name: &str) -> OtpLayer<crate::ticket::PathParam> {
@@ -136,90 +171,77 @@ impl<T> OtpLayer<T> {
     /// [`FirstDevice::Trust`] (after a cookie round-trip).
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, FirstDevice, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{CapturingMailer, FirstDevice, Flow, MemoryStore, OtpLayer, Secret};
     ///
-    /// let otp = OtpLayer::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
-    ///     .with_first_device(FirstDevice::Confirm);
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let otp = OtpLayer::new(flow).with_first_device(FirstDevice::Confirm);
     /// # drop(otp);
     /// ```
     pub fn with_first_device(self, mode: FirstDevice) -> Self {
         self.edit(|c| c.first_device = mode)
     }
 
-    /// The limits of the flow. Default: [`Limits::default`] (6 digits, 5
-    /// minutes, 3 live codes, 5 attempts, lockout after 20 failures...).
-    pub fn with_limits(self, limits: Limits) -> Self {
-        self.edit_flow(|f| f.with_limits(limits))
-    }
-
-    /// The clock. Default: the system clock. Tests use
-    /// [`ManualClock`](crate::ManualClock).
-    pub fn with_clock(self, clock: impl Clock) -> Self {
-        self.edit_flow(|f| f.with_clock(clock))
-    }
-
-    /// The site name in pages and e-mails. Default `"tower-otp"`.
-    pub fn with_site_name(self, name: impl Into<String>) -> Self {
-        let name = name.into();
-        self.edit_flow(|f| f.with_site_name(name))
-    }
-
-    /// The canonical origin e-mails name. Default: none.
-    pub fn with_site_origin(self, origin: impl Into<String>) -> Self {
-        let origin = origin.into();
-        self.edit_flow(|f| f.with_site_origin(origin))
-    }
-
-    /// Receives every event. Default: none (events still go to `tracing`).
-    pub fn with_event_hook(self, hook: impl EventHook) -> Self {
-        self.edit_flow(|f| f.with_event_hook(hook))
-    }
-
-    /// The fallback language: of pages when neither the visitor's choice nor
-    /// `Accept-Language` picks an enabled one, and of messages sent outside a
-    /// request (the new-device notice). Default: English.
-    pub fn with_default_locale(self, locale: crate::Locale) -> Self {
-        self.edit_flow(|f| f.with_default_locale(locale))
-    }
-
-    /// Whether to notify the bound address when another device is verified. Default: on.
-    pub fn with_new_device_notice(self, on: bool) -> Self {
-        self.edit_flow(|f| f.with_new_device_notice(on))
-    }
-
     /// Signs device tokens with `keys` (its current key) and accepts its
     /// previous keys, for rotation without logging everyone out. Default: one
-    /// key derived from the secret.
+    /// key derived from the flow's secret.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, DeviceKey, Flow, KeyRing, MemoryStore, OtpLayer, Secret};
+    ///
+    /// let hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let otp = OtpLayer::new(flow).with_key_ring(KeyRing::new(DeviceKey::from_hex("k2", hex)?));
+    /// # Ok::<(), tower_otp::KeyError>(())
+    /// ```
     pub fn with_key_ring(self, keys: KeyRing) -> Self {
-        self.edit(|c| {
-            let lifetime = c.tokens.lifetime();
-            c.tokens = DeviceTokens::new(keys)
-                .with_lifetime(lifetime)
-                .expect("the lifetime was valid");
-        })
+        self.edit(|c| c.tokens = c.tokens.clone().with_key_ring(keys))
     }
 
     /// How long a device stays verified. Default: 30 days (NIST SP 800-63B
     /// AAL1 re-verification); at most 400 days (browsers' cookie cap).
     ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let otp = OtpLayer::new(flow).with_device_lifetime(Duration::from_secs(7 * 24 * 3600))?;
+    /// # Ok::<(), tower_otp::ConfigError>(())
+    /// ```
+    ///
     /// # Errors
-    /// [`DeviceConfigError`] outside 1 second to 400 days.
-    pub fn with_device_lifetime(self, lifetime: Duration) -> Result<Self, DeviceConfigError> {
+    /// [`ConfigError::OutOfRange`] outside 1 second to 400 days.
+    pub fn with_device_lifetime(self, lifetime: Duration) -> Result<Self, ConfigError> {
         let tokens = self.config.tokens.clone().with_lifetime(lifetime)?;
-        let cookie = self.config.cookie.with_max_age(lifetime)?;
-        Ok(self.edit(|c| {
-            c.tokens = tokens;
-            c.cookie = cookie;
-        }))
+        Ok(self.edit(|c| c.tokens = tokens))
     }
 
-    /// Whether cookies are `Secure`. Default: `true`. Turn it off only to try
-    /// the gate over plain `http://` on your own machine.
+    /// Whether cookies are `Secure` (and `__Secure-`/`__Host-` prefixed).
+    /// Default: `true`. Turn it off only to try the gate over plain
+    /// `http://` on your own machine.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let dev = OtpLayer::new(flow).with_cookie_secure(false); // http://127.0.0.1 only
+    /// # drop(dev);
+    /// ```
     pub fn with_cookie_secure(self, secure: bool) -> Self {
         self.edit(|c| c.cookie = c.cookie.with_secure(secure))
     }
 
-    /// Renders pages with `pages`. Default: [`DefaultPages`](crate::pages::DefaultPages).
+    /// Renders pages with `pages`. Default:
+    /// [`DefaultPages`](crate::pages::DefaultPages) (Japanese and English).
+    ///
+    /// ```
+    /// use tower_otp::pages::DefaultPages;
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let otp = OtpLayer::new(flow).with_pages(DefaultPages::default());
+    /// # drop(otp);
+    /// ```
     pub fn with_pages(self, pages: impl Pages) -> Self {
         let pages: Arc<dyn Pages> = Arc::new(pages);
         self.edit(|c| c.pages = pages)
@@ -227,6 +249,14 @@ impl<T> OtpLayer<T> {
 
     /// Tells e-mails which ticket they are about (an event name, a booking
     /// number; never needed, never a secret). Default: none.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let otp = OtpLayer::new(flow).with_ticket_hint(|_ticket| Some("Summer Concert".to_owned()));
+    /// # drop(otp);
+    /// ```
     pub fn with_ticket_hint(
         self,
         hint: impl Fn(&TicketId) -> Option<String> + Send + Sync + 'static,
@@ -236,6 +266,14 @@ impl<T> OtpLayer<T> {
 
     /// Accepts POSTs whose `Origin` is one of these (for example an SPA on
     /// another origin using the JSON API). Default: only the request's own host.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let otp = OtpLayer::new(flow).with_allowed_origins(["https://app.example.com"]);
+    /// # drop(otp);
+    /// ```
     pub fn with_allowed_origins(
         self,
         origins: impl IntoIterator<Item = impl Into<String>>,
@@ -246,14 +284,33 @@ impl<T> OtpLayer<T> {
 
     /// Accepts POSTs marked `Sec-Fetch-Site: same-site`. Default: refused, as
     /// any sibling subdomain could send them.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let otp = OtpLayer::new(flow).with_trust_same_site(true); // every subdomain is yours
+    /// # drop(otp);
+    /// ```
     pub fn with_trust_same_site(self, trust: bool) -> Self {
         self.edit(|c| c.trust_same_site = trust)
     }
 
     /// Checks every device cookie against the ticket's revocation generation
-    /// in the store (one read per request). Default: off (no I/O on the
-    /// verified path).
+    /// in the store (one read per request), so
+    /// [`Flow::revoke_devices`](crate::Flow::revoke_devices) takes effect at
+    /// once. Default: off (no I/O on the verified path; revoked cookies keep
+    /// passing until they expire).
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let otp = OtpLayer::new(flow).with_revocation_check(true);
+    /// # drop(otp);
+    /// ```
     pub fn with_revocation_check(self, on: bool) -> Self {
+        self.config.flow.set_revocation_enforced(on);
         self.edit(|c| c.revocation_check = on)
     }
 
@@ -265,35 +322,59 @@ impl<T> OtpLayer<T> {
     /// else they are client-controlled.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
     ///
-    /// let otp = OtpLayer::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
-    ///     .with_trusted_forwarded_proto(true);
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let otp = OtpLayer::new(flow).with_trusted_forwarded_proto(true);
     /// # drop(otp);
     /// ```
     pub fn with_trusted_forwarded_proto(self, trust: bool) -> Self {
         self.edit(|c| c.trust_forwarded_proto = trust)
     }
 
-    /// The largest form or JSON body the gate reads. Default: 4 KiB; allowed 256 B to 64 KiB.
+    /// The largest form or JSON body the gate reads. Default: 4 KiB; allowed
+    /// 256 B to 64 KiB.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let otp = OtpLayer::new(flow).with_body_limit(2048)?;
+    /// assert!(OtpLayer::new(otp.flow().clone()).with_body_limit(64).is_err());
+    /// # Ok::<(), tower_otp::ConfigError>(())
+    /// ```
     ///
     /// # Errors
     /// [`ConfigError::OutOfRange`] outside that range.
     pub fn with_body_limit(self, bytes: usize) -> Result<Self, ConfigError> {
         if !(256..=64 * 1024).contains(&bytes) {
-            return Err(ConfigError::OutOfRange {
-                setting: "body limit",
-                range: "between 256 bytes and 64 KiB",
-            });
+            return Err(ConfigError::out_of_range(
+                "body limit",
+                "between 256 bytes and 64 KiB",
+            ));
         }
         Ok(self.edit(|c| c.body_limit = bytes))
     }
 }
 
-impl<S, T: Clone> Layer<S> for OtpLayer<T> {
+impl<S, T: TicketSource> Layer<S> for OtpLayer<T> {
     type Service = OtpService<S, T>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        OtpService::new(inner, Arc::clone(&self.config), self.source.clone())
+        let config = &self.config;
+        if config.first_device == FirstDevice::Trust
+            && !config.flow.store_is_durable()
+            && !config
+                .warned
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!(
+                "tower-otp: FirstDevice::Trust over a store that forgets on restart (MemoryStore): \
+                 after a restart every ticket is unclaimed again and a stranger's browser is \
+                 trusted as its first device. Use a durable store (SqliteStore, PostgresStore, \
+                 RedisStore) in production"
+            );
+        }
+        OtpService::new(inner, Arc::clone(config), self.source.clone())
     }
 }

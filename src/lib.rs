@@ -17,26 +17,35 @@
 //!
 //! ```
 //! use axum::{Router, routing::get};
-//! use tower_otp::{MemoryStore, OtpLayer, Secret, VerifiedDevice};
+//! use tower_otp::{Flow, MemoryStore, OtpLayer, Secret, VerifiedDevice};
 //! # use tower_otp::CapturingMailer as SmtpMailer;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let secret = Secret::random(); // production: Secret::from_hex(&std::env::var("OTP_SECRET")?)?
 //! let mailer = SmtpMailer::new(); // production: SmtpMailer::from_url("smtps://user:pass@smtp.example.com", "tickets@example.com")?
-//! let otp = OtpLayer::new(&secret, MemoryStore::new(), mailer).with_site_name("Example Tickets");
+//! let flow = Flow::new(&secret, MemoryStore::new(), mailer).with_site_name("Example Tickets");
 //!
 //! let app: Router = Router::new()
 //!     .route("/tickets/{ticket}", get(|device: VerifiedDevice| async move {
 //!         format!("ticket {} on a verified device", device.ticket().as_str())
 //!     }))
-//!     .route_layer(otp.with_ticket_param("ticket"));
+//!     .route_layer(OtpLayer::new(flow).with_ticket_param("ticket"))
+//!     .route("/", get(|| async { "home: names no ticket, outside the group" }));
 //! # Ok(()) }
 //! ```
+//!
+//! Take [`VerifiedDevice`] in every protected handler: a handler that the
+//! layer does not wrap then answers 500 instead of serving the ticket.
 //!
 //! # How it works
 //!
 //! For every request the layer sees, in order:
 //!
+//! 0. the layer cannot find its ticket where it was put (a route of a
+//!    `with_ticket_param` group without that parameter, a layer wrapped
+//!    around a router from outside) → 500 and an error log that names the
+//!    fix, never the inner service; a layer never told where the ticket is
+//!    does not compile;
 //! 1. no ticket in the request → passed on untouched;
 //! 2. a valid device cookie for this ticket → passed on, with a
 //!    [`VerifiedDevice`] request extension (no store I/O);
@@ -48,8 +57,9 @@
 //!    URL (`send`, `resend`, `verify`, `restart`), answered with 303 to the
 //!    same URL. `Accept: application/json` gives the same in JSON.
 //!
-//! The state of each ticket's challenge lives in a [`Store`]
-//! ([`MemoryStore`] in one process; `RedisStore` for several instances). The
+//! The state of each ticket's challenge lives in a [`Store`](store::Store):
+//! [`SqliteStore`] in one process (durable), `PostgresStore` or `RedisStore`
+//! for several instances, [`MemoryStore`] for tests. The
 //! rules (defaults in [`Limits`]): codes are 6 digits from a CSPRNG, stored
 //! only as keyed hashes, the last 3 stay valid, 5 wrong entries per round
 //! across all codes and browsers, new devices locked out for an hour after 20
@@ -87,6 +97,8 @@
 //! |---|---|---|
 //! | `axum` | yes | [`VerifiedDevice`] as an extractor, [`PathParam`] |
 //! | `smtp` | yes | [`SmtpMailer`] (lettre, tokio, rustls) |
+//! | `sqlite` | yes | `SqliteStore`: durable state in one SQLite file (the embedded default) |
+//! | `postgres` | no | `PostgresStore`: durable state in PostgreSQL, shared by several instances |
 //! | `redis` | no | `RedisStore` for Redis and Redis Cluster |
 //! | `test-util` | no | [`ManualClock`], [`CapturingMailer`], the store conformance suite |
 
@@ -96,10 +108,13 @@ mod body;
 mod clock;
 mod code;
 mod config;
-mod decision;
-mod device;
+pub mod device;
+mod email;
+mod error;
 mod events;
+mod extract;
 mod flow;
+mod future;
 mod gate;
 mod layer;
 mod locale;
@@ -108,47 +123,63 @@ pub mod pages;
 mod secret;
 mod service;
 pub mod store;
-mod ticket;
-mod verified;
-mod web;
+#[cfg(any(test, feature = "test-util"))]
+mod testing;
+pub mod ticket;
 
 pub use async_trait::async_trait;
 
+// The middleware's face: what an application names.
 pub use self::body::ResponseBody;
+#[cfg(feature = "axum")]
+pub use self::extract::MissingVerifiedDevice;
+pub use self::extract::VerifiedDevice;
+pub use self::future::ResponseFuture;
+pub use self::gate::decision::FirstDevice;
+pub use self::layer::OtpLayer;
+pub use self::service::OtpService;
+pub use self::ticket::id::{TicketId, TicketKey};
+#[cfg(feature = "axum")]
+pub use self::ticket::source::PathParam;
+pub use self::ticket::source::{PathPattern, TicketSource};
+
+// The flow and what its methods take and return.
+pub use self::code::CodeFormatError;
+pub use self::email::{AddressError, EmailAddress, MAX_ADDRESS_BYTES};
+pub use self::events::{EventHook, OtpEvent};
+pub use self::flow::{
+    Challenge, ChallengeState, Flow, Limits, Rejection, Revoked, SendRequest, Sent, Verified,
+};
+pub use self::locale::Locale;
+
+// Keys, time and errors.
 #[cfg(any(test, feature = "test-util"))]
 pub use self::clock::ManualClock;
 pub use self::clock::{Clock, SystemClock, Timestamp};
-pub use self::code::{Code, CodeFormatError, CodeHash, MAX_CODE_DIGITS, MIN_CODE_DIGITS};
-pub use self::decision::FirstDevice;
-pub use self::device::{
-    CookieName, DeviceClaims, DeviceConfigError, DeviceCookie, DeviceId, DeviceKey, DeviceTokens,
-    IssuedToken, KeyRing, MAX_DEVICE_LIFETIME, MAX_LEEWAY, TokenError,
-};
-pub use self::events::{EventHook, OtpEvent};
-pub use self::flow::{
-    Challenge, ChallengeState, ConfigError, Flow, Limits, Rejection, SendRequest, Sent, Verified,
-};
-pub use self::layer::OtpLayer;
-pub use self::locale::Locale;
-#[cfg(any(test, feature = "test-util"))]
-pub use self::mail::CapturingMailer;
-pub use self::mail::{AddressError, EmailAddress, MailError, MailKind, Mailer, OtpMail};
-pub use self::mail::{FileMailer, RenderedMail};
-#[cfg(feature = "smtp")]
-pub use self::mail::{SmtpConfigError, SmtpMailer, SmtpMailerBuilder};
-pub use self::pages::{
-    BrandingError, DefaultPages, MAX_LOGO_URL_BYTES, Notice, PageContext, PageKind, Pages,
-    RequestProblem, Texts,
-};
+pub use self::device::claims::DeviceId;
+pub use self::device::keyring::{DeviceKey, KeyRing};
+pub use self::error::{BoxError, ConfigError};
 pub use self::secret::{KeyError, MIN_KEY_BYTES, Secret};
-pub use self::service::{OtpService, ResponseFuture};
+
+// The stores and mailers an application picks from; the rest of each lives
+// in `store` and `mail`.
+#[cfg(any(test, feature = "test-util"))]
+pub use self::mail::capture::CapturingMailer;
+#[cfg(feature = "smtp")]
+pub use self::mail::smtp::SmtpMailer;
+pub use self::store::memory::MemoryStore;
 #[cfg(feature = "redis")]
-pub use self::store::RedisStore;
-pub use self::store::{MemoryStore, Store, StoreError};
-#[cfg(feature = "axum")]
-pub use self::ticket::PathParam;
-pub use self::ticket::{Found, PathPattern, TicketId, TicketKey, TicketMatch, TicketSource};
-pub use self::verified::VerifiedDevice;
+pub use self::store::redis::RedisStore;
+#[cfg(feature = "postgres")]
+pub use self::store::sql::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use self::store::sql::SqliteStore;
+#[cfg(any(test, feature = "test-util"))]
+pub use self::testing::{TestBrowser, TestResponse};
+
+// Crates in the public API.
 pub use cookie;
 #[cfg(feature = "redis")]
 pub use redis;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sqlx;

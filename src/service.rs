@@ -1,23 +1,21 @@
-//! [`OtpService`]: classifies each request and passes it or answers it.
+//! [`OtpService`]: reads each request's facts, decides, and dispatches.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::config::Config;
-use crate::device::DeviceCookie;
-use crate::gate;
-use crate::mail::BoxError;
+use crate::error::BoxError;
+use crate::extract::VerifiedDevice;
+use crate::future::ResponseFuture;
+use crate::gate::decision::{Decision, Device, Facts, Stored, Ticket, Verb, decide};
+use crate::gate::request::{GateRequest, wants_json};
+use crate::gate::{self, cookies, proto, respond};
 use crate::ticket::{Found, TicketSource};
-use crate::verified::VerifiedDevice;
-use crate::web::{proto, respond};
 
 /// The service [`OtpLayer`](crate::OtpLayer) wraps around `S`.
 #[derive(Debug, Clone)]
@@ -52,8 +50,6 @@ impl<S, T> OtpService<S, T> {
     }
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
 impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for OtpService<S, T>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
@@ -75,126 +71,97 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let (mut parts, body) = request.into_parts();
-        let found = match self.source.find(&mut parts) {
-            Found::None => {
-                return ResponseFuture::inner(
-                    self.inner.call(Request::from_parts(parts, body)),
-                    false,
-                );
-            }
-            Found::Ticket(found) => found,
-            Found::Malformed => {
-                return ResponseFuture::ready(respond::text(StatusCode::NOT_FOUND, "not found"));
-            }
+        let config = &self.config;
+        let found = self.source.find(&mut parts);
+        let ticket = match &found {
+            Found::None => Ticket::Absent,
+            Found::Ticket(_) => Ticket::Named,
+            Found::Malformed => Ticket::Malformed,
             Found::Misconfigured(why) => {
-                tracing::error!(why, "tower-otp is misconfigured; refusing the request");
-                return ResponseFuture::ready(respond::text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "server error",
-                ));
+                tracing::error!("tower-otp is misconfigured, refusing the request: {why}");
+                Ticket::Misconfigured
             }
         };
-        let config = &self.config;
-        if config.trust_forwarded_proto && proto::arrived_over_http(&parts.headers) {
-            // Checklist 16.1: no device cookie is minted or accepted over plain HTTP.
-            return ResponseFuture::ready(match proto::https_url(&parts) {
-                Some(url) => respond::redirect_to_https(&url),
-                None => respond::text(StatusCode::BAD_REQUEST, "bad request"),
-            });
-        }
+        let mut facts = Facts {
+            ticket,
+            plain_http: config.trust_forwarded_proto && proto::arrived_over_http(&parts.headers),
+            device: Device::Unverified,
+            revocation_check: config.revocation_check,
+            stored: Stored::NotRead,
+            verb: Verb::of(&parts.method),
+            prefetch: false,
+            probe: false,
+            mode: config.first_device,
+        };
+        let Found::Ticket(found) = found else {
+            let json = || wants_json(&parts.headers);
+            let answer = match decide(&facts) {
+                Decision::Pass => {
+                    return ResponseFuture::passed(
+                        self.inner.call(Request::from_parts(parts, body)),
+                    );
+                }
+                Decision::NotFound => {
+                    respond::plain(StatusCode::NOT_FOUND, "not_found", "not found", json())
+                }
+                _ => {
+                    let status = StatusCode::INTERNAL_SERVER_ERROR;
+                    respond::plain(status, "server_error", "server error", json())
+                }
+            };
+            return ResponseFuture::ready(answer);
+        };
         let key = config.flow.ticket_key(&found.id);
-        let name = config.cookie.name(&key);
-        // Try each cookie of that name: another host may plant one with a more specific path.
-        let now = config.flow.now();
-        let claims = DeviceCookie::find_all(&parts.headers, name.as_str())
-            .find_map(|token| config.tokens.verify(token, &key, now).ok());
-        match claims {
-            Some(claims) if !config.revocation_check => {
-                parts
-                    .extensions
-                    .insert(VerifiedDevice::new(found.id, key, claims));
-                ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)), true)
+        let mut claims = None;
+        let jar = if facts.plain_http {
+            // Checklist 16.1: no device cookie is read or minted over plain HTTP.
+            cookies::Jar::default()
+        } else {
+            let now = config.flow.now();
+            let name = config.cookie.name(&key);
+            cookies::scan(&parts.headers, name.as_bytes(), config.secure(), |token| {
+                claims = config.tokens.verify_bytes(token, &key, now).ok();
+                claims.is_some()
+            })
+        };
+        if let Some(claims) = &claims {
+            facts.device = Device::Signed {
+                generation: claims.generation,
+            };
+        }
+        match decide(&facts) {
+            Decision::PassVerified => {
+                let claims = claims.expect("a signed device has claims");
+                let device = VerifiedDevice::new(found.id, key, claims);
+                ResponseFuture::verified(gate::pass(&mut self.inner, parts, body, device))
             }
-            claims => {
+            Decision::UpgradeToHttps => {
+                let json = wants_json(&parts.headers);
+                ResponseFuture::ready(match proto::https_url(&parts) {
+                    Some(url) => respond::redirect_to_https(&url, json),
+                    None => {
+                        respond::plain(StatusCode::BAD_REQUEST, "bad_request", "bad request", json)
+                    }
+                })
+            }
+            _ => {
+                let req = GateRequest::read(config, &parts, &found, key, &jar);
+                facts.prefetch = req.prefetch;
+                facts.probe = req.probe;
                 // The gate may call the inner service later: take the one that was
                 // driven to readiness and leave a fresh clone behind.
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
                 let config = Arc::clone(config);
-                let request = Request::from_parts(parts, body);
-                ResponseFuture::boxed(Box::pin(gate::run(
-                    config, inner, request, found, key, claims,
+                ResponseFuture::gate(Box::pin(gate::run(
+                    config,
+                    inner,
+                    (parts, body),
+                    req,
+                    facts,
+                    claims,
                 )))
             }
         }
-    }
-}
-
-pin_project! {
-    /// The future of [`OtpService`]'s responses.
-    pub struct ResponseFuture<F, B, E> {
-        #[pin]
-        kind: Kind<F, B, E>,
-    }
-}
-
-pin_project! {
-    #[project = KindProj]
-    enum Kind<F, B, E> {
-        Inner { #[pin] future: F, no_store: bool },
-        Ready { response: Option<Response<Bytes>> },
-        Boxed { future: BoxFuture<Result<Response<ResponseBody<B>>, E>> },
-    }
-}
-
-impl<F, B, E> ResponseFuture<F, B, E> {
-    fn inner(future: F, no_store: bool) -> Self {
-        Self {
-            kind: Kind::Inner { future, no_store },
-        }
-    }
-
-    fn ready(response: Response<Bytes>) -> Self {
-        Self {
-            kind: Kind::Ready {
-                response: Some(response),
-            },
-        }
-    }
-
-    fn boxed(future: BoxFuture<Result<Response<ResponseBody<B>>, E>>) -> Self {
-        Self {
-            kind: Kind::Boxed { future },
-        }
-    }
-}
-
-impl<F, B, E> Future for ResponseFuture<F, B, E>
-where
-    F: Future<Output = Result<Response<B>, E>>,
-{
-    type Output = Result<Response<ResponseBody<B>>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Inner { future, no_store } => {
-                let mut response = std::task::ready!(future.poll(cx))?;
-                if *no_store {
-                    gate::no_store_unless_set(&mut response);
-                }
-                Poll::Ready(Ok(response.map(ResponseBody::inner)))
-            }
-            KindProj::Ready { response } => {
-                let response = response.take().expect("polled after completion");
-                Poll::Ready(Ok(response.map(ResponseBody::gate)))
-            }
-            KindProj::Boxed { future } => future.as_mut().poll(cx),
-        }
-    }
-}
-
-impl<F, B, E> std::fmt::Debug for ResponseFuture<F, B, E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }

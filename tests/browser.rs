@@ -29,9 +29,10 @@ use std::time::{Duration, Instant};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
+use tower_otp::pages::Texts;
 use tower_otp::{
-    CapturingMailer, EmailAddress, Limits, Locale, ManualClock, MemoryStore, OtpLayer, Secret,
-    Texts, Timestamp,
+    CapturingMailer, EmailAddress, Flow, Limits, Locale, ManualClock, MemoryStore, OtpLayer,
+    Secret, Timestamp,
 };
 
 /// New devices are locked out after this many wrong codes (the default is
@@ -465,14 +466,11 @@ impl Env {
         let limits = Limits::default()
             .with_lockout(LOCKOUT_AFTER, Duration::from_secs(3600))
             .unwrap();
-        let otp = demo_app::configure(OtpLayer::new(
-            &Secret::random(),
-            MemoryStore::new(),
-            mailer.clone(),
-        ))
-        .with_clock(clock.clone())
-        .with_limits(limits)
-        .with_cookie_secure(false);
+        let flow = Flow::new(&Secret::random(), MemoryStore::new(), mailer.clone());
+        let flow = demo_app::configure_flow(flow)
+            .with_clock(clock.clone())
+            .with_limits(limits);
+        let otp = demo_app::configure(OtpLayer::new(flow)).with_cookie_secure(false);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {

@@ -13,10 +13,8 @@ use proptest::prelude::*;
 use serde::Deserialize;
 use sha2::Sha256;
 use tower_otp::cookie::{Cookie, SameSite};
-use tower_otp::{
-    Clock, DeviceCookie, DeviceKey, DeviceTokens, KeyRing, SystemClock, TicketKey, Timestamp,
-    TokenError,
-};
+use tower_otp::device::{DeviceCookie, DeviceTokens, TokenError};
+use tower_otp::{Clock, DeviceKey, KeyRing, SystemClock, TicketKey, Timestamp};
 
 const OLD_KEY: [u8; 32] = *b"\x8a\x01\x7f\x33\xc4\x10\x9e\x5b\x27\xd8\x61\x0c\xf2\x4a\x93\x1e\x55\xb0\x0d\xe7\x48\x2f\x91\x6c\x3a\xd5\x08\x7b\xe1\x24\x9f\x66";
 const KEY: [u8; 32] = *b"\x13\x37\xc0\xde\x42\x99\x0a\xbe\x7e\x51\xf3\x28\x6d\x04\xb9\x8c\x22\xe5\x17\x90\x3b\xaf\x6e\xd1\x05\x48\xfc\x73\x2a\x9d\xc6\x81";
@@ -575,7 +573,7 @@ fn set_cookie_attributes() {
     let max_age = parsed.max_age().unwrap().whole_seconds();
     assert_eq!(max_age, 30 * 24 * 3600);
     assert!(max_age as u64 <= issued.expires_at.as_secs() - now.as_secs());
-    assert!(max_age as u64 <= tower_otp::MAX_DEVICE_LIFETIME.as_secs());
+    assert!(max_age as u64 <= tower_otp::device::MAX_DEVICE_LIFETIME.as_secs());
 
     // Replaying the cookie value finds it and verifies.
     let mut headers = http::HeaderMap::new();
@@ -597,7 +595,7 @@ fn largest_realistic_cookie_is_small() {
         .unwrap()
         .with_audience("a".repeat(64))
         .unwrap()
-        .with_lifetime(tower_otp::MAX_DEVICE_LIFETIME)
+        .with_lifetime(tower_otp::device::MAX_DEVICE_LIFETIME)
         .unwrap();
     let ticket = ticket();
     let issued = tokens.issue(&ticket, u64::MAX, Timestamp::from_millis(u64::MAX / 2));

@@ -3,9 +3,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tower_otp::mail::MailKind;
 use tower_otp::{
-    CapturingMailer, ChallengeState, EmailAddress, Flow, Locale, MailKind, ManualClock,
-    MemoryStore, OtpEvent, Rejection, Secret, SendRequest, TicketId, Timestamp,
+    CapturingMailer, ChallengeState, EmailAddress, Flow, Locale, ManualClock, MemoryStore,
+    OtpEvent, Rejection, Secret, SendRequest, TicketId, Timestamp,
 };
 
 fn flow() -> (
@@ -204,6 +205,8 @@ async fn revoking_devices_bumps_the_generation() {
     let (flow, _mailer, _clock, _) = flow();
     let ticket = flow.ticket_key(&TicketId::new("t-6"));
     assert_eq!(flow.claim_first_device(&ticket).await.unwrap(), Some(0));
-    assert_eq!(flow.revoke_devices(&ticket).await.unwrap(), 1);
+    let revoked = flow.revoke_devices(&ticket).await.unwrap();
+    assert_eq!(revoked.generation, 1);
+    assert!(!revoked.enforced, "no layer checks revocation");
     assert_eq!(flow.generation(&ticket).await.unwrap(), 1);
 }

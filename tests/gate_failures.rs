@@ -15,9 +15,8 @@ use tower_otp::store::{
     BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome, TicketSnapshot,
     VerifyOutcome, VerifyRequest,
 };
-use tower_otp::{
-    ChallengeState, EmailAddress, MemoryStore, Secret, Store, StoreError, TicketKey, Timestamp,
-};
+use tower_otp::store::{Store, StoreError};
+use tower_otp::{ChallengeState, EmailAddress, MemoryStore, Secret, TicketKey, Timestamp};
 
 const T: &str = "/tickets/abc";
 

@@ -672,3 +672,64 @@ async fn the_api_works_without_any_cookie_or_csrf_token() {
         .insert(cookie.name().to_owned(), cookie.value().to_owned());
     assert!(fresh.get_json(T).await.is_ticket());
 }
+
+#[tokio::test]
+async fn every_answer_of_the_gate_is_json_for_a_json_client() {
+    // The first-device step: 303 with a `cookie_check` state and the probe
+    // cookie; the same request with that cookie passes, as the first device.
+    let h = Harness::new();
+    let mut app = h.browser();
+    let step = app.get_json(T).await;
+    assert_eq!(step.status, StatusCode::SEE_OTHER, "{}", step.body);
+    assert!(
+        step.header("content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert_eq!(step.json()["state"], "cookie_check");
+    assert_eq!(step.header("location"), Some(T));
+    assert!(
+        step.set_cookies()
+            .iter()
+            .any(|c| c.name().contains("probe"))
+    );
+    let passed = app.get_json(T).await;
+    assert!(passed.is_ticket(), "{passed:?}");
+
+    // Outside any page: a malformed ticket (404), a misplaced layer (500),
+    // and plain HTTP behind a trusted proxy (308).
+    let mut b = h.browser();
+    error(
+        &b.get_json("/tickets//abc").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    let misplaced = axum::Router::new()
+        .route(
+            "/orders/{order_id}",
+            axum::routing::get(|| async { "ORDER" }),
+        )
+        .route_layer(h.layer.clone().with_ticket_param("id"));
+    let mut b = Browser::on(misplaced);
+    error(
+        &b.get_json("/orders/1").await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+    );
+    let proxied = Harness::with(|l| l.with_trusted_forwarded_proto(true));
+    let mut b = proxied.browser();
+    let reply = b
+        .send_with(
+            Method::GET,
+            T,
+            &[
+                ("accept", "application/json"),
+                ("x-forwarded-proto", "http"),
+                ("host", "tickets.test"),
+            ],
+            Body::empty(),
+        )
+        .await;
+    let json = error(&reply, StatusCode::PERMANENT_REDIRECT, "https_required");
+    assert_eq!(json["location"], "https://tickets.test/tickets/abc");
+}

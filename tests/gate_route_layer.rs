@@ -27,11 +27,12 @@ fn routes() -> Router {
         .route("/tickets/{ticket}/pdf", get(echo))
 }
 
-/// The ticket routes behind `route_layer` (the matched `{ticket}` parameter).
+/// The ticket routes behind `route_layer` (the matched `{ticket}` parameter),
+/// the other routes outside it.
 fn with_route_layer(h: &Harness) -> Router {
     routes()
-        .route("/about", get(|| async { "about" }))
         .route_layer(h.layer.clone().with_ticket_param("ticket"))
+        .route("/about", get(|| async { "about" }))
         .route("/", get(|| async { "home" }))
 }
 
@@ -214,7 +215,7 @@ async fn route_layer_serves_exactly_what_it_checked() {
     ] {
         assert!(!served(path), "{path}: {table:#?}");
     }
-    // Routes without the parameter pass untouched.
+    // Routes outside the route_layer group pass untouched.
     let mut b = Browser::on(with_route_layer(&h));
     assert_eq!(b.get("/about").await.body, "about");
     assert_eq!(b.get("/").await.body, "home");
@@ -265,9 +266,10 @@ async fn both_sources_agree() {
 }
 
 #[tokio::test]
-async fn a_path_param_source_on_router_layer_works_like_route_layer() {
+async fn a_path_param_source_on_router_layer_gates_its_routes_and_refuses_the_rest() {
     // axum 0.8 applies `Router::layer` to each route after matching, so the
-    // parameter is there: the gate still serves exactly what it checked.
+    // parameter is there: the gate still serves exactly what it checked. A
+    // route without the parameter, and the fallback, fail closed (500).
     let h = challenging();
     let app = routes()
         .route("/", get(|| async { "home" }))
@@ -275,8 +277,11 @@ async fn a_path_param_source_on_router_layer_works_like_route_layer() {
     let table = check_router("layer + with_ticket_param", &h, app.clone()).await;
     assert!(matches!(&table[0], (p, Outcome::Served { .. }) if p == "/tickets/abc"));
     let mut b = Browser::on(app);
-    assert_eq!(b.get("/").await.body, "home");
-    assert_eq!(b.get("/nothing").await.status, StatusCode::NOT_FOUND);
+    for path in ["/", "/nothing"] {
+        let reply = b.get(path).await;
+        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+        assert!(!reply.body.contains("home"), "{path}: {reply:?}");
+    }
 }
 
 /// Calls a service directly, with `cookies` as the `Cookie` header.
@@ -367,15 +372,17 @@ async fn a_path_param_source_over_nest_service_never_passes() {
 }
 
 #[tokio::test]
-async fn a_route_with_another_parameter_name_is_not_gated() {
-    // Documented behaviour: `with_ticket_param("ticket")` gates only routes
-    // that have `{ticket}`; anything else under the route_layer passes.
+async fn a_route_with_another_parameter_name_fails_closed() {
+    // `with_ticket_param("ticket")` on a group with `/e/{id}`: that route
+    // cannot be checked, so it answers 500 instead of passing.
     let h = Harness::new();
     let app = Router::new()
         .route("/e/{id}", get(|Path(id): Path<String>| async move { id }))
         .route("/tickets/{ticket}", get(echo))
         .route_layer(h.layer.clone().with_ticket_param("ticket"));
     let mut b = Browser::on(app);
-    assert_eq!(b.get("/e/abc").await.body, "abc");
+    let reply = b.get("/e/abc").await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(!reply.body.contains("abc"), "{reply:?}");
     assert_ne!(b.get("/tickets/abc").await.status, StatusCode::OK);
 }

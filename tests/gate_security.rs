@@ -11,7 +11,7 @@ use common::{Browser, Harness, ticket_path};
 use http::{Method, StatusCode};
 use serde_json::json;
 use tokio::sync::Barrier;
-use tower_otp::FirstDevice;
+use tower_otp::{FirstDevice, MemoryStore, Secret};
 
 const T: &str = "/tickets/abc";
 
@@ -557,10 +557,12 @@ fn assert_escaped(page: &str, needles: &[&str], case: &str) {
 
 #[tokio::test]
 async fn the_ticket_hint_and_site_name_are_escaped() {
-    let h = Harness::with(|l| {
-        l.with_ticket_hint(|_| Some("<script>alert(1)</script>".to_owned()))
-            .with_site_name("Evil <b>\"Tickets\"</b> & 'co'")
-    });
+    let h = Harness::build_with_flow(
+        &Secret::random(),
+        MemoryStore::new(),
+        |flow| flow.with_site_name("Evil <b>\"Tickets\"</b> & 'co'"),
+        |l| l.with_ticket_hint(|_| Some("<script>alert(1)</script>".to_owned())),
+    );
     h.claim("abc").await;
     let mut b = h.browser();
     for page in [b.get(T).await, b.get_json(T).await] {

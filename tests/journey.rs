@@ -35,86 +35,86 @@ async fn first_device_passes_after_a_cookie_round_trip() {
 #[tokio::test]
 async fn the_whole_journey_of_a_second_device() {
     let h = Harness::new();
-    let mut first = h.browser();
-    assert!(first.open(T).await.is_ticket());
+    let mut first = h.test_browser();
+    assert!(first.open(T).await.text().starts_with(common::TICKET_BODY));
 
     // A second browser is challenged: address entry.
-    let mut phone = h.browser();
-    let page = phone.get(T).await;
-    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
-    assert!(!page.body.contains(common::TICKET_BODY));
-    assert!(page.body.contains(r#"type="email""#), "address entry page");
-
-    // Send: 303 back to the page, which now asks for the code.
-    let page = phone
-        .submit(T, &[("action", "send"), ("email", "Taro@Example.COM")])
-        .await;
-    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
-    assert!(page.body.contains(r#"autocomplete="one-time-code""#));
+    let mut phone = h.test_browser();
+    let page = phone.open(T).await;
+    assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
+    assert!(!page.text().contains(common::TICKET_BODY));
     assert!(
-        page.body.contains("T***@e******.com"),
+        page.text().contains(r#"type="email""#),
+        "address entry page"
+    );
+
+    // Send: back to the page, which now asks for the code.
+    let page = phone.send_email("Taro@Example.COM").await;
+    assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
+    assert!(page.text().contains(r#"autocomplete="one-time-code""#));
+    assert!(
+        page.text().contains("T***@e******.com"),
         "masked address shown"
     );
     assert_eq!(h.mailer.count(), 1);
-    let code = h.last_code_for("Taro@example.com");
+    let code = phone
+        .code_for("Taro@example.com")
+        .expect("a code was mailed");
 
     // Reloading, and opening the link in a fresh browser (an in-app browser), issue no new code.
-    phone.get(T).await;
-    phone.get(T).await;
-    let mut in_app = h.browser();
-    let page = in_app.get(T).await;
-    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    phone.open(T).await;
+    phone.open(T).await;
+    let mut in_app = h.test_browser();
+    let page = in_app.open(T).await;
+    assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
     assert!(
-        page.body.contains(r#"autocomplete="one-time-code""#),
+        page.text().contains(r#"autocomplete="one-time-code""#),
         "same pending challenge"
     );
     assert_eq!(h.mailer.count(), 1, "GET never sends");
 
-    // The pending code works in the fresh browser.
+    // The pending code works in the fresh browser, two minutes later.
     h.advance(Duration::from_secs(120));
-    let reply = in_app
-        .post_form(T, &[("action", "verify"), ("code", &code)])
-        .await;
-    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
-    assert_eq!(reply.header("location"), Some(T));
-    assert!(reply.device_cookie().is_some());
-    assert!(in_app.get(T).await.is_ticket());
+    assert!(
+        in_app
+            .enter_code(&code)
+            .await
+            .text()
+            .starts_with(common::TICKET_BODY)
+    );
+    assert!(in_app.open(T).await.text().starts_with(common::TICKET_BODY));
 
     // The code was consumed.
-    let reply = phone
-        .post_form(T, &[("action", "verify"), ("code", &code)])
-        .await;
+    let page = phone.enter_code(&code).await;
     assert_eq!(
-        reply.status,
+        page.status(),
         StatusCode::UNPROCESSABLE_ENTITY,
         "{}",
-        reply.body
+        page.text()
     );
-    assert!(reply.device_cookie().is_none());
 
     // Now bound: another device gets no address field, and a typed address is ignored.
-    let mut laptop = h.browser();
-    let page = laptop.get(T).await;
+    let mut laptop = h.test_browser();
+    let page = laptop.open(T).await;
     assert!(
-        !page.body.contains(r#"type="email""#),
+        !page.text().contains(r#"type="email""#),
         "no address field once bound"
     );
-    assert!(page.body.contains("T***@e******.com"));
+    assert!(page.text().contains("T***@e******.com"));
     h.advance(Duration::from_secs(600));
-    laptop
-        .submit(T, &[("action", "send"), ("email", "mallory@evil.test")])
-        .await;
+    laptop.send_email("mallory@evil.test").await;
     assert_eq!(h.mailer.count(), 2);
+    assert!(laptop.code_for("mallory@evil.test").is_none());
+    let code = laptop
+        .code_for("Taro@example.com")
+        .expect("sent to the bound address");
     assert!(
-        h.mailer
-            .last_code_for(&tower_otp::EmailAddress::parse("mallory@evil.test").unwrap())
-            .is_none()
+        laptop
+            .enter_code(&code)
+            .await
+            .text()
+            .starts_with(common::TICKET_BODY)
     );
-    let code = h.last_code_for("Taro@example.com");
-    let page = laptop
-        .submit(T, &[("action", "verify"), ("code", &code)])
-        .await;
-    assert!(page.is_ticket(), "{page:?}");
 }
 
 #[tokio::test]
@@ -332,7 +332,7 @@ async fn revoked_devices_are_challenged_when_revocation_checks_are_on() {
     );
     let flow = h.layer.flow();
     let key = flow.ticket_key(&tower_otp::TicketId::new("abc"));
-    flow.revoke_devices(&key).await.unwrap();
+    assert!(flow.revoke_devices(&key).await.unwrap().enforced);
     let reply = b.get(T).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "revoked");
 
@@ -341,9 +341,14 @@ async fn revoked_devices_are_challenged_when_revocation_checks_are_on() {
     let mut b = h.browser();
     assert!(b.open(T).await.is_ticket());
     let flow = h.layer.flow();
-    flow.revoke_devices(&flow.ticket_key(&tower_otp::TicketId::new("abc")))
+    let revoked = flow
+        .revoke_devices(&flow.ticket_key(&tower_otp::TicketId::new("abc")))
         .await
         .unwrap();
+    assert!(
+        !revoked.enforced,
+        "the result says the revocation is not enforced"
+    );
     assert!(b.get(T).await.is_ticket());
 }
 
@@ -353,12 +358,15 @@ async fn works_around_a_plain_tower_service() {
     use http_body_util::{BodyExt, Full};
     use tower::{ServiceBuilder, ServiceExt, service_fn};
 
-    let layer = tower_otp::OtpLayer::new(
+    let flow = tower_otp::Flow::new(
         &tower_otp::Secret::random(),
         tower_otp::MemoryStore::new(),
         tower_otp::CapturingMailer::new(),
-    )
-    .with_cookie_secure(false);
+    );
+    let layer = tower_otp::OtpLayer::new(flow)
+        .with_ticket_path("/tickets/{ticket}")
+        .unwrap()
+        .with_cookie_secure(false);
     let service = ServiceBuilder::new().layer(layer).service(service_fn(
         |request: http::Request<Full<Bytes>>| async move {
             let verified = request

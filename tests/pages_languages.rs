@@ -9,7 +9,8 @@ use std::time::Duration;
 use axum::body::Body;
 use common::{Browser, Harness};
 use http::{Method, StatusCode};
-use tower_otp::{DefaultPages, Locale};
+use tower_otp::pages::DefaultPages;
+use tower_otp::{Locale, MemoryStore, Secret};
 
 const T: &str = "/tickets/lang-1";
 
@@ -24,6 +25,16 @@ async fn challenged(h: &Harness, headers: &[(&str, &str)]) -> (Browser, String) 
     let page = b.send(request.body(Body::empty()).unwrap()).await;
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
     (b, page.body)
+}
+
+/// A harness whose flow falls back to Japanese.
+fn japanese_by_default(configure: impl FnOnce(common::Layer) -> common::Layer) -> Harness {
+    Harness::build_with_flow(
+        &Secret::random(),
+        MemoryStore::new(),
+        |flow| flow.with_default_locale(Locale::Ja),
+        configure,
+    )
 }
 
 fn lang_of(page: &str) -> &str {
@@ -44,7 +55,7 @@ async fn accept_language_picks_the_page_language() {
         ("fr-FR", "ja", "ワンタイムパスワード"),
     ];
     for (header, lang, word) in cases {
-        let h = Harness::with(|l| l.with_default_locale(Locale::Ja));
+        let h = japanese_by_default(|l| l);
         let (_, page) = challenged(&h, &[("accept-language", header)]).await;
         assert_eq!(lang_of(&page), lang, "{header}");
         assert!(page.contains(word), "{header}: {word}");
@@ -76,7 +87,7 @@ async fn an_application_restricts_and_reorders_the_languages() {
     let pages = DefaultPages::new()
         .with_languages([Locale::En, Locale::Ko])
         .unwrap();
-    let h = Harness::with(|l| l.with_pages(pages).with_default_locale(Locale::Ja));
+    let h = japanese_by_default(|l| l.with_pages(pages));
     let (mut b, page) = challenged(&h, &[("accept-language", "zh-TW,ja;q=0.5")]).await;
     // Neither zh-Hant nor ja is offered, nor the default: the first enabled.
     assert_eq!(lang_of(&page), "en");

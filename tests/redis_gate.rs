@@ -15,17 +15,20 @@ use std::time::{Duration, Instant};
 use common::{Browser, Harness};
 use http::StatusCode;
 use redis_support::{PrivateRedis, single_store, single_url};
-use tower_otp::{CapturingMailer, ManualClock, OtpLayer, RedisStore, Secret, Timestamp};
+use tower_otp::{CapturingMailer, Flow, ManualClock, OtpLayer, RedisStore, Secret, Timestamp};
 
 /// One application instance: its own layer, store connection and mailer;
 /// the key material comes from `secret`, the time from `clock`.
 fn instance(secret: &Secret, store: RedisStore, clock: &ManualClock) -> Harness {
     let mailer = CapturingMailer::new();
-    let layer = OtpLayer::new(secret, store, mailer.clone())
+    let flow = Flow::new(secret, store, mailer.clone())
         .with_clock(clock.clone())
         .with_site_name("Test Tickets")
-        .with_cookie_secure(false)
         .with_new_device_notice(false);
+    let layer = OtpLayer::new(flow)
+        .with_ticket_path("/tickets/{ticket}")
+        .unwrap()
+        .with_cookie_secure(false);
     Harness {
         app: common::app().layer(layer.clone()),
         clock: clock.clone(),

@@ -8,7 +8,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
-use tower_otp::{Code, EmailAddress, Locale, MailKind, Mailer, OtpMail, SmtpMailer, Timestamp};
+use tower_otp::mail::{Code, MailKind, Mailer, OtpMail};
+use tower_otp::{EmailAddress, Locale, SmtpMailer, Timestamp};
 
 /// One message as the sink received it.
 #[derive(Debug, Clone)]

@@ -25,7 +25,11 @@ fn t(secs: u64) -> Timestamp {
     Timestamp::from_millis(1_700_000_000_000) + Duration::from_secs(secs)
 }
 
-async fn issue(store: &MemoryStore, ticket: &TicketKey, now: Timestamp) -> tower_otp::CodeHash {
+async fn issue(
+    store: &MemoryStore,
+    ticket: &TicketKey,
+    now: Timestamp,
+) -> tower_otp::store::CodeHash {
     let (address, key) = random_address();
     let code = random_code();
     let policy = Policy::default();

@@ -84,7 +84,7 @@ async fn issue(
     address: &EmailAddress,
     key: &tower_otp::store::AddressKey,
     at: Timestamp,
-) -> (IssueOutcome, tower_otp::CodeHash) {
+) -> (IssueOutcome, tower_otp::store::CodeHash) {
     let code = random_code();
     let policy = Policy::default();
     let request = IssueRequest::new(ticket, address, key, &code, at, &policy);

@@ -10,7 +10,8 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
-use tower_otp::{Locale, OtpLayer, PathParam, VerifiedDevice};
+use tower_otp::ticket::NoTicketSource;
+use tower_otp::{Flow, Locale, OtpLayer, PathParam, VerifiedDevice};
 
 pub(crate) const SAMPLE_TICKETS: [(&str, &str, &str); 3] = [
     (
@@ -30,14 +31,18 @@ pub(crate) const SAMPLE_TICKETS: [(&str, &str, &str); 3] = [
     ),
 ];
 
-/// The demo's settings of the layer: the ticket route parameter, the site
-/// name, Japanese as the fallback language, and each sample ticket's event as
-/// the pages' ticket hint.
-pub(crate) fn configure(layer: OtpLayer) -> OtpLayer<PathParam> {
+/// The demo's settings of the flow: the site name, and Japanese as the
+/// fallback language.
+pub(crate) fn configure_flow(flow: Flow) -> Flow {
+    flow.with_site_name("Demo Tickets")
+        .with_default_locale(Locale::Ja)
+}
+
+/// The demo's settings of the layer: the ticket route parameter, and each
+/// sample ticket's event as the pages' ticket hint.
+pub(crate) fn configure(layer: OtpLayer<NoTicketSource>) -> OtpLayer<PathParam> {
     layer
         .with_ticket_param("ticket")
-        .with_site_name("Demo Tickets")
-        .with_default_locale(Locale::Ja)
         .with_ticket_hint(|ticket| {
             SAMPLE_TICKETS
                 .iter()

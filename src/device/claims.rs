@@ -94,7 +94,8 @@ impl fmt::Debug for DeviceId {
 /// The token is a bearer credential: `Debug` does not print it.
 ///
 /// ```
-/// use tower_otp::{DeviceTokens, KeyRing, Secret, TicketKey, Timestamp};
+/// use tower_otp::{KeyRing, Secret, TicketKey, Timestamp};
+/// use tower_otp::device::DeviceTokens;
 ///
 /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
 /// let issued = tokens.issue(&TicketKey::from_bytes([1; 16]), 0, Timestamp::from_millis(0));
@@ -126,7 +127,8 @@ impl fmt::Debug for IssuedToken {
 /// The claims of a verified device token.
 ///
 /// ```
-/// use tower_otp::{DeviceTokens, KeyRing, Secret, TicketKey, Timestamp};
+/// use tower_otp::{KeyRing, Secret, TicketKey, Timestamp};
+/// use tower_otp::device::DeviceTokens;
 ///
 /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
 /// let ticket = TicketKey::from_bytes([1; 16]);
@@ -136,7 +138,7 @@ impl fmt::Debug for IssuedToken {
 /// assert_eq!(claims.device_id, issued.device_id);
 /// assert_eq!(claims.generation, 3);
 /// assert_eq!(claims.issued_at, now);
-/// # Ok::<(), tower_otp::TokenError>(())
+/// # Ok::<(), tower_otp::device::TokenError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

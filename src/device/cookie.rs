@@ -8,7 +8,8 @@ use cookie::{Cookie, SameSite};
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
 
-use super::tokens::{DeviceConfigError, DeviceTokens, MAX_DEVICE_LIFETIME};
+use super::tokens::{DeviceTokens, LIFETIME_OUT_OF_RANGE, MAX_DEVICE_LIFETIME};
+use crate::error::ConfigError;
 use crate::ticket::TicketKey;
 
 const SECURE_PREFIX: &str = "__Secure-otp-";
@@ -41,7 +42,8 @@ const MAX_PATH_LEN: usize = 1024;
 /// sibling host cannot pass verification because it lacks our signature.
 ///
 /// ```
-/// use tower_otp::{DeviceCookie, TicketKey};
+/// use tower_otp::TicketKey;
+/// use tower_otp::device::DeviceCookie;
 ///
 /// let ticket = TicketKey::from_bytes([1; 16]);
 /// let cookies = DeviceCookie::new();
@@ -69,7 +71,7 @@ impl DeviceCookie {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_otp::DeviceCookie;
+    /// use tower_otp::device::DeviceCookie;
     ///
     /// let c = DeviceCookie::new();
     /// assert!(c.is_secure());
@@ -86,12 +88,13 @@ impl DeviceCookie {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_otp::{DeviceCookie, DeviceTokens, KeyRing, Secret};
+    /// use tower_otp::{KeyRing, Secret};
+    /// use tower_otp::device::{DeviceCookie, DeviceTokens};
     ///
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()))
     ///     .with_lifetime(Duration::from_secs(3600))?;
     /// assert_eq!(DeviceCookie::for_tokens(&tokens).max_age(), Duration::from_secs(3600));
-    /// # Ok::<(), tower_otp::DeviceConfigError>(())
+    /// # Ok::<(), tower_otp::ConfigError>(())
     /// ```
     pub fn for_tokens(tokens: &DeviceTokens) -> Self {
         Self {
@@ -107,7 +110,8 @@ impl DeviceCookie {
     /// The cookie is then named `otp-…`.
     ///
     /// ```
-    /// use tower_otp::{DeviceCookie, TicketKey};
+    /// use tower_otp::TicketKey;
+    /// use tower_otp::device::DeviceCookie;
     ///
     /// let dev = DeviceCookie::new().with_secure(false);
     /// assert_eq!(dev.name(&TicketKey::from_bytes([1; 16])).as_str(), "otp-AQEBAQEBAQEBAQEB");
@@ -122,19 +126,19 @@ impl DeviceCookie {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_otp::DeviceCookie;
+    /// use tower_otp::device::DeviceCookie;
     ///
     /// let c = DeviceCookie::new().with_max_age(Duration::from_secs(3600))?;
     /// assert_eq!(c.max_age(), Duration::from_secs(3600));
     /// assert!(c.with_max_age(Duration::from_secs(401 * 24 * 3600)).is_err());
-    /// # Ok::<(), tower_otp::DeviceConfigError>(())
+    /// # Ok::<(), tower_otp::ConfigError>(())
     /// ```
     ///
     /// # Errors
-    /// [`DeviceConfigError::LifetimeOutOfRange`] under one second or over 400 days.
-    pub fn with_max_age(mut self, max_age: Duration) -> Result<Self, DeviceConfigError> {
+    /// [`ConfigError::OutOfRange`] under one second or over 400 days.
+    pub fn with_max_age(mut self, max_age: Duration) -> Result<Self, ConfigError> {
         if max_age < Duration::from_secs(1) || max_age > MAX_DEVICE_LIFETIME {
-            return Err(DeviceConfigError::LifetimeOutOfRange);
+            return Err(LIFETIME_OUT_OF_RANGE);
         }
         self.max_age = max_age.as_secs();
         Ok(self)
@@ -143,7 +147,7 @@ impl DeviceCookie {
     /// Whether the cookie is `Secure`.
     ///
     /// ```
-    /// # use tower_otp::DeviceCookie;
+    /// # use tower_otp::device::DeviceCookie;
     /// assert!(!DeviceCookie::new().with_secure(false).is_secure());
     /// ```
     pub const fn is_secure(&self) -> bool {
@@ -154,7 +158,7 @@ impl DeviceCookie {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use tower_otp::DeviceCookie;
+    /// # use tower_otp::device::DeviceCookie;
     /// assert_eq!(DeviceCookie::default().max_age(), Duration::from_secs(2_592_000));
     /// ```
     pub const fn max_age(&self) -> Duration {
@@ -164,7 +168,8 @@ impl DeviceCookie {
     /// The cookie name for `ticket`.
     ///
     /// ```
-    /// use tower_otp::{DeviceCookie, TicketKey};
+    /// use tower_otp::TicketKey;
+    /// use tower_otp::device::DeviceCookie;
     ///
     /// let name = DeviceCookie::new().name(&TicketKey::from_bytes([1; 16]));
     /// assert_eq!(name.as_str(), "__Secure-otp-AQEBAQEBAQEBAQEB");
@@ -175,7 +180,7 @@ impl DeviceCookie {
         } else {
             PLAIN_PREFIX
         };
-        let key = &ticket.as_str().as_bytes()[..NAME_KEY_CHARS];
+        let key = &ticket.text_bytes()[..NAME_KEY_CHARS];
         let mut buf = [0u8; NAME_CAPACITY];
         buf[..prefix.len()].copy_from_slice(prefix.as_bytes());
         buf[prefix.len()..prefix.len() + key.len()].copy_from_slice(key);
@@ -195,7 +200,8 @@ impl DeviceCookie {
     ///
     /// ```
     /// use tower_otp::cookie::SameSite;
-    /// use tower_otp::{DeviceCookie, TicketKey};
+    /// use tower_otp::TicketKey;
+    /// use tower_otp::device::DeviceCookie;
     ///
     /// let set = DeviceCookie::new().set_cookie(&TicketKey::from_bytes([1; 16]), "t.o.k", "/tickets/abc");
     /// assert_eq!(set.path(), Some("/tickets/abc"));
@@ -216,7 +222,8 @@ impl DeviceCookie {
     /// path, empty value, `Max-Age=0`).
     ///
     /// ```
-    /// use tower_otp::{DeviceCookie, TicketKey};
+    /// use tower_otp::TicketKey;
+    /// use tower_otp::device::DeviceCookie;
     ///
     /// let clear = DeviceCookie::new().removal_cookie(&TicketKey::from_bytes([1; 16]), "/tickets/abc");
     /// assert_eq!(clear.value(), "");
@@ -235,7 +242,7 @@ impl DeviceCookie {
     ///
     /// ```
     /// use http::{HeaderMap, HeaderValue, header::COOKIE};
-    /// use tower_otp::DeviceCookie;
+    /// use tower_otp::device::DeviceCookie;
     ///
     /// let mut headers = HeaderMap::new();
     /// headers.append(COOKIE, HeaderValue::from_static("theme=dark; otp-abcx=no"));
@@ -256,7 +263,7 @@ impl DeviceCookie {
     ///
     /// ```
     /// use http::{HeaderMap, HeaderValue, header::COOKIE};
-    /// use tower_otp::DeviceCookie;
+    /// use tower_otp::device::DeviceCookie;
     ///
     /// let mut headers = HeaderMap::new();
     /// headers.append(COOKIE, HeaderValue::from_static("a=1; a=2"));
@@ -341,7 +348,8 @@ fn checked_path(path: &str) -> &str {
 /// A device cookie name, held inline (at most 29 bytes).
 ///
 /// ```
-/// use tower_otp::{DeviceCookie, TicketKey};
+/// use tower_otp::TicketKey;
+/// use tower_otp::device::DeviceCookie;
 ///
 /// let name = DeviceCookie::new().name(&TicketKey::from_bytes([1; 16]));
 /// assert!(name.starts_with("__Secure-otp-"));
@@ -357,12 +365,18 @@ impl CookieName {
     /// The name.
     ///
     /// ```
-    /// # use tower_otp::{DeviceCookie, TicketKey};
+    /// # use tower_otp::TicketKey;
+    /// # use tower_otp::device::DeviceCookie;
     /// let name = DeviceCookie::new().with_secure(false).name(&TicketKey::from_bytes([1; 16]));
     /// assert_eq!(name.as_str(), "otp-AQEBAQEBAQEBAQEB");
     /// ```
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[..usize::from(self.len)]).expect("ASCII")
+        std::str::from_utf8(self.as_bytes()).expect("ASCII")
+    }
+
+    /// The name's bytes (no UTF-8 check, for the hot path).
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
     }
 }
 

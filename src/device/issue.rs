@@ -14,7 +14,8 @@ impl DeviceTokens {
     /// `exp` is `now` (rounded down to a second) plus the lifetime.
     ///
     /// ```
-    /// use tower_otp::{DeviceTokens, KeyRing, Secret, TicketKey, Timestamp};
+    /// use tower_otp::{KeyRing, Secret, TicketKey, Timestamp};
+    /// use tower_otp::device::DeviceTokens;
     ///
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
     /// let ticket = TicketKey::from_bytes([1; 16]);

@@ -1,20 +1,27 @@
 //! Device tokens: the signed cookie that lets a verified browser pass.
 //!
-//! - [`keyring`]: [`DeviceKey`] and [`KeyRing`] (`kid` rotation).
-//! - [`tokens`]: [`DeviceTokens`], the configured issuer and verifier.
-//! - [`issue`] signs with `jsonwebtoken`; [`verify`] is the allocation-free hot path.
-//! - [`claims`]: [`DeviceId`], [`IssuedToken`], [`DeviceClaims`], the wire format.
-//! - [`cookie`]: [`DeviceCookie`], the cookie's name, attributes and lookup.
+//! The building blocks behind [`OtpLayer`](crate::OtpLayer)'s device cookie,
+//! for benchmarks, conformance tests and tools that read the cookies; an
+//! application needs none of them. [`KeyRing`] and
+//! [`DeviceKey`](crate::DeviceKey) (`kid` rotation) and
+//! [`DeviceId`] are at the crate root.
+//!
+//! - [`DeviceTokens`]: the configured issuer and verifier (HS256 signed with
+//!   `jsonwebtoken`; an allocation-free verifier on the hot path);
+//! - [`IssuedToken`] and [`DeviceClaims`]: the wire format;
+//! - [`DeviceCookie`]: the cookie's name, attributes and lookup.
 
-mod claims;
+pub(crate) mod claims;
 mod cookie;
 mod issue;
-mod keyring;
+pub(crate) mod keyring;
 mod tokens;
 mod verify;
 
-pub use self::claims::{DeviceClaims, DeviceId, IssuedToken};
+pub use self::claims::{DeviceClaims, IssuedToken};
 pub use self::cookie::{CookieName, DeviceCookie};
-pub use self::keyring::{DeviceKey, KeyRing};
-pub use self::tokens::{DeviceConfigError, DeviceTokens, MAX_DEVICE_LIFETIME, MAX_LEEWAY};
+pub use self::tokens::{DeviceTokens, MAX_DEVICE_LIFETIME, MAX_LEEWAY};
 pub use self::verify::TokenError;
+
+pub(crate) use self::claims::DeviceId;
+pub(crate) use self::keyring::KeyRing;

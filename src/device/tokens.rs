@@ -4,12 +4,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::keyring::KeyRing;
+use crate::error::ConfigError;
+
+pub(crate) const LIFETIME_OUT_OF_RANGE: ConfigError =
+    ConfigError::out_of_range("device lifetime", "between 1 second and 400 days");
+const LEEWAY_TOO_LARGE: ConfigError = ConfigError::out_of_range("leeway", "at most 60 seconds");
+const INVALID_NAME: ConfigError = ConfigError::out_of_range(
+    "issuer and audience",
+    "1-64 printable ASCII characters without quotes or backslashes",
+);
 
 /// The longest token (and cookie) lifetime: browsers cap cookies at 400 days
 /// (RFC 6265bis §5.5).
 ///
 /// ```
-/// use tower_otp::{DeviceTokens, KeyRing, MAX_DEVICE_LIFETIME, Secret};
+/// use tower_otp::{KeyRing, Secret};
+/// use tower_otp::device::{DeviceTokens, MAX_DEVICE_LIFETIME};
 ///
 /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
 /// assert!(tokens.with_lifetime(MAX_DEVICE_LIFETIME).is_ok());
@@ -18,7 +28,8 @@ pub const MAX_DEVICE_LIFETIME: Duration = Duration::from_secs(400 * 24 * 3600);
 /// The longest clock leeway allowed when checking `exp`.
 ///
 /// ```
-/// use tower_otp::{DeviceTokens, KeyRing, MAX_LEEWAY, Secret};
+/// use tower_otp::{KeyRing, Secret};
+/// use tower_otp::device::{DeviceTokens, MAX_LEEWAY};
 ///
 /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
 /// assert!(tokens.clone().with_leeway(MAX_LEEWAY).is_ok());
@@ -27,34 +38,6 @@ pub const MAX_DEVICE_LIFETIME: Duration = Duration::from_secs(400 * 24 * 3600);
 pub const MAX_LEEWAY: Duration = Duration::from_secs(60);
 /// The longest issuer or audience string.
 const MAX_NAME_LEN: usize = 64;
-
-/// Why a device-token or device-cookie setting was refused.
-///
-/// ```
-/// use std::time::Duration;
-/// use tower_otp::{DeviceConfigError, DeviceTokens, KeyRing, Secret};
-///
-/// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
-/// let err = tokens.with_leeway(Duration::from_secs(300)).unwrap_err();
-/// assert_eq!(err, DeviceConfigError::LeewayTooLarge);
-/// assert_eq!(err.to_string(), "leeway must be at most 60 seconds");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DeviceConfigError {
-    /// A lifetime under one second or over 400 days.
-    #[error("device lifetime must be between 1 second and 400 days")]
-    LifetimeOutOfRange,
-    /// A leeway over 60 seconds.
-    #[error("leeway must be at most 60 seconds")]
-    LeewayTooLarge,
-    /// An issuer or audience that is empty, over 64 bytes, or not printable
-    /// ASCII without `"` and `\`.
-    #[error(
-        "issuer and audience must be 1-64 printable ASCII characters without quotes or backslashes"
-    )]
-    InvalidName,
-}
 
 /// Issues and verifies device tokens: compact JWS, HS256, with a `kid` from a
 /// [`KeyRing`] and `typ: "device+jwt"`.
@@ -68,7 +51,8 @@ pub enum DeviceConfigError {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_otp::{DeviceTokens, KeyRing, Secret, TicketKey, Timestamp, TokenError};
+/// use tower_otp::{KeyRing, Secret, TicketKey, Timestamp};
+/// use tower_otp::device::{DeviceTokens, TokenError};
 ///
 /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()))
 ///     .with_lifetime(Duration::from_secs(7 * 24 * 3600))?;
@@ -81,7 +65,7 @@ pub enum DeviceConfigError {
 /// assert_eq!(tokens.verify(&issued.token, &other, now), Err(TokenError::WrongTicket));
 /// let later = now + Duration::from_secs(8 * 24 * 3600);
 /// assert_eq!(tokens.verify(&issued.token, &ticket, later), Err(TokenError::Expired));
-/// # Ok::<(), tower_otp::DeviceConfigError>(())
+/// # Ok::<(), tower_otp::ConfigError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct DeviceTokens {
@@ -105,7 +89,8 @@ impl DeviceTokens {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// use tower_otp::{KeyRing, Secret};
+    /// use tower_otp::device::DeviceTokens;
     ///
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
     /// assert_eq!(tokens.leeway(), Duration::from_secs(5));
@@ -124,19 +109,39 @@ impl DeviceTokens {
         }
     }
 
+    /// Signs with `ring`'s current key and accepts its previous keys,
+    /// keeping every other setting.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_otp::{KeyRing, Secret};
+    /// use tower_otp::device::DeviceTokens;
+    ///
+    /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()))
+    ///     .with_lifetime(Duration::from_secs(3600))?
+    ///     .with_key_ring(KeyRing::derived(&Secret::random()));
+    /// assert_eq!(tokens.lifetime(), Duration::from_secs(3600));
+    /// # Ok::<(), tower_otp::ConfigError>(())
+    /// ```
+    pub fn with_key_ring(mut self, ring: KeyRing) -> Self {
+        Arc::make_mut(&mut self.inner).ring = ring;
+        self
+    }
+
     /// Sets the `iss` claim, written and required. Default: `"tower-otp"`.
     ///
     /// ```
-    /// use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// use tower_otp::{KeyRing, Secret};
+    /// use tower_otp::device::DeviceTokens;
     ///
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random())).with_issuer("tickets.example")?;
     /// assert_eq!(tokens.issuer(), "tickets.example");
-    /// # Ok::<(), tower_otp::DeviceConfigError>(())
+    /// # Ok::<(), tower_otp::ConfigError>(())
     /// ```
     ///
     /// # Errors
-    /// [`DeviceConfigError::InvalidName`] unless 1-64 printable ASCII characters without `"` or `\`.
-    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Result<Self, DeviceConfigError> {
+    /// [`ConfigError::OutOfRange`] unless 1-64 printable ASCII characters without `"` or `\`.
+    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Result<Self, ConfigError> {
         let issuer = checked_name(issuer.into())?;
         Arc::make_mut(&mut self.inner).issuer = issuer;
         Ok(self)
@@ -146,16 +151,17 @@ impl DeviceTokens {
     /// value (RFC 8725 §3.9). Default: `"tower-otp/device"`.
     ///
     /// ```
-    /// use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// use tower_otp::{KeyRing, Secret};
+    /// use tower_otp::device::DeviceTokens;
     ///
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random())).with_audience("tickets/device")?;
     /// assert_eq!(tokens.audience(), "tickets/device");
-    /// # Ok::<(), tower_otp::DeviceConfigError>(())
+    /// # Ok::<(), tower_otp::ConfigError>(())
     /// ```
     ///
     /// # Errors
-    /// [`DeviceConfigError::InvalidName`] unless 1-64 printable ASCII characters without `"` or `\`.
-    pub fn with_audience(mut self, audience: impl Into<String>) -> Result<Self, DeviceConfigError> {
+    /// [`ConfigError::OutOfRange`] unless 1-64 printable ASCII characters without `"` or `\`.
+    pub fn with_audience(mut self, audience: impl Into<String>) -> Result<Self, ConfigError> {
         let audience = checked_name(audience.into())?;
         Arc::make_mut(&mut self.inner).audience = audience;
         Ok(self)
@@ -166,19 +172,20 @@ impl DeviceTokens {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// use tower_otp::{KeyRing, Secret};
+    /// use tower_otp::device::DeviceTokens;
     ///
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
     /// assert_eq!(tokens.lifetime(), Duration::from_secs(30 * 24 * 3600));
     /// assert!(tokens.clone().with_lifetime(Duration::from_secs(401 * 24 * 3600)).is_err());
-    /// # Ok::<(), tower_otp::DeviceConfigError>(())
+    /// # Ok::<(), tower_otp::ConfigError>(())
     /// ```
     ///
     /// # Errors
-    /// [`DeviceConfigError::LifetimeOutOfRange`] under one second or over 400 days.
-    pub fn with_lifetime(mut self, lifetime: Duration) -> Result<Self, DeviceConfigError> {
+    /// [`ConfigError::OutOfRange`] under one second or over 400 days.
+    pub fn with_lifetime(mut self, lifetime: Duration) -> Result<Self, ConfigError> {
         if lifetime < Duration::from_secs(1) || lifetime > MAX_DEVICE_LIFETIME {
-            return Err(DeviceConfigError::LifetimeOutOfRange);
+            return Err(LIFETIME_OUT_OF_RANGE);
         }
         Arc::make_mut(&mut self.inner).lifetime = lifetime.as_secs();
         Ok(self)
@@ -189,18 +196,19 @@ impl DeviceTokens {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// use tower_otp::{KeyRing, Secret};
+    /// use tower_otp::device::DeviceTokens;
     ///
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random())).with_leeway(Duration::ZERO)?;
     /// assert_eq!(tokens.leeway(), Duration::ZERO);
-    /// # Ok::<(), tower_otp::DeviceConfigError>(())
+    /// # Ok::<(), tower_otp::ConfigError>(())
     /// ```
     ///
     /// # Errors
-    /// [`DeviceConfigError::LeewayTooLarge`] over 60 seconds.
-    pub fn with_leeway(mut self, leeway: Duration) -> Result<Self, DeviceConfigError> {
+    /// [`ConfigError::OutOfRange`] over 60 seconds.
+    pub fn with_leeway(mut self, leeway: Duration) -> Result<Self, ConfigError> {
         if leeway > MAX_LEEWAY {
-            return Err(DeviceConfigError::LeewayTooLarge);
+            return Err(LEEWAY_TOO_LARGE);
         }
         Arc::make_mut(&mut self.inner).leeway = leeway.as_millis() as u64;
         Ok(self)
@@ -209,7 +217,8 @@ impl DeviceTokens {
     /// The issuer (`iss`).
     ///
     /// ```
-    /// # use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// # use tower_otp::{KeyRing, Secret};
+    /// # use tower_otp::device::DeviceTokens;
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
     /// assert_eq!(tokens.issuer(), "tower-otp");
     /// ```
@@ -220,7 +229,8 @@ impl DeviceTokens {
     /// The audience (`aud`).
     ///
     /// ```
-    /// # use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// # use tower_otp::{KeyRing, Secret};
+    /// # use tower_otp::device::DeviceTokens;
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
     /// assert_eq!(tokens.audience(), "tower-otp/device");
     /// ```
@@ -231,7 +241,8 @@ impl DeviceTokens {
     /// The token lifetime; the device cookie's `Max-Age` should match it.
     ///
     /// ```
-    /// # use tower_otp::{DeviceCookie, DeviceTokens, KeyRing, Secret};
+    /// # use tower_otp::{KeyRing, Secret};
+    /// # use tower_otp::device::{DeviceCookie, DeviceTokens};
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
     /// assert_eq!(DeviceCookie::for_tokens(&tokens).max_age(), tokens.lifetime());
     /// ```
@@ -243,7 +254,8 @@ impl DeviceTokens {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// # use tower_otp::{KeyRing, Secret};
+    /// # use tower_otp::device::DeviceTokens;
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
     /// assert!(tokens.leeway() <= Duration::from_secs(60));
     /// ```
@@ -254,7 +266,8 @@ impl DeviceTokens {
     /// The key ring.
     ///
     /// ```
-    /// # use tower_otp::{DeviceTokens, KeyRing, Secret};
+    /// # use tower_otp::{KeyRing, Secret};
+    /// # use tower_otp::device::DeviceTokens;
     /// let secret = Secret::random();
     /// let tokens = DeviceTokens::new(KeyRing::derived(&secret));
     /// assert_eq!(tokens.key_ring().current_kid(), KeyRing::derived(&secret).current_kid());
@@ -266,16 +279,12 @@ impl DeviceTokens {
 
 /// Issuer and audience go into JSON verbatim, and the verifier compares them
 /// as borrowed strings, so they must need no JSON escaping.
-fn checked_name(name: String) -> Result<String, DeviceConfigError> {
+fn checked_name(name: String) -> Result<String, ConfigError> {
     let ok = (1..=MAX_NAME_LEN).contains(&name.len())
         && name
             .bytes()
             .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\');
-    if ok {
-        Ok(name)
-    } else {
-        Err(DeviceConfigError::InvalidName)
-    }
+    if ok { Ok(name) } else { Err(INVALID_NAME) }
 }
 
 #[cfg(test)]
@@ -301,28 +310,22 @@ mod tests {
             t.clone()
                 .with_lifetime(400 * day + Duration::from_secs(1))
                 .unwrap_err(),
-            DeviceConfigError::LifetimeOutOfRange
+            LIFETIME_OUT_OF_RANGE
         );
         assert_eq!(
             t.clone()
                 .with_lifetime(Duration::from_millis(999))
                 .unwrap_err(),
-            DeviceConfigError::LifetimeOutOfRange
+            LIFETIME_OUT_OF_RANGE
         );
         assert!(t.clone().with_leeway(Duration::from_secs(60)).is_ok());
         assert_eq!(
             t.clone().with_leeway(Duration::from_secs(61)).unwrap_err(),
-            DeviceConfigError::LeewayTooLarge
+            LEEWAY_TOO_LARGE
         );
         for bad in ["", "a\"b", "a\\b", "caf\u{e9}", "a\nb", &"x".repeat(65)] {
-            assert_eq!(
-                t.clone().with_issuer(bad).unwrap_err(),
-                DeviceConfigError::InvalidName
-            );
-            assert_eq!(
-                t.clone().with_audience(bad).unwrap_err(),
-                DeviceConfigError::InvalidName
-            );
+            assert_eq!(t.clone().with_issuer(bad).unwrap_err(), INVALID_NAME);
+            assert_eq!(t.clone().with_audience(bad).unwrap_err(), INVALID_NAME);
         }
     }
 
@@ -330,7 +333,7 @@ mod tests {
     fn debug_shows_no_key_material() {
         let mut bytes = [0xab; 32];
         bytes[31] = 1;
-        let key = crate::device::DeviceKey::new("k1", &bytes).unwrap();
+        let key = crate::DeviceKey::new("k1", &bytes).unwrap();
         let shown = format!("{:?}", DeviceTokens::new(KeyRing::new(key)));
         assert!(
             shown.contains("\"k1\"") && shown.contains("tower-otp"),

@@ -28,7 +28,8 @@ const SIGNATURE_LEN: usize = 43;
 /// device"; the distinction is for logs and tests.
 ///
 /// ```
-/// use tower_otp::{DeviceTokens, KeyRing, Secret, TicketKey, Timestamp, TokenError};
+/// use tower_otp::{KeyRing, Secret, TicketKey, Timestamp};
+/// use tower_otp::device::{DeviceTokens, TokenError};
 ///
 /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
 /// let ticket = TicketKey::from_bytes([1; 16]);
@@ -92,7 +93,8 @@ impl DeviceTokens {
     /// is returned for the caller to compare with the store.
     ///
     /// ```
-    /// use tower_otp::{DeviceTokens, KeyRing, Secret, TicketKey, Timestamp, TokenError};
+    /// use tower_otp::{KeyRing, Secret, TicketKey, Timestamp};
+    /// use tower_otp::device::{DeviceTokens, TokenError};
     ///
     /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
     /// let ticket = TicketKey::from_bytes([1; 16]);
@@ -112,8 +114,18 @@ impl DeviceTokens {
         ticket: &TicketKey,
         now: Timestamp,
     ) -> Result<DeviceClaims, TokenError> {
+        self.verify_bytes(token.as_bytes(), ticket, now)
+    }
+
+    /// [`verify`](DeviceTokens::verify) over the cookie's bytes as they came
+    /// (the hot path: no UTF-8 pass over the token).
+    pub(crate) fn verify_bytes(
+        &self,
+        bytes: &[u8],
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<DeviceClaims, TokenError> {
         let inner = &*self.inner;
-        let bytes = token.as_bytes();
         if bytes.len() > MAX_TOKEN_LEN {
             return Err(TokenError::TooLarge);
         }
@@ -186,7 +198,7 @@ impl DeviceTokens {
             exp,
             generation,
         } = claims;
-        if sub != ticket.as_str() {
+        if sub.as_bytes() != ticket.text_bytes() {
             return Err(TokenError::WrongTicket);
         }
         let expires_at = from_secs(exp);
@@ -371,7 +383,7 @@ mod tests {
             assert!(own_layout(other, "tower-otp", "tower-otp/device").is_none(), "{}", String::from_utf8_lossy(other));
         }
     }
-    use crate::device::{DeviceKey, KeyRing};
+    use crate::{DeviceKey, KeyRing};
     use std::time::Duration;
 
     const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);

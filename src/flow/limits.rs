@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::code::{MAX_CODE_DIGITS, MIN_CODE_DIGITS};
+use crate::error::ConfigError;
 use crate::store::Policy;
 
 /// How codes are issued and checked. Every default follows DESIGN.md's
@@ -19,26 +20,10 @@ use crate::store::Policy;
 /// # Ok::<(), tower_otp::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct Limits {
     code_digits: u8,
     policy: Policy,
-}
-
-/// A setting was out of its allowed range.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A value outside its range; the message names the setting and the range.
-    #[error("{setting} must be {range}")]
-    OutOfRange {
-        /// The setting.
-        setting: &'static str,
-        /// The allowed range, in words.
-        range: &'static str,
-    },
-    /// A key was refused.
-    #[error(transparent)]
-    Key(#[from] crate::KeyError),
 }
 
 fn check(ok: bool, setting: &'static str, range: &'static str) -> Result<(), ConfigError> {

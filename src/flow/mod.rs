@@ -3,25 +3,32 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::code::Code;
+use crate::device::KeyRing;
+use crate::email::EmailAddress;
 use crate::events::{EventHook, Events, OtpEvent};
 use crate::locale::Locale;
-use crate::mail::{EmailAddress, MailKind, Mailer, OtpMail};
-use crate::secret::{Keys, Secret};
+use crate::mail::{MailKind, Mailer, OtpMail};
+use crate::secret::Secret;
 use crate::store::{
     AddressKey, BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, RestartOutcome, Store,
     StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
 };
 use crate::ticket::{TicketId, TicketKey};
 
+mod keys;
 mod limits;
 mod outcome;
+mod send;
 
-pub use self::limits::{ConfigError, Limits};
-pub use self::outcome::{Challenge, ChallengeState, Rejection, Sent, Verified};
+pub(crate) use self::keys::Keys;
+pub use self::limits::Limits;
+pub use self::outcome::{Challenge, ChallengeState, Rejection, Revoked, Sent, Verified};
+pub use self::send::SendRequest;
 
 /// The challenge flow of every ticket, shared by all requests (cheap to clone).
 ///
@@ -50,6 +57,7 @@ pub use self::outcome::{Challenge, ChallengeState, Rejection, Sent, Verified};
 /// # }
 /// ```
 #[derive(Clone)]
+#[must_use = "a flow does nothing until a layer or the application uses it"]
 pub struct Flow {
     inner: Arc<Inner>,
 }
@@ -60,47 +68,25 @@ struct Inner {
     mailer: Arc<dyn Mailer>,
     clock: Arc<dyn Clock>,
     keys: Keys,
+    /// The default device-token key ring, derived from the secret.
+    device_keys: KeyRing,
     limits: Limits,
     site_name: String,
     site_origin: Option<String>,
     events: Events,
     notify_new_device: bool,
     default_locale: Locale,
+    /// Mail sent in the background (the new-device notice), shared by every clone.
+    background: Arc<Background>,
+    /// A layer over this flow checks revocation; shared by every clone.
+    revocation_enforced: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// What [`Flow::send`] needs besides the ticket.
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub struct SendRequest<'a> {
-    /// The address typed, if any (ignored once the ticket is bound).
-    pub email: Option<&'a str>,
-    /// The language of the e-mail.
-    pub locale: Locale,
-    /// A hint the e-mail shows so the person knows which ticket it is about.
-    pub ticket_hint: Option<&'a str>,
-}
-
-impl<'a> SendRequest<'a> {
-    /// A request with no address and no hint.
-    pub fn new(locale: Locale) -> Self {
-        Self {
-            email: None,
-            locale,
-            ticket_hint: None,
-        }
-    }
-
-    /// Sets the typed address.
-    pub fn with_email(mut self, email: &'a str) -> Self {
-        self.email = Some(email);
-        self
-    }
-
-    /// Sets the ticket hint.
-    pub fn with_ticket_hint(mut self, hint: Option<&'a str>) -> Self {
-        self.ticket_hint = hint;
-        self
-    }
+/// Counts the mail in flight in the background, so tests can wait for it.
+#[derive(Debug, Default)]
+struct Background {
+    in_flight: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
 }
 
 impl Flow {
@@ -114,12 +100,15 @@ impl Flow {
                 mailer: Arc::new(mailer),
                 clock: Arc::new(SystemClock),
                 keys: Keys::derive(secret),
+                device_keys: KeyRing::derived(secret),
                 limits: Limits::default(),
                 site_name: "tower-otp".to_owned(),
                 site_origin: None,
                 events: Events::default(),
                 notify_new_device: true,
                 default_locale: Locale::default(),
+                background: Arc::default(),
+                revocation_enforced: Arc::default(),
             }),
         }
     }
@@ -129,17 +118,47 @@ impl Flow {
         self
     }
 
-    /// Uses `clock` for time. Default: [`SystemClock`].
+    /// Uses `clock` for time. Default: [`SystemClock`]; tests use
+    /// [`ManualClock`](crate::ManualClock) (feature `test-util`).
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    /// use tower_otp::{Clock, ManualClock};
+    ///
+    /// let clock = ManualClock::starting_now();
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
+    ///     .with_clock(clock.clone());
+    /// assert_eq!(flow.now(), clock.now());
+    /// ```
     pub fn with_clock(self, clock: impl Clock) -> Self {
         self.edit(|i| i.clock = Arc::new(clock))
     }
 
-    /// Uses `limits`. Default: [`Limits::default`].
+    /// Uses `limits`. Default: [`Limits::default`] (DESIGN.md's table).
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    /// use tower_otp::Limits;
+    ///
+    /// let limits = Limits::default().with_max_attempts(3)?;
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
+    ///     .with_limits(limits);
+    /// assert_eq!(flow.limits().max_attempts(), 3);
+    /// # Ok::<(), tower_otp::ConfigError>(())
+    /// ```
     pub fn with_limits(self, limits: Limits) -> Self {
         self.edit(|i| i.limits = limits)
     }
 
     /// The site name e-mails and pages show. Default `"tower-otp"`.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// assert_eq!(flow.site_name(), "tower-otp");
+    /// assert_eq!(flow.with_site_name("Example Tickets").site_name(), "Example Tickets");
+    /// ```
     pub fn with_site_name(self, name: impl Into<String>) -> Self {
         let name = name.into();
         self.edit(|i| i.site_name = name)
@@ -147,12 +166,29 @@ impl Flow {
 
     /// The site's canonical origin (`https://tickets.example.com`), shown in
     /// e-mails; never taken from the request. Default: none.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
+    ///     .with_site_origin("https://tickets.example.com");
+    /// # drop(flow);
+    /// ```
     pub fn with_site_origin(self, origin: impl Into<String>) -> Self {
         let origin = origin.into();
         self.edit(|i| i.site_origin = Some(origin))
     }
 
     /// Calls `hook` with every [`OtpEvent`]. Default: none (events still go to `tracing`).
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    /// use tower_otp::OtpEvent;
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
+    ///     .with_event_hook(|event: &OtpEvent| println!("{event:?}"));
+    /// # drop(flow);
+    /// ```
     pub fn with_event_hook(self, hook: impl EventHook) -> Self {
         let hook: Arc<dyn EventHook> = Arc::new(hook);
         self.edit(|i| i.events = Events::new(Some(hook)))
@@ -160,12 +196,31 @@ impl Flow {
 
     /// Whether to e-mail the bound address when another device is verified.
     /// Default: on (NIST SP 800-63B §4.6).
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
+    ///     .with_new_device_notice(false);
+    /// # drop(flow);
+    /// ```
     pub fn with_new_device_notice(self, on: bool) -> Self {
         self.edit(|i| i.notify_new_device = on)
     }
 
-    /// The language of messages sent outside a request, such as the
-    /// new-device notice to the bound address. Default: [`Locale::En`].
+    /// The fallback language: of pages when neither the visitor's choice nor
+    /// `Accept-Language` picks an enabled one, and of messages sent outside a
+    /// request, such as the new-device notice to the bound address. Default:
+    /// [`Locale::En`].
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    /// use tower_otp::Locale;
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
+    ///     .with_default_locale(Locale::Ja);
+    /// # drop(flow);
+    /// ```
     pub fn with_default_locale(self, locale: Locale) -> Self {
         self.edit(|i| i.default_locale = locale)
     }
@@ -197,6 +252,15 @@ impl Flow {
 
     pub(crate) fn keys(&self) -> &Keys {
         &self.inner.keys
+    }
+
+    /// Whether the store keeps its state across restarts ([`Store::is_durable`]).
+    pub(crate) fn store_is_durable(&self) -> bool {
+        self.inner.store.is_durable()
+    }
+
+    pub(crate) fn device_keys(&self) -> &KeyRing {
+        &self.inner.device_keys
     }
 
     fn address_key(&self, address: &EmailAddress) -> AddressKey {
@@ -260,6 +324,17 @@ impl Flow {
             claimable: !s.claimed && s.binding.is_none(),
             now,
         }
+    }
+
+    /// The challenge and the ticket's revocation generation, in one read.
+    pub(crate) async fn lookup(&self, ticket: &TicketKey) -> Result<(Challenge, u64), StoreError> {
+        let now = self.now();
+        let snapshot = self
+            .inner
+            .store
+            .load(ticket, now, self.inner.limits.policy())
+            .await?;
+        Ok((self.view(&snapshot, now), snapshot.generation))
     }
 
     /// The ticket's revocation generation (device tokens from an older one are revoked).
@@ -449,14 +524,46 @@ impl Flow {
         )
         .with_site_origin(inner.site_origin.clone());
         let mailer = Arc::clone(&inner.mailer);
+        let background = Arc::clone(&inner.background);
         let send = async move {
             if let Err(error) = mailer.send(&mail).await {
                 tracing::warn!(error = %error, "new-device notice not delivered");
             }
+            if background.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+                background.idle.notify_waiters();
+            }
         };
         match tokio::runtime::Handle::try_current() {
-            Ok(handle) => drop(handle.spawn(send)),
+            Ok(handle) => {
+                inner.background.in_flight.fetch_add(1, Ordering::AcqRel);
+                drop(handle.spawn(send));
+            }
             Err(_) => tracing::warn!("no tokio runtime: new-device notice skipped"),
+        }
+    }
+
+    /// Waits until every mail this flow sends in the background (the
+    /// new-device notice) has been handed to the mailer, or has failed. A
+    /// test that counts mails calls it first, instead of yielding or sleeping.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// flow.settled().await; // nothing in flight: returns at once
+    /// # });
+    /// ```
+    pub async fn settled(&self) {
+        let background = &self.inner.background;
+        loop {
+            let idle = background.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if background.in_flight.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
         }
     }
 
@@ -497,18 +604,50 @@ impl Flow {
         Ok(outcome)
     }
 
-    /// Revokes every device token of the ticket issued so far (they stop
-    /// passing where the layer checks revocation). Returns the new generation.
+    /// Revokes every device token of the ticket issued so far. They stop
+    /// passing only where a layer over this flow checks revocation
+    /// ([`OtpLayer::with_revocation_check`](crate::OtpLayer::with_revocation_check)):
+    /// [`Revoked::enforced`] says whether one does, and a warning is logged
+    /// when none does.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret, TicketId};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let ticket = flow.ticket_key(&TicketId::new("A7x9Qz"));
+    /// assert!(!flow.revoke_devices(&ticket).await?.enforced);
+    /// let _layer = OtpLayer::new(flow.clone()).with_revocation_check(true);
+    /// assert!(flow.revoke_devices(&ticket).await?.enforced);
+    /// # Ok::<(), tower_otp::store::StoreError>(())
+    /// # }).unwrap();
+    /// ```
     ///
     /// # Errors
     /// The store's error.
-    pub async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
+    pub async fn revoke_devices(&self, ticket: &TicketKey) -> Result<Revoked, StoreError> {
         let generation = self.inner.store.revoke_devices(ticket).await?;
         self.inner.events.emit(OtpEvent::DevicesRevoked {
             ticket: *ticket,
             generation,
         });
-        Ok(generation)
+        let enforced = self.inner.revocation_enforced.load(Ordering::Acquire);
+        if !enforced {
+            tracing::warn!(
+                ticket = ticket.label(),
+                "devices revoked in the store, but no layer checks revocation: their cookies \
+                 keep passing until they expire (OtpLayer::with_revocation_check(true))"
+            );
+        }
+        Ok(Revoked {
+            generation,
+            enforced,
+        })
+    }
+
+    /// Whether a layer over this flow checks revocation (set by the layer).
+    pub(crate) fn set_revocation_enforced(&self, on: bool) {
+        self.inner.revocation_enforced.store(on, Ordering::Release);
     }
 }
 

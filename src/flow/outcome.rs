@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::code::CodeFormatError;
-use crate::mail::{AddressError, MailError};
+use crate::email::AddressError;
+use crate::mail::MailError;
 use crate::store::StoreError;
 
 /// Where a ticket's challenge stands, for a browser that is not verified.
@@ -95,6 +96,20 @@ pub struct Verified {
     pub generation: u64,
     /// The address was bound by this verification.
     pub newly_bound: bool,
+}
+
+/// Devices were revoked: what [`Flow::revoke_devices`](crate::Flow::revoke_devices) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+#[must_use = "revoked devices keep passing unless `enforced` is true"]
+pub struct Revoked {
+    /// The ticket's new revocation generation.
+    pub generation: u64,
+    /// A layer over this flow checks revocation
+    /// ([`OtpLayer::with_revocation_check`](crate::OtpLayer::with_revocation_check)),
+    /// so revoked devices are refused from their next request. When `false`,
+    /// their cookies keep passing until they expire.
+    pub enforced: bool,
 }
 
 /// Why an action did not succeed. Each case has its own page text, HTTP

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{EmailAddress, MailError, MailKind, Mailer, OtpMail};
+use super::{MailError, MailKind, Mailer, OtpMail};
+use crate::email::EmailAddress;
 
 /// A [`Mailer`] that keeps every message in memory instead of sending it, for
 /// tests (feature `test-util`).
@@ -15,7 +16,8 @@ use super::{EmailAddress, MailError, MailKind, Mailer, OtpMail};
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_otp::{CapturingMailer, Code, EmailAddress, Locale, MailKind, Mailer, OtpMail};
+/// use tower_otp::{CapturingMailer, EmailAddress, Locale};
+/// use tower_otp::mail::{Code, MailKind, Mailer, OtpMail};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let mailer = CapturingMailer::new();
@@ -174,7 +176,8 @@ impl CapturingMailer {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use tower_otp::{CapturingMailer, Code, EmailAddress, Locale, MailKind, Mailer, OtpMail};
+    /// # use tower_otp::{CapturingMailer, EmailAddress, Locale};
+    /// # use tower_otp::mail::{Code, MailKind, Mailer, OtpMail};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let mailer = CapturingMailer::new();
     /// mailer.fail_next(1);
@@ -253,7 +256,8 @@ impl fmt::Debug for CapturingMailer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Code, Locale, Timestamp};
+    use crate::mail::Code;
+    use crate::{Locale, Timestamp};
 
     fn code_mail(to: &str, code: &str) -> OtpMail {
         let kind = MailKind::Code {

@@ -8,7 +8,8 @@ use lettre::message::Mailbox;
 use lettre::{AsyncFileTransport, AsyncTransport, Tokio1Executor};
 
 use super::message::{DEFAULT_FROM, build_message, parse_from};
-use super::{AddressError, MailError, Mailer, OtpMail};
+use super::{MailError, Mailer, OtpMail};
+use crate::email::AddressError;
 
 /// Writes each message as an `.eml` file into a directory, for development:
 /// open the newest file to read the code. Nothing leaves the machine.
@@ -94,7 +95,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::{Code, EmailAddress, Locale, MailKind};
+    use crate::mail::{Code, MailKind};
+    use crate::{EmailAddress, Locale};
 
     #[tokio::test]
     async fn writes_an_eml_file_with_to_and_subject() {

@@ -64,7 +64,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::{Code, EmailAddress, Locale, MailKind};
+    use crate::mail::{Code, MailKind};
+    use crate::{EmailAddress, Locale};
 
     #[test]
     fn message_has_one_recipient_site_sender_and_alternative_parts() {

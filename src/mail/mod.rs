@@ -5,31 +5,25 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::clock::Timestamp;
-use crate::code::Code;
+use crate::email::EmailAddress;
+use crate::error::BoxError;
 use crate::locale::Locale;
 
-pub(crate) mod address;
 #[cfg(any(test, feature = "test-util"))]
-mod capture;
+pub(crate) mod capture;
 pub(crate) mod catalog;
 mod file;
-mod message;
+pub(crate) mod message;
 mod render;
 #[cfg(feature = "smtp")]
-mod smtp;
+pub(crate) mod smtp;
 
-pub use self::address::{AddressError, EmailAddress, MAX_ADDRESS_BYTES};
-#[cfg(any(test, feature = "test-util"))]
-#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
-pub use self::capture::CapturingMailer;
 pub use self::file::FileMailer;
 pub use self::render::RenderedMail;
 #[cfg(feature = "smtp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
-pub use self::smtp::{SmtpConfigError, SmtpMailer, SmtpMailerBuilder};
-
-/// A boxed error that keeps its source.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub use self::smtp::{SmtpConfigError, SmtpMailerBuilder};
+pub use crate::code::Code;
 
 /// Delivers [`OtpMail`]s.
 ///
@@ -39,7 +33,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// page.
 ///
 /// ```
-/// use tower_otp::{Mailer, MailError, OtpMail};
+/// use tower_otp::mail::{Mailer, MailError, OtpMail};
 ///
 /// /// Hands messages to some HTTP mail API.
 /// #[derive(Debug)]
@@ -88,7 +82,7 @@ impl MailError {
     ///
     /// ```
     /// use std::error::Error as _;
-    /// use tower_otp::MailError;
+    /// use tower_otp::mail::MailError;
     ///
     /// let err = MailError::new("connection refused");
     /// assert_eq!(err.to_string(), "mail delivery failed");
@@ -125,7 +119,8 @@ pub enum MailKind {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_otp::{Code, EmailAddress, Locale, MailKind, OtpMail};
+/// use tower_otp::{EmailAddress, Locale};
+/// use tower_otp::mail::{Code, MailKind, OtpMail};
 ///
 /// let kind = MailKind::Code { code: Code::generate(6), valid_for: Duration::from_secs(300) };
 /// let mail = OtpMail::new(EmailAddress::parse("taro@example.com")?, kind, Locale::En, "Example Tickets")
@@ -195,7 +190,8 @@ impl OtpMail {
     /// the site name, origin and hint become spaces.
     ///
     /// ```
-    /// use tower_otp::{EmailAddress, Locale, MailKind, OtpMail, Timestamp};
+    /// use tower_otp::{EmailAddress, Locale, Timestamp};
+    /// use tower_otp::mail::{MailKind, OtpMail};
     ///
     /// let kind = MailKind::NewDevice { at: Timestamp::from_millis(1_754_051_696_000) };
     /// let mail = OtpMail::new(EmailAddress::parse("taro@example.com")?, kind, Locale::Ja, "<b>Site</b>");

@@ -17,7 +17,8 @@ use crate::clock::Timestamp;
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_otp::{Code, EmailAddress, Locale, MailKind, OtpMail};
+/// use tower_otp::{EmailAddress, Locale};
+/// use tower_otp::mail::{Code, MailKind, OtpMail};
 ///
 /// let to = EmailAddress::parse("taro@example.com")?;
 /// let kind = MailKind::Code { code: Code::generate(6), valid_for: Duration::from_secs(300) };
@@ -224,7 +225,8 @@ pub(super) fn civil(at: Timestamp, offset_secs: i64) -> (i64, u32, u32, u32, u32
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Code, EmailAddress, Locale};
+    use crate::mail::Code;
+    use crate::{EmailAddress, Locale};
 
     const CODE: &str = "493817";
 

@@ -12,7 +12,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use url::{Host, Url};
 
 use super::message::{build_message, parse_from};
-use super::{BoxError, MailError, Mailer, OtpMail};
+use super::{MailError, Mailer, OtpMail};
+use crate::error::BoxError;
 
 /// The default connect and per-command timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,7 +45,7 @@ const DEFAULT_MAX_CONNECTIONS: u32 = 4;
 /// `Debug` shows the host, port and TLS mode, never the credentials.
 ///
 /// ```
-/// use tower_otp::mail::SmtpMailer;
+/// use tower_otp::SmtpMailer;
 ///
 /// let mailer = SmtpMailer::from_url(
 ///     "smtps://user:secret@smtp.example.com",
@@ -94,7 +95,7 @@ enum TlsMode {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_otp::mail::SmtpMailer;
+/// use tower_otp::SmtpMailer;
 ///
 /// let mailer = SmtpMailer::builder("smtp://mail.internal:25", "noreply@tickets.example")
 ///     .with_allow_insecure(true) // a relay on a private network
@@ -102,6 +103,7 @@ enum TlsMode {
 ///     .build()?;
 /// # Ok::<(), tower_otp::mail::SmtpConfigError>(())
 /// ```
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct SmtpMailerBuilder {
     url: String,
     from: String,
@@ -157,7 +159,7 @@ impl SmtpMailer {
     /// would not be encrypted to a host that is not loopback.
     ///
     /// ```
-    /// use tower_otp::mail::SmtpMailer;
+    /// use tower_otp::SmtpMailer;
     ///
     /// assert!(SmtpMailer::from_url("smtp://smtp.example.com?tls=required", "noreply@tickets.example").is_ok());
     /// assert!(SmtpMailer::from_url("smtp://127.0.0.1:2525", "noreply@tickets.example").is_ok());
@@ -169,7 +171,7 @@ impl SmtpMailer {
     /// A builder, to change timeouts, the pool size or allow plain SMTP.
     ///
     /// ```
-    /// let builder = tower_otp::mail::SmtpMailer::builder("smtps://smtp.example.com", "noreply@tickets.example");
+    /// let builder = tower_otp::SmtpMailer::builder("smtps://smtp.example.com", "noreply@tickets.example");
     /// ```
     pub fn builder(url: &str, from: &str) -> SmtpMailerBuilder {
         SmtpMailerBuilder {
@@ -195,7 +197,7 @@ impl SmtpMailerBuilder {
     /// SMTP is then accepted only to `localhost`, `127.0.0.0/8` and `::1`.
     ///
     /// ```
-    /// use tower_otp::mail::SmtpMailer;
+    /// use tower_otp::SmtpMailer;
     ///
     /// let url = "smtp://mailpit.dev:1025";
     /// assert!(SmtpMailer::builder(url, "a@b.example").build().is_err());
@@ -210,7 +212,7 @@ impl SmtpMailerBuilder {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let b = tower_otp::mail::SmtpMailer::builder("smtps://smtp.example.com", "a@b.example")
+    /// let b = tower_otp::SmtpMailer::builder("smtps://smtp.example.com", "a@b.example")
     ///     .with_timeout(Duration::from_secs(5));
     /// ```
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
@@ -223,7 +225,7 @@ impl SmtpMailerBuilder {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let b = tower_otp::mail::SmtpMailer::builder("smtps://smtp.example.com", "a@b.example")
+    /// let b = tower_otp::SmtpMailer::builder("smtps://smtp.example.com", "a@b.example")
     ///     .with_send_timeout(Duration::from_secs(15));
     /// ```
     pub fn with_send_timeout(mut self, timeout: Duration) -> Self {
@@ -235,7 +237,7 @@ impl SmtpMailerBuilder {
     /// Default: 4.
     ///
     /// ```
-    /// let b = tower_otp::mail::SmtpMailer::builder("smtps://smtp.example.com", "a@b.example")
+    /// let b = tower_otp::SmtpMailer::builder("smtps://smtp.example.com", "a@b.example")
     ///     .with_max_connections(8);
     /// ```
     pub fn with_max_connections(mut self, max: u32) -> Self {
@@ -251,7 +253,7 @@ impl SmtpMailerBuilder {
     /// loopback and insecure SMTP was not allowed.
     ///
     /// ```
-    /// let mailer = tower_otp::mail::SmtpMailer::builder("smtps://smtp.example.com", "a@b.example").build()?;
+    /// let mailer = tower_otp::SmtpMailer::builder("smtps://smtp.example.com", "a@b.example").build()?;
     /// # Ok::<(), tower_otp::mail::SmtpConfigError>(())
     /// ```
     pub fn build(self) -> Result<SmtpMailer, SmtpConfigError> {

@@ -4,7 +4,7 @@
 /// every page, and pages stay small.
 ///
 /// ```
-/// use tower_otp::{DefaultPages, MAX_LOGO_URL_BYTES};
+/// use tower_otp::pages::{DefaultPages, MAX_LOGO_URL_BYTES};
 ///
 /// let too_big = format!("data:image/png;base64,{}", "A".repeat(MAX_LOGO_URL_BYTES));
 /// assert!(DefaultPages::new().with_logo_url(too_big).is_err());
@@ -14,7 +14,7 @@ pub const MAX_LOGO_URL_BYTES: usize = 8 * 1024;
 /// A branding value was refused by a [`DefaultPages`](super::DefaultPages) setter.
 ///
 /// ```
-/// use tower_otp::{BrandingError, DefaultPages};
+/// use tower_otp::pages::{BrandingError, DefaultPages};
 ///
 /// let err = DefaultPages::new().with_logo_url("https://cdn.example/logo.png").unwrap_err();
 /// assert_eq!(err, BrandingError::InvalidLogoUrl);

@@ -26,7 +26,8 @@ pub use self::texts::Texts;
 /// Which page to show.
 ///
 /// ```
-/// use tower_otp::{DefaultPages, Locale, PageContext, PageKind, Pages};
+/// use tower_otp::Locale;
+/// use tower_otp::pages::{DefaultPages, PageContext, PageKind, Pages};
 ///
 /// let html = DefaultPages::new()
 ///     .render(&PageContext::new(PageKind::Unavailable, Locale::En, "/t/1", "c", "n"));
@@ -46,7 +47,8 @@ pub enum PageKind {
 /// A problem with the request itself, before any action ran.
 ///
 /// ```
-/// use tower_otp::{DefaultPages, Locale, Notice, PageContext, PageKind, Pages, RequestProblem};
+/// use tower_otp::Locale;
+/// use tower_otp::pages::{DefaultPages, Notice, PageContext, PageKind, Pages, RequestProblem};
 ///
 /// let page = PageContext::new(PageKind::Confirm, Locale::En, "/t/1", "c", "n")
 ///     .with_notice(Notice::Problem(RequestProblem::Csrf));
@@ -70,7 +72,8 @@ pub enum RequestProblem {
 /// What the last action produced, shown above the form.
 ///
 /// ```
-/// use tower_otp::{DefaultPages, Locale, Notice, PageContext, PageKind, Pages, Rejection};
+/// use tower_otp::{Locale, Rejection};
+/// use tower_otp::pages::{DefaultPages, Notice, PageContext, PageKind, Pages};
 ///
 /// let rejection = Rejection::NoCode;
 /// let page = PageContext::new(PageKind::Unavailable, Locale::Ja, "/t/1", "c", "n")
@@ -89,7 +92,8 @@ pub enum Notice<'a> {
 /// Everything a page needs. Strings in it are raw: the page escapes them.
 ///
 /// ```
-/// use tower_otp::{Locale, PageContext, PageKind};
+/// use tower_otp::Locale;
+/// use tower_otp::pages::{PageContext, PageKind};
 ///
 /// let page = PageContext::new(PageKind::Confirm, Locale::En, "/t/1", "csrf", "nonce");
 /// assert_eq!(page.action_url, "/t/1");
@@ -128,7 +132,8 @@ impl<'a> PageContext<'a> {
     /// implementation.
     ///
     /// ```
-    /// use tower_otp::{DefaultPages, Locale, PageContext, PageKind, Pages};
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::{DefaultPages, PageContext, PageKind, Pages};
     ///
     /// let page = PageContext::new(PageKind::Confirm, Locale::En, "/tickets/A7x9Qz", "csrf123", "n0nce");
     /// let html = DefaultPages::new().render(&page);
@@ -158,7 +163,8 @@ impl<'a> PageContext<'a> {
     /// Sets the challenge.
     ///
     /// ```
-    /// # use tower_otp::{Challenge, Locale, PageContext, PageKind};
+    /// # use tower_otp::{Challenge, Locale};
+    /// # use tower_otp::pages::{PageContext, PageKind};
     /// fn page<'a>(challenge: &'a Challenge) -> PageContext<'a> {
     ///     PageContext::new(PageKind::Challenge, Locale::Ja, "/t/1", "csrf", "nonce")
     ///         .with_challenge(challenge)
@@ -172,7 +178,8 @@ impl<'a> PageContext<'a> {
     /// Sets the notice.
     ///
     /// ```
-    /// use tower_otp::{DefaultPages, Locale, Notice, PageContext, PageKind, Pages, RequestProblem};
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::{DefaultPages, Notice, PageContext, PageKind, Pages, RequestProblem};
     ///
     /// let page = PageContext::new(PageKind::Unavailable, Locale::En, "/t/1", "csrf", "nonce")
     ///     .with_notice(Notice::Problem(RequestProblem::Csrf));
@@ -186,7 +193,8 @@ impl<'a> PageContext<'a> {
     /// Sets the language switch's links.
     ///
     /// ```
-    /// use tower_otp::{DefaultPages, Locale, PageContext, PageKind, Pages};
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::{DefaultPages, PageContext, PageKind, Pages};
     ///
     /// let links = [(Locale::Ja, "/t/1?otp_lang=ja"), (Locale::En, "/t/1?otp_lang=en")];
     /// let page = PageContext::new(PageKind::Unavailable, Locale::Ja, "/t/1", "csrf", "nonce")
@@ -201,7 +209,8 @@ impl<'a> PageContext<'a> {
     /// Sets the site name.
     ///
     /// ```
-    /// use tower_otp::{DefaultPages, Locale, PageContext, PageKind, Pages};
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::{DefaultPages, PageContext, PageKind, Pages};
     ///
     /// let page = PageContext::new(PageKind::Unavailable, Locale::En, "/t/1", "csrf", "nonce")
     ///     .with_site_name(Some("Demo Tickets"));
@@ -215,7 +224,8 @@ impl<'a> PageContext<'a> {
     /// Sets the ticket hint.
     ///
     /// ```
-    /// use tower_otp::{DefaultPages, Locale, PageContext, PageKind, Pages};
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::{DefaultPages, PageContext, PageKind, Pages};
     ///
     /// let page = PageContext::new(PageKind::Confirm, Locale::En, "/t/1", "csrf", "nonce")
     ///     .with_ticket_hint(Some("Summer Live 2025"));
@@ -241,7 +251,7 @@ impl<'a> PageContext<'a> {
 /// A closure `Fn(&PageContext<'_>) -> String` is a `Pages` too:
 ///
 /// ```
-/// use tower_otp::{DefaultPages, PageContext, PageKind, Pages};
+/// use tower_otp::pages::{DefaultPages, PageContext, PageKind, Pages};
 ///
 /// let defaults = DefaultPages::new();
 /// let pages = move |page: &PageContext<'_>| match page.kind {
@@ -261,7 +271,8 @@ pub trait Pages: Send + Sync + 'static {
     /// [`Locale`], in [`Locale::ALL`] order.
     ///
     /// ```
-    /// use tower_otp::{Locale, PageContext, Pages};
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::{PageContext, Pages};
     ///
     /// struct JapaneseOnly;
     /// impl Pages for JapaneseOnly {
@@ -304,14 +315,15 @@ where
 /// text `#1f1f1f`), every language with its built-in [`Texts`].
 ///
 /// ```
-/// use tower_otp::{DefaultPages, Locale, Texts};
+/// use tower_otp::Locale;
+/// use tower_otp::pages::{DefaultPages, Texts};
 ///
 /// let pages = DefaultPages::new()
 ///     .with_site_name("Example Tickets")
 ///     .with_logo_url("/static/logo.svg")?
 ///     .with_colors("#c2185b", "#ffffff", "#212121")?
 ///     .with_texts(Locale::En, Texts { title: "Verify this device".into(), ..Texts::english() });
-/// # Ok::<(), tower_otp::BrandingError>(())
+/// # Ok::<(), tower_otp::pages::BrandingError>(())
 /// ```
 #[derive(Clone)]
 pub struct DefaultPages {
@@ -340,7 +352,8 @@ impl DefaultPages {
     /// The built-in pages with the defaults above.
     ///
     /// ```
-    /// use tower_otp::{DefaultPages, Locale, PageContext, PageKind, Pages};
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::{DefaultPages, PageContext, PageKind, Pages};
     ///
     /// let html = DefaultPages::new()
     ///     .render(&PageContext::new(PageKind::Unavailable, Locale::Ja, "/t/1", "c", "n"));
@@ -355,7 +368,8 @@ impl DefaultPages {
     /// Default: none.
     ///
     /// ```
-    /// use tower_otp::{DefaultPages, Locale, PageContext, PageKind, Pages};
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::{DefaultPages, PageContext, PageKind, Pages};
     ///
     /// let pages = DefaultPages::new().with_site_name("Example <Tickets>");
     /// let html = pages.render(&PageContext::new(PageKind::Unavailable, Locale::En, "/t/1", "c", "n"));
@@ -379,7 +393,7 @@ impl DefaultPages {
     /// `https://` URL included): refused loudly rather than ignored.
     ///
     /// ```
-    /// use tower_otp::DefaultPages;
+    /// use tower_otp::pages::DefaultPages;
     ///
     /// assert!(DefaultPages::new().with_logo_url("/logo.png").is_ok());
     /// assert!(DefaultPages::new().with_logo_url("data:image/png;base64,iVBORw0KGgo=").is_ok());
@@ -405,7 +419,7 @@ impl DefaultPages {
     /// [`BrandingError::InvalidColor`] naming the first invalid colour.
     ///
     /// ```
-    /// use tower_otp::{BrandingError, DefaultPages};
+    /// use tower_otp::pages::{BrandingError, DefaultPages};
     ///
     /// assert!(DefaultPages::new().with_colors("#c2185b", "#fff", "#212121").is_ok());
     /// assert_eq!(
@@ -427,7 +441,8 @@ impl DefaultPages {
     /// [`Texts::for_locale`].
     ///
     /// ```
-    /// use tower_otp::{DefaultPages, Locale, Texts};
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::{DefaultPages, Texts};
     ///
     /// let pages = DefaultPages::new()
     ///     .with_texts(Locale::Ja, Texts { send_button: "送信する".into(), ..Texts::japanese() });
@@ -448,12 +463,13 @@ impl DefaultPages {
     /// [`BrandingError::NoLanguages`] for an empty list.
     ///
     /// ```
-    /// use tower_otp::{DefaultPages, Locale, Pages};
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::{DefaultPages, Pages};
     ///
     /// let pages = DefaultPages::new().with_languages([Locale::En, Locale::Ja, Locale::Ko])?;
     /// assert_eq!(pages.languages(), [Locale::En, Locale::Ja, Locale::Ko]);
     /// assert!(DefaultPages::new().with_languages([]).is_err());
-    /// # Ok::<(), tower_otp::BrandingError>(())
+    /// # Ok::<(), tower_otp::pages::BrandingError>(())
     /// ```
     pub fn with_languages(
         mut self,
@@ -475,7 +491,8 @@ impl DefaultPages {
     /// The strings used for `locale`.
     ///
     /// ```
-    /// use tower_otp::{DefaultPages, Locale};
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::DefaultPages;
     ///
     /// assert_eq!(DefaultPages::new().texts(Locale::Ja).confirm_button, "確認");
     /// ```

@@ -6,8 +6,9 @@ use std::time::Duration;
 use super::*;
 use crate::clock::Timestamp;
 use crate::code::CodeFormatError;
+use crate::email::AddressError;
 use crate::flow::ChallengeState;
-use crate::mail::{AddressError, MailError};
+use crate::mail::MailError;
 use crate::store::StoreError;
 
 const ACTION: &str = "/tickets/A7x9Qz?seat=12&row=3";

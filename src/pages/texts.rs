@@ -34,7 +34,8 @@ use crate::locale::catalog::catalog;
 /// An unknown placeholder is shown as typed.
 ///
 /// ```
-/// use tower_otp::{DefaultPages, Locale, Texts};
+/// use tower_otp::Locale;
+/// use tower_otp::pages::{DefaultPages, Texts};
 ///
 /// let pages = DefaultPages::new().with_texts(
 ///     Locale::En,
@@ -172,7 +173,7 @@ impl Texts {
     /// The Japanese strings.
     ///
     /// ```
-    /// use tower_otp::Texts;
+    /// use tower_otp::pages::Texts;
     ///
     /// assert_eq!(Texts::japanese().title, "ワンタイムパスワード");
     /// ```
@@ -183,7 +184,7 @@ impl Texts {
     /// The English strings.
     ///
     /// ```
-    /// use tower_otp::Texts;
+    /// use tower_otp::pages::Texts;
     ///
     /// assert_eq!(Texts::english().title, "One-time password");
     /// ```
@@ -194,7 +195,8 @@ impl Texts {
     /// The built-in strings for `locale`.
     ///
     /// ```
-    /// use tower_otp::{Locale, Texts};
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::Texts;
     ///
     /// assert_eq!(Texts::for_locale(Locale::Ja), Texts::japanese());
     /// assert_eq!(Texts::for_locale(Locale::ZhHant).language_name, "繁體中文");

@@ -9,8 +9,8 @@ use super::branding::Theme;
 use super::rich::{Rich, Seg, Values};
 use super::texts::Texts;
 use super::{DefaultPages, Notice, PageContext, PageKind, RequestProblem};
+use crate::email::AddressError;
 use crate::flow::{Challenge, ChallengeState, Rejection};
-use crate::mail::AddressError;
 
 /// The id of the Send/Resend button (its wait text is `{id}-wait`).
 const SEND_ID: &str = "otp-send";

@@ -59,7 +59,7 @@ use super::{
 };
 use crate::clock::Timestamp;
 use crate::code::CodeHash;
-use crate::mail::EmailAddress;
+use crate::email::EmailAddress;
 use crate::ticket::TicketKey;
 
 /// How many times each race is run.

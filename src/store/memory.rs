@@ -1,6 +1,7 @@
 //! The in-process store.
 //!
-//! Tickets live in `shards` maps, each behind its own `std::sync::Mutex`, so
+//! The rules are in [`rules`](super::rules); this file only keeps the records
+//! and the locks. Tickets live in `shards` maps, each behind its own `std::sync::Mutex`, so
 //! tickets in different shards never contend and every operation on one ticket
 //! is one critical section (no lock is held across an `.await`: the methods
 //! never await). The per-address send counters live in a second sharded map.
@@ -16,12 +17,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::rules::{self, AddressSends, TicketRecord};
 use super::{
-    AddressKey, BindOutcome, ClaimOutcome, CodeRecord, IssueOutcome, IssueRequest, Policy,
-    RestartOutcome, Store, StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    AddressKey, BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome,
+    Store, StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
 };
 use crate::clock::Timestamp;
-use crate::mail::EmailAddress;
+use crate::email::EmailAddress;
 use crate::ticket::TicketKey;
 
 /// Shards of each map unless [`MemoryStore::with_shards`] says otherwise.
@@ -30,10 +32,22 @@ const DEFAULT_SHARDS: usize = 64;
 /// How often (in the time the callers pass in) a shard drops what expired.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Keeps challenge state in this process's memory. The embedded default.
+/// Keeps challenge state in this process's memory: for tests and for
+/// explicitly ephemeral use.
 ///
-/// Use it for a single instance; several instances behind a load balancer need
-/// a shared store. It follows the [`Store`] contract, checked by the
+/// **A restart forgets everything**: every first-device claim, every binding,
+/// every lockout, every revocation and every send counted. With
+/// [`FirstDevice::Trust`](crate::FirstDevice::Trust), a ticket that was bound
+/// (even one locked out after failed guesses) is then unclaimed again, and the
+/// next browser that opens it, anyone's, is trusted as its first device and
+/// may bind its own address. A service that runs for real keeps its state in
+/// a durable store: `SqliteStore` (feature `sqlite`, one process),
+/// `PostgresStore` (feature `postgres`) or `RedisStore` (feature `redis`,
+/// with persistence) for several instances. [`Store::is_durable`] is `false`
+/// here, so the layer can warn about it.
+///
+/// It serves one instance only; several instances behind a load balancer
+/// need a shared store. It follows the [`Store`] contract, checked by the
 /// conformance suite including the races.
 ///
 /// # Memory
@@ -200,15 +214,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Whether `at` lies in the window of length `window` that ends at `now`
-/// (`now - window`, exclusive, to `now`).
-fn in_window(at: Timestamp, window: Duration, now: Timestamp) -> bool {
-    at + window > now
-}
-
 #[derive(Default)]
 struct TicketShard {
-    map: HashMap<[u8; 16], TicketState>,
+    map: HashMap<[u8; 16], TicketRecord>,
     next_sweep: Timestamp,
 }
 
@@ -221,13 +229,7 @@ impl TicketShard {
 
     fn sweep(&mut self, now: Timestamp) {
         self.map.retain(|_, ticket| {
-            if ticket
-                .challenge
-                .as_ref()
-                .is_some_and(|c| now >= c.keep_until)
-            {
-                ticket.challenge = None;
-            }
+            ticket.sweep(now);
             !ticket.is_empty()
         });
         self.next_sweep = now + SWEEP_INTERVAL;
@@ -235,7 +237,7 @@ impl TicketShard {
 
     /// Runs `f` on the ticket's record (a fresh one if there is none) and
     /// removes the record again if it is left empty.
-    fn update<R>(&mut self, key: &TicketKey, f: impl FnOnce(&mut TicketState) -> R) -> R {
+    fn update<R>(&mut self, key: &TicketKey, f: impl FnOnce(&mut TicketRecord) -> R) -> R {
         let bytes = *key.as_bytes();
         let ticket = self.map.entry(bytes).or_default();
         let out = f(ticket);
@@ -244,105 +246,6 @@ impl TicketShard {
         }
         out
     }
-}
-
-/// What the store keeps per ticket: the long-lived facts inline, the
-/// challenge boxed so that tickets without one stay small.
-#[derive(Default)]
-struct TicketState {
-    binding: Option<EmailAddress>,
-    challenge: Option<Box<Challenge>>,
-    generation: u64,
-    /// Consecutive failures across rounds; survives the challenge (a success
-    /// or a lockout resets it).
-    consecutive_failures: u32,
-    claimed: bool,
-}
-
-impl TicketState {
-    fn is_empty(&self) -> bool {
-        !self.claimed
-            && self.binding.is_none()
-            && self.challenge.is_none()
-            && self.generation == 0
-            && self.consecutive_failures == 0
-    }
-
-    fn locked_until(&self, now: Timestamp) -> Option<Timestamp> {
-        let until = self.challenge.as_ref()?.locked_until;
-        (now < until).then_some(until)
-    }
-
-    /// Drops the challenge when nothing in it is left.
-    fn tidy(&mut self) {
-        if self.challenge.as_ref().is_some_and(|c| c.is_empty()) {
-            self.challenge = None;
-        }
-    }
-}
-
-/// The pending challenge of a ticket.
-#[derive(Default)]
-struct Challenge {
-    /// Where the current codes were sent (the pending address, or the binding).
-    address: Option<EmailAddress>,
-    /// The current codes, oldest first (expired ones stay until the next
-    /// issue, so that a verify can say "expired").
-    codes: Vec<CodeRecord>,
-    /// This ticket's sends, oldest first (those before the window are pruned
-    /// at the next issue).
-    sends: Vec<Timestamp>,
-    /// The round continues until every code it issued has expired, including
-    /// codes since dropped by `restart` or an address change: neither resets
-    /// the attempt budget.
-    round_until: Timestamp,
-    /// New devices are locked out until then.
-    locked_until: Timestamp,
-    /// Nothing here can matter after this time: the sweep may drop it.
-    keep_until: Timestamp,
-    /// Wrong entries in this round.
-    attempts: u32,
-    /// The round's budget is spent; its codes are void.
-    exhausted: bool,
-}
-
-impl Challenge {
-    fn is_empty(&self) -> bool {
-        self.address.is_none()
-            && self.codes.is_empty()
-            && self.sends.is_empty()
-            && self.attempts == 0
-            && !self.exhausted
-            && self.locked_until == Timestamp::default()
-            && self.round_until == Timestamp::default()
-    }
-
-    fn live_codes(&self, now: Timestamp) -> impl Iterator<Item = &CodeRecord> {
-        self.codes
-            .iter()
-            .filter(move |c| !self.exhausted && now < c.expires_at)
-    }
-
-    fn clear_codes(&mut self) {
-        self.codes = Vec::new();
-    }
-
-    fn extend_keep(&mut self, until: Timestamp) {
-        self.keep_until = self.keep_until.max(until);
-    }
-}
-
-/// Removes the last occurrence of `at` from `times`.
-fn remove_time(times: &mut Vec<Timestamp>, at: Timestamp) {
-    if let Some(i) = times.iter().rposition(|t| *t == at) {
-        times.remove(i);
-    }
-}
-
-/// Pushes without the doubling growth of `Vec`: these lists are short.
-fn push_exact<T>(list: &mut Vec<T>, item: T) {
-    list.reserve_exact(1);
-    list.push(item);
 }
 
 #[derive(Default)]
@@ -359,270 +262,44 @@ impl AddressShard {
     }
 
     fn sweep(&mut self, now: Timestamp) {
-        self.map.retain(|_, a| now < a.keep_until);
+        self.map.retain(|_, a| !a.expired(now));
         self.next_sweep = now + SWEEP_INTERVAL;
     }
-}
-
-#[derive(Default)]
-struct AddressSends {
-    /// Sends to this address, oldest first.
-    sends: Vec<Timestamp>,
-    keep_until: Timestamp,
 }
 
 impl MemoryStore {
     fn load_now(&self, key: &TicketKey, now: Timestamp, policy: &Policy) -> TicketSnapshot {
         let shard = self.ticket_shard(key, Some(now));
-        let Some(ticket) = shard.map.get(key.as_bytes()) else {
-            return TicketSnapshot::default();
-        };
-        let mut snapshot = TicketSnapshot {
-            claimed: ticket.claimed,
-            binding: ticket.binding.clone(),
-            generation: ticket.generation,
-            consecutive_failures: ticket.consecutive_failures,
-            ..TicketSnapshot::default()
-        };
-        if let Some(c) = &ticket.challenge {
-            if ticket.binding.is_none() {
-                snapshot.pending = c.address.clone();
-            }
-            snapshot.live_codes = c.live_codes(now).copied().collect();
-            snapshot.attempts_used = c.attempts;
-            snapshot.exhausted = c.exhausted;
-            snapshot.locked_until = ticket.locked_until(now);
-            snapshot.recent_sends = c
-                .sends
-                .iter()
-                .copied()
-                .filter(|t| in_window(*t, policy.send_window, now))
-                .collect();
-            snapshot.had_codes =
-                !c.exhausted && !c.codes.is_empty() && snapshot.live_codes.is_empty();
+        match shard.map.get(key.as_bytes()) {
+            Some(ticket) => rules::load(ticket, now, policy),
+            None => TicketSnapshot::default(),
         }
-        snapshot
-    }
-
-    fn claim_now(&self, key: &TicketKey) -> ClaimOutcome {
-        self.ticket_shard(key, None).update(key, |ticket| {
-            if ticket.claimed || ticket.binding.is_some() {
-                ClaimOutcome::Refused
-            } else {
-                ticket.claimed = true;
-                ClaimOutcome::Claimed {
-                    generation: ticket.generation,
-                }
-            }
-        })
-    }
-
-    fn bind_now(&self, key: &TicketKey, address: &EmailAddress) -> BindOutcome {
-        self.ticket_shard(key, None)
-            .update(key, |ticket| match &ticket.binding {
-                Some(bound) => BindOutcome::AlreadyBound {
-                    same: bound == address,
-                },
-                None => {
-                    ticket.binding = Some(address.clone());
-                    BindOutcome::Bound
-                }
-            })
     }
 
     fn issue_now(&self, r: &IssueRequest<'_>) -> IssueOutcome {
-        let (now, policy) = (r.now, r.policy);
-        let mut shard = self.ticket_shard(r.ticket, Some(now));
+        let mut shard = self.ticket_shard(r.ticket, Some(r.now));
         shard.update(r.ticket, |ticket| {
-            if ticket.binding.as_ref().is_some_and(|b| b != r.address) {
-                return IssueOutcome::BoundElsewhere;
-            }
-            if let Some(until) = ticket.locked_until(now) {
-                return IssueOutcome::Locked { until };
-            }
-            let challenge = ticket.challenge.get_or_insert_with(Box::default);
-            challenge
-                .sends
-                .retain(|t| in_window(*t, policy.send_window, now));
-            if let Some(at) = policy.next_send_at(&challenge.sends)
-                && now < at
-            {
-                ticket.tidy();
-                return IssueOutcome::TicketThrottled { retry_at: at };
-            }
             // The address counter, under its own lock, taken after the ticket's.
-            let mut addresses = self.address_shard(r.address_key, now);
-            let counter = addresses.map.entry(*r.address_key.as_bytes()).or_default();
-            counter
-                .sends
-                .retain(|t| in_window(*t, policy.send_window, now));
-            let cap = policy.sends_per_address as usize;
-            if counter.sends.len() >= cap {
-                let retry_at = counter
-                    .sends
-                    .get(counter.sends.len() - cap)
-                    .map_or(now, |t| *t + policy.send_window);
-                if counter.sends.is_empty() {
-                    addresses.map.remove(r.address_key.as_bytes());
-                }
-                ticket.tidy();
-                return IssueOutcome::AddressThrottled { retry_at };
+            let mut addresses = self.address_shard(r.address_key, r.now);
+            let key = *r.address_key.as_bytes();
+            let counter = addresses.map.entry(key).or_default();
+            let outcome = rules::issue(ticket, counter, r);
+            if counter.is_empty() {
+                addresses.map.remove(&key);
             }
-            push_exact(&mut counter.sends, now);
-            counter.keep_until = counter.keep_until.max(now + policy.send_window);
-            drop(addresses);
-
-            if challenge.address.as_ref() != Some(r.address) {
-                // A new pending address (or, on a bound ticket, codes sent
-                // before the binding to another address, which are void).
-                challenge.clear_codes();
-                challenge.address = Some(r.address.clone());
-            }
-            if challenge.exhausted || now >= challenge.round_until {
-                challenge.attempts = 0;
-                challenge.exhausted = false;
-                challenge.round_until = now;
-            }
-            challenge.codes.retain(|c| now < c.expires_at);
-            let keep = policy.live_codes.max(1) as usize;
-            while challenge.codes.len() >= keep {
-                challenge.codes.remove(0);
-            }
-            let expires_at = now + policy.code_ttl;
-            push_exact(
-                &mut challenge.codes,
-                CodeRecord::new(*r.code, now, expires_at),
-            );
-            challenge.round_until = challenge.round_until.max(expires_at);
-            push_exact(&mut challenge.sends, now);
-            challenge.extend_keep(expires_at.max(now + policy.send_window));
-            let next_send_at = policy.next_send_at(&challenge.sends).unwrap_or(now);
-            IssueOutcome::Issued {
-                expires_at,
-                next_send_at,
-            }
+            outcome
         })
     }
 
     fn withdraw_now(&self, r: &IssueRequest<'_>) {
         let mut shard = self.ticket_shard(r.ticket, Some(r.now));
-        if let Some(ticket) = shard.map.get_mut(r.ticket.as_bytes()) {
-            if let Some(challenge) = ticket.challenge.as_mut() {
-                if let Some(i) = challenge.codes.iter().rposition(|c| c.hash.ct_eq(r.code)) {
-                    challenge.codes.remove(i);
-                }
-                remove_time(&mut challenge.sends, r.now);
-            }
-            ticket.tidy();
-            if ticket.is_empty() {
-                shard.map.remove(r.ticket.as_bytes());
-            }
-        }
         let mut addresses = self.address_shard(r.address_key, r.now);
-        if let Some(counter) = addresses.map.get_mut(r.address_key.as_bytes()) {
-            remove_time(&mut counter.sends, r.now);
-            if counter.sends.is_empty() {
-                addresses.map.remove(r.address_key.as_bytes());
-            }
+        let key = *r.address_key.as_bytes();
+        let mut counter = addresses.map.remove(&key).unwrap_or_default();
+        shard.update(r.ticket, |ticket| rules::withdraw(ticket, &mut counter, r));
+        if !counter.is_empty() {
+            addresses.map.insert(key, counter);
         }
-    }
-
-    fn verify_now(&self, r: &VerifyRequest<'_>) -> VerifyOutcome {
-        let (now, policy) = (r.now, r.policy);
-        let mut shard = self.ticket_shard(r.ticket, Some(now));
-        let Some(ticket) = shard.map.get_mut(r.ticket.as_bytes()) else {
-            return VerifyOutcome::NoCode;
-        };
-        if let Some(until) = ticket.locked_until(now) {
-            return VerifyOutcome::Locked { until };
-        }
-        let Some(challenge) = ticket.challenge.as_mut() else {
-            return VerifyOutcome::NoCode;
-        };
-        if challenge.exhausted {
-            return VerifyOutcome::Exhausted;
-        }
-        if challenge.live_codes(now).next().is_none() {
-            return if challenge.codes.is_empty() {
-                VerifyOutcome::NoCode
-            } else {
-                VerifyOutcome::Expired
-            };
-        }
-        // Compare against every live code, without stopping at a match.
-        let matched = challenge
-            .live_codes(now)
-            .fold(false, |found, c| found | c.hash.ct_eq(r.code));
-        let address = challenge.address.clone();
-        let void = match (&ticket.binding, &address) {
-            (Some(bound), Some(sent_to)) => bound != sent_to,
-            (_, None) => true,
-            (None, Some(_)) => false,
-        };
-        if matched && !void {
-            let address = address.expect("checked above");
-            challenge.clear_codes();
-            challenge.address = None;
-            challenge.attempts = 0;
-            challenge.exhausted = false;
-            challenge.round_until = Timestamp::default();
-            ticket.consecutive_failures = 0;
-            let newly_bound = ticket.binding.is_none();
-            if newly_bound {
-                ticket.binding = Some(address.clone());
-            }
-            ticket.tidy();
-            return VerifyOutcome::Verified {
-                address,
-                newly_bound,
-                generation: ticket.generation,
-            };
-        }
-        challenge.attempts = challenge.attempts.saturating_add(1);
-        ticket.consecutive_failures = ticket.consecutive_failures.saturating_add(1);
-        let attempts_left = policy.max_attempts.saturating_sub(challenge.attempts);
-        if attempts_left == 0 {
-            challenge.exhausted = true;
-            challenge.clear_codes();
-        }
-        let mut locked_until = None;
-        if ticket.consecutive_failures >= policy.lockout_threshold {
-            let until = now + policy.lockout_duration;
-            challenge.locked_until = until;
-            challenge.extend_keep(until);
-            ticket.consecutive_failures = 0;
-            locked_until = Some(until);
-        }
-        VerifyOutcome::Wrong {
-            attempts_left,
-            locked_until,
-        }
-    }
-
-    fn restart_now(&self, key: &TicketKey, now: Timestamp) -> RestartOutcome {
-        let mut shard = self.ticket_shard(key, Some(now));
-        let Some(ticket) = shard.map.get_mut(key.as_bytes()) else {
-            return RestartOutcome::Restarted;
-        };
-        if ticket.binding.is_some() {
-            return RestartOutcome::Bound;
-        }
-        if let Some(challenge) = ticket.challenge.as_mut() {
-            challenge.address = None;
-            challenge.clear_codes();
-        }
-        ticket.tidy();
-        if ticket.is_empty() {
-            shard.map.remove(key.as_bytes());
-        }
-        RestartOutcome::Restarted
-    }
-
-    fn revoke_now(&self, key: &TicketKey) -> u64 {
-        self.ticket_shard(key, None).update(key, |ticket| {
-            ticket.generation = ticket.generation.saturating_add(1);
-            ticket.generation
-        })
     }
 }
 
@@ -638,7 +315,7 @@ impl Store for MemoryStore {
     }
 
     async fn claim_first_device(&self, ticket: &TicketKey) -> Result<ClaimOutcome, StoreError> {
-        Ok(self.claim_now(ticket))
+        Ok(self.ticket_shard(ticket, None).update(ticket, rules::claim))
     }
 
     async fn bind(
@@ -646,7 +323,9 @@ impl Store for MemoryStore {
         ticket: &TicketKey,
         address: &EmailAddress,
     ) -> Result<BindOutcome, StoreError> {
-        Ok(self.bind_now(ticket, address))
+        Ok(self
+            .ticket_shard(ticket, None)
+            .update(ticket, |t| rules::bind(t, address)))
     }
 
     async fn issue_code(&self, request: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
@@ -659,7 +338,8 @@ impl Store for MemoryStore {
     }
 
     async fn verify_code(&self, request: &VerifyRequest<'_>) -> Result<VerifyOutcome, StoreError> {
-        Ok(self.verify_now(request))
+        let mut shard = self.ticket_shard(request.ticket, Some(request.now));
+        Ok(shard.update(request.ticket, |t| rules::verify(t, request)))
     }
 
     async fn restart(
@@ -667,22 +347,32 @@ impl Store for MemoryStore {
         ticket: &TicketKey,
         now: Timestamp,
     ) -> Result<RestartOutcome, StoreError> {
-        Ok(self.restart_now(ticket, now))
+        Ok(self
+            .ticket_shard(ticket, Some(now))
+            .update(ticket, rules::restart))
     }
 
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
-        Ok(self.revoke_now(ticket))
+        Ok(self
+            .ticket_shard(ticket, None)
+            .update(ticket, rules::revoke))
+    }
+
+    fn is_durable(&self) -> bool {
+        false
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::CodeRecord;
+    use crate::store::rules::Challenge;
 
     #[test]
     fn state_stays_compact() {
         // The long-lived record, inline in the table next to its 16-byte key.
-        assert!(std::mem::size_of::<TicketState>() <= 48);
+        assert!(std::mem::size_of::<TicketRecord>() <= 48);
         // The boxed challenge.
         assert!(std::mem::size_of::<Challenge>() <= 112);
         assert_eq!(std::mem::size_of::<CodeRecord>(), 48);

@@ -29,19 +29,20 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::clock::Timestamp;
-use crate::code::CodeHash;
-use crate::mail::{BoxError, EmailAddress};
+use crate::email::EmailAddress;
+use crate::error::BoxError;
 use crate::ticket::TicketKey;
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod conformance;
-mod memory;
+pub(crate) mod memory;
 #[cfg(feature = "redis")]
-mod redis;
+pub(crate) mod redis;
+pub(crate) mod rules;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) mod sql;
 
-pub use self::memory::MemoryStore;
-#[cfg(feature = "redis")]
-pub use self::redis::RedisStore;
+pub use crate::code::CodeHash;
 
 /// A keyed hash of an e-mail address: the key of the per-address send counter.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -409,7 +410,7 @@ impl StoreError {
 /// Challenge state shared by every instance of an application.
 ///
 /// See the [module documentation](self) for the contract. Each method is one
-/// atomic step for its ticket. [`MemoryStore`] (a lock per ticket) and
+/// atomic step for its ticket. [`MemoryStore`](crate::MemoryStore) (a lock per ticket) and
 /// `RedisStore` (a Lua script per method) are complete implementations; run
 /// the conformance suite (`tower_otp::store_conformance_tests!`, feature
 /// `test-util`) on yours.
@@ -460,6 +461,9 @@ impl StoreError {
 ///     }
 ///     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
 ///         self.inner.revoke_devices(ticket).await
+///     }
+///     fn is_durable(&self) -> bool {
+///         self.inner.is_durable()
 ///     }
 /// }
 ///
@@ -543,6 +547,24 @@ pub trait Store: Send + Sync + 'static {
     /// Increments the ticket's generation, so that device tokens issued before
     /// stop passing where revocation checks are on. Returns the new generation.
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError>;
+
+    /// Whether what the store keeps survives a restart of the application
+    /// (default: `true`). [`MemoryStore`](crate::MemoryStore) says `false`: after a restart every
+    /// ticket is unclaimed and unbound again, so a layer that trusts first
+    /// devices over it should warn.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tower_otp::MemoryStore;
+    /// use tower_otp::store::Store;
+    ///
+    /// assert!(!MemoryStore::new().is_durable());
+    /// let shared: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    /// assert!(!shared.is_durable());
+    /// ```
+    fn is_durable(&self) -> bool {
+        true
+    }
 }
 
 #[async_trait]
@@ -583,5 +605,8 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
         (**self).revoke_devices(ticket).await
+    }
+    fn is_durable(&self) -> bool {
+        (**self).is_durable()
     }
 }

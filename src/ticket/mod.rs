@@ -1,151 +1,16 @@
-//! Ticket ids and their keyed hashes.
-
-use std::fmt;
-
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-use crate::secret::HmacKey;
+//! Where a request names its ticket: the types a custom
+//! [`TicketSource`] returns. Applications pick a source
+//! with [`OtpLayer::with_ticket_param`](crate::OtpLayer::with_ticket_param),
+//! [`with_ticket_path`](crate::OtpLayer::with_ticket_path) or
+//! [`with_ticket_source`](crate::OtpLayer::with_ticket_source).
 
 mod cache;
-mod source;
+pub(crate) mod id;
+pub(crate) mod source;
 
 pub(crate) use self::cache::TicketKeyer;
-
+pub(crate) use self::id::{TicketId, TicketKey};
 #[cfg(feature = "axum")]
-pub use self::source::PathParam;
-pub use self::source::{Found, PathPattern, TicketMatch, TicketSource};
-
-/// The id of a ticket, as taken from the request (for example the `{ticket}`
-/// path segment).
-///
-/// The ticket URL is a bearer secret, so `Debug` does not print the id and
-/// tower-otp never logs it: logs and stores see only its [`TicketKey`].
-///
-/// ```
-/// use tower_otp::TicketId;
-///
-/// let id = TicketId::new("A7x9-Qz");
-/// assert_eq!(id.as_str(), "A7x9-Qz");
-/// assert_eq!(format!("{id:?}"), "TicketId(REDACTED)");
-/// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct TicketId(String);
-
-impl TicketId {
-    /// Wraps a ticket id.
-    pub fn new(id: impl Into<String>) -> Self {
-        Self(id.into())
-    }
-
-    /// The raw id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for TicketId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TicketId(REDACTED)")
-    }
-}
-
-impl From<&str> for TicketId {
-    fn from(id: &str) -> Self {
-        Self::new(id)
-    }
-}
-
-impl From<String> for TicketId {
-    fn from(id: String) -> Self {
-        Self(id)
-    }
-}
-
-/// A keyed hash (HMAC-SHA256 under a key derived from the [`Secret`](crate::Secret))
-/// of a ticket id: how stores, device tokens and logs name a ticket without
-/// holding the id itself.
-///
-/// Its text form ([`TicketKey::as_str`]) is 22 URL-safe base64 characters
-/// (128 bits), safe to use in store keys, cookie names and claims.
-/// [`TicketKey::label`] is a shorter form for logs.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TicketKey {
-    bytes: [u8; 16],
-    text: [u8; 22],
-}
-
-impl TicketKey {
-    pub(crate) fn derive(key: &HmacKey, id: &TicketId) -> Self {
-        let full = key.sign(&[id.as_str().as_bytes()]);
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(&full[..16]);
-        Self::from_bytes(bytes)
-    }
-
-    /// A ticket key from its 16 bytes (for stores that keep the bytes).
-    pub fn from_bytes(bytes: [u8; 16]) -> Self {
-        let mut text = [0u8; 22];
-        URL_SAFE_NO_PAD
-            .encode_slice(bytes, &mut text)
-            .expect("16 bytes encode to 22 characters");
-        Self { bytes, text }
-    }
-
-    /// Parses the 22-character text form.
-    pub fn parse(text: &str) -> Option<Self> {
-        let mut bytes = [0u8; 16];
-        if text.len() != 22 {
-            return None;
-        }
-        let n = URL_SAFE_NO_PAD.decode_slice(text, &mut bytes).ok()?;
-        (n == 16).then(|| Self::from_bytes(bytes))
-    }
-
-    /// The 16 bytes.
-    pub fn as_bytes(&self) -> &[u8; 16] {
-        &self.bytes
-    }
-
-    /// The 22-character URL-safe text form.
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.text).expect("base64 is ASCII")
-    }
-
-    /// A short label for logs: the first 8 characters of the text form.
-    pub fn label(&self) -> &str {
-        &self.as_str()[..8]
-    }
-}
-
-impl fmt::Debug for TicketKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TicketKey({})", self.label())
-    }
-}
-
-impl fmt::Display for TicketKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Secret;
-
-    #[test]
-    fn keyed_hash_is_stable_per_secret_and_hides_the_id() {
-        let secret = Secret::random();
-        let key = HmacKey::new(&secret.derive("ticket"));
-        let a = TicketKey::derive(&key, &TicketId::new("abc"));
-        assert_eq!(a, TicketKey::derive(&key, &TicketId::new("abc")));
-        assert_ne!(a, TicketKey::derive(&key, &TicketId::new("abd")));
-        assert!(!a.as_str().contains("abc"));
-        assert_eq!(TicketKey::parse(a.as_str()), Some(a));
-        assert_eq!(TicketKey::parse("short"), None);
-        let other = HmacKey::new(&Secret::random().derive("ticket"));
-        assert_ne!(a, TicketKey::derive(&other, &TicketId::new("abc")));
-    }
-}
+pub(crate) use self::source::PathParam;
+pub use self::source::{Found, NoTicketSource, TicketMatch};
+pub(crate) use self::source::{PathPattern, TicketSource};

@@ -6,6 +6,7 @@ use std::fmt;
 use http::request::Parts;
 
 use super::TicketId;
+use crate::error::ConfigError;
 
 /// A ticket found in a request, with the URL path that scopes its cookies.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +54,8 @@ impl TicketMatch {
     /// The device cookie's `Path` for a request to `request_path`.
     ///
     /// ```
-    /// use tower_otp::{TicketId, TicketMatch};
+    /// use tower_otp::TicketId;
+    /// use tower_otp::ticket::TicketMatch;
     ///
     /// let found = TicketMatch::new(TicketId::new("abc"), "/tickets/abc");
     /// assert_eq!(found.cookie_path("/tickets/abc/pdf"), "/tickets/abc");
@@ -82,17 +84,23 @@ pub enum Found {
     /// The request is on a ticket route but its ticket part is malformed
     /// (empty, not UTF-8...): the gate answers 404, the inner service never sees it.
     Malformed,
-    /// The source cannot work here (for example [`PathParam`] used with
-    /// `Router::layer` instead of `route_layer`): the gate answers 500.
-    Misconfigured(&'static str),
+    /// The source cannot work where the layer was put (for example a
+    /// [`PathParam`] on a route without that parameter): the gate answers
+    /// 500 and logs this text, which should name the fix.
+    Misconfigured(Cow<'static, str>),
 }
 
 /// Finds the ticket a request names.
 ///
-/// Implemented by [`PathPattern`] (the default, `/tickets/{ticket}`),
-/// [`PathParam`] (feature `axum`: the matched route's parameter, for
-/// `route_layer`) and closures `Fn(&Parts) -> Option<TicketId>` (cookies then
-/// scoped to `/`).
+/// Implemented by [`PathParam`] (feature `axum`: the matched route's
+/// parameter, for `route_layer`; the first choice), [`PathPattern`] (a path
+/// pattern such as `/tickets/{ticket}`) and closures
+/// `Fn(&Parts) -> Option<TicketId>` (cookies then scoped to `/`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not say where the ticket is",
+    label = "this OtpLayer has no ticket source",
+    note = "name the ticket: `.with_ticket_param(\"ticket\")` with `Router::route_layer`, `.with_ticket_path(\"/tickets/{{ticket}}\")?`, or `.with_ticket_source(|parts| ...)`"
+)]
 pub trait TicketSource: Clone + Send + Sync + 'static {
     /// Looks at the request head. (`&mut` only because axum's extractors take
     /// it; a source must not change the request.)
@@ -111,6 +119,13 @@ where
         }
     }
 }
+
+/// The source of an [`OtpLayer`](crate::OtpLayer) that has not been told
+/// where the ticket is. It is not a [`TicketSource`], so such a layer cannot
+/// wrap a service: a route can never be served unchecked because the layer
+/// looked for its ticket in the wrong place by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoTicketSource;
 
 /// Ticket ids are 1 to 256 bytes without control characters.
 fn valid_id(id: &str) -> bool {
@@ -146,8 +161,8 @@ impl PathPattern {
     ///
     /// # Errors
     /// [`ConfigError::OutOfRange`](crate::ConfigError::OutOfRange) when the pattern does not have that form.
-    pub fn new(pattern: &str) -> Result<Self, crate::ConfigError> {
-        let bad = || crate::ConfigError::OutOfRange {
+    pub fn new(pattern: &str) -> Result<Self, ConfigError> {
+        let bad = || ConfigError::OutOfRange {
             setting: "ticket path pattern",
             range: "of the form /literal/.../{ticket}",
         };
@@ -220,13 +235,12 @@ impl fmt::Debug for PathPattern {
 /// `Router::route_layer`: the gate sees exactly the ticket the handler's
 /// `Path` extractor sees.
 ///
-/// axum applies `Router::layer` and `Router::route_layer` to each route after
-/// matching, so both work; prefer `route_layer`. A request that matched no
-/// route of this router (a nested service, whose routes are out of sight, or
-/// under `Router::layer` the fallback) gets a 404 rather than passing
-/// unchecked: put the layer on a nested router's own ticket routes. Wrapped
-/// around a whole router from outside (before routing) there are no path
-/// parameters at all: every request then gets a 500 and an error is logged.
+/// It fails closed: every request it sees must be on a matched route with
+/// that parameter. A route without it (a misspelled name, or a route that
+/// is not a ticket route in the same `route_layer` group), a request that
+/// matched no route (a fallback, a nested service), or a layer wrapped
+/// around a whole router from outside (no path parameters at all) answers
+/// 500 and logs an error naming the fix; the handler never runs.
 ///
 /// ```
 /// use tower_otp::PathParam;
@@ -254,6 +268,43 @@ impl PathParam {
 }
 
 #[cfg(feature = "axum")]
+const OUTSIDE_ROUTING: &str = "PathParam found no path parameters: the layer wraps the router \
+    from outside (or is not in an axum Router). Apply it with Router::route_layer on the ticket \
+    routes, or use with_ticket_path(\"/tickets/{ticket}\") to match the request path instead";
+
+#[cfg(feature = "axum")]
+const NO_ROUTE: &str = "PathParam: the request matched no route of this router (a fallback, or a \
+    nested service whose routes the layer cannot see). Apply the layer with Router::route_layer \
+    on the ticket routes themselves, not with Router::layer or around a fallback";
+
+#[cfg(feature = "axum")]
+impl PathParam {
+    /// The error for a route that lacks the parameter.
+    fn missing_on(&self, route: &str, params: &axum::extract::RawPathParams) -> String {
+        let names: Vec<&str> = params.iter().map(|(k, _)| k).collect();
+        let fix = match names.as_slice() {
+            [] => format!(
+                "route `{route}` has no path parameter, so it names no ticket: move it out of the \
+                 Router::route_layer group that PathParam(\"{name}\") protects",
+                name = self.name
+            ),
+            [only] => format!(
+                "route `{route}` has no `{{{name}}}` parameter (it has `{{{only}}}`): use \
+                 with_ticket_param(\"{only}\"), or move the route out of the route_layer group",
+                name = self.name
+            ),
+            _ => format!(
+                "route `{route}` has no `{{{name}}}` parameter (it has {names:?}): name the one \
+                 that is the ticket in with_ticket_param, or move the route out of the \
+                 route_layer group",
+                name = self.name
+            ),
+        };
+        format!("PathParam: {fix}")
+    }
+}
+
+#[cfg(feature = "axum")]
 impl TicketSource for PathParam {
     fn find(&self, parts: &mut Parts) -> Found {
         use axum::extract::{FromRequestParts, MatchedPath, RawPathParams};
@@ -267,26 +318,17 @@ impl TicketSource for PathParam {
             )) => {
                 return Found::Malformed;
             }
-            _ => {
-                return Found::Misconfigured(
-                    "PathParam needs Router::route_layer (no path parameters found)",
-                );
-            }
+            _ => return Found::Misconfigured(Cow::Borrowed(OUTSIDE_ROUTING)),
         };
         let Some(value) = params
             .iter()
             .find_map(|(k, v)| (k == self.name).then_some(v))
         else {
-            // Without a matched route, the request went to a nested service (whose
-            // routes, the ticket's included, are out of sight) or to the fallback:
-            // never pass it unchecked.
-            if parts.extensions.get::<MatchedPath>().is_none() {
-                tracing::debug!(
-                    "PathParam: no matched route (nested service or fallback); answering 404"
-                );
-                return Found::Malformed;
-            }
-            return Found::None;
+            return Found::Misconfigured(match parts.extensions.get::<MatchedPath>() {
+                // A fallback, or a nested service whose routes are out of sight.
+                None => Cow::Borrowed(NO_ROUTE),
+                Some(route) => Cow::Owned(self.missing_on(route.as_str(), &params)),
+            });
         };
         if !valid_id(value) {
             return Found::Malformed;

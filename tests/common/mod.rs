@@ -15,8 +15,8 @@ use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 use tower_otp::{
-    CapturingMailer, EmailAddress, ManualClock, MemoryStore, OtpLayer, Secret, Timestamp,
-    VerifiedDevice,
+    CapturingMailer, EmailAddress, Flow, ManualClock, MemoryStore, OtpLayer, PathPattern, Secret,
+    TestBrowser, Timestamp, VerifiedDevice,
 };
 
 pub const TICKET_BODY: &str = "TICKET PAGE";
@@ -33,11 +33,14 @@ async fn ticket(Path(ticket): Path<String>, device: VerifiedDevice) -> String {
     format!("{TICKET_BODY} {ticket} {}", device.device_id())
 }
 
+/// The layer every harness builds: the test pattern `/tickets/{ticket}`.
+pub type Layer = OtpLayer<PathPattern>;
+
 pub struct Harness {
     pub app: Router,
     pub clock: ManualClock,
     pub mailer: CapturingMailer,
-    pub layer: OtpLayer,
+    pub layer: OtpLayer<PathPattern>,
 }
 
 impl Harness {
@@ -46,7 +49,7 @@ impl Harness {
         Self::with(|layer| layer)
     }
 
-    pub fn with(configure: impl FnOnce(OtpLayer) -> OtpLayer) -> Self {
+    pub fn with(configure: impl FnOnce(Layer) -> Layer) -> Self {
         Self::build(&Secret::random(), MemoryStore::new(), configure)
     }
 
@@ -56,6 +59,14 @@ impl Harness {
             jar: BTreeMap::new(),
             csrf: None,
         }
+    }
+
+    /// A [`TestBrowser`] profile on this harness: its mailer, its clock, plain HTTP.
+    pub fn test_browser(&self) -> TestBrowser<Router> {
+        TestBrowser::new(self.app.clone())
+            .with_origin("http://tickets.test")
+            .with_mailer(self.mailer.clone())
+            .with_clock(self.clock.clone())
     }
 
     pub fn advance(&self, by: Duration) {
@@ -250,16 +261,29 @@ impl Harness {
     /// secret accept each other's device cookies).
     pub fn build(
         secret: &Secret,
-        store: impl tower_otp::Store,
-        configure: impl FnOnce(OtpLayer) -> OtpLayer,
+        store: impl tower_otp::store::Store,
+        configure: impl FnOnce(Layer) -> Layer,
+    ) -> Self {
+        Self::build_with_flow(secret, store, |flow| flow, configure)
+    }
+
+    /// A harness whose flow is configured too (site name, limits, hooks).
+    pub fn build_with_flow(
+        secret: &Secret,
+        store: impl tower_otp::store::Store,
+        flow: impl FnOnce(Flow) -> Flow,
+        configure: impl FnOnce(Layer) -> Layer,
     ) -> Self {
         let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
         let mailer = CapturingMailer::new();
-        let layer = OtpLayer::new(secret, store, mailer.clone())
+        let base = Flow::new(secret, store, mailer.clone())
             .with_clock(clock.clone())
             .with_site_name("Test Tickets")
-            .with_cookie_secure(false)
             .with_new_device_notice(false);
+        let layer = OtpLayer::new(flow(base))
+            .with_ticket_path("/tickets/{ticket}")
+            .expect("the test pattern is valid")
+            .with_cookie_secure(false);
         let layer = configure(layer);
         Self {
             app: app().layer(layer.clone()),
@@ -405,54 +429,57 @@ pub fn csp_directives(csp: &str) -> BTreeMap<String, Vec<String>> {
 pub struct FailingStore;
 
 #[tower_otp::async_trait]
-impl tower_otp::Store for FailingStore {
+impl tower_otp::store::Store for FailingStore {
     async fn load(
         &self,
         _: &tower_otp::TicketKey,
         _: Timestamp,
         _: &tower_otp::store::Policy,
-    ) -> Result<tower_otp::store::TicketSnapshot, tower_otp::StoreError> {
-        Err(tower_otp::StoreError::msg("down"))
+    ) -> Result<tower_otp::store::TicketSnapshot, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
     }
     async fn claim_first_device(
         &self,
         _: &tower_otp::TicketKey,
-    ) -> Result<tower_otp::store::ClaimOutcome, tower_otp::StoreError> {
-        Err(tower_otp::StoreError::msg("down"))
+    ) -> Result<tower_otp::store::ClaimOutcome, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
     }
     async fn bind(
         &self,
         _: &tower_otp::TicketKey,
         _: &EmailAddress,
-    ) -> Result<tower_otp::store::BindOutcome, tower_otp::StoreError> {
-        Err(tower_otp::StoreError::msg("down"))
+    ) -> Result<tower_otp::store::BindOutcome, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
     }
     async fn issue_code(
         &self,
         _: &tower_otp::store::IssueRequest<'_>,
-    ) -> Result<tower_otp::store::IssueOutcome, tower_otp::StoreError> {
-        Err(tower_otp::StoreError::msg("down"))
+    ) -> Result<tower_otp::store::IssueOutcome, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
     }
     async fn withdraw_code(
         &self,
         _: &tower_otp::store::IssueRequest<'_>,
-    ) -> Result<(), tower_otp::StoreError> {
-        Err(tower_otp::StoreError::msg("down"))
+    ) -> Result<(), tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
     }
     async fn verify_code(
         &self,
         _: &tower_otp::store::VerifyRequest<'_>,
-    ) -> Result<tower_otp::store::VerifyOutcome, tower_otp::StoreError> {
-        Err(tower_otp::StoreError::msg("down"))
+    ) -> Result<tower_otp::store::VerifyOutcome, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
     }
     async fn restart(
         &self,
         _: &tower_otp::TicketKey,
         _: Timestamp,
-    ) -> Result<tower_otp::store::RestartOutcome, tower_otp::StoreError> {
-        Err(tower_otp::StoreError::msg("down"))
+    ) -> Result<tower_otp::store::RestartOutcome, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
     }
-    async fn revoke_devices(&self, _: &tower_otp::TicketKey) -> Result<u64, tower_otp::StoreError> {
-        Err(tower_otp::StoreError::msg("down"))
+    async fn revoke_devices(
+        &self,
+        _: &tower_otp::TicketKey,
+    ) -> Result<u64, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
     }
 }

@@ -4,8 +4,8 @@
 //! (`{...}`), so one script can touch all of them on Redis Cluster; an
 //! address's send counter has a hash tag of its own.
 
-use crate::ConfigError;
 use crate::code::CodeHash;
+use crate::error::ConfigError;
 use crate::store::AddressKey;
 use crate::ticket::TicketKey;
 

@@ -13,7 +13,7 @@ use self::connection::Connection;
 use self::keys::Keys;
 use self::scripts::SCRIPTS;
 use super::StoreError;
-use crate::ConfigError;
+use crate::error::ConfigError;
 
 mod connection;
 mod keys;
@@ -25,10 +25,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Keeps challenge state in Redis, shared by every instance of an application.
 ///
-/// Every [`Store`](crate::Store) operation is one Lua script, run atomically by Redis in one
+/// Every [`Store`](crate::store::Store) operation is one Lua script, run atomically by Redis in one
 /// round trip (`EVALSHA`; the script is loaded again by itself after a Redis
 /// restart). On Redis Cluster the per-address send counter lives in another
-/// slot than the ticket, so [`issue_code`](crate::Store::issue_code) is then two
+/// slot than the ticket, so [`issue_code`](crate::store::Store::issue_code) is then two
 /// scripts (see [Cluster](#cluster)).
 ///
 /// # Key layout
@@ -51,7 +51,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// # Time
 ///
 /// The scripts apply the rules with the `now` the caller passes (the
-/// application's [`Clock`](crate::Clock)), as the [`Store`](crate::Store) contract says; a
+/// application's [`Clock`](crate::Clock)), as the [`Store`](crate::store::Store) contract says; a
 /// manual clock in tests therefore works. Redis only makes records vanish:
 /// each write sets a relative TTL (`PX`) of "until it can no longer matter,
 /// plus a minute", so expiry does not depend on Redis's clock agreeing with
@@ -90,11 +90,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// attempt budget.
 ///
 /// ```no_run
-/// use tower_otp::{CapturingMailer, OtpLayer, RedisStore, Secret};
+/// use tower_otp::{CapturingMailer, Flow, OtpLayer, RedisStore, Secret};
 ///
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// let store = RedisStore::new("redis://127.0.0.1:6379").await?.with_prefix("tickets-otp")?;
-/// let layer = OtpLayer::new(&Secret::random(), store, CapturingMailer::new());
+/// let flow = Flow::new(&Secret::random(), store, CapturingMailer::new());
+/// let layer = OtpLayer::new(flow).with_ticket_param("ticket");
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -123,7 +124,7 @@ impl RedisStore {
     /// within 5 seconds.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), tower_otp::StoreError> {
+    /// # async fn demo() -> Result<(), tower_otp::store::StoreError> {
     /// let store = tower_otp::RedisStore::new("redis://127.0.0.1:6379").await?;
     /// # Ok(()) }
     /// ```
@@ -158,7 +159,7 @@ impl RedisStore {
     /// reached within 5 seconds.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), tower_otp::StoreError> {
+    /// # async fn demo() -> Result<(), tower_otp::store::StoreError> {
     /// let store = tower_otp::RedisStore::cluster([
     ///     "redis://127.0.0.1:7001",
     ///     "redis://127.0.0.1:7002",
@@ -304,7 +305,7 @@ impl RedisStore {
     /// The key prefix.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), tower_otp::StoreError> {
+    /// # async fn demo() -> Result<(), tower_otp::store::StoreError> {
     /// let store = tower_otp::RedisStore::new("redis://127.0.0.1:6379").await?;
     /// assert_eq!(store.prefix(), "otp");
     /// # Ok(()) }
@@ -316,7 +317,7 @@ impl RedisStore {
     /// The timeout of one call.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), tower_otp::StoreError> {
+    /// # async fn demo() -> Result<(), tower_otp::store::StoreError> {
     /// let store = tower_otp::RedisStore::new("redis://127.0.0.1:6379").await?;
     /// assert_eq!(store.timeout(), tower_otp::RedisStore::DEFAULT_TIMEOUT);
     /// # Ok(()) }
@@ -334,7 +335,7 @@ impl RedisStore {
     /// A [`StoreError`] when Redis cannot be reached.
     ///
     /// ```no_run
-    /// # async fn demo(store: tower_otp::RedisStore) -> Result<(), tower_otp::StoreError> {
+    /// # async fn demo(store: tower_otp::RedisStore) -> Result<(), tower_otp::store::StoreError> {
     /// store.load_scripts().await?;
     /// # Ok(()) }
     /// ```

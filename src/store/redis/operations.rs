@@ -7,7 +7,7 @@ use super::RedisStore;
 use super::keys::hex;
 use super::scripts::{self, SCRIPTS, millis, policy_args};
 use crate::clock::Timestamp;
-use crate::mail::EmailAddress;
+use crate::email::EmailAddress;
 use crate::store::{
     BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome, Store,
     StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,

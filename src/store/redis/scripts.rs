@@ -12,7 +12,7 @@ use redis::{Script, ScriptInvocation, Value};
 use super::keys::unhex;
 use crate::clock::Timestamp;
 use crate::code::CodeHash;
-use crate::mail::EmailAddress;
+use crate::email::EmailAddress;
 use crate::store::{
     BindOutcome, ClaimOutcome, CodeRecord, IssueOutcome, Policy, StoreError, TicketSnapshot,
     VerifyOutcome,

@@ -59,25 +59,63 @@ impl VerifiedDevice {
     }
 }
 
+/// The rejection of the [`VerifiedDevice`] extractor when no
+/// [`OtpLayer`](crate::OtpLayer) let the request through: a route that was
+/// meant to be protected is not. It answers 500 (never the ticket) and logs
+/// an error.
 #[cfg(feature = "axum")]
-mod extract {
-    use axum::extract::FromRequestParts;
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, thiserror::Error)]
+#[error("VerifiedDevice is missing: this route is not behind OtpLayer")]
+#[non_exhaustive]
+pub struct MissingVerifiedDevice;
+
+#[cfg(feature = "axum")]
+mod axum_impls {
+    use std::convert::Infallible;
+
+    use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+    use axum::response::{IntoResponse, Response};
     use http::StatusCode;
     use http::request::Parts;
 
-    use super::VerifiedDevice;
+    use super::{MissingVerifiedDevice, VerifiedDevice};
 
+    impl IntoResponse for MissingVerifiedDevice {
+        fn into_response(self) -> Response {
+            tracing::error!(
+                "a handler takes VerifiedDevice but no OtpLayer let this request through: \
+                 put the route behind the layer (Router::route_layer)"
+            );
+            (StatusCode::INTERNAL_SERVER_ERROR, "server error").into_response()
+        }
+    }
+
+    /// Fails closed: without the layer, the handler never runs.
     impl<S: Send + Sync> FromRequestParts<S> for VerifiedDevice {
-        type Rejection = (StatusCode, &'static str);
+        type Rejection = MissingVerifiedDevice;
 
         async fn from_request_parts(
             parts: &mut Parts,
             _state: &S,
         ) -> Result<Self, Self::Rejection> {
-            parts.extensions.get::<VerifiedDevice>().cloned().ok_or((
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "VerifiedDevice is missing: is this route behind OtpLayer?",
-            ))
+            parts
+                .extensions
+                .get::<VerifiedDevice>()
+                .cloned()
+                .ok_or(MissingVerifiedDevice)
+        }
+    }
+
+    /// `Option<VerifiedDevice>`: `None` on a request the layer passed without
+    /// a ticket (or on a route without the layer).
+    impl<S: Send + Sync> OptionalFromRequestParts<S> for VerifiedDevice {
+        type Rejection = Infallible;
+
+        async fn from_request_parts(
+            parts: &mut Parts,
+            _state: &S,
+        ) -> Result<Option<Self>, Self::Rejection> {
+            Ok(parts.extensions.get::<VerifiedDevice>().cloned())
         }
     }
 }

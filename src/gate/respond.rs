@@ -105,8 +105,17 @@ pub(crate) fn json(status: StatusCode, value: &Value) -> Response<Bytes> {
     )
 }
 
-/// A plain-text response (404/500 outside any page).
-pub(crate) fn text(status: StatusCode, message: &'static str) -> Response<Bytes> {
+/// An answer outside any page (404, 500, 400): plain text, or
+/// `{"error": code, "message": ...}` for a JSON client.
+pub(crate) fn plain(
+    status: StatusCode,
+    code: &str,
+    message: &'static str,
+    json: bool,
+) -> Response<Bytes> {
+    if json {
+        return self::json(status, &json!({ "error": code, "message": message }));
+    }
     build(
         status,
         "text/plain; charset=utf-8",
@@ -129,14 +138,20 @@ pub(crate) fn see_other(location: &str) -> Response<Bytes> {
     response
 }
 
-/// 308 Permanent Redirect to the same URL over HTTPS.
-pub(crate) fn redirect_to_https(url: &str) -> Response<Bytes> {
-    let mut response = build(
-        StatusCode::PERMANENT_REDIRECT,
-        "text/plain; charset=utf-8",
-        Bytes::new(),
-        JSON_CSP,
-    );
+/// 308 Permanent Redirect to the same URL over HTTPS (with a JSON body
+/// `{"error": "https_required", "location": ...}` for a JSON client).
+pub(crate) fn redirect_to_https(url: &str, json: bool) -> Response<Bytes> {
+    let mut response = if json {
+        let value = json!({ "error": "https_required", "message": "use HTTPS", "location": url });
+        self::json(StatusCode::PERMANENT_REDIRECT, &value)
+    } else {
+        build(
+            StatusCode::PERMANENT_REDIRECT,
+            "text/plain; charset=utf-8",
+            Bytes::new(),
+            JSON_CSP,
+        )
+    };
     if let Ok(value) = HeaderValue::from_str(url) {
         response.headers_mut().insert(header::LOCATION, value);
     }
@@ -235,7 +250,8 @@ mod tests {
                 StatusCode::TOO_MANY_REQUESTS,
                 &json!({"error": "throttled"}),
             ),
-            text(StatusCode::NOT_FOUND, "not found"),
+            plain(StatusCode::NOT_FOUND, "not_found", "not found", false),
+            plain(StatusCode::NOT_FOUND, "not_found", "not found", true),
             see_other("/tickets/a"),
         ] {
             let h = response.headers();

@@ -223,8 +223,9 @@ fn canonical_domain(domain: &str) -> Result<String, AddressError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Locale;
     use crate::mail::message::build_message;
-    use crate::{Code, Locale, MailKind, OtpMail};
+    use crate::mail::{Code, MailKind, OtpMail};
     use proptest::prelude::*;
 
     #[test]

@@ -1,4 +1,4 @@
-//! Gate actions from form or JSON bodies.
+//! Gate actions parsed from form or JSON bodies.
 
 use serde::Deserialize;
 

@@ -1,0 +1,147 @@
+//! The gate: everything a browser meets that cannot simply pass.
+//!
+//! [`OtpService`](crate::OtpService) reads the request head, scans the
+//! cookies once and asks [`decision::decide`]. Requests it cannot settle from
+//! the head (an unverified browser, or revocation checks) come to [`run`],
+//! which reads the ticket's state once, decides again and answers: the
+//! first-device round trip, the challenge page, or a gate action.
+//!
+//! - [`decision`]: the facts and the one decision function;
+//! - [`request`]: the request head as a plain value;
+//! - [`action`] and [`parse`]: POSTed actions;
+//! - [`render`] and [`respond`]: pages, JSON, status codes and headers;
+//! - [`cookies`], [`csrf`], [`origin`], [`proto`], [`lang`]: the HTTP details.
+
+use std::sync::Arc;
+
+use http::header::{CACHE_CONTROL, HeaderValue, SET_COOKIE};
+use http::request::Parts;
+use http::{Request, Response, StatusCode};
+use tower_service::Service;
+
+use crate::body::ResponseBody;
+use crate::config::Config;
+use crate::device::DeviceClaims;
+use crate::error::BoxError;
+use crate::extract::VerifiedDevice;
+use crate::pages::PageKind;
+
+pub(crate) mod action;
+pub(crate) mod cookies;
+pub(crate) mod csrf;
+pub(crate) mod decision;
+pub(crate) mod lang;
+pub(crate) mod origin;
+pub(crate) mod parse;
+pub(crate) mod proto;
+pub(crate) mod render;
+pub(crate) mod request;
+pub(crate) mod respond;
+
+use self::decision::{Decision, Facts, Stored, decide};
+use self::render::Answer;
+use self::request::GateRequest;
+
+type GateResult<B, E> = Result<Response<ResponseBody<B>>, E>;
+
+/// The only way a request reaches the inner service with a [`VerifiedDevice`].
+pub(crate) fn pass<S, B>(
+    inner: &mut S,
+    mut parts: Parts,
+    body: B,
+    device: VerifiedDevice,
+) -> S::Future
+where
+    S: Service<Request<B>>,
+{
+    parts.extensions.insert(device);
+    inner.call(Request::from_parts(parts, body))
+}
+
+/// A ticket page is a capability page: keep it out of caches unless the app says otherwise.
+pub(crate) fn no_store_unless_set<B>(response: &mut Response<B>) {
+    response
+        .headers_mut()
+        .entry(CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+}
+
+/// Answers a request [`decide`] sent to [`Decision::Lookup`]: reads the
+/// ticket's state, decides again with it, and acts.
+pub(crate) async fn run<S, ReqBody, ResBody>(
+    config: Arc<Config>,
+    mut inner: S,
+    (parts, body): (Parts, ReqBody),
+    req: GateRequest,
+    facts: Facts,
+    claims: Option<DeviceClaims>,
+) -> GateResult<ResBody, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ReqBody: http_body::Body,
+    ReqBody::Error: Into<BoxError>,
+{
+    let key = req.key;
+    let challenge = match config.flow.lookup(&key).await {
+        Ok(found) => Some(found),
+        Err(error) => {
+            tracing::error!(ticket = key.label(), %error, "store unavailable");
+            None
+        }
+    };
+    let stored = challenge
+        .as_ref()
+        .map_or(Stored::Unavailable, |(c, generation)| Stored::Read {
+            generation: *generation,
+            claimable: c.claimable,
+        });
+    let challenge = challenge.map(|(challenge, _)| challenge);
+    let response = match (decide(&Facts { stored, ..facts }), challenge.as_ref()) {
+        (Decision::PassVerified, _) => {
+            let claims = claims.expect("a signed device has claims");
+            let device = VerifiedDevice::new(req.ticket, key, claims);
+            let mut response = pass(&mut inner, parts, body, device).await?;
+            no_store_unless_set(&mut response);
+            return Ok(response.map(ResponseBody::inner));
+        }
+        (Decision::Claim, Some(challenge)) => match config.flow.claim_first_device(&key).await {
+            Ok(Some(generation)) => {
+                let (claims, set_cookie) = render::mint(&config, &req, generation);
+                let clear_probe = render::probe_cookie(&config, &req, std::time::Duration::ZERO);
+                let device = VerifiedDevice::new(req.ticket, key, claims);
+                let mut response = pass(&mut inner, parts, body, device).await?;
+                let headers = response.headers_mut();
+                headers.append(SET_COOKIE, set_cookie);
+                headers.append(SET_COOKIE, clear_probe);
+                // It sets a cookie: never cached, whatever the application said.
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                return Ok(response.map(ResponseBody::inner));
+            }
+            Ok(None) => render::page(&config, &req, Answer::challenge(Some(challenge))),
+            Err(error) => {
+                tracing::error!(ticket = key.label(), %error, "store unavailable");
+                render::unavailable(&config, &req)
+            }
+        },
+        (Decision::Probe, _) => render::probe(&config, &req),
+        (Decision::ConfirmPage, _) => {
+            let answer = Answer::plain(StatusCode::UNAUTHORIZED, PageKind::Confirm);
+            render::page(&config, &req, answer)
+        }
+        (Decision::Action, Some(challenge)) => action::run(&config, &req, body, challenge).await,
+        (Decision::Page, challenge) => render::page(&config, &req, Answer::challenge(challenge)),
+        (Decision::Unavailable, _) => render::unavailable(&config, &req),
+        (decision, _) => {
+            // Settled before the lookup, or a read without its challenge: never the inner service.
+            tracing::error!(?decision, "tower-otp: unexpected decision after the lookup");
+            let message = "server error";
+            respond::plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                message,
+                req.json,
+            )
+        }
+    };
+    Ok(render::finish(&config, &req, response))
+}

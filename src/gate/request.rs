@@ -1,0 +1,163 @@
+//! [`GateRequest`]: the head of a request the gate answers, read once into a
+//! plain value that the renderers and the action take by reference.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use http::request::Parts;
+use rand::RngCore;
+
+use super::cookies::Jar;
+use super::decision::{Verb, is_prefetch};
+use super::{csrf, lang, origin};
+use crate::config::Config;
+use crate::locale::Locale;
+use crate::ticket::{TicketId, TicketKey, TicketMatch};
+
+/// What a POST body claims to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyType {
+    Form,
+    Json,
+    Other,
+}
+
+/// Everything the gate needs from a request head.
+#[derive(Debug)]
+pub(crate) struct GateRequest {
+    pub(crate) ticket: TicketId,
+    pub(crate) key: TicketKey,
+    /// The `Path` of the cookies this ticket's pages set.
+    pub(crate) cookie_path: String,
+    pub(crate) prefetch: bool,
+    /// Answers in JSON (`Accept` or `Content-Type` says so).
+    pub(crate) json: bool,
+    pub(crate) body_type: BodyType,
+    pub(crate) content_length: Option<u64>,
+    /// The request's own path and query: form action and redirect target.
+    pub(crate) url: String,
+    /// The length of the path in `url`.
+    path_len: usize,
+    pub(crate) locale: Locale,
+    /// The language chosen by `?otp_lang=`, to remember in a cookie.
+    pub(crate) lang_choice: Option<Locale>,
+    /// The browser's CSRF cookie, when well formed.
+    pub(crate) csrf_cookie: Option<String>,
+    /// A CSRF cookie to set (a page-viewing browser without one).
+    pub(crate) new_csrf: Option<String>,
+    /// The browser returned this ticket's first-device probe.
+    pub(crate) probe: bool,
+    /// Fetch Metadata and `Origin` allow a POST (checklist 9.2).
+    pub(crate) same_origin: bool,
+    /// The application's hint of which ticket this is.
+    pub(crate) hint: Option<String>,
+    /// The CSP nonce of this response.
+    pub(crate) nonce: String,
+}
+
+impl GateRequest {
+    /// Reads the head once; `jar` is what the service's one cookie scan found.
+    pub(crate) fn read(
+        config: &Config,
+        parts: &Parts,
+        found: &TicketMatch,
+        key: TicketKey,
+        jar: &Jar<'_>,
+    ) -> Self {
+        let headers = &parts.headers;
+        let query = parts.uri.query();
+        let verb = Verb::of(&parts.method);
+        let prefetch = is_prefetch(headers);
+        let body_type = match media_type(headers) {
+            Some(t) if t.eq_ignore_ascii_case("application/json") => BodyType::Json,
+            Some(t) if t.eq_ignore_ascii_case("application/x-www-form-urlencoded") => {
+                BodyType::Form
+            }
+            _ => BodyType::Other,
+        };
+        let json = wants_json(headers);
+        // HEAD, prefetches and other methods set no cookie at all.
+        let quiet = !matches!(verb, Verb::Get | Verb::Post) || prefetch;
+        let csrf_cookie = jar.csrf.filter(|v| csrf::well_formed(v)).map(str::to_owned);
+        // A browser without a CSRF cookie gets one, so the page it is shown
+        // (a refused POST's page included) can be submitted. The JSON API
+        // needs none: its POSTs must be application/json (a CORS preflight).
+        let new_csrf = (csrf_cookie.is_none() && !quiet && !json).then(csrf::new_cookie_value);
+        let path = parts.uri.path();
+        let url = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| path.to_owned(), |pq| pq.as_str().to_owned());
+        let mut nonce = [0u8; 16];
+        rand::rng().fill_bytes(&mut nonce);
+        Self {
+            ticket: found.id.clone(),
+            key,
+            cookie_path: found.cookie_path(path).to_owned(),
+            prefetch,
+            json,
+            body_type,
+            content_length: headers
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok()),
+            path_len: path.len(),
+            url,
+            locale: lang::negotiate(
+                query,
+                jar.lang,
+                headers,
+                config.pages.languages(),
+                config.flow.default_locale(),
+            ),
+            lang_choice: if quiet { None } else { lang::from_query(query) },
+            csrf_cookie,
+            new_csrf,
+            probe: jar.probe == Some(probe_value(&key)),
+            same_origin: verb != Verb::Post
+                || origin::post_allowed(
+                    headers,
+                    parts.uri.authority().map(|a| a.as_str()),
+                    &config.allowed_origins,
+                    config.trust_same_site,
+                ),
+            hint: config.ticket_hint.as_ref().and_then(|hint| hint(&found.id)),
+            nonce: URL_SAFE_NO_PAD.encode(nonce),
+        }
+    }
+
+    /// The request's path.
+    pub(crate) fn path(&self) -> &str {
+        &self.url[..self.path_len]
+    }
+
+    /// The request's query, if any.
+    pub(crate) fn query(&self) -> Option<&str> {
+        self.url.get(self.path_len + 1..)
+    }
+}
+
+/// Whether the client speaks the JSON API: it accepts JSON, or sends it.
+pub(crate) fn wants_json(headers: &http::HeaderMap) -> bool {
+    let says = |name, mime: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains(mime))
+    };
+    says(ACCEPT, "application/json") || says(CONTENT_TYPE, "application/json")
+}
+
+/// The probe's value names the ticket, so a probe earned on one ticket claims no other.
+pub(crate) fn probe_value(key: &TicketKey) -> &str {
+    &key.as_str()[..16]
+}
+
+/// The media type of `Content-Type`, without parameters.
+fn media_type(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim)
+}

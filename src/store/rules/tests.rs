@@ -1,0 +1,462 @@
+//! The rules as tables of named cases: a record, a call, the outcome, and
+//! what the record holds afterwards.
+
+use super::*;
+use crate::code::CodeHash;
+use crate::store::AddressKey;
+use crate::ticket::TicketKey;
+
+const S: u64 = 1000;
+
+fn t(secs: u64) -> Timestamp {
+    Timestamp::from_millis(1_800_000_000_000 + secs * S)
+}
+
+fn addr(name: &str) -> EmailAddress {
+    EmailAddress::parse(&format!("{name}@example.com")).unwrap()
+}
+
+fn hash(n: u8) -> CodeHash {
+    CodeHash::from_bytes([n; 32])
+}
+
+/// A ticket with a pending challenge to `to`: codes `(hash, issued at)`, valid 300 s.
+fn pending(to: &str, codes: &[(u8, u64)]) -> TicketRecord {
+    let codes: Vec<_> = codes
+        .iter()
+        .map(|&(n, at)| CodeRecord::new(hash(n), t(at), t(at + 300)))
+        .collect();
+    let round_until = codes.iter().map(|c| c.expires_at).max().unwrap_or_default();
+    let sends: Vec<_> = codes.iter().map(|c| c.issued_at).collect();
+    TicketRecord {
+        challenge: Some(Box::new(Challenge {
+            address: Some(addr(to)),
+            codes,
+            sends,
+            round_until,
+            keep_until: t(3600),
+            ..Challenge::default()
+        })),
+        ..TicketRecord::default()
+    }
+}
+
+fn with(mut ticket: TicketRecord, change: impl FnOnce(&mut TicketRecord)) -> TicketRecord {
+    change(&mut ticket);
+    ticket
+}
+
+fn challenge(ticket: &mut TicketRecord) -> &mut Challenge {
+    ticket.challenge.as_mut().unwrap()
+}
+
+#[test]
+fn verify_table() {
+    let policy = Policy::default();
+    let taro = || addr("taro");
+    #[allow(clippy::type_complexity)]
+    let cases: Vec<(
+        &str,
+        TicketRecord,
+        u8,
+        u64,
+        VerifyOutcome,
+        fn(&TicketRecord) -> bool,
+    )> = vec![
+        (
+            "nothing issued",
+            TicketRecord::default(),
+            1,
+            0,
+            VerifyOutcome::NoCode,
+            |r| r.is_empty(),
+        ),
+        (
+            "withdrawn: a challenge without codes",
+            pending("taro", &[]),
+            1,
+            0,
+            VerifyOutcome::NoCode,
+            |r| r.consecutive_failures == 0,
+        ),
+        (
+            "locked out, even with the right code",
+            with(pending("taro", &[(1, 0)]), |r| {
+                challenge(r).locked_until = t(100)
+            }),
+            1,
+            10,
+            VerifyOutcome::Locked { until: t(100) },
+            |r| r.binding.is_none(),
+        ),
+        (
+            "the round is exhausted",
+            with(pending("taro", &[(1, 0)]), |r| {
+                challenge(r).exhausted = true
+            }),
+            1,
+            10,
+            VerifyOutcome::Exhausted,
+            |r| r.binding.is_none(),
+        ),
+        (
+            "codes expired: not counted",
+            pending("taro", &[(1, 0)]),
+            1,
+            300,
+            VerifyOutcome::Expired,
+            |r| r.challenge.as_ref().unwrap().attempts == 0,
+        ),
+        (
+            "an older live code binds",
+            pending("taro", &[(1, 0), (2, 60)]),
+            1,
+            299,
+            VerifyOutcome::Verified {
+                address: taro(),
+                newly_bound: true,
+                generation: 0,
+            },
+            |r| r.binding == Some(addr("taro")) && r.challenge.as_ref().unwrap().codes.is_empty(),
+        ),
+        (
+            "bound to the same address: not newly bound",
+            with(pending("taro", &[(1, 0)]), |r| {
+                r.binding = Some(addr("taro"))
+            }),
+            1,
+            1,
+            VerifyOutcome::Verified {
+                address: taro(),
+                newly_bound: false,
+                generation: 0,
+            },
+            |r| {
+                let c = r.challenge.as_ref().unwrap();
+                c.codes.is_empty() && c.address.is_none()
+            },
+        ),
+        (
+            "a success resets the failures",
+            with(pending("taro", &[(1, 0)]), |r| r.consecutive_failures = 19),
+            1,
+            1,
+            VerifyOutcome::Verified {
+                address: taro(),
+                newly_bound: true,
+                generation: 0,
+            },
+            |r| r.consecutive_failures == 0,
+        ),
+        (
+            "a code sent to another address than the binding is void",
+            with(pending("hanako", &[(1, 0)]), |r| {
+                r.binding = Some(addr("taro"))
+            }),
+            1,
+            1,
+            VerifyOutcome::Wrong {
+                attempts_left: 4,
+                locked_until: None,
+            },
+            |r| r.binding == Some(addr("taro")),
+        ),
+        (
+            "a wrong code counts",
+            pending("taro", &[(1, 0)]),
+            9,
+            1,
+            VerifyOutcome::Wrong {
+                attempts_left: 4,
+                locked_until: None,
+            },
+            |r| r.consecutive_failures == 1 && r.challenge.as_ref().unwrap().attempts == 1,
+        ),
+        (
+            "the fifth wrong code voids the round",
+            with(pending("taro", &[(1, 0)]), |r| challenge(r).attempts = 4),
+            9,
+            1,
+            VerifyOutcome::Wrong {
+                attempts_left: 0,
+                locked_until: None,
+            },
+            |r| {
+                let c = r.challenge.as_ref().unwrap();
+                c.exhausted && c.codes.is_empty()
+            },
+        ),
+        (
+            "the twentieth consecutive failure locks for an hour",
+            with(pending("taro", &[(1, 0)]), |r| r.consecutive_failures = 19),
+            9,
+            1,
+            VerifyOutcome::Wrong {
+                attempts_left: 4,
+                locked_until: Some(t(3601)),
+            },
+            |r| {
+                let c = r.challenge.as_ref().unwrap();
+                r.consecutive_failures == 0 && c.locked_until == t(3601) && c.keep_until >= t(3601)
+            },
+        ),
+    ];
+    let ticket = TicketKey::from_bytes([0; 16]);
+    for (name, mut record, code, at, expected, after) in cases {
+        let code = hash(code);
+        let outcome = verify(
+            &mut record,
+            &VerifyRequest::new(&ticket, &code, t(at), &policy),
+        );
+        assert_eq!(outcome, expected, "{name}");
+        assert!(after(&record), "{name}: {record:?}");
+    }
+}
+
+#[test]
+fn issue_table() {
+    let policy = Policy::default();
+    let full = |n: usize| AddressSends {
+        sends: (0..n as u64).map(|i| t(i * 10)).collect(),
+        keep_until: t(3600),
+    };
+    #[allow(clippy::type_complexity)]
+    let cases: Vec<(
+        &str,
+        TicketRecord,
+        AddressSends,
+        &str,
+        u64,
+        IssueOutcome,
+        fn(&TicketRecord) -> bool,
+    )> = vec![
+        (
+            "first send",
+            TicketRecord::default(),
+            AddressSends::default(),
+            "taro",
+            0,
+            IssueOutcome::Issued {
+                expires_at: t(300),
+                next_send_at: t(60),
+            },
+            |r| r.challenge.as_ref().unwrap().codes.len() == 1,
+        ),
+        (
+            "bound to another address",
+            with(TicketRecord::default(), |r| {
+                r.binding = Some(addr("hanako"))
+            }),
+            AddressSends::default(),
+            "taro",
+            0,
+            IssueOutcome::BoundElsewhere,
+            |r| r.challenge.is_none(),
+        ),
+        (
+            "locked out",
+            with(pending("taro", &[(1, 0)]), |r| {
+                challenge(r).locked_until = t(4000)
+            }),
+            AddressSends::default(),
+            "taro",
+            1000,
+            IssueOutcome::Locked { until: t(4000) },
+            |r| r.challenge.as_ref().unwrap().codes.len() == 1,
+        ),
+        (
+            "within the first cooldown",
+            pending("taro", &[(1, 0)]),
+            AddressSends::default(),
+            "taro",
+            59,
+            IssueOutcome::TicketThrottled { retry_at: t(60) },
+            |r| r.challenge.as_ref().unwrap().sends.len() == 1,
+        ),
+        (
+            "the cooldown grows: 120 s after the second send",
+            pending("taro", &[(1, 0), (2, 60)]),
+            AddressSends::default(),
+            "taro",
+            179,
+            IssueOutcome::TicketThrottled { retry_at: t(180) },
+            |_| true,
+        ),
+        (
+            "the address's hourly cap, across tickets",
+            TicketRecord::default(),
+            full(10),
+            "taro",
+            100,
+            IssueOutcome::AddressThrottled { retry_at: t(3600) },
+            |r| r.challenge.is_none(),
+        ),
+        (
+            "a resend carries the round's attempts",
+            with(pending("taro", &[(1, 0)]), |r| challenge(r).attempts = 3),
+            AddressSends::default(),
+            "taro",
+            60,
+            IssueOutcome::Issued {
+                expires_at: t(360),
+                next_send_at: t(180),
+            },
+            |r| {
+                let c = r.challenge.as_ref().unwrap();
+                c.attempts == 3 && c.codes.len() == 2
+            },
+        ),
+        (
+            "an exhausted round starts afresh",
+            with(pending("taro", &[(1, 0)]), |r| {
+                let c = challenge(r);
+                c.attempts = 5;
+                c.exhausted = true;
+            }),
+            AddressSends::default(),
+            "taro",
+            60,
+            IssueOutcome::Issued {
+                expires_at: t(360),
+                next_send_at: t(180),
+            },
+            |r| {
+                let c = r.challenge.as_ref().unwrap();
+                c.attempts == 0 && !c.exhausted
+            },
+        ),
+        (
+            "another address replaces the pending one and its codes",
+            with(pending("taro", &[(1, 0)]), |r| challenge(r).attempts = 2),
+            AddressSends::default(),
+            "hanako",
+            60,
+            IssueOutcome::Issued {
+                expires_at: t(360),
+                next_send_at: t(180),
+            },
+            |r| {
+                let c = r.challenge.as_ref().unwrap();
+                c.address == Some(addr("hanako")) && c.codes.len() == 1 && c.attempts == 2
+            },
+        ),
+        (
+            "only the last three codes stay",
+            with(pending("taro", &[(1, 0), (2, 60), (3, 180)]), |r| {
+                challenge(r).sends.clear()
+            }),
+            AddressSends::default(),
+            "taro",
+            200,
+            IssueOutcome::Issued {
+                expires_at: t(500),
+                next_send_at: t(260),
+            },
+            |r| {
+                let c = r.challenge.as_ref().unwrap();
+                c.codes.len() == 3 && !c.codes[0].hash.ct_eq(&hash(1))
+            },
+        ),
+    ];
+    let ticket = TicketKey::from_bytes([0; 16]);
+    let key = AddressKey::from_bytes([0; 16]);
+    for (name, mut record, mut counter, to, at, expected, after) in cases {
+        let (to, code) = (addr(to), hash(42));
+        let request = IssueRequest::new(&ticket, &to, &key, &code, t(at), &policy);
+        let before = counter.sends.len();
+        let outcome = issue(&mut record, &mut counter, &request);
+        assert_eq!(outcome, expected, "{name}");
+        assert!(after(&record), "{name}: {record:?}");
+        let counted = matches!(outcome, IssueOutcome::Issued { .. });
+        assert_eq!(
+            counter.sends.len(),
+            before + usize::from(counted),
+            "{name}: address counter"
+        );
+    }
+}
+
+#[test]
+fn claim_bind_restart_revoke_table() {
+    let claimed = || with(TicketRecord::default(), |r| r.claimed = true);
+    let bound = || with(TicketRecord::default(), |r| r.binding = Some(addr("taro")));
+
+    assert_eq!(
+        claim(&mut TicketRecord::default()),
+        ClaimOutcome::Claimed { generation: 0 }
+    );
+    assert_eq!(
+        claim(&mut claimed()),
+        ClaimOutcome::Refused,
+        "claimed already"
+    );
+    assert_eq!(claim(&mut bound()), ClaimOutcome::Refused, "bound");
+    let mut revoked = with(TicketRecord::default(), |r| r.generation = 2);
+    assert_eq!(claim(&mut revoked), ClaimOutcome::Claimed { generation: 2 });
+
+    assert_eq!(bind(&mut claimed(), &addr("taro")), BindOutcome::Bound);
+    assert_eq!(
+        bind(&mut bound(), &addr("taro")),
+        BindOutcome::AlreadyBound { same: true }
+    );
+    assert_eq!(
+        bind(&mut bound(), &addr("hanako")),
+        BindOutcome::AlreadyBound { same: false }
+    );
+
+    let mut record = with(pending("taro", &[(1, 0)]), |r| challenge(r).attempts = 2);
+    assert_eq!(restart(&mut record), RestartOutcome::Restarted);
+    let c = record.challenge.as_ref().unwrap();
+    assert!(
+        c.address.is_none() && c.codes.is_empty(),
+        "codes and address go"
+    );
+    assert_eq!(
+        (c.attempts, c.sends.len()),
+        (2, 1),
+        "attempts and sends stay"
+    );
+    let mut record = with(pending("taro", &[(1, 0)]), |r| {
+        r.binding = Some(addr("taro"))
+    });
+    assert_eq!(restart(&mut record), RestartOutcome::Bound);
+    assert_eq!(record.challenge.as_ref().unwrap().codes.len(), 1);
+
+    let mut record = TicketRecord::default();
+    assert_eq!((revoke(&mut record), revoke(&mut record)), (1, 2));
+}
+
+#[test]
+fn withdraw_takes_back_the_code_and_both_sends() {
+    let policy = Policy::default();
+    let ticket = TicketKey::from_bytes([0; 16]);
+    let key = AddressKey::from_bytes([0; 16]);
+    let (to, code) = (addr("taro"), hash(42));
+    let mut record = TicketRecord::default();
+    let mut counter = AddressSends::default();
+    let request = IssueRequest::new(&ticket, &to, &key, &code, t(0), &policy);
+    issue(&mut record, &mut counter, &request);
+    withdraw(&mut record, &mut counter, &request);
+    assert!(counter.is_empty());
+    let c = record.challenge.as_ref().unwrap();
+    assert!(c.codes.is_empty() && c.sends.is_empty(), "{record:?}");
+    assert_eq!(
+        c.round_until,
+        t(300),
+        "the round goes on until the code's expiry"
+    );
+}
+
+#[test]
+fn sweep_keeps_the_long_lived_facts() {
+    let mut record = with(pending("taro", &[(1, 0)]), |r| {
+        r.claimed = true;
+        r.consecutive_failures = 3;
+    });
+    assert!(!record.sweep(t(3599)));
+    assert!(record.challenge.is_some());
+    assert!(record.sweep(t(3600)));
+    assert!(record.challenge.is_none() && record.claimed && record.consecutive_failures == 3);
+    let mut load_view = pending("taro", &[(1, 0)]);
+    assert!(load_view.sweep(t(3600)) && load_view.is_empty());
+}

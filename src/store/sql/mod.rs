@@ -1,0 +1,410 @@
+//! The SQL stores: [`SqliteStore`] (feature `sqlite`) and [`PostgresStore`]
+//! (feature `postgres`), one implementation over `sqlx`.
+//!
+//! Both keep two tables (names under a configurable prefix, `otp_` by
+//! default; on PostgreSQL in a configurable schema, `public` by default):
+//!
+//! - `otp_tickets`: one row per ticket that has anything worth keeping. The
+//!   long-lived facts in columns of their own (`claimed`, `binding`,
+//!   `generation`, `failures`), the pending challenge as one binary value
+//!   (`challenge`, see `codec.rs`) with `keep_until`, the time after which
+//!   nothing in it can matter (indexed, for the sweep);
+//! - `otp_addresses`: the send times per address key, with `keep_until`;
+//!
+//! and `otp_migrations`, the versions applied. Every operation is one
+//! transaction that reads the rows it needs with a write lock, applies the
+//! [rules](super::rules) and writes back what changed (the macro in
+//! `store.rs`, instantiated for each database).
+
+use std::time::Duration;
+
+use crate::clock::Timestamp;
+use crate::email::EmailAddress;
+use crate::error::ConfigError;
+use crate::store::StoreError;
+use crate::store::rules::{AddressSends, TicketRecord};
+
+mod codec;
+#[macro_use]
+mod store;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+#[cfg(feature = "postgres")]
+pub use self::postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use self::sqlite::SqliteStore;
+
+/// The table prefix unless `with_prefix` says otherwise.
+const DEFAULT_PREFIX: &str = "otp_";
+
+/// How long one store call may take unless `with_timeout` says otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How often (in the time the callers pass in) expired rows are swept.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Rows are swept only this long after nothing in them can matter, so that
+/// instances whose clocks disagree by less never sweep what another still
+/// uses.
+const SWEEP_GRACE: Duration = Duration::from_secs(60);
+
+/// Rows per sweep statement, and statements per table per sweep: a sweep
+/// never holds a lock on more than a batch, and never runs unbounded.
+const SWEEP_BATCH: i64 = 1000;
+const SWEEP_BATCHES: usize = 10;
+
+/// Which SQL the queries are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    Sqlite,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Postgres,
+}
+
+/// Checks a table prefix or schema name: lower-case ASCII letters, digits and
+/// `_`, starting with a letter or `_`, at most `max` bytes. Names are also
+/// quoted in every statement; this check is what keeps them from carrying
+/// SQL.
+fn check_identifier(name: &str, max: usize, setting: &'static str) -> Result<(), ConfigError> {
+    let ok = (1..=max).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit();
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::OutOfRange {
+            setting,
+            range: "1 to 40 characters of a-z, 0-9 and _, not starting with a digit",
+        })
+    }
+}
+
+/// The statements of one store, built once from its dialect and names.
+#[derive(Debug, Clone)]
+struct Queries {
+    dialect: Dialect,
+    /// The migrations table, qualified and quoted.
+    migrations: String,
+    /// The advisory-lock name for `migrate` (PostgreSQL).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    lock_name: String,
+    /// The schema to create in `migrate` when it does not exist (PostgreSQL).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    schema: Option<String>,
+    prefix: String,
+    tickets: String,
+    addresses: String,
+    select_ticket: String,
+    lock_ticket: String,
+    /// Creates an empty row to lock (PostgreSQL: `FOR UPDATE` locks no
+    /// missing row).
+    stub_ticket: Option<String>,
+    upsert_ticket: String,
+    delete_ticket: String,
+    lock_address: String,
+    stub_address: Option<String>,
+    upsert_address: String,
+    delete_address: String,
+    sweep_addresses: String,
+    sweep_empty_tickets: String,
+    sweep_challenges: String,
+}
+
+impl Queries {
+    fn new(dialect: Dialect, schema: Option<&str>, prefix: &str) -> Self {
+        let qualify = |table: &str| match schema {
+            Some(schema) => format!("\"{schema}\".\"{prefix}{table}\""),
+            None => format!("\"{prefix}{table}\""),
+        };
+        let (tickets, addresses) = (qualify("tickets"), qualify("addresses"));
+        let pg = dialect == Dialect::Postgres;
+        let for_update = if pg { " FOR UPDATE" } else { "" };
+        let skip_locked = if pg { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let select_ticket = format!(
+            "SELECT claimed, binding, generation, failures, challenge FROM {tickets} WHERE key = $1"
+        );
+        Self {
+            dialect,
+            migrations: qualify("migrations"),
+            lock_name: format!("tower-otp migrate {}", qualify("migrations")),
+            schema: schema.map(|s| format!("\"{s}\"")),
+            prefix: prefix.to_owned(),
+            lock_ticket: format!("{select_ticket}{for_update}"),
+            select_ticket,
+            stub_ticket: pg.then(|| {
+                format!("INSERT INTO {tickets} (key) VALUES ($1) ON CONFLICT (key) DO NOTHING")
+            }),
+            upsert_ticket: format!(
+                "INSERT INTO {tickets} (key, claimed, binding, generation, failures, challenge, keep_until) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO UPDATE SET \
+                 claimed = excluded.claimed, binding = excluded.binding, generation = excluded.generation, \
+                 failures = excluded.failures, challenge = excluded.challenge, keep_until = excluded.keep_until"
+            ),
+            delete_ticket: format!("DELETE FROM {tickets} WHERE key = $1"),
+            lock_address: format!(
+                "SELECT sends, keep_until FROM {addresses} WHERE key = $1{for_update}"
+            ),
+            stub_address: pg.then(|| {
+                format!(
+                    "INSERT INTO {addresses} (key, sends, keep_until) VALUES ($1, $2, 0) \
+                     ON CONFLICT (key) DO NOTHING"
+                )
+            }),
+            upsert_address: format!(
+                "INSERT INTO {addresses} (key, sends, keep_until) VALUES ($1, $2, $3) \
+                 ON CONFLICT (key) DO UPDATE SET sends = excluded.sends, keep_until = excluded.keep_until"
+            ),
+            delete_address: format!("DELETE FROM {addresses} WHERE key = $1"),
+            sweep_addresses: format!(
+                "DELETE FROM {addresses} WHERE key IN (SELECT key FROM {addresses} \
+                 WHERE keep_until <= $1 ORDER BY keep_until LIMIT $2{skip_locked})"
+            ),
+            sweep_empty_tickets: format!(
+                "DELETE FROM {tickets} WHERE key IN (SELECT key FROM {tickets} \
+                 WHERE keep_until <= $1 AND claimed = 0 AND binding IS NULL AND generation = 0 \
+                 AND failures = 0 ORDER BY keep_until LIMIT $2{skip_locked})"
+            ),
+            sweep_challenges: format!(
+                "UPDATE {tickets} SET challenge = NULL, keep_until = NULL WHERE key IN \
+                 (SELECT key FROM {tickets} WHERE keep_until <= $1 ORDER BY keep_until LIMIT $2{skip_locked})"
+            ),
+            tickets,
+            addresses,
+        }
+    }
+
+    /// The migrations, oldest first: (version, description, statements).
+    fn migrations(&self) -> Vec<(i64, &'static str, Vec<String>)> {
+        let (bytes, int, rowid) = match self.dialect {
+            Dialect::Sqlite => ("BLOB", "INTEGER", " WITHOUT ROWID"),
+            Dialect::Postgres => ("BYTEA", "BIGINT", ""),
+        };
+        let (tickets, addresses, prefix) = (&self.tickets, &self.addresses, &self.prefix);
+        vec![(
+            1,
+            "tickets and address counters",
+            vec![
+                format!(
+                    "CREATE TABLE {tickets} (key {bytes} PRIMARY KEY, \
+                     claimed {int} NOT NULL DEFAULT 0, binding TEXT, \
+                     generation {int} NOT NULL DEFAULT 0, failures {int} NOT NULL DEFAULT 0, \
+                     challenge {bytes}, keep_until {int}){rowid}"
+                ),
+                format!(
+                    "CREATE INDEX \"{prefix}tickets_keep_until\" ON {tickets} (keep_until) \
+                     WHERE keep_until IS NOT NULL"
+                ),
+                format!(
+                    "CREATE TABLE {addresses} (key {bytes} PRIMARY KEY, sends {bytes} NOT NULL, \
+                     keep_until {int} NOT NULL){rowid}"
+                ),
+                format!(
+                    "CREATE INDEX \"{prefix}addresses_keep_until\" ON {addresses} (keep_until)"
+                ),
+            ],
+        )]
+    }
+
+    fn create_migrations_table(&self) -> String {
+        let int = match self.dialect {
+            Dialect::Sqlite => "INTEGER",
+            Dialect::Postgres => "BIGINT",
+        };
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (version {int} PRIMARY KEY, \
+             description TEXT NOT NULL, applied_at {int} NOT NULL)",
+            self.migrations
+        )
+    }
+
+    fn latest_version(&self) -> i64 {
+        self.migrations().last().map_or(0, |m| m.0)
+    }
+}
+
+/// A ticket row's columns, as read and written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct TicketColumns {
+    claimed: i64,
+    binding: Option<String>,
+    generation: i64,
+    failures: i64,
+    challenge: Option<Vec<u8>>,
+    keep_until: Option<i64>,
+}
+
+type TicketRow = (i64, Option<String>, i64, i64, Option<Vec<u8>>);
+
+fn millis(t: Timestamp) -> i64 {
+    i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl TicketColumns {
+    fn from_row(row: TicketRow) -> Self {
+        let (claimed, binding, generation, failures, challenge) = row;
+        Self {
+            claimed,
+            binding,
+            generation,
+            failures,
+            challenge,
+            keep_until: None,
+        }
+    }
+
+    fn from_record(record: &TicketRecord) -> Self {
+        Self {
+            claimed: i64::from(record.claimed),
+            binding: record.binding.as_ref().map(|a| a.as_str().to_owned()),
+            generation: i64::try_from(record.generation).unwrap_or(i64::MAX),
+            failures: i64::from(record.consecutive_failures),
+            challenge: record.challenge.as_deref().map(codec::encode_challenge),
+            keep_until: record.keep_until().map(millis),
+        }
+    }
+
+    fn to_record(&self) -> Result<TicketRecord, StoreError> {
+        let corrupt = |e| StoreError::new("undecodable ticket row", e);
+        let binding = match &self.binding {
+            Some(text) => Some(
+                EmailAddress::parse(text)
+                    .map_err(|e| StoreError::new("undecodable binding in ticket row", e))?,
+            ),
+            None => None,
+        };
+        let challenge = match &self.challenge {
+            Some(bytes) => Some(Box::new(codec::decode_challenge(bytes).map_err(corrupt)?)),
+            None => None,
+        };
+        Ok(TicketRecord {
+            binding,
+            challenge,
+            generation: u64::try_from(self.generation).unwrap_or(0),
+            consecutive_failures: u32::try_from(self.failures).unwrap_or(u32::MAX),
+            claimed: self.claimed != 0,
+        })
+    }
+
+    /// Equal for what the row stores (`keep_until` follows the challenge).
+    fn same_as(&self, other: &Self) -> bool {
+        (
+            self.claimed,
+            &self.binding,
+            self.generation,
+            self.failures,
+            &self.challenge,
+        ) == (
+            other.claimed,
+            &other.binding,
+            other.generation,
+            other.failures,
+            &other.challenge,
+        )
+    }
+}
+
+fn address_from_row(row: (Vec<u8>, i64)) -> Result<AddressSends, StoreError> {
+    let sends =
+        codec::decode_sends(&row.0).map_err(|e| StoreError::new("undecodable address row", e))?;
+    Ok(AddressSends {
+        sends,
+        keep_until: Timestamp::from_millis(u64::try_from(row.1).unwrap_or(0)),
+    })
+}
+
+/// The error says a table (or the schema) does not exist.
+fn is_missing_table(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            // PostgreSQL: undefined_table, invalid_schema_name; SQLite: its message.
+            matches!(db.code().as_deref(), Some("42P01" | "3F000"))
+                || db.message().starts_with("no such table")
+        }
+        _ => false,
+    }
+}
+
+/// A store error for a database error: an un-migrated schema says so.
+fn db_error(e: sqlx::Error) -> StoreError {
+    if is_missing_table(&e) {
+        StoreError::new(
+            "the database has no tower-otp tables: call migrate() first",
+            e,
+        )
+    } else if matches!(e, sqlx::Error::PoolTimedOut) {
+        StoreError::new("no database connection could be had in time", e)
+    } else {
+        StoreError::new("database error", e)
+    }
+}
+
+fn timed_out(_: tokio::time::error::Elapsed) -> StoreError {
+    StoreError::msg("database call timed out")
+}
+
+/// Checks a store call timeout: 1 ms to 60 s.
+fn check_timeout(timeout: Duration) -> Result<(), ConfigError> {
+    if timeout < Duration::from_millis(1) || timeout > Duration::from_secs(60) {
+        return Err(ConfigError::OutOfRange {
+            setting: "store timeout",
+            range: "1 ms to 60 s",
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_carry_no_sql() {
+        for good in ["otp_", "tickets", "_x", "a1_b2"] {
+            assert!(check_identifier(good, 40, "prefix").is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "1abc",
+            "Otp",
+            "otp-",
+            "otp\"; DROP TABLE x; --",
+            "a b",
+            "ö",
+            &"a".repeat(41),
+        ] {
+            assert!(check_identifier(bad, 40, "prefix").is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn names_are_quoted_and_qualified() {
+        let q = Queries::new(Dialect::Postgres, Some("shop"), "otp_");
+        assert_eq!(q.tickets, "\"shop\".\"otp_tickets\"");
+        assert!(q.lock_ticket.ends_with("FOR UPDATE"));
+        let q = Queries::new(Dialect::Sqlite, None, "t_");
+        assert_eq!(q.addresses, "\"t_addresses\"");
+        assert!(!q.lock_ticket.contains("FOR UPDATE"));
+        assert!(q.stub_ticket.is_none());
+    }
+
+    #[test]
+    fn columns_round_trip() {
+        let mut record = TicketRecord {
+            claimed: true,
+            generation: 3,
+            consecutive_failures: 7,
+            binding: Some(EmailAddress::parse("taro@example.com").unwrap()),
+            ..TicketRecord::default()
+        };
+        record.challenge = Some(Box::default());
+        let columns = TicketColumns::from_record(&record);
+        let back = TicketColumns::from_record(&columns.to_record().unwrap());
+        assert_eq!(back, columns);
+    }
+}

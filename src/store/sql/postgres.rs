@@ -1,0 +1,264 @@
+//! [`PostgresStore`]: durable state in PostgreSQL, shared by every instance
+//! of an application (feature `postgres`).
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use sqlx::Postgres;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use super::{
+    DEFAULT_PREFIX, DEFAULT_TIMEOUT, Dialect, Queries, check_identifier, check_timeout, db_error,
+};
+use crate::error::ConfigError;
+
+/// Connections in the pool that [`PostgresStore::connect`] builds.
+const CONNECTIONS: u32 = 10;
+
+/// Keeps challenge state in PostgreSQL: durable, backed up with your data,
+/// shared by every instance of an application.
+///
+/// Instances behind a load balancer that share one database behave as one
+/// site: a first device claimed through one is known to all, a code sent
+/// through one verifies through another. Device cookies need no store (every
+/// instance only needs the same [`Secret`](crate::Secret) or key ring).
+///
+/// # How it works
+///
+/// Every write is one transaction in `READ COMMITTED` that locks the
+/// ticket's row with `SELECT … FOR UPDATE` (and, for sends, then the
+/// address's row), applies the shared [rules](crate::store::Store) and writes
+/// back what changed. A ticket without a row gets an empty one first
+/// (`INSERT … ON CONFLICT DO NOTHING`), so that concurrent first writers
+/// queue on it too; an operation that would leave it empty (a guess on a
+/// ticket nobody touched) creates none. Operations on one ticket run one after another; other
+/// tickets never wait. A read (`load`, every challenge page) is one plain
+/// `SELECT`. Expired rows are removed by a bounded
+/// [`sweep`](PostgresStore::sweep) (`SKIP LOCKED`, batches of 1,000), run in
+/// the background at most once a minute.
+///
+/// Times come from the application's [`Clock`](crate::Clock), never from
+/// the database server; instances should keep their clocks NTP-synced.
+///
+/// # What it needs from the server
+///
+/// PostgreSQL 12 or later, reached at its primary (read-write) address:
+/// every operation writes. A role that may create tables in the schema for
+/// [`migrate`](PostgresStore::migrate) (and create the schema, if it does not
+/// exist yet); afterwards, `SELECT`, `INSERT`, `UPDATE` and `DELETE` on the
+/// three tables are enough. TLS follows the URL's `sslmode` (rustls, with the
+/// Mozilla root certificates; `sslmode=verify-full&sslrootcert=…` for a
+/// private CA). See `docs/sql.md`.
+///
+/// # Failures
+///
+/// Every call has a timeout (3 s by default, [`with_timeout`](PostgresStore::with_timeout));
+/// a timeout or a database error becomes a [`StoreError`](crate::store::StoreError)
+/// that keeps its source, and the layer answers 503 (it fails closed). The
+/// pool tests each connection before use and opens new ones once the
+/// database is back: nothing to restart.
+///
+/// ```no_run
+/// use tower_otp::{CapturingMailer, Flow, OtpLayer, PostgresStore, Secret};
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = PostgresStore::connect("postgres://tickets@db.internal/shop?sslmode=verify-full")
+///     .await?
+///     .with_schema("otp")?;
+/// store.migrate().await?;
+/// let flow = Flow::new(&Secret::random(), store, CapturingMailer::new());
+/// let layer = OtpLayer::new(flow).with_ticket_param("ticket");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    writer: PgPool,
+    reader: PgPool,
+    queries: Arc<Queries>,
+    schema: Arc<str>,
+    timeout: Duration,
+    next_sweep: Arc<AtomicU64>,
+    /// `host:port/database`, never a password, for `Debug`.
+    target: Arc<str>,
+}
+
+impl PostgresStore {
+    /// Connects a pool of up to 10 connections to the database at `url`
+    /// (`postgres://user[:password]@host[:port]/database[?sslmode=…]`) and
+    /// checks that it answers.
+    ///
+    /// # Errors
+    /// A [`StoreError`](crate::store::StoreError) when the URL is invalid or the
+    /// database cannot be reached within 3 seconds.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), tower_otp::store::StoreError> {
+    /// let store = tower_otp::PostgresStore::connect("postgres://postgres@127.0.0.1/test").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(url: &str) -> Result<Self, crate::store::StoreError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| crate::store::StoreError::new("invalid postgres url", e))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(CONNECTIONS)
+            .acquire_timeout(DEFAULT_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(db_error)?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// A store over a pool you built (your own size, timeouts, TLS or
+    /// connection settings). It should test connections before use (sqlx's
+    /// default) so that it heals after a database restart.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_otp::sqlx::postgres::PgPoolOptions;
+    ///
+    /// let pool = PgPoolOptions::new().max_connections(4).connect("postgres://127.0.0.1/shop").await?;
+    /// let store = tower_otp::PostgresStore::from_pool(pool);
+    /// # Ok(()) }
+    /// ```
+    pub fn from_pool(pool: PgPool) -> Self {
+        let options = pool.connect_options();
+        let target = format!(
+            "{}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or("")
+        );
+        Self {
+            writer: pool.clone(),
+            reader: pool,
+            queries: Arc::new(Queries::new(
+                Dialect::Postgres,
+                Some("public"),
+                DEFAULT_PREFIX,
+            )),
+            schema: "public".into(),
+            timeout: DEFAULT_TIMEOUT,
+            next_sweep: Arc::new(AtomicU64::new(0)),
+            target: target.into(),
+        }
+    }
+
+    /// Puts the tables in `schema` (default: `public`); [`migrate`](PostgresStore::migrate)
+    /// creates it when it does not exist.
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`] unless the name is 1 to 40 characters of
+    /// `a-z`, `0-9` and `_`, not starting with a digit.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = tower_otp::PostgresStore::connect("postgres://127.0.0.1/shop").await?.with_schema("otp")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_schema(mut self, schema: &str) -> Result<Self, ConfigError> {
+        check_identifier(schema, 40, "postgres schema")?;
+        self.queries = Arc::new(Queries::new(
+            Dialect::Postgres,
+            Some(schema),
+            &self.queries.prefix,
+        ));
+        self.schema = schema.into();
+        Ok(self)
+    }
+
+    /// Names the tables `{prefix}tickets`, `{prefix}addresses` and
+    /// `{prefix}migrations` (default prefix: `otp_`).
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`] unless the prefix is 1 to 40 characters of
+    /// `a-z`, `0-9` and `_`, not starting with a digit.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = tower_otp::PostgresStore::connect("postgres://127.0.0.1/shop").await?.with_prefix("gate_")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_prefix(mut self, prefix: &str) -> Result<Self, ConfigError> {
+        check_identifier(prefix, 40, "table prefix")?;
+        self.queries = Arc::new(Queries::new(Dialect::Postgres, Some(&self.schema), prefix));
+        Ok(self)
+    }
+
+    /// How long one store call may take (default: 3 s); past it, the call
+    /// fails (the layer answers 503).
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`] outside 1 ms to 60 s.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// let store = tower_otp::PostgresStore::connect("postgres://127.0.0.1/shop").await?
+    ///     .with_timeout(Duration::from_millis(500))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
+        check_timeout(timeout)?;
+        self.timeout = timeout;
+        Ok(self)
+    }
+
+    /// The pool (to share it with your own queries, or to close it).
+    ///
+    /// ```no_run
+    /// # async fn demo(store: tower_otp::PostgresStore) {
+    /// store.pool().close().await;
+    /// # }
+    /// ```
+    pub fn pool(&self) -> &PgPool {
+        &self.writer
+    }
+
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
+        self.writer.begin().await
+    }
+
+    /// Serialises concurrent migrations and creates the schema if missing
+    /// (only then: creating needs a right that using does not).
+    async fn prepare_migration(
+        &self,
+        tx: &mut sqlx::Transaction<'static, Postgres>,
+    ) -> Result<(), crate::store::StoreError> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(&self.queries.lock_name)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+        let exists: Option<(i32,)> =
+            sqlx::query_as("SELECT 1 FROM pg_namespace WHERE nspname = $1")
+                .bind(&*self.schema)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db_error)?;
+        if exists.is_none()
+            && let Some(schema) = &self.queries.schema
+        {
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("target", &self.target)
+            .field("schema", &self.schema)
+            .field("prefix", &self.queries.prefix)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+sql_store!(PostgresStore, Postgres);

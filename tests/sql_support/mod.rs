@@ -1,0 +1,382 @@
+//! What the SQL store tests share: stores in temp files and throwaway
+//! schemas that are removed after the test, the PostgreSQL URL from the
+//! environment, and a PostgreSQL server of the test's own.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tower_otp::store::{
+    BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome, Store,
+    StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+};
+use tower_otp::{EmailAddress, TicketKey, Timestamp};
+
+pub const PG_ENV: &str = "OTP_TEST_DATABASE_URL";
+
+/// A store that holds something until it is dropped (a temp dir, a schema).
+pub struct Guarded<S> {
+    pub store: S,
+    _guard: Box<dyn Send + Sync>,
+}
+
+impl<S> Guarded<S> {
+    pub fn new(store: S, guard: impl Send + Sync + 'static) -> Self {
+        Self {
+            store,
+            _guard: Box::new(guard),
+        }
+    }
+}
+
+#[tower_otp::async_trait]
+impl<S: Store> Store for Guarded<S> {
+    async fn load(
+        &self,
+        t: &TicketKey,
+        now: Timestamp,
+        p: &Policy,
+    ) -> Result<TicketSnapshot, StoreError> {
+        self.store.load(t, now, p).await
+    }
+    async fn claim_first_device(&self, t: &TicketKey) -> Result<ClaimOutcome, StoreError> {
+        self.store.claim_first_device(t).await
+    }
+    async fn bind(&self, t: &TicketKey, a: &EmailAddress) -> Result<BindOutcome, StoreError> {
+        self.store.bind(t, a).await
+    }
+    async fn issue_code(&self, r: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
+        self.store.issue_code(r).await
+    }
+    async fn withdraw_code(&self, r: &IssueRequest<'_>) -> Result<(), StoreError> {
+        self.store.withdraw_code(r).await
+    }
+    async fn verify_code(&self, r: &VerifyRequest<'_>) -> Result<VerifyOutcome, StoreError> {
+        self.store.verify_code(r).await
+    }
+    async fn restart(&self, t: &TicketKey, now: Timestamp) -> Result<RestartOutcome, StoreError> {
+        self.store.restart(t, now).await
+    }
+    async fn revoke_devices(&self, t: &TicketKey) -> Result<u64, StoreError> {
+        self.store.revoke_devices(t).await
+    }
+}
+
+// ---------------------------------------------------------------------------
+// SQLite.
+
+#[cfg(feature = "sqlite")]
+#[allow(unused_imports)]
+pub use self::sqlite::*;
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use super::*;
+    use tower_otp::SqliteStore;
+
+    /// A new temp dir (removed when dropped) and the path of a database file in it.
+    pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::Builder::new()
+            .prefix("tower-otp-sqlite-")
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("otp.db");
+        (dir, path)
+    }
+
+    /// A migrated store on `path`.
+    pub async fn sqlite_at(path: &Path) -> SqliteStore {
+        let store = SqliteStore::open(path).await.expect("open sqlite");
+        store.migrate().await.expect("migrate");
+        store
+    }
+
+    /// `n` handles, each its own `SqliteStore` (its own connections) on one
+    /// new file, which is removed with the last handle.
+    pub async fn sqlite_handles(n: usize) -> Vec<Arc<dyn Store>> {
+        let (dir, path) = temp_db();
+        let dir = Arc::new(dir);
+        let mut handles: Vec<Arc<dyn Store>> = Vec::new();
+        for _ in 0..n {
+            handles.push(Arc::new(Guarded::new(sqlite_at(&path).await, dir.clone())));
+        }
+        handles
+    }
+}
+
+// ---------------------------------------------------------------------------
+// PostgreSQL.
+
+#[cfg(feature = "postgres")]
+#[allow(unused_imports)]
+pub use self::postgres::*;
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+    use tower_otp::PostgresStore;
+
+    /// The PostgreSQL URL, or `None` after saying why the test is skipped.
+    pub fn pg_url() -> Option<String> {
+        match std::env::var(PG_ENV) {
+            Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
+            _ => {
+                eprintln!(
+                    "skipping: {PG_ENV} not set (e.g. postgres://postgres@127.0.0.1:5432/test)"
+                );
+                None
+            }
+        }
+    }
+
+    /// A schema of this test's own, dropped (with everything in it) when
+    /// the last holder lets go.
+    pub struct Schema {
+        pub url: String,
+        pub name: String,
+    }
+
+    impl Schema {
+        pub fn new(url: &str) -> Arc<Self> {
+            Arc::new(Self {
+                url: url.to_owned(),
+                name: format!(
+                    "otp_test_{}_{:08x}",
+                    std::process::id(),
+                    rand::random::<u32>()
+                ),
+            })
+        }
+
+        /// A migrated store in this schema, with its own pool.
+        pub async fn store(&self) -> PostgresStore {
+            let store = PostgresStore::connect(&self.url)
+                .await
+                .expect("connect to postgres")
+                .with_schema(&self.name)
+                .unwrap();
+            store.migrate().await.expect("migrate");
+            store
+        }
+    }
+
+    impl Drop for Schema {
+        fn drop(&mut self) {
+            let (url, name) = (self.url.clone(), self.name.clone());
+            // Drop cannot await: a thread with a runtime of its own.
+            let dropped = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(async {
+                        let pool = tower_otp::sqlx::PgPool::connect(&url).await?;
+                        tower_otp::sqlx::query(&format!(
+                            "DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
+                        ))
+                        .execute(&pool)
+                        .await?;
+                        pool.close().await;
+                        Ok::<_, tower_otp::sqlx::Error>(())
+                    })
+            })
+            .join();
+            if !matches!(dropped, Ok(Ok(()))) {
+                eprintln!("could not drop test schema {}: {dropped:?}", self.name);
+            }
+        }
+    }
+
+    /// `n` handles in one new schema, each its own store and pool (like `n`
+    /// application instances); the schema is dropped with the last.
+    pub async fn pg_handles(url: &str, n: usize) -> Vec<Arc<dyn Store>> {
+        let schema = Schema::new(url);
+        let mut handles: Vec<Arc<dyn Store>> = Vec::new();
+        for _ in 0..n {
+            handles.push(Arc::new(Guarded::new(schema.store().await, schema.clone())));
+        }
+        handles
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A PostgreSQL server of the test's own.
+
+/// A PostgreSQL cluster in a temp dir on a free loopback port (trust auth,
+/// user `postgres`), which the test may stop (as a crash would) and start
+/// again. Made with `initdb` and `pg_ctl` from the installed server; as root,
+/// they run as the `postgres` user (initdb refuses root).
+pub struct PrivatePostgres {
+    pub port: u16,
+    settings: Vec<String>,
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    as_user: Option<String>,
+}
+
+impl PrivatePostgres {
+    /// Starts one, or returns `None` after saying why the test is skipped.
+    pub fn start() -> Option<Self> {
+        Self::start_with(&[])
+    }
+
+    /// Starts one with extra settings (`name=value`, as `-c` options).
+    pub fn start_with(settings: &[&str]) -> Option<Self> {
+        let Some(bin) = server_bin() else {
+            eprintln!("skipping: no PostgreSQL server under /usr/lib/postgresql/*/bin");
+            return None;
+        };
+        let as_user = is_root().then(|| "postgres".to_owned());
+        let dir = tempfile::Builder::new()
+            .prefix("tower-otp-pg-")
+            .tempdir()
+            .unwrap();
+        if let Some(user) = &as_user {
+            let owned = Command::new("chown")
+                .args(["-R", user])
+                .arg(dir.path())
+                .status();
+            if !matches!(owned, Ok(s) if s.success()) {
+                eprintln!("skipping: running as root and cannot hand a temp dir to user {user}");
+                return None;
+            }
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = Self {
+            port,
+            settings: settings.iter().map(|s| (*s).to_owned()).collect(),
+            bin,
+            dir,
+            as_user,
+        };
+        let data = server.data();
+        let init = server
+            .command("initdb")
+            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if !matches!(init, Ok(s) if s.success()) {
+            eprintln!("skipping: initdb failed ({init:?})");
+            return None;
+        }
+        server.resume();
+        Some(server)
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        match &self.as_user {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(path);
+                c
+            }
+            None => Command::new(path),
+        }
+    }
+
+    /// Starts the server (again) and waits until it accepts connections.
+    pub fn resume(&self) {
+        let mut options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        for setting in &self.settings {
+            options.push_str(" -c ");
+            options.push_str(setting);
+        }
+        let status = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-o", &options, "-l"])
+            .arg(self.dir.path().join("log"))
+            .args(["-w", "start"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("pg_ctl start");
+        assert!(status.success(), "pg_ctl start failed");
+        let address: SocketAddr = ([127, 0, 0, 1], self.port).into();
+        let started = Instant::now();
+        while TcpStream::connect_timeout(&address, Duration::from_millis(100)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "postgres did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the server at once (`-m immediate`: no shutdown checkpoint, as
+    /// a crash would; it recovers from its WAL when started again).
+    pub fn stop(&self) {
+        let status = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("pg_ctl stop");
+        assert!(status.success(), "pg_ctl stop failed");
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// The newest installed server's `bin` directory.
+fn server_bin() -> Option<PathBuf> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}

@@ -1,0 +1,291 @@
+//! `SqliteStore` on real files: the conformance suite (one store, and two
+//! stores on one file as two processes would hold it), migrations, the sweep,
+//! and durability through the real layer.
+
+#![cfg(feature = "sqlite")]
+
+mod common;
+#[path = "sql_support/lockout.rs"]
+mod lockout;
+mod sql_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Harness, ticket_path};
+use http::StatusCode;
+use lockout::lock_out;
+use sql_support::{Guarded, sqlite_at, sqlite_handles, temp_db};
+use tower_otp::store::conformance::{Instances, random_address, random_code, random_ticket};
+use tower_otp::store::{IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome, VerifyRequest};
+use tower_otp::{Clock, EmailAddress, Secret, SqliteStore, Timestamp};
+
+tower_otp::store_conformance_tests!(instances: Instances::many(sqlite_handles(1).await));
+
+/// Two stores on one file, each with its own connections.
+mod two_stores_one_file {
+    use super::*;
+
+    tower_otp::store_conformance_tests!(instances: Instances::many(sqlite_handles(2).await));
+}
+
+fn t(secs: u64) -> Timestamp {
+    Timestamp::from_millis(1_800_000_000_000) + Duration::from_secs(secs)
+}
+
+async fn count(store_path: &std::path::Path, table: &str) -> i64 {
+    let pool = tower_otp::sqlx::SqlitePool::connect(&format!("sqlite://{}", store_path.display()))
+        .await
+        .unwrap();
+    let (n,): (i64,) = tower_otp::sqlx::query_as(&format!("SELECT COUNT(*) FROM \"{table}\""))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    n
+}
+
+#[tokio::test]
+async fn an_unmigrated_database_says_so_and_migrate_is_idempotent() {
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::open(&path).await.unwrap();
+    let error = store.ensure_migrated().await.unwrap_err();
+    assert!(error.to_string().contains("migrate()"), "{error}");
+    let error = store
+        .bind(&random_ticket(), &random_address().0)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("migrate()"), "{error}");
+    let error = store
+        .load(&random_ticket(), t(0), &Policy::default())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("migrate()"), "{error}");
+
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    store.ensure_migrated().await.unwrap();
+    assert_eq!(count(&path, "otp_migrations").await, 1);
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_version_is_refused() {
+    let (_dir, path) = temp_db();
+    let store = sqlite_at(&path).await;
+    let pool = tower_otp::sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    tower_otp::sqlx::query(
+        "INSERT INTO otp_migrations (version, description, applied_at) VALUES (999, 'future', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let error = store.migrate().await.unwrap_err();
+    assert!(error.to_string().contains("newer"), "{error}");
+    let error = store.ensure_migrated().await.unwrap_err();
+    assert!(error.to_string().contains("newer"), "{error}");
+}
+
+#[tokio::test]
+async fn prefixes_keep_stores_apart_in_one_file() {
+    let (_dir, path) = temp_db();
+    let a = sqlite_at(&path).await;
+    let b = SqliteStore::open(&path)
+        .await
+        .unwrap()
+        .with_prefix("other_")
+        .unwrap();
+    b.migrate().await.unwrap();
+    let ticket = random_ticket();
+    let (address, _) = random_address();
+    a.bind(&ticket, &address).await.unwrap();
+    let policy = Policy::default();
+    assert!(
+        a.load(&ticket, t(0), &policy)
+            .await
+            .unwrap()
+            .binding
+            .is_some()
+    );
+    assert!(
+        b.load(&ticket, t(0), &policy)
+            .await
+            .unwrap()
+            .binding
+            .is_none()
+    );
+    assert_eq!(count(&path, "other_tickets").await, 0);
+    assert_eq!(count(&path, "otp_tickets").await, 1);
+    for bad in ["", "Otp", "x; DROP TABLE otp_tickets", "a\"b", "1x"] {
+        assert!(a.clone().with_prefix(bad).is_err(), "{bad:?}");
+    }
+    for memory in [
+        "sqlite::memory:",
+        "sqlite://?mode=memory",
+        "sqlite://:memory:",
+    ] {
+        assert!(SqliteStore::connect(memory).await.is_err(), "{memory}");
+    }
+}
+
+/// The sweep removes what can no longer matter (by the callers' time) and
+/// keeps the long-lived facts.
+#[tokio::test]
+async fn sweep_drops_expired_rows_and_keeps_long_lived_facts() {
+    let (_dir, path) = temp_db();
+    let store = sqlite_at(&path).await;
+    let policy = Policy::default();
+    let taro = EmailAddress::parse("taro@example.com").unwrap();
+    let issue = async |ticket, address: &EmailAddress| {
+        let (_, key) = random_address();
+        let code = random_code();
+        let request = IssueRequest::new(&ticket, address, &key, &code, t(0), &policy);
+        let outcome = store.issue_code(&request).await.unwrap();
+        assert!(
+            matches!(outcome, IssueOutcome::Issued { .. }),
+            "{outcome:?}"
+        );
+    };
+    // A pending challenge nobody answers, and a bound ticket with one.
+    let pending = random_ticket();
+    issue(pending, &random_address().0).await;
+    let bound = random_ticket();
+    store.bind(&bound, &taro).await.unwrap();
+    issue(bound, &taro).await;
+    assert_eq!(count(&path, "otp_tickets").await, 2);
+    assert_eq!(count(&path, "otp_addresses").await, 2);
+
+    // Within the send window (and its minute of grace): nothing goes.
+    assert_eq!(store.sweep(t(3600 + 59)).await.unwrap(), 0);
+    assert_eq!(count(&path, "otp_tickets").await, 2);
+    // After: the counters and the pending ticket go, the binding stays.
+    assert_eq!(store.sweep(t(3600 + 61)).await.unwrap(), 4);
+    assert_eq!(count(&path, "otp_addresses").await, 0);
+    assert_eq!(count(&path, "otp_tickets").await, 1);
+    let snapshot = store.load(&bound, t(3700), &policy).await.unwrap();
+    assert!(snapshot.binding.is_some());
+    assert!(snapshot.recent_sends.is_empty());
+    assert_eq!(
+        store
+            .load(&pending, t(3700), &policy)
+            .await
+            .unwrap()
+            .pending,
+        None
+    );
+}
+
+/// The store sweeps by itself, in the background, once the times its
+/// callers pass have moved past what can still matter.
+#[tokio::test]
+async fn the_store_sweeps_by_itself_as_time_passes() {
+    let (_dir, path) = temp_db();
+    let store = sqlite_at(&path).await;
+    let policy = Policy::default();
+    let (ticket, (address, key), code) = (random_ticket(), random_address(), random_code());
+    let request = IssueRequest::new(&ticket, &address, &key, &code, t(0), &policy);
+    store.issue_code(&request).await.unwrap();
+    assert_eq!(count(&path, "otp_addresses").await, 1);
+    // Hours later, any write starts a sweep (it runs after the call returns).
+    store.claim_first_device(&random_ticket()).await.unwrap();
+    let other = random_ticket();
+    store.restart(&other, t(3 * 3600)).await.unwrap();
+    let started = std::time::Instant::now();
+    // The claim stays; the counter and the expired challenge's row go.
+    while (
+        count(&path, "otp_addresses").await,
+        count(&path, "otp_tickets").await,
+    ) != (0, 1)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no background sweep"
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let snapshot = store.load(&ticket, t(3 * 3600), &policy).await.unwrap();
+    assert!(snapshot.pending.is_none() && snapshot.recent_sends.is_empty());
+}
+
+/// Bound and locked out, the store closed and opened again: still bound,
+/// still locked, and a stranger's browser gets the challenge.
+#[tokio::test]
+async fn bindings_and_lockouts_survive_a_new_store() {
+    let (dir, path) = temp_db();
+    let secret = Secret::random();
+    let id = "durable-1";
+    let path_t = ticket_path(id);
+    let then = {
+        let gate = Harness::build(&secret, sqlite_at(&path).await, |l| l);
+        gate.claim(id).await;
+        let (mut phone, code) = gate.sent(id, "taro@example.com").await;
+        let reply = phone
+            .post_form(&path_t, &[("action", "verify"), ("code", &code)])
+            .await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        assert!(phone.get(&path_t).await.is_ticket());
+        lock_out(&gate, id).await;
+        assert!(gate.state(id).await.locked_until.is_some());
+        gate.clock.now()
+    };
+    // Everything dropped: the gate, the store, its connections.
+    let store = sqlite_at(&path).await;
+    let gate = Harness::build(&secret, Guarded::new(store, Arc::new(dir)), |l| l);
+    gate.clock.set(then);
+    gate.advance(Duration::from_secs(120));
+    let state = gate.state(id).await;
+    assert!(state.locked_until.is_some(), "still locked: {state:?}");
+    let mut stranger = gate.browser();
+    let page = stranger.open(&path_t).await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.body);
+    assert!(!page.is_ticket());
+    assert!(
+        !page.body.contains(r#"type="email""#),
+        "bound: no address field"
+    );
+    // Once the lockout has passed, the binding still holds.
+    gate.advance(Duration::from_secs(3600));
+    let page = stranger.open(&path_t).await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(page.body.contains("t***@e******.com"), "{}", page.body);
+}
+
+/// Parallel guesses from many tasks on one file count exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guesses_from_many_tasks_count_exactly() {
+    let (_dir, path) = temp_db();
+    let store = Arc::new(sqlite_at(&path).await);
+    let policy = Policy::default();
+    let ticket = random_ticket();
+    let (address, key) = random_address();
+    let code = random_code();
+    let now = Timestamp::from_system_time(std::time::SystemTime::now());
+    store
+        .issue_code(&IssueRequest::new(
+            &ticket, &address, &key, &code, now, &policy,
+        ))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let store = store.clone();
+            let policy = policy.clone();
+            tokio::spawn(async move {
+                let guess = random_code();
+                store
+                    .verify_code(&VerifyRequest::new(&ticket, &guess, now, &policy))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut wrong = 0;
+    for task in tasks {
+        if matches!(task.await.unwrap(), VerifyOutcome::Wrong { .. }) {
+            wrong += 1;
+        }
+    }
+    assert_eq!(wrong, policy.max_attempts);
+}
