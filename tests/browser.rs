@@ -31,8 +31,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use tower_otp::pages::Texts;
 use tower_otp::{
-    CapturingMailer, EmailAddress, Flow, Limits, Locale, ManualClock, MemoryStore, OtpLayer,
-    Secret, Timestamp,
+    CapturingMailer, EmailAddress, FirstDevice, Flow, Limits, Locale, ManualClock, MemoryStore,
+    OtpLayer, Secret, Timestamp,
 };
 
 /// New devices are locked out after this many wrong codes (the default is
@@ -111,6 +111,49 @@ async fn every_language_and_state_with_the_audit() {
         println!("axe-core at {}x{}:", size.0, size.1);
         print_audit(&audit);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_device_confirmation_in_every_language() {
+    let Some(env) = Env::start_with(FirstDevice::Confirm).await else {
+        return;
+    };
+    let audit = confirm_pages(&env, None).await;
+    println!("axe-core, first-device confirmation at 390x844:");
+    print_audit(&audit);
+}
+
+/// The first-device confirmation page (`FirstDevice::Confirm`) in every
+/// language at the phone size: language, heading, console, audit; one tap
+/// opens the ticket.
+async fn confirm_pages(env: &Env, shots: Option<&Path>) -> Audit {
+    let mut audit = Audit::new();
+    for locale in Locale::ALL {
+        let t = Texts::for_locale(locale);
+        let p = env.profile(locale.tag(), PHONE, true).await;
+        p.open(&format!("/tickets/confirm-{}", locale.tag())).await;
+        assert_eq!(p.lang().await, locale.tag());
+        assert_eq!(p.heading().await, t.first_device_title);
+        p.no_console_errors().await;
+        if let Some(violations) = p.axe(&env.axe).await {
+            assert!(
+                !violations
+                    .iter()
+                    .any(|(_, i, _)| i == "serious" || i == "critical"),
+                "confirm {}: {violations:?}",
+                locale.tag()
+            );
+            audit.insert(("0-confirm".to_owned(), locale.tag()), violations);
+        }
+        if let Some(dir) = shots {
+            let png = p.client.screenshot().await.unwrap();
+            std::fs::write(dir.join(format!("0-confirm.{}.png", locale.tag())), png).unwrap();
+        }
+        p.press("confirm").await;
+        assert!(p.is_ticket().await, "one tap opens it");
+        p.close().await;
+    }
+    audit
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,6 +304,8 @@ async fn screenshots() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     walk_states(&env, PHONE, Some(&dir)).await;
+    let confirm = Env::start_with(FirstDevice::Confirm).await.unwrap();
+    confirm_pages(&confirm, Some(&dir)).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -429,6 +474,11 @@ fn free_port() -> u16 {
 impl Env {
     /// The demo and chromedriver, or `None` (with a message) without a browser.
     async fn start() -> Option<Env> {
+        Env::start_with(FirstDevice::Trust).await
+    }
+
+    /// The same, with another first-device mode than the demo's default.
+    async fn start_with(first_device: FirstDevice) -> Option<Env> {
         let required = std::env::var("OTP_BROWSER_TESTS_REQUIRED").is_ok_and(|v| v == "1");
         let driver = executable("CHROMEDRIVER", &["chromedriver"]);
         let chrome = executable(
@@ -470,7 +520,9 @@ impl Env {
         let flow = demo_app::configure_flow(flow)
             .with_clock(clock.clone())
             .with_limits(limits);
-        let otp = demo_app::configure(OtpLayer::new(flow)).with_cookie_secure(false);
+        let otp = demo_app::configure(OtpLayer::new(flow))
+            .with_first_device(first_device)
+            .with_cookie_secure(false);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
