@@ -75,6 +75,15 @@ where
         let found = self.source.find(&mut parts);
         let ticket = match &found {
             Found::None => Ticket::Absent,
+            // An id the application does not know is not found (nothing stored).
+            Found::Ticket(found)
+                if config
+                    .ticket_validator
+                    .as_ref()
+                    .is_some_and(|known| !known(&found.id)) =>
+            {
+                Ticket::Malformed
+            }
             Found::Ticket(_) => Ticket::Named,
             Found::Malformed => Ticket::Malformed,
             Found::Misconfigured(why) => {
@@ -93,7 +102,7 @@ where
             probe: false,
             mode: config.first_device,
         };
-        let Found::Ticket(found) = found else {
+        let (Found::Ticket(found), Ticket::Named) = (found, facts.ticket) else {
             let json = || wants_json(&parts.headers);
             let answer = match decide(&facts) {
                 Decision::Pass => {
