@@ -63,15 +63,13 @@ impl Store for Counted {
     }
 }
 
-fn revoke(h: &Harness) -> impl std::future::Future<Output = ()> + '_ {
-    async move {
-        let flow = h.layer.flow();
-        let revoked = flow
-            .revoke_devices(&flow.ticket_key(&TicketId::new("abc")))
-            .await
-            .unwrap();
-        assert!(revoked.enforced, "on by default");
-    }
+async fn revoke(h: &Harness) {
+    let flow = h.layer.flow();
+    let revoked = flow
+        .revoke_devices(&flow.ticket_key(&TicketId::new("abc")))
+        .await
+        .unwrap();
+    assert!(revoked.enforced, "on by default");
 }
 
 #[tokio::test]

@@ -214,8 +214,10 @@ impl Flow {
         self.edit(|i| i.notify_new_device = on)
     }
 
-    /// The language of messages sent outside a request, such as the
-    /// new-device notice to the bound address. Default: [`Locale::En`].
+    /// The fallback language: of pages when neither the visitor's choice nor
+    /// `Accept-Language` picks an enabled one, and of messages sent outside a
+    /// request, such as the new-device notice to the bound address. Default:
+    /// [`Locale::En`].
     ///
     /// ```
     /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
@@ -249,6 +251,11 @@ impl Flow {
         self.inner.keys.ticket.key(ticket)
     }
 
+    /// The default language (pages fall back to it too).
+    pub(crate) fn default_locale(&self) -> Locale {
+        self.inner.default_locale
+    }
+
     pub(crate) fn keys(&self) -> &Keys {
         &self.inner.keys
     }
@@ -274,13 +281,7 @@ impl Flow {
     /// # Errors
     /// The store's error.
     pub async fn challenge(&self, ticket: &TicketKey) -> Result<Challenge, StoreError> {
-        let now = self.now();
-        let snapshot = self
-            .inner
-            .store
-            .load(ticket, now, self.inner.limits.policy())
-            .await?;
-        Ok(self.view(&snapshot, now))
+        Ok(self.lookup(ticket).await?.0)
     }
 
     fn view(&self, s: &TicketSnapshot, now: Timestamp) -> Challenge {
