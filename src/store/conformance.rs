@@ -1110,7 +1110,10 @@ pub async fn revoke_bumps_generation(instances: &Instances) {
     assert_eq!(cx.load(&t, cx.at(0)).await.generation, 2);
     assert_eq!(cx.claim(&t).await, ClaimOutcome::Claimed { generation: 2 });
     let code = cx.issue_ok(&t, &a, cx.at(0)).await;
-    assert_eq!(cx.verify(&t, &code, cx.at(1)).await, verified(&a, true, 2));
+    assert_eq!(
+        cx.verify(&t, &code, cx.at(1)).await,
+        verified_again(&a, true, 2)
+    );
     assert_eq!(cx.revoke(&t).await, 3);
     let s = cx.load(&t, cx.at(2)).await;
     assert_eq!((s.generation, s.binding), (3, Some(a.address)));
