@@ -215,7 +215,9 @@ async fn the_first_device_of_a_pre_bound_ticket_gets_no_new_device_notice() {
     let ticket = flow.ticket_key(&TicketId::new("t-prebound"));
     let buyer = EmailAddress::parse("buyer@example.com").unwrap();
     flow.pre_bind(&ticket, &buyer).await.unwrap();
-    flow.send(&ticket, SendRequest::new(Locale::Ja)).await.unwrap();
+    flow.send(&ticket, SendRequest::new(Locale::Ja))
+        .await
+        .unwrap();
     let verified = flow
         .verify(&ticket, &mailer.last_code().unwrap())
         .await
@@ -233,7 +235,9 @@ async fn the_first_device_of_a_pre_bound_ticket_gets_no_new_device_notice() {
     assert_eq!(mailer.count(), 1, "the code only");
 
     clock.advance(Duration::from_secs(120));
-    flow.send(&ticket, SendRequest::new(Locale::Ja)).await.unwrap();
+    flow.send(&ticket, SendRequest::new(Locale::Ja))
+        .await
+        .unwrap();
     flow.verify(&ticket, &mailer.last_code().unwrap())
         .await
         .unwrap();
@@ -254,11 +258,16 @@ async fn a_claimed_first_device_counts_as_an_earlier_device() {
         .verify(&ticket, &mailer.last_code().unwrap())
         .await
         .unwrap();
-    assert!(verified.newly_bound, "binding: the new address's own device");
+    assert!(
+        verified.newly_bound,
+        "binding: the new address's own device"
+    );
     flow.settled().await;
     assert_eq!(mailer.count(), 1);
     clock.advance(Duration::from_secs(120));
-    flow.send(&ticket, SendRequest::new(Locale::Ja)).await.unwrap();
+    flow.send(&ticket, SendRequest::new(Locale::Ja))
+        .await
+        .unwrap();
     flow.verify(&ticket, &mailer.last_code().unwrap())
         .await
         .unwrap();
@@ -279,7 +288,7 @@ async fn spellings_of_one_mailbox_share_its_send_cap() {
     for k in 0..63 {
         let typed = match k % 4 {
             0 => format!("Victim+{k}@Example.com"),
-            1 => format!("VICTIM@example.com"),
+            1 => "VICTIM@example.com".to_owned(),
             2 => format!("victim+t{k}@example.com"),
             _ => format!("vIcTiM+{k}@EXAMPLE.COM"),
         };
@@ -301,7 +310,11 @@ async fn spellings_of_one_mailbox_share_its_send_cap() {
     assert_eq!(refused, 53);
     // Gmail's dots and googlemail.com are one mailbox too.
     for k in 0..11 {
-        let typed = format!("{}@{}", ["t.aro", "ta.ro", "T.A.R.O"][k % 3], ["gmail.com", "googlemail.com"][k % 2]);
+        let typed = format!(
+            "{}@{}",
+            ["t.aro", "ta.ro", "T.A.R.O"][k % 3],
+            ["gmail.com", "googlemail.com"][k % 2]
+        );
         let ticket = flow.ticket_key(&TicketId::new(format!("gmail-{k}")));
         let outcome = flow.send(&ticket, send(&typed)).await;
         assert_eq!(outcome.is_ok(), k < 10, "send {k}: {outcome:?}");
@@ -323,14 +336,20 @@ async fn strangers_cannot_read_or_starve_an_owners_count() {
         .unwrap();
     // (a) The owner receives 5 codes through the bound ticket...
     for _ in 0..5 {
-        flow.send(&mine, SendRequest::new(Locale::Ja)).await.unwrap();
+        flow.send(&mine, SendRequest::new(Locale::Ja))
+            .await
+            .unwrap();
         clock.advance(Duration::from_secs(300));
     }
     // ... and a stranger can still make 10 sends: none of the owner's show.
     let mut strangers = 0;
     for k in 0..12 {
         let ticket = flow.ticket_key(&TicketId::new(format!("stranger-{k}")));
-        if flow.send(&ticket, send("Owner+probe@example.com")).await.is_ok() {
+        if flow
+            .send(&ticket, send("Owner+probe@example.com"))
+            .await
+            .is_ok()
+        {
             strangers += 1;
         }
     }
@@ -346,9 +365,19 @@ async fn strangers_cannot_read_or_starve_an_owners_count() {
         Err(Rejection::Throttled { .. })
     ));
     // (b) and (c): the owner's ticket and another bound ticket answer alike.
-    let a = flow.send(&mine, SendRequest::new(Locale::Ja)).await.unwrap();
-    let b = flow.send(&other, SendRequest::new(Locale::Ja)).await.unwrap();
+    let a = flow
+        .send(&mine, SendRequest::new(Locale::Ja))
+        .await
+        .unwrap();
+    let b = flow
+        .send(&other, SendRequest::new(Locale::Ja))
+        .await
+        .unwrap();
     assert_eq!((a.expires_at, a.resend_at), (b.expires_at, b.resend_at));
-    assert_eq!(mailer.last_code_for(&owner).is_some(), true);
-    assert_eq!(mailer.messages_to(&owner).len(), 5 + 1, "the owner's codes arrive");
+    assert!(mailer.last_code_for(&owner).is_some());
+    assert_eq!(
+        mailer.messages_to(&owner).len(),
+        5 + 1,
+        "the owner's codes arrive"
+    );
 }

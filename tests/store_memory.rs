@@ -65,7 +65,10 @@ async fn sweep_drops_expired_challenges_but_keeps_long_lived_facts() {
     issue(&store, &pending, t(0)).await;
     // A claimed ticket with a failed attempt (the consecutive count is long-lived).
     let claimed = random_ticket();
-    store.claim_first_device(&claimed, t(0), &policy).await.unwrap();
+    store
+        .claim_first_device(&claimed, t(0), &policy)
+        .await
+        .unwrap();
     issue(&store, &claimed, t(0)).await;
     guess(&store, &claimed, t(1), &policy).await;
     // A bound, revoked ticket.
@@ -222,7 +225,10 @@ fn memory_probe() {
             let ticket = random_ticket();
             let (address, key) = random_address();
             if kind == "bound" {
-                store.claim_first_device(&ticket, t(1), &policy).await.unwrap();
+                store
+                    .claim_first_device(&ticket, t(1), &policy)
+                    .await
+                    .unwrap();
                 store.bind(&ticket, &address).await.unwrap();
             } else {
                 let code = random_code();
@@ -289,7 +295,10 @@ async fn unbound_claims_lapse_and_are_swept() {
             .unwrap();
     }
     let bound = random_ticket();
-    store.claim_first_device(&bound, t(0), &policy).await.unwrap();
+    store
+        .claim_first_device(&bound, t(0), &policy)
+        .await
+        .unwrap();
     let taro = EmailAddress::parse("taro@example.com").unwrap();
     store.bind(&bound, &taro).await.unwrap();
     assert_eq!(store.ticket_count(), N + 1);
@@ -297,7 +306,11 @@ async fn unbound_claims_lapse_and_are_swept() {
     store.sweep(lapse - Duration::from_millis(1));
     assert_eq!(store.ticket_count(), N + 1);
     store.sweep(lapse);
-    eprintln!("memory: {} records after {N} unbound claims, {} after the sweep", N + 1, store.ticket_count());
+    eprintln!(
+        "memory: {} records after {N} unbound claims, {} after the sweep",
+        N + 1,
+        store.ticket_count()
+    );
     assert_eq!(store.ticket_count(), 1, "the bound ticket stays");
     let s = store.load(&bound, lapse, &policy).await.unwrap();
     assert!(s.claimed && s.binding == Some(taro));

@@ -384,7 +384,10 @@ async fn unbound_claims_are_swept_after_their_lifetime() {
             .unwrap();
     }
     let bound = random_ticket();
-    store.claim_first_device(&bound, t(0), &policy).await.unwrap();
+    store
+        .claim_first_device(&bound, t(0), &policy)
+        .await
+        .unwrap();
     store
         .bind(&bound, &EmailAddress::parse("taro@example.com").unwrap())
         .await
@@ -392,7 +395,10 @@ async fn unbound_claims_are_swept_after_their_lifetime() {
     let before = count(&store, &schema, "otp_tickets").await;
     assert_eq!(before, N + 1);
     let lapse = t(0) + policy.claim_lifetime;
-    assert_eq!(store.sweep(lapse + Duration::from_secs(59)).await.unwrap(), 0);
+    assert_eq!(
+        store.sweep(lapse + Duration::from_secs(59)).await.unwrap(),
+        0
+    );
     assert_eq!(
         store.sweep(lapse + Duration::from_secs(61)).await.unwrap(),
         N as u64

@@ -240,7 +240,12 @@ async fn one_round_trip_per_operation() {
         let before = server.command_calls().await;
         match step {
             0 => drop(store.load(&ticket, t0, &policy).await.unwrap()),
-            1 => drop(store.claim_first_device(&ticket, t0, &policy).await.unwrap()),
+            1 => drop(
+                store
+                    .claim_first_device(&ticket, t0, &policy)
+                    .await
+                    .unwrap(),
+            ),
             2 => drop(store.issue_code(&issue).await.unwrap()),
             3 => store.withdraw_code(&issue).await.unwrap(),
             4 => drop(store.issue_code(&issue).await.unwrap()),
@@ -369,7 +374,10 @@ async fn memory_per_record() {
     let before = used(&mut redis).await;
     for _ in 0..N {
         let ticket = random_ticket();
-        store.claim_first_device(&ticket, t0, &Policy::default()).await.unwrap();
+        store
+            .claim_first_device(&ticket, t0, &Policy::default())
+            .await
+            .unwrap();
         store.bind(&ticket, &random_address().0).await.unwrap();
     }
     let bound = (used(&mut redis).await - before) / N;
@@ -426,18 +434,27 @@ async fn unbound_claims_expire() {
     let record = |t: &TicketKey| format!("otp:{{{}}}:rec", t.as_str());
 
     let claimed = random_ticket();
-    store.claim_first_device(&claimed, now(), &policy).await.unwrap();
+    store
+        .claim_first_device(&claimed, now(), &policy)
+        .await
+        .unwrap();
     let ttl: i64 = redis.pttl(record(&claimed)).await.unwrap();
     assert!((life - 10_000..=life).contains(&ttl), "{ttl}");
 
     let bound = random_ticket();
-    store.claim_first_device(&bound, now(), &policy).await.unwrap();
+    store
+        .claim_first_device(&bound, now(), &policy)
+        .await
+        .unwrap();
     store.bind(&bound, &random_address().0).await.unwrap();
     let ttl: i64 = redis.pttl(record(&bound)).await.unwrap();
     assert_eq!(ttl, -1, "a binding is kept for good");
 
     let revoked = random_ticket();
-    store.claim_first_device(&revoked, now(), &policy).await.unwrap();
+    store
+        .claim_first_device(&revoked, now(), &policy)
+        .await
+        .unwrap();
     store.revoke_devices(&revoked).await.unwrap();
     let ttl: i64 = redis.pttl(record(&revoked)).await.unwrap();
     assert_eq!(ttl, -1, "a revocation generation is kept for good");
@@ -472,7 +489,10 @@ async fn unbound_claims_expire() {
     const N: i64 = 10_000;
     for _ in 0..N {
         let ticket = random_ticket();
-        store.claim_first_device(&ticket, now(), &policy).await.unwrap();
+        store
+            .claim_first_device(&ticket, now(), &policy)
+            .await
+            .unwrap();
     }
     let after = permanent(&mut redis).await;
     assert_eq!(after, before, "no claim left a key without a TTL");

@@ -311,7 +311,10 @@ async fn unbound_claims_are_swept_after_their_lifetime() {
             .unwrap();
     }
     let bound = random_ticket();
-    store.claim_first_device(&bound, t(0), &policy).await.unwrap();
+    store
+        .claim_first_device(&bound, t(0), &policy)
+        .await
+        .unwrap();
     store
         .bind(&bound, &EmailAddress::parse("taro@example.com").unwrap())
         .await
@@ -320,7 +323,10 @@ async fn unbound_claims_are_swept_after_their_lifetime() {
     assert_eq!(before, N + 1);
     let lapse = t(0) + policy.claim_lifetime;
     // Not before the lifetime (and its minute of grace) has passed.
-    assert_eq!(store.sweep(lapse + Duration::from_secs(59)).await.unwrap(), 0);
+    assert_eq!(
+        store.sweep(lapse + Duration::from_secs(59)).await.unwrap(),
+        0
+    );
     assert_eq!(
         store.sweep(lapse + Duration::from_secs(61)).await.unwrap(),
         N as u64
@@ -328,6 +334,9 @@ async fn unbound_claims_are_swept_after_their_lifetime() {
     let after = count(&path, "otp_tickets").await;
     eprintln!("sqlite: {before} ticket rows after {N} unbound claims, {after} after the sweep");
     assert_eq!(after, 1, "the bound ticket stays");
-    let s = store.load(&bound, lapse + Duration::from_secs(3600), &policy).await.unwrap();
+    let s = store
+        .load(&bound, lapse + Duration::from_secs(3600), &policy)
+        .await
+        .unwrap();
     assert!(s.claimed && s.binding.is_some());
 }

@@ -15,8 +15,8 @@ use crate::locale::Locale;
 use crate::mail::{MailKind, Mailer, OtpMail};
 use crate::secret::Secret;
 use crate::store::{
-    AddressKey, BindOutcome, ClaimOutcome, CounterKeys, IssueOutcome, IssueRequest,
-    RestartOutcome, Store, StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    AddressKey, BindOutcome, ClaimOutcome, CounterKeys, IssueOutcome, IssueRequest, RestartOutcome,
+    Store, StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
 };
 use crate::ticket::{TicketId, TicketKey};
 

@@ -54,8 +54,8 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::Barrier;
 
 use super::{
-    AddressKey, BindOutcome, ClaimOutcome, CounterKeys, IssueOutcome, IssueRequest, Policy, RestartOutcome,
-    Store, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    AddressKey, BindOutcome, ClaimOutcome, CounterKeys, IssueOutcome, IssueRequest, Policy,
+    RestartOutcome, Store, TicketSnapshot, VerifyOutcome, VerifyRequest,
 };
 use crate::clock::Timestamp;
 use crate::code::CodeHash;
@@ -1438,7 +1438,10 @@ pub async fn mailbox_cap_counts_every_spelling(instances: &Instances) {
     }
     assert_eq!(issued, 10);
     let outcome = stranger_send(&cx, &spellings[29], cx.at(3600)).await;
-    assert!(matches!(outcome, IssueOutcome::Issued { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, IssueOutcome::Issued { .. }),
+        "{outcome:?}"
+    );
 }
 
 /// Different mailboxes of one domain (a catch-all inbox) share the domain
@@ -1469,7 +1472,9 @@ pub async fn site_budget_when_set(instances: &Instances) {
     let mailbox = |k: u32| spelled(&format!("u{k}@d{}.example", fresh()), site.as_bytes());
     let unset = Ctx::new(instances);
     for k in 0..15 {
-        unset.issue_ok(&random_ticket(), &mailbox(k), unset.at(0)).await;
+        unset
+            .issue_ok(&random_ticket(), &mailbox(k), unset.at(0))
+            .await;
     }
     let cx = Ctx::new(instances).with_policy(|p| p.sends_site_wide = 15);
     let site = fresh();
@@ -1500,7 +1505,10 @@ pub async fn owner_sends_not_starved_by_strangers(instances: &Instances) {
         IssueOutcome::AddressThrottled { .. }
     ));
     let code = cx.issue_ok(&t, &a, cx.at(11)).await;
-    assert_eq!(cx.verify(&t, &code, cx.at(12)).await, verified(&a, false, 0));
+    assert_eq!(
+        cx.verify(&t, &code, cx.at(12)).await,
+        verified(&a, false, 0)
+    );
 }
 
 /// Finding 2 (a): the owner's sends through the bound ticket do not show in
@@ -1620,7 +1628,10 @@ pub async fn claim_lapses_while_unbound(instances: &Instances) {
     let lapsed = cx.at(0) + life;
     assert!(!cx.load(&t, lapsed).await.claimed);
     let again = cx.store().claim_first_device(&t, lapsed, &cx.policy).await;
-    assert_eq!(again.expect("claim"), ClaimOutcome::Claimed { generation: 0 });
+    assert_eq!(
+        again.expect("claim"),
+        ClaimOutcome::Claimed { generation: 0 }
+    );
 }
 
 /// A binding keeps the claim for good.

@@ -19,8 +19,8 @@ use async_trait::async_trait;
 
 use super::rules::{self, AddressSends, TicketRecord};
 use super::{
-    BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome,
-    Store, StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome, Store,
+    StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
 };
 use crate::clock::Timestamp;
 use crate::email::EmailAddress;
@@ -64,7 +64,9 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// more: its codes and its round have expired, no send is left in the send
 /// window and no lockout is running. What stays is a compact record of the
 /// long-lived facts: first-device claim, binding, revocation generation and
-/// consecutive-failure count. That record grows with the number of tickets
+/// consecutive-failure count. A claim on a ticket that stays unbound lapses
+/// after [`Policy::claim_lifetime`] (30 days by default) and is swept then,
+/// so requests on made-up ticket ids leave nothing for ever. That record grows with the number of tickets
 /// ever claimed, bound, revoked or failed: 64 bytes in the table plus the
 /// bound address, about 150 to 200 bytes per ticket in all (measured: 151 at
 /// 100,000 bound tickets, 200 at 1,000,000). A ticket with none of these is

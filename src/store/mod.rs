@@ -100,7 +100,12 @@ pub struct CounterKeys {
 
 impl CounterKeys {
     /// Keys from their parts.
-    pub fn new(mailbox: AddressKey, owner: AddressKey, domain: AddressKey, site: AddressKey) -> Self {
+    pub fn new(
+        mailbox: AddressKey,
+        owner: AddressKey,
+        domain: AddressKey,
+        site: AddressKey,
+    ) -> Self {
         Self {
             mailbox,
             owner,

@@ -257,7 +257,9 @@ impl Store for RedisStore {
         let mut invocation = SCRIPTS.revoke.prepare_invoke();
         invocation.key(self.keys.record(ticket));
         match self.run(invocation).await? {
-            Value::Int(n) => u64::try_from(n).map_err(|_| StoreError::msg("unexpected reply from redis")),
+            Value::Int(n) => {
+                u64::try_from(n).map_err(|_| StoreError::msg("unexpected reply from redis"))
+            }
             _ => Err(StoreError::msg("unexpected reply from redis")),
         }
     }

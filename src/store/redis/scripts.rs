@@ -243,7 +243,9 @@ pub(super) fn issue_ticket(value: Value) -> Result<(IssueOutcome, bool), StoreEr
     };
     let outcome = match (tag.as_str(), fields.as_slice()) {
         ("issued", [expires, next]) => issued(expires, next)?,
-        ("issued", [expires, next, owner]) => return Ok((issued(expires, next)?, int(owner)? == 1)),
+        ("issued", [expires, next, owner]) => {
+            return Ok((issued(expires, next)?, int(owner)? == 1));
+        }
         ("ticket", [retry]) => IssueOutcome::TicketThrottled {
             retry_at: time(retry)?,
         },

@@ -398,10 +398,16 @@ fn budgets_table() {
     let request = |policy| IssueRequest::new(&ticket, &taro, &keys, &code, t(0), policy);
     let unbound = TicketRecord::default();
     let mine = with(TicketRecord::default(), |r| r.binding = Some(addr("taro")));
-    let theirs = with(TicketRecord::default(), |r| r.binding = Some(addr("hanako")));
+    let theirs = with(TicketRecord::default(), |r| {
+        r.binding = Some(addr("hanako"))
+    });
     let strangers = vec![budget(keys.mailbox, 10), budget(keys.domain, 100)];
     assert_eq!(budgets(&unbound, &request(&policy)), strangers, "unbound");
-    assert_eq!(budgets(&theirs, &request(&policy)), strangers, "bound elsewhere");
+    assert_eq!(
+        budgets(&theirs, &request(&policy)),
+        strangers,
+        "bound elsewhere"
+    );
     assert_eq!(
         budgets(&mine, &request(&policy)),
         vec![budget(keys.owner, 10)],
@@ -419,21 +425,32 @@ fn budgets_table() {
 
 #[test]
 fn claims_lapse_unless_bound() {
-    let mut policy = Policy::default();
-    policy.claim_lifetime = Duration::from_secs(100);
+    let policy = Policy {
+        claim_lifetime: Duration::from_secs(100),
+        ..Policy::default()
+    };
     let mut record = TicketRecord::default();
-    assert_eq!(claim(&mut record, t(0), &policy), ClaimOutcome::Claimed { generation: 0 });
+    assert_eq!(
+        claim(&mut record, t(0), &policy),
+        ClaimOutcome::Claimed { generation: 0 }
+    );
     assert_eq!(record.claim_until, t(100));
     assert!(record.claim_live(t(99)) && !record.claim_live(t(100)));
     assert_eq!(claim(&mut record, t(99), &policy), ClaimOutcome::Refused);
     assert!(!record.sweep(t(99)) && !record.is_empty());
     assert!(record.sweep(t(100)) && record.is_empty(), "{record:?}");
-    assert_eq!(claim(&mut record, t(100), &policy), ClaimOutcome::Claimed { generation: 0 });
+    assert_eq!(
+        claim(&mut record, t(100), &policy),
+        ClaimOutcome::Claimed { generation: 0 }
+    );
     let mut bound = with(record.clone(), |r| r.binding = Some(addr("taro")));
     assert!(bound.claim_live(t(1000)) && !bound.sweep(t(1000)) && bound.claimed);
     assert_eq!(bound.claim_lapses_at(), None);
     let legacy = with(TicketRecord::default(), |r| r.claimed = true);
-    assert!(legacy.claim_live(t(1_000_000)), "claims kept before claims lapsed never lapse");
+    assert!(
+        legacy.claim_live(t(1_000_000)),
+        "claims kept before claims lapsed never lapse"
+    );
 }
 
 #[test]
@@ -446,9 +463,16 @@ fn verify_remembers_devices() {
         VerifyOutcome::Verified { earlier_device, .. } => earlier_device,
         other => panic!("{other:?}"),
     };
-    let prebound = || with(pending("taro", &[(1, 0)]), |r| r.binding = Some(addr("taro")));
+    let prebound = || {
+        with(pending("taro", &[(1, 0)]), |r| {
+            r.binding = Some(addr("taro"))
+        })
+    };
     let mut record = prebound();
-    assert!(!earlier(&mut record), "the first device of a pre-bound ticket");
+    assert!(
+        !earlier(&mut record),
+        "the first device of a pre-bound ticket"
+    );
     assert!(record.verified);
     let mut again = with(prebound(), |r| r.verified = true);
     assert!(earlier(&mut again), "a device was verified before");
@@ -476,9 +500,16 @@ fn claim_bind_restart_revoke_table() {
         ClaimOutcome::Refused,
         "claimed already"
     );
-    assert_eq!(claim(&mut bound(), t(0), &policy), ClaimOutcome::Refused, "bound");
+    assert_eq!(
+        claim(&mut bound(), t(0), &policy),
+        ClaimOutcome::Refused,
+        "bound"
+    );
     let mut revoked = with(TicketRecord::default(), |r| r.generation = 2);
-    assert_eq!(claim(&mut revoked, t(0), &policy), ClaimOutcome::Claimed { generation: 2 });
+    assert_eq!(
+        claim(&mut revoked, t(0), &policy),
+        ClaimOutcome::Claimed { generation: 2 }
+    );
 
     assert_eq!(bind(&mut claimed(), &addr("taro")), BindOutcome::Bound);
     assert_eq!(

@@ -204,40 +204,43 @@ impl Queries {
         };
         let (tickets, addresses, prefix) = (&self.tickets, &self.addresses, &self.prefix);
         // Shipped migrations are never edited: a change is a new version.
-        vec![(
-            1,
-            "tickets and address counters",
-            vec![
-                format!(
-                    "CREATE TABLE {tickets} (key {bytes} PRIMARY KEY, \
+        vec![
+            (
+                1,
+                "tickets and address counters",
+                vec![
+                    format!(
+                        "CREATE TABLE {tickets} (key {bytes} PRIMARY KEY, \
                      claimed {int} NOT NULL DEFAULT 0, binding TEXT, \
                      generation {int} NOT NULL DEFAULT 0, failures {int} NOT NULL DEFAULT 0, \
                      challenge {bytes}, keep_until {int}){rowid}"
-                ),
-                format!(
-                    "CREATE INDEX \"{prefix}tickets_keep_until\" ON {tickets} (keep_until) \
+                    ),
+                    format!(
+                        "CREATE INDEX \"{prefix}tickets_keep_until\" ON {tickets} (keep_until) \
                      WHERE keep_until IS NOT NULL"
-                ),
-                format!(
-                    "CREATE TABLE {addresses} (key {bytes} PRIMARY KEY, sends {bytes} NOT NULL, \
+                    ),
+                    format!(
+                        "CREATE TABLE {addresses} (key {bytes} PRIMARY KEY, sends {bytes} NOT NULL, \
                      keep_until {int} NOT NULL){rowid}"
-                ),
-                format!(
-                    "CREATE INDEX \"{prefix}addresses_keep_until\" ON {addresses} (keep_until)"
-                ),
-            ],
-        ), (
-            2,
-            "claims lapse; tickets remember a verified device",
-            vec![
-                format!("ALTER TABLE {tickets} ADD COLUMN claim_until {int}"),
-                format!("ALTER TABLE {tickets} ADD COLUMN verified {int} NOT NULL DEFAULT 0"),
-                format!(
-                    "CREATE INDEX \"{prefix}tickets_claim_until\" ON {tickets} (claim_until) \
+                    ),
+                    format!(
+                        "CREATE INDEX \"{prefix}addresses_keep_until\" ON {addresses} (keep_until)"
+                    ),
+                ],
+            ),
+            (
+                2,
+                "claims lapse; tickets remember a verified device",
+                vec![
+                    format!("ALTER TABLE {tickets} ADD COLUMN claim_until {int}"),
+                    format!("ALTER TABLE {tickets} ADD COLUMN verified {int} NOT NULL DEFAULT 0"),
+                    format!(
+                        "CREATE INDEX \"{prefix}tickets_claim_until\" ON {tickets} (claim_until) \
                      WHERE claim_until IS NOT NULL"
-                ),
-            ],
-        )]
+                    ),
+                ],
+            ),
+        ]
     }
 
     fn create_migrations_table(&self) -> String {
@@ -331,11 +334,9 @@ impl TicketColumns {
             generation: u64::try_from(self.generation).unwrap_or(0),
             consecutive_failures: u32::try_from(self.failures).unwrap_or(u32::MAX),
             claimed: self.claimed != 0,
-            claim_until: self
-                .claim_until
-                .map_or(Timestamp::default(), |t| {
-                    Timestamp::from_millis(u64::try_from(t).unwrap_or(0))
-                }),
+            claim_until: self.claim_until.map_or(Timestamp::default(), |t| {
+                Timestamp::from_millis(u64::try_from(t).unwrap_or(0))
+            }),
             verified: self.verified != 0,
         })
     }
