@@ -195,13 +195,51 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("\n  tower-otp demo: http://{addr}/\n");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-            println!("\n  shutting down");
-        })
-        .await?;
+    let header_timeout = env("OTP_HEADER_READ_TIMEOUT_SECS")
+        .and_then(|s| s.parse().ok())
+        .map_or(Duration::from_secs(5), Duration::from_secs);
+    serve(listener, app, header_timeout).await?;
     Ok(())
+}
+
+/// Serves `app` as a production server should: HTTP/1.1 and HTTP/2, and a
+/// deadline on reading each request's headers, so a client that trickles
+/// them cannot hold a connection (the gate's own deadline covers its body).
+/// `axum::serve` has no such setting; hyper-util's server builder does.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_timeout: Duration,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut shutdown = std::pin::pin!(tokio::signal::ctrl_c());
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            _ = &mut shutdown => {
+                println!("\n  shutting down");
+                return Ok(());
+            }
+        };
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut builder = Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            builder.http2().timer(TokioTimer::new());
+            if let Err(error) = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(%error, "connection closed");
+            }
+        });
+    }
 }
 
 /// Where the demo keeps its SQLite file unless `OTP_DATABASE_URL` says

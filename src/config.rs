@@ -2,16 +2,26 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::device::{DeviceCookie, DeviceTokens};
 use crate::flow::Flow;
 use crate::gate::decision::FirstDevice;
 use crate::pages::{DefaultPages, Pages};
+use crate::revocation::Revocation;
 use crate::ticket::TicketId;
 
 /// The largest gate form or JSON body by default: a few KiB is plenty for an
 /// address and a code (checklist 10.2, RUSTSEC-2022-0055).
 pub(crate) const DEFAULT_BODY_LIMIT: usize = 4 * 1024;
+
+/// How long the gate waits for a form or JSON body by default: a few
+/// hundred bytes take one round trip; a client that trickles its body one
+/// byte at a time must not hold a connection (issue 11, finding 5).
+pub(crate) const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Says whether a ticket id names a ticket the application knows.
+pub(crate) type TicketValidator = Arc<dyn Fn(&TicketId) -> bool + Send + Sync>;
 
 /// Gives the e-mail a hint of which ticket it is about.
 pub(crate) type TicketHint = Arc<dyn Fn(&TicketId) -> Option<String> + Send + Sync>;
@@ -26,17 +36,22 @@ pub(crate) struct Config {
     /// Trust on first use, after a cookie round-trip (the seed's behaviour).
     pub(crate) first_device: FirstDevice,
     pub(crate) body_limit: usize,
+    pub(crate) body_timeout: Duration,
     /// Origins besides the request's own whose POSTs are accepted (none).
     pub(crate) allowed_origins: Vec<String>,
     /// `Sec-Fetch-Site: same-site` is cross-origin: refused unless every
     /// sibling subdomain is trusted (OWASP CSRF cheat sheet).
     pub(crate) trust_same_site: bool,
-    /// Off: verifying a cookie needs no I/O (DESIGN.md, "Failure").
-    pub(crate) revocation_check: bool,
+    /// Cached for a few seconds: revocation is honoured with no store I/O
+    /// on the verified path (DESIGN.md, "Failure").
+    pub(crate) revocation: Revocation,
     /// Off: `X-Forwarded-Proto` is client-controlled unless a proxy the
     /// operator runs overwrites it (checklist 16.1/16.2).
     pub(crate) trust_forwarded_proto: bool,
     pub(crate) ticket_hint: Option<TicketHint>,
+    /// Unknown ids are answered 404 before anything is stored (none: every
+    /// id the source finds is a ticket).
+    pub(crate) ticket_validator: Option<TicketValidator>,
     /// The ephemeral-store warning was logged (once per layer, shared by clones).
     pub(crate) warned: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -44,6 +59,7 @@ pub(crate) struct Config {
 impl Config {
     /// The defaults of every layer setting, each with its reason.
     pub(crate) fn new(flow: Flow) -> Self {
+        flow.set_revocation_enforced(Revocation::default() != Revocation::Off);
         Self {
             // 30-day device cookies (NIST SP 800-63B AAL1 re-verification),
             // HS256 with a key derived from the flow's secret.
@@ -55,11 +71,13 @@ impl Config {
             pages: Arc::new(DefaultPages::default()),
             first_device: FirstDevice::default(),
             body_limit: DEFAULT_BODY_LIMIT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             allowed_origins: Vec::new(),
             trust_same_site: false,
-            revocation_check: false,
+            revocation: Revocation::default(),
             trust_forwarded_proto: false,
             ticket_hint: None,
+            ticket_validator: None,
             warned: Arc::default(),
         }
     }
@@ -78,9 +96,10 @@ impl fmt::Debug for Config {
             .field("cookie", &self.cookie)
             .field("first_device", &self.first_device)
             .field("body_limit", &self.body_limit)
+            .field("body_timeout", &self.body_timeout)
             .field("allowed_origins", &self.allowed_origins)
             .field("trust_same_site", &self.trust_same_site)
-            .field("revocation_check", &self.revocation_check)
+            .field("revocation", &self.revocation)
             .field("trust_forwarded_proto", &self.trust_forwarded_proto)
             .finish_non_exhaustive()
     }

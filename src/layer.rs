@@ -11,6 +11,7 @@ use crate::error::ConfigError;
 use crate::flow::Flow;
 use crate::gate::decision::FirstDevice;
 use crate::pages::Pages;
+use crate::revocation::Revocation;
 use crate::service::OtpService;
 use crate::ticket::{NoTicketSource, PathPattern, TicketId, TicketSource};
 
@@ -264,6 +265,34 @@ impl<T> OtpLayer<T> {
         self.edit(|c| c.ticket_hint = Some(Arc::new(hint)))
     }
 
+    /// Answers `404` for ticket ids the application does not know, before
+    /// the gate reads or stores anything for them. Default: none (every id
+    /// the source finds is treated as a ticket, and its first device's claim
+    /// is stored until it expires).
+    ///
+    /// `validator` runs on every request that names a ticket, the verified
+    /// ones included, so keep it cheap: a format check, a checksum or
+    /// signature on the id, or a lookup in memory. A request it refuses never
+    /// reaches the handler.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret, TicketId};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let otp = OtpLayer::new(flow)
+    ///     .with_ticket_param("order_id")
+    ///     .with_ticket_validator(|id: &TicketId| {
+    ///         id.as_str().len() == 12 && id.as_str().bytes().all(|b| b.is_ascii_alphanumeric())
+    ///     });
+    /// # drop(otp);
+    /// ```
+    pub fn with_ticket_validator(
+        self,
+        validator: impl Fn(&TicketId) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.edit(|c| c.ticket_validator = Some(Arc::new(validator)))
+    }
+
     /// Accepts POSTs whose `Origin` is one of these (for example an SPA on
     /// another origin using the JSON API). Default: only the request's own host.
     ///
@@ -296,22 +325,26 @@ impl<T> OtpLayer<T> {
         self.edit(|c| c.trust_same_site = trust)
     }
 
-    /// Checks every device cookie against the ticket's revocation generation
-    /// in the store (one read per request), so
-    /// [`Flow::revoke_devices`](crate::Flow::revoke_devices) takes effect at
-    /// once. Default: off (no I/O on the verified path; revoked cookies keep
-    /// passing until they expire).
+    /// How [`Flow::revoke_devices`](crate::Flow::revoke_devices) takes
+    /// effect. Default: [`Revocation::Cached`] for 5 seconds: no store I/O
+    /// on the verified path; a revoked device is refused at once on the
+    /// instance that revoked it and within 5 seconds on the others.
+    /// [`Revocation::EveryRequest`] reads the store on every verified
+    /// request; [`Revocation::Off`] lets revoked cookies pass until they expire.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    /// use std::time::Duration;
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Revocation, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
-    /// let otp = OtpLayer::new(flow).with_revocation_check(true);
+    /// let otp = OtpLayer::new(flow).with_revocation(Revocation::Cached { ttl: Duration::from_secs(2) });
     /// # drop(otp);
     /// ```
-    pub fn with_revocation_check(self, on: bool) -> Self {
-        self.config.flow.set_revocation_enforced(on);
-        self.edit(|c| c.revocation_check = on)
+    pub fn with_revocation(self, revocation: Revocation) -> Self {
+        self.config
+            .flow
+            .set_revocation_enforced(revocation != Revocation::Off);
+        self.edit(|c| c.revocation = revocation)
     }
 
     /// Trusts the scheme your reverse proxy reports in `X-Forwarded-Proto`
@@ -330,6 +363,33 @@ impl<T> OtpLayer<T> {
     /// ```
     pub fn with_trusted_forwarded_proto(self, trust: bool) -> Self {
         self.edit(|c| c.trust_forwarded_proto = trust)
+    }
+
+    /// How long the gate waits for the body of a form or JSON POST. Default:
+    /// 5 seconds; allowed 100 ms to 60 s. A body that trickles in slower gets
+    /// `408 Request Timeout` and the connection is closed. (Set your
+    /// server's header-read timeout too: the gate only sees requests whose
+    /// headers arrived.)
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let otp = OtpLayer::new(flow).with_body_timeout(Duration::from_secs(3))?;
+    /// # Ok::<(), tower_otp::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`] outside that range.
+    pub fn with_body_timeout(self, timeout: Duration) -> Result<Self, ConfigError> {
+        if !(Duration::from_millis(100)..=Duration::from_secs(60)).contains(&timeout) {
+            return Err(ConfigError::out_of_range(
+                "body timeout",
+                "between 100 milliseconds and 60 seconds",
+            ));
+        }
+        Ok(self.edit(|c| c.body_timeout = timeout))
     }
 
     /// The largest form or JSON body the gate reads. Default: 4 KiB; allowed

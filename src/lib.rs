@@ -120,6 +120,7 @@ mod layer;
 mod locale;
 pub mod mail;
 pub mod pages;
+mod revocation;
 mod secret;
 mod service;
 pub mod store;
@@ -137,6 +138,7 @@ pub use self::extract::VerifiedDevice;
 pub use self::future::ResponseFuture;
 pub use self::gate::decision::FirstDevice;
 pub use self::layer::OtpLayer;
+pub use self::revocation::Revocation;
 pub use self::service::OtpService;
 pub use self::ticket::id::{TicketId, TicketKey};
 #[cfg(feature = "axum")]

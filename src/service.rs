@@ -15,6 +15,7 @@ use crate::future::ResponseFuture;
 use crate::gate::decision::{Decision, Device, Facts, Stored, Ticket, Verb, decide};
 use crate::gate::request::{GateRequest, wants_json};
 use crate::gate::{self, cookies, proto, respond};
+use crate::revocation::Revocation;
 use crate::ticket::{Found, TicketSource};
 
 /// The service [`OtpLayer`](crate::OtpLayer) wraps around `S`.
@@ -75,6 +76,15 @@ where
         let found = self.source.find(&mut parts);
         let ticket = match &found {
             Found::None => Ticket::Absent,
+            // An id the application does not know is not found (nothing stored).
+            Found::Ticket(found)
+                if config
+                    .ticket_validator
+                    .as_ref()
+                    .is_some_and(|known| !known(&found.id)) =>
+            {
+                Ticket::Malformed
+            }
             Found::Ticket(_) => Ticket::Named,
             Found::Malformed => Ticket::Malformed,
             Found::Misconfigured(why) => {
@@ -86,14 +96,14 @@ where
             ticket,
             plain_http: config.trust_forwarded_proto && proto::arrived_over_http(&parts.headers),
             device: Device::Unverified,
-            revocation_check: config.revocation_check,
+            revocation_check: config.revocation == Revocation::EveryRequest,
             stored: Stored::NotRead,
             verb: Verb::of(&parts.method),
             prefetch: false,
             probe: false,
             mode: config.first_device,
         };
-        let Found::Ticket(found) = found else {
+        let (Found::Ticket(found), Ticket::Named) = (found, facts.ticket) else {
             let json = || wants_json(&parts.headers);
             let answer = match decide(&facts) {
                 Decision::Pass => {
@@ -128,6 +138,14 @@ where
             facts.device = Device::Signed {
                 generation: claims.generation,
             };
+            // Revocation from this instance's cache: a device known to be
+            // revoked is checked against the store like any other.
+            if let Revocation::Cached { ttl } = config.revocation {
+                facts.revocation_check = config
+                    .flow
+                    .known_generation(&key, ttl)
+                    .is_some_and(|current| claims.generation < current);
+            }
         }
         match decide(&facts) {
             Decision::PassVerified => {

@@ -66,6 +66,7 @@ impl Demo {
                 format!("sqlite://{}?mode=rwc", database.display()),
             )
             .env("OTP_SECRET", secret)
+            .env("OTP_HEADER_READ_TIMEOUT_SECS", "1")
             .env("RUST_LOG", "warn")
             .env_remove("OTP_REDIS_URL")
             .env_remove("OTP_SMTP_URL")
@@ -291,4 +292,37 @@ async fn a_bound_ticket_survives_a_crash_of_the_demo() {
     assert_eq!(page.status, 401, "{}", page.body);
     assert!(phone.get(&demo, path).await.body.contains(VERIFIED));
     assert!(owner.get(&demo, path).await.body.contains(VERIFIED));
+}
+
+/// Issue 11, finding 5: the demo serves as a production server should, with
+/// a deadline on reading request headers: a client that sends half its
+/// headers and stops is disconnected, while others are served.
+#[tokio::test]
+async fn the_demo_disconnects_a_client_that_trickles_its_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(
+        &demo_binary(),
+        &dir.path().join("demo.db"),
+        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+    );
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", demo.port))
+        .await
+        .unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest)).await;
+    assert!(
+        closed.is_ok(),
+        "the half-sent request still holds its connection"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "cut after the 1 s header deadline, not {:?}",
+        started.elapsed()
+    );
+    let page = Browser::default().get(&demo, "/").await;
+    assert_eq!(page.status, 200, "others are served meanwhile");
 }

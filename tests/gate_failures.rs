@@ -218,7 +218,9 @@ async fn with_revocation_checks_a_failing_store_fails_closed() {
     let secret = Secret::random();
     let working = Harness::build(&secret, MemoryStore::new(), |l| l);
     let first = working.claim("abc").await;
-    let down = Harness::build(&secret, FailingStore, |l| l.with_revocation_check(true));
+    let down = Harness::build(&secret, FailingStore, |l| {
+        l.with_revocation(tower_otp::Revocation::EveryRequest)
+    });
     let mut b = Browser::on(down.app.clone());
     b.jar = first.jar.clone();
     let reply = b.get(T).await;

@@ -455,7 +455,7 @@ async fn the_app_s_own_cache_control_is_kept() {
 
 #[tokio::test]
 async fn the_passed_ticket_page_is_not_stored_with_revocation_checks_on() {
-    let h = Harness::with(|l| l.with_revocation_check(true));
+    let h = Harness::with(|l| l.with_revocation(tower_otp::Revocation::EveryRequest));
     let mut b = h.browser();
     assert!(b.open(T).await.is_ticket());
     let page = b.get(T).await;

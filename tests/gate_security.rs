@@ -219,9 +219,11 @@ async fn fetch_metadata_and_origin_matrix_html_and_json() {
 
 #[tokio::test]
 async fn origin_must_be_exactly_the_own_host_or_listed() {
+    // The harness serves plain http (cookies not Secure).
     let cases = [
         ("http://TICKETS.test", true),
-        ("https://tickets.test", true),
+        // Another scheme is another origin (issue 11, finding 7).
+        ("https://tickets.test", false),
         ("http://tickets.test:8080", false),
         ("http://tickets.test.evil.example", false),
         ("http://evil.example/tickets.test", false),
@@ -242,6 +244,29 @@ async fn origin_must_be_exactly_the_own_host_or_listed() {
             .await;
         assert_eq!(reply.status == StatusCode::OK, want, "{origin}: {reply:?}");
         assert_eq!(h.mailer.count(), usize::from(want), "{origin}");
+    }
+    // A site on HTTPS (Secure cookies, or a trusted proxy) takes its https
+    // origin only.
+    for layer in [
+        |l: common::Layer| l.with_cookie_secure(true),
+        |l: common::Layer| l.with_trusted_forwarded_proto(true),
+    ] {
+        for (origin, want) in [
+            ("https://tickets.test", true),
+            ("http://tickets.test", false),
+        ] {
+            let h = Harness::with(layer);
+            let mut b = h.browser();
+            let reply = b
+                .post_json_with(
+                    T,
+                    &[("origin", origin), ("x-forwarded-proto", "https")],
+                    json!({"action": "send", "email": "a@example.com"}),
+                )
+                .await;
+            let refused = reply.status == StatusCode::FORBIDDEN;
+            assert_eq!(!refused, want, "{origin}: {reply:?}");
+        }
     }
     // An allow-listed origin (an SPA elsewhere) passes; same-site is opt-in.
     let h = Harness::with(|l| {
@@ -754,4 +779,30 @@ async fn get_never_sends_consumes_or_binds() {
     // A code in the query string is ignored by GET (7.10), the POSTed one still works.
     let page = b.submit(T, &[("action", "verify"), ("code", &code)]).await;
     assert!(page.is_ticket(), "{page:?}");
+}
+
+/// Issue 11, finding 4: an application that knows its ticket ids refuses the
+/// others before the gate stores anything for them.
+#[tokio::test]
+async fn unknown_ticket_ids_are_refused_before_anything_is_stored() {
+    let h = Harness::with(|l| {
+        l.with_ticket_validator(|id: &tower_otp::TicketId| id.as_str().starts_with("T-"))
+    });
+    for path in ["/tickets/abc", "/tickets/abc/pdf", "/tickets/t-1"] {
+        let mut b = h.browser();
+        for _ in 0..2 {
+            // Twice: the probe round trip would otherwise claim.
+            let reply = b.get(path).await;
+            assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+            assert!(reply.set_cookies().is_empty(), "{path}: {reply:?}");
+            assert!(!reply.body.contains(common::TICKET_BODY));
+        }
+        let json = b.get_json(path).await;
+        assert_eq!(json.json()["error"], "not_found");
+    }
+    assert!(h.state("abc").await.claimable, "nothing was stored for abc");
+    // Known ids go through the gate as before.
+    let mut owner = h.browser();
+    assert!(owner.open("/tickets/T-1").await.is_ticket());
+    assert!(!h.state("T-1").await.claimable);
 }

@@ -323,7 +323,7 @@ impl LockedPage for common::Reply {
 
 #[tokio::test]
 async fn revoked_devices_are_challenged_when_revocation_checks_are_on() {
-    let h = Harness::with(|layer| layer.with_revocation_check(true));
+    let h = Harness::with(|layer| layer.with_revocation(tower_otp::Revocation::EveryRequest));
     let mut b = h.browser();
     assert!(b.open(T).await.is_ticket());
     assert!(
@@ -336,8 +336,8 @@ async fn revoked_devices_are_challenged_when_revocation_checks_are_on() {
     let reply = b.get(T).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "revoked");
 
-    // Without revocation checks, the same cookie keeps passing (no store I/O).
-    let h = Harness::new();
+    // With revocation off, the same cookie keeps passing (no store I/O).
+    let h = Harness::with(|layer| layer.with_revocation(tower_otp::Revocation::Off));
     let mut b = h.browser();
     assert!(b.open(T).await.is_ticket());
     let flow = h.layer.flow();

@@ -213,7 +213,7 @@ impl DeviceCookie {
             .http_only(true)
             .secure(self.secure)
             .same_site(SameSite::Lax)
-            .path(checked_path(path).to_owned())
+            .path(safe_path(path).to_owned())
             .max_age(cookie::time::Duration::seconds(self.max_age as i64))
             .build()
     }
@@ -338,10 +338,18 @@ fn match_pair<'a>(pair: &'a [u8], name: &str) -> Option<&'a str> {
     std::str::from_utf8(value).ok()
 }
 
-fn checked_path(path: &str) -> &str {
+/// A `Path` attribute that holds nothing an attribute cannot hold: a path
+/// that does not start with `/`, is too long, or holds `;` (the attribute
+/// separator), `,` (which old parsers read as a cookie separator), `"`, `\`,
+/// spaces, control or non-ASCII characters becomes `/` (the cookie then
+/// reaches more of the site, which is safe because every cookie is bound to
+/// its own ticket).
+pub(crate) fn safe_path(path: &str) -> &str {
     let ok = path.starts_with('/')
         && path.len() <= MAX_PATH_LEN
-        && path.bytes().all(|b| b.is_ascii_graphic() && b != b';');
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'"' | b'\\'));
     if ok { path } else { "/" }
 }
 

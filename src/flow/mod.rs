@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use self::generations::Generations;
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::code::Code;
 use crate::device::KeyRing;
@@ -20,6 +21,7 @@ use crate::store::{
 };
 use crate::ticket::{TicketId, TicketKey};
 
+mod generations;
 mod keys;
 mod limits;
 mod outcome;
@@ -80,6 +82,8 @@ struct Inner {
     background: Arc<Background>,
     /// A layer over this flow checks revocation; shared by every clone.
     revocation_enforced: Arc<std::sync::atomic::AtomicBool>,
+    /// The generations of recently seen tickets; shared by every clone.
+    generations: Arc<Generations>,
 }
 
 /// Counts the mail in flight in the background, so tests can wait for it.
@@ -109,6 +113,8 @@ impl Flow {
                 default_locale: Locale::default(),
                 background: Arc::default(),
                 revocation_enforced: Arc::default(),
+                // 100,000 tickets: about 6 MB at most.
+                generations: Arc::new(Generations::new(100_000)),
             }),
         }
     }
@@ -342,7 +348,40 @@ impl Flow {
             .store
             .load(ticket, now, self.inner.limits.policy())
             .await?;
+        self.inner
+            .generations
+            .record(ticket, Some(snapshot.generation), now);
         Ok((self.view(&snapshot, now), snapshot.generation))
+    }
+
+    /// The generation this instance last read for `ticket`, trusted for
+    /// `ttl`; a missing or stale one is read again in the background (counted
+    /// by [`Flow::settled`]). No store I/O on the caller's path.
+    pub(crate) fn known_generation(&self, ticket: &TicketKey, ttl: Duration) -> Option<u64> {
+        let now = self.now();
+        let known = self.inner.generations.known(ticket, now, ttl);
+        if known.refresh {
+            let flow = self.clone();
+            let ticket = *ticket;
+            self.spawn_background(async move {
+                let read = flow
+                    .inner
+                    .store
+                    .load(&ticket, now, flow.inner.limits.policy())
+                    .await;
+                let generation = match read {
+                    Ok(snapshot) => Some(snapshot.generation),
+                    Err(error) => {
+                        tracing::warn!(ticket = ticket.label(), %error, "generation not refreshed");
+                        None
+                    }
+                };
+                flow.inner
+                    .generations
+                    .record(&ticket, generation, flow.now());
+            });
+        }
+        known.generation
     }
 
     /// The ticket's revocation generation (device tokens from an older one are revoked).
@@ -542,26 +581,37 @@ impl Flow {
         )
         .with_site_origin(inner.site_origin.clone());
         let mailer = Arc::clone(&inner.mailer);
-        let background = Arc::clone(&inner.background);
-        let send = async move {
+        self.spawn_background(async move {
             if let Err(error) = mailer.send(&mail).await {
                 tracing::warn!(error = %error, "new-device notice not delivered");
             }
+        });
+    }
+
+    /// Runs `task` in the background, counted until it ends (see [`Flow::settled`]).
+    fn spawn_background(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let background = Arc::clone(&self.inner.background);
+        let counted = async move {
+            task.await;
             if background.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
                 background.idle.notify_waiters();
             }
         };
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
-                inner.background.in_flight.fetch_add(1, Ordering::AcqRel);
-                drop(handle.spawn(send));
+                self.inner
+                    .background
+                    .in_flight
+                    .fetch_add(1, Ordering::AcqRel);
+                drop(handle.spawn(counted));
             }
-            Err(_) => tracing::warn!("no tokio runtime: new-device notice skipped"),
+            Err(_) => tracing::warn!("no tokio runtime: background work skipped"),
         }
     }
 
-    /// Waits until every mail this flow sends in the background (the
-    /// new-device notice) has been handed to the mailer, or has failed. A
+    /// Waits until everything this flow does in the background has ended:
+    /// mail (the new-device notice) handed to the mailer or failed, and
+    /// revocation generations read. A
     /// test that counts mails calls it first, instead of yielding or sleeping.
     ///
     /// ```
@@ -624,7 +674,7 @@ impl Flow {
 
     /// Revokes every device token of the ticket issued so far. They stop
     /// passing only where a layer over this flow checks revocation
-    /// ([`OtpLayer::with_revocation_check`](crate::OtpLayer::with_revocation_check)):
+    /// ([`OtpLayer::with_revocation`](crate::OtpLayer::with_revocation)):
     /// [`Revoked::enforced`] says whether one does, and a warning is logged
     /// when none does.
     ///
@@ -635,7 +685,7 @@ impl Flow {
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let ticket = flow.ticket_key(&TicketId::new("A7x9Qz"));
     /// assert!(!flow.revoke_devices(&ticket).await?.enforced);
-    /// let _layer = OtpLayer::new(flow.clone()).with_revocation_check(true);
+    /// let _layer = OtpLayer::new(flow.clone()); // revocation cached by default
     /// assert!(flow.revoke_devices(&ticket).await?.enforced);
     /// # Ok::<(), tower_otp::store::StoreError>(())
     /// # }).unwrap();
@@ -649,12 +699,16 @@ impl Flow {
             ticket: *ticket,
             generation,
         });
+        // This instance refuses the revoked devices from their next request.
+        self.inner
+            .generations
+            .record(ticket, Some(generation), self.now());
         let enforced = self.inner.revocation_enforced.load(Ordering::Acquire);
         if !enforced {
             tracing::warn!(
                 ticket = ticket.label(),
                 "devices revoked in the store, but no layer checks revocation: their cookies \
-                 keep passing until they expire (OtpLayer::with_revocation_check(true))"
+                 keep passing until they expire (OtpLayer::with_revocation)"
             );
         }
         Ok(Revoked {

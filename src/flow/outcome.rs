@@ -106,7 +106,7 @@ pub struct Revoked {
     /// The ticket's new revocation generation.
     pub generation: u64,
     /// A layer over this flow checks revocation
-    /// ([`OtpLayer::with_revocation_check`](crate::OtpLayer::with_revocation_check)),
+    /// ([`OtpLayer::with_revocation`](crate::OtpLayer::with_revocation), on by default),
     /// so revoked devices are refused from their next request. When `false`,
     /// their cookies keep passing until they expire.
     pub enforced: bool,

@@ -1,14 +1,16 @@
 //! A POST to the gate: origin → media type → body limit → parse → CSRF → flow.
 
+use std::time::Duration;
+
 use bytes::Bytes;
-use http::Response;
-use http::header::HeaderValue;
+use http::header::{CONNECTION, HeaderValue};
+use http::{Response, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::csrf;
 use super::parse::{self, Action, ActionRequest};
-use super::render;
 use super::request::{BodyType, GateRequest};
+use super::{render, respond};
 use crate::config::Config;
 use crate::error::BoxError;
 use crate::flow::{Challenge, Rejection, SendRequest};
@@ -28,7 +30,7 @@ where
 {
     let request = match accept(config, req, body).await {
         Ok(request) => request,
-        Err(problem) => return render::problem(config, req, problem, challenge),
+        Err(refusal) => return refusal.answer(config, req, challenge),
     };
     let outcome = perform(config, req, &request).await;
     // The page after an action shows the challenge as it is now.
@@ -47,19 +49,52 @@ where
     }
 }
 
+/// Why a POST was refused before the flow saw it.
+enum Refusal {
+    /// A request problem; `close` when its body was left unread, so the
+    /// connection cannot serve another request (issue 11, finding 6).
+    Problem {
+        problem: RequestProblem,
+        close: bool,
+    },
+    /// The body did not arrive within the deadline (a slow client).
+    Timeout,
+}
+
+impl Refusal {
+    fn read(problem: RequestProblem) -> Self {
+        Refusal::Problem {
+            problem,
+            close: false,
+        }
+    }
+
+    fn answer(self, config: &Config, req: &GateRequest, challenge: &Challenge) -> Response<Bytes> {
+        let (mut response, close) = match self {
+            Refusal::Problem { problem, close } => {
+                (render::problem(config, req, problem, challenge), close)
+            }
+            Refusal::Timeout => {
+                let message = "the request body arrived too slowly";
+                let status = StatusCode::REQUEST_TIMEOUT;
+                (respond::plain(status, "timeout", message, req.json), true)
+            }
+        };
+        if close {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+}
+
 /// The checks before the flow: where the POST comes from, what it is, its CSRF token.
-async fn accept<B>(
-    config: &Config,
-    req: &GateRequest,
-    body: B,
-) -> Result<ActionRequest, RequestProblem>
+async fn accept<B>(config: &Config, req: &GateRequest, body: B) -> Result<ActionRequest, Refusal>
 where
     B: http_body::Body,
     B::Error: Into<BoxError>,
 {
-    if !req.same_origin {
-        return Err(RequestProblem::CrossSite);
-    }
     // The JSON API takes only application/json (a CORS preflight for
     // cross-origin callers); pages take forms.
     let wanted = if req.json {
@@ -67,15 +102,32 @@ where
     } else {
         BodyType::Form
     };
-    if req.body_type != wanted {
-        return Err(RequestProblem::UnsupportedMediaType);
+    let early = if !req.same_origin {
+        Some(RequestProblem::CrossSite)
+    } else if req.body_type != wanted {
+        Some(RequestProblem::UnsupportedMediaType)
+    } else {
+        None
+    };
+    let read = read_body(
+        body,
+        req.content_length,
+        config.body_limit,
+        config.body_timeout,
+    )
+    .await;
+    if let Some(problem) = early {
+        // Refused whatever it says, but a small body is read first, so a
+        // client that reuses the connection is not reset.
+        let close = read.is_err();
+        return Err(Refusal::Problem { problem, close });
     }
-    let bytes = read_body(body, req.content_length, config.body_limit).await?;
+    let bytes = read?;
     let parsed = match req.body_type {
         BodyType::Json => parse::from_json(&bytes),
         _ => parse::from_form(&bytes),
     };
-    let request = parsed.map_err(|_| RequestProblem::BadRequest)?;
+    let request = parsed.map_err(|_| Refusal::read(RequestProblem::BadRequest))?;
     if req.body_type == BodyType::Form
         && !csrf::check(
             &config.flow.keys().csrf,
@@ -84,7 +136,7 @@ where
             request.csrf.as_deref(),
         )
     {
-        return Err(RequestProblem::Csrf);
+        return Err(Refusal::read(RequestProblem::Csrf));
     }
     Ok(request)
 }
@@ -140,20 +192,31 @@ async fn perform(
     }
 }
 
-/// The body, within `limit` bytes.
-async fn read_body<B>(body: B, declared: Option<u64>, limit: usize) -> Result<Bytes, RequestProblem>
+/// The body, within `limit` bytes and `deadline`.
+async fn read_body<B>(
+    body: B,
+    declared: Option<u64>,
+    limit: usize,
+    deadline: Duration,
+) -> Result<Bytes, Refusal>
 where
     B: http_body::Body,
     B::Error: Into<BoxError>,
 {
+    let too_large = Refusal::Problem {
+        problem: RequestProblem::TooLarge,
+        close: true,
+    };
     if declared.is_some_and(|len| len > limit as u64) {
-        return Err(RequestProblem::TooLarge);
+        return Err(too_large);
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(RequestProblem::TooLarge)
-        }
-        Err(_) => Err(RequestProblem::BadRequest),
+    match tokio::time::timeout(deadline, Limited::new(body, limit).collect()).await {
+        Err(_) => Err(Refusal::Timeout),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => Err(too_large),
+        Ok(Err(_)) => Err(Refusal::Problem {
+            problem: RequestProblem::BadRequest,
+            close: true,
+        }),
     }
 }

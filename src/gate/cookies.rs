@@ -7,6 +7,8 @@ use cookie::{Cookie, SameSite};
 use http::HeaderMap;
 use http::header::{COOKIE, HeaderValue};
 
+use crate::device::safe_path;
+
 /// The first-device probe: path-scoped, so `__Secure-` (not `__Host-`) when secure.
 pub(crate) fn probe_name(secure: bool) -> &'static str {
     if secure {
@@ -113,20 +115,6 @@ fn cookie_octets(value: &[u8]) -> Option<&[u8]> {
     (!bad && !value.is_empty()).then_some(value)
 }
 
-/// The longest cookie `Path` written; a longer one falls back to `/`.
-const MAX_PATH_LEN: usize = 1024;
-
-/// A `Path` attribute that holds nothing an attribute cannot hold: a path
-/// that does not start with `/`, is too long, or holds `;`, spaces, control
-/// or non-ASCII characters becomes `/` (the cookie then reaches more of the
-/// site, which is safe because every cookie is bound to its own ticket).
-pub(crate) fn safe_path(path: &str) -> &str {
-    let ok = path.starts_with('/')
-        && path.len() <= MAX_PATH_LEN
-        && path.bytes().all(|b| b.is_ascii_graphic() && b != b';');
-    if ok { path } else { "/" }
-}
-
 /// One `Set-Cookie` of the layer's: `HttpOnly`, `SameSite=Lax`, `Secure` when
 /// `secure`, the path made safe, and `Max-Age` when given (zero removes).
 pub(crate) fn set_cookie(
@@ -215,6 +203,8 @@ mod tests {
             "/tickets/x1;Domain=evil.example",
             "/tickets/x1; SameSite=None",
             "/tickets/a b",
+            "/tickets/x1,Domain=evil.example",
+            "/tickets/x1\"",
             "/tickets/\u{e9}",
             "tickets/x",
             "",

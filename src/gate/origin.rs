@@ -8,12 +8,13 @@ use http::header::{HOST, ORIGIN};
 /// - `Sec-Fetch-Site`: `same-origin` and `none` pass, `same-site` passes only
 ///   when `trust_same_site`, anything else is refused;
 /// - without it, `Origin`: absent passes (the CSRF token still guards forms),
-///   `null` is refused, and any other origin passes only when its host equals
-///   the request's `Host` (or, without one, the URI's `authority`) or it is
-///   listed in `allowed`.
+///   `null` is refused, and any other origin passes only when it is listed in
+///   `allowed`, or when its scheme is the one the request `arrived` over and
+///   its host equals the request's `Host` (or, without one, the URI's
+///   `authority`): `https://host` is not the origin of `http://host`.
 pub(crate) fn post_allowed(
     headers: &HeaderMap,
-    uri_authority: Option<&str>,
+    arrived: &Arrival<'_>,
     allowed: &[String],
     trust_same_site: bool,
 ) -> bool {
@@ -33,15 +34,28 @@ pub(crate) fn post_allowed(
     if allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
         return true;
     }
-    let Some((_scheme, origin_host)) = origin.split_once("://") else {
+    let Some((scheme, origin_host)) = origin.split_once("://") else {
         return false;
     };
     // HTTP/1.1 names the host in `Host`; HTTP/2 in the URI's authority.
     let host = headers
         .get(HOST)
         .and_then(|h| h.to_str().ok())
-        .or(uri_authority);
-    host.is_some_and(|host| !origin_host.contains('/') && host.eq_ignore_ascii_case(origin_host))
+        .or(arrived.authority);
+    scheme.eq_ignore_ascii_case(arrived.scheme)
+        && host.is_some_and(|host| {
+            !origin_host.contains('/') && host.eq_ignore_ascii_case(origin_host)
+        })
+}
+
+/// How a request arrived, as far as its origin is concerned.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Arrival<'a> {
+    /// `http` or `https`: the URI's scheme when it has one (HTTP/2), else
+    /// what a trusted proxy says, else what the cookie setting implies.
+    pub(crate) scheme: &'a str,
+    /// The URI's authority (HTTP/2's `:authority`).
+    pub(crate) authority: Option<&'a str>,
 }
 
 #[cfg(test)]
@@ -81,7 +95,7 @@ mod tests {
                     None => matches!(origin, None | Some("https://tickets.example")),
                 };
                 assert_eq!(
-                    post_allowed(&headers, None, &[], false),
+                    post_allowed(&headers, &HTTPS, &[], false),
                     want,
                     "site {site:?} origin {origin:?}"
                 );
@@ -89,32 +103,78 @@ mod tests {
         }
     }
 
+    const HTTPS: Arrival<'static> = Arrival {
+        scheme: "https",
+        authority: None,
+    };
+
     #[test]
     fn http2_requests_use_the_uri_authority() {
         let mut headers = HeaderMap::new();
         headers.insert(ORIGIN, "https://tickets.example".parse().unwrap());
-        assert!(post_allowed(&headers, Some("tickets.example"), &[], false));
-        assert!(!post_allowed(&headers, Some("other.example"), &[], false));
-        assert!(!post_allowed(&headers, None, &[], false));
+        let at = |authority| Arrival {
+            scheme: "https",
+            authority,
+        };
+        assert!(post_allowed(
+            &headers,
+            &at(Some("tickets.example")),
+            &[],
+            false
+        ));
+        assert!(!post_allowed(
+            &headers,
+            &at(Some("other.example")),
+            &[],
+            false
+        ));
+        assert!(!post_allowed(&headers, &at(None), &[], false));
+    }
+
+    /// Issue 11, finding 7: `https://host` is another origin than `http://host`.
+    #[test]
+    fn the_scheme_is_part_of_the_origin() {
+        let cases = [
+            ("https://tickets.example", "https", true),
+            ("HTTPS://tickets.example", "https", true),
+            ("http://tickets.example", "http", true),
+            ("https://tickets.example", "http", false),
+            ("http://tickets.example", "https", false),
+            ("ftp://tickets.example", "https", false),
+        ];
+        for (origin, scheme, want) in cases {
+            let mut headers = HeaderMap::new();
+            headers.insert(HOST, "tickets.example".parse().unwrap());
+            headers.insert(ORIGIN, origin.parse().unwrap());
+            let arrived = Arrival {
+                scheme,
+                authority: None,
+            };
+            assert_eq!(
+                post_allowed(&headers, &arrived, &[], false),
+                want,
+                "{origin} over {scheme}"
+            );
+        }
     }
 
     #[test]
     fn same_site_and_allow_list_are_opt_in() {
         let mut headers = HeaderMap::new();
         headers.insert("sec-fetch-site", "same-site".parse().unwrap());
-        assert!(!post_allowed(&headers, None, &[], false));
-        assert!(post_allowed(&headers, None, &[], true));
+        assert!(!post_allowed(&headers, &HTTPS, &[], false));
+        assert!(post_allowed(&headers, &HTTPS, &[], true));
         let mut headers = HeaderMap::new();
         headers.insert(HOST, "api.example".parse().unwrap());
         headers.insert(ORIGIN, "https://app.example".parse().unwrap());
-        assert!(!post_allowed(&headers, None, &[], false));
+        assert!(!post_allowed(&headers, &HTTPS, &[], false));
         assert!(post_allowed(
             &headers,
-            None,
+            &HTTPS,
             &["https://app.example".to_owned()],
             false
         ));
         headers.insert(ORIGIN, "https://api.example/evil".parse().unwrap());
-        assert!(!post_allowed(&headers, None, &[], false));
+        assert!(!post_allowed(&headers, &HTTPS, &[], false));
     }
 }

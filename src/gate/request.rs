@@ -111,7 +111,10 @@ impl GateRequest {
             same_origin: verb != Verb::Post
                 || origin::post_allowed(
                     headers,
-                    parts.uri.authority().map(|a| a.as_str()),
+                    &origin::Arrival {
+                        scheme: arrival_scheme(config, parts),
+                        authority: parts.uri.authority().map(|a| a.as_str()),
+                    },
                     &config.allowed_origins,
                     config.trust_same_site,
                 ),
@@ -128,6 +131,17 @@ impl GateRequest {
     /// The request's query, if any.
     pub(crate) fn query(&self) -> Option<&str> {
         self.url.get(self.path_len + 1..)
+    }
+}
+
+/// The scheme the request came over: the URI's own (HTTP/2), else `https`
+/// behind a trusted proxy (plain HTTP was redirected before the gate), else
+/// what the cookie setting implies (`Secure` cookies: the site is on HTTPS).
+fn arrival_scheme<'a>(config: &Config, parts: &'a Parts) -> &'a str {
+    match parts.uri.scheme_str() {
+        Some(scheme) => scheme,
+        None if config.trust_forwarded_proto || config.secure() => "https",
+        None => "http",
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use http::request::Parts;
 
@@ -151,8 +152,9 @@ fn valid_id(id: &str) -> bool {
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct PathPattern {
-    prefix: Vec<String>,
-    source: String,
+    // Shared: the service (and so the source) is cloned for every request.
+    prefix: Arc<[Box<str>]>,
+    source: Arc<str>,
 }
 
 impl PathPattern {
@@ -178,8 +180,8 @@ impl PathPattern {
             return Err(bad());
         }
         Ok(Self {
-            prefix: literals.iter().map(|s| (*s).to_owned()).collect(),
-            source: pattern.to_owned(),
+            prefix: literals.iter().map(|s| Box::from(*s)).collect(),
+            source: Arc::from(pattern),
         })
     }
 
@@ -189,8 +191,8 @@ impl PathPattern {
             return Found::None;
         };
         let mut consumed = 1;
-        for literal in &self.prefix {
-            let Some(after) = rest.strip_prefix(literal.as_str()) else {
+        for literal in self.prefix.iter() {
+            let Some(after) = rest.strip_prefix(&**literal) else {
                 return Found::None;
             };
             let Some(after) = after.strip_prefix('/') else {
@@ -251,14 +253,17 @@ impl fmt::Debug for PathPattern {
 #[cfg(feature = "axum")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathParam {
-    name: String,
+    // Shared: the service (and so the source) is cloned for every request.
+    name: Arc<str>,
 }
 
 #[cfg(feature = "axum")]
 impl PathParam {
     /// The parameter `name` (as in `/tickets/{name}`).
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into() }
+        Self {
+            name: Arc::from(name.into()),
+        }
     }
 
     /// The parameter's name.
@@ -322,7 +327,7 @@ impl TicketSource for PathParam {
         };
         let Some(value) = params
             .iter()
-            .find_map(|(k, v)| (k == self.name).then_some(v))
+            .find_map(|(k, v)| (k == &*self.name).then_some(v))
         else {
             return Found::Misconfigured(match parts.extensions.get::<MatchedPath>() {
                 // A fallback, or a nested service whose routes are out of sight.

@@ -1,0 +1,190 @@
+//! A small in-process cache of ticket revocation generations, so revocation
+//! can be checked on the verified path without store I/O: a generation is
+//! trusted for a short time, then refreshed in the background.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::clock::Timestamp;
+use crate::ticket::TicketKey;
+
+const SHARDS: usize = 16;
+
+/// What the cache knows of a ticket right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Known {
+    /// The generation last read (none yet for a ticket never read).
+    pub(crate) generation: Option<u64>,
+    /// The caller should read the store again (in the background).
+    pub(crate) refresh: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    generation: Option<u64>,
+    read_at: Timestamp,
+    refreshing: bool,
+}
+
+/// Ticket → generation, sharded, bounded.
+#[derive(Debug)]
+pub(crate) struct Generations {
+    shards: [Mutex<HashMap<TicketKey, Entry>>; SHARDS],
+    per_shard: usize,
+}
+
+impl Generations {
+    /// A cache of at most `capacity` tickets.
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+            per_shard: capacity.div_ceil(SHARDS).max(1),
+        }
+    }
+
+    fn shard(&self, ticket: &TicketKey) -> &Mutex<HashMap<TicketKey, Entry>> {
+        &self.shards[usize::from(ticket.as_bytes()[0]) % SHARDS]
+    }
+
+    /// What is known of `ticket` at `now`, given entries live `ttl`. A
+    /// missing or stale entry asks for a refresh once (later callers see
+    /// `refresh: false` until it lands).
+    pub(crate) fn known(&self, ticket: &TicketKey, now: Timestamp, ttl: Duration) -> Known {
+        let mut shard = self.shard(ticket).lock().unwrap_or_else(|e| e.into_inner());
+        match shard.get_mut(ticket) {
+            Some(entry) => {
+                let stale = now.saturating_since(entry.read_at) >= ttl;
+                let refresh = stale && !entry.refreshing;
+                entry.refreshing |= refresh;
+                Known {
+                    generation: entry.generation,
+                    refresh,
+                }
+            }
+            None => {
+                if shard.len() >= self.per_shard {
+                    // Bounded: drop any one entry (it is read again when needed).
+                    if let Some(old) = shard.keys().next().copied() {
+                        shard.remove(&old);
+                    }
+                }
+                let entry = Entry {
+                    generation: None,
+                    read_at: now,
+                    refreshing: true,
+                };
+                shard.insert(*ticket, entry);
+                Known {
+                    generation: None,
+                    refresh: true,
+                }
+            }
+        }
+    }
+
+    /// Records a generation read (or set) at `now`; `None` forgets the
+    /// attempt (a failed read), so the next request asks again.
+    pub(crate) fn record(&self, ticket: &TicketKey, generation: Option<u64>, now: Timestamp) {
+        let mut shard = self.shard(ticket).lock().unwrap_or_else(|e| e.into_inner());
+        match generation {
+            Some(generation) => {
+                let newest = shard
+                    .get(ticket)
+                    .and_then(|e| e.generation)
+                    .map_or(generation, |known| known.max(generation));
+                shard.insert(
+                    *ticket,
+                    Entry {
+                        generation: Some(newest),
+                        read_at: now,
+                        refreshing: false,
+                    },
+                );
+            }
+            None => {
+                shard.remove(ticket);
+            }
+        }
+    }
+
+    /// How many tickets are cached.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().unwrap().len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(5);
+
+    fn at(secs: u64) -> Timestamp {
+        Timestamp::from_millis(secs * 1000)
+    }
+
+    #[test]
+    fn misses_and_stale_entries_ask_for_one_refresh() {
+        let cache = Generations::new(100);
+        let t = TicketKey::from_bytes([1; 16]);
+        let first = cache.known(&t, at(0), TTL);
+        assert_eq!(
+            first,
+            Known {
+                generation: None,
+                refresh: true
+            }
+        );
+        assert!(
+            !cache.known(&t, at(0), TTL).refresh,
+            "one refresh in flight"
+        );
+        cache.record(&t, Some(2), at(1));
+        assert_eq!(
+            cache.known(&t, at(5), TTL),
+            Known {
+                generation: Some(2),
+                refresh: false
+            }
+        );
+        let stale = cache.known(&t, at(6), TTL);
+        assert_eq!(
+            stale,
+            Known {
+                generation: Some(2),
+                refresh: true
+            }
+        );
+        assert!(!cache.known(&t, at(6), TTL).refresh);
+    }
+
+    #[test]
+    fn generations_only_move_forward_and_failures_forget() {
+        let cache = Generations::new(100);
+        let t = TicketKey::from_bytes([2; 16]);
+        cache.record(&t, Some(3), at(0));
+        cache.record(&t, Some(1), at(1)); // an older read that finished late
+        assert_eq!(cache.known(&t, at(1), TTL).generation, Some(3));
+        cache.record(&t, None, at(2));
+        assert_eq!(
+            cache.known(&t, at(2), TTL),
+            Known {
+                generation: None,
+                refresh: true
+            }
+        );
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let cache = Generations::new(64);
+        for i in 0..10_000u32 {
+            let mut bytes = [0u8; 16];
+            bytes[..4].copy_from_slice(&i.to_le_bytes());
+            cache.known(&TicketKey::from_bytes(bytes), at(0), TTL);
+        }
+        assert!(cache.len() <= 64, "{}", cache.len());
+    }
+}

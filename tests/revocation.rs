@@ -1,0 +1,139 @@
+//! Revocation on by default (issue 12): device generations are cached per
+//! instance for a few seconds and read again in the background, so the
+//! verified path does no store I/O, a revoked device is refused at once on
+//! the instance that revoked it, and within the TTL on the others.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{Browser, Harness};
+use http::StatusCode;
+use tower_otp::store::{
+    BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome, Store,
+    StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+};
+use tower_otp::{EmailAddress, MemoryStore, Revocation, Secret, TicketId, TicketKey, Timestamp};
+
+const T: &str = "/tickets/abc";
+
+/// A shared memory store that counts its reads.
+#[derive(Clone, Default)]
+struct Counted {
+    inner: Arc<MemoryStore>,
+    loads: Arc<AtomicUsize>,
+}
+
+#[tower_otp::async_trait]
+impl Store for Counted {
+    async fn load(
+        &self,
+        t: &TicketKey,
+        now: Timestamp,
+        p: &Policy,
+    ) -> Result<TicketSnapshot, StoreError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        self.inner.load(t, now, p).await
+    }
+    async fn claim_first_device(&self, t: &TicketKey) -> Result<ClaimOutcome, StoreError> {
+        self.inner.claim_first_device(t).await
+    }
+    async fn bind(&self, t: &TicketKey, a: &EmailAddress) -> Result<BindOutcome, StoreError> {
+        self.inner.bind(t, a).await
+    }
+    async fn issue_code(&self, r: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
+        self.inner.issue_code(r).await
+    }
+    async fn withdraw_code(&self, r: &IssueRequest<'_>) -> Result<(), StoreError> {
+        self.inner.withdraw_code(r).await
+    }
+    async fn verify_code(&self, r: &VerifyRequest<'_>) -> Result<VerifyOutcome, StoreError> {
+        self.inner.verify_code(r).await
+    }
+    async fn restart(&self, t: &TicketKey, now: Timestamp) -> Result<RestartOutcome, StoreError> {
+        self.inner.restart(t, now).await
+    }
+    async fn revoke_devices(&self, t: &TicketKey) -> Result<u64, StoreError> {
+        self.inner.revoke_devices(t).await
+    }
+    fn is_durable(&self) -> bool {
+        false
+    }
+}
+
+fn revoke(h: &Harness) -> impl std::future::Future<Output = ()> + '_ {
+    async move {
+        let flow = h.layer.flow();
+        let revoked = flow
+            .revoke_devices(&flow.ticket_key(&TicketId::new("abc")))
+            .await
+            .unwrap();
+        assert!(revoked.enforced, "on by default");
+    }
+}
+
+#[tokio::test]
+async fn the_revoking_instance_refuses_the_device_at_once() {
+    let h = Harness::new();
+    let mut b = h.browser();
+    assert!(b.open(T).await.is_ticket());
+    revoke(&h).await;
+    assert_eq!(b.get(T).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn other_instances_refuse_it_within_the_ttl_without_store_reads_meanwhile() {
+    let secret = Secret::random();
+    let store = Counted::default();
+    let ttl = Duration::from_secs(5);
+    let cached = |l: common::Layer| l.with_revocation(Revocation::Cached { ttl });
+    let a = Harness::build(&secret, store.clone(), cached);
+    let b = Harness::build(&secret, store.clone(), cached);
+    let mut device = a.browser();
+    assert!(device.open(T).await.is_ticket());
+    // The same browser on instance B: its first request reads the generation
+    // in the background; the next ones within the TTL read nothing.
+    let mut on_b = Browser::on(b.app.clone());
+    on_b.jar = device.jar.clone();
+    assert!(on_b.get(T).await.is_ticket());
+    b.layer.flow().settled().await;
+    let loads = store.loads.load(Ordering::SeqCst);
+    for _ in 0..50 {
+        assert!(on_b.get(T).await.is_ticket());
+    }
+    b.layer.flow().settled().await;
+    assert_eq!(
+        store.loads.load(Ordering::SeqCst),
+        loads,
+        "no store I/O on the verified path"
+    );
+
+    // Revoked through instance A: B still trusts its cached generation...
+    revoke(&a).await;
+    assert!(on_b.get(T).await.is_ticket(), "stale for at most the TTL");
+    // ...until the TTL has passed: one more request reads it again, then refused.
+    b.advance(ttl);
+    on_b.get(T).await;
+    b.layer.flow().settled().await;
+    assert_eq!(on_b.get(T).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_store_outage_does_not_lock_verified_devices_out() {
+    // Cached revocation reads in the background: a failed read is retried,
+    // and the device keeps passing (DESIGN.md, "Failure").
+    // No device can be claimed on a failing store: mint one on a working twin.
+    let secret = Secret::random();
+    let working = Harness::build(&secret, MemoryStore::new(), |l| l);
+    let down = Harness::build(&secret, common::FailingStore, |l| l);
+    let mut device = working.browser();
+    assert!(device.open(T).await.is_ticket());
+    let mut on_down = Browser::on(down.app.clone());
+    on_down.jar = device.jar.clone();
+    for _ in 0..3 {
+        assert!(on_down.get(T).await.is_ticket());
+        down.layer.flow().settled().await;
+    }
+}
