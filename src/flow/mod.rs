@@ -289,13 +289,7 @@ impl Flow {
     /// # Errors
     /// The store's error.
     pub async fn challenge(&self, ticket: &TicketKey) -> Result<Challenge, StoreError> {
-        let now = self.now();
-        let snapshot = self
-            .inner
-            .store
-            .load(ticket, now, self.inner.limits.policy())
-            .await?;
-        Ok(self.view(&snapshot, now))
+        Ok(self.lookup(ticket).await?.0)
     }
 
     fn view(&self, s: &TicketSnapshot, now: Timestamp) -> Challenge {

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# End-to-end load on loopback (issue 13): the same route behind each
+# middleware in turn, served by examples/bench_server.rs pinned to one core,
+# loaded by wrk pinned to the other; the modes alternate within each round,
+# and the medians of the rounds are compared with the bare router's.
+#
+#   scripts/load.sh                 # 5 rounds of 5 s per mode
+#   ROUNDS=8 SECONDS_EACH=10 scripts/load.sh
+#
+# Bounded: ROUNDS x modes x SECONDS_EACH seconds of load, 127.0.0.1 only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-5}
+SECONDS_EACH=${SECONDS_EACH:-5}
+CONNECTIONS=${CONNECTIONS:-32}
+MODES=${MODES:-"bare otp jwt sessions cookies"}
+PORT=${PORT:-4077}
+URL="http://127.0.0.1:$PORT/tickets/A7x9Qz-2026-LIVE"
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+cargo build --quiet --release --example bench_server --features test-util
+server=target/release/examples/bench_server
+cores=$(nproc)
+pin_server=(); pin_load=()
+if [ "$cores" -ge 2 ] && command -v taskset >/dev/null; then
+  pin_server=(taskset -c 0); pin_load=(taskset -c 1)
+fi
+
+results=$(mktemp)
+trap 'rm -f "$results"; kill "${pid:-0}" 2>/dev/null || true' EXIT
+for round in $(seq "$ROUNDS"); do
+  for mode in $MODES; do
+    out=$(mktemp)
+    "${pin_server[@]}" "$server" "$mode" "127.0.0.1:$PORT" >"$out" 2>/dev/null &
+    pid=$!
+    for _ in $(seq 100); do grep -q '^COOKIE ' "$out" && break; sleep 0.05; done
+    cookie=$(sed -n 's/^COOKIE //p' "$out")
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.05; done
+    report=$("${pin_load[@]}" wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_EACH}s" -H "Cookie: $cookie" "$URL")
+    if grep -q 'Non-2xx' <<<"$report"; then
+      echo "$mode: some responses were not 200 (the cookie did not pass):" >&2
+      echo "$report" >&2
+      exit 1
+    fi
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$report")
+    echo "$round $mode $rps" | tee -a "$results"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    rm -f "$out"
+  done
+done
+
+echo
+echo "mode       median req/s   ratio to bare"
+python3 - "$results" <<'PY'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
+by = {}
+for _, mode, rps in rows:
+    by.setdefault(mode, []).append(float(rps))
+bare = statistics.median(by.get("bare", [float("nan")]))
+for mode, values in by.items():
+    m = statistics.median(values)
+    print(f"{mode:10} {m:12.0f}   {m / bare:6.3f}x")
+PY
