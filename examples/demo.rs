@@ -14,12 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use sha2::{Digest, Sha256};
 use tower_http::sensitive_headers::{
     SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
 };
@@ -27,9 +23,10 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tower_otp::mail::{FileMailer, MailError, MailKind, Mailer, OtpMail};
 use tower_otp::store::Store;
-use tower_otp::{
-    FirstDevice, Flow, Limits, OtpLayer, Secret, SmtpMailer, SqliteStore, VerifiedDevice,
-};
+use tower_otp::{FirstDevice, Flow, Limits, OtpLayer, Secret, SmtpMailer, SqliteStore};
+
+#[path = "support/demo_app.rs"]
+mod demo_app;
 
 /// Prints each code to the terminal: for trying the demo without a mail server.
 #[derive(Debug)]
@@ -54,24 +51,6 @@ impl Mailer for TerminalMailer {
         Ok(())
     }
 }
-
-const SAMPLE_TICKETS: [(&str, &str, &str); 3] = [
-    (
-        "A7x9Qz-2026-LIVE",
-        "Tokyo Dome — Winter Live",
-        "Gate 3 · Block B · Row 12 · Seat 34",
-    ),
-    (
-        "kb-Yokohama-0412",
-        "Yokohama Arena — Spring Tour",
-        "Floor · Block C4 · Seat 101",
-    ),
-    (
-        "Osaka_Jazz_88",
-        "Osaka Jazz Night",
-        "Balcony · Row 2 · Seat 8",
-    ),
-];
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -157,25 +136,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Box::new(TerminalMailer)
     };
 
-    let flow = Flow::new(&secret, store, mailer)
-        .with_site_name("Demo Tickets")
-        .with_default_locale(tower_otp::Locale::Ja)
-        .with_limits(limits);
-    let otp = OtpLayer::new(flow)
-        .with_ticket_param("ticket")
+    let flow = demo_app::configure_flow(Flow::new(&secret, store, mailer)).with_limits(limits);
+    let otp = demo_app::configure(OtpLayer::new(flow))
         .with_first_device(first_device)
-        .with_cookie_secure(secure)
-        .with_ticket_hint(|ticket| {
-            SAMPLE_TICKETS
-                .iter()
-                .find(|(id, _, _)| *id == ticket.as_str())
-                .map(|(_, event, _)| (*event).to_owned())
-        });
+        .with_cookie_secure(secure);
 
-    let app = Router::new()
-        .route("/tickets/{ticket}", get(ticket_page))
-        .route_layer(otp)
-        .route("/", get(index))
+    let app = demo_app::router(otp)
         // What a real service puts around its router, outermost first:
         // cookies (device tokens among them) marked sensitive so traces never
         // print them, a trace span per request, and a deadline on every response.
@@ -302,90 +268,4 @@ async fn redis_store(url: &str) -> Result<Arc<dyn Store>, Box<dyn std::error::Er
 #[cfg(not(feature = "redis"))]
 async fn redis_store(_: &str) -> Result<Arc<dyn Store>, Box<dyn std::error::Error>> {
     Err("OTP_REDIS_URL needs the redis feature: cargo run --example demo --features redis".into())
-}
-
-async fn index() -> Html<String> {
-    let items: String = SAMPLE_TICKETS
-        .iter()
-        .map(|(id, event, _)| {
-            format!("<li><a href=\"/tickets/{id}\">{event}</a> <code>{id}</code></li>")
-        })
-        .collect();
-    Html(format!(
-        "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
-         <title>Demo Tickets</title><h1>Demo Tickets</h1><p>Open a ticket here, then open the same link in another \
-         browser: it asks for a one-time password, printed in the demo's terminal.</p><ul>{items}</ul>\
-         <p>Any id of <code>[A-Za-z0-9_-]{{1,64}}</code> works: <code>/tickets/your-own-id</code>.</p></html>"
-    ))
-}
-
-fn valid_ticket(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-async fn ticket_page(Path(ticket): Path<String>, device: VerifiedDevice) -> Response {
-    if !valid_ticket(&ticket) {
-        return (StatusCode::NOT_FOUND, "no such ticket").into_response();
-    }
-    let (event, seat) = SAMPLE_TICKETS
-        .iter()
-        .find(|(id, _, _)| *id == ticket)
-        .map_or(("Demo Event", "General admission"), |(_, event, seat)| {
-            (*event, *seat)
-        });
-    Html(format!(
-        "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
-         <title>{event}</title><h1>{event}</h1><p>{seat}</p>{qr}<p>Ticket <code>{ticket}</code></p>\
-         <p><small>This browser is verified (device {device}).</small></p><p><a href=\"/\">All tickets</a></p></html>",
-        qr = qr_picture(&ticket),
-        device = device.device_id(),
-    ))
-    .into_response()
-}
-
-/// A QR-like picture drawn from a hash of the ticket id (decorative).
-fn qr_picture(ticket: &str) -> String {
-    let mut bits = Vec::with_capacity(441);
-    let mut block = Sha256::digest(ticket.as_bytes());
-    while bits.len() < 441 {
-        bits.extend(
-            block
-                .iter()
-                .flat_map(|byte| (0..8).map(move |i| byte >> i & 1 == 1)),
-        );
-        block = Sha256::digest(block);
-    }
-    // The three finder squares of a QR code, then hash bits.
-    let finder_at = |x: usize, y: usize| {
-        [(0, 0), (14, 0), (0, 14)].into_iter().find_map(|(fx, fy)| {
-            let (dx, dy) = (x.wrapping_sub(fx), y.wrapping_sub(fy));
-            (dx < 8 && dy < 8).then_some((dx, dy))
-        })
-    };
-    let mut path = String::new();
-    for y in 0..21 {
-        for x in 0..21 {
-            let on = match finder_at(x, y) {
-                Some((dx, dy)) => {
-                    dx < 7
-                        && dy < 7
-                        && (dx % 6 == 0
-                            || dy % 6 == 0
-                            || ((2..=4).contains(&dx) && (2..=4).contains(&dy)))
-                }
-                None => bits[y * 21 + x],
-            };
-            if on {
-                path.push_str(&format!("M{x} {y}h1v1h-1z"));
-            }
-        }
-    }
-    format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"-2 -2 25 25\" width=\"200\" height=\"200\" \
-         role=\"img\" aria-label=\"ticket code\"><rect x=\"-2\" y=\"-2\" width=\"25\" height=\"25\" \
-         fill=\"#fff\"/><path d=\"{path}\"/></svg>"
-    )
 }

@@ -217,8 +217,10 @@ impl Flow {
         self.edit(|i| i.notify_new_device = on)
     }
 
-    /// The language of messages sent outside a request, such as the
-    /// new-device notice to the bound address. Default: [`Locale::En`].
+    /// The fallback language: of pages when neither the visitor's choice nor
+    /// `Accept-Language` picks an enabled one, and of messages sent outside a
+    /// request, such as the new-device notice to the bound address. Default:
+    /// [`Locale::En`].
     ///
     /// ```
     /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
@@ -250,6 +252,11 @@ impl Flow {
     /// The keyed hash that names `ticket` in stores, tokens and logs.
     pub fn ticket_key(&self, ticket: &TicketId) -> TicketKey {
         self.inner.keys.ticket.key(ticket)
+    }
+
+    /// The default language (pages fall back to it too).
+    pub(crate) fn default_locale(&self) -> Locale {
+        self.inner.default_locale
     }
 
     pub(crate) fn keys(&self) -> &Keys {

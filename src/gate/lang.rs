@@ -15,16 +15,21 @@ pub(crate) fn from_query(query: Option<&str>) -> Option<Locale> {
         .and_then(|(_, v)| Locale::parse(&v))
 }
 
-/// The language for a request: query, then the remembered cookie, then `Accept-Language`.
-pub(crate) fn negotiate(query: Option<&str>, cookie: Option<&str>, headers: &HeaderMap) -> Locale {
-    from_query(query)
-        .or_else(|| cookie.and_then(Locale::parse))
-        .unwrap_or_else(|| {
-            headers
-                .get(ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok())
-                .map_or(Locale::default(), Locale::from_accept_language)
-        })
+/// The language for a request among `enabled`: the query's choice, then the
+/// remembered cookie, then `Accept-Language`, then `default` ([`Locale::negotiate`]).
+pub(crate) fn negotiate(
+    query: Option<&str>,
+    cookie: Option<&str>,
+    headers: &HeaderMap,
+    enabled: &[Locale],
+    default: Locale,
+) -> Locale {
+    let chosen = from_query(query)
+        .filter(|l| enabled.contains(l))
+        .map(Locale::tag)
+        .or(cookie);
+    let accept = headers.get(ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    Locale::negotiate(chosen, accept, enabled, default)
 }
 
 /// `path?query` with `otp_lang` set to `locale` (other parameters kept).
@@ -47,17 +52,27 @@ mod tests {
     fn negotiation_order() {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT_LANGUAGE, "ja".parse().unwrap());
-        assert_eq!(negotiate(None, None, &headers), Locale::Ja);
-        assert_eq!(negotiate(None, Some("en"), &headers), Locale::En);
+        let all = &Locale::ALL;
+        let n = |q, c, h: &HeaderMap| negotiate(q, c, h, all, Locale::En);
+        assert_eq!(n(None, None, &headers), Locale::Ja);
+        assert_eq!(n(None, Some("en"), &headers), Locale::En);
+        assert_eq!(n(Some("otp_lang=ja"), Some("en"), &headers), Locale::Ja);
+        assert_eq!(n(Some("otp_lang=xx"), Some("en"), &headers), Locale::En);
+        assert_eq!(n(None, None, &HeaderMap::new()), Locale::En);
         assert_eq!(
-            negotiate(Some("otp_lang=ja"), Some("en"), &headers),
+            n(Some("otp_lang=zh-Hant"), None, &HeaderMap::new()),
+            Locale::ZhHant
+        );
+        // A choice of a disabled language falls back to the cookie's.
+        let some = [Locale::Ja, Locale::Ko];
+        assert_eq!(
+            negotiate(Some("otp_lang=en"), Some("ko"), &headers, &some, Locale::Ja),
+            Locale::Ko
+        );
+        assert_eq!(
+            negotiate(None, None, &HeaderMap::new(), &some, Locale::En),
             Locale::Ja
         );
-        assert_eq!(
-            negotiate(Some("otp_lang=xx"), Some("en"), &headers),
-            Locale::En
-        );
-        assert_eq!(negotiate(None, None, &HeaderMap::new()), Locale::En);
     }
 
     #[test]

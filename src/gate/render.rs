@@ -61,8 +61,7 @@ pub(crate) fn page(config: &Config, req: &GateRequest, answer: Answer<'_>) -> Re
         return json_page(answer);
     }
     let (path, query) = (req.path(), req.query());
-    let links: Vec<(Locale, String)> = Locale::ALL
-        .iter()
+    let links: Vec<(Locale, String)> = (config.pages.languages().iter())
         .map(|l| (*l, lang::switch_url(path, query, *l)))
         .collect();
     let links: Vec<(Locale, &str)> = links.iter().map(|(l, u)| (*l, u.as_str())).collect();

@@ -1,172 +1,209 @@
-//! The wording of the e-mails, per language.
+//! The wording of the e-mails, per language: the `"mail"` half of each
+//! catalog file under `locales/` (see `locale/catalog.rs`), and how a body is
+//! assembled from it.
 //!
 //! Every body names the site, and the code mail says how long the code is
 //! valid, that it must never be shared or typed on another site, and that it
 //! can be ignored if unrequested (checklist 0.5, 15.3).
 
+use serde::Deserialize;
+
 use super::render::{Block, Site, civil};
 use crate::clock::Timestamp;
 use crate::locale::Locale;
+use crate::locale::catalog::catalog;
 
-/// One language's wording.
-#[derive(Debug)]
-pub(super) struct Texts {
-    /// The `lang` of the HTML body.
-    pub(super) lang: &'static str,
+/// One language's mail strings. `{name}` is the site name, `{site}` the site
+/// as [`site_with_origin`](Self::site_with_origin) names it (or its name
+/// alone), `{valid}` a duration, `{n}` a number.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MailTexts {
     /// Subject of the code mail, after `[site]`.
-    pub(super) code_subject: &'static str,
+    code_subject: String,
     /// Subject of the new-device notice, after `[site]`.
-    pub(super) notice_subject: &'static str,
-    /// Body of the code mail: site, ticket hint, code, validity.
-    pub(super) code_body: fn(&Site, Option<String>, &str, &str) -> Vec<Block>,
-    /// Body of the new-device notice: site, ticket hint, time.
-    pub(super) notice_body: fn(&Site, Option<String>, &str) -> Vec<Block>,
-    /// A point in time, with its time zone.
-    pub(super) format_time: fn(Timestamp) -> String,
+    notice_subject: String,
+    /// The site with its origin: `{name}`, `{origin}`.
+    site_with_origin: String,
+    /// The label before the ticket hint.
+    ticket_label: String,
+    /// The label before the time of the new-device notice.
+    when_label: String,
+    /// Code mail, before the code (`{site}`).
+    code_intro: String,
+    /// Code mail: how long it is valid (`{valid}`).
+    code_validity: String,
+    /// Code mail: never share it (`{name}`, `{site}`).
+    code_never_share: String,
+    /// Code mail: unrequested? Ignore it.
+    code_ignore: String,
+    /// Notice: what happened (`{site}`).
+    notice_intro: String,
+    /// Notice: if it was you.
+    notice_if_you: String,
+    /// Notice: if it was not (`{name}`).
+    notice_if_not_you: String,
+    /// A point in time: `{year}`, `{month}`, `{day}`, and zero-padded
+    /// `{month2}`, `{day2}`, `{hour2}`, `{minute2}`.
+    time_format: String,
+    /// The offset of the time zone `time_format` names, in minutes east of UTC.
+    utc_offset_minutes: i32,
+    /// One hour (`{n}`).
+    hour_one: String,
+    /// Several hours (`{n}`).
+    hours: String,
+    /// One minute (`{n}`).
+    minute_one: String,
+    /// Several minutes (`{n}`).
+    minutes: String,
+    /// One second (`{n}`).
+    second_one: String,
+    /// Several seconds (`{n}`).
+    seconds: String,
+}
+
+/// The mail strings of `locale`.
+pub(super) fn texts(locale: Locale) -> &'static MailTexts {
+    &catalog(locale).mail
+}
+
+/// Replaces each `{key}` of `template` with its value, in one pass (a value is
+/// never scanned again); unknown keys stay as typed.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let value = after
+            .find('}')
+            .and_then(|close| Some((close, values.iter().find(|(k, _)| *k == &after[..close])?)));
+        match value {
+            Some((close, (_, value))) => {
+                out.push_str(value);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+impl MailTexts {
+    pub(super) fn code_subject(&self) -> &str {
+        &self.code_subject
+    }
+
+    pub(super) fn notice_subject(&self) -> &str {
+        &self.notice_subject
+    }
+
+    fn site(&self, site: &Site) -> String {
+        match &site.origin {
+            Some(origin) => fill(
+                &self.site_with_origin,
+                &[("name", &site.name), ("origin", origin)],
+            ),
+            None => site.name.clone(),
+        }
+    }
+
+    /// The body of the code mail.
+    pub(super) fn code_body(
+        &self,
+        site: &Site,
+        hint: Option<String>,
+        code: &str,
+        valid: &str,
+    ) -> Vec<Block> {
+        let label = self.site(site);
+        let v = [
+            ("site", label.as_str()),
+            ("name", &site.name),
+            ("valid", valid),
+        ];
+        let mut blocks = vec![
+            Block::Para(fill(&self.code_intro, &v)),
+            Block::Code(code.to_owned()),
+        ];
+        blocks.extend(hint.map(|h| Block::Field(self.ticket_label.clone(), h)));
+        blocks.extend(
+            [
+                &self.code_validity,
+                &self.code_never_share,
+                &self.code_ignore,
+            ]
+            .map(|s| Block::Para(fill(s, &v))),
+        );
+        blocks
+    }
+
+    /// The body of the new-device notice.
+    pub(super) fn notice_body(&self, site: &Site, hint: Option<String>, when: &str) -> Vec<Block> {
+        let label = self.site(site);
+        let v = [("site", label.as_str()), ("name", &site.name)];
+        let mut blocks = vec![Block::Para(fill(&self.notice_intro, &v))];
+        blocks.extend(hint.map(|h| Block::Field(self.ticket_label.clone(), h)));
+        blocks.push(Block::Field(self.when_label.clone(), when.to_owned()));
+        blocks.extend(
+            [&self.notice_if_you, &self.notice_if_not_you].map(|s| Block::Para(fill(s, &v))),
+        );
+        blocks
+    }
+
+    /// A point in time, in the catalog's time zone.
+    pub(super) fn format_time(&self, at: Timestamp) -> String {
+        let (y, mo, d, h, mi) = civil(at, i64::from(self.utc_offset_minutes) * 60);
+        let (y, mo, d) = (y.to_string(), mo.to_string(), d.to_string());
+        let pad = |n: &str| format!("{n:0>2}");
+        let (mo2, d2, h2, mi2) = (pad(&mo), pad(&d), pad(&h.to_string()), pad(&mi.to_string()));
+        fill(
+            &self.time_format,
+            &[
+                ("year", &y),
+                ("month", &mo),
+                ("day", &d),
+                ("month2", &mo2),
+                ("day2", &d2),
+                ("hour2", &h2),
+                ("minute2", &mi2),
+            ],
+        )
+    }
+
+    fn count(&self, n: u64, one: &str, other: &str) -> String {
+        fill(if n == 1 { one } else { other }, &[("n", &n.to_string())])
+    }
+
     /// A number of hours.
-    pub(super) hours: fn(u64) -> String,
+    pub(super) fn hours(&self, n: u64) -> String {
+        self.count(n, &self.hour_one, &self.hours)
+    }
+
     /// A number of minutes.
-    pub(super) minutes: fn(u64) -> String,
+    pub(super) fn minutes(&self, n: u64) -> String {
+        self.count(n, &self.minute_one, &self.minutes)
+    }
+
     /// A number of seconds.
-    pub(super) seconds: fn(u64) -> String,
-}
-
-pub(super) fn texts(locale: Locale) -> &'static Texts {
-    match locale {
-        Locale::Ja => &JA,
-        _ => &EN,
+    pub(super) fn seconds(&self, n: u64) -> String {
+        self.count(n, &self.second_one, &self.seconds)
     }
 }
 
-static EN: Texts = Texts {
-    lang: "en",
-    code_subject: "Your one-time password",
-    notice_subject: "A new device was verified for your ticket",
-    code_body: en_code,
-    notice_body: en_notice,
-    format_time: |at| {
-        let (y, mo, d, h, mi) = civil(at, 0);
-        format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02} UTC")
-    },
-    hours: |n| plural(n, "hour"),
-    minutes: |n| plural(n, "minute"),
-    seconds: |n| plural(n, "second"),
-};
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn plural(n: u64, unit: &str) -> String {
-    if n == 1 {
-        format!("1 {unit}")
-    } else {
-        format!("{n} {unit}s")
+    #[test]
+    fn fill_replaces_known_keys_once() {
+        let v = [("a", "{b}"), ("b", "B")];
+        assert_eq!(fill("x{a}y{b}z{c}{", &v), "x{b}yBz{c}{");
+        assert_eq!(fill("", &v), "");
+        assert_eq!(fill("{a", &v), "{a");
     }
-}
-
-fn en_code(site: &Site, hint: Option<String>, code: &str, valid: &str) -> Vec<Block> {
-    let mut blocks = vec![
-        Block::Para(format!(
-            "Your one-time password for {} is:",
-            site.label(" (", ")")
-        )),
-        Block::Code(code.to_owned()),
-    ];
-    blocks.extend(hint.map(|h| Block::Field("Ticket: ", h)));
-    blocks.extend([
-        Block::Para(format!(
-            "This password is valid for {valid}. Enter it on the page that asked for it."
-        )),
-        Block::Para(format!(
-            "Never share this password with anyone, not even someone who says they are from {}. \
-             Enter it only on {} and never type it on any other site.",
-            site.name,
-            site.label(" (", ")")
-        )),
-        Block::Para(
-            "If you did not ask for this password, you can ignore this e-mail. \
-             Without it, no other device can open your ticket."
-                .to_owned(),
-        ),
-    ]);
-    blocks
-}
-
-fn en_notice(site: &Site, hint: Option<String>, when: &str) -> Vec<Block> {
-    let mut blocks = vec![Block::Para(format!(
-        "A new device was verified for your ticket on {}.",
-        site.label(" (", ")")
-    ))];
-    blocks.extend(hint.map(|h| Block::Field("Ticket: ", h)));
-    blocks.extend([
-        Block::Field("When: ", when.to_owned()),
-        Block::Para("If this was you, there is nothing to do.".to_owned()),
-        Block::Para(format!(
-            "If this was not you, someone entered the one-time password sent to this address: \
-             they may have access to your e-mail, or the password was passed on. Change the \
-             password of your e-mail account, and contact {} to have the other device removed.",
-            site.name
-        )),
-    ]);
-    blocks
-}
-
-static JA: Texts = Texts {
-    lang: "ja",
-    code_subject: "ワンタイムパスワード",
-    notice_subject: "新しい端末でチケットが確認されました",
-    code_body: ja_code,
-    notice_body: ja_notice,
-    format_time: |at| {
-        // Japan Standard Time (UTC+9, no daylight saving), labelled as such.
-        let (y, mo, d, h, mi) = civil(at, 9 * 3600);
-        format!("{y}年{mo}月{d}日 {h:02}:{mi:02}（日本時間）")
-    },
-    hours: |n| format!("{n}時間"),
-    minutes: |n| format!("{n}分間"),
-    seconds: |n| format!("{n}秒間"),
-};
-
-fn ja_code(site: &Site, hint: Option<String>, code: &str, valid: &str) -> Vec<Block> {
-    let mut blocks = vec![
-        Block::Para(format!(
-            "{}のワンタイムパスワードをお知らせします。",
-            site.label("（", "）")
-        )),
-        Block::Code(code.to_owned()),
-    ];
-    blocks.extend(hint.map(|h| Block::Field("チケット：", h)));
-    blocks.extend([
-        Block::Para(format!(
-            "このワンタイムパスワードは発行から{valid}有効です。入力を求められた画面に入力してください。"
-        )),
-        Block::Para(format!(
-            "このワンタイムパスワードは誰にも教えないでください。{}を名乗る相手から聞かれても教えないでください。\
-             {}以外のサイトには入力しないでください。",
-            site.name,
-            site.label("（", "）")
-        )),
-        Block::Para(
-            "お心当たりがない場合は、このメールを破棄してください。\
-             ワンタイムパスワードが入力されない限り、ほかの端末でチケットが開かれることはありません。"
-                .to_owned(),
-        ),
-    ]);
-    blocks
-}
-
-fn ja_notice(site: &Site, hint: Option<String>, when: &str) -> Vec<Block> {
-    let mut blocks = vec![Block::Para(format!(
-        "{}で、あなたのチケットが新しい端末で確認されました。",
-        site.label("（", "）")
-    ))];
-    blocks.extend(hint.map(|h| Block::Field("チケット：", h)));
-    blocks.extend([
-        Block::Field("日時：", when.to_owned()),
-        Block::Para("ご本人による操作であれば、対応は不要です。".to_owned()),
-        Block::Para(format!(
-            "お心当たりがない場合は、このアドレスに送られたワンタイムパスワードをほかの人が入力しています。\
-             メールアカウントに第三者がアクセスしているか、ワンタイムパスワードが伝わった可能性があります。\
-             メールアカウントのパスワードを変更し、{}にお問い合わせのうえ、その端末の解除を依頼してください。",
-            site.name
-        )),
-    ]);
-    blocks
 }

@@ -11,7 +11,7 @@ use crate::locale::Locale;
 
 #[cfg(any(test, feature = "test-util"))]
 pub(crate) mod capture;
-mod catalog;
+pub(crate) mod catalog;
 mod file;
 pub(crate) mod message;
 mod render;

@@ -1,4 +1,4 @@
-//! Renders an [`OtpMail`] into subject, text and HTML (Japanese and English).
+//! Renders an [`OtpMail`] into subject, text and HTML, in the mail's language.
 //!
 //! Both bodies are built from one list of blocks, so they always say the same
 //! thing, and every value is escaped in the HTML body. The subject holds fixed
@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::catalog::{self, Texts};
+use super::catalog::{self, MailTexts};
 use super::{MailKind, OtpMail};
 use crate::clock::Timestamp;
 
@@ -46,7 +46,7 @@ pub(super) enum Block {
     /// A paragraph.
     Para(String),
     /// A labelled value on its own line (`Ticket: ...`).
-    Field(&'static str, String),
+    Field(String, String),
     /// The code, set apart.
     Code(String),
 }
@@ -70,22 +70,22 @@ pub(crate) fn render(mail: &OtpMail) -> RenderedMail {
         MailKind::Code { code, valid_for } => {
             let valid = duration(texts, *valid_for);
             (
-                texts.code_subject,
-                (texts.code_body)(&site, hint, code.as_str(), &valid),
+                texts.code_subject(),
+                texts.code_body(&site, hint, code.as_str(), &valid),
             )
         }
         MailKind::NewDevice { at } => {
-            let when = (texts.format_time)(*at);
+            let when = texts.format_time(*at);
             (
-                texts.notice_subject,
-                (texts.notice_body)(&site, hint, &when),
+                texts.notice_subject(),
+                texts.notice_body(&site, hint, &when),
             )
         }
     };
     let subject = format!("[{}] {subject}", site.name);
     RenderedMail {
         text: text(&blocks),
-        html: html(texts, &subject, &blocks),
+        html: html(mail.locale.tag(), &subject, &blocks),
         subject,
     }
 }
@@ -95,16 +95,6 @@ pub(crate) fn render(mail: &OtpMail) -> RenderedMail {
 pub(super) struct Site {
     pub(super) name: String,
     pub(super) origin: Option<String>,
-}
-
-impl Site {
-    /// `Name (https://origin)` or `Name`, with the locale's parentheses.
-    pub(super) fn label(&self, open: &str, close: &str) -> String {
-        match &self.origin {
-            Some(origin) => format!("{}{open}{origin}{close}", self.name),
-            None => self.name.clone(),
-        }
-    }
 }
 
 /// Collapses control characters and line breaks into single spaces and trims,
@@ -125,14 +115,14 @@ pub(crate) fn one_line(value: &str) -> String {
 
 /// "5 minutes" / "5分間": whole hours, else whole minutes (rounded down, so
 /// the message never promises more time than there is), else seconds.
-fn duration(texts: &Texts, d: Duration) -> String {
+fn duration(texts: &MailTexts, d: Duration) -> String {
     let secs = d.as_secs();
     if secs >= 3600 && secs.is_multiple_of(3600) {
-        (texts.hours)(secs / 3600)
+        texts.hours(secs / 3600)
     } else if secs >= 60 {
-        (texts.minutes)(secs / 60)
+        texts.minutes(secs / 60)
     } else {
-        (texts.seconds)(secs)
+        texts.seconds(secs)
     }
 }
 
@@ -155,7 +145,7 @@ fn text(blocks: &[Block]) -> String {
     out
 }
 
-fn html(texts: &Texts, title: &str, blocks: &[Block]) -> String {
+fn html(lang: &str, title: &str, blocks: &[Block]) -> String {
     let mut out = String::with_capacity(2048);
     let _ = write!(
         out,
@@ -164,7 +154,7 @@ fn html(texts: &Texts, title: &str, blocks: &[Block]) -> String {
          <title>{}</title>\n</head>\n\
          <body style=\"margin:0;padding:16px;font-family:sans-serif;font-size:16px;line-height:1.6;color:#222;background:#fff\">\n\
          <div style=\"max-width:560px;margin:0 auto\">\n",
-        texts.lang,
+        lang,
         escape(title)
     );
     for block in blocks {
@@ -428,6 +418,64 @@ mod tests {
         }
         assert!(en.text.contains("If this was not you"));
         assert!(ja.text.contains("お心当たりがない場合"));
+    }
+
+    #[test]
+    fn chinese_and_korean_mails() {
+        // (locale, subject, phrases of the code mail, the notice's time)
+        let cases = [
+            (
+                Locale::ZhHant,
+                "[Example Tickets] 您的驗證碼",
+                [
+                    "Example Tickets（https://tickets.example）",
+                    "5 分鐘",
+                    "請勿將此驗證碼告訴任何人",
+                    "請忽略這封郵件",
+                ],
+                "2025年8月1日 20:34（UTC+8）",
+            ),
+            (
+                Locale::ZhHans,
+                "[Example Tickets] 您的验证码",
+                [
+                    "Example Tickets（https://tickets.example）",
+                    "5 分钟内有效",
+                    "请勿将验证码告诉任何人",
+                    "请忽略此邮件",
+                ],
+                "2025年8月1日 20:34（北京时间）",
+            ),
+            (
+                Locale::Ko,
+                "[Example Tickets] 인증번호 안내",
+                [
+                    "Example Tickets(https://tickets.example)",
+                    "5분 동안 유효",
+                    "누구에게도 알려 주지 마세요",
+                    "무시하셔도 됩니다",
+                ],
+                "2025년 8월 1일 21:34 (한국 시간)",
+            ),
+        ];
+        for (locale, subject, phrases, when) in cases {
+            let r = code_mail(locale).render();
+            assert_eq!(r.subject, subject);
+            for body in [&r.text, &r.html] {
+                assert!(body.contains(CODE), "{locale:?}");
+                assert!(body.contains("Summer Live 2025, seat A-12"), "{locale:?}");
+                for phrase in phrases {
+                    assert!(body.contains(phrase), "{locale:?}: {phrase}\n{body}");
+                }
+            }
+            assert!(
+                r.html
+                    .contains(&format!("<html lang=\"{}\">", locale.tag()))
+            );
+            let n = notice(locale).render();
+            assert!(n.text.contains(when), "{locale:?}: {}", n.text);
+            assert!(!has_six_digit_run(&n.text));
+        }
     }
 
     #[test]

@@ -33,6 +33,10 @@ pub enum BrandingError {
          or a `data:image/` URI, printable ASCII, at most {MAX_LOGO_URL_BYTES} bytes"
     )]
     InvalidLogoUrl,
+    /// [`DefaultPages::with_languages`](super::DefaultPages::with_languages)
+    /// was given no language.
+    #[error("no language: the pages need at least one")]
+    NoLanguages,
 }
 
 /// The page colours, validated.

@@ -1,5 +1,6 @@
-//! The built-in challenge pages (Japanese and English), and the trait that
-//! lets an application replace them.
+//! The built-in challenge pages (Japanese, English, Simplified and
+//! Traditional Chinese, Korean), and the trait that lets an application
+//! replace them.
 //!
 //! [`DefaultPages`] renders askama templates (`templates/pages/`, escaped
 //! HTML) with strings from [`Texts`]; an application brands it, overrides any
@@ -263,6 +264,30 @@ impl<'a> PageContext<'a> {
 pub trait Pages: Send + Sync + 'static {
     /// The full HTML document.
     fn render(&self, page: &PageContext<'_>) -> String;
+
+    /// The languages these pages speak, in the order the language switch
+    /// lists them. The layer negotiates only among these (see
+    /// [`Locale::negotiate`]) and links each from the switch. Default: every
+    /// [`Locale`], in [`Locale::ALL`] order.
+    ///
+    /// ```
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::{PageContext, Pages};
+    ///
+    /// struct JapaneseOnly;
+    /// impl Pages for JapaneseOnly {
+    ///     fn render(&self, _: &PageContext<'_>) -> String {
+    ///         String::from("<!doctype html><html lang=\"ja\"><title>確認</title></html>")
+    ///     }
+    ///     fn languages(&self) -> &[Locale] {
+    ///         &[Locale::Ja]
+    ///     }
+    /// }
+    /// assert_eq!(JapaneseOnly.languages(), [Locale::Ja]);
+    /// ```
+    fn languages(&self) -> &[Locale] {
+        &Locale::ALL
+    }
 }
 
 impl<F> Pages for F
@@ -274,18 +299,20 @@ where
     }
 }
 
-/// The built-in pages: Japanese and English, mobile first, accessible,
+/// The built-in pages: Japanese, English, Simplified Chinese, Traditional
+/// Chinese and Korean (see [`DefaultPages::with_languages`]), mobile first, accessible,
 /// self-contained (one inline `<style>` and, on pages that count down, one
 /// inline `<script>`, both with the CSP nonce), about 5 KB each.
 ///
 /// Every state has its own wording (see [`Texts`]); everything reflected is
-/// HTML-escaped. Pages work without scripts: a Send/Resend that is not yet
-/// allowed renders `disabled` with "you can send a new one in N s", and the
-/// script only counts down and enables it. Times are shown relative ("in 4
-/// min"), so no time zone is needed.
+/// HTML-escaped. Pages work without scripts (progressive enhancement): a
+/// Send/Resend that is not yet allowed renders enabled, with "you can send a
+/// new one in N s" under it; the script disables it and counts down, and a
+/// press without the script answers with the throttled notice and its time.
+/// Times are shown relative ("in 4 min"), so no time zone is needed.
 ///
 /// Defaults: no site name, no logo, a blue theme (`#0b57d0` on `#f6f7f9`,
-/// text `#1f1f1f`), [`Texts::japanese`] and [`Texts::english`].
+/// text `#1f1f1f`), every language with its built-in [`Texts`].
 ///
 /// ```
 /// use tower_otp::Locale;
@@ -303,8 +330,10 @@ pub struct DefaultPages {
     site_name: Option<Cow<'static, str>>,
     logo_url: Option<Cow<'static, str>>,
     theme: branding::Theme,
-    ja: Texts,
-    en: Texts,
+    /// Per locale, in [`Locale::ALL`] order.
+    texts: [Texts; Locale::ALL.len()],
+    /// The enabled languages, in switch order (never empty).
+    languages: Vec<Locale>,
 }
 
 impl Default for DefaultPages {
@@ -313,8 +342,8 @@ impl Default for DefaultPages {
             site_name: None,
             logo_url: None,
             theme: branding::Theme::default(),
-            ja: Texts::japanese(),
-            en: Texts::english(),
+            texts: Locale::ALL.map(Texts::for_locale),
+            languages: Locale::ALL.to_vec(),
         }
     }
 }
@@ -408,8 +437,8 @@ impl DefaultPages {
         Ok(self)
     }
 
-    /// Replaces every string of one language. Default: [`Texts::japanese`]
-    /// and [`Texts::english`].
+    /// Replaces every string of one language. Default: the built-in
+    /// [`Texts::for_locale`].
     ///
     /// ```
     /// use tower_otp::Locale;
@@ -420,11 +449,43 @@ impl DefaultPages {
     /// assert_eq!(pages.texts(Locale::Ja).send_button, "送信する");
     /// ```
     pub fn with_texts(mut self, locale: Locale, texts: Texts) -> Self {
-        match locale {
-            Locale::Ja => self.ja = texts,
-            Locale::En => self.en = texts,
-        }
+        self.texts[locale.index()] = texts;
         self
+    }
+
+    /// The languages offered, in the order the language switch lists them:
+    /// requests are answered only in these (the first is the fallback when
+    /// the layer's default locale is not among them), and the switch links
+    /// each by its own name. Duplicates are dropped. Default: [`Locale::ALL`]
+    /// (日本語, English, 简体中文, 繁體中文, 한국어).
+    ///
+    /// # Errors
+    /// [`BrandingError::NoLanguages`] for an empty list.
+    ///
+    /// ```
+    /// use tower_otp::Locale;
+    /// use tower_otp::pages::{DefaultPages, Pages};
+    ///
+    /// let pages = DefaultPages::new().with_languages([Locale::En, Locale::Ja, Locale::Ko])?;
+    /// assert_eq!(pages.languages(), [Locale::En, Locale::Ja, Locale::Ko]);
+    /// assert!(DefaultPages::new().with_languages([]).is_err());
+    /// # Ok::<(), tower_otp::pages::BrandingError>(())
+    /// ```
+    pub fn with_languages(
+        mut self,
+        languages: impl IntoIterator<Item = Locale>,
+    ) -> Result<Self, BrandingError> {
+        let mut list = Vec::new();
+        for locale in languages {
+            if !list.contains(&locale) {
+                list.push(locale);
+            }
+        }
+        if list.is_empty() {
+            return Err(BrandingError::NoLanguages);
+        }
+        self.languages = list;
+        Ok(self)
     }
 
     /// The strings used for `locale`.
@@ -436,10 +497,7 @@ impl DefaultPages {
     /// assert_eq!(DefaultPages::new().texts(Locale::Ja).confirm_button, "確認");
     /// ```
     pub fn texts(&self, locale: Locale) -> &Texts {
-        match locale {
-            Locale::Ja => &self.ja,
-            Locale::En => &self.en,
-        }
+        &self.texts[locale.index()]
     }
 
     fn site_name(&self) -> Option<&str> {
@@ -460,6 +518,7 @@ impl fmt::Debug for DefaultPages {
                 &self.logo_url.as_deref().map(|u| u.get(..48).unwrap_or(u)),
             )
             .field("theme", &self.theme)
+            .field("languages", &self.languages)
             .finish_non_exhaustive()
     }
 }
@@ -467,5 +526,9 @@ impl fmt::Debug for DefaultPages {
 impl Pages for DefaultPages {
     fn render(&self, page: &PageContext<'_>) -> String {
         view::render(self, page)
+    }
+
+    fn languages(&self) -> &[Locale] {
+        &self.languages
     }
 }

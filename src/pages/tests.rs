@@ -429,7 +429,20 @@ fn check_common(e: &Expect<'_>) -> Vec<Form> {
         .collect();
     assert_eq!(current.len(), 1);
     assert_eq!(current[0].attr("hreflang"), Some(e.locale.tag()));
-    assert!(html.contains(">日本語</a>") && html.contains(">English</a>"));
+    // Each language by its own name, marked as that language.
+    for (tag, name) in [
+        ("ja", "日本語"),
+        ("en", "English"),
+        ("zh-Hans", "简体中文"),
+        ("zh-Hant", "繁體中文"),
+        ("ko", "한국어"),
+    ] {
+        assert!(
+            html.contains(&format!(r#"hreflang="{tag}" lang="{tag}""#))
+                && html.contains(&format!(">{name}</a>")),
+            "switch to {tag}"
+        );
+    }
     forms
 }
 
@@ -445,10 +458,13 @@ fn render(pages: &DefaultPages, page: &PageContext<'_>) -> String {
     pages.render(page)
 }
 
-fn links() -> [(Locale, &'static str); 2] {
+fn links() -> [(Locale, &'static str); 5] {
     [
         (Locale::Ja, "/tickets/A7x9Qz?otp_lang=ja"),
         (Locale::En, "/tickets/A7x9Qz?otp_lang=en"),
+        (Locale::ZhHans, "/tickets/A7x9Qz?otp_lang=zh-Hans"),
+        (Locale::ZhHant, "/tickets/A7x9Qz?otp_lang=zh-Hant"),
+        (Locale::Ko, "/tickets/A7x9Qz?otp_lang=ko"),
     ]
 }
 
@@ -483,7 +499,7 @@ fn every_state_locale_and_notice_keeps_the_contract() {
             }
         }
     }
-    assert_eq!(rendered, 2 * 10 * 22);
+    assert_eq!(rendered, Locale::ALL.len() * 10 * 22);
 }
 
 fn check_challenge(
@@ -494,14 +510,19 @@ fn check_challenge(
     locale: Locale,
     ctx: &str,
 ) {
-    match locale {
-        Locale::Ja => assert!(html.contains("ワンタイムパスワード"), "{ctx}"),
-        Locale::En => assert!(html.contains("one-time password"), "{ctx}"),
-    }
+    let lang = format!("<html lang=\"{}\">", locale.tag());
+    assert!(html.contains(&lang), "{ctx}");
+    assert!(
+        html.contains(&format!("<h1>{}</h1>", escape(&t.title))),
+        "{ctx}"
+    );
     assert!(html.contains("Summer Live 2025"), "{ctx}");
     let buttons = buttons(forms);
     let inputs: Vec<&Tag> = forms.iter().flat_map(|f| &f.inputs).collect();
     let cooling = c.resend_in() > Duration::ZERO;
+    // Progressive enhancement: Send/Resend is never `disabled` in the HTML;
+    // the script disables it while it counts down.
+    let disabled = false;
     let restart = ("restart", t.restart_button.as_ref(), false);
     match c.state {
         ChallengeState::EmailRequired => {
@@ -512,7 +533,7 @@ fn check_challenge(
             assert_eq!(email.attr("autocomplete"), Some("email"), "{ctx}");
             assert_eq!(
                 buttons,
-                [("send", t.send_button.as_ref(), cooling)],
+                [("send", t.send_button.as_ref(), disabled)],
                 "{ctx}"
             );
             assert_eq!(forms.len(), 1, "{ctx}");
@@ -522,9 +543,9 @@ fn check_challenge(
             assert!(inputs.is_empty(), "{ctx}");
             let again = c.expired || c.exhausted;
             let send = if again {
-                ("resend", t.resend_button.as_ref(), cooling)
+                ("resend", t.resend_button.as_ref(), disabled)
             } else {
-                ("send", t.send_button.as_ref(), cooling)
+                ("send", t.send_button.as_ref(), disabled)
             };
             if c.bound {
                 assert_eq!(buttons, [send], "{ctx}");
@@ -542,7 +563,7 @@ fn check_challenge(
             assert!(code.has("autofocus"), "{ctx}");
             let mut want = vec![
                 ("verify", t.confirm_button.as_ref(), false),
-                ("resend", t.resend_button.as_ref(), cooling),
+                ("resend", t.resend_button.as_ref(), disabled),
             ];
             if !c.bound {
                 want.push(restart);
@@ -550,15 +571,16 @@ fn check_challenge(
             assert_eq!(buttons, want, "{ctx}");
             assert!(html.contains("<strong>t***@e******.com</strong>"), "{ctx}");
             // The attempts left, from the page or from a wrong-code notice.
-            assert!(html.contains(attempts_prefix(locale)), "{ctx}");
+            assert!(html.contains(attempts_prefix(t)), "{ctx}");
         }
         ChallengeState::Locked => {
             assert!(forms.is_empty(), "{ctx}");
         }
     }
     if cooling && c.state != ChallengeState::Locked {
-        // Works without scripts: the wait is written out, the button disabled;
-        // the script (with the nonce) only counts down.
+        // Works without scripts: the wait is written out and the button
+        // stays usable (a press then answers "throttled, N s"); the script
+        // (with the nonce) disables it and counts down.
         assert!(html.contains(r#"id="otp-send-wait""#), "{ctx}");
         assert!(html.contains(r#"data-enables="otp-send""#), "{ctx}");
         assert!(
@@ -568,11 +590,9 @@ fn check_challenge(
     }
 }
 
-fn attempts_prefix(locale: Locale) -> &'static str {
-    match locale {
-        Locale::Ja => "残りの入力回数: ",
-        Locale::En => "Attempts left: ",
-    }
+/// "Attempts left: " in the page's language.
+fn attempts_prefix(t: &Texts) -> &str {
+    t.attempts_left.split("{attempts}").next().unwrap()
 }
 
 #[test]
@@ -838,12 +858,12 @@ fn reflected_values_are_escaped() {
     let rejections = rejections();
     for payload in payloads {
         let action = format!("/tickets/{payload}?a=1&b={payload}");
-        let lang_ja = format!("/t/{payload}?otp_lang=ja");
-        let lang_en = format!("/t/{payload}?otp_lang=en");
-        let links = [
-            (Locale::Ja, lang_ja.as_str()),
-            (Locale::En, lang_en.as_str()),
-        ];
+        let hrefs = Locale::ALL.map(|l| format!("/t/{payload}?otp_lang={}", l.tag()));
+        let links: Vec<(Locale, &str)> = Locale::ALL
+            .iter()
+            .zip(&hrefs)
+            .map(|(l, h)| (*l, h.as_str()))
+            .collect();
         let pages = DefaultPages::new().with_site_name(payload.to_owned());
         let masked = format!("{payload}@a.b");
         let csrf = format!("tok{payload}");

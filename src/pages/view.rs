@@ -52,7 +52,8 @@ struct SendButton<'a> {
     value: &'static str,
     label: &'a str,
     primary: bool,
-    /// Present while sending is not yet allowed: the button is disabled.
+    /// Present while sending is not yet allowed: the wait under the button
+    /// (the page's script disables the button until it is over).
     wait: Option<Rich>,
 }
 
