@@ -450,6 +450,8 @@ impl tower_otp::store::Store for FailingStore {
     async fn claim_first_device(
         &self,
         _: &tower_otp::TicketKey,
+        _: Timestamp,
+        _: &tower_otp::store::Policy,
     ) -> Result<tower_otp::store::ClaimOutcome, tower_otp::store::StoreError> {
         Err(tower_otp::store::StoreError::msg("down"))
     }
