@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput};
 use tower_otp::store::conformance::{random_address, random_code, random_ticket};
 use tower_otp::store::{
-    AddressKey, IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome, VerifyRequest,
+    CounterKeys, IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome, VerifyRequest,
 };
 use tower_otp::{EmailAddress, MemoryStore, TicketKey, Timestamp};
 
@@ -36,7 +36,7 @@ const TASKS: u64 = 4;
 struct Ticket {
     key: TicketKey,
     address: EmailAddress,
-    address_key: AddressKey,
+    address_key: CounterKeys,
     /// The store time of its last round, in rounds (0: none yet).
     last: AtomicU64,
 }

@@ -27,7 +27,7 @@ use tower_otp::redis;
 use tower_otp::store::CodeHash;
 use tower_otp::store::conformance::{random_address, random_code, random_ticket};
 use tower_otp::store::{
-    AddressKey, IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome, VerifyRequest,
+    CounterKeys, IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome, VerifyRequest,
 };
 use tower_otp::{EmailAddress, MemoryStore, RedisStore, TicketKey, Timestamp};
 
@@ -44,7 +44,7 @@ struct Bench {
     name: &'static str,
     store: Arc<dyn Store>,
     policy: Policy,
-    pool: Vec<(TicketKey, EmailAddress, AddressKey)>,
+    pool: Vec<(TicketKey, EmailAddress, CounterKeys)>,
     start: Timestamp,
     rounds: AtomicU64,
 }
@@ -69,7 +69,7 @@ impl Bench {
 
     /// The next ticket and the time to use with it. Concurrent tasks take
     /// different tickets (the pool is far larger than the tasks).
-    fn next(&self) -> (&(TicketKey, EmailAddress, AddressKey), Timestamp) {
+    fn next(&self) -> (&(TicketKey, EmailAddress, CounterKeys), Timestamp) {
         let round = self.rounds.fetch_add(1, Ordering::Relaxed);
         let now = self.start + STEP * u32::try_from(round).expect("fewer than 2^32 rounds");
         (&self.pool[round as usize % POOL], now)
@@ -77,7 +77,7 @@ impl Bench {
 
     async fn issue(
         &self,
-        (ticket, address, key): &(TicketKey, EmailAddress, AddressKey),
+        (ticket, address, key): &(TicketKey, EmailAddress, CounterKeys),
         now: Timestamp,
     ) -> CodeHash {
         let code = random_code();

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use tower_otp::store::conformance::{random_address, random_code, random_ticket};
 use tower_otp::store::{
-    AddressKey, CodeHash, IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome, VerifyRequest,
+    CodeHash, CounterKeys, IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome, VerifyRequest,
 };
 use tower_otp::{EmailAddress, MemoryStore, PostgresStore, SqliteStore, TicketKey, Timestamp};
 
@@ -41,7 +41,7 @@ struct Bench {
     name: &'static str,
     store: Arc<dyn Store>,
     policy: Policy,
-    pool: Vec<(TicketKey, EmailAddress, AddressKey)>,
+    pool: Vec<(TicketKey, EmailAddress, CounterKeys)>,
     start: Timestamp,
     rounds: AtomicU64,
 }
@@ -64,7 +64,7 @@ impl Bench {
         }
     }
 
-    fn next(&self) -> (&(TicketKey, EmailAddress, AddressKey), Timestamp) {
+    fn next(&self) -> (&(TicketKey, EmailAddress, CounterKeys), Timestamp) {
         let round = self.rounds.fetch_add(1, Ordering::Relaxed);
         let now = self.start + STEP * u32::try_from(round).expect("fewer than 2^32 rounds");
         (&self.pool[round as usize % POOL], now)
@@ -72,7 +72,7 @@ impl Bench {
 
     async fn issue(
         &self,
-        entry: &(TicketKey, EmailAddress, AddressKey),
+        entry: &(TicketKey, EmailAddress, CounterKeys),
         now: Timestamp,
     ) -> CodeHash {
         let code = random_code();

@@ -152,6 +152,76 @@ impl EmailAddress {
     }
 }
 
+impl EmailAddress {
+    /// The domain (lower-case ASCII, punycode for international domains).
+    ///
+    /// ```
+    /// # use tower_otp::EmailAddress;
+    /// assert_eq!(EmailAddress::parse("Taro@Example.COM")?.domain(), "example.com");
+    /// # Ok::<(), tower_otp::AddressError>(())
+    /// ```
+    pub fn domain(&self) -> &str {
+        self.0.rsplit_once('@').map_or("", |(_, domain)| domain)
+    }
+
+    /// The mailbox this address reaches however it is spelled: what send
+    /// limits count by. Mail still goes to the address as typed.
+    ///
+    /// - the local part is lower-cased (RFC 5321 lets it be case-sensitive,
+    ///   but no mainstream provider is; two people whose addresses differ
+    ///   only by case would at worst share a send limit);
+    /// - a `+tag` is dropped (`taro+x@` → `taro@`): every major provider
+    ///   delivers subaddresses to the base mailbox. `-` is not treated as a
+    ///   separator: where it is one, it is a per-site setting, and
+    ///   `john-smith@` is a mailbox of its own far more often;
+    /// - at `gmail.com` and `googlemail.com` (one mailbox at either), dots
+    ///   in the local part are dropped and the domain is `gmail.com`: Gmail
+    ///   documents that it ignores them, so `t.a.r.o@gmail.com` has 2ⁿ
+    ///   spellings of one inbox. Other domains (Google Workspace included)
+    ///   cannot be known to ignore dots; what their spellings reach is bounded
+    ///   by the per-domain budget instead.
+    ///
+    /// ```
+    /// # use tower_otp::EmailAddress;
+    /// let mailbox = |a: &str| EmailAddress::parse(a).unwrap().mailbox();
+    /// assert_eq!(mailbox("Taro+Tickets@Example.com"), "taro@example.com");
+    /// assert_eq!(mailbox("T.A.R.O+x@GoogleMail.com"), "taro@gmail.com");
+    /// assert_eq!(mailbox("t.aro@example.com"), "t.aro@example.com");
+    /// assert_eq!(mailbox("john-smith@example.com"), "john-smith@example.com");
+    /// ```
+    pub fn mailbox(&self) -> String {
+        let (local, domain) = self.0.rsplit_once('@').unwrap_or(("", &self.0));
+        let base = local.split_once('+').map_or(local, |(base, _)| base);
+        // `+x@` has an empty base: the whole local part is then the mailbox.
+        let base = if base.is_empty() { local } else { base };
+        let mut out = String::with_capacity(self.0.len());
+        let gmail = matches!(domain, "gmail.com" | "googlemail.com");
+        out.extend(
+            base.chars()
+                .filter(|c| !(gmail && *c == '.'))
+                .map(|c| c.to_ascii_lowercase()),
+        );
+        out.push('@');
+        out.push_str(if gmail { "gmail.com" } else { domain });
+        out
+    }
+
+    /// The domain send limits count by: [`domain`](Self::domain), with
+    /// `googlemail.com` read as `gmail.com`.
+    ///
+    /// ```
+    /// # use tower_otp::EmailAddress;
+    /// assert_eq!(EmailAddress::parse("a@googlemail.com")?.mailbox_domain(), "gmail.com");
+    /// # Ok::<(), tower_otp::AddressError>(())
+    /// ```
+    pub fn mailbox_domain(&self) -> &str {
+        match self.domain() {
+            "googlemail.com" => "gmail.com",
+            domain => domain,
+        }
+    }
+}
+
 impl fmt::Debug for EmailAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "EmailAddress({})", self.masked())

@@ -101,6 +101,7 @@ where
             verb: Verb::of(&parts.method),
             prefetch: false,
             probe: false,
+            marked: false,
             mode: config.first_device,
         };
         let (Found::Ticket(found), Ticket::Named) = (found, facts.ticket) else {
@@ -166,6 +167,7 @@ where
                 let req = GateRequest::read(config, &parts, &found, key, &jar);
                 facts.prefetch = req.prefetch;
                 facts.probe = req.probe;
+                facts.marked = req.probe_marked;
                 // The gate may call the inner service later: take the one that was
                 // driven to readiness and leave a fresh clone behind.
                 let clone = self.inner.clone();

@@ -166,12 +166,8 @@ async fn a_new_device_on_a_bound_ticket_notifies_the_bound_address() {
         .unwrap();
     assert!(!verified.newly_bound);
     // The notice is sent on a spawned task.
-    for _ in 0..100 {
-        if mailer.count() == 3 {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
+    flow.settled().await;
+    assert_eq!(mailer.count(), 3);
     let notice = mailer.last().unwrap();
     assert_eq!(notice.to, owner);
     assert_eq!(notice.locale, Locale::Ja, "the flow's default locale");
@@ -209,4 +205,179 @@ async fn revoking_devices_bumps_the_generation() {
     assert_eq!(revoked.generation, 1);
     assert!(!revoked.enforced, "no layer checks revocation");
     assert_eq!(flow.generation(&ticket).await.unwrap(), 1);
+}
+
+/// Issue 8: the first device to verify a pre-bound ticket is its
+/// purchaser's, not news: no notice. The next device is: one notice.
+#[tokio::test]
+async fn the_first_device_of_a_pre_bound_ticket_gets_no_new_device_notice() {
+    let (flow, mailer, clock, _) = flow();
+    let ticket = flow.ticket_key(&TicketId::new("t-prebound"));
+    let buyer = EmailAddress::parse("buyer@example.com").unwrap();
+    flow.pre_bind(&ticket, &buyer).await.unwrap();
+    flow.send(&ticket, SendRequest::new(Locale::Ja))
+        .await
+        .unwrap();
+    let verified = flow
+        .verify(&ticket, &mailer.last_code().unwrap())
+        .await
+        .unwrap();
+    assert!(!verified.newly_bound);
+    flow.settled().await;
+    let notices = |mailer: &CapturingMailer| {
+        mailer
+            .messages()
+            .iter()
+            .filter(|m| matches!(m.kind, MailKind::NewDevice { .. }))
+            .count()
+    };
+    assert_eq!(notices(&mailer), 0, "the purchaser's own first device");
+    assert_eq!(mailer.count(), 1, "the code only");
+
+    clock.advance(Duration::from_secs(120));
+    flow.send(&ticket, SendRequest::new(Locale::Ja))
+        .await
+        .unwrap();
+    flow.verify(&ticket, &mailer.last_code().unwrap())
+        .await
+        .unwrap();
+    flow.settled().await;
+    assert_eq!(notices(&mailer), 1, "a second device is news");
+    assert_eq!(mailer.last().unwrap().to, buyer);
+}
+
+/// Issue 8: on a ticket whose first device was trusted, the device that
+/// binds an address is the second one; the one after that is news.
+#[tokio::test]
+async fn a_claimed_first_device_counts_as_an_earlier_device() {
+    let (flow, mailer, clock, _) = flow();
+    let ticket = flow.ticket_key(&TicketId::new("t-claimed"));
+    assert_eq!(flow.claim_first_device(&ticket).await.unwrap(), Some(0));
+    flow.send(&ticket, send("owner@example.com")).await.unwrap();
+    let verified = flow
+        .verify(&ticket, &mailer.last_code().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        verified.newly_bound,
+        "binding: the new address's own device"
+    );
+    flow.settled().await;
+    assert_eq!(mailer.count(), 1);
+    clock.advance(Duration::from_secs(120));
+    flow.send(&ticket, SendRequest::new(Locale::Ja))
+        .await
+        .unwrap();
+    flow.verify(&ticket, &mailer.last_code().unwrap())
+        .await
+        .unwrap();
+    flow.settled().await;
+    assert!(matches!(
+        mailer.last().unwrap().kind,
+        MailKind::NewDevice { .. }
+    ));
+}
+
+/// Issue 11, finding 1: case and `+tag` spellings of one mailbox, across
+/// many tickets, reach it at most 10 times an hour; each mail goes to the
+/// address as typed.
+#[tokio::test]
+async fn spellings_of_one_mailbox_share_its_send_cap() {
+    let (flow, mailer, clock, _) = flow();
+    let mut refused = 0;
+    for k in 0..63 {
+        let typed = match k % 4 {
+            0 => format!("Victim+{k}@Example.com"),
+            1 => "VICTIM@example.com".to_owned(),
+            2 => format!("victim+t{k}@example.com"),
+            _ => format!("vIcTiM+{k}@EXAMPLE.COM"),
+        };
+        let ticket = flow.ticket_key(&TicketId::new(format!("any-{k}")));
+        match flow.send(&ticket, send(&typed)).await {
+            Ok(_) => {
+                let to = mailer.last().unwrap().to;
+                assert_eq!(to, EmailAddress::parse(&typed).unwrap(), "mailed as typed");
+            }
+            Err(Rejection::Throttled { retry_after }) => {
+                assert!(retry_after > Duration::from_secs(3500), "{retry_after:?}");
+                refused += 1;
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+        clock.advance(Duration::from_millis(50));
+    }
+    assert_eq!(mailer.count(), 10);
+    assert_eq!(refused, 53);
+    // Gmail's dots and googlemail.com are one mailbox too.
+    for k in 0..11 {
+        let typed = format!(
+            "{}@{}",
+            ["t.aro", "ta.ro", "T.A.R.O"][k % 3],
+            ["gmail.com", "googlemail.com"][k % 2]
+        );
+        let ticket = flow.ticket_key(&TicketId::new(format!("gmail-{k}")));
+        let outcome = flow.send(&ticket, send(&typed)).await;
+        assert_eq!(outcome.is_ok(), k < 10, "send {k}: {outcome:?}");
+    }
+}
+
+/// Issue 11, finding 2: strangers who fill a mailbox's count through their
+/// own tickets (a) learn nothing of its owner's sends, (b) cannot tell
+/// which ticket it is bound to, and (c) never stop its owner's codes.
+#[tokio::test]
+async fn strangers_cannot_read_or_starve_an_owners_count() {
+    let (flow, mailer, clock, _) = flow();
+    let owner = EmailAddress::parse("owner@example.com").unwrap();
+    let mine = flow.ticket_key(&TicketId::new("owners-ticket"));
+    let other = flow.ticket_key(&TicketId::new("someone-elses"));
+    flow.pre_bind(&mine, &owner).await.unwrap();
+    flow.pre_bind(&other, &EmailAddress::parse("other@example.com").unwrap())
+        .await
+        .unwrap();
+    // (a) The owner receives 5 codes through the bound ticket...
+    for _ in 0..5 {
+        flow.send(&mine, SendRequest::new(Locale::Ja))
+            .await
+            .unwrap();
+        clock.advance(Duration::from_secs(300));
+    }
+    // ... and a stranger can still make 10 sends: none of the owner's show.
+    let mut strangers = 0;
+    for k in 0..12 {
+        let ticket = flow.ticket_key(&TicketId::new(format!("stranger-{k}")));
+        if flow
+            .send(&ticket, send("Owner+probe@example.com"))
+            .await
+            .is_ok()
+        {
+            strangers += 1;
+        }
+    }
+    assert_eq!(strangers, 10);
+    clock.advance(Duration::from_secs(3600));
+    for k in 0..10 {
+        let ticket = flow.ticket_key(&TicketId::new(format!("filler-{k}")));
+        flow.send(&ticket, send("OWNER@example.com")).await.unwrap();
+    }
+    let full = flow.ticket_key(&TicketId::new("filler-11"));
+    assert!(matches!(
+        flow.send(&full, send("owner@example.com")).await,
+        Err(Rejection::Throttled { .. })
+    ));
+    // (b) and (c): the owner's ticket and another bound ticket answer alike.
+    let a = flow
+        .send(&mine, SendRequest::new(Locale::Ja))
+        .await
+        .unwrap();
+    let b = flow
+        .send(&other, SendRequest::new(Locale::Ja))
+        .await
+        .unwrap();
+    assert_eq!((a.expires_at, a.resend_at), (b.expires_at, b.resend_at));
+    assert!(mailer.last_code_for(&owner).is_some());
+    assert_eq!(
+        mailer.messages_to(&owner).len(),
+        5 + 1,
+        "the owner's codes arrive"
+    );
 }

@@ -257,9 +257,14 @@ impl Store for FlakyStore {
     ) -> Result<TicketSnapshot, StoreError> {
         self.inner.load(ticket, now, policy).await
     }
-    async fn claim_first_device(&self, ticket: &TicketKey) -> Result<ClaimOutcome, StoreError> {
+    async fn claim_first_device(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+        policy: &Policy,
+    ) -> Result<ClaimOutcome, StoreError> {
         check(&self.fail_claim)?;
-        self.inner.claim_first_device(ticket).await
+        self.inner.claim_first_device(ticket, now, policy).await
     }
     async fn bind(
         &self,

@@ -25,7 +25,7 @@ fn cookie_names(reply: &common::Reply) -> Vec<String> {
 #[tokio::test]
 async fn trust_mode_needs_a_cookie_round_trip() {
     let h = Harness::new();
-    // A client without a cookie jar (a link previewer) is redirected forever.
+    // A client without a cookie jar (a link previewer) never claims.
     let mut previewer = h.browser();
     for _ in 0..5 {
         previewer.jar.clear();
@@ -48,7 +48,10 @@ async fn trust_mode_needs_a_cookie_round_trip() {
     assert!(probe.max_age().unwrap() <= cookie::time::Duration::minutes(10));
     // The round trip claims, and the probe is cleared.
     let reply = b.get(T).await;
-    assert!(reply.is_ticket());
+    assert!(
+        reply.is_ticket(),
+        "a probe cookie on the plain URL claims too"
+    );
     let cleared = reply
         .set_cookies()
         .into_iter()
@@ -320,4 +323,49 @@ async fn twenty_parallel_confirm_taps_make_exactly_one() {
         cookies += usize::from(reply.device_cookie().is_some());
     }
     assert_eq!(cookies, 1);
+}
+
+/// A browser that refuses cookies follows the probe's redirect without the
+/// probe: it is told that cookies are needed (in its language; in JSON, an
+/// error code), never sent round again (issue 8).
+#[tokio::test]
+async fn a_browser_refusing_cookies_is_told_instead_of_looping() {
+    let h = Harness::new();
+    let marked = common::probe_location(T);
+    for (language, needle) in [
+        ("ja", "Cookie を保存しない"),
+        ("en", "does not keep cookies"),
+    ] {
+        let mut refuser = h.browser();
+        let first = refuser
+            .send_with(
+                Method::GET,
+                T,
+                &[("accept-language", language)],
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(first.header("location"), Some(marked.as_str()));
+        refuser.jar.clear(); // the browser dropped the probe
+        let page = refuser
+            .send_with(
+                Method::GET,
+                &marked,
+                &[("accept-language", language)],
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{page:?}");
+        assert!(page.body.contains(needle), "{language}: {}", page.body);
+        assert!(page.header("location").is_none(), "no redirect: no loop");
+        assert!(
+            page.body.contains(&format!("action=\"{T}\"")),
+            "the form posts to the unmarked URL"
+        );
+    }
+    let mut api = h.browser();
+    let reply = api.get_json(&marked).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.json()["error"], "cookies_required");
+    assert!(h.state("abc").await.claimable, "nothing was claimed");
 }

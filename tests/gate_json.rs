@@ -687,12 +687,20 @@ async fn every_answer_of_the_gate_is_json_for_a_json_client() {
             .starts_with("application/json")
     );
     assert_eq!(step.json()["state"], "cookie_check");
-    assert_eq!(step.header("location"), Some(T));
+    let marked = common::probe_location(T);
+    assert_eq!(step.header("location"), Some(marked.as_str()));
     assert!(
         step.set_cookies()
             .iter()
             .any(|c| c.name().contains("probe"))
     );
+    let claimed = app.get_json(&marked).await;
+    assert_eq!(
+        claimed.status,
+        StatusCode::SEE_OTHER,
+        "claimed: back to the unmarked URL"
+    );
+    assert_eq!(claimed.header("location"), Some(T));
     let passed = app.get_json(T).await;
     assert!(passed.is_ticket(), "{passed:?}");
 

@@ -15,18 +15,21 @@ async fn first_device_passes_after_a_cookie_round_trip() {
     let mut first = h.browser();
     let probe = first.get(T).await;
     assert_eq!(probe.status, StatusCode::SEE_OTHER, "{}", probe.body);
-    assert_eq!(probe.header("location"), Some(T));
+    let marked = common::probe_location(T);
+    assert_eq!(probe.header("location"), Some(marked.as_str()));
     assert!(
         probe.device_cookie().is_none(),
         "no device cookie before the round trip"
     );
-    let page = first.get(T).await;
-    assert!(page.is_ticket(), "{page:?}");
-    let device = page.device_cookie().expect("device cookie set");
+    // Back with the probe cookie: claimed, and sent to the unmarked URL.
+    let claimed = first.get(&marked).await;
+    assert_eq!(claimed.status, StatusCode::SEE_OTHER, "{claimed:?}");
+    assert_eq!(claimed.header("location"), Some(T));
+    let device = claimed.device_cookie().expect("device cookie set");
     assert_eq!(device.path(), Some(T));
     assert_eq!(device.http_only(), Some(true));
     assert_eq!(device.same_site(), Some(cookie::SameSite::Lax));
-    // Later visits pass on the cookie alone.
+    // Visits pass on the cookie alone.
     assert!(first.get(T).await.is_ticket());
     assert!(first.get("/tickets/abc/pdf").await.is_ticket());
     assert_eq!(h.mailer.count(), 0);

@@ -37,8 +37,13 @@ impl Store for Counted {
         self.loads.fetch_add(1, Ordering::SeqCst);
         self.inner.load(t, now, p).await
     }
-    async fn claim_first_device(&self, t: &TicketKey) -> Result<ClaimOutcome, StoreError> {
-        self.inner.claim_first_device(t).await
+    async fn claim_first_device(
+        &self,
+        t: &TicketKey,
+        now: Timestamp,
+        p: &Policy,
+    ) -> Result<ClaimOutcome, StoreError> {
+        self.inner.claim_first_device(t, now, p).await
     }
     async fn bind(&self, t: &TicketKey, a: &EmailAddress) -> Result<BindOutcome, StoreError> {
         self.inner.bind(t, a).await

@@ -65,7 +65,10 @@ async fn sweep_drops_expired_challenges_but_keeps_long_lived_facts() {
     issue(&store, &pending, t(0)).await;
     // A claimed ticket with a failed attempt (the consecutive count is long-lived).
     let claimed = random_ticket();
-    store.claim_first_device(&claimed).await.unwrap();
+    store
+        .claim_first_device(&claimed, t(0), &policy)
+        .await
+        .unwrap();
     issue(&store, &claimed, t(0)).await;
     guess(&store, &claimed, t(1), &policy).await;
     // A bound, revoked ticket.
@@ -76,7 +79,8 @@ async fn sweep_drops_expired_challenges_but_keeps_long_lived_facts() {
 
     assert_eq!(store.ticket_count(), 3);
     assert_eq!(store.challenge_count(), 3);
-    assert_eq!(store.address_count(), 3);
+    // Strangers' sends count per mailbox and per domain; the owner's once.
+    assert_eq!(store.address_count(), 2 + 2 + 1);
 
     // Codes have expired, but the sends are still in the window.
     store.sweep(t(3599));
@@ -165,11 +169,11 @@ async fn operations_sweep_their_shard_as_time_passes() {
     assert_eq!(store.ticket_count(), 0);
     assert_eq!(
         store.address_count(),
-        100,
-        "address shards sweep on their own use"
+        200,
+        "address shards sweep on their own use (a mailbox and a domain counter per send)"
     );
     issue(&store, &random_ticket(), t(3600)).await;
-    assert_eq!(store.address_count(), 1);
+    assert_eq!(store.address_count(), 2);
 }
 
 #[test]
@@ -221,7 +225,10 @@ fn memory_probe() {
             let ticket = random_ticket();
             let (address, key) = random_address();
             if kind == "bound" {
-                store.claim_first_device(&ticket).await.unwrap();
+                store
+                    .claim_first_device(&ticket, t(1), &policy)
+                    .await
+                    .unwrap();
                 store.bind(&ticket, &address).await.unwrap();
             } else {
                 let code = random_code();
@@ -271,4 +278,40 @@ fn memory_per_record() {
     assert!(pending <= 1024, "{pending} bytes per pending challenge");
     let bound = probe("bound", 100_000);
     assert!(bound <= 256, "{bound} bytes per bound ticket");
+}
+
+/// Issue 11, finding 4: claims on unbound tickets (two GETs on any id) are
+/// records only until their lifetime passes; bound tickets stay. Measured:
+/// records before and after.
+#[tokio::test]
+async fn unbound_claims_lapse_and_are_swept() {
+    let store = MemoryStore::new();
+    let policy = Policy::default();
+    const N: usize = 10_000;
+    for _ in 0..N {
+        store
+            .claim_first_device(&random_ticket(), t(0), &policy)
+            .await
+            .unwrap();
+    }
+    let bound = random_ticket();
+    store
+        .claim_first_device(&bound, t(0), &policy)
+        .await
+        .unwrap();
+    let taro = EmailAddress::parse("taro@example.com").unwrap();
+    store.bind(&bound, &taro).await.unwrap();
+    assert_eq!(store.ticket_count(), N + 1);
+    let lapse = t(0) + policy.claim_lifetime;
+    store.sweep(lapse - Duration::from_millis(1));
+    assert_eq!(store.ticket_count(), N + 1);
+    store.sweep(lapse);
+    eprintln!(
+        "memory: {} records after {N} unbound claims, {} after the sweep",
+        N + 1,
+        store.ticket_count()
+    );
+    assert_eq!(store.ticket_count(), 1, "the bound ticket stays");
+    let s = store.load(&bound, lapse, &policy).await.unwrap();
+    assert!(s.claimed && s.binding == Some(taro));
 }

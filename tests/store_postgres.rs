@@ -58,7 +58,7 @@ async fn migrations_are_explicit_idempotent_and_concurrent() {
     let error = store.ensure_migrated().await.unwrap_err();
     assert!(error.to_string().contains("migrate()"), "{error}");
     let error = store
-        .claim_first_device(&random_ticket())
+        .claim_first_device(&random_ticket(), t(0), &Policy::default())
         .await
         .unwrap_err();
     assert!(error.to_string().contains("migrate()"), "{error}");
@@ -82,7 +82,7 @@ async fn migrations_are_explicit_idempotent_and_concurrent() {
     b.unwrap();
     c.unwrap();
     store.ensure_migrated().await.unwrap();
-    assert_eq!(count(&store, &schema, "otp_migrations").await, 1);
+    assert_eq!(count(&store, &schema, "otp_migrations").await, 2);
     assert!(store.clone().with_schema("public; DROP").is_err());
 }
 
@@ -105,7 +105,9 @@ async fn sweep_drops_expired_rows_and_keeps_long_lived_facts() {
         );
     }
     assert_eq!(store.sweep(t(3600 + 59)).await.unwrap(), 0);
-    assert_eq!(store.sweep(t(3600 + 61)).await.unwrap(), 4);
+    // Three counters (the stranger's mailbox and domain, the owner's), the
+    // pending ticket's row, the bound ticket's challenge.
+    assert_eq!(store.sweep(t(3600 + 61)).await.unwrap(), 5);
     assert_eq!(count(&store, &schema, "otp_addresses").await, 0);
     assert_eq!(count(&store, &schema, "otp_tickets").await, 1);
     let snapshot = store.load(&bound, t(3700), &policy).await.unwrap();
@@ -135,7 +137,10 @@ async fn operations_that_change_nothing_create_no_row() {
         store.restart(&ticket, t(0)).await.unwrap();
     }
     assert_eq!(count(&store, &schema, "otp_tickets").await, 0);
-    store.claim_first_device(&random_ticket()).await.unwrap();
+    store
+        .claim_first_device(&random_ticket(), t(0), &policy)
+        .await
+        .unwrap();
     assert_eq!(count(&store, &schema, "otp_tickets").await, 1);
 }
 
@@ -360,4 +365,45 @@ async fn an_outage_fails_closed_and_heals() {
         .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
     assert!(phone.get(t).await.is_ticket());
+}
+
+/// Issue 11, finding 4: claims on unbound tickets are rows only until their
+/// lifetime passes; the sweep removes them and keeps bound tickets.
+/// Measured: rows before and after.
+#[tokio::test]
+async fn unbound_claims_are_swept_after_their_lifetime() {
+    let Some(url) = pg_url() else { return };
+    let schema = Schema::new(&url);
+    let store = schema.store().await;
+    let policy = Policy::default();
+    const N: i64 = 500;
+    for _ in 0..N {
+        store
+            .claim_first_device(&random_ticket(), t(0), &policy)
+            .await
+            .unwrap();
+    }
+    let bound = random_ticket();
+    store
+        .claim_first_device(&bound, t(0), &policy)
+        .await
+        .unwrap();
+    store
+        .bind(&bound, &EmailAddress::parse("taro@example.com").unwrap())
+        .await
+        .unwrap();
+    let before = count(&store, &schema, "otp_tickets").await;
+    assert_eq!(before, N + 1);
+    let lapse = t(0) + policy.claim_lifetime;
+    assert_eq!(
+        store.sweep(lapse + Duration::from_secs(59)).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store.sweep(lapse + Duration::from_secs(61)).await.unwrap(),
+        N as u64
+    );
+    let after = count(&store, &schema, "otp_tickets").await;
+    eprintln!("postgres: {before} ticket rows after {N} unbound claims, {after} after the sweep");
+    assert_eq!(after, 1, "the bound ticket stays");
 }

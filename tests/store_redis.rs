@@ -82,7 +82,7 @@ async fn issue(
     store: &RedisStore,
     ticket: &TicketKey,
     address: &EmailAddress,
-    key: &tower_otp::store::AddressKey,
+    key: &tower_otp::store::CounterKeys,
     at: Timestamp,
 ) -> (IssueOutcome, tower_otp::store::CodeHash) {
     let code = random_code();
@@ -121,7 +121,12 @@ async fn key_layout_and_ttls() {
     let t = ticket.as_str();
     let record = format!("{prefix}:{{{t}}}:rec");
     let challenge = format!("{prefix}:{{{t}}}:chal");
-    let hex: String = key.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = key
+        .mailbox
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let counter = format!("{prefix}:addr:{{{hex}}}");
     let bound: Option<String> = redis.hget(&record, "bound").await.unwrap();
     assert_eq!(bound.as_deref(), Some(address.as_str()));
@@ -235,7 +240,12 @@ async fn one_round_trip_per_operation() {
         let before = server.command_calls().await;
         match step {
             0 => drop(store.load(&ticket, t0, &policy).await.unwrap()),
-            1 => drop(store.claim_first_device(&ticket).await.unwrap()),
+            1 => drop(
+                store
+                    .claim_first_device(&ticket, t0, &policy)
+                    .await
+                    .unwrap(),
+            ),
             2 => drop(store.issue_code(&issue).await.unwrap()),
             3 => store.withdraw_code(&issue).await.unwrap(),
             4 => drop(store.issue_code(&issue).await.unwrap()),
@@ -247,7 +257,8 @@ async fn one_round_trip_per_operation() {
         let delta = |name: &str| {
             after.get(name).copied().unwrap_or(0) - before.get(name).copied().unwrap_or(0)
         };
-        let trips = delta("evalsha") + delta("eval") + delta("script|load") + delta("hincrby");
+        // (Commands a script runs are counted too; revoke_devices is a script.)
+        let trips = delta("evalsha") + delta("eval") + delta("script|load");
         counts.push(trips);
     }
     assert_eq!(counts, vec![1; 8], "round trips per operation");
@@ -363,7 +374,10 @@ async fn memory_per_record() {
     let before = used(&mut redis).await;
     for _ in 0..N {
         let ticket = random_ticket();
-        store.claim_first_device(&ticket).await.unwrap();
+        store
+            .claim_first_device(&ticket, t0, &Policy::default())
+            .await
+            .unwrap();
         store.bind(&ticket, &random_address().0).await.unwrap();
     }
     let bound = (used(&mut redis).await - before) / N;
@@ -380,7 +394,7 @@ async fn works_as_a_least_privilege_acl_user() {
     };
     let mut admin = raw(&server.url()).await;
     let rule = "on >otp-pw ~otp:* resetchannels -@all +evalsha +script|load +hincrby \
-                +get +set +del +hget +hset +hmget +hdel +hexists +ping";
+                +get +set +del +hget +hset +hmget +hdel +hexists +hlen +pexpire +persist +ping";
     let _: () = redis::cmd("ACL")
         .arg("SETUSER")
         .arg("otp-app")
@@ -397,4 +411,94 @@ async fn works_as_a_least_privilege_acl_user() {
     tower_otp::store::conformance::restart_keeps_attempts(&instances).await;
     tower_otp::store::conformance::load_shows_everything(&instances).await;
     tower_otp::store::conformance::lockout_after_consecutive_failures(&instances).await;
+    tower_otp::store::conformance::claim_lapses_while_unbound(&instances).await;
+    tower_otp::store::conformance::claim_kept_once_bound(&instances).await;
+    tower_otp::store::conformance::verify_reports_earlier_device(&instances).await;
+    tower_otp::store::conformance::owner_sends_not_starved_by_strangers(&instances).await;
+}
+
+/// Issue 11, finding 4: a first-device claim on an unbound ticket no longer
+/// leaves a key forever. The record that holds only a claim lapses with it
+/// (the claim lifetime plus a minute); a binding, a revocation or a verified
+/// device keeps the record for good. Measured on a server of its own: 10,000
+/// claims, every key with a TTL, and the memory they take until it runs out.
+#[tokio::test]
+async fn unbound_claims_expire() {
+    let Some(server) = PrivateRedis::start(&[]) else {
+        return;
+    };
+    let store = RedisStore::new(&server.url()).await.unwrap();
+    let mut redis = raw(&server.url()).await;
+    let policy = Policy::default();
+    let life = i64::try_from(policy.claim_lifetime.as_millis()).unwrap() + 60_000;
+    let record = |t: &TicketKey| format!("otp:{{{}}}:rec", t.as_str());
+
+    let claimed = random_ticket();
+    store
+        .claim_first_device(&claimed, now(), &policy)
+        .await
+        .unwrap();
+    let ttl: i64 = redis.pttl(record(&claimed)).await.unwrap();
+    assert!((life - 10_000..=life).contains(&ttl), "{ttl}");
+
+    let bound = random_ticket();
+    store
+        .claim_first_device(&bound, now(), &policy)
+        .await
+        .unwrap();
+    store.bind(&bound, &random_address().0).await.unwrap();
+    let ttl: i64 = redis.pttl(record(&bound)).await.unwrap();
+    assert_eq!(ttl, -1, "a binding is kept for good");
+
+    let revoked = random_ticket();
+    store
+        .claim_first_device(&revoked, now(), &policy)
+        .await
+        .unwrap();
+    store.revoke_devices(&revoked).await.unwrap();
+    let ttl: i64 = redis.pttl(record(&revoked)).await.unwrap();
+    assert_eq!(ttl, -1, "a revocation generation is kept for good");
+
+    // A pre-revoked ticket that is then claimed keeps its record too.
+    let ttl: i64 = {
+        let t = random_ticket();
+        store.revoke_devices(&t).await.unwrap();
+        store.claim_first_device(&t, now(), &policy).await.unwrap();
+        redis.pttl(record(&t)).await.unwrap()
+    };
+    assert_eq!(ttl, -1);
+
+    let keys_without_ttl = r"local n = 0
+        for _, k in ipairs(redis.call('KEYS', 'otp:*')) do
+          if redis.call('PTTL', k) < 0 then n = n + 1 end
+        end
+        return n";
+    let permanent = |redis: &mut redis::aio::MultiplexedConnection| {
+        let mut redis = redis.clone();
+        async move {
+            let n: i64 = redis::cmd("EVAL")
+                .arg(keys_without_ttl)
+                .arg(0)
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+            n
+        }
+    };
+    let before: i64 = permanent(&mut redis).await;
+    const N: i64 = 10_000;
+    for _ in 0..N {
+        let ticket = random_ticket();
+        store
+            .claim_first_device(&ticket, now(), &policy)
+            .await
+            .unwrap();
+    }
+    let after = permanent(&mut redis).await;
+    assert_eq!(after, before, "no claim left a key without a TTL");
+    let keys: i64 = redis::cmd("DBSIZE").query_async(&mut redis).await.unwrap();
+    eprintln!(
+        "redis store: {N} unbound claims: {keys} keys, {} without a TTL (the 3 bound/revoked above)",
+        after
+    );
 }

@@ -65,7 +65,7 @@ async fn an_unmigrated_database_says_so_and_migrate_is_idempotent() {
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
     store.ensure_migrated().await.unwrap();
-    assert_eq!(count(&path, "otp_migrations").await, 1);
+    assert_eq!(count(&path, "otp_migrations").await, 2);
 }
 
 #[tokio::test]
@@ -154,13 +154,15 @@ async fn sweep_drops_expired_rows_and_keeps_long_lived_facts() {
     store.bind(&bound, &taro).await.unwrap();
     issue(bound, &taro).await;
     assert_eq!(count(&path, "otp_tickets").await, 2);
-    assert_eq!(count(&path, "otp_addresses").await, 2);
+    // The stranger's send counts for its mailbox and its domain; the
+    // owner's for the owner.
+    assert_eq!(count(&path, "otp_addresses").await, 3);
 
     // Within the send window (and its minute of grace): nothing goes.
     assert_eq!(store.sweep(t(3600 + 59)).await.unwrap(), 0);
     assert_eq!(count(&path, "otp_tickets").await, 2);
     // After: the counters and the pending ticket go, the binding stays.
-    assert_eq!(store.sweep(t(3600 + 61)).await.unwrap(), 4);
+    assert_eq!(store.sweep(t(3600 + 61)).await.unwrap(), 5);
     assert_eq!(count(&path, "otp_addresses").await, 0);
     assert_eq!(count(&path, "otp_tickets").await, 1);
     let snapshot = store.load(&bound, t(3700), &policy).await.unwrap();
@@ -186,9 +188,12 @@ async fn the_store_sweeps_by_itself_as_time_passes() {
     let (ticket, (address, key), code) = (random_ticket(), random_address(), random_code());
     let request = IssueRequest::new(&ticket, &address, &key, &code, t(0), &policy);
     store.issue_code(&request).await.unwrap();
-    assert_eq!(count(&path, "otp_addresses").await, 1);
+    assert_eq!(count(&path, "otp_addresses").await, 2);
     // Hours later, any write starts a sweep (it runs after the call returns).
-    store.claim_first_device(&random_ticket()).await.unwrap();
+    store
+        .claim_first_device(&random_ticket(), t(0), &policy)
+        .await
+        .unwrap();
     let other = random_ticket();
     store.restart(&other, t(3 * 3600)).await.unwrap();
     let started = std::time::Instant::now();
@@ -288,4 +293,50 @@ async fn guesses_from_many_tasks_count_exactly() {
         }
     }
     assert_eq!(wrong, policy.max_attempts);
+}
+
+/// Issue 11, finding 4: claims on unbound tickets (two GETs on any id) are
+/// rows only until their lifetime passes; the sweep then removes them, and
+/// keeps bound tickets. Measured: rows before and after.
+#[tokio::test]
+async fn unbound_claims_are_swept_after_their_lifetime() {
+    let (_dir, path) = temp_db();
+    let store = sqlite_at(&path).await;
+    let policy = Policy::default();
+    const N: i64 = 2_000;
+    for _ in 0..N {
+        store
+            .claim_first_device(&random_ticket(), t(0), &policy)
+            .await
+            .unwrap();
+    }
+    let bound = random_ticket();
+    store
+        .claim_first_device(&bound, t(0), &policy)
+        .await
+        .unwrap();
+    store
+        .bind(&bound, &EmailAddress::parse("taro@example.com").unwrap())
+        .await
+        .unwrap();
+    let before = count(&path, "otp_tickets").await;
+    assert_eq!(before, N + 1);
+    let lapse = t(0) + policy.claim_lifetime;
+    // Not before the lifetime (and its minute of grace) has passed.
+    assert_eq!(
+        store.sweep(lapse + Duration::from_secs(59)).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store.sweep(lapse + Duration::from_secs(61)).await.unwrap(),
+        N as u64
+    );
+    let after = count(&path, "otp_tickets").await;
+    eprintln!("sqlite: {before} ticket rows after {N} unbound claims, {after} after the sweep");
+    assert_eq!(after, 1, "the bound ticket stays");
+    let s = store
+        .load(&bound, lapse + Duration::from_secs(3600), &policy)
+        .await
+        .unwrap();
+    assert!(s.claimed && s.binding.is_some());
 }

@@ -146,7 +146,22 @@ impl Limits {
         Ok(self)
     }
 
-    /// Sends per address per hour, across tickets. Default 10; allowed 1 to 1000.
+    /// Sends per mailbox per hour, across tickets. Default 10; allowed 1 to 1000.
+    ///
+    /// A mailbox is the address however it is spelled
+    /// ([`EmailAddress::mailbox`](crate::EmailAddress::mailbox): case,
+    /// `+tags`, Gmail's dots), so variants share one count; mail still goes
+    /// to the address as typed. The sends through tickets bound to the
+    /// mailbox (its owner's) and through every other ticket (strangers') are
+    /// counted apart, each with this cap: strangers filling the count can
+    /// neither stop the owner's codes nor tell which ticket the mailbox is
+    /// bound to.
+    ///
+    /// ```
+    /// let limits = tower_otp::Limits::default().with_sends_per_address(20)?;
+    /// assert_eq!(limits.policy().sends_per_address, 20);
+    /// # Ok::<(), tower_otp::ConfigError>(())
+    /// ```
     ///
     /// # Errors
     /// [`ConfigError::OutOfRange`] outside 1..=1000.
@@ -157,6 +172,88 @@ impl Limits {
             "between 1 and 1000",
         )?;
         self.policy.sends_per_address = n;
+        Ok(self)
+    }
+
+    /// Sends per domain per hour through tickets not bound to the address:
+    /// the budget no spelling escapes (catch-all domains, `-` tags, dots
+    /// outside Gmail). Default 100; allowed 1 to 1,000,000. Sends through a
+    /// ticket bound to the address do not count here, so a flood never
+    /// stops a bound ticket's codes. Raise it when more than that many
+    /// people of one provider verify new devices on unbound tickets in an
+    /// hour.
+    ///
+    /// ```
+    /// let limits = tower_otp::Limits::default().with_sends_per_domain(1000)?;
+    /// assert_eq!(limits.policy().sends_per_domain, 1000);
+    /// # Ok::<(), tower_otp::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`] outside 1..=1,000,000.
+    pub fn with_sends_per_domain(mut self, n: u32) -> Result<Self, ConfigError> {
+        check(
+            (1..=1_000_000).contains(&n),
+            "sends per domain",
+            "between 1 and 1000000",
+        )?;
+        self.policy.sends_per_domain = n;
+        Ok(self)
+    }
+
+    /// Sends per hour site-wide through tickets not bound to the address
+    /// (`None`: no such budget). Default `None`: its right size depends on
+    /// the site's traffic, and a flood that reaches it stops every unbound
+    /// ticket's codes until the hour passes (bound tickets are never
+    /// counted here). Set it to what the mail provider or sender reputation
+    /// can bear. Allowed 1 to 10,000,000.
+    ///
+    /// ```
+    /// let limits = tower_otp::Limits::default().with_sends_site_wide(Some(5000))?;
+    /// assert_eq!(limits.policy().sends_site_wide, 5000);
+    /// # Ok::<(), tower_otp::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`] for `Some` outside 1..=10,000,000.
+    pub fn with_sends_site_wide(mut self, n: Option<u32>) -> Result<Self, ConfigError> {
+        check(
+            n.is_none_or(|n| (1..=10_000_000).contains(&n)),
+            "sends site-wide",
+            "between 1 and 10000000",
+        )?;
+        self.policy.sends_site_wide = n.unwrap_or(0);
+        Ok(self)
+    }
+
+    /// How long a first-device claim is kept while the ticket stays unbound
+    /// and no device verifies: after it, the ticket is unclaimed again (its
+    /// next browser may be trusted as the first device) and the store
+    /// forgets it. A bound ticket never expires. Default 30 days, the
+    /// default device cookie lifetime, so a first device's cookie does not
+    /// outlive its claim (keep it at least the device cookie lifetime);
+    /// allowed 1 to 400 days.
+    ///
+    /// Without it, any request pair on any ticket id would leave a record
+    /// forever (issue 11, finding 4).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let limits = tower_otp::Limits::default().with_claim_lifetime(Duration::from_secs(7 * 86_400))?;
+    /// assert_eq!(limits.policy().claim_lifetime, Duration::from_secs(7 * 86_400));
+    /// # Ok::<(), tower_otp::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`] outside 1 to 400 days.
+    pub fn with_claim_lifetime(mut self, lifetime: Duration) -> Result<Self, ConfigError> {
+        let day = Duration::from_secs(86_400);
+        check(
+            lifetime >= day && lifetime <= 400 * day,
+            "claim lifetime",
+            "between 1 and 400 days",
+        )?;
+        self.policy.claim_lifetime = lifetime;
         Ok(self)
     }
 
@@ -202,6 +299,8 @@ mod tests {
         assert_eq!(p.cooldown_after(3), Duration::from_secs(300));
         assert_eq!(p.cooldown_after(9), Duration::from_secs(300));
         assert_eq!((p.sends_per_ticket, p.sends_per_address), (5, 10));
+        assert_eq!((p.sends_per_domain, p.sends_site_wide), (100, 0));
+        assert_eq!(p.claim_lifetime, Duration::from_secs(30 * 86_400));
     }
 
     #[test]
@@ -219,6 +318,14 @@ mod tests {
         );
         assert!(l.clone().with_resend_cooldowns(vec![]).is_err());
         assert!(l.clone().with_sends_per_ticket(0).is_err());
+        assert!(l.clone().with_sends_per_domain(0).is_err());
+        assert!(l.clone().with_sends_site_wide(Some(0)).is_err());
+        assert!(l.clone().with_sends_site_wide(None).is_ok());
+        assert!(
+            l.clone()
+                .with_claim_lifetime(Duration::from_secs(3600))
+                .is_err()
+        );
         let e = l.with_code_digits(4).unwrap_err();
         assert_eq!(e.to_string(), "code digits must be between 6 and 12");
     }

@@ -16,8 +16,8 @@ use crate::locale::Locale;
 use crate::mail::{MailKind, Mailer, OtpMail};
 use crate::secret::Secret;
 use crate::store::{
-    AddressKey, BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, RestartOutcome, Store,
-    StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    AddressKey, BindOutcome, ClaimOutcome, CounterKeys, IssueOutcome, IssueRequest, RestartOutcome,
+    Store, StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
 };
 use crate::ticket::{TicketId, TicketKey};
 
@@ -200,8 +200,11 @@ impl Flow {
         self.edit(|i| i.events = Events::new(Some(hook)))
     }
 
-    /// Whether to e-mail the bound address when another device is verified.
-    /// Default: on (NIST SP 800-63B §4.6).
+    /// Whether to e-mail the bound address when another device is verified:
+    /// a device verified on a bound ticket where an earlier device exists (a
+    /// claimed first device, or one verified before). The first device to
+    /// verify a pre-bound ticket is not news and gets no notice. Default: on
+    /// (NIST SP 800-63B §4.6).
     ///
     /// ```
     /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
@@ -269,11 +272,23 @@ impl Flow {
         &self.inner.device_keys
     }
 
-    fn address_key(&self, address: &EmailAddress) -> AddressKey {
-        let full = self.inner.keys.address.sign(&[address.as_str().as_bytes()]);
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(&full[..16]);
-        AddressKey::from_bytes(bytes)
+    /// The keys of the send counters for `address`: its normalised mailbox
+    /// ([`EmailAddress::mailbox`]) for strangers and for its owner, its
+    /// domain, and the site, each under its own label.
+    fn counter_keys(&self, address: &EmailAddress) -> CounterKeys {
+        let key = |parts: &[&[u8]]| {
+            let full = self.inner.keys.address.sign(parts);
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(&full[..16]);
+            AddressKey::from_bytes(bytes)
+        };
+        let mailbox = address.mailbox();
+        CounterKeys::new(
+            key(&[b"mailbox", mailbox.as_bytes()]),
+            key(&[b"owner", mailbox.as_bytes()]),
+            key(&[b"domain", address.mailbox_domain().as_bytes()]),
+            key(&[b"site"]),
+        )
     }
 
     /// Where the ticket's challenge stands (a read; changes nothing).
@@ -390,7 +405,13 @@ impl Flow {
     /// # Errors
     /// The store's error.
     pub async fn claim_first_device(&self, ticket: &TicketKey) -> Result<Option<u64>, StoreError> {
-        match self.inner.store.claim_first_device(ticket).await? {
+        let policy = self.inner.limits.policy();
+        match self
+            .inner
+            .store
+            .claim_first_device(ticket, self.now(), policy)
+            .await?
+        {
             ClaimOutcome::Claimed { generation } => {
                 self.inner
                     .events
@@ -430,8 +451,8 @@ impl Flow {
         };
         let code = Code::generate(inner.limits.code_digits());
         let hash = code.hash(&inner.keys.code, ticket);
-        let address_key = self.address_key(&address);
-        let issue = IssueRequest::new(ticket, &address, &address_key, &hash, now, policy);
+        let keys = self.counter_keys(&address);
+        let issue = IssueRequest::new(ticket, &address, &keys, &hash, now, policy);
         let (expires_at, resend_at) = match inner.store.issue_code(&issue).await? {
             IssueOutcome::Issued {
                 expires_at,
@@ -503,13 +524,17 @@ impl Flow {
             VerifyOutcome::Verified {
                 address,
                 newly_bound,
+                earlier_device,
                 generation,
+                ..
             } => {
                 inner.events.emit(OtpEvent::Verified {
                     ticket: *ticket,
                     newly_bound,
                 });
-                if !newly_bound && inner.notify_new_device {
+                // News only when another device already had the ticket: the
+                // first device to verify a pre-bound address is its owner's.
+                if !newly_bound && earlier_device && inner.notify_new_device {
                     self.notify_new_device(address, now);
                 }
                 Ok(Verified {

@@ -95,6 +95,9 @@ pub(crate) struct Facts {
     pub(crate) prefetch: bool,
     /// The browser returned the first-device probe cookie.
     pub(crate) probe: bool,
+    /// The URL carries the probe's mark: this request follows the probe's
+    /// redirect (so a missing probe cookie means the browser refuses cookies).
+    pub(crate) marked: bool,
     pub(crate) mode: FirstDevice,
 }
 
@@ -115,8 +118,12 @@ pub(crate) enum Decision {
     Lookup,
     /// The store failed: 503.
     Unavailable,
-    /// First device, trust mode, no probe cookie yet: set it and redirect to the same URL.
+    /// First device, trust mode, no probe cookie yet: set it and redirect to
+    /// the same URL, marked.
     Probe,
+    /// First device, trust mode, back from the probe's redirect without the
+    /// cookie: the browser refuses cookies; say so instead of looping.
+    CookiesRequired,
     /// First device with the probe cookie: claim, then pass with a device cookie.
     Claim,
     /// First device, confirm mode: the one-tap page.
@@ -162,6 +169,7 @@ pub(crate) fn decide(facts: &Facts) -> Decision {
         return Decision::Action;
     }
     match (claimable, facts.mode, facts.probe) {
+        (true, FirstDevice::Trust, false) if facts.marked => Decision::CookiesRequired,
         (true, FirstDevice::Trust, false) => Decision::Probe,
         (true, FirstDevice::Trust, true) => Decision::Claim,
         (true, FirstDevice::Confirm, _) => Decision::ConfirmPage,
@@ -210,6 +218,7 @@ mod tests {
             verb: Get,
             prefetch: false,
             probe: false,
+            marked: false,
             mode: Trust,
         };
         let gate = Facts {
@@ -236,6 +245,9 @@ mod tests {
             ("revoked device is gated", Facts { device: revoked, revocation_check: true, stored: claimed, ..gate }, Page),
             ("first GET sets the probe", gate, Probe),
             ("GET with the probe claims", Facts { probe: true, ..gate }, Claim),
+            ("the probe's redirect with the cookie claims", Facts { probe: true, marked: true, ..gate }, Claim),
+            ("the probe's redirect without it: cookies refused", Facts { marked: true, ..gate }, CookiesRequired),
+            ("a marked URL on a claimed ticket is the page", Facts { marked: true, stored: claimed, ..gate }, Page),
             ("HEAD never claims", Facts { verb: Head, probe: true, ..gate }, Page),
             ("prefetch never claims", Facts { prefetch: true, probe: true, ..gate }, Page),
             ("prefetch never probes", Facts { prefetch: true, ..gate }, Page),

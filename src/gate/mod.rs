@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::device::DeviceClaims;
 use crate::error::BoxError;
 use crate::extract::VerifiedDevice;
-use crate::pages::PageKind;
+use crate::pages::{PageKind, RequestProblem};
 
 pub(crate) mod action;
 pub(crate) mod cookies;
@@ -105,6 +105,15 @@ where
             return Ok(response.map(ResponseBody::inner));
         }
         (Decision::Claim, Some(challenge)) => match config.flow.claim_first_device(&key).await {
+            Ok(Some(generation)) if req.probe_marked => {
+                // Back from the probe's redirect: drop the mark from the URL.
+                let (_, set_cookie) = render::mint(&config, &req, generation);
+                let clear_probe = render::probe_cookie(&config, &req, std::time::Duration::ZERO);
+                let mut response = respond::see_other(&req.url);
+                response.headers_mut().append(SET_COOKIE, set_cookie);
+                response.headers_mut().append(SET_COOKIE, clear_probe);
+                response
+            }
             Ok(Some(generation)) => {
                 let (claims, set_cookie) = render::mint(&config, &req, generation);
                 let clear_probe = render::probe_cookie(&config, &req, std::time::Duration::ZERO);
@@ -124,6 +133,9 @@ where
             }
         },
         (Decision::Probe, _) => render::probe(&config, &req),
+        (Decision::CookiesRequired, Some(challenge)) => {
+            render::problem(&config, &req, RequestProblem::CookiesRequired, challenge)
+        }
         (Decision::ConfirmPage, _) => {
             let answer = Answer::plain(StatusCode::UNAUTHORIZED, PageKind::Confirm);
             render::page(&config, &req, answer)

@@ -178,7 +178,7 @@ pub(crate) fn done(
 /// First device, trust mode: set the probe cookie and come back (a JSON
 /// client is told so in a `cookie_check` state).
 pub(crate) fn probe(config: &Config, req: &GateRequest) -> Response<Bytes> {
-    let mut response = respond::see_other(&req.url);
+    let mut response = respond::see_other(&req.marked_url());
     if req.json {
         let value = json!({
             "state": "cookie_check",

@@ -14,6 +14,9 @@ use crate::config::Config;
 use crate::locale::Locale;
 use crate::ticket::{TicketId, TicketKey, TicketMatch};
 
+/// The query pair that marks the request following the probe's redirect.
+const PROBE_MARK: &str = "otp_probe=1";
+
 /// What a POST body claims to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BodyType {
@@ -34,7 +37,8 @@ pub(crate) struct GateRequest {
     pub(crate) json: bool,
     pub(crate) body_type: BodyType,
     pub(crate) content_length: Option<u64>,
-    /// The request's own path and query: form action and redirect target.
+    /// The request's own path and query (without the probe's mark): form
+    /// action and redirect target.
     pub(crate) url: String,
     /// The length of the path in `url`.
     path_len: usize,
@@ -47,6 +51,8 @@ pub(crate) struct GateRequest {
     pub(crate) new_csrf: Option<String>,
     /// The browser returned this ticket's first-device probe.
     pub(crate) probe: bool,
+    /// The URL carried the probe's mark (`otp_probe=1`; `url` is without it).
+    pub(crate) probe_marked: bool,
     /// Fetch Metadata and `Origin` allow a POST (checklist 9.2).
     pub(crate) same_origin: bool,
     /// The application's hint of which ticket this is.
@@ -84,10 +90,23 @@ impl GateRequest {
         // needs none: its POSTs must be application/json (a CORS preflight).
         let new_csrf = (csrf_cookie.is_none() && !quiet && !json).then(csrf::new_cookie_value);
         let path = parts.uri.path();
-        let url = parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| path.to_owned(), |pq| pq.as_str().to_owned());
+        // Pages, forms and redirects use the URL without the probe's mark.
+        let probe_marked = query.is_some_and(|q| q.split('&').any(|pair| pair == PROBE_MARK));
+        let url = match query {
+            Some(query) if probe_marked => {
+                let kept: Vec<&str> = query
+                    .split('&')
+                    .filter(|pair| *pair != PROBE_MARK)
+                    .collect();
+                if kept.is_empty() {
+                    path.to_owned()
+                } else {
+                    format!("{path}?{}", kept.join("&"))
+                }
+            }
+            Some(query) => format!("{path}?{query}"),
+            None => path.to_owned(),
+        };
         let mut nonce = [0u8; 16];
         rand::rng().fill_bytes(&mut nonce);
         Self {
@@ -114,6 +133,7 @@ impl GateRequest {
             csrf_cookie,
             new_csrf,
             probe: jar.probe == Some(probe_value(&key)),
+            probe_marked,
             same_origin: verb != Verb::Post
                 || origin::post_allowed(
                     headers,
@@ -137,6 +157,12 @@ impl GateRequest {
     /// The request's query, if any.
     pub(crate) fn query(&self) -> Option<&str> {
         self.url.get(self.path_len + 1..)
+    }
+
+    /// The URL with the probe's mark added: where the probe redirects.
+    pub(crate) fn marked_url(&self) -> String {
+        let join = if self.query().is_some() { '&' } else { '?' };
+        format!("{}{join}{PROBE_MARK}", self.url)
     }
 }
 

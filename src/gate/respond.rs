@@ -35,6 +35,7 @@ pub(crate) fn problem_status(problem: RequestProblem) -> (StatusCode, &'static s
         RequestProblem::UnsupportedMediaType => {
             (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
         }
+        RequestProblem::CookiesRequired => (StatusCode::BAD_REQUEST, "cookies_required"),
         _ => (StatusCode::BAD_REQUEST, "bad_request"),
     }
 }
@@ -204,6 +205,9 @@ pub(crate) fn problem_message(problem: RequestProblem) -> &'static str {
         RequestProblem::TooLarge => "the request body is too large",
         RequestProblem::UnsupportedMediaType => {
             "the JSON API takes only Content-Type: application/json"
+        }
+        RequestProblem::CookiesRequired => {
+            "the first-device cookie did not come back: keep cookies and repeat the request"
         }
         _ => "the request is not a valid gate action",
     }

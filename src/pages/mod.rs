@@ -67,6 +67,9 @@ pub enum RequestProblem {
     BadRequest,
     /// The content type is not accepted (415).
     UnsupportedMediaType,
+    /// The browser came back from the first-device round trip without its
+    /// cookie: it refuses cookies (400).
+    CookiesRequired,
 }
 
 /// What the last action produced, shown above the form.

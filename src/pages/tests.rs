@@ -166,12 +166,13 @@ fn rejections() -> Vec<(&'static str, Rejection)> {
     ]
 }
 
-const PROBLEMS: [RequestProblem; 5] = [
+const PROBLEMS: [RequestProblem; 6] = [
     RequestProblem::Csrf,
     RequestProblem::CrossSite,
     RequestProblem::TooLarge,
     RequestProblem::BadRequest,
     RequestProblem::UnsupportedMediaType,
+    RequestProblem::CookiesRequired,
 ];
 
 /// Every notice (and none), named.
@@ -499,7 +500,7 @@ fn every_state_locale_and_notice_keeps_the_contract() {
             }
         }
     }
-    assert_eq!(rendered, Locale::ALL.len() * 10 * 22);
+    assert_eq!(rendered, Locale::ALL.len() * 10 * 23);
 }
 
 fn check_challenge(

@@ -167,6 +167,9 @@ pub struct Texts {
     pub err_bad_request: Cow<'static, str>,
     /// Notice: the content type is not accepted.
     pub err_unsupported_media_type: Cow<'static, str>,
+    /// Notice: the browser did not return the first-device cookie (it
+    /// refuses cookies), so it cannot be remembered.
+    pub err_cookies_required: Cow<'static, str>,
 }
 
 impl Texts {

@@ -303,6 +303,7 @@ fn notice_text(t: &Texts, notice: Notice<'_>) -> (Rich, Field) {
                 RequestProblem::TooLarge => &t.err_too_large,
                 RequestProblem::BadRequest => &t.err_bad_request,
                 RequestProblem::UnsupportedMediaType => &t.err_unsupported_media_type,
+                RequestProblem::CookiesRequired => &t.err_cookies_required,
             };
             (fill(text), Field::None)
         }

@@ -54,8 +54,8 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::Barrier;
 
 use super::{
-    AddressKey, BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome,
-    Store, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    AddressKey, BindOutcome, ClaimOutcome, CounterKeys, IssueOutcome, IssueRequest, Policy,
+    RestartOutcome, Store, TicketSnapshot, VerifyOutcome, VerifyRequest,
 };
 use crate::clock::Timestamp;
 use crate::code::CodeHash;
@@ -172,19 +172,50 @@ pub fn random_code() -> CodeHash {
     CodeHash::from_bytes(rand::random())
 }
 
-/// A fresh random address and its key.
+/// A fresh random address and fresh random counter keys (its mailbox and
+/// domain counters are its own).
 ///
 /// ```
-/// let (address, _key) = tower_otp::store::conformance::random_address();
+/// let (address, _keys) = tower_otp::store::conformance::random_address();
 /// assert!(address.as_str().ends_with("@conformance.example"));
 /// ```
-pub fn random_address() -> (EmailAddress, AddressKey) {
+pub fn random_address() -> (EmailAddress, CounterKeys) {
     let address = EmailAddress::parse(&format!(
         "c{:016x}@conformance.example",
         rand::random::<u64>()
     ))
     .expect("a valid address");
-    (address, AddressKey::from_bytes(rand::random()))
+    let key = || AddressKey::from_bytes(rand::random());
+    (address, CounterKeys::new(key(), key(), key(), key()))
+}
+
+/// The counter keys of `address` as a flow derives them (from its
+/// [mailbox](EmailAddress::mailbox) and domain), under a fixed test key and
+/// with a site key of `site`: spellings of one mailbox share their keys.
+///
+/// ```
+/// use tower_otp::EmailAddress;
+/// use tower_otp::store::conformance::counter_keys;
+///
+/// let a = EmailAddress::parse("Taro+x@example.com").unwrap();
+/// let b = EmailAddress::parse("taro@example.com").unwrap();
+/// assert_eq!(counter_keys(&a, b"s"), counter_keys(&b, b"s"));
+/// ```
+pub fn counter_keys(address: &EmailAddress, site: &[u8]) -> CounterKeys {
+    let hmac = crate::secret::HmacKey::new(b"tower-otp conformance counter keys");
+    let key = |parts: &[&[u8]]| {
+        let full = hmac.sign(parts);
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&full[..16]);
+        AddressKey::from_bytes(bytes)
+    };
+    let mailbox = address.mailbox();
+    CounterKeys::new(
+        key(&[b"mailbox", mailbox.as_bytes()]),
+        key(&[b"owner", mailbox.as_bytes()]),
+        key(&[b"domain", address.mailbox_domain().as_bytes()]),
+        key(&[b"site", site]),
+    )
 }
 
 /// Runs every check in turn (the macro runs them as separate tests).
@@ -284,6 +315,17 @@ macro_rules! __store_conformance_checks {
             race_claims
             race_sends
             race_address_cap
+            mailbox_cap_counts_every_spelling
+            domain_budget_no_spelling_escapes
+            site_budget_when_set
+            owner_sends_not_starved_by_strangers
+            owner_sends_invisible_to_strangers
+            bound_tickets_answer_alike
+            owner_budget_bounds_bound_tickets
+            withdraw_refunds_every_counter
+            claim_lapses_while_unbound
+            claim_kept_once_bound
+            verify_reports_earlier_device
         }
     };
 }
@@ -298,15 +340,29 @@ struct Ctx<'a> {
     t0: Timestamp,
 }
 
-/// An address with its key.
+/// An address with its counter keys.
 struct Addr {
     address: EmailAddress,
-    key: AddressKey,
+    key: CounterKeys,
 }
 
 fn addr() -> Addr {
     let (address, key) = random_address();
     Addr { address, key }
+}
+
+/// `text` as an address, with the keys a flow would derive for it; `site`
+/// names the site counter.
+fn spelled(text: &str, site: &[u8]) -> Addr {
+    let address = EmailAddress::parse(text).expect("a valid address");
+    let key = counter_keys(&address, site);
+    Addr { address, key }
+}
+
+/// A random name for a mailbox, a domain or a site, so that checks sharing a
+/// backing store never share a counter.
+fn fresh() -> String {
+    format!("{:016x}", rand::random::<u64>())
 }
 
 impl<'a> Ctx<'a> {
@@ -339,7 +395,7 @@ impl<'a> Ctx<'a> {
 
     async fn claim(&self, t: &TicketKey) -> ClaimOutcome {
         self.store()
-            .claim_first_device(t)
+            .claim_first_device(t, self.at(0), &self.policy)
             .await
             .expect("claim_first_device")
     }
@@ -440,10 +496,22 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// Verified, on a ticket where no device was claimed or verified before.
 fn verified(address: &Addr, newly_bound: bool, generation: u64) -> VerifyOutcome {
     VerifyOutcome::Verified {
         address: address.address.clone(),
         newly_bound,
+        earlier_device: false,
+        generation,
+    }
+}
+
+/// Verified, on a ticket where a device was claimed or verified before.
+fn verified_again(address: &Addr, newly_bound: bool, generation: u64) -> VerifyOutcome {
+    VerifyOutcome::Verified {
+        address: address.address.clone(),
+        newly_bound,
+        earlier_device: true,
         generation,
     }
 }
@@ -975,7 +1043,7 @@ pub async fn success_resets_failures_and_binds(instances: &Instances) {
     let code = cx.issue_ok(&t, &a, cx.at(180)).await;
     assert_eq!(
         cx.verify(&t, &code, cx.at(181)).await,
-        verified(&a, false, 0)
+        verified_again(&a, false, 0)
     );
 }
 
@@ -1042,7 +1110,10 @@ pub async fn revoke_bumps_generation(instances: &Instances) {
     assert_eq!(cx.load(&t, cx.at(0)).await.generation, 2);
     assert_eq!(cx.claim(&t).await, ClaimOutcome::Claimed { generation: 2 });
     let code = cx.issue_ok(&t, &a, cx.at(0)).await;
-    assert_eq!(cx.verify(&t, &code, cx.at(1)).await, verified(&a, true, 2));
+    assert_eq!(
+        cx.verify(&t, &code, cx.at(1)).await,
+        verified_again(&a, true, 2)
+    );
     assert_eq!(cx.revoke(&t).await, 3);
     let s = cx.load(&t, cx.at(2)).await;
     assert_eq!((s.generation, s.binding), (3, Some(a.address)));
@@ -1238,10 +1309,18 @@ pub async fn race_verify_against_bind(instances: &Instances) {
 
 /// 50 parallel first-device claims: exactly one wins.
 pub async fn race_claims(instances: &Instances) {
+    let cx = Ctx::new(instances);
     for round in 0..RACE_ROUNDS {
         let t = random_ticket();
-        let outcomes = race(instances, 50, |_, store| async move {
-            store.claim_first_device(&t).await.expect("claim")
+        let (now, policy) = (cx.at(0), cx.policy.clone());
+        let outcomes = race(instances, 50, |_, store| {
+            let policy = policy.clone();
+            async move {
+                store
+                    .claim_first_device(&t, now, &policy)
+                    .await
+                    .expect("claim")
+            }
         })
         .await;
         let wins = outcomes
@@ -1318,4 +1397,278 @@ pub async fn race_address_cap(instances: &Instances) {
             .count();
         assert_eq!((issued, throttled), (10, 40), "round {round}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// Counters across tickets (issue 11, findings 1 and 2).
+
+/// Sends `a` a code through a fresh unbound ticket at `now`.
+async fn stranger_send(cx: &Ctx<'_>, a: &Addr, now: Timestamp) -> IssueOutcome {
+    cx.issue(&random_ticket(), a, &random_code(), now).await
+}
+
+/// Case and `+tag` spellings of one mailbox, each through its own ticket,
+/// share one cap: 10 are issued, every later one is refused until the
+/// oldest leaves the window.
+pub async fn mailbox_cap_counts_every_spelling(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (name, domain, site) = (fresh(), format!("d{}.example", fresh()), fresh());
+    let spellings: Vec<Addr> = (0..30)
+        .map(|k| {
+            let local = match k % 3 {
+                0 => format!("Victim{name}"),
+                1 => format!("victim{name}+{k}"),
+                _ => format!("VICTIM{name}+Tag{k}"),
+            };
+            spelled(&format!("{local}@{domain}"), site.as_bytes())
+        })
+        .collect();
+    let mut issued = 0;
+    for (k, a) in spellings.iter().enumerate() {
+        match stranger_send(&cx, a, cx.at(k as u64)).await {
+            IssueOutcome::Issued { .. } => issued += 1,
+            refused => assert_eq!(
+                refused,
+                IssueOutcome::AddressThrottled {
+                    retry_at: cx.at(3600)
+                },
+                "spelling {k}"
+            ),
+        }
+    }
+    assert_eq!(issued, 10);
+    let outcome = stranger_send(&cx, &spellings[29], cx.at(3600)).await;
+    assert!(
+        matches!(outcome, IssueOutcome::Issued { .. }),
+        "{outcome:?}"
+    );
+}
+
+/// Different mailboxes of one domain (a catch-all inbox) share the domain
+/// budget.
+pub async fn domain_budget_no_spelling_escapes(instances: &Instances) {
+    let cx = Ctx::new(instances).with_policy(|p| p.sends_per_domain = 20);
+    let (domain, site) = (format!("d{}.example", fresh()), fresh());
+    for k in 0..20 {
+        let a = spelled(&format!("u{k}x{}@{domain}", fresh()), site.as_bytes());
+        cx.issue_ok(&random_ticket(), &a, cx.at(k)).await;
+    }
+    let a = spelled(&format!("other{}@{domain}", fresh()), site.as_bytes());
+    assert_eq!(
+        stranger_send(&cx, &a, cx.at(20)).await,
+        IssueOutcome::AddressThrottled {
+            retry_at: cx.at(3600)
+        }
+    );
+    // The refusal counted nothing: the mailbox's own counter is untouched.
+    let elsewhere = spelled(&format!("other{}@d{}.example", fresh(), fresh()), b"x");
+    cx.issue_ok(&random_ticket(), &elsewhere, cx.at(21)).await;
+}
+
+/// With a site-wide budget, sends to any domain share it; without one
+/// (the default), they do not.
+pub async fn site_budget_when_set(instances: &Instances) {
+    let site = fresh();
+    let mailbox = |k: u32| spelled(&format!("u{k}@d{}.example", fresh()), site.as_bytes());
+    let unset = Ctx::new(instances);
+    for k in 0..15 {
+        unset
+            .issue_ok(&random_ticket(), &mailbox(k), unset.at(0))
+            .await;
+    }
+    let cx = Ctx::new(instances).with_policy(|p| p.sends_site_wide = 15);
+    let site = fresh();
+    let mailbox = |k: u32| spelled(&format!("u{k}@d{}.example", fresh()), site.as_bytes());
+    for k in 0..15 {
+        cx.issue_ok(&random_ticket(), &mailbox(k), cx.at(1)).await;
+    }
+    assert_eq!(
+        stranger_send(&cx, &mailbox(99), cx.at(2)).await,
+        IssueOutcome::AddressThrottled {
+            retry_at: cx.at(3601)
+        }
+    );
+}
+
+/// Finding 2 (c): strangers filling a mailbox's count through their own
+/// tickets never stop its owner's codes on the ticket bound to it.
+pub async fn owner_sends_not_starved_by_strangers(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let a = spelled(&format!("owner{}@d{}.example", fresh(), fresh()), b"s");
+    let t = random_ticket();
+    cx.bind(&t, &a).await;
+    for k in 0..10 {
+        cx.issue_ok(&random_ticket(), &a, cx.at(k)).await;
+    }
+    assert!(matches!(
+        stranger_send(&cx, &a, cx.at(10)).await,
+        IssueOutcome::AddressThrottled { .. }
+    ));
+    let code = cx.issue_ok(&t, &a, cx.at(11)).await;
+    assert_eq!(
+        cx.verify(&t, &code, cx.at(12)).await,
+        verified(&a, false, 0)
+    );
+}
+
+/// Finding 2 (a): the owner's sends through the bound ticket do not show in
+/// what strangers can count (10 stranger sends still go through after them).
+pub async fn owner_sends_invisible_to_strangers(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let a = spelled(&format!("owner{}@d{}.example", fresh(), fresh()), b"s");
+    let t = random_ticket();
+    cx.bind(&t, &a).await;
+    for send in [0, 60, 180, 480, 780] {
+        cx.issue_ok(&t, &a, cx.at(send)).await;
+    }
+    for k in 0..10 {
+        cx.issue_ok(&random_ticket(), &a, cx.at(800 + k)).await;
+    }
+    assert_eq!(
+        stranger_send(&cx, &a, cx.at(810)).await,
+        IssueOutcome::AddressThrottled {
+            retry_at: cx.at(4400)
+        }
+    );
+}
+
+/// Finding 2 (b): a ticket bound to a mailbox whose strangers' count is full
+/// answers a send exactly as a ticket bound to another mailbox does, so the
+/// count does not say which mailbox a ticket is bound to.
+pub async fn bound_tickets_answer_alike(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let a = spelled(&format!("guess{}@d{}.example", fresh(), fresh()), b"s");
+    let b = spelled(&format!("other{}@d{}.example", fresh(), fresh()), b"s");
+    let (ta, tb) = (random_ticket(), random_ticket());
+    cx.bind(&ta, &a).await;
+    cx.bind(&tb, &b).await;
+    for k in 0..10 {
+        cx.issue_ok(&random_ticket(), &a, cx.at(k)).await;
+    }
+    let outcome_a = cx.issue(&ta, &a, &random_code(), cx.at(20)).await;
+    let outcome_b = cx.issue(&tb, &b, &random_code(), cx.at(20)).await;
+    assert_eq!(outcome_a, outcome_b);
+    assert_eq!(
+        outcome_a,
+        IssueOutcome::Issued {
+            expires_at: cx.at(320),
+            next_send_at: cx.at(80)
+        }
+    );
+}
+
+/// Tickets bound to one mailbox share the owner's budget: sends through
+/// bound tickets stay capped too.
+pub async fn owner_budget_bounds_bound_tickets(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let a = spelled(&format!("Owner{}@d{}.example", fresh(), fresh()), b"s");
+    let same = spelled(&a.address.as_str().to_ascii_lowercase(), b"s");
+    let tickets: Vec<TicketKey> = (0..4).map(|_| random_ticket()).collect();
+    for (k, t) in tickets.iter().enumerate() {
+        cx.bind(t, if k % 2 == 0 { &a } else { &same }).await;
+    }
+    let mut issued = 0;
+    for (round, send) in [0, 60, 180].into_iter().enumerate() {
+        for (k, t) in tickets.iter().enumerate() {
+            let to = if k % 2 == 0 { &a } else { &same };
+            let now = cx.at(send + k as u64);
+            match cx.issue(t, to, &random_code(), now).await {
+                IssueOutcome::Issued { .. } => issued += 1,
+                refused => assert_eq!(
+                    refused,
+                    IssueOutcome::AddressThrottled {
+                        retry_at: cx.at(3600)
+                    },
+                    "round {round}, ticket {k}"
+                ),
+            }
+        }
+    }
+    assert_eq!(issued, 10);
+}
+
+/// An undelivered code gives back its send in every counter it was counted
+/// in.
+pub async fn withdraw_refunds_every_counter(instances: &Instances) {
+    let cx = Ctx::new(instances).with_policy(|p| {
+        p.sends_per_domain = 3;
+        p.sends_site_wide = 3;
+    });
+    let (domain, site) = (format!("d{}.example", fresh()), fresh());
+    let a = spelled(&format!("w{}@{domain}", fresh()), site.as_bytes());
+    for k in 0..3 {
+        let t = random_ticket();
+        let code = cx.issue_ok(&t, &a, cx.at(k)).await;
+        if k == 2 {
+            cx.withdraw(&t, &a, &code, cx.at(k)).await;
+        }
+    }
+    // One send left in the mailbox, the domain and the site counters.
+    cx.issue_ok(&random_ticket(), &a, cx.at(5)).await;
+    assert!(matches!(
+        stranger_send(&cx, &a, cx.at(6)).await,
+        IssueOutcome::AddressThrottled { .. }
+    ));
+}
+
+// ---------------------------------------------------------------------------
+// Claims that lead nowhere lapse (issue 11, finding 4).
+
+/// An unbound ticket's claim lasts `claim_lifetime`; then the ticket is
+/// unclaimed again and may be claimed anew.
+pub async fn claim_lapses_while_unbound(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let t = random_ticket();
+    let life = cx.policy.claim_lifetime;
+    assert_eq!(cx.claim(&t).await, ClaimOutcome::Claimed { generation: 0 });
+    let last = cx.at(0) + life - Duration::from_millis(1);
+    assert!(cx.load(&t, last).await.claimed);
+    let refused = cx.store().claim_first_device(&t, last, &cx.policy).await;
+    assert_eq!(refused.expect("claim"), ClaimOutcome::Refused);
+    let lapsed = cx.at(0) + life;
+    assert!(!cx.load(&t, lapsed).await.claimed);
+    let again = cx.store().claim_first_device(&t, lapsed, &cx.policy).await;
+    assert_eq!(
+        again.expect("claim"),
+        ClaimOutcome::Claimed { generation: 0 }
+    );
+}
+
+/// A binding keeps the claim for good.
+pub async fn claim_kept_once_bound(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    cx.claim(&t).await;
+    cx.bind(&t, &a).await;
+    let later = cx.at(0) + cx.policy.claim_lifetime * 2;
+    let s = cx.load(&t, later).await;
+    assert!(s.claimed);
+    assert_eq!(s.binding, Some(a.address));
+}
+
+// ---------------------------------------------------------------------------
+// The new-device notice (issue 8).
+
+/// `earlier_device` says whether another device had the ticket before: not
+/// for the first device to verify a pre-bound ticket, yes for the next, and
+/// yes for any verification after a first-device claim.
+pub async fn verify_reports_earlier_device(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    cx.bind(&t, &a).await;
+    let code = cx.issue_ok(&t, &a, cx.at(0)).await;
+    assert_eq!(cx.verify(&t, &code, cx.at(1)).await, verified(&a, false, 0));
+    let code = cx.issue_ok(&t, &a, cx.at(60)).await;
+    assert_eq!(
+        cx.verify(&t, &code, cx.at(61)).await,
+        verified_again(&a, false, 0)
+    );
+
+    let (t, a) = (random_ticket(), addr());
+    cx.claim(&t).await;
+    let code = cx.issue_ok(&t, &a, cx.at(0)).await;
+    assert_eq!(
+        cx.verify(&t, &code, cx.at(1)).await,
+        verified_again(&a, true, 0)
+    );
 }

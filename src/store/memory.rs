@@ -19,8 +19,8 @@ use async_trait::async_trait;
 
 use super::rules::{self, AddressSends, TicketRecord};
 use super::{
-    AddressKey, BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome,
-    Store, StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome, Store,
+    StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
 };
 use crate::clock::Timestamp;
 use crate::email::EmailAddress;
@@ -64,7 +64,9 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// more: its codes and its round have expired, no send is left in the send
 /// window and no lockout is running. What stays is a compact record of the
 /// long-lived facts: first-device claim, binding, revocation generation and
-/// consecutive-failure count. That record grows with the number of tickets
+/// consecutive-failure count. A claim on a ticket that stays unbound lapses
+/// after [`Policy::claim_lifetime`] (30 days by default) and is swept then,
+/// so requests on made-up ticket ids leave nothing for ever. That record grows with the number of tickets
 /// ever claimed, bound, revoked or failed: 64 bytes in the table plus the
 /// bound address, about 150 to 200 bytes per ticket in all (measured: 151 at
 /// 100,000 bound tickets, 200 at 1,000,000). A ticket with none of these is
@@ -187,10 +189,50 @@ impl MemoryStore {
         shard
     }
 
-    fn address_shard(&self, key: &AddressKey, now: Timestamp) -> MutexGuard<'_, AddressShard> {
-        let mut shard = lock(&self.addresses[self.shard_index(key.as_bytes())]);
-        shard.maybe_sweep(now);
-        shard
+    /// Runs `f` with the counters of [`rules::budgets`] taken out of their
+    /// shards, whose locks are held (taken in ascending shard order, so two
+    /// operations never wait on each other in a cycle), and puts back those
+    /// left non-empty.
+    fn with_counters<R>(
+        &self,
+        ticket: &mut TicketRecord,
+        r: &IssueRequest<'_>,
+        f: impl FnOnce(&mut TicketRecord, &mut [AddressSends]) -> R,
+    ) -> R {
+        let budgets = rules::budgets(ticket, r);
+        let index: Vec<usize> = budgets
+            .iter()
+            .map(|b| self.shard_index(b.key.as_bytes()))
+            .collect();
+        let mut order = index.clone();
+        order.sort_unstable();
+        order.dedup();
+        let mut guards: Vec<MutexGuard<'_, AddressShard>> = order
+            .iter()
+            .map(|&i| {
+                let mut shard = lock(&self.addresses[i]);
+                shard.maybe_sweep(r.now);
+                shard
+            })
+            .collect();
+        let slot = |i: usize| order.binary_search(&index[i]).expect("locked above");
+        let mut counters: Vec<AddressSends> = budgets
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                guards[slot(i)]
+                    .map
+                    .remove(b.key.as_bytes())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let out = f(ticket, &mut counters);
+        for (i, (budget, counter)) in budgets.iter().zip(counters).enumerate() {
+            if !counter.is_empty() {
+                guards[slot(i)].map.insert(*budget.key.as_bytes(), counter);
+            }
+        }
+        out
     }
 }
 
@@ -278,28 +320,17 @@ impl MemoryStore {
 
     fn issue_now(&self, r: &IssueRequest<'_>) -> IssueOutcome {
         let mut shard = self.ticket_shard(r.ticket, Some(r.now));
+        // The counters, under their own locks, taken after the ticket's.
         shard.update(r.ticket, |ticket| {
-            // The address counter, under its own lock, taken after the ticket's.
-            let mut addresses = self.address_shard(r.address_key, r.now);
-            let key = *r.address_key.as_bytes();
-            let counter = addresses.map.entry(key).or_default();
-            let outcome = rules::issue(ticket, counter, r);
-            if counter.is_empty() {
-                addresses.map.remove(&key);
-            }
-            outcome
+            self.with_counters(ticket, r, |t, c| rules::issue(t, c, r))
         })
     }
 
     fn withdraw_now(&self, r: &IssueRequest<'_>) {
         let mut shard = self.ticket_shard(r.ticket, Some(r.now));
-        let mut addresses = self.address_shard(r.address_key, r.now);
-        let key = *r.address_key.as_bytes();
-        let mut counter = addresses.map.remove(&key).unwrap_or_default();
-        shard.update(r.ticket, |ticket| rules::withdraw(ticket, &mut counter, r));
-        if !counter.is_empty() {
-            addresses.map.insert(key, counter);
-        }
+        shard.update(r.ticket, |ticket| {
+            self.with_counters(ticket, r, |t, c| rules::withdraw(t, c, r))
+        });
     }
 }
 
@@ -314,8 +345,15 @@ impl Store for MemoryStore {
         Ok(self.load_now(ticket, now, policy))
     }
 
-    async fn claim_first_device(&self, ticket: &TicketKey) -> Result<ClaimOutcome, StoreError> {
-        Ok(self.ticket_shard(ticket, None).update(ticket, rules::claim))
+    async fn claim_first_device(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+        policy: &Policy,
+    ) -> Result<ClaimOutcome, StoreError> {
+        Ok(self
+            .ticket_shard(ticket, Some(now))
+            .update(ticket, |t| rules::claim(t, now, policy)))
     }
 
     async fn bind(
@@ -372,7 +410,8 @@ mod tests {
     #[test]
     fn state_stays_compact() {
         // The long-lived record, inline in the table next to its 16-byte key.
-        assert!(std::mem::size_of::<TicketRecord>() <= 48);
+        // (56 since claims lapse: the claim's end time.)
+        assert!(std::mem::size_of::<TicketRecord>() <= 56);
         // The boxed challenge.
         assert!(std::mem::size_of::<Challenge>() <= 112);
         assert_eq!(std::mem::size_of::<CodeRecord>(), 48);

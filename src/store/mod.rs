@@ -44,7 +44,8 @@ pub(crate) mod sql;
 
 pub use crate::code::CodeHash;
 
-/// A keyed hash of an e-mail address: the key of the per-address send counter.
+/// A keyed hash naming one send counter: of a normalised mailbox (for its
+/// owner or for strangers), of a domain, or of the site.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AddressKey([u8; 16]);
 
@@ -67,6 +68,50 @@ impl std::fmt::Debug for AddressKey {
             "AddressKey({:02x}{:02x}{:02x}{:02x})",
             self.0[0], self.0[1], self.0[2], self.0[3]
         )
+    }
+}
+
+/// The keys of the send counters one send may touch, built by the flow from
+/// the address (see [`EmailAddress::mailbox`]).
+///
+/// A send through a ticket bound to the address counts in `owner` only; any
+/// other send counts in `mailbox`, `domain` and (when the policy has a
+/// site-wide budget) `site`. The four keys must differ.
+///
+/// ```
+/// use tower_otp::store::{AddressKey, CounterKeys};
+///
+/// let k = |b| AddressKey::from_bytes([b; 16]);
+/// let keys = CounterKeys::new(k(1), k(2), k(3), k(4));
+/// assert_eq!(keys.owner, k(2));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CounterKeys {
+    /// Strangers' sends to the normalised mailbox.
+    pub mailbox: AddressKey,
+    /// Sends to the normalised mailbox through tickets bound to it.
+    pub owner: AddressKey,
+    /// Strangers' sends to the mailbox's domain.
+    pub domain: AddressKey,
+    /// Strangers' sends site-wide.
+    pub site: AddressKey,
+}
+
+impl CounterKeys {
+    /// Keys from their parts.
+    pub fn new(
+        mailbox: AddressKey,
+        owner: AddressKey,
+        domain: AddressKey,
+        site: AddressKey,
+    ) -> Self {
+        Self {
+            mailbox,
+            owner,
+            domain,
+            site,
+        }
     }
 }
 
@@ -103,14 +148,27 @@ pub struct Policy {
     pub send_window: Duration,
     /// Sends allowed per ticket per window.
     pub sends_per_ticket: u32,
-    /// Sends allowed per address per window, across tickets.
+    /// Sends allowed per mailbox per window, across tickets: counted apart
+    /// for the tickets bound to that mailbox (its owner's budget) and for
+    /// every other ticket (strangers' budget), so neither starves the other.
     pub sends_per_address: u32,
+    /// Sends allowed per domain per window through tickets not bound to the
+    /// address: the budget no spelling of a mailbox escapes.
+    pub sends_per_domain: u32,
+    /// Sends allowed site-wide per window through tickets not bound to the
+    /// address (0: no site-wide budget).
+    pub sends_site_wide: u32,
+    /// How long a first-device claim lasts while the ticket is unbound and
+    /// no device was verified (a bound ticket never expires).
+    pub claim_lifetime: Duration,
 }
 
 impl Default for Policy {
     /// 5-minute codes, the last 3 live, 5 wrong entries per round, lockout
     /// for an hour after 20 consecutive failures, cooldowns 60 → 120 → 300 s,
-    /// at most 5 sends per ticket and 10 per address per hour.
+    /// at most 5 sends per ticket and 10 per mailbox per hour (owner and
+    /// strangers counted apart), 100 per domain per hour through unbound
+    /// tickets, no site-wide budget, first-device claims kept 30 days.
     fn default() -> Self {
         Self {
             // The seed: a code is valid for 5 minutes (NIST allows up to 10).
@@ -132,6 +190,17 @@ impl Default for Policy {
             sends_per_ticket: 5,
             // OWASP forgot-password cheat sheet: limit mail per destination.
             sends_per_address: 10,
+            // Catch-all domains and provider spellings the mailbox
+            // normalisation cannot know (dots, `-` tags) all land in one
+            // inbox: 100 an hour per domain bounds them, and is rarely
+            // reached by real use since bound tickets do not count here.
+            sends_per_domain: 100,
+            // Off: its right size depends on the site's traffic, and one
+            // flood would stop every unbound ticket's sends site-wide.
+            sends_site_wide: 0,
+            // The default device cookie lifetime: a first device's cookie
+            // does not outlive its claim.
+            claim_lifetime: Duration::from_secs(30 * 24 * 60 * 60),
         }
     }
 }
@@ -245,8 +314,8 @@ pub struct IssueRequest<'a> {
     pub ticket: &'a TicketKey,
     /// Where the code goes: the binding if bound, else the pending or typed address.
     pub address: &'a EmailAddress,
-    /// The keyed hash of `address`, for the per-address counter.
-    pub address_key: &'a AddressKey,
+    /// The keys of the send counters (of the normalised mailbox, its domain, the site).
+    pub keys: &'a CounterKeys,
     /// The new code's hash.
     pub code: &'a CodeHash,
     /// The current time.
@@ -260,7 +329,7 @@ impl<'a> IssueRequest<'a> {
     pub fn new(
         ticket: &'a TicketKey,
         address: &'a EmailAddress,
-        address_key: &'a AddressKey,
+        keys: &'a CounterKeys,
         code: &'a CodeHash,
         now: Timestamp,
         policy: &'a Policy,
@@ -268,7 +337,7 @@ impl<'a> IssueRequest<'a> {
         Self {
             ticket,
             address,
-            address_key,
+            keys,
             code,
             now,
             policy,
@@ -292,7 +361,8 @@ pub enum IssueOutcome {
         /// When a send will be allowed.
         retry_at: Timestamp,
     },
-    /// The address's hourly cap across tickets is reached.
+    /// A cap across tickets is reached: the mailbox's (its owner's or
+    /// strangers'), the domain's or the site's.
     AddressThrottled {
         /// When a send to this address will be allowed.
         retry_at: Timestamp,
@@ -347,6 +417,9 @@ pub enum VerifyOutcome {
         address: EmailAddress,
         /// The address was bound by this call.
         newly_bound: bool,
+        /// A device was trusted on this ticket before this one: a claimed
+        /// first device, or a device verified earlier.
+        earlier_device: bool,
         /// The ticket's generation, for the device token.
         generation: u64,
     },
@@ -440,8 +513,8 @@ impl StoreError {
 ///     async fn load(&self, ticket: &TicketKey, now: Timestamp, policy: &Policy) -> Result<TicketSnapshot, StoreError> {
 ///         self.inner.load(ticket, now, policy).await
 ///     }
-///     async fn claim_first_device(&self, ticket: &TicketKey) -> Result<ClaimOutcome, StoreError> {
-///         self.inner.claim_first_device(ticket).await
+///     async fn claim_first_device(&self, ticket: &TicketKey, now: Timestamp, policy: &Policy) -> Result<ClaimOutcome, StoreError> {
+///         self.inner.claim_first_device(ticket, now, policy).await
 ///     }
 ///     async fn bind(&self, ticket: &TicketKey, address: &EmailAddress) -> Result<BindOutcome, StoreError> {
 ///         self.inner.bind(ticket, address).await
@@ -482,8 +555,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<TicketSnapshot, StoreError>;
 
     /// Marks the first device: succeeds once per ticket, and only while the
-    /// ticket is unclaimed and unbound.
-    async fn claim_first_device(&self, ticket: &TicketKey) -> Result<ClaimOutcome, StoreError>;
+    /// ticket is unclaimed and unbound. The claim lasts
+    /// `policy.claim_lifetime` from `now` while the ticket stays unbound
+    /// (then the ticket is unclaimed again and the store may forget it); a
+    /// binding makes it permanent.
+    async fn claim_first_device(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+        policy: &Policy,
+    ) -> Result<ClaimOutcome, StoreError>;
 
     /// Binds `address` if the ticket has no binding (pre-binding by the
     /// application). Of two concurrent binds, exactly one wins.
@@ -500,8 +581,13 @@ pub trait Store: Send + Sync + 'static {
     /// 3. ticket: the sends of the window (`now - send_window`, exclusive) are
     ///    at `sends_per_ticket`, or `now` is before the cooldown after the last
     ///    send → `TicketThrottled` with [`Policy::next_send_at`];
-    /// 4. address: `sends_per_address` sends to this address key in the
-    ///    window → `AddressThrottled` (retry when the oldest leaves the window);
+    /// 4. counters across tickets: if the ticket is bound to `address`, the
+    ///    owner's counter (`keys.owner`, cap `sends_per_address`); otherwise
+    ///    the strangers' counters, in this order: `keys.mailbox`
+    ///    (`sends_per_address`), `keys.domain` (`sends_per_domain`) and, when
+    ///    `sends_site_wide` > 0, `keys.site`. The first at its cap in the
+    ///    window → `AddressThrottled` (retry when its oldest send leaves the
+    ///    window), counting nothing;
     /// 5. otherwise: if the ticket is unbound and `address` differs from the
     ///    pending address, the old codes are dropped and `address` becomes
     ///    pending (on a bound ticket, codes sent to another address before the
@@ -512,12 +598,13 @@ pub trait Store: Send + Sync + 'static {
     ///    dropped by [`restart`](Store::restart) or an address change still
     ///    count as live until their own expiry, so neither starts a new
     ///    round. The code is added (only the newest `live_codes` are kept);
-    ///    the send is counted for the ticket and for the address → `Issued`.
+    ///    the send is counted for the ticket and in every counter of rule 4
+    ///    → `Issued`.
     async fn issue_code(&self, request: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError>;
 
     /// Undoes an [`issue_code`](Store::issue_code) whose mail could not be
     /// delivered: removes that code and the send it counted (for the ticket and
-    /// the address at `request.now`). Everything else stays as it is.
+    /// the counters of rule 4 at `request.now`). Everything else stays as it is.
     async fn withdraw_code(&self, request: &IssueRequest<'_>) -> Result<(), StoreError>;
 
     /// Checks a code, in this order:
@@ -528,7 +615,9 @@ pub trait Store: Send + Sync + 'static {
     /// 4. the hash equals a live code's (constant time where the store can) →
     ///    the challenge is cleared (codes, pending address, attempts,
     ///    consecutive failures), the code's address is bound if the ticket is
-    ///    unbound → `Verified`; if the ticket is bound to another address, the
+    ///    unbound, the ticket remembers that a device was verified →
+    ///    `Verified` (`earlier_device`: the ticket had a live first-device
+    ///    claim or a verified device before); if the ticket is bound to another address, the
     ///    code is void: count it as wrong;
     /// 5. otherwise count one wrong entry: attempts + 1 and consecutive
     ///    failures + 1; at `max_attempts` the round is exhausted (its codes
@@ -577,8 +666,13 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     ) -> Result<TicketSnapshot, StoreError> {
         (**self).load(ticket, now, policy).await
     }
-    async fn claim_first_device(&self, ticket: &TicketKey) -> Result<ClaimOutcome, StoreError> {
-        (**self).claim_first_device(ticket).await
+    async fn claim_first_device(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+        policy: &Policy,
+    ) -> Result<ClaimOutcome, StoreError> {
+        (**self).claim_first_device(ticket, now, policy).await
     }
     async fn bind(
         &self,

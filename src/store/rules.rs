@@ -12,8 +12,8 @@
 use std::time::Duration;
 
 use super::{
-    BindOutcome, ClaimOutcome, CodeRecord, IssueOutcome, IssueRequest, Policy, RestartOutcome,
-    TicketSnapshot, VerifyOutcome, VerifyRequest,
+    AddressKey, BindOutcome, ClaimOutcome, CodeRecord, IssueOutcome, IssueRequest, Policy,
+    RestartOutcome, TicketSnapshot, VerifyOutcome, VerifyRequest,
 };
 use crate::clock::Timestamp;
 use crate::email::EmailAddress;
@@ -25,10 +25,15 @@ pub(crate) struct TicketRecord {
     pub(crate) binding: Option<EmailAddress>,
     pub(crate) challenge: Option<Box<Challenge>>,
     pub(crate) generation: u64,
+    /// While unbound, the first-device claim lapses then (the default:
+    /// never, as for claims kept before claims expired).
+    pub(crate) claim_until: Timestamp,
     /// Consecutive failures across rounds; survives the challenge (a success
     /// or a lockout resets it).
     pub(crate) consecutive_failures: u32,
     pub(crate) claimed: bool,
+    /// A device was verified by a code on this ticket.
+    pub(crate) verified: bool,
 }
 
 /// The pending challenge of a ticket.
@@ -69,6 +74,7 @@ impl TicketRecord {
     /// Nothing worth keeping: the store may delete the record.
     pub(crate) fn is_empty(&self) -> bool {
         !self.claimed
+            && !self.verified
             && self.binding.is_none()
             && self.challenge.is_none()
             && self.generation == 0
@@ -83,13 +89,36 @@ impl TicketRecord {
 
     /// Drops the challenge once nothing in it can matter at `now` (its codes
     /// and its round have expired, no send is left in the window, no lockout
-    /// runs). Returns whether it did.
+    /// runs), and a lapsed first-device claim. Returns whether it dropped
+    /// anything.
     pub(crate) fn sweep(&mut self, now: Timestamp) -> bool {
         let expired = self.challenge.as_ref().is_some_and(|c| now >= c.keep_until);
         if expired {
             self.challenge = None;
         }
-        expired
+        let lapsed = self.claimed && !self.claim_live(now);
+        if lapsed {
+            self.claimed = false;
+            self.claim_until = Timestamp::default();
+        }
+        expired || lapsed
+    }
+
+    /// The first-device claim holds at `now`: it was made, and the ticket is
+    /// bound (a binding keeps it for good), or it never lapses, or it has not
+    /// lapsed yet.
+    pub(crate) fn claim_live(&self, now: Timestamp) -> bool {
+        self.claimed
+            && (self.binding.is_some()
+                || self.claim_until == Timestamp::default()
+                || now < self.claim_until)
+    }
+
+    /// When the claim lapses, if it can (a live claim on an unbound ticket).
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn claim_lapses_at(&self) -> Option<Timestamp> {
+        (self.claimed && self.binding.is_none() && self.claim_until != Timestamp::default())
+            .then_some(self.claim_until)
     }
 
     fn locked_until(&self, now: Timestamp) -> Option<Timestamp> {
@@ -143,6 +172,44 @@ impl AddressSends {
     }
 }
 
+/// One send counter an issue checks and counts in, with its cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Budget {
+    pub(crate) key: AddressKey,
+    pub(crate) cap: u32,
+}
+
+/// The counters across tickets that [`issue`] checks, in order: the owner's
+/// when the ticket is bound to `r.address`, else the strangers' (mailbox,
+/// domain, and the site when it has a budget). A store locks these (in any
+/// fixed order) and passes them to [`issue`] or [`withdraw`] in this order.
+pub(crate) fn budgets(ticket: &TicketRecord, r: &IssueRequest<'_>) -> Vec<Budget> {
+    let p = r.policy;
+    if ticket.binding.as_ref() == Some(r.address) {
+        return vec![Budget {
+            key: r.keys.owner,
+            cap: p.sends_per_address,
+        }];
+    }
+    let mut out = vec![
+        Budget {
+            key: r.keys.mailbox,
+            cap: p.sends_per_address,
+        },
+        Budget {
+            key: r.keys.domain,
+            cap: p.sends_per_domain,
+        },
+    ];
+    if p.sends_site_wide > 0 {
+        out.push(Budget {
+            key: r.keys.site,
+            cap: p.sends_site_wide,
+        });
+    }
+    out
+}
+
 /// Whether `at` lies in the window of length `window` that ends at `now`
 /// (`now - window`, exclusive, to `now`).
 fn in_window(at: Timestamp, window: Duration, now: Timestamp) -> bool {
@@ -165,7 +232,7 @@ fn push_exact<T>(list: &mut Vec<T>, item: T) {
 /// [`Store::load`](super::Store::load): the ticket as pages see it at `now`.
 pub(crate) fn load(ticket: &TicketRecord, now: Timestamp, policy: &Policy) -> TicketSnapshot {
     let mut snapshot = TicketSnapshot {
-        claimed: ticket.claimed,
+        claimed: ticket.claim_live(now),
         binding: ticket.binding.clone(),
         generation: ticket.generation,
         consecutive_failures: ticket.consecutive_failures,
@@ -191,11 +258,12 @@ pub(crate) fn load(ticket: &TicketRecord, now: Timestamp, policy: &Policy) -> Ti
 }
 
 /// [`Store::claim_first_device`](super::Store::claim_first_device).
-pub(crate) fn claim(ticket: &mut TicketRecord) -> ClaimOutcome {
-    if ticket.claimed || ticket.binding.is_some() {
+pub(crate) fn claim(ticket: &mut TicketRecord, now: Timestamp, policy: &Policy) -> ClaimOutcome {
+    if ticket.claim_live(now) || ticket.binding.is_some() {
         ClaimOutcome::Refused
     } else {
         ticket.claimed = true;
+        ticket.claim_until = now + policy.claim_lifetime;
         ClaimOutcome::Claimed {
             generation: ticket.generation,
         }
@@ -215,12 +283,12 @@ pub(crate) fn bind(ticket: &mut TicketRecord, address: &EmailAddress) -> BindOut
     }
 }
 
-/// [`Store::issue_code`](super::Store::issue_code), with the counter of
-/// `r.address_key`. The counter is pruned to the window; the caller may
-/// delete it when it is left [empty](AddressSends::is_empty).
+/// [`Store::issue_code`](super::Store::issue_code), with the counters of
+/// [`budgets`] (same order). The counters are pruned to the window; the
+/// caller may delete those left [empty](AddressSends::is_empty).
 pub(crate) fn issue(
     ticket: &mut TicketRecord,
-    counter: &mut AddressSends,
+    counters: &mut [AddressSends],
     r: &IssueRequest<'_>,
 ) -> IssueOutcome {
     let (now, policy) = (r.now, r.policy);
@@ -240,20 +308,27 @@ pub(crate) fn issue(
         ticket.tidy();
         return IssueOutcome::TicketThrottled { retry_at: at };
     }
-    counter
-        .sends
-        .retain(|t| in_window(*t, policy.send_window, now));
-    let cap = policy.sends_per_address as usize;
-    if counter.sends.len() >= cap {
-        let retry_at = counter
+    let budgets = budgets(ticket, r);
+    debug_assert_eq!(budgets.len(), counters.len(), "the counters of budgets()");
+    for (counter, budget) in counters.iter_mut().zip(&budgets) {
+        counter
             .sends
-            .get(counter.sends.len() - cap)
-            .map_or(now, |t| *t + policy.send_window);
-        ticket.tidy();
-        return IssueOutcome::AddressThrottled { retry_at };
+            .retain(|t| in_window(*t, policy.send_window, now));
+        let cap = budget.cap as usize;
+        if counter.sends.len() >= cap {
+            let retry_at = counter
+                .sends
+                .get(counter.sends.len() - cap)
+                .map_or(now, |t| *t + policy.send_window);
+            ticket.tidy();
+            return IssueOutcome::AddressThrottled { retry_at };
+        }
     }
-    push_exact(&mut counter.sends, now);
-    counter.keep_until = counter.keep_until.max(now + policy.send_window);
+    for counter in counters.iter_mut() {
+        push_exact(&mut counter.sends, now);
+        counter.keep_until = counter.keep_until.max(now + policy.send_window);
+    }
+    let challenge = ticket.challenge.get_or_insert_with(Box::default);
 
     if challenge.address.as_ref() != Some(r.address) {
         // A new pending address (or, on a bound ticket, codes sent before the
@@ -287,10 +362,11 @@ pub(crate) fn issue(
 }
 
 /// [`Store::withdraw_code`](super::Store::withdraw_code): takes back the code
-/// and the send counted at `r.now`, for the ticket and for the address.
+/// and the send counted at `r.now`, for the ticket and in the counters of
+/// [`budgets`].
 pub(crate) fn withdraw(
     ticket: &mut TicketRecord,
-    counter: &mut AddressSends,
+    counters: &mut [AddressSends],
     r: &IssueRequest<'_>,
 ) {
     if let Some(challenge) = ticket.challenge.as_mut() {
@@ -300,7 +376,9 @@ pub(crate) fn withdraw(
         remove_time(&mut challenge.sends, r.now);
     }
     ticket.tidy();
-    remove_time(&mut counter.sends, r.now);
+    for counter in counters {
+        remove_time(&mut counter.sends, r.now);
+    }
 }
 
 /// [`Store::verify_code`](super::Store::verify_code).
@@ -338,6 +416,8 @@ pub(crate) fn verify(ticket: &mut TicketRecord, r: &VerifyRequest<'_>) -> Verify
         challenge.exhausted = false;
         challenge.round_until = Timestamp::default();
         ticket.consecutive_failures = 0;
+        let earlier_device = ticket.claim_live(now) || ticket.verified;
+        ticket.verified = true;
         let newly_bound = ticket.binding.is_none();
         if newly_bound {
             ticket.binding = Some(address.clone());
@@ -346,6 +426,7 @@ pub(crate) fn verify(ticket: &mut TicketRecord, r: &VerifyRequest<'_>) -> Verify
         return VerifyOutcome::Verified {
             address,
             newly_bound,
+            earlier_device,
             generation: ticket.generation,
         };
     }

@@ -171,12 +171,15 @@ impl Browser {
             .await
     }
 
-    /// GET, following one redirect (the first-device probe) like a browser.
+    /// GET, following redirects (the first-device round trip) like a browser.
     pub async fn open(&mut self, path: &str) -> Reply {
-        let reply = self.get(path).await;
-        if reply.status == StatusCode::SEE_OTHER {
+        let mut reply = self.get(path).await;
+        for _ in 0..5 {
+            if reply.status != StatusCode::SEE_OTHER {
+                break;
+            }
             let location = reply.header("location").unwrap().to_owned();
-            return self.get(&location).await;
+            reply = self.get(&location).await;
         }
         reply
     }
@@ -250,6 +253,12 @@ pub fn csrf_in(page: &str) -> Option<String> {
 
 // ---------------------------------------------------------------------------
 // Helpers added for the gate suites (tests/gate_*.rs).
+
+/// Where the first-device probe redirects `path`: the same URL, marked.
+pub fn probe_location(path: &str) -> String {
+    let join = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{join}otp_probe=1")
+}
 
 /// The path of a ticket under the default pattern.
 pub fn ticket_path(id: &str) -> String {
@@ -441,6 +450,8 @@ impl tower_otp::store::Store for FailingStore {
     async fn claim_first_device(
         &self,
         _: &tower_otp::TicketKey,
+        _: Timestamp,
+        _: &tower_otp::store::Policy,
     ) -> Result<tower_otp::store::ClaimOutcome, tower_otp::store::StoreError> {
         Err(tower_otp::store::StoreError::msg("down"))
     }

@@ -43,8 +43,13 @@ impl<S: Store> Store for Guarded<S> {
     ) -> Result<TicketSnapshot, StoreError> {
         self.store.load(t, now, p).await
     }
-    async fn claim_first_device(&self, t: &TicketKey) -> Result<ClaimOutcome, StoreError> {
-        self.store.claim_first_device(t).await
+    async fn claim_first_device(
+        &self,
+        t: &TicketKey,
+        now: Timestamp,
+        p: &Policy,
+    ) -> Result<ClaimOutcome, StoreError> {
+        self.store.claim_first_device(t, now, p).await
     }
     async fn bind(&self, t: &TicketKey, a: &EmailAddress) -> Result<BindOutcome, StoreError> {
         self.store.bind(t, a).await

@@ -38,10 +38,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// | key | type | TTL | holds |
 /// |---|---|---|---|
-/// | `otp:{T}:rec` | hash | none | first-device claim, binding, generation, consecutive failures |
+/// | `otp:{T}:rec` | hash | none (while it holds only a claim: until the claim lapses) | first-device claim, binding, generation, consecutive failures, a verified device |
 /// | `otp:{T}:chal` | string | until nothing in it can matter | pending address, codes, round, sends, lockout |
 /// | `otp:{T}:undo:…` | string | 60 s | undo data of a split issue (Cluster only) |
-/// | `otp:addr:{A}` | string | an hour after the last send | send times to one address (`A`: hex of its key) |
+/// | `otp:addr:{A}` | string | an hour after the last send | send times of one counter: a mailbox's (its owner's or strangers'), a domain's, the site's (`A`: hex of its key) |
 ///
 /// The `{T}` hash tag puts every key of a ticket in one slot. The long-lived
 /// record has no TTL, so an eviction policy of the `volatile-*` family never
@@ -61,12 +61,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// # Cluster
 ///
-/// A ticket's keys share a slot, but an address's counter has its own, and a
+/// A ticket's keys share a slot, but each send counter has its own, and a
 /// script can only touch one slot. On a cluster (or with
 /// [`with_per_slot_scripts`](RedisStore::with_per_slot_scripts)),
 /// `issue_code` therefore runs the ticket's checks and records the code in
-/// one script, then counts the address in a second; if the address is at its
-/// cap, a third script puts the ticket back exactly as it was. In the one
+/// one script, then counts each counter in a script of its own; if one is at
+/// its cap, the counts taken are given back and a last script puts the
+/// ticket back exactly as it was. In the one
 /// round trip between the first and the last, a concurrent send for the same
 /// ticket may be refused by the cooldown of a send that is then taken back,
 /// and if another request changed the ticket meanwhile only the code and its

@@ -32,6 +32,33 @@ impl RedisStore {
         self.bounded(invocation.invoke_async(&mut connection)).await
     }
 
+    /// The counters of rule 4 as (key, cap): the owner's, or the strangers'
+    /// (as `rules::budgets` and `budgets` in the prelude choose).
+    fn counters(&self, r: &IssueRequest<'_>, owner: bool) -> Vec<(String, u32)> {
+        let p = r.policy;
+        if owner {
+            return vec![(self.keys.address(&r.keys.owner), p.sends_per_address)];
+        }
+        let mut out = vec![
+            (self.keys.address(&r.keys.mailbox), p.sends_per_address),
+            (self.keys.address(&r.keys.domain), p.sends_per_domain),
+        ];
+        if p.sends_site_wide > 0 {
+            out.push((self.keys.address(&r.keys.site), p.sends_site_wide));
+        }
+        out
+    }
+
+    /// The four counter keys, as `issue.lua` and `withdraw.lua` take them.
+    fn counter_keys(&self, r: &IssueRequest<'_>) -> [String; 4] {
+        [
+            self.keys.address(&r.keys.owner),
+            self.keys.address(&r.keys.mailbox),
+            self.keys.address(&r.keys.domain),
+            self.keys.address(&r.keys.site),
+        ]
+    }
+
     async fn issue_split(&self, r: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
         let code = hex(r.code.as_bytes());
         let (challenge, undo) = (
@@ -47,27 +74,46 @@ impl RedisStore {
             .arg(r.address.as_str())
             .arg(&code);
         policy_args(&mut ticket, r.policy);
-        let issued = scripts::issue(self.run(ticket).await?)?;
+        let (issued, owner) = scripts::issue_ticket(self.run(ticket).await?)?;
         if !matches!(issued, IssueOutcome::Issued { .. }) {
             return Ok(issued);
         }
-        let mut address = SCRIPTS.take_address.prepare_invoke();
-        address
-            .key(self.keys.address(r.address_key))
-            .arg(r.now.as_millis());
-        policy_args(&mut address, r.policy);
-        let taken = self.run(address).await.and_then(scripts::take_address);
-        if let Ok(None) = taken {
+        // Each counter in its own slot, one after another; the first refusal
+        // stops, and what was counted is given back.
+        let mut taken = Vec::new();
+        let mut refusal = Ok(None);
+        for (key, cap) in self.counters(r, owner) {
+            let mut take = SCRIPTS.take_address.prepare_invoke();
+            take.key(&key).arg(r.now.as_millis()).arg(cap);
+            policy_args(&mut take, r.policy);
+            match self.run(take).await.and_then(scripts::take_address) {
+                Ok(None) => taken.push(key),
+                other => {
+                    refusal = other;
+                    break;
+                }
+            }
+        }
+        if let Ok(None) = refusal {
             return Ok(issued);
         }
-        // The address refused the send (or could not be asked): put the ticket back.
+        for key in taken {
+            let mut back = SCRIPTS.withdraw_address.prepare_invoke();
+            back.key(&key)
+                .arg(r.now.as_millis())
+                .arg(millis(r.policy.send_window));
+            if let Err(error) = self.run(back).await {
+                tracing::warn!(ticket = r.ticket.label(), error = %error, "could not give back a send counted for a refused code");
+            }
+        }
+        // A counter refused the send (or could not be asked): put the ticket back.
         let mut back = SCRIPTS.undo_issue.prepare_invoke();
         back.key(&challenge)
             .key(&undo)
             .arg(r.now.as_millis())
             .arg(&code);
         let undone = self.run(back).await;
-        match taken {
+        match refusal {
             Ok(Some(retry_at)) => {
                 undone?;
                 Ok(IssueOutcome::AddressThrottled { retry_at })
@@ -100,9 +146,17 @@ impl Store for RedisStore {
         scripts::snapshot(self.run(invocation).await?)
     }
 
-    async fn claim_first_device(&self, ticket: &TicketKey) -> Result<ClaimOutcome, StoreError> {
+    async fn claim_first_device(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+        policy: &Policy,
+    ) -> Result<ClaimOutcome, StoreError> {
         let mut invocation = SCRIPTS.claim.prepare_invoke();
-        invocation.key(self.keys.record(ticket));
+        invocation
+            .key(self.keys.record(ticket))
+            .arg(now.as_millis())
+            .arg(millis(policy.claim_lifetime));
         scripts::claim(self.run(invocation).await?)
     }
 
@@ -125,8 +179,11 @@ impl Store for RedisStore {
         let mut invocation = SCRIPTS.issue.prepare_invoke();
         invocation
             .key(self.keys.record(r.ticket))
-            .key(self.keys.challenge(r.ticket))
-            .key(self.keys.address(r.address_key))
+            .key(self.keys.challenge(r.ticket));
+        for key in self.counter_keys(r) {
+            invocation.key(key);
+        }
+        invocation
             .arg(r.now.as_millis())
             .arg(r.address.as_str())
             .arg(hex(r.code.as_bytes()));
@@ -136,30 +193,34 @@ impl Store for RedisStore {
 
     async fn withdraw_code(&self, r: &IssueRequest<'_>) -> Result<(), StoreError> {
         let (now, code) = (r.now.as_millis(), hex(r.code.as_bytes()));
-        let window = millis(r.policy.send_window);
         if !self.per_slot {
             let mut invocation = SCRIPTS.withdraw.prepare_invoke();
             invocation
-                .key(self.keys.challenge(r.ticket))
-                .key(self.keys.address(r.address_key))
-                .arg(now)
-                .arg(&code)
-                .arg(window);
+                .key(self.keys.record(r.ticket))
+                .key(self.keys.challenge(r.ticket));
+            for key in self.counter_keys(r) {
+                invocation.key(key);
+            }
+            invocation.arg(now).arg(&code).arg(r.address.as_str());
+            policy_args(&mut invocation, r.policy);
             return self.run(invocation).await.map(drop);
         }
         let mut ticket = SCRIPTS.withdraw_ticket.prepare_invoke();
         ticket
+            .key(self.keys.record(r.ticket))
             .key(self.keys.challenge(r.ticket))
             .arg(now)
-            .arg(&code);
-        let mut address = SCRIPTS.withdraw_address.prepare_invoke();
-        address
-            .key(self.keys.address(r.address_key))
-            .arg(now)
-            .arg(window);
-        let (ticket, address) =
-            futures_util::future::join(self.run(ticket), self.run(address)).await;
-        ticket.and(address).map(drop)
+            .arg(&code)
+            .arg(r.address.as_str());
+        let owner = matches!(self.run(ticket).await?, Value::Int(1));
+        let window = millis(r.policy.send_window);
+        let mut result = Ok(());
+        for (key, _) in self.counters(r, owner) {
+            let mut address = SCRIPTS.withdraw_address.prepare_invoke();
+            address.key(&key).arg(now).arg(window);
+            result = result.and(self.run(address).await.map(drop));
+        }
+        result
     }
 
     async fn verify_code(&self, r: &VerifyRequest<'_>) -> Result<VerifyOutcome, StoreError> {
@@ -193,9 +254,13 @@ impl Store for RedisStore {
     }
 
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
-        let mut connection = self.connection.clone();
-        let mut command = redis::cmd("HINCRBY");
-        command.arg(self.keys.record(ticket)).arg("gen").arg(1);
-        self.bounded(command.query_async(&mut connection)).await
+        let mut invocation = SCRIPTS.revoke.prepare_invoke();
+        invocation.key(self.keys.record(ticket));
+        match self.run(invocation).await? {
+            Value::Int(n) => {
+                u64::try_from(n).map_err(|_| StoreError::msg("unexpected reply from redis"))
+            }
+            _ => Err(StoreError::msg("unexpected reply from redis")),
+        }
     }
 }

@@ -42,6 +42,7 @@ pub(super) struct Scripts {
     pub(super) withdraw_address: Script,
     pub(super) verify: Script,
     pub(super) restart: Script,
+    pub(super) revoke: Script,
 }
 
 pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -57,10 +58,11 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     withdraw_address: Script::new(script!("withdraw_address.lua")),
     verify: Script::new(script!("verify.lua")),
     restart: Script::new(script!("restart.lua")),
+    revoke: Script::new(script!("revoke.lua")),
 });
 
 impl Scripts {
-    pub(super) fn all(&self) -> [&Script; 12] {
+    pub(super) fn all(&self) -> [&Script; 13] {
         [
             &self.load,
             &self.claim,
@@ -74,6 +76,7 @@ impl Scripts {
             &self.withdraw_address,
             &self.verify,
             &self.restart,
+            &self.revoke,
         ]
     }
 }
@@ -97,6 +100,8 @@ pub(super) fn policy_args(invocation: &mut ScriptInvocation<'_>, policy: &Policy
         .arg(millis(policy.send_window))
         .arg(policy.sends_per_ticket)
         .arg(policy.sends_per_address)
+        .arg(policy.sends_per_domain)
+        .arg(policy.sends_site_wide)
         .arg(cooldowns);
 }
 
@@ -221,26 +226,39 @@ pub(super) fn bind(value: Value) -> Result<BindOutcome, StoreError> {
     }
 }
 
-/// The outcome of `issue.lua` or `issue_ticket.lua`.
+/// The outcome of `issue.lua`.
 pub(super) fn issue(value: Value) -> Result<IssueOutcome, StoreError> {
+    issue_ticket(value).map(|(outcome, _)| outcome)
+}
+
+/// The outcome of `issue.lua` or `issue_ticket.lua`, and whether the owner's
+/// counter applies (`issue_ticket.lua` says; `false` otherwise).
+pub(super) fn issue_ticket(value: Value) -> Result<(IssueOutcome, bool), StoreError> {
     let (tag, fields) = tagged(value)?;
-    match (tag.as_str(), fields.as_slice()) {
-        ("issued", [expires, next]) => Ok(IssueOutcome::Issued {
+    let issued = |expires: &Value, next: &Value| -> Result<IssueOutcome, StoreError> {
+        Ok(IssueOutcome::Issued {
             expires_at: time(expires)?,
             next_send_at: time(next)?,
-        }),
-        ("ticket", [retry]) => Ok(IssueOutcome::TicketThrottled {
+        })
+    };
+    let outcome = match (tag.as_str(), fields.as_slice()) {
+        ("issued", [expires, next]) => issued(expires, next)?,
+        ("issued", [expires, next, owner]) => {
+            return Ok((issued(expires, next)?, int(owner)? == 1));
+        }
+        ("ticket", [retry]) => IssueOutcome::TicketThrottled {
             retry_at: time(retry)?,
-        }),
-        ("address", [retry]) => Ok(IssueOutcome::AddressThrottled {
+        },
+        ("address", [retry]) => IssueOutcome::AddressThrottled {
             retry_at: time(retry)?,
-        }),
-        ("locked", [until]) => Ok(IssueOutcome::Locked {
+        },
+        ("locked", [until]) => IssueOutcome::Locked {
             until: time(until)?,
-        }),
-        ("bound", []) => Ok(IssueOutcome::BoundElsewhere),
-        _ => Err(unexpected()),
-    }
+        },
+        ("bound", []) => IssueOutcome::BoundElsewhere,
+        _ => return Err(unexpected()),
+    };
+    Ok((outcome, false))
 }
 
 /// The outcome of `take_address.lua`: `None` when the send was counted, else
@@ -257,9 +275,10 @@ pub(super) fn take_address(value: Value) -> Result<Option<Timestamp>, StoreError
 pub(super) fn verify(value: Value) -> Result<VerifyOutcome, StoreError> {
     let (tag, fields) = tagged(value)?;
     match (tag.as_str(), fields.as_slice()) {
-        ("verified", [bound, newly, generation]) => Ok(VerifyOutcome::Verified {
+        ("verified", [bound, newly, generation, earlier]) => Ok(VerifyOutcome::Verified {
             address: address(bound)?.ok_or_else(unexpected)?,
             newly_bound: int(newly)? == 1,
+            earlier_device: int(earlier)? == 1,
             generation: uint(generation)?,
         }),
         ("wrong", [left, locked]) => {

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::code::CodeHash;
-use crate::store::AddressKey;
+use crate::store::{AddressKey, CounterKeys};
 use crate::ticket::TicketKey;
 
 const S: u64 = 1000;
@@ -115,6 +115,7 @@ fn verify_table() {
             VerifyOutcome::Verified {
                 address: taro(),
                 newly_bound: true,
+                earlier_device: false,
                 generation: 0,
             },
             |r| r.binding == Some(addr("taro")) && r.challenge.as_ref().unwrap().codes.is_empty(),
@@ -129,6 +130,7 @@ fn verify_table() {
             VerifyOutcome::Verified {
                 address: taro(),
                 newly_bound: false,
+                earlier_device: false,
                 generation: 0,
             },
             |r| {
@@ -144,6 +146,7 @@ fn verify_table() {
             VerifyOutcome::Verified {
                 address: taro(),
                 newly_bound: true,
+                earlier_device: false,
                 generation: 0,
             },
             |r| r.consecutive_failures == 0,
@@ -359,40 +362,154 @@ fn issue_table() {
         ),
     ];
     let ticket = TicketKey::from_bytes([0; 16]);
-    let key = AddressKey::from_bytes([0; 16]);
-    for (name, mut record, mut counter, to, at, expected, after) in cases {
+    let keys = keys();
+    for (name, mut record, counter, to, at, expected, after) in cases {
         let (to, code) = (addr(to), hash(42));
-        let request = IssueRequest::new(&ticket, &to, &key, &code, t(at), &policy);
+        let request = IssueRequest::new(&ticket, &to, &keys, &code, t(at), &policy);
+        // The case's counter is the first one checked (the mailbox's, or
+        // the owner's on a ticket bound to `to`).
         let before = counter.sends.len();
-        let outcome = issue(&mut record, &mut counter, &request);
+        let mut counters = vec![counter];
+        counters.resize_with(budgets(&record, &request).len(), AddressSends::default);
+        let outcome = issue(&mut record, &mut counters, &request);
         assert_eq!(outcome, expected, "{name}");
         assert!(after(&record), "{name}: {record:?}");
         let counted = matches!(outcome, IssueOutcome::Issued { .. });
         assert_eq!(
-            counter.sends.len(),
+            counters[0].sends.len(),
             before + usize::from(counted),
             "{name}: address counter"
         );
     }
 }
 
+fn keys() -> CounterKeys {
+    let k = |b| AddressKey::from_bytes([b; 16]);
+    CounterKeys::new(k(1), k(2), k(3), k(4))
+}
+
+#[test]
+fn budgets_table() {
+    let keys = keys();
+    let (ticket, code) = (TicketKey::from_bytes([0; 16]), hash(1));
+    let policy = Policy::default();
+    let taro = addr("taro");
+    let budget = |key, cap| Budget { key, cap };
+    let request = |policy| IssueRequest::new(&ticket, &taro, &keys, &code, t(0), policy);
+    let unbound = TicketRecord::default();
+    let mine = with(TicketRecord::default(), |r| r.binding = Some(addr("taro")));
+    let theirs = with(TicketRecord::default(), |r| {
+        r.binding = Some(addr("hanako"))
+    });
+    let strangers = vec![budget(keys.mailbox, 10), budget(keys.domain, 100)];
+    assert_eq!(budgets(&unbound, &request(&policy)), strangers, "unbound");
+    assert_eq!(
+        budgets(&theirs, &request(&policy)),
+        strangers,
+        "bound elsewhere"
+    );
+    assert_eq!(
+        budgets(&mine, &request(&policy)),
+        vec![budget(keys.owner, 10)],
+        "the owner's sends count apart"
+    );
+    let mut policy = policy.clone();
+    policy.sends_site_wide = 500;
+    assert_eq!(
+        budgets(&unbound, &request(&policy))[2],
+        budget(keys.site, 500),
+        "the site when it has a budget"
+    );
+    assert_eq!(budgets(&mine, &request(&policy)).len(), 1);
+}
+
+#[test]
+fn claims_lapse_unless_bound() {
+    let policy = Policy {
+        claim_lifetime: Duration::from_secs(100),
+        ..Policy::default()
+    };
+    let mut record = TicketRecord::default();
+    assert_eq!(
+        claim(&mut record, t(0), &policy),
+        ClaimOutcome::Claimed { generation: 0 }
+    );
+    assert_eq!(record.claim_until, t(100));
+    assert!(record.claim_live(t(99)) && !record.claim_live(t(100)));
+    assert_eq!(claim(&mut record, t(99), &policy), ClaimOutcome::Refused);
+    assert!(!record.sweep(t(99)) && !record.is_empty());
+    assert!(record.sweep(t(100)) && record.is_empty(), "{record:?}");
+    assert_eq!(
+        claim(&mut record, t(100), &policy),
+        ClaimOutcome::Claimed { generation: 0 }
+    );
+    let mut bound = with(record.clone(), |r| r.binding = Some(addr("taro")));
+    assert!(bound.claim_live(t(1000)) && !bound.sweep(t(1000)) && bound.claimed);
+    assert_eq!(bound.claim_lapses_at(), None);
+    let legacy = with(TicketRecord::default(), |r| r.claimed = true);
+    assert!(
+        legacy.claim_live(t(1_000_000)),
+        "claims kept before claims lapsed never lapse"
+    );
+}
+
+#[test]
+fn verify_remembers_devices() {
+    let policy = Policy::default();
+    let ticket = TicketKey::from_bytes([0; 16]);
+    let code = hash(1);
+    let request = VerifyRequest::new(&ticket, &code, t(1), &policy);
+    let earlier = |record: &mut TicketRecord| match verify(record, &request) {
+        VerifyOutcome::Verified { earlier_device, .. } => earlier_device,
+        other => panic!("{other:?}"),
+    };
+    let prebound = || {
+        with(pending("taro", &[(1, 0)]), |r| {
+            r.binding = Some(addr("taro"))
+        })
+    };
+    let mut record = prebound();
+    assert!(
+        !earlier(&mut record),
+        "the first device of a pre-bound ticket"
+    );
+    assert!(record.verified);
+    let mut again = with(prebound(), |r| r.verified = true);
+    assert!(earlier(&mut again), "a device was verified before");
+    let mut claimed = with(pending("taro", &[(1, 0)]), |r| r.claimed = true);
+    assert!(earlier(&mut claimed), "a first device was claimed");
+    let mut lapsed = with(pending("taro", &[(1, 0)]), |r| {
+        r.claimed = true;
+        r.claim_until = t(1);
+    });
+    assert!(!earlier(&mut lapsed), "a lapsed claim is no device");
+}
+
 #[test]
 fn claim_bind_restart_revoke_table() {
+    let policy = Policy::default();
     let claimed = || with(TicketRecord::default(), |r| r.claimed = true);
     let bound = || with(TicketRecord::default(), |r| r.binding = Some(addr("taro")));
 
     assert_eq!(
-        claim(&mut TicketRecord::default()),
+        claim(&mut TicketRecord::default(), t(0), &policy),
         ClaimOutcome::Claimed { generation: 0 }
     );
     assert_eq!(
-        claim(&mut claimed()),
+        claim(&mut claimed(), t(0), &policy),
         ClaimOutcome::Refused,
         "claimed already"
     );
-    assert_eq!(claim(&mut bound()), ClaimOutcome::Refused, "bound");
+    assert_eq!(
+        claim(&mut bound(), t(0), &policy),
+        ClaimOutcome::Refused,
+        "bound"
+    );
     let mut revoked = with(TicketRecord::default(), |r| r.generation = 2);
-    assert_eq!(claim(&mut revoked), ClaimOutcome::Claimed { generation: 2 });
+    assert_eq!(
+        claim(&mut revoked, t(0), &policy),
+        ClaimOutcome::Claimed { generation: 2 }
+    );
 
     assert_eq!(bind(&mut claimed(), &addr("taro")), BindOutcome::Bound);
     assert_eq!(
@@ -430,14 +547,15 @@ fn claim_bind_restart_revoke_table() {
 fn withdraw_takes_back_the_code_and_both_sends() {
     let policy = Policy::default();
     let ticket = TicketKey::from_bytes([0; 16]);
-    let key = AddressKey::from_bytes([0; 16]);
+    let keys = keys();
     let (to, code) = (addr("taro"), hash(42));
     let mut record = TicketRecord::default();
-    let mut counter = AddressSends::default();
-    let request = IssueRequest::new(&ticket, &to, &key, &code, t(0), &policy);
-    issue(&mut record, &mut counter, &request);
-    withdraw(&mut record, &mut counter, &request);
-    assert!(counter.is_empty());
+    let mut counters = vec![AddressSends::default(), AddressSends::default()];
+    let request = IssueRequest::new(&ticket, &to, &keys, &code, t(0), &policy);
+    issue(&mut record, &mut counters, &request);
+    assert!(counters.iter().all(|c| c.sends.len() == 1));
+    withdraw(&mut record, &mut counters, &request);
+    assert!(counters.iter().all(AddressSends::is_empty));
     let c = record.challenge.as_ref().unwrap();
     assert!(c.codes.is_empty() && c.sends.is_empty(), "{record:?}");
     assert_eq!(

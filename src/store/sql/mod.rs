@@ -6,10 +6,13 @@
 //!
 //! - `otp_tickets`: one row per ticket that has anything worth keeping. The
 //!   long-lived facts in columns of their own (`claimed`, `binding`,
-//!   `generation`, `failures`), the pending challenge as one binary value
+//!   `generation`, `failures`, `verified`; `claim_until`, when an unbound
+//!   ticket's first-device claim lapses, indexed for the sweep), the pending
+//!   challenge as one binary value
 //!   (`challenge`, see `codec.rs`) with `keep_until`, the time after which
 //!   nothing in it can matter (indexed, for the sweep);
-//! - `otp_addresses`: the send times per address key, with `keep_until`;
+//! - `otp_addresses`: the send times per counter key (a mailbox's, for its
+//!   owner or for strangers, a domain's, the site's), with `keep_until`;
 //!
 //! and `otp_migrations`, the versions applied. Every operation is one
 //! transaction that reads the rows it needs with a write lock, applies the
@@ -114,6 +117,8 @@ struct Queries {
     sweep_addresses: String,
     sweep_empty_tickets: String,
     sweep_challenges: String,
+    sweep_lapsed_tickets: String,
+    sweep_lapsed_claims: String,
 }
 
 impl Queries {
@@ -127,7 +132,8 @@ impl Queries {
         let for_update = if pg { " FOR UPDATE" } else { "" };
         let skip_locked = if pg { " FOR UPDATE SKIP LOCKED" } else { "" };
         let select_ticket = format!(
-            "SELECT claimed, binding, generation, failures, challenge FROM {tickets} WHERE key = $1"
+            "SELECT claimed, binding, generation, failures, challenge, claim_until, verified \
+             FROM {tickets} WHERE key = $1"
         );
         Self {
             dialect,
@@ -141,10 +147,11 @@ impl Queries {
                 format!("INSERT INTO {tickets} (key) VALUES ($1) ON CONFLICT (key) DO NOTHING")
             }),
             upsert_ticket: format!(
-                "INSERT INTO {tickets} (key, claimed, binding, generation, failures, challenge, keep_until) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO UPDATE SET \
+                "INSERT INTO {tickets} (key, claimed, binding, generation, failures, challenge, keep_until, \
+                 claim_until, verified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (key) DO UPDATE SET \
                  claimed = excluded.claimed, binding = excluded.binding, generation = excluded.generation, \
-                 failures = excluded.failures, challenge = excluded.challenge, keep_until = excluded.keep_until"
+                 failures = excluded.failures, challenge = excluded.challenge, keep_until = excluded.keep_until, \
+                 claim_until = excluded.claim_until, verified = excluded.verified"
             ),
             delete_ticket: format!("DELETE FROM {tickets} WHERE key = $1"),
             lock_address: format!(
@@ -170,6 +177,16 @@ impl Queries {
                  WHERE keep_until <= $1 AND claimed = 0 AND binding IS NULL AND generation = 0 \
                  AND failures = 0 ORDER BY keep_until LIMIT $2{skip_locked})"
             ),
+            sweep_lapsed_tickets: format!(
+                "DELETE FROM {tickets} WHERE key IN (SELECT key FROM {tickets} \
+                 WHERE claim_until <= $1 AND binding IS NULL AND generation = 0 AND failures = 0 \
+                 AND challenge IS NULL ORDER BY claim_until LIMIT $2{skip_locked})"
+            ),
+            sweep_lapsed_claims: format!(
+                "UPDATE {tickets} SET claimed = 0, claim_until = NULL WHERE key IN \
+                 (SELECT key FROM {tickets} WHERE claim_until <= $1 AND binding IS NULL \
+                 ORDER BY claim_until LIMIT $2{skip_locked})"
+            ),
             sweep_challenges: format!(
                 "UPDATE {tickets} SET challenge = NULL, keep_until = NULL WHERE key IN \
                  (SELECT key FROM {tickets} WHERE keep_until <= $1 ORDER BY keep_until LIMIT $2{skip_locked})"
@@ -186,29 +203,44 @@ impl Queries {
             Dialect::Postgres => ("BYTEA", "BIGINT", ""),
         };
         let (tickets, addresses, prefix) = (&self.tickets, &self.addresses, &self.prefix);
-        vec![(
-            1,
-            "tickets and address counters",
-            vec![
-                format!(
-                    "CREATE TABLE {tickets} (key {bytes} PRIMARY KEY, \
+        // Shipped migrations are never edited: a change is a new version.
+        vec![
+            (
+                1,
+                "tickets and address counters",
+                vec![
+                    format!(
+                        "CREATE TABLE {tickets} (key {bytes} PRIMARY KEY, \
                      claimed {int} NOT NULL DEFAULT 0, binding TEXT, \
                      generation {int} NOT NULL DEFAULT 0, failures {int} NOT NULL DEFAULT 0, \
                      challenge {bytes}, keep_until {int}){rowid}"
-                ),
-                format!(
-                    "CREATE INDEX \"{prefix}tickets_keep_until\" ON {tickets} (keep_until) \
+                    ),
+                    format!(
+                        "CREATE INDEX \"{prefix}tickets_keep_until\" ON {tickets} (keep_until) \
                      WHERE keep_until IS NOT NULL"
-                ),
-                format!(
-                    "CREATE TABLE {addresses} (key {bytes} PRIMARY KEY, sends {bytes} NOT NULL, \
+                    ),
+                    format!(
+                        "CREATE TABLE {addresses} (key {bytes} PRIMARY KEY, sends {bytes} NOT NULL, \
                      keep_until {int} NOT NULL){rowid}"
-                ),
-                format!(
-                    "CREATE INDEX \"{prefix}addresses_keep_until\" ON {addresses} (keep_until)"
-                ),
-            ],
-        )]
+                    ),
+                    format!(
+                        "CREATE INDEX \"{prefix}addresses_keep_until\" ON {addresses} (keep_until)"
+                    ),
+                ],
+            ),
+            (
+                2,
+                "claims lapse; tickets remember a verified device",
+                vec![
+                    format!("ALTER TABLE {tickets} ADD COLUMN claim_until {int}"),
+                    format!("ALTER TABLE {tickets} ADD COLUMN verified {int} NOT NULL DEFAULT 0"),
+                    format!(
+                        "CREATE INDEX \"{prefix}tickets_claim_until\" ON {tickets} (claim_until) \
+                     WHERE claim_until IS NOT NULL"
+                    ),
+                ],
+            ),
+        ]
     }
 
     fn create_migrations_table(&self) -> String {
@@ -237,9 +269,19 @@ struct TicketColumns {
     failures: i64,
     challenge: Option<Vec<u8>>,
     keep_until: Option<i64>,
+    claim_until: Option<i64>,
+    verified: i64,
 }
 
-type TicketRow = (i64, Option<String>, i64, i64, Option<Vec<u8>>);
+type TicketRow = (
+    i64,
+    Option<String>,
+    i64,
+    i64,
+    Option<Vec<u8>>,
+    Option<i64>,
+    i64,
+);
 
 fn millis(t: Timestamp) -> i64 {
     i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
@@ -247,7 +289,7 @@ fn millis(t: Timestamp) -> i64 {
 
 impl TicketColumns {
     fn from_row(row: TicketRow) -> Self {
-        let (claimed, binding, generation, failures, challenge) = row;
+        let (claimed, binding, generation, failures, challenge, claim_until, verified) = row;
         Self {
             claimed,
             binding,
@@ -255,6 +297,8 @@ impl TicketColumns {
             failures,
             challenge,
             keep_until: None,
+            claim_until,
+            verified,
         }
     }
 
@@ -266,6 +310,8 @@ impl TicketColumns {
             failures: i64::from(record.consecutive_failures),
             challenge: record.challenge.as_deref().map(codec::encode_challenge),
             keep_until: record.keep_until().map(millis),
+            claim_until: record.claim_lapses_at().map(millis),
+            verified: i64::from(record.verified),
         }
     }
 
@@ -288,6 +334,10 @@ impl TicketColumns {
             generation: u64::try_from(self.generation).unwrap_or(0),
             consecutive_failures: u32::try_from(self.failures).unwrap_or(u32::MAX),
             claimed: self.claimed != 0,
+            claim_until: self.claim_until.map_or(Timestamp::default(), |t| {
+                Timestamp::from_millis(u64::try_from(t).unwrap_or(0))
+            }),
+            verified: self.verified != 0,
         })
     }
 
@@ -299,12 +349,16 @@ impl TicketColumns {
             self.generation,
             self.failures,
             &self.challenge,
+            self.claim_until,
+            self.verified,
         ) == (
             other.claimed,
             &other.binding,
             other.generation,
             other.failures,
             &other.challenge,
+            other.claim_until,
+            other.verified,
         )
     }
 }

@@ -119,6 +119,8 @@ macro_rules! sql_store {
                     .bind(after.failures)
                     .bind(after.challenge)
                     .bind(after.keep_until)
+                    .bind(after.claim_until)
+                    .bind(after.verified)
                     .execute(&mut **tx)
                     .await
                     .map_err(db_error)?;
@@ -229,19 +231,34 @@ macro_rules! sql_store {
                 out
             }
 
-            /// One transaction on a ticket and an address.
-            async fn on_ticket_and_address<T: Send>(
+            /// One transaction on a ticket and the counters of
+            /// [`rules::budgets`] (locked after the ticket, in ascending key
+            /// order, so two transactions never wait on each other in a cycle).
+            async fn on_ticket_and_counters<T: Send>(
                 &self,
                 r: &IssueRequest<'_>,
-                rule: impl FnOnce(&mut TicketRecord, &mut AddressSends) -> T + Send,
+                rule: impl FnOnce(&mut TicketRecord, &mut [AddressSends]) -> T + Send,
             ) -> Result<T, StoreError> {
                 let work = async {
                     let mut tx = self.begin().await.map_err(db_error)?;
                     let mut locked = self.lock_ticket(&mut tx, r.ticket, true).await?;
-                    let mut address = self.lock_address(&mut tx, r.address_key).await?;
-                    let out = rule(&mut locked.record, &mut address.0);
+                    let budgets = rules::budgets(&locked.record, r);
+                    let mut order: Vec<usize> = (0..budgets.len()).collect();
+                    order.sort_by_key(|&i| *budgets[i].key.as_bytes());
+                    let mut rows: Vec<Option<(AddressSends, Vec<u8>, bool)>> =
+                        budgets.iter().map(|_| None).collect();
+                    for &i in &order {
+                        rows[i] = Some(self.lock_address(&mut tx, &budgets[i].key).await?);
+                    }
+                    let mut rows: Vec<_> = rows.into_iter().map(|r| r.expect("locked above")).collect();
+                    let mut counters: Vec<AddressSends> =
+                        rows.iter_mut().map(|r| std::mem::take(&mut r.0)).collect();
+                    let out = rule(&mut locked.record, &mut counters);
                     self.write_ticket(&mut tx, r.ticket, &locked).await?;
-                    self.write_address(&mut tx, r.address_key, address).await?;
+                    for ((budget, row), counter) in budgets.iter().zip(rows).zip(counters) {
+                        self.write_address(&mut tx, &budget.key, (counter, row.1, row.2))
+                            .await?;
+                    }
                     tx.commit().await.map_err(db_error)?;
                     Ok(out)
                 };
@@ -280,8 +297,9 @@ macro_rules! sql_store {
 
             /// Removes what can no longer matter at `now` (less a minute of
             /// grace for clocks that disagree): expired address counters,
-            /// and expired challenges (a ticket row with nothing else is
-            /// deleted; its claim, binding, generation and failure count stay
+            /// expired challenges, and first-device claims that lapsed on
+            /// unbound tickets (a ticket row with nothing else is deleted;
+            /// its claim, binding, generation and failure count stay
             /// otherwise). Each statement touches at most 1,000 rows, and one
             /// call runs at most 10 per table, so no lock is held long and
             /// nothing runs unbounded; returns how many rows it changed.
@@ -296,7 +314,13 @@ macro_rules! sql_store {
                 let q = &*self.queries;
                 let cutoff = millis(now - SWEEP_GRACE);
                 let mut total = 0;
-                for statement in [&q.sweep_addresses, &q.sweep_empty_tickets, &q.sweep_challenges] {
+                for statement in [
+                    &q.sweep_addresses,
+                    &q.sweep_empty_tickets,
+                    &q.sweep_challenges,
+                    &q.sweep_lapsed_tickets,
+                    &q.sweep_lapsed_claims,
+                ] {
                     for _ in 0..SWEEP_BATCHES {
                         let rows = sqlx::query(statement)
                             .bind(cutoff)
@@ -440,8 +464,11 @@ macro_rules! sql_store {
             async fn claim_first_device(
                 &self,
                 ticket: &TicketKey,
+                now: Timestamp,
+                policy: &Policy,
             ) -> Result<ClaimOutcome, StoreError> {
-                self.on_ticket(ticket, None, rules::claim).await
+                self.on_ticket(ticket, Some(now), |t| rules::claim(t, now, policy))
+                    .await
             }
 
             async fn bind(
@@ -457,12 +484,12 @@ macro_rules! sql_store {
                 &self,
                 request: &IssueRequest<'_>,
             ) -> Result<IssueOutcome, StoreError> {
-                self.on_ticket_and_address(request, |t, a| rules::issue(t, a, request))
+                self.on_ticket_and_counters(request, |t, c| rules::issue(t, c, request))
                     .await
             }
 
             async fn withdraw_code(&self, request: &IssueRequest<'_>) -> Result<(), StoreError> {
-                self.on_ticket_and_address(request, |t, a| rules::withdraw(t, a, request))
+                self.on_ticket_and_counters(request, |t, c| rules::withdraw(t, c, request))
                     .await
             }
 

@@ -3,6 +3,7 @@
 -- {send...}, {hash, issued, expires, ...}, had_codes}.
 local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
 local r = redis.call('HMGET', KEYS[1], 'claimed', 'bound', 'gen', 'fails')
+local claimed = claim_live(r[1], r[2], now)
 local c = decode(redis.call('GET', KEYS[2]))
 local live = {}
 if not c.void then
@@ -20,7 +21,7 @@ if not r[2] and c.addr then
 end
 local had_codes = (not c.void and #c.codes > 0 and #live == 0) and 1 or 0
 return {
-  r[1] and 1 or 0, r[2] or '', tonumber(r[3] or '0'), tonumber(r[4] or '0'), pending,
+  claimed and 1 or 0, r[2] or '', tonumber(r[3] or '0'), tonumber(r[4] or '0'), pending,
   c.tries, c.void and 1 or 0, now < c.lock and c.lock or 0,
   in_window(c.sends, window, now), live, had_codes,
 }

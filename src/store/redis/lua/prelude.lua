@@ -5,10 +5,13 @@
 -- make records vanish once they can no longer matter (plus GRACE_MS).
 --
 -- Per ticket, in one hash slot ({ticket key}):
---   <prefix>:{T}:rec   hash, no TTL: claimed, bound, gen, fails
+--   <prefix>:{T}:rec   hash: claimed (when the claim lapses, ms; '1': never),
+--                      bound, gen, fails, verified. No TTL, except while it
+--                      holds only a claim (lapsing, plus GRACE_MS).
 --   <prefix>:{T}:chal  string with a TTL: the pending challenge (below)
 --   <prefix>:{T}:undo:<code>  string, short TTL: undo data of a split issue
--- Per address, in its own slot:
+-- Per send counter (a mailbox's, for its owner or for strangers, a domain's,
+-- the site's), in its own slot:
 --   <prefix>:addr:{A}  string with a TTL: send times, comma-separated
 --
 -- The challenge string: round|lock|tries|void|keep|sends|codes|address, where
@@ -100,7 +103,8 @@ local function remove_time(times, at)
 end
 
 -- The policy, from ARGV[first ...]: code_ttl, live_codes, window,
--- sends_per_ticket, sends_per_address, cooldowns ("ms,ms,...").
+-- sends_per_ticket, sends_per_address, sends_per_domain, sends_site_wide,
+-- cooldowns ("ms,ms,...").
 local function policy(first)
   local p = {
     code_ttl = tonumber(ARGV[first]),
@@ -108,9 +112,11 @@ local function policy(first)
     window = tonumber(ARGV[first + 2]),
     per_ticket = tonumber(ARGV[first + 3]),
     per_address = tonumber(ARGV[first + 4]),
+    per_domain = tonumber(ARGV[first + 5]),
+    per_site = tonumber(ARGV[first + 6]),
     cooldowns = {},
   }
-  for d in string.gmatch(ARGV[first + 5], '%d+') do
+  for d in string.gmatch(ARGV[first + 7], '%d+') do
     p.cooldowns[#p.cooldowns + 1] = tonumber(d)
   end
   return p
@@ -151,8 +157,39 @@ local function ticket_may_issue(rec, chal, now, addr, p)
   return nil, c
 end
 
--- Issue, address side, rule 4. Returns a refusal, or nil and the send times.
-local function address_may_issue(key, now, p)
+-- The first-device claim holds at `now` (rules::TicketRecord::claim_live).
+local function claim_live(claimed, bound, now)
+  if not claimed then
+    return false
+  end
+  if bound then
+    return true
+  end
+  local lapses = tonumber(claimed)
+  return lapses == 1 or now < lapses
+end
+
+-- A long-lived fact was written to the record: it is kept for good.
+local function keep_record(rec)
+  redis.call('PERSIST', rec)
+end
+
+-- The counters rule 4 checks, as {key, cap} (rules::budgets): the owner's
+-- when the ticket is bound to `addr`, else the strangers' (mailbox, domain,
+-- and the site when it has a budget). `keys` = {owner, mailbox, domain, site}.
+local function budgets(rec, addr, keys, p)
+  if redis.call('HGET', rec, 'bound') == addr then
+    return { { keys[1], p.per_address } }
+  end
+  local out = { { keys[2], p.per_address }, { keys[3], p.per_domain } }
+  if p.per_site > 0 then
+    out[3] = { keys[4], p.per_site }
+  end
+  return out
+end
+
+-- Issue, one counter of rule 4. Returns a refusal, or nil and the send times.
+local function address_may_issue(key, now, cap, p)
   local sends = {}
   local stored = redis.call('GET', key)
   if stored then
@@ -161,8 +198,8 @@ local function address_may_issue(key, now, p)
     end
   end
   sends = in_window(sends, p.window, now)
-  if #sends >= p.per_address then
-    local oldest = sends[#sends - p.per_address + 1]
+  if #sends >= cap then
+    local oldest = sends[#sends - cap + 1]
     return { 'address', oldest and (oldest + p.window) or now }
   end
   return nil, sends

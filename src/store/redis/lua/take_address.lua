@@ -1,8 +1,8 @@
--- issue_code, address side of the split form: KEYS addr; ARGV now, policy...
--- Returns {'ok'} when the send is counted, or {'address', retry}.
-local now = tonumber(ARGV[1])
-local p = policy(2)
-local refused, sends = address_may_issue(KEYS[1], now, p)
+-- issue_code, one counter of the split form: KEYS counter; ARGV now, cap,
+-- policy... Returns {'ok'} when the send is counted, or {'address', retry}.
+local now, cap = tonumber(ARGV[1]), tonumber(ARGV[2])
+local p = policy(3)
+local refused, sends = address_may_issue(KEYS[1], now, cap, p)
 if refused then
   return refused
 end

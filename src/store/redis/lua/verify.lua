@@ -1,6 +1,6 @@
 -- verify_code: KEYS rec, chal; ARGV now, code, max_attempts,
 -- lockout_threshold, lockout_ms.
--- Returns {'verified', address, newly_bound, gen}, {'wrong', left, locked_until},
+-- Returns {'verified', address, newly_bound, gen, earlier_device}, {'wrong', left, locked_until},
 -- {'expired'}, {'nocode'}, {'exhausted'} or {'locked', until}.
 local now, code = tonumber(ARGV[1]), ARGV[2]
 local max_attempts, threshold, lockout = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -26,20 +26,23 @@ end
 if not live then
   return { #c.codes == 0 and 'nocode' or 'expired' }
 end
-local r = redis.call('HMGET', KEYS[1], 'bound', 'gen', 'fails')
+local r = redis.call('HMGET', KEYS[1], 'bound', 'gen', 'fails', 'claimed', 'verified')
 local bound = r[1]
 local void = not c.addr or (bound and bound ~= c.addr)
 if matched and not void then
   local addr = c.addr
   c.codes, c.addr, c.tries, c.void, c.round = {}, false, 0, false, 0
   local newly = 0
+  local earlier = (claim_live(r[4], bound, now) or r[5]) and 1 or 0
   redis.call('HDEL', KEYS[1], 'fails')
+  redis.call('HSET', KEYS[1], 'verified', '1')
   if not bound then
     redis.call('HSET', KEYS[1], 'bound', addr)
     newly = 1
   end
+  keep_record(KEYS[1])
   save(KEYS[2], c, now)
-  return { 'verified', addr, newly, tonumber(r[2] or '0') }
+  return { 'verified', addr, newly, tonumber(r[2] or '0'), earlier }
 end
 c.tries = c.tries + 1
 local fails = tonumber(r[3] or '0') + 1
@@ -59,6 +62,7 @@ if fails == 0 then
   redis.call('HDEL', KEYS[1], 'fails')
 else
   redis.call('HSET', KEYS[1], 'fails', fmt(fails))
+  keep_record(KEYS[1])
 end
 save(KEYS[2], c, now)
 return { 'wrong', left, locked }

@@ -1,5 +1,9 @@
--- withdraw_code, both sides in one step: KEYS chal, addr; ARGV now, code, window.
-local now, code, window = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
-ticket_withdraw(KEYS[1], now, code)
-address_withdraw(KEYS[2], now, window)
+-- withdraw_code, both sides in one step: KEYS rec, chal, owner, mailbox,
+-- domain, site; ARGV now, code, address, policy...
+local now, code, addr = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local p = policy(4)
+ticket_withdraw(KEYS[2], now, code)
+for _, b in ipairs(budgets(KEYS[1], addr, { KEYS[3], KEYS[4], KEYS[5], KEYS[6] }, p)) do
+  address_withdraw(b[1], now, p.window)
+end
 return 1
