@@ -417,23 +417,41 @@ impl<T> OtpLayer<T> {
     }
 }
 
+/// Logs the settings that are legal but unsafe in production.
+fn warn_unsafe_settings(config: &Config) {
+    let trusts_first_devices = config.first_device != FirstDevice::Challenge;
+    if config.first_device == FirstDevice::Trust && !config.flow.store_is_durable() {
+        tracing::warn!(
+            "tower-otp: FirstDevice::Trust over a store that forgets on restart (MemoryStore): \
+             after a restart every ticket is unclaimed again and a stranger's browser is \
+             trusted as its first device. Use a durable store (SqliteStore, PostgresStore, \
+             RedisStore) in production"
+        );
+    }
+    let claim_lifetime = config.flow.limits().policy().claim_lifetime;
+    if trusts_first_devices && config.tokens.lifetime() > claim_lifetime {
+        tracing::warn!(
+            device_lifetime_days = config.tokens.lifetime().as_secs() / 86_400,
+            claim_lifetime_days = claim_lifetime.as_secs() / 86_400,
+            "tower-otp: device cookies outlive the first-device claim of an unbound ticket: \
+             once the claim lapses, a stranger's browser could be trusted as a new first \
+             device while the first one still passes. Keep with_device_lifetime at most \
+             Limits::with_claim_lifetime"
+        );
+    }
+}
+
 impl<S, T: TicketSource> Layer<S> for OtpLayer<T> {
     type Service = OtpService<S, T>;
 
     fn layer(&self, inner: S) -> Self::Service {
         let config = &self.config;
-        if config.first_device == FirstDevice::Trust
-            && !config.flow.store_is_durable()
-            && !config
-                .warned
-                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        // Settings that are legal but unsafe in production: said once per layer.
+        if !config
+            .warned
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
         {
-            tracing::warn!(
-                "tower-otp: FirstDevice::Trust over a store that forgets on restart (MemoryStore): \
-                 after a restart every ticket is unclaimed again and a stranger's browser is \
-                 trusted as its first device. Use a durable store (SqliteStore, PostgresStore, \
-                 RedisStore) in production"
-            );
+            warn_unsafe_settings(config);
         }
         OtpService::new(inner, Arc::clone(config), self.source.clone())
     }

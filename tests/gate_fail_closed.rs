@@ -250,3 +250,23 @@ async fn trusting_first_devices_over_a_memory_store_is_loud_once() {
     let _app = orders(&calls).route_layer(strict.layer.clone().with_ticket_param("order_id"));
     assert!(logs.warnings().is_empty(), "{:#?}", logs.warnings());
 }
+
+#[tokio::test]
+async fn device_cookies_outliving_claims_are_loud() {
+    use tower_otp::FirstDevice;
+    let (logs, _guard) = Logs::capture();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let h = Harness::with(|l| {
+        l.with_first_device(FirstDevice::Confirm)
+            .with_device_lifetime(std::time::Duration::from_secs(400 * 86_400))
+            .unwrap()
+    });
+    let _app = orders(&calls).route_layer(h.layer.clone().with_ticket_param("order_id"));
+    let warnings = logs.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("outlive the first-device claim"),
+        "{}",
+        warnings[0]
+    );
+}

@@ -150,6 +150,12 @@ async fn a_pre_bound_order_sends_codes_to_the_purchaser_only() {
         .code_for("purchaser@example.com")
         .expect("sent to the purchaser");
     assert!(phone.enter_code(&code).await.text().starts_with("order 7"));
+    site.flow.settled().await;
+    assert_eq!(
+        site.mailer.count(),
+        1,
+        "the purchaser's first device is no news: no notice"
+    );
 }
 
 #[tokio::test]
