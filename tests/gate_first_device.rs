@@ -369,3 +369,47 @@ async fn a_browser_refusing_cookies_is_told_instead_of_looping() {
     assert_eq!(reply.json()["error"], "cookies_required");
     assert!(h.state("abc").await.claimable, "nothing was claimed");
 }
+
+/// The three modes as a browser walks them, with `TestBrowser`.
+#[tokio::test]
+async fn each_mode_walked_with_the_test_browser() {
+    // Trust: the first browser's round trip is followed by `open`.
+    let h = Harness::new();
+    let mut first = h.test_browser();
+    assert!(first.open(T).await.text().starts_with(common::TICKET_BODY));
+    let mut second = h.test_browser();
+    assert_eq!(second.open(T).await.status(), StatusCode::UNAUTHORIZED);
+
+    // Confirm: one tap on the page's button.
+    let h = Harness::with(|l| l.with_first_device(FirstDevice::Confirm));
+    let mut first = h.test_browser();
+    assert_eq!(first.open(T).await.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        first
+            .confirm()
+            .await
+            .text()
+            .starts_with(common::TICKET_BODY)
+    );
+    let mut late = h.test_browser();
+    late.open(T).await;
+    assert_eq!(
+        late.confirm().await.status(),
+        StatusCode::UNAUTHORIZED,
+        "claimed already"
+    );
+
+    // Challenge: even the first browser verifies by code.
+    let h = Harness::with(|l| l.with_first_device(FirstDevice::Challenge));
+    let mut first = h.test_browser();
+    assert_eq!(first.open(T).await.status(), StatusCode::UNAUTHORIZED);
+    first.send_email("a@example.com").await;
+    let code = first.code_for("a@example.com").expect("a code");
+    assert!(
+        first
+            .enter_code(&code)
+            .await
+            .text()
+            .starts_with(common::TICKET_BODY)
+    );
+}
