@@ -343,6 +343,16 @@ impl Flow {
 
     /// The challenge and the ticket's revocation generation, in one read.
     pub(crate) async fn lookup(&self, ticket: &TicketKey) -> Result<(Challenge, u64), StoreError> {
+        let (snapshot, now) = self.snapshot(ticket).await?;
+        Ok((self.view(&snapshot, now), snapshot.generation))
+    }
+
+    /// The ticket as the store has it now (one read), with that "now"; the
+    /// generation it holds refreshes this instance's revocation cache.
+    async fn snapshot(
+        &self,
+        ticket: &TicketKey,
+    ) -> Result<(TicketSnapshot, Timestamp), StoreError> {
         let now = self.now();
         let snapshot = self
             .inner
@@ -352,7 +362,7 @@ impl Flow {
         self.inner
             .generations
             .record(ticket, Some(snapshot.generation), now);
-        Ok((self.view(&snapshot, now), snapshot.generation))
+        Ok((snapshot, now))
     }
 
     /// The generation this instance last read for `ticket`, trusted for
@@ -390,12 +400,7 @@ impl Flow {
     /// # Errors
     /// The store's error.
     pub async fn generation(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
-        let snapshot = self
-            .inner
-            .store
-            .load(ticket, self.now(), self.inner.limits.policy())
-            .await?;
-        Ok(snapshot.generation)
+        Ok(self.snapshot(ticket).await?.0.generation)
     }
 
     /// Trusts the first device of an unclaimed, unbound ticket. Returns the
