@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use tower_service::Service;
+use tracing::Instrument as _;
 
 use crate::body::ResponseBody;
 use crate::config::Config;
@@ -106,8 +107,12 @@ where
         };
         let (Found::Ticket(found), Ticket::Named) = (found, facts.ticket) else {
             let json = || wants_json(&parts.headers);
-            let answer = match decide(&facts) {
+            let decision = decide(&facts);
+            let span = gate::span(decision, None);
+            let answer = match decision {
                 Decision::Pass => {
+                    gate::record(&span, "passed", None);
+                    let _entered = span.enter();
                     return ResponseFuture::passed(
                         self.inner.call(Request::from_parts(parts, body)),
                     );
@@ -120,15 +125,16 @@ where
                     respond::plain(status, "server_error", "server error", json())
                 }
             };
+            gate::record(&span, "answered", Some(answer.status()));
             return ResponseFuture::ready(answer);
         };
         let key = config.flow.ticket_key(&found.id);
         let mut claims = None;
+        let now = config.flow.now();
         let jar = if facts.plain_http {
             // Checklist 16.1: no device cookie is read or minted over plain HTTP.
             cookies::Jar::default()
         } else {
-            let now = config.flow.now();
             let name = config.cookie.name(&key);
             cookies::scan(&parts.headers, name.as_bytes(), config.secure(), |token| {
                 claims = config.tokens.verify_bytes(token, &key, now).ok();
@@ -144,24 +150,30 @@ where
             if let Revocation::Cached { ttl } = config.revocation {
                 facts.revocation_check = config
                     .flow
-                    .known_generation(&key, ttl)
+                    .known_generation(&key, now, ttl)
                     .is_some_and(|current| claims.generation < current);
             }
         }
-        match decide(&facts) {
+        let decision = decide(&facts);
+        let span = gate::span(decision, Some(&key));
+        match decision {
             Decision::PassVerified => {
+                gate::record(&span, "passed", None);
+                let _entered = span.enter();
                 let claims = claims.expect("a signed device has claims");
                 let device = VerifiedDevice::new(found.id, key, claims);
                 ResponseFuture::verified(gate::pass(&mut self.inner, parts, body, device))
             }
             Decision::UpgradeToHttps => {
                 let json = wants_json(&parts.headers);
-                ResponseFuture::ready(match proto::https_url(&parts) {
+                let answer = match proto::https_url(&parts) {
                     Some(url) => respond::redirect_to_https(&url, json),
                     None => {
                         respond::plain(StatusCode::BAD_REQUEST, "bad_request", "bad request", json)
                     }
-                })
+                };
+                gate::record(&span, "answered", Some(answer.status()));
+                ResponseFuture::ready(answer)
             }
             _ => {
                 let req = GateRequest::read(config, &parts, &found, key, &jar);
@@ -173,14 +185,8 @@ where
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
                 let config = Arc::clone(config);
-                ResponseFuture::gate(Box::pin(gate::run(
-                    config,
-                    inner,
-                    (parts, body),
-                    req,
-                    facts,
-                    claims,
-                )))
+                let run = gate::run(config, inner, (parts, body), req, facts, claims);
+                ResponseFuture::gate(Box::pin(run.instrument(span)))
             }
         }
     }

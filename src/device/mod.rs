@@ -15,6 +15,7 @@ pub(crate) mod claims;
 mod cookie;
 mod issue;
 pub(crate) mod keyring;
+mod seen;
 mod tokens;
 mod verify;
 

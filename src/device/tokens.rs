@@ -1,6 +1,7 @@
 //! `DeviceTokens`: the configured issuer and verifier of device tokens.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::keyring::KeyRing;
@@ -81,6 +82,15 @@ pub(crate) struct Inner {
     pub(crate) lifetime: u64,
     /// Milliseconds.
     pub(crate) leeway: u64,
+    /// Names these settings in the per-thread cache of verified tokens;
+    /// every change of a setting takes a new one.
+    pub(crate) id: u64,
+}
+
+/// A process-unique id for a new set of token settings.
+fn next_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl DeviceTokens {
@@ -105,6 +115,7 @@ impl DeviceTokens {
                 lifetime: 30 * 24 * 3600,
                 // RFC 7519 §4.1.4: a small leeway; jsonwebtoken's 60 s default is too loose.
                 leeway: 5_000,
+                id: next_id(),
             }),
         }
     }
@@ -124,7 +135,7 @@ impl DeviceTokens {
     /// # Ok::<(), tower_otp::ConfigError>(())
     /// ```
     pub fn with_key_ring(mut self, ring: KeyRing) -> Self {
-        Arc::make_mut(&mut self.inner).ring = ring;
+        self.edit().ring = ring;
         self
     }
 
@@ -143,7 +154,7 @@ impl DeviceTokens {
     /// [`ConfigError::OutOfRange`] unless 1-64 printable ASCII characters without `"` or `\`.
     pub fn with_issuer(mut self, issuer: impl Into<String>) -> Result<Self, ConfigError> {
         let issuer = checked_name(issuer.into())?;
-        Arc::make_mut(&mut self.inner).issuer = issuer;
+        self.edit().issuer = issuer;
         Ok(self)
     }
 
@@ -163,7 +174,7 @@ impl DeviceTokens {
     /// [`ConfigError::OutOfRange`] unless 1-64 printable ASCII characters without `"` or `\`.
     pub fn with_audience(mut self, audience: impl Into<String>) -> Result<Self, ConfigError> {
         let audience = checked_name(audience.into())?;
-        Arc::make_mut(&mut self.inner).audience = audience;
+        self.edit().audience = audience;
         Ok(self)
     }
 
@@ -187,7 +198,7 @@ impl DeviceTokens {
         if lifetime < Duration::from_secs(1) || lifetime > MAX_DEVICE_LIFETIME {
             return Err(LIFETIME_OUT_OF_RANGE);
         }
-        Arc::make_mut(&mut self.inner).lifetime = lifetime.as_secs();
+        self.edit().lifetime = lifetime.as_secs();
         Ok(self)
     }
 
@@ -210,8 +221,16 @@ impl DeviceTokens {
         if leeway > MAX_LEEWAY {
             return Err(LEEWAY_TOO_LARGE);
         }
-        Arc::make_mut(&mut self.inner).leeway = leeway.as_millis() as u64;
+        self.edit().leeway = leeway.as_millis() as u64;
         Ok(self)
+    }
+
+    /// The settings, to change: under a new id, so no token verified under
+    /// the old ones is taken from the cache as verified under these.
+    fn edit(&mut self) -> &mut Inner {
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.id = next_id();
+        inner
     }
 
     /// The issuer (`iss`).

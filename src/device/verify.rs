@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use super::claims::{DeviceClaims, DeviceId, InClaims, from_secs};
 use super::keyring::{KeyRing, TOKEN_TYPE};
+use super::seen;
 use super::tokens::DeviceTokens;
 use crate::clock::Timestamp;
 use crate::ticket::TicketKey;
@@ -126,6 +127,26 @@ impl DeviceTokens {
         now: Timestamp,
     ) -> Result<DeviceClaims, TokenError> {
         let inner = &*self.inner;
+        // A token this thread verified: the same bytes give the same claims;
+        // only the expiry can have changed.
+        if let Some(claims) = seen::get(inner.id, bytes, ticket)
+            && !expired(claims.expires_at, inner.leeway, now)
+        {
+            return Ok(claims);
+        }
+        let claims = self.verify_full(bytes, ticket, now)?;
+        seen::put(inner.id, bytes, ticket, claims);
+        Ok(claims)
+    }
+
+    /// Every check, from the bytes.
+    fn verify_full(
+        &self,
+        bytes: &[u8],
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<DeviceClaims, TokenError> {
+        let inner = &*self.inner;
         if bytes.len() > MAX_TOKEN_LEN {
             return Err(TokenError::TooLarge);
         }
@@ -202,7 +223,7 @@ impl DeviceTokens {
             return Err(TokenError::WrongTicket);
         }
         let expires_at = from_secs(exp);
-        if expires_at.as_millis().saturating_add(inner.leeway) <= now.as_millis() {
+        if expired(expires_at, inner.leeway, now) {
             return Err(TokenError::Expired);
         }
         let device_id = DeviceId::parse(jti).ok_or(TokenError::Malformed)?;
@@ -216,6 +237,11 @@ impl DeviceTokens {
             generation,
         })
     }
+}
+
+/// Whether a token expiring at `expires_at` is refused at `now`.
+fn expired(expires_at: Timestamp, leeway: u64, now: Timestamp) -> bool {
+    expires_at.as_millis().saturating_add(leeway) <= now.as_millis()
 }
 
 /// The claims the verifier needs once `iss` and `aud` are checked.

@@ -3,6 +3,7 @@
 //! trusted for a short time, then refreshed in the background.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -27,10 +28,40 @@ struct Entry {
     refreshing: bool,
 }
 
+/// A ticket key is an HMAC output, uniform and out of an attacker's control,
+/// so its own bits serve as the hash (SipHash cost more than the lookup).
+#[derive(Debug, Default)]
+struct KeyBits(u64);
+
+impl Hasher for KeyBits {
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for `u128` keys; kept correct for any other use.
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn write_u128(&mut self, bits: u128) {
+        // The high half: the low byte of the low half picks the shard.
+        self.0 = (bits >> 64) as u64;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Shard = HashMap<u128, Entry, BuildHasherDefault<KeyBits>>;
+
+/// The map key of a ticket.
+fn bits(ticket: &TicketKey) -> u128 {
+    u128::from_le_bytes(*ticket.as_bytes())
+}
+
 /// Ticket → generation, sharded, bounded.
 #[derive(Debug)]
 pub(crate) struct Generations {
-    shards: [Mutex<HashMap<TicketKey, Entry>>; SHARDS],
+    shards: [Mutex<Shard>; SHARDS],
     per_shard: usize,
 }
 
@@ -38,12 +69,12 @@ impl Generations {
     /// A cache of at most `capacity` tickets.
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+            shards: std::array::from_fn(|_| Mutex::new(Shard::default())),
             per_shard: capacity.div_ceil(SHARDS).max(1),
         }
     }
 
-    fn shard(&self, ticket: &TicketKey) -> &Mutex<HashMap<TicketKey, Entry>> {
+    fn shard(&self, ticket: &TicketKey) -> &Mutex<Shard> {
         &self.shards[usize::from(ticket.as_bytes()[0]) % SHARDS]
     }
 
@@ -52,7 +83,7 @@ impl Generations {
     /// `refresh: false` until it lands).
     pub(crate) fn known(&self, ticket: &TicketKey, now: Timestamp, ttl: Duration) -> Known {
         let mut shard = self.shard(ticket).lock().unwrap_or_else(|e| e.into_inner());
-        match shard.get_mut(ticket) {
+        match shard.get_mut(&bits(ticket)) {
             Some(entry) => {
                 let stale = now.saturating_since(entry.read_at) >= ttl;
                 let refresh = stale && !entry.refreshing;
@@ -74,7 +105,7 @@ impl Generations {
                     read_at: now,
                     refreshing: true,
                 };
-                shard.insert(*ticket, entry);
+                shard.insert(bits(ticket), entry);
                 Known {
                     generation: None,
                     refresh: true,
@@ -90,11 +121,11 @@ impl Generations {
         match generation {
             Some(generation) => {
                 let newest = shard
-                    .get(ticket)
+                    .get(&bits(ticket))
                     .and_then(|e| e.generation)
                     .map_or(generation, |known| known.max(generation));
                 shard.insert(
-                    *ticket,
+                    bits(ticket),
                     Entry {
                         generation: Some(newest),
                         read_at: now,
@@ -103,7 +134,7 @@ impl Generations {
                 );
             }
             None => {
-                shard.remove(ticket);
+                shard.remove(&bits(ticket));
             }
         }
     }

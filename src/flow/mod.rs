@@ -367,9 +367,14 @@ impl Flow {
 
     /// The generation this instance last read for `ticket`, trusted for
     /// `ttl`; a missing or stale one is read again in the background (counted
-    /// by [`Flow::settled`]). No store I/O on the caller's path.
-    pub(crate) fn known_generation(&self, ticket: &TicketKey, ttl: Duration) -> Option<u64> {
-        let now = self.now();
+    /// by [`Flow::settled`]). No store I/O on the caller's path; `now` is
+    /// the caller's reading of the clock.
+    pub(crate) fn known_generation(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Option<u64> {
         let known = self.inner.generations.known(ticket, now, ttl);
         if known.refresh {
             let flow = self.clone();

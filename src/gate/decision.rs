@@ -134,6 +134,27 @@ pub(crate) enum Decision {
     Page,
 }
 
+impl Decision {
+    /// Its name in the gate's `tracing` span.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Decision::Pass => "pass",
+            Decision::NotFound => "not_found",
+            Decision::Misconfigured => "misconfigured",
+            Decision::UpgradeToHttps => "upgrade_to_https",
+            Decision::PassVerified => "pass_verified",
+            Decision::Lookup => "lookup",
+            Decision::Unavailable => "unavailable",
+            Decision::Probe => "probe",
+            Decision::CookiesRequired => "cookies_required",
+            Decision::Claim => "claim",
+            Decision::ConfirmPage => "confirm_page",
+            Decision::Action => "action",
+            Decision::Page => "page",
+        }
+    }
+}
+
 /// The decision (DESIGN.md, "Behaviour", in its order).
 pub(crate) fn decide(facts: &Facts) -> Decision {
     match facts.ticket {

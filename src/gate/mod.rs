@@ -25,6 +25,7 @@ use crate::device::DeviceClaims;
 use crate::error::BoxError;
 use crate::extract::VerifiedDevice;
 use crate::pages::{PageKind, RequestProblem};
+use crate::ticket::TicketKey;
 
 pub(crate) mod action;
 pub(crate) mod cookies;
@@ -56,6 +57,31 @@ where
 {
     parts.extensions.insert(device);
     inner.call(Request::from_parts(parts, body))
+}
+
+/// The span of one gate decision (issue 12), at DEBUG so it costs a
+/// level check when disabled. Its fields: `decision`, what the request head
+/// decided; `outcome`, `passed` (to the inner service), `answered` (a
+/// response the layer wrote at once) or what the gate decided after reading
+/// the store (`probe`, `page`, `action`...); `status`, of a response the
+/// layer wrote; `ticket`, the label of the ticket's keyed hash. Never a
+/// code, a token, a ticket id or an address.
+pub(crate) fn span(decision: Decision, key: Option<&TicketKey>) -> tracing::Span {
+    tracing::debug_span!(
+        "tower_otp.gate",
+        decision = decision.name(),
+        outcome = tracing::field::Empty,
+        status = tracing::field::Empty,
+        ticket = key.map(TicketKey::label),
+    )
+}
+
+/// Records how a decision ended on its [`span`].
+pub(crate) fn record(span: &tracing::Span, outcome: &str, status: Option<StatusCode>) {
+    span.record("outcome", outcome);
+    if let Some(status) = status {
+        span.record("status", status.as_u16());
+    }
 }
 
 /// A ticket page is a capability page: keep it out of caches unless the app says otherwise.
@@ -96,7 +122,10 @@ where
             claimable: c.claimable,
         });
     let challenge = challenge.map(|(challenge, _)| challenge);
-    let response = match (decide(&Facts { stored, ..facts }), challenge.as_ref()) {
+    let decision = decide(&Facts { stored, ..facts });
+    let span = tracing::Span::current();
+    span.record("outcome", decision.name());
+    let response = match (decision, challenge.as_ref()) {
         (Decision::PassVerified, _) => {
             let claims = claims.expect("a signed device has claims");
             let device = VerifiedDevice::new(req.ticket, key, claims);
@@ -155,5 +184,7 @@ where
             )
         }
     };
-    Ok(render::finish(&config, &req, response))
+    let response = render::finish(&config, &req, response);
+    span.record("status", response.status().as_u16());
+    Ok(response)
 }
