@@ -10,6 +10,9 @@
 //!     target/release/examples/verified_path otp $n 2>&1 | grep Collected
 //! done   # (I(3000) - I(1000)) / 2000 = instructions per request; same with `bare`
 //! ```
+//!
+//! A third argument installs a `tracing` subscriber at that level (`info`,
+//! `debug`) writing to nowhere, to price the gate's span (issue 12).
 
 #![allow(missing_docs)]
 
@@ -31,6 +34,13 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map(String::as_str).unwrap_or("otp");
     let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1000);
+    if let Some(level) = args.get(3) {
+        let level: tracing::Level = level.parse().expect("a tracing level");
+        tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_writer(std::io::sink)
+            .init();
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -185,7 +185,15 @@ where
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
                 let config = Arc::clone(config);
-                let run = gate::run(config, inner, (parts, body), req, facts, claims);
+                let run = gate::run(
+                    config,
+                    inner,
+                    (parts, body),
+                    req,
+                    facts,
+                    claims,
+                    span.clone(),
+                );
                 ResponseFuture::gate(Box::pin(run.instrument(span)))
             }
         }

@@ -101,6 +101,7 @@ pub(crate) async fn run<S, ReqBody, ResBody>(
     req: GateRequest,
     facts: Facts,
     claims: Option<DeviceClaims>,
+    span: tracing::Span,
 ) -> GateResult<ResBody, S::Error>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -123,7 +124,6 @@ where
         });
     let challenge = challenge.map(|(challenge, _)| challenge);
     let decision = decide(&Facts { stored, ..facts });
-    let span = tracing::Span::current();
     span.record("outcome", decision.name());
     let response = match (decision, challenge.as_ref()) {
         (Decision::PassVerified, _) => {
