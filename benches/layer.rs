@@ -1,161 +1,175 @@
-//! The verified path: what `OtpLayer` adds to a request whose browser holds a
-//! valid device cookie, against a bare router and reference middlewares, in
-//! the same run.
+//! The verified path in process: the same route bare and behind each
+//! middleware of `examples/support/peers.rs` (the code `scripts/load.sh`
+//! loads end to end), in the same run, with the ratios printed at the end.
 //!
 //! `cargo bench --bench layer -- --warm-up-time 1 --measurement-time 3`
 //!
-//! - `verified_path/bare_router`: the router alone (the baseline);
+//! - `verified_path/bare`: the router alone (the baseline);
 //! - `verified_path/noop_from_fn`: the router behind a no-op `from_fn` layer;
-//! - `verified_path/jsonwebtoken_from_fn`: a `from_fn` layer that finds the
-//!   cookie and calls `jsonwebtoken::decode` with strict validation;
-//! - `verified_path/otp_layer`: the router behind `OtpLayer`, cookie valid;
-//! - `verified_path/otp_route_layer`: the same with `route_layer` + `PathParam`.
+//! - `verified_path/otp`: `OtpLayer` (`route_layer`, `PathParam`), a valid
+//!   device cookie; `verified_path/otp_pattern`: `.layer` with a path pattern;
+//! - `verified_path/jwt`: a `from_fn` layer running `jsonwebtoken::decode`;
+//! - `verified_path/sessions`: tower-sessions, memory store, one value read;
+//! - `verified_path/cookies`: tower-cookies, one signed cookie checked.
 //!
-//! Every variant builds the same request (with the same `Cookie` header).
+//! Every request carries the same ~760-byte `Cookie` header. The medians and
+//! what each adds over the bare router are printed, and written to
+//! `target/criterion/verified_path/summary.csv` (for
+//! `examples/plot_benchmarks.rs`).
 
 #![allow(missing_docs)]
 
+#[path = "../examples/support/peers.rs"]
+#[allow(dead_code)]
+mod peers;
+
 use std::hint::black_box;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::routing::get;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::Criterion;
 use http::StatusCode;
-use http::header::COOKIE;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use tower::{Service, ServiceExt};
-use tower_otp::device::DeviceCookie;
 use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
 
-const PATH: &str = "/tickets/A7x9Qz-2026-LIVE";
+const GROUP: &str = "verified_path";
 
-fn router() -> Router {
-    Router::new().route("/tickets/{ticket}", get(|| async { "ticket" }))
-}
-
-/// A valid device cookie for `TICKET`, obtained the way a browser would (first device).
-async fn device_cookie(app: Router) -> String {
-    let probe = app
-        .clone()
-        .oneshot(Request::get(PATH).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let probe_cookie = probe.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+/// `OtpLayer` applied with `.layer` and a path pattern (no `PathParam`).
+async fn otp_pattern() -> (Router, String) {
+    let flow = Flow::new(
+        &Secret::random(),
+        MemoryStore::new(),
+        CapturingMailer::new(),
+    );
+    let layer = OtpLayer::new(flow)
+        .with_ticket_path("/tickets/{ticket}")
+        .expect("a valid pattern")
+        .with_cookie_secure(false);
+    let app = Router::new()
+        .route("/tickets/{ticket}", get(|| async { "ok" }))
+        .layer(layer);
+    let cookie = |r: &http::Response<axum::body::Body>| {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let probe = app.clone().oneshot(peers::get_with("x=1")).await.unwrap();
     let claimed = app
-        .oneshot(
-            Request::get(PATH)
-                .header(COOKIE, &probe_cookie)
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .clone()
+        .oneshot(peers::get_with(&cookie(&probe).join("; ")))
         .await
         .unwrap();
-    assert_eq!(claimed.status(), StatusCode::OK);
-    claimed
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+    let device = cookie(&claimed)
+        .into_iter()
         .find(|c| c.starts_with("otp-"))
-        .expect("device cookie")
+        .expect("a device cookie");
+    (app, device)
 }
 
-fn request(cookie_header: &str) -> Request {
-    Request::get(PATH)
-        .header(COOKIE, cookie_header)
-        .body(Body::empty())
-        .unwrap()
-}
-
-fn bench(c: &mut Criterion) {
+fn bench(c: &mut Criterion) -> Vec<String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let secret = Secret::random();
-    let layer = || {
-        let flow = Flow::new(&secret, MemoryStore::new(), CapturingMailer::new());
-        OtpLayer::new(flow)
-            .with_ticket_path("/tickets/{ticket}")
-            .expect("a valid pattern")
-            .with_cookie_secure(false)
-    };
-    let shared = layer();
-    let otp_app = router().layer(shared.clone());
-    let device = rt.block_on(device_cookie(otp_app.clone()));
-    // A realistic header: the device cookie among a few others.
-    let cookies = format!(
-        "_ga=GA1.2.123456789.1700000000; theme=dark; {device}; session=abcdef0123456789; lang=ja"
-    );
-    let route_app = router().route_layer(shared.clone().with_ticket_param("ticket"));
+    let noop = Router::new()
+        .route("/tickets/{ticket}", get(|| async { "ok" }))
+        .layer(middleware::from_fn(|req: Request, next: Next| {
+            next.run(req)
+        }));
+    let mut variants = Vec::new();
+    for mode in ["bare", "otp", "jwt", "sessions", "cookies"] {
+        let (app, cookie) = rt.block_on(peers::app(mode)).expect("a known mode");
+        variants.push((mode, app, cookie));
+    }
+    let (app, cookie) = rt.block_on(otp_pattern());
+    variants.insert(2, ("otp_pattern", app, cookie));
+    variants.insert(1, ("noop_from_fn", noop, "device=none".into()));
 
-    // The reference: find the cookie and decode with jsonwebtoken, strictly.
-    let name = device.split('=').next().unwrap().to_owned();
-    let key = DecodingKey::from_secret(&[0u8; 32]);
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    validation.set_issuer(&["tower-otp"]);
-    validation.set_audience(&["tower-otp/device"]);
-    validation.leeway = 5;
-    let jwt_app = router().layer(middleware::from_fn(move |req: Request, next: Next| {
-        let key = key.clone();
-        let validation = validation.clone();
-        let name = name.clone();
-        async move {
-            let token = DeviceCookie::find(req.headers(), &name).unwrap_or("");
-            // Signed with another key: decoding still does all the work, then fails; we pass anyway.
-            let _ = black_box(jsonwebtoken::decode::<serde_json::Value>(
-                token,
-                &key,
-                &validation,
-            ));
-            next.run(req).await
-        }
-    }));
-    let noop_app = router().layer(middleware::from_fn(|req: Request, next: Next| {
-        next.run(req)
-    }));
-
-    let mut group = c.benchmark_group("verified_path");
+    let mut group = c.benchmark_group(GROUP);
     group
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    for (name, app) in [
-        ("bare_router", router()),
-        ("noop_from_fn", noop_app),
-        ("jsonwebtoken_from_fn", jwt_app),
-        ("otp_layer", otp_app),
-        ("otp_route_layer", route_app),
-    ] {
-        // As `axum::serve` does (`into_make_service`): routes are made ready once, not per request.
-        let mut app = app.with_state(());
+    let mut names = Vec::new();
+    for (name, app, cookie) in variants {
+        let header = format!("{}; {cookie}", peers::padding());
+        // As `axum::serve` does: routes made ready once, not per request.
+        let mut app = app.with_state::<()>(());
         group.bench_function(name, |b| {
             b.iter(|| {
                 rt.block_on(async {
                     let response = ServiceExt::<Request>::ready(&mut app)
                         .await
                         .unwrap()
-                        .call(request(&cookies))
+                        .call(peers::get_with(&header))
                         .await
                         .unwrap();
-                    assert_eq!(response.status(), StatusCode::OK);
+                    assert_eq!(response.status(), StatusCode::OK, "{name}");
                     black_box(response)
                 })
             })
         });
+        names.push(name.to_owned());
     }
     group.finish();
+    names
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+/// Criterion's output directory.
+fn criterion_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("criterion")
+}
+
+/// The median of one benchmark of this run, in nanoseconds.
+fn median_ns(name: &str) -> Option<f64> {
+    let path = criterion_dir()
+        .join(GROUP)
+        .join(name)
+        .join("new/estimates.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    json["median"]["point_estimate"].as_f64()
+}
+
+/// Prints the ratios of this run and writes them as CSV.
+fn summarize(names: &[String]) {
+    let Some(bare) = median_ns("bare") else {
+        return;
+    };
+    let mut csv = String::from("middleware,median_us,added_us,ratio\n");
+    println!("\nmiddleware        median     added over bare   time ratio");
+    for name in names {
+        let Some(ns) = median_ns(name) else { continue };
+        let added = ns - bare;
+        println!(
+            "{name:16} {:7.3} µs   {:+7.3} µs        {:5.2}x",
+            ns / 1000.0,
+            added / 1000.0,
+            ns / bare
+        );
+        csv.push_str(&format!(
+            "{name},{:.4},{:.4},{:.4}\n",
+            ns / 1000.0,
+            added / 1000.0,
+            ns / bare
+        ));
+    }
+    let path = criterion_dir().join(GROUP).join("summary.csv");
+    if std::fs::write(&path, csv).is_ok() {
+        println!("written: {}", path.display());
+    }
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    let names = bench(&mut criterion);
+    criterion.final_summary();
+    summarize(&names);
+}

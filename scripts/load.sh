@@ -6,6 +6,8 @@
 #
 #   scripts/load.sh                 # 5 rounds of 5 s per mode
 #   ROUNDS=8 SECONDS_EACH=10 scripts/load.sh
+#   RESULTS_CSV=docs/benchmarks.csv scripts/load.sh   # also writes the medians
+#                                   # (cargo run --example plot_benchmarks plots them)
 #
 # Bounded: ROUNDS x modes x SECONDS_EACH seconds of load, 127.0.0.1 only.
 set -euo pipefail
@@ -52,7 +54,7 @@ done
 
 echo
 echo "mode       median req/s   ratio to bare"
-python3 - "$results" <<'PY'
+python3 - "$results" "${RESULTS_CSV:-}" <<'PY'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
 by = {}
@@ -62,4 +64,9 @@ bare = statistics.median(by.get("bare", [float("nan")]))
 for mode, values in by.items():
     m = statistics.median(values)
     print(f"{mode:10} {m:12.0f}   {m / bare:6.3f}x")
+if sys.argv[2]:
+    with open(sys.argv[2], "w") as out:
+        out.write("mode,median_rps\n")
+        for mode, values in by.items():
+            out.write(f"{mode},{statistics.median(values):.0f}\n")
 PY

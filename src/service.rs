@@ -108,11 +108,9 @@ where
         let (Found::Ticket(found), Ticket::Named) = (found, facts.ticket) else {
             let json = || wants_json(&parts.headers);
             let decision = decide(&facts);
-            let span = gate::span(decision, None);
             let answer = match decision {
                 Decision::Pass => {
-                    gate::record(&span, "passed", None);
-                    let _entered = span.enter();
+                    gate::span(decision, None, Some("passed"), None);
                     return ResponseFuture::passed(
                         self.inner.call(Request::from_parts(parts, body)),
                     );
@@ -125,7 +123,7 @@ where
                     respond::plain(status, "server_error", "server error", json())
                 }
             };
-            gate::record(&span, "answered", Some(answer.status()));
+            gate::span(decision, None, Some("answered"), Some(answer.status()));
             return ResponseFuture::ready(answer);
         };
         let key = config.flow.ticket_key(&found.id);
@@ -155,11 +153,9 @@ where
             }
         }
         let decision = decide(&facts);
-        let span = gate::span(decision, Some(&key));
         match decision {
             Decision::PassVerified => {
-                gate::record(&span, "passed", None);
-                let _entered = span.enter();
+                gate::span(decision, Some(&key), Some("passed"), None);
                 let claims = claims.expect("a signed device has claims");
                 let device = VerifiedDevice::new(found.id, key, claims);
                 ResponseFuture::verified(gate::pass(&mut self.inner, parts, body, device))
@@ -172,7 +168,12 @@ where
                         respond::plain(StatusCode::BAD_REQUEST, "bad_request", "bad request", json)
                     }
                 };
-                gate::record(&span, "answered", Some(answer.status()));
+                gate::span(
+                    decision,
+                    Some(&key),
+                    Some("answered"),
+                    Some(answer.status()),
+                );
                 ResponseFuture::ready(answer)
             }
             _ => {
@@ -185,6 +186,7 @@ where
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
                 let config = Arc::clone(config);
+                let span = gate::span(decision, Some(&key), None, None);
                 let run = gate::run(
                     config,
                     inner,

@@ -66,22 +66,19 @@ where
 /// the store (`probe`, `page`, `action`...); `status`, of a response the
 /// layer wrote; `ticket`, the label of the ticket's keyed hash. Never a
 /// code, a token, a ticket id or an address.
-pub(crate) fn span(decision: Decision, key: Option<&TicketKey>) -> tracing::Span {
+pub(crate) fn span(
+    decision: Decision,
+    key: Option<&TicketKey>,
+    outcome: Option<&'static str>,
+    status: Option<StatusCode>,
+) -> tracing::Span {
     tracing::debug_span!(
         "tower_otp.gate",
         decision = decision.name(),
-        outcome = tracing::field::Empty,
-        status = tracing::field::Empty,
+        outcome,
+        status = status.map(|s| s.as_u16()),
         ticket = key.map(TicketKey::label),
     )
-}
-
-/// Records how a decision ended on its [`span`].
-pub(crate) fn record(span: &tracing::Span, outcome: &str, status: Option<StatusCode>) {
-    span.record("outcome", outcome);
-    if let Some(status) = status {
-        span.record("status", status.as_u16());
-    }
 }
 
 /// A ticket page is a capability page: keep it out of caches unless the app says otherwise.

@@ -1,0 +1,189 @@
+//! The same route behind each middleware the layer is compared with, shared
+//! by `examples/bench_server.rs` (end to end, `scripts/load.sh`) and
+//! `benches/layer.rs` (in process), so both measure the same code.
+//!
+//! Modes: `bare` (the router alone), `otp` (`OtpLayer`, a valid device
+//! cookie), `jwt` (a `from_fn` middleware that finds the cookie and runs
+//! `jsonwebtoken::decode` with strict validation), `sessions`
+//! (tower-sessions with its memory store, reading one value), `cookies`
+//! (tower-cookies checking a signed cookie). Every request carries the same
+//! padding cookies (about 760 bytes of `Cookie` header in all).
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use http::StatusCode;
+use http::header::{COOKIE, SET_COOKIE};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use tower::ServiceExt;
+use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+
+pub(crate) const PATH: &str = "/tickets/A7x9Qz-2026-LIVE";
+
+/// Cookies a real site carries besides ours (analytics, preferences).
+pub(crate) fn padding() -> String {
+    format!(
+        "_ga=GA1.2.{}.1700000000; _gid=GA1.2.{}; theme=dark; lang=ja; consent={}; prefs={}",
+        "1234567890".repeat(3),
+        "9876543210".repeat(3),
+        "a".repeat(180),
+        "b".repeat(180)
+    )
+}
+
+fn router() -> Router {
+    Router::new().route("/tickets/{ticket}", get(|| async { "ok" }))
+}
+
+fn set_cookies(response: &http::Response<Body>) -> Vec<String> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect()
+}
+
+pub(crate) fn get_with(cookie: &str) -> Request {
+    Request::get(PATH)
+        .header(COOKIE, cookie)
+        .body(Body::empty())
+        .unwrap()
+}
+
+async fn otp() -> (Router, String) {
+    let flow = Flow::new(
+        &Secret::random(),
+        MemoryStore::new(),
+        CapturingMailer::new(),
+    );
+    let layer = OtpLayer::new(flow)
+        .with_ticket_param("ticket")
+        .with_cookie_secure(false);
+    let app = router().route_layer(layer);
+    let probe = app.clone().oneshot(get_with("x=1")).await.unwrap();
+    let claimed = app
+        .clone()
+        .oneshot(get_with(&set_cookies(&probe).join("; ")))
+        .await
+        .unwrap();
+    let device = set_cookies(&claimed)
+        .into_iter()
+        .find(|c| c.starts_with("otp-"))
+        .expect("a device cookie");
+    (app, device)
+}
+
+fn jwt() -> (Router, String) {
+    let claims = serde_json::json!({
+        "iss": "tower-otp", "aud": "tower-otp/device", "sub": "A7x9Qz",
+        "jti": "0123456789abcdef0123456789abcdef", "iat": 1_800_000_000u64,
+        "exp": 4_000_000_000u64, "gen": 0,
+    });
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(&[7u8; 32]),
+    )
+    .unwrap();
+    let key = DecodingKey::from_secret(&[7u8; 32]);
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.set_issuer(&["tower-otp"]);
+    validation.set_audience(&["tower-otp/device"]);
+    let app = router().layer(middleware::from_fn(move |req: Request, next: Next| {
+        let (key, validation) = (key.clone(), validation.clone());
+        async move {
+            let token = req
+                .headers()
+                .get(COOKIE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split("; ").find_map(|c| c.strip_prefix("device=")))
+                .unwrap_or("");
+            match jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation) {
+                Ok(_) => next.run(req).await,
+                Err(_) => StatusCode::UNAUTHORIZED.into_response(),
+            }
+        }
+    }));
+    (app, format!("device={token}"))
+}
+
+async fn sessions() -> (Router, String) {
+    use tower_sessions::{MemoryStore as SessionStore, Session, SessionManagerLayer};
+    let layer = SessionManagerLayer::new(SessionStore::default()).with_secure(false);
+    let app = Router::new()
+        .route(
+            "/tickets/{ticket}",
+            get(|session: Session| async move {
+                let verified: Option<bool> = session.get("verified").await.unwrap();
+                if verified == Some(true) {
+                    "ok".into_response()
+                } else {
+                    StatusCode::UNAUTHORIZED.into_response()
+                }
+            }),
+        )
+        .route(
+            "/login",
+            get(|session: Session| async move {
+                session.insert("verified", true).await.unwrap();
+                "in"
+            }),
+        )
+        .layer(layer);
+    let login = app
+        .clone()
+        .oneshot(Request::get("/login").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let cookie = set_cookies(&login).pop().expect("a session cookie");
+    (app, cookie)
+}
+
+async fn cookies() -> (Router, String) {
+    use tower_cookies::{Cookie, CookieManagerLayer, Cookies, Key};
+    let key = Key::from(&[9u8; 64]);
+    let check = key.clone();
+    let app = Router::new()
+        .route(
+            "/tickets/{ticket}",
+            get(move |cookies: Cookies| async move {
+                match cookies.signed(&check).get("device") {
+                    Some(_) => "ok".into_response(),
+                    None => StatusCode::UNAUTHORIZED.into_response(),
+                }
+            }),
+        )
+        .route(
+            "/login",
+            get(move |cookies: Cookies| async move {
+                cookies.signed(&key).add(Cookie::new("device", "A7x9Qz:0"));
+                "in"
+            }),
+        )
+        .layer(CookieManagerLayer::new());
+    let login = app
+        .clone()
+        .oneshot(Request::get("/login").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let cookie = set_cookies(&login).pop().expect("a signed cookie");
+    (app, cookie)
+}
+
+/// The app of `mode` and the cookie a verified client of it sends (`None`
+/// for an unknown mode).
+pub(crate) async fn app(mode: &str) -> Option<(Router, String)> {
+    Some(match mode {
+        "bare" => (router(), "device=none".to_owned()),
+        "otp" => otp().await,
+        "jwt" => jwt(),
+        "sessions" => sessions().await,
+        "cookies" => cookies().await,
+        _ => return None,
+    })
+}
