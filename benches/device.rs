@@ -2,7 +2,10 @@
 //!
 //! `cargo bench --bench device -- --warm-up-time 1 --measurement-time 3`
 //!
-//! - `token/verify`: our verifier on a valid token;
+//! - `token/verify`: our verifier on a valid token it has seen (a per-thread
+//!   cache hit, as a browser's repeat request);
+//! - `token/verify_cold`: the same on 1,024 tokens in turn (the cache holds
+//!   64), so nearly every call verifies in full;
 //! - `token/jsonwebtoken_decode`: `jsonwebtoken::decode` with the equivalent
 //!   strict validation and a `typ` check (the baseline);
 //! - `token/hmac_floor`: a bare pre-keyed HMAC-SHA256 over `header.payload`;
@@ -70,6 +73,16 @@ fn tokens(c: &mut Criterion) {
     let mut group = c.benchmark_group("token");
     group.bench_function("verify", |b| {
         b.iter(|| tokens.verify(black_box(&token), black_box(&ticket), black_box(now)))
+    });
+    let many: Vec<String> = (0..1024)
+        .map(|g| tokens.issue(&ticket, g, now).token)
+        .collect();
+    let mut next = 0;
+    group.bench_function("verify_cold", |b| {
+        b.iter(|| {
+            next = (next + 1) % many.len();
+            tokens.verify(black_box(&many[next]), black_box(&ticket), black_box(now))
+        })
     });
     group.bench_function("jsonwebtoken_decode", |b| {
         b.iter(|| jwt_decode(black_box(&token)))
