@@ -119,6 +119,8 @@ mod gate;
 mod layer;
 mod locale;
 pub mod mail;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod pages;
 mod revocation;
 mod secret;
