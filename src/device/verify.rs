@@ -5,6 +5,10 @@
 //! for a key in the ring (which pins `alg`, `typ` and `kid` and rules out `jwk`,
 //! `jku`, `crit` and friends without parsing them), then the HMAC is checked,
 //! and only then is the payload parsed, once, into borrowed fields.
+//!
+//! A token this thread has verified before is taken from `seen` (same
+//! bytes, same settings, same ticket; the expiry checked again), so a
+//! browser's repeat requests skip all of that.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
