@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Modes (`examples/support/peers.rs`, shared with `benches/layer.rs`):
-//! `bare`, `otp`, `jwt`, `sessions`, `cookies`. At start it prints one line,
+//! `bare`, `noop`, `otp`, `jwt`, `sessions`, `cookies`. At start it prints one line,
 //! `COOKIE <header value>`: the `Cookie` header a verified client sends (the
 //! same padding cookies in every mode, so every request carries about 760
 //! bytes of cookies).

@@ -2,7 +2,8 @@
 //! by `examples/bench_server.rs` (end to end, `scripts/load.sh`) and
 //! `benches/layer.rs` (in process), so both measure the same code.
 //!
-//! Modes: `bare` (the router alone), `otp` (`OtpLayer`, a valid device
+//! Modes: `bare` (the router alone), `noop` (a layer that does nothing,
+//! applied with `route_layer` like `otp`), `otp` (`OtpLayer`, a valid device
 //! cookie), `jwt` (a `from_fn` middleware that finds the cookie and runs
 //! `jsonwebtoken::decode` with strict validation), `sessions`
 //! (tower-sessions with its memory store, reading one value), `cookies`
@@ -180,6 +181,11 @@ async fn cookies() -> (Router, String) {
 pub(crate) async fn app(mode: &str) -> Option<(Router, String)> {
     Some(match mode {
         "bare" => (router(), "device=none".to_owned()),
+        // A layer that does nothing, applied as `otp` is: what any layer costs.
+        "noop" => (
+            router().route_layer(tower::util::MapRequestLayer::new(|r: Request| r)),
+            "device=none".to_owned(),
+        ),
         "otp" => otp().await,
         "jwt" => jwt(),
         "sessions" => sessions().await,
