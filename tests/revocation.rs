@@ -12,10 +12,10 @@ use std::time::Duration;
 use common::{Browser, Harness};
 use http::StatusCode;
 use tower_otp::store::{
-    BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome, Store,
-    StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome,
+    Store, StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
 };
-use tower_otp::{EmailAddress, MemoryStore, Revocation, Secret, TicketId, TicketKey, Timestamp};
+use tower_otp::{MemoryStore, Revocation, Secret, TicketId, TicketKey, Timestamp};
 
 const T: &str = "/tickets/abc";
 
@@ -45,8 +45,8 @@ impl Store for Counted {
     ) -> Result<ClaimOutcome, StoreError> {
         self.inner.claim_first_device(t, now, p).await
     }
-    async fn bind(&self, t: &TicketKey, a: &EmailAddress) -> Result<BindOutcome, StoreError> {
-        self.inner.bind(t, a).await
+    async fn bind(&self, r: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
+        self.inner.bind(r).await
     }
     async fn issue_code(&self, r: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
         self.inner.issue_code(r).await

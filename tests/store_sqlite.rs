@@ -17,7 +17,9 @@ use http::StatusCode;
 use lockout::lock_out;
 use sql_support::{Guarded, sqlite_at, sqlite_handles, temp_db};
 use tower_otp::store::conformance::{Instances, random_address, random_code, random_ticket};
-use tower_otp::store::{IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome, VerifyRequest};
+use tower_otp::store::{
+    BindRequest, IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome, VerifyRequest,
+};
 use tower_otp::{Clock, EmailAddress, Secret, SqliteStore, Timestamp};
 
 tower_otp::store_conformance_tests!(instances: Instances::many(sqlite_handles(1).await));
@@ -52,7 +54,11 @@ async fn an_unmigrated_database_says_so_and_migrate_is_idempotent() {
     let error = store.ensure_migrated().await.unwrap_err();
     assert!(error.to_string().contains("migrate()"), "{error}");
     let error = store
-        .bind(&random_ticket(), &random_address().0)
+        .bind(&BindRequest::new(
+            &random_ticket(),
+            &random_address().0,
+            Timestamp::from_millis(1),
+        ))
         .await
         .unwrap_err();
     assert!(error.to_string().contains("migrate()"), "{error}");
@@ -99,7 +105,13 @@ async fn prefixes_keep_stores_apart_in_one_file() {
     b.migrate().await.unwrap();
     let ticket = random_ticket();
     let (address, _) = random_address();
-    a.bind(&ticket, &address).await.unwrap();
+    a.bind(&BindRequest::new(
+        &ticket,
+        &address,
+        Timestamp::from_millis(1),
+    ))
+    .await
+    .unwrap();
     let policy = Policy::default();
     assert!(
         a.load(&ticket, t(0), &policy)
@@ -151,7 +163,10 @@ async fn sweep_drops_expired_rows_and_keeps_long_lived_facts() {
     let pending = random_ticket();
     issue(pending, &random_address().0).await;
     let bound = random_ticket();
-    store.bind(&bound, &taro).await.unwrap();
+    store
+        .bind(&BindRequest::new(&bound, &taro, Timestamp::from_millis(1)))
+        .await
+        .unwrap();
     issue(bound, &taro).await;
     assert_eq!(count(&path, "otp_tickets").await, 2);
     // The stranger's send counts for its mailbox and its domain; the
@@ -316,7 +331,11 @@ async fn unbound_claims_are_swept_after_their_lifetime() {
         .await
         .unwrap();
     store
-        .bind(&bound, &EmailAddress::parse("taro@example.com").unwrap())
+        .bind(&BindRequest::new(
+            &bound,
+            &EmailAddress::parse("taro@example.com").unwrap(),
+            Timestamp::from_millis(1),
+        ))
         .await
         .unwrap();
     let before = count(&path, "otp_tickets").await;

@@ -54,12 +54,13 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::Barrier;
 
 use super::{
-    AddressKey, BindOutcome, ClaimOutcome, CounterKeys, IssueOutcome, IssueRequest, Policy,
-    RestartOutcome, Store, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    AddressKey, BindOutcome, BindRequest, ClaimOutcome, CounterKeys, IssueOutcome, IssueRequest,
+    Policy, RestartOutcome, Store, TicketSnapshot, VerifyOutcome, VerifyRequest,
 };
 use crate::clock::Timestamp;
 use crate::code::CodeHash;
 use crate::email::EmailAddress;
+use crate::locale::Locale;
 use crate::ticket::TicketKey;
 
 /// How many times each race is run.
@@ -326,6 +327,7 @@ macro_rules! __store_conformance_checks {
             claim_lapses_while_unbound
             claim_kept_once_bound
             verify_reports_earlier_device
+            bound_locale_remembered
         }
     };
 }
@@ -401,7 +403,8 @@ impl<'a> Ctx<'a> {
     }
 
     async fn bind(&self, t: &TicketKey, a: &Addr) -> BindOutcome {
-        self.store().bind(t, &a.address).await.expect("bind")
+        let request = BindRequest::new(t, &a.address, self.at(0));
+        self.store().bind(&request).await.expect("bind")
     }
 
     async fn issue(
@@ -503,6 +506,7 @@ fn verified(address: &Addr, newly_bound: bool, generation: u64) -> VerifyOutcome
         newly_bound,
         earlier_device: false,
         generation,
+        previous_locale: None,
     }
 }
 
@@ -513,6 +517,7 @@ fn verified_again(address: &Addr, newly_bound: bool, generation: u64) -> VerifyO
         newly_bound,
         earlier_device: true,
         generation,
+        previous_locale: None,
     }
 }
 
@@ -1250,11 +1255,14 @@ pub async fn race_right_guesses(instances: &Instances) {
 pub async fn race_binds(instances: &Instances) {
     let cx = Ctx::new(instances);
     for round in 0..RACE_ROUNDS {
-        let t = random_ticket();
+        let (t, now) = (random_ticket(), cx.at(0));
         let addresses: Arc<Vec<Addr>> = Arc::new((0..50).map(|_| addr()).collect());
         let outcomes = race(instances, 50, |i, store| {
             let addresses = addresses.clone();
-            async move { store.bind(&t, &addresses[i].address).await.expect("bind") }
+            async move {
+                let request = BindRequest::new(&t, &addresses[i].address, now);
+                store.bind(&request).await.expect("bind")
+            }
         })
         .await;
         let winners: Vec<usize> = (0..50)
@@ -1288,7 +1296,15 @@ pub async fn race_verify_against_bind(instances: &Instances) {
                     let outcome = store.verify_code(&request).await.expect("verify_code");
                     (Some(outcome), None)
                 } else {
-                    (None, Some(store.bind(&t, &b_address).await.expect("bind")))
+                    (
+                        None,
+                        Some(
+                            store
+                                .bind(&BindRequest::new(&t, &b_address, now))
+                                .await
+                                .expect("bind"),
+                        ),
+                    )
                 }
             }
         })
@@ -1671,4 +1687,79 @@ pub async fn verify_reports_earlier_device(instances: &Instances) {
         cx.verify(&t, &code, cx.at(1)).await,
         verified_again(&a, true, 0)
     );
+}
+
+// ---------------------------------------------------------------------------
+// The owner's language and the binding's time.
+
+/// The bound locale: given at `bind`, set when a code binds, replaced by the
+/// page of each later verification that names one; `Verified` reports it as
+/// it was before. The binding keeps the time it was made.
+pub async fn bound_locale_remembered(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    let request = BindRequest::new(&t, &a.address, cx.at(0)).with_locale(Some(Locale::Ja));
+    assert_eq!(
+        cx.store().bind(&request).await.expect("bind"),
+        BindOutcome::Bound
+    );
+    let s = cx.load(&t, cx.at(1)).await;
+    assert_eq!(
+        (s.bound_locale, s.bound_at),
+        (Some(Locale::Ja), Some(cx.at(0)))
+    );
+    let verify_in = |code: CodeHash, now: Timestamp, locale: Option<Locale>| {
+        let policy = cx.policy.clone();
+        let store = cx.store();
+        async move {
+            let request = VerifyRequest::new(&t, &code, now, &policy).with_locale(locale);
+            store.verify_code(&request).await.expect("verify_code")
+        }
+    };
+    let code = cx.issue_ok(&t, &a, cx.at(10)).await;
+    let previous = |outcome: VerifyOutcome| match outcome {
+        VerifyOutcome::Verified {
+            previous_locale, ..
+        } => previous_locale,
+        other => panic!("expected Verified, got {other:?}"),
+    };
+    assert_eq!(
+        previous(verify_in(code, cx.at(11), Some(Locale::Ko)).await),
+        Some(Locale::Ja)
+    );
+    let s = cx.load(&t, cx.at(12)).await;
+    assert_eq!(
+        (s.bound_locale, s.bound_at),
+        (Some(Locale::Ko), Some(cx.at(0)))
+    );
+    let code = cx.issue_ok(&t, &a, cx.at(100)).await;
+    assert_eq!(
+        previous(verify_in(code, cx.at(101), None).await),
+        Some(Locale::Ko)
+    );
+    assert_eq!(cx.load(&t, cx.at(102)).await.bound_locale, Some(Locale::Ko));
+
+    // A code that binds: no previous language, the page's is remembered, and
+    // the binding's time is the verification's.
+    let (t2, b) = (random_ticket(), addr());
+    let code = cx.issue_ok(&t2, &b, cx.at(200)).await;
+    let request =
+        VerifyRequest::new(&t2, &code, cx.at(201), &cx.policy).with_locale(Some(Locale::ZhHant));
+    assert_eq!(
+        previous(cx.store().verify_code(&request).await.expect("verify")),
+        None
+    );
+    let s = cx.load(&t2, cx.at(202)).await;
+    assert_eq!(s.binding, Some(b.address));
+    assert_eq!(
+        (s.bound_locale, s.bound_at),
+        (Some(Locale::ZhHant), Some(cx.at(201)))
+    );
+    assert!(s.device_verified);
+    // A pre-bind without a language leaves it unknown.
+    let (t3, c) = (random_ticket(), addr());
+    cx.bind(&t3, &c).await;
+    let s = cx.load(&t3, cx.at(1)).await;
+    assert_eq!((s.bound_locale, s.bound_at), (None, Some(cx.at(0))));
+    assert!(!s.device_verified);
 }

@@ -457,8 +457,7 @@ impl tower_otp::store::Store for FailingStore {
     }
     async fn bind(
         &self,
-        _: &tower_otp::TicketKey,
-        _: &EmailAddress,
+        _: &tower_otp::store::BindRequest<'_>,
     ) -> Result<tower_otp::store::BindOutcome, tower_otp::store::StoreError> {
         Err(tower_otp::store::StoreError::msg("down"))
     }

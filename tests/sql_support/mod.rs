@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tower_otp::store::{
-    BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome, Store,
-    StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome,
+    Store, StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
 };
-use tower_otp::{EmailAddress, TicketKey, Timestamp};
+use tower_otp::{TicketKey, Timestamp};
 
 pub const PG_ENV: &str = "OTP_TEST_DATABASE_URL";
 
@@ -51,8 +51,8 @@ impl<S: Store> Store for Guarded<S> {
     ) -> Result<ClaimOutcome, StoreError> {
         self.store.claim_first_device(t, now, p).await
     }
-    async fn bind(&self, t: &TicketKey, a: &EmailAddress) -> Result<BindOutcome, StoreError> {
-        self.store.bind(t, a).await
+    async fn bind(&self, r: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
+        self.store.bind(r).await
     }
     async fn issue_code(&self, r: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
         self.store.issue_code(r).await

@@ -7,10 +7,10 @@ use super::RedisStore;
 use super::keys::hex;
 use super::scripts::{self, SCRIPTS, millis, policy_args};
 use crate::clock::Timestamp;
-use crate::email::EmailAddress;
+use crate::locale::Locale;
 use crate::store::{
-    BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome, Store,
-    StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome,
+    Store, StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
 };
 use crate::ticket::TicketKey;
 
@@ -160,15 +160,13 @@ impl Store for RedisStore {
         scripts::claim(self.run(invocation).await?)
     }
 
-    async fn bind(
-        &self,
-        ticket: &TicketKey,
-        address: &EmailAddress,
-    ) -> Result<BindOutcome, StoreError> {
+    async fn bind(&self, r: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
         let mut invocation = SCRIPTS.bind.prepare_invoke();
         invocation
-            .key(self.keys.record(ticket))
-            .arg(address.as_str());
+            .key(self.keys.record(r.ticket))
+            .arg(r.address.as_str())
+            .arg(r.locale.map_or("", Locale::tag))
+            .arg(r.now.as_millis());
         scripts::bind(self.run(invocation).await?)
     }
 
@@ -232,7 +230,8 @@ impl Store for RedisStore {
             .arg(hex(r.code.as_bytes()))
             .arg(r.policy.max_attempts)
             .arg(r.policy.lockout_threshold)
-            .arg(millis(r.policy.lockout_duration));
+            .arg(millis(r.policy.lockout_duration))
+            .arg(r.locale.map_or("", Locale::tag));
         scripts::verify(self.run(invocation).await?)
     }
 

@@ -13,6 +13,7 @@ use super::keys::unhex;
 use crate::clock::Timestamp;
 use crate::code::CodeHash;
 use crate::email::EmailAddress;
+use crate::locale::Locale;
 use crate::store::{
     BindOutcome, ClaimOutcome, CodeRecord, IssueOutcome, Policy, StoreError, TicketSnapshot,
     VerifyOutcome,
@@ -155,6 +156,13 @@ fn address(value: &Value) -> Result<Option<EmailAddress>, StoreError> {
         .map_err(|e| StoreError::new("unreadable address in redis", e))
 }
 
+/// A language tag the scripts stored; empty (or one this version does not
+/// know, written by a newer one) means none.
+fn locale(value: &Value) -> Result<Option<Locale>, StoreError> {
+    let raw = bytes(value)?;
+    Ok(std::str::from_utf8(raw).ok().and_then(Locale::parse))
+}
+
 /// The outcome's tag and its fields.
 fn tagged(value: Value) -> Result<(String, Vec<Value>), StoreError> {
     let mut items = items(value)?;
@@ -179,7 +187,11 @@ pub(super) fn snapshot(value: Value) -> Result<TicketSnapshot, StoreError> {
         sends,
         codes,
         had_codes,
-    ] = <[Value; 11]>::try_from(fields).map_err(|_| unexpected())?;
+        lapses,
+        bound_locale,
+        bound_at,
+        verified,
+    ] = <[Value; 15]>::try_from(fields).map_err(|_| unexpected())?;
     let live_codes = items(codes)?
         .chunks_exact(3)
         .map(|c| {
@@ -192,9 +204,17 @@ pub(super) fn snapshot(value: Value) -> Result<TicketSnapshot, StoreError> {
         })
         .collect::<Result<_, StoreError>>()?;
     let locked = uint(&locked)?;
+    let when = |v: &Value| -> Result<Option<Timestamp>, StoreError> {
+        let ms = uint(v)?;
+        Ok((ms > 0).then_some(Timestamp::from_millis(ms)))
+    };
     Ok(TicketSnapshot {
         claimed: int(&claimed)? == 1,
+        claim_until: when(&lapses)?,
         binding: address(&binding)?,
+        bound_locale: locale(&bound_locale)?,
+        bound_at: when(&bound_at)?,
+        device_verified: int(&verified)? == 1,
         generation: uint(&generation)?,
         pending: address(&pending)?,
         live_codes,
@@ -275,12 +295,15 @@ pub(super) fn take_address(value: Value) -> Result<Option<Timestamp>, StoreError
 pub(super) fn verify(value: Value) -> Result<VerifyOutcome, StoreError> {
     let (tag, fields) = tagged(value)?;
     match (tag.as_str(), fields.as_slice()) {
-        ("verified", [bound, newly, generation, earlier]) => Ok(VerifyOutcome::Verified {
-            address: address(bound)?.ok_or_else(unexpected)?,
-            newly_bound: int(newly)? == 1,
-            earlier_device: int(earlier)? == 1,
-            generation: uint(generation)?,
-        }),
+        ("verified", [bound, newly, generation, earlier, previous]) => {
+            Ok(VerifyOutcome::Verified {
+                address: address(bound)?.ok_or_else(unexpected)?,
+                newly_bound: int(newly)? == 1,
+                earlier_device: int(earlier)? == 1,
+                generation: uint(generation)?,
+                previous_locale: locale(previous)?,
+            })
+        }
         ("wrong", [left, locked]) => {
             let locked = uint(locked)?;
             Ok(VerifyOutcome::Wrong {

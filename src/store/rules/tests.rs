@@ -117,6 +117,7 @@ fn verify_table() {
                 newly_bound: true,
                 earlier_device: false,
                 generation: 0,
+                previous_locale: None,
             },
             |r| r.binding == Some(addr("taro")) && r.challenge.as_ref().unwrap().codes.is_empty(),
         ),
@@ -132,6 +133,7 @@ fn verify_table() {
                 newly_bound: false,
                 earlier_device: false,
                 generation: 0,
+                previous_locale: None,
             },
             |r| {
                 let c = r.challenge.as_ref().unwrap();
@@ -148,6 +150,7 @@ fn verify_table() {
                 newly_bound: true,
                 earlier_device: false,
                 generation: 0,
+                previous_locale: None,
             },
             |r| r.consecutive_failures == 0,
         ),
@@ -511,14 +514,27 @@ fn claim_bind_restart_revoke_table() {
         ClaimOutcome::Claimed { generation: 2 }
     );
 
-    assert_eq!(bind(&mut claimed(), &addr("taro")), BindOutcome::Bound);
+    let key = TicketKey::from_bytes([1; 16]);
+    let (taro, hanako) = (addr("taro"), addr("hanako"));
+    let binds = |a| BindRequest::new(&key, a, t(5)).with_locale(Some(Locale::Ja));
+    let mut record = claimed();
+    assert_eq!(bind(&mut record, &binds(&taro)), BindOutcome::Bound);
     assert_eq!(
-        bind(&mut bound(), &addr("taro")),
-        BindOutcome::AlreadyBound { same: true }
+        (record.bound_locale, record.bound_at),
+        (Some(Locale::Ja), t(5))
     );
     assert_eq!(
-        bind(&mut bound(), &addr("hanako")),
+        bind(&mut bound(), &binds(&taro)),
+        BindOutcome::AlreadyBound { same: true }
+    );
+    let mut record = bound();
+    assert_eq!(
+        bind(&mut record, &binds(&hanako)),
         BindOutcome::AlreadyBound { same: false }
+    );
+    assert_eq!(
+        (record.bound_locale, record.bound_at),
+        (None, Timestamp::default())
     );
 
     let mut record = with(pending("taro", &[(1, 0)]), |r| challenge(r).attempts = 2);
@@ -577,4 +593,52 @@ fn sweep_keeps_the_long_lived_facts() {
     assert!(record.challenge.is_none() && record.claimed && record.consecutive_failures == 3);
     let mut load_view = pending("taro", &[(1, 0)]);
     assert!(load_view.sweep(t(3600)) && load_view.is_empty());
+}
+
+/// The bound locale: set when a code binds, replaced by the page of each
+/// later verification that names one, and reported as it was before.
+#[test]
+fn bound_locale_follows_the_owner() {
+    let policy = Policy::default();
+    let key = TicketKey::from_bytes([1; 16]);
+    let check = |record: &mut TicketRecord, n: u8, at: u64, locale: Option<Locale>| {
+        let code = hash(n);
+        let request = VerifyRequest::new(&key, &code, t(at), &policy).with_locale(locale);
+        match verify(record, &request) {
+            VerifyOutcome::Verified {
+                previous_locale, ..
+            } => previous_locale,
+            other => panic!("{other:?}"),
+        }
+    };
+    let mut record = pending("taro", &[(1, 0)]);
+    assert_eq!(check(&mut record, 1, 1, Some(Locale::Ko)), None);
+    assert_eq!(
+        (record.bound_locale, record.bound_at),
+        (Some(Locale::Ko), t(1))
+    );
+    let s = load(&record, t(2), &policy);
+    assert_eq!(
+        (s.bound_locale, s.bound_at),
+        (Some(Locale::Ko), Some(t(2 - 1)))
+    );
+
+    // A new device on an English page: the notice goes in Korean, and English
+    // is remembered for the next one.
+    let mut record = with(record, |r| {
+        r.challenge = pending("taro", &[(2, 10)]).challenge;
+    });
+    assert_eq!(
+        check(&mut record, 2, 11, Some(Locale::En)),
+        Some(Locale::Ko)
+    );
+    assert_eq!(record.bound_locale, Some(Locale::En));
+    assert_eq!(record.bound_at, t(1), "the binding keeps its time");
+
+    // No page language: the bound locale stays.
+    let mut record = with(record, |r| {
+        r.challenge = pending("taro", &[(3, 20)]).challenge;
+    });
+    assert_eq!(check(&mut record, 3, 21, None), Some(Locale::En));
+    assert_eq!(record.bound_locale, Some(Locale::En));
 }

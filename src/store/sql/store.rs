@@ -31,14 +31,13 @@ macro_rules! sql_store {
         use sqlx::Transaction;
 
         use crate::clock::Timestamp;
-        use crate::email::EmailAddress;
         use crate::store::rules::{self, AddressSends, TicketRecord};
         use crate::store::sql::{
             SWEEP_BATCH, SWEEP_BATCHES, SWEEP_GRACE, SWEEP_INTERVAL, TicketColumns, TicketRow,
             address_from_row, codec, db_error, is_missing_table, millis, timed_out,
         };
         use crate::store::{
-            AddressKey, BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy,
+            AddressKey, BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, Policy,
             RestartOutcome, Store, StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
         };
         use crate::ticket::TicketKey;
@@ -121,6 +120,8 @@ macro_rules! sql_store {
                     .bind(after.keep_until)
                     .bind(after.claim_until)
                     .bind(after.verified)
+                    .bind(after.bound_locale)
+                    .bind(after.bound_at)
                     .execute(&mut **tx)
                     .await
                     .map_err(db_error)?;
@@ -471,12 +472,8 @@ macro_rules! sql_store {
                     .await
             }
 
-            async fn bind(
-                &self,
-                ticket: &TicketKey,
-                address: &EmailAddress,
-            ) -> Result<BindOutcome, StoreError> {
-                self.on_ticket(ticket, None, |t| rules::bind(t, address))
+            async fn bind(&self, request: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
+                self.on_ticket(request.ticket, None, |t| rules::bind(t, request))
                     .await
             }
 
