@@ -12,8 +12,8 @@ use common::{Browser, FailingStore, Harness, Reply, stable};
 use http::{Method, StatusCode};
 use serde_json::json;
 use tower_otp::store::{
-    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome,
-    TicketSnapshot, VerifyOutcome, VerifyRequest,
+    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
+    RebindOutcome, RestartOutcome, TicketSnapshot, UnbindOutcome, VerifyOutcome, VerifyRequest,
 };
 use tower_otp::store::{Store, StoreError};
 use tower_otp::{ChallengeState, MemoryStore, Secret, TicketKey, Timestamp};
@@ -291,6 +291,22 @@ impl Store for FlakyStore {
     }
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
         self.inner.revoke_devices(ticket).await
+    }
+    async fn unbind(&self, t: &TicketKey, now: Timestamp) -> Result<UnbindOutcome, StoreError> {
+        self.inner.unbind(t, now).await
+    }
+    async fn rebind(&self, r: &BindRequest<'_>) -> Result<RebindOutcome, StoreError> {
+        self.inner.rebind(r).await
+    }
+    async fn clear_lockout(
+        &self,
+        t: &TicketKey,
+        now: Timestamp,
+    ) -> Result<LockoutCleared, StoreError> {
+        self.inner.clear_lockout(t, now).await
+    }
+    async fn forget(&self, t: &TicketKey) -> Result<bool, StoreError> {
+        self.inner.forget(t).await
     }
 }
 

@@ -12,8 +12,9 @@ use std::time::Duration;
 use common::{Browser, Harness};
 use http::StatusCode;
 use tower_otp::store::{
-    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome,
-    Store, StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
+    RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
+    VerifyRequest,
 };
 use tower_otp::{MemoryStore, Revocation, Secret, TicketId, TicketKey, Timestamp};
 
@@ -62,6 +63,22 @@ impl Store for Counted {
     }
     async fn revoke_devices(&self, t: &TicketKey) -> Result<u64, StoreError> {
         self.inner.revoke_devices(t).await
+    }
+    async fn unbind(&self, t: &TicketKey, now: Timestamp) -> Result<UnbindOutcome, StoreError> {
+        self.inner.unbind(t, now).await
+    }
+    async fn rebind(&self, r: &BindRequest<'_>) -> Result<RebindOutcome, StoreError> {
+        self.inner.rebind(r).await
+    }
+    async fn clear_lockout(
+        &self,
+        t: &TicketKey,
+        now: Timestamp,
+    ) -> Result<LockoutCleared, StoreError> {
+        self.inner.clear_lockout(t, now).await
+    }
+    async fn forget(&self, t: &TicketKey) -> Result<bool, StoreError> {
+        self.inner.forget(t).await
     }
     fn is_durable(&self) -> bool {
         false

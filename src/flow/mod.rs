@@ -26,11 +26,13 @@ mod keys;
 mod limits;
 mod outcome;
 mod send;
+mod support;
 
 pub(crate) use self::keys::Keys;
 pub use self::limits::Limits;
 pub use self::outcome::{Challenge, ChallengeState, Rejection, Revoked, Sent, Verified};
 pub use self::send::SendRequest;
+pub use self::support::{Rebound, TicketReport, Unbound};
 
 /// The challenge flow of every ticket, shared by all requests (cheap to clone).
 ///
@@ -542,7 +544,8 @@ impl Flow {
     /// let ticket = flow.ticket_key(&TicketId::new("A7x9Qz"));
     /// flow.send(&ticket, SendRequest::new(Locale::Ko).with_email("minji@example.com")).await?;
     /// let verified = flow.verify_in(&ticket, &mailer.last_code().unwrap(), Locale::Ko).await?;
-    /// assert!(verified.newly_bound); // bound, and its owner's language is Korean
+    /// assert!(verified.newly_bound);
+    /// assert_eq!(flow.inspect(&ticket).await?.bound_locale, Some(Locale::Ko));
     /// # Ok::<(), tower_otp::Rejection>(())
     /// # }).unwrap();
     /// ```
@@ -740,8 +743,8 @@ impl Flow {
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let ticket = flow.ticket_key(&TicketId::new("A7x9Qz"));
     /// let buyer = EmailAddress::parse("wang@example.com").unwrap();
-    /// let outcome = flow.pre_bind_in(&ticket, &buyer, Locale::ZhHant).await?;
-    /// assert_eq!(outcome, tower_otp::store::BindOutcome::Bound);
+    /// flow.pre_bind_in(&ticket, &buyer, Locale::ZhHant).await?;
+    /// assert_eq!(flow.inspect(&ticket).await?.bound_locale, Some(Locale::ZhHant));
     /// # Ok::<(), tower_otp::store::StoreError>(())
     /// # }).unwrap();
     /// ```

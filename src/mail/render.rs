@@ -81,6 +81,13 @@ pub(crate) fn render(mail: &OtpMail) -> RenderedMail {
                 texts.notice_body(&site, hint, &when),
             )
         }
+        MailKind::Rebound { at } => {
+            let when = texts.format_time(*at);
+            (
+                texts.rebound_subject(),
+                texts.rebound_body(&site, hint, &when),
+            )
+        }
     };
     let subject = format!("[{}] {subject}", site.name);
     RenderedMail {

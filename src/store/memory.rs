@@ -19,8 +19,9 @@ use async_trait::async_trait;
 
 use super::rules::{self, AddressSends, TicketRecord};
 use super::{
-    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome,
-    Store, StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
+    RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
+    VerifyRequest,
 };
 use crate::clock::Timestamp;
 use crate::ticket::TicketKey;
@@ -391,6 +392,40 @@ impl Store for MemoryStore {
         Ok(self
             .ticket_shard(ticket, None)
             .update(ticket, rules::revoke))
+    }
+
+    async fn unbind(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<UnbindOutcome, StoreError> {
+        Ok(self
+            .ticket_shard(ticket, Some(now))
+            .update(ticket, rules::unbind))
+    }
+
+    async fn rebind(&self, request: &BindRequest<'_>) -> Result<RebindOutcome, StoreError> {
+        Ok(self
+            .ticket_shard(request.ticket, Some(request.now))
+            .update(request.ticket, |t| rules::rebind(t, request)))
+    }
+
+    async fn clear_lockout(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<LockoutCleared, StoreError> {
+        Ok(self
+            .ticket_shard(ticket, Some(now))
+            .update(ticket, |t| rules::clear_lockout(t, now)))
+    }
+
+    async fn forget(&self, ticket: &TicketKey) -> Result<bool, StoreError> {
+        Ok(self
+            .ticket_shard(ticket, None)
+            .map
+            .remove(ticket.as_bytes())
+            .is_some())
     }
 
     fn is_durable(&self) -> bool {

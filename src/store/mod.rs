@@ -534,6 +534,42 @@ pub enum RestartOutcome {
     Bound,
 }
 
+/// What [`Store::unbind`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnbindOutcome {
+    /// The address that was bound (`None`: the ticket was not bound).
+    pub previous: Option<EmailAddress>,
+    /// The ticket's new generation: device tokens issued before carry an
+    /// older one.
+    pub generation: u64,
+}
+
+/// What [`Store::rebind`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RebindOutcome {
+    /// The request's address is now bound.
+    Rebound {
+        /// The address bound before (`None`: the ticket was not bound).
+        previous: Option<EmailAddress>,
+        /// The language of that address, if known.
+        previous_locale: Option<Locale>,
+    },
+    /// The ticket was bound to this address already; nothing changed.
+    Unchanged,
+}
+
+/// What [`Store::clear_lockout`] cleared, as it was before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct LockoutCleared {
+    /// The lockout that was running at `now`, if any.
+    pub locked_until: Option<Timestamp>,
+    /// The consecutive failures counted towards the next lockout.
+    pub consecutive_failures: u32,
+}
+
 /// The store could not be reached or failed. Keeps its source.
 #[derive(Debug, thiserror::Error)]
 #[error("store unavailable: {message}")]
@@ -578,10 +614,11 @@ impl StoreError {
 /// use std::sync::atomic::{AtomicU64, Ordering};
 ///
 /// use tower_otp::store::{
-///     BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome, Store,
-///     StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+///     BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
+///     RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
+///     VerifyRequest,
 /// };
-/// use tower_otp::{EmailAddress, MemoryStore, TicketKey, Timestamp};
+/// use tower_otp::{MemoryStore, TicketKey, Timestamp};
 ///
 /// #[derive(Debug, Default)]
 /// struct Counting<S> {
@@ -615,6 +652,18 @@ impl StoreError {
 ///     }
 ///     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
 ///         self.inner.revoke_devices(ticket).await
+///     }
+///     async fn unbind(&self, ticket: &TicketKey, now: Timestamp) -> Result<UnbindOutcome, StoreError> {
+///         self.inner.unbind(ticket, now).await
+///     }
+///     async fn rebind(&self, request: &BindRequest<'_>) -> Result<RebindOutcome, StoreError> {
+///         self.inner.rebind(request).await
+///     }
+///     async fn clear_lockout(&self, ticket: &TicketKey, now: Timestamp) -> Result<LockoutCleared, StoreError> {
+///         self.inner.clear_lockout(ticket, now).await
+///     }
+///     async fn forget(&self, ticket: &TicketKey) -> Result<bool, StoreError> {
+///         self.inner.forget(ticket).await
 ///     }
 ///     fn is_durable(&self) -> bool {
 ///         self.inner.is_durable()
@@ -718,6 +767,47 @@ pub trait Store: Send + Sync + 'static {
     /// stop passing where revocation checks are on. Returns the new generation.
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError>;
 
+    // Support actions: called by an operator through the flow, never by the
+    // gate. Each is one atomic step, like every method above.
+
+    /// Forgets the binding (its address, language and time) and the pending
+    /// challenge (the pending address and its codes), and increments the
+    /// generation so device tokens issued before stop passing where
+    /// revocation is checked. The ticket then counts as claimed for good and
+    /// not verified: no browser is trusted as a first device, and the next
+    /// address whose code is verified is bound, as on a new ticket. The
+    /// round's attempts, the failure count, a running lockout and the send
+    /// times stay (they guard against abuse, not for the owner). Works on
+    /// unbound tickets too (the generation still moves).
+    async fn unbind(&self, ticket: &TicketKey, now: Timestamp)
+    -> Result<UnbindOutcome, StoreError>;
+
+    /// Binds `request.address` in place of the current binding, if any, in
+    /// one step: → `Unchanged` when it is the bound address already (nothing
+    /// changes); otherwise the binding becomes `request.address` with
+    /// `request.locale` and `request.now`, the pending address and its codes
+    /// are dropped (codes sent to the old address must not verify), and the
+    /// old address and its language are returned → `Rebound`. The generation,
+    /// the claim, the failure count, a lockout and the send times stay.
+    async fn rebind(&self, request: &BindRequest<'_>) -> Result<RebindOutcome, StoreError>;
+
+    /// Ends a lockout of new devices and resets the consecutive-failure
+    /// count; returns both as they were at `now`. The round's attempts stay
+    /// (a spent round ends with its codes, as usual).
+    async fn clear_lockout(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<LockoutCleared, StoreError>;
+
+    /// Deletes everything the store keeps under the ticket's key (claim,
+    /// binding, language, generation, challenge, counters of the ticket):
+    /// afterwards [`load`](Store::load) gives the default snapshot. Returns
+    /// whether there was anything. The per-address send counters stay: they
+    /// are keyed by a keyed hash of a mailbox, not by the ticket, hold only
+    /// send times, and expire within `send_window` by themselves.
+    async fn forget(&self, ticket: &TicketKey) -> Result<bool, StoreError>;
+
     /// Whether what the store keeps survives a restart of the application
     /// (default: `true`). [`MemoryStore`](crate::MemoryStore) says `false`: after a restart every
     /// ticket is unclaimed and unbound again, so a layer that trusts first
@@ -776,6 +866,26 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
         (**self).revoke_devices(ticket).await
+    }
+    async fn unbind(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<UnbindOutcome, StoreError> {
+        (**self).unbind(ticket, now).await
+    }
+    async fn rebind(&self, request: &BindRequest<'_>) -> Result<RebindOutcome, StoreError> {
+        (**self).rebind(request).await
+    }
+    async fn clear_lockout(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<LockoutCleared, StoreError> {
+        (**self).clear_lockout(ticket, now).await
+    }
+    async fn forget(&self, ticket: &TicketKey) -> Result<bool, StoreError> {
+        (**self).forget(ticket).await
     }
     fn is_durable(&self) -> bool {
         (**self).is_durable()

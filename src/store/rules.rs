@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use super::{
     AddressKey, BindOutcome, BindRequest, ClaimOutcome, CodeRecord, IssueOutcome, IssueRequest,
-    Policy, RestartOutcome, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    LockoutCleared, Policy, RebindOutcome, RestartOutcome, TicketSnapshot, UnbindOutcome,
+    VerifyOutcome, VerifyRequest,
 };
 use crate::clock::Timestamp;
 use crate::email::EmailAddress;
@@ -489,12 +490,62 @@ pub(crate) fn restart(ticket: &mut TicketRecord) -> RestartOutcome {
     if ticket.binding.is_some() {
         return RestartOutcome::Bound;
     }
+    drop_pending(ticket);
+    RestartOutcome::Restarted
+}
+
+/// Forgets the pending address and its codes; the rest of the challenge stays.
+fn drop_pending(ticket: &mut TicketRecord) {
     if let Some(challenge) = ticket.challenge.as_mut() {
         challenge.address = None;
         challenge.clear_codes();
     }
     ticket.tidy();
-    RestartOutcome::Restarted
+}
+
+/// [`Store::unbind`](super::Store::unbind).
+pub(crate) fn unbind(ticket: &mut TicketRecord) -> UnbindOutcome {
+    let previous = ticket.binding.take();
+    ticket.bound_locale = None;
+    ticket.bound_at = Timestamp::default();
+    ticket.verified = false;
+    // Claimed for good: no browser becomes a first device after an unbind.
+    ticket.claimed = true;
+    ticket.claim_until = Timestamp::default();
+    drop_pending(ticket);
+    UnbindOutcome {
+        previous,
+        generation: revoke(ticket),
+    }
+}
+
+/// [`Store::rebind`](super::Store::rebind).
+pub(crate) fn rebind(ticket: &mut TicketRecord, r: &BindRequest<'_>) -> RebindOutcome {
+    if ticket.binding.as_ref() == Some(r.address) {
+        return RebindOutcome::Unchanged;
+    }
+    let previous = ticket.binding.take();
+    let previous_locale = previous.as_ref().and(ticket.bound_locale);
+    set_binding(ticket, r.address.clone(), r.locale, r.now);
+    drop_pending(ticket);
+    RebindOutcome::Rebound {
+        previous,
+        previous_locale,
+    }
+}
+
+/// [`Store::clear_lockout`](super::Store::clear_lockout).
+pub(crate) fn clear_lockout(ticket: &mut TicketRecord, now: Timestamp) -> LockoutCleared {
+    let cleared = LockoutCleared {
+        locked_until: ticket.locked_until(now),
+        consecutive_failures: ticket.consecutive_failures,
+    };
+    ticket.consecutive_failures = 0;
+    if let Some(challenge) = ticket.challenge.as_mut() {
+        challenge.locked_until = Timestamp::default();
+    }
+    ticket.tidy();
+    cleared
 }
 
 /// [`Store::revoke_devices`](super::Store::revoke_devices): the new generation.

@@ -492,6 +492,29 @@ impl tower_otp::store::Store for FailingStore {
     ) -> Result<u64, tower_otp::store::StoreError> {
         Err(tower_otp::store::StoreError::msg("down"))
     }
+    async fn unbind(
+        &self,
+        _: &tower_otp::TicketKey,
+        _: Timestamp,
+    ) -> Result<tower_otp::store::UnbindOutcome, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
+    }
+    async fn rebind(
+        &self,
+        _: &tower_otp::store::BindRequest<'_>,
+    ) -> Result<tower_otp::store::RebindOutcome, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
+    }
+    async fn clear_lockout(
+        &self,
+        _: &tower_otp::TicketKey,
+        _: Timestamp,
+    ) -> Result<tower_otp::store::LockoutCleared, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
+    }
+    async fn forget(&self, _: &tower_otp::TicketKey) -> Result<bool, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tower_otp::store::{
-    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome,
-    Store, StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
+    RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
+    VerifyRequest,
 };
 use tower_otp::{TicketKey, Timestamp};
 
@@ -68,6 +69,22 @@ impl<S: Store> Store for Guarded<S> {
     }
     async fn revoke_devices(&self, t: &TicketKey) -> Result<u64, StoreError> {
         self.store.revoke_devices(t).await
+    }
+    async fn unbind(&self, t: &TicketKey, now: Timestamp) -> Result<UnbindOutcome, StoreError> {
+        self.store.unbind(t, now).await
+    }
+    async fn rebind(&self, r: &BindRequest<'_>) -> Result<RebindOutcome, StoreError> {
+        self.store.rebind(r).await
+    }
+    async fn clear_lockout(
+        &self,
+        t: &TicketKey,
+        now: Timestamp,
+    ) -> Result<LockoutCleared, StoreError> {
+        self.store.clear_lockout(t, now).await
+    }
+    async fn forget(&self, t: &TicketKey) -> Result<bool, StoreError> {
+        self.store.forget(t).await
     }
 }
 

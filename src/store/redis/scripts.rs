@@ -15,8 +15,8 @@ use crate::code::CodeHash;
 use crate::email::EmailAddress;
 use crate::locale::Locale;
 use crate::store::{
-    BindOutcome, ClaimOutcome, CodeRecord, IssueOutcome, Policy, StoreError, TicketSnapshot,
-    VerifyOutcome,
+    BindOutcome, ClaimOutcome, CodeRecord, IssueOutcome, LockoutCleared, Policy, RebindOutcome,
+    StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
 };
 
 macro_rules! script {
@@ -44,6 +44,10 @@ pub(super) struct Scripts {
     pub(super) verify: Script,
     pub(super) restart: Script,
     pub(super) revoke: Script,
+    pub(super) unbind: Script,
+    pub(super) rebind: Script,
+    pub(super) clear_lockout: Script,
+    pub(super) forget: Script,
 }
 
 pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -60,10 +64,14 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     verify: Script::new(script!("verify.lua")),
     restart: Script::new(script!("restart.lua")),
     revoke: Script::new(script!("revoke.lua")),
+    unbind: Script::new(script!("unbind.lua")),
+    rebind: Script::new(script!("rebind.lua")),
+    clear_lockout: Script::new(script!("clear_lockout.lua")),
+    forget: Script::new(script!("forget.lua")),
 });
 
 impl Scripts {
-    pub(super) fn all(&self) -> [&Script; 13] {
+    pub(super) fn all(&self) -> [&Script; 17] {
         [
             &self.load,
             &self.claim,
@@ -78,6 +86,10 @@ impl Scripts {
             &self.verify,
             &self.restart,
             &self.revoke,
+            &self.unbind,
+            &self.rebind,
+            &self.clear_lockout,
+            &self.forget,
         ]
     }
 }
@@ -317,6 +329,44 @@ pub(super) fn verify(value: Value) -> Result<VerifyOutcome, StoreError> {
         ("locked", [until]) => Ok(VerifyOutcome::Locked {
             until: time(until)?,
         }),
+        _ => Err(unexpected()),
+    }
+}
+
+/// The outcome of `unbind.lua`.
+pub(super) fn unbind(value: Value) -> Result<UnbindOutcome, StoreError> {
+    match items(value)?.as_slice() {
+        [previous, generation] => Ok(UnbindOutcome {
+            previous: address(previous)?,
+            generation: uint(generation)?,
+        }),
+        _ => Err(unexpected()),
+    }
+}
+
+/// The outcome of `rebind.lua`.
+pub(super) fn rebind(value: Value) -> Result<RebindOutcome, StoreError> {
+    let (tag, fields) = tagged(value)?;
+    match (tag.as_str(), fields.as_slice()) {
+        ("unchanged", []) => Ok(RebindOutcome::Unchanged),
+        ("rebound", [previous, previous_locale]) => Ok(RebindOutcome::Rebound {
+            previous: address(previous)?,
+            previous_locale: locale(previous_locale)?,
+        }),
+        _ => Err(unexpected()),
+    }
+}
+
+/// The outcome of `clear_lockout.lua`.
+pub(super) fn clear_lockout(value: Value) -> Result<LockoutCleared, StoreError> {
+    match items(value)?.as_slice() {
+        [locked, failures] => {
+            let locked = uint(locked)?;
+            Ok(LockoutCleared {
+                locked_until: (locked > 0).then_some(Timestamp::from_millis(locked)),
+                consecutive_failures: u32_of(failures)?,
+            })
+        }
         _ => Err(unexpected()),
     }
 }

@@ -37,8 +37,9 @@ macro_rules! sql_store {
             address_from_row, codec, db_error, is_missing_table, millis, timed_out,
         };
         use crate::store::{
-            AddressKey, BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, Policy,
-            RestartOutcome, Store, StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+            AddressKey, BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest,
+            LockoutCleared, Policy, RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot,
+            UnbindOutcome, VerifyOutcome, VerifyRequest,
         };
         use crate::ticket::TicketKey;
 
@@ -510,6 +511,43 @@ macro_rules! sql_store {
 
             async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
                 self.on_ticket(ticket, None, rules::revoke).await
+            }
+
+            async fn unbind(
+                &self,
+                ticket: &TicketKey,
+                now: Timestamp,
+            ) -> Result<UnbindOutcome, StoreError> {
+                self.on_ticket(ticket, Some(now), rules::unbind).await
+            }
+
+            async fn rebind(
+                &self,
+                request: &BindRequest<'_>,
+            ) -> Result<RebindOutcome, StoreError> {
+                self.on_ticket(request.ticket, Some(request.now), |t| rules::rebind(t, request))
+                    .await
+            }
+
+            async fn clear_lockout(
+                &self,
+                ticket: &TicketKey,
+                now: Timestamp,
+            ) -> Result<LockoutCleared, StoreError> {
+                self.on_ticket(ticket, Some(now), |t| rules::clear_lockout(t, now))
+                    .await
+            }
+
+            async fn forget(&self, ticket: &TicketKey) -> Result<bool, StoreError> {
+                // One statement: atomic on its own.
+                let delete = sqlx::query(&self.queries.delete_ticket)
+                    .bind(ticket.as_bytes().as_slice())
+                    .execute(&self.writer);
+                let done = tokio::time::timeout(self.timeout, delete)
+                    .await
+                    .map_err(timed_out)?
+                    .map_err(db_error)?;
+                Ok(done.rows_affected() > 0)
             }
         }
         }
