@@ -71,7 +71,7 @@ async fn an_unmigrated_database_says_so_and_migrate_is_idempotent() {
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
     store.ensure_migrated().await.unwrap();
-    assert_eq!(count(&path, "otp_migrations").await, 2);
+    assert_eq!(count(&path, "otp_migrations").await, 3);
 }
 
 #[tokio::test]
