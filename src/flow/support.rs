@@ -26,8 +26,9 @@ use crate::ticket::TicketKey;
 pub struct TicketReport {
     /// The time of the report (the flow's clock).
     pub at: Timestamp,
-    /// A first device was trusted, or the ticket is bound (a bound ticket
-    /// trusts no new first device), or support unbound it.
+    /// A first device was trusted without a code (or support unbound the
+    /// ticket, which closes first-device trust for good). A bound ticket
+    /// trusts no first device either way.
     pub claimed: bool,
     /// When the claim lapses: a first-device claim on an unbound ticket
     /// (`None`: no claim, or one that holds for good).
