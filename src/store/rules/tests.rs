@@ -642,3 +642,72 @@ fn bound_locale_follows_the_owner() {
     assert_eq!(check(&mut record, 3, 21, None), Some(Locale::En));
     assert_eq!(record.bound_locale, Some(Locale::En));
 }
+
+/// The support actions, each on a record as a table of what it keeps and
+/// what it drops.
+#[test]
+fn support_actions_table() {
+    let key = TicketKey::from_bytes([1; 16]);
+    // Bound to taro (Korean, at 5 s), verified, a code pending, 2 wrong
+    // entries, 7 consecutive failures, locked until 900 s, generation 3.
+    let full = || {
+        with(pending("taro", &[(1, 0)]), |r| {
+            r.binding = Some(addr("taro"));
+            r.bound_locale = Some(Locale::Ko);
+            r.bound_at = t(5);
+            r.verified = true;
+            r.claimed = true;
+            r.generation = 3;
+            r.consecutive_failures = 7;
+            challenge(r).attempts = 2;
+            challenge(r).locked_until = t(900);
+        })
+    };
+
+    let mut r = full();
+    let out = unbind(&mut r);
+    assert_eq!((out.previous, out.generation), (Some(addr("taro")), 4));
+    assert!(r.binding.is_none() && r.bound_locale.is_none() && !r.verified);
+    assert_eq!(r.bound_at, Timestamp::default());
+    assert!(r.claimed && r.claim_live(t(10_000_000)), "claimed for good");
+    let c = r.challenge.as_ref().unwrap();
+    assert!(c.address.is_none() && c.codes.is_empty());
+    assert_eq!((c.attempts, c.locked_until), (2, t(900)), "the guards stay");
+    assert_eq!(r.consecutive_failures, 7);
+
+    let hanako = addr("hanako");
+    let mut r = full();
+    let request = BindRequest::new(&key, &hanako, t(50)).with_locale(Some(Locale::En));
+    assert_eq!(
+        rebind(&mut r, &request),
+        RebindOutcome::Rebound {
+            previous: Some(addr("taro")),
+            previous_locale: Some(Locale::Ko),
+        }
+    );
+    assert_eq!(r.binding, Some(hanako.clone()));
+    assert_eq!((r.bound_locale, r.bound_at), (Some(Locale::En), t(50)));
+    assert_eq!((r.generation, r.verified), (3, true), "devices stay");
+    assert!(r.challenge.as_ref().unwrap().codes.is_empty());
+    assert_eq!(rebind(&mut r, &request), RebindOutcome::Unchanged);
+
+    let mut r = full();
+    assert_eq!(
+        clear_lockout(&mut r, t(10)),
+        LockoutCleared {
+            locked_until: Some(t(900)),
+            consecutive_failures: 7,
+        }
+    );
+    assert_eq!(r.consecutive_failures, 0);
+    let c = r.challenge.as_ref().unwrap();
+    assert_eq!((c.locked_until, c.attempts), (Timestamp::default(), 2));
+    assert_eq!(r.binding, Some(addr("taro")));
+    // A lockout already over is not reported, but the count is still reset.
+    let mut r = full();
+    assert_eq!(clear_lockout(&mut r, t(900)).locked_until, None);
+    // Nothing to clear on an empty record, which stays empty.
+    let mut r = TicketRecord::default();
+    assert_eq!(clear_lockout(&mut r, t(0)), LockoutCleared::default());
+    assert!(r.is_empty());
+}
