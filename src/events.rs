@@ -101,6 +101,8 @@ pub enum OtpEvent {
         previous: Option<String>,
         /// The address bound now, masked.
         to: String,
+        /// The new generation (devices verified before are revoked).
+        generation: u64,
     },
     /// Support ended a lockout ([`Flow::clear_lockout`](crate::Flow::clear_lockout)).
     LockoutCleared {
@@ -190,11 +192,13 @@ impl OtpEvent {
                 ticket,
                 previous,
                 to,
+                generation,
             } => {
                 tracing::info!(
                     ticket = ticket.label(),
                     previous = previous.as_deref().unwrap_or(""),
                     to,
+                    generation,
                     "support: ticket bound to another address"
                 );
             }

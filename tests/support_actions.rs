@@ -191,6 +191,11 @@ async fn rebind_tells_the_old_address_in_its_language() {
         .unwrap();
     assert_eq!(rebound.previous.as_deref(), Some("o***@e******.com"));
     assert!(rebound.changed && rebound.notified);
+    assert_eq!(
+        rebound.generation, 1,
+        "devices under the old binding are revoked"
+    );
+    assert_eq!(s.flow.generation(&key).await.unwrap(), 1);
     s.flow.settled().await;
     assert_eq!(s.mailer.count(), before + 1);
     let notice = s.mailer.last().unwrap();
@@ -212,6 +217,7 @@ async fn rebind_tells_the_old_address_in_its_language() {
             ticket: key,
             previous: Some("o***@e******.com".into()),
             to: "n***@e******.com".into(),
+            generation: 1,
         }
     );
 

@@ -180,6 +180,9 @@ pub struct Rebound {
     /// The old address is being told, in its language (the mail goes out in
     /// the background; a failure is logged).
     pub notified: bool,
+    /// The ticket's generation: moved by a change, so devices verified under
+    /// the old binding are revoked.
+    pub generation: u64,
 }
 
 impl Flow {
@@ -272,9 +275,10 @@ impl Flow {
 
     /// Binds the ticket to `address` in place of its current binding, in one
     /// step ("I no longer have that mailbox"). Codes pending for the old
-    /// address stop working; devices already verified keep passing (call
-    /// [`revoke_devices`](Flow::revoke_devices) as well when the old address
-    /// was not the holder's). The old address is told by mail, in the
+    /// address stop working, and devices verified so far are revoked (the
+    /// generation moves, as with [`revoke_devices`](Flow::revoke_devices)):
+    /// a change of binding is confirmed by a code sent to the new address
+    /// (checklist 6.5). The old address is told by mail, in the
     /// language it last used (falling back to the flow's default), that its
     /// ticket was moved. The new address's language is not known until its
     /// owner verifies from a page (see [`rebind_in`](Flow::rebind_in)).
@@ -337,19 +341,23 @@ impl Flow {
         let RebindOutcome::Rebound {
             previous,
             previous_locale,
+            generation,
         } = self.inner.store.rebind(&request).await?
         else {
             return Ok(Rebound {
                 previous: Some(address.masked()),
                 changed: false,
                 notified: false,
+                generation: self.generation(ticket).await?,
             });
         };
+        self.inner.generations.record(ticket, Some(generation), now);
         let masked = previous.as_ref().map(EmailAddress::masked);
         self.inner.events.emit(OtpEvent::Rebound {
             ticket: *ticket,
             previous: masked.clone(),
             to: address.masked(),
+            generation,
         });
         let notified = previous.is_some();
         if let Some(old) = previous {
@@ -360,6 +368,7 @@ impl Flow {
             previous: masked,
             changed: true,
             notified,
+            generation,
         })
     }
 

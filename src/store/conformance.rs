@@ -1870,6 +1870,7 @@ pub async fn rebind_moves_the_binding(instances: &Instances) {
         RebindOutcome::Rebound {
             previous: Some(a.address.clone()),
             previous_locale: Some(Locale::Ja),
+            generation: 1,
         }
     );
     let s = cx.load(&t, cx.at(11)).await;
@@ -1879,7 +1880,7 @@ pub async fn rebind_moves_the_binding(instances: &Instances) {
         (Some(Locale::Ko), Some(cx.at(10)))
     );
     assert!(s.live_codes.is_empty());
-    assert_eq!(s.generation, 0, "devices are not revoked");
+    assert_eq!(s.generation, 1, "devices are revoked");
     assert_eq!(
         cx.verify(&t, &stale, cx.at(12)).await,
         VerifyOutcome::NoCode
@@ -1900,7 +1901,7 @@ pub async fn rebind_moves_the_binding(instances: &Instances) {
             address: b.address.clone(),
             newly_bound: false,
             earlier_device: false,
-            generation: 0,
+            generation: 1,
             previous_locale: Some(Locale::Ko),
         }
     );
@@ -1911,6 +1912,7 @@ pub async fn rebind_moves_the_binding(instances: &Instances) {
         RebindOutcome::Rebound {
             previous: None,
             previous_locale: None,
+            generation: 1,
         }
     );
     assert_eq!(cx.load(&u, cx.at(1)).await.binding, Some(a.address));
@@ -1918,7 +1920,7 @@ pub async fn rebind_moves_the_binding(instances: &Instances) {
 
 /// 20 parallel rebinds of different addresses: each takes its turn, so the
 /// previous addresses they report form one chain from the first binding to
-/// the last.
+/// the last, and each moves the generation once.
 pub async fn race_rebinds(instances: &Instances) {
     let cx = Ctx::new(instances);
     for round in 0..RACE_ROUNDS {
@@ -1933,15 +1935,23 @@ pub async fn race_rebinds(instances: &Instances) {
             }
         })
         .await;
+        let mut generations = Vec::new();
         let mut previous: Vec<EmailAddress> = outcomes
             .into_iter()
             .map(|o| match o {
                 RebindOutcome::Rebound {
-                    previous: Some(p), ..
-                } => p,
+                    previous: Some(p),
+                    generation,
+                    ..
+                } => {
+                    generations.push(generation);
+                    p
+                }
                 other => panic!("round {round}: {other:?}"),
             })
             .collect();
+        generations.sort_unstable();
+        assert_eq!(generations, (1..=20).collect::<Vec<u64>>(), "round {round}");
         let last = cx.load(&t, now).await.binding.expect("bound");
         // Every address bound along the way was replaced exactly once, but
         // the last one.

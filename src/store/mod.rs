@@ -555,6 +555,9 @@ pub enum RebindOutcome {
         previous: Option<EmailAddress>,
         /// The language of that address, if known.
         previous_locale: Option<Locale>,
+        /// The ticket's new generation: device tokens issued before carry
+        /// an older one.
+        generation: u64,
     },
     /// The ticket was bound to this address already; nothing changed.
     Unchanged,
@@ -786,9 +789,12 @@ pub trait Store: Send + Sync + 'static {
     /// one step: → `Unchanged` when it is the bound address already (nothing
     /// changes); otherwise the binding becomes `request.address` with
     /// `request.locale` and `request.now`, the pending address and its codes
-    /// are dropped (codes sent to the old address must not verify), and the
-    /// old address and its language are returned → `Rebound`. The generation,
-    /// the claim, the failure count, a lockout and the send times stay.
+    /// are dropped (codes sent to the old address must not verify), the
+    /// generation is incremented (devices verified under the old binding stop
+    /// passing where revocation is checked: the holder verifies again with
+    /// the new address), and the old address and its language are returned
+    /// → `Rebound`. The claim, the failure count, a lockout and the send
+    /// times stay.
     async fn rebind(&self, request: &BindRequest<'_>) -> Result<RebindOutcome, StoreError>;
 
     /// Ends a lockout of new devices and resets the consecutive-failure

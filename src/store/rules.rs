@@ -531,6 +531,7 @@ pub(crate) fn rebind(ticket: &mut TicketRecord, r: &BindRequest<'_>) -> RebindOu
     RebindOutcome::Rebound {
         previous,
         previous_locale,
+        generation: revoke(ticket),
     }
 }
 

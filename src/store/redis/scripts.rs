@@ -349,9 +349,10 @@ pub(super) fn rebind(value: Value) -> Result<RebindOutcome, StoreError> {
     let (tag, fields) = tagged(value)?;
     match (tag.as_str(), fields.as_slice()) {
         ("unchanged", []) => Ok(RebindOutcome::Unchanged),
-        ("rebound", [previous, previous_locale]) => Ok(RebindOutcome::Rebound {
+        ("rebound", [previous, previous_locale, generation]) => Ok(RebindOutcome::Rebound {
             previous: address(previous)?,
             previous_locale: locale(previous_locale)?,
+            generation: uint(generation)?,
         }),
         _ => Err(unexpected()),
     }

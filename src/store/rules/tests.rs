@@ -683,11 +683,12 @@ fn support_actions_table() {
         RebindOutcome::Rebound {
             previous: Some(addr("taro")),
             previous_locale: Some(Locale::Ko),
+            generation: 4,
         }
     );
     assert_eq!(r.binding, Some(hanako.clone()));
     assert_eq!((r.bound_locale, r.bound_at), (Some(Locale::En), t(50)));
-    assert_eq!((r.generation, r.verified), (3, true), "devices stay");
+    assert_eq!(r.generation, 4, "devices are revoked");
     assert!(r.challenge.as_ref().unwrap().codes.is_empty());
     assert_eq!(rebind(&mut r, &request), RebindOutcome::Unchanged);
 
