@@ -264,9 +264,7 @@ impl Flow {
             previous: previous.clone(),
             generation: outcome.generation,
         });
-        self.inner
-            .generations
-            .record(ticket, Some(outcome.generation), now);
+        self.revoked(ticket, outcome.generation, now);
         Ok(Unbound {
             previous,
             generation: outcome.generation,
@@ -351,7 +349,7 @@ impl Flow {
                 generation: self.generation(ticket).await?,
             });
         };
-        self.inner.generations.record(ticket, Some(generation), now);
+        self.revoked(ticket, generation, now);
         let masked = previous.as_ref().map(EmailAddress::masked);
         self.inner.events.emit(OtpEvent::Rebound {
             ticket: *ticket,
@@ -370,6 +368,24 @@ impl Flow {
             notified,
             generation,
         })
+    }
+
+    /// A support action moved the generation: this instance refuses the
+    /// revoked devices from their next request, and a warning says when no
+    /// layer checks revocation at all.
+    fn revoked(&self, ticket: &TicketKey, generation: u64, now: Timestamp) {
+        self.inner.generations.record(ticket, Some(generation), now);
+        if !self
+            .inner
+            .revocation_enforced
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            tracing::warn!(
+                ticket = ticket.label(),
+                "devices revoked in the store, but no layer checks revocation: their cookies \
+                 keep passing until they expire (OtpLayer::with_revocation)"
+            );
+        }
     }
 
     /// Ends a lockout of new devices and resets the consecutive-failure
