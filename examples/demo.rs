@@ -25,8 +25,12 @@ use tower_otp::mail::{FileMailer, MailError, MailKind, Mailer, OtpMail};
 use tower_otp::store::Store;
 use tower_otp::{FirstDevice, Flow, Limits, OtpLayer, Secret, SmtpMailer, SqliteStore};
 
+#[path = "support/admin.rs"]
+mod admin;
 #[path = "support/demo_app.rs"]
 mod demo_app;
+#[path = "support/prometheus.rs"]
+mod prometheus;
 
 /// Prints each code to the terminal: for trying the demo without a mail server.
 #[derive(Debug)]
@@ -76,6 +80,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let addr: SocketAddr =
         env_parse("OTP_DEMO_ADDR")?.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)));
+    // Metrics on a loopback port of their own (OTP_METRICS_ADDR=off: none).
+    let metrics_addr = match env("OTP_METRICS_ADDR").as_deref() {
+        Some("off") => None,
+        _ => Some(
+            env_parse("OTP_METRICS_ADDR")?
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9464))),
+        ),
+    };
     let secret = match env("OTP_SECRET") {
         Some(hex) => Secret::from_hex(&hex)?,
         // The stored state is keyed by the secret: a new one at each start
@@ -137,11 +149,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let flow = demo_app::configure_flow(Flow::new(&secret, store, mailer)).with_limits(limits);
-    let otp = demo_app::configure(OtpLayer::new(flow))
+    let otp = demo_app::configure(OtpLayer::new(flow.clone()))
         .with_first_device(first_device)
         .with_cookie_secure(secure);
 
-    let app = demo_app::router(otp)
+    let mut app = demo_app::router(otp);
+    let operator_page = env("OTP_ADMIN_TOKEN").is_some();
+    // The operator page, only with a token (OTP_ADMIN_TOKEN), outside the gate.
+    if let Some(token) = env("OTP_ADMIN_TOKEN") {
+        if token.len() < admin::MIN_TOKEN_LEN {
+            return Err(format!(
+                "OTP_ADMIN_TOKEN: at least {} characters (try: openssl rand -hex 16)",
+                admin::MIN_TOKEN_LEN
+            )
+            .into());
+        }
+        app = app.merge(admin::router(flow, &token, secure));
+    }
+    let app = app
         // What a real service puts around its router, outermost first:
         // cookies (device tokens among them) marked sensitive so traces never
         // print them, a trace span per request, and a deadline on every response.
@@ -160,7 +185,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    println!("\n  tower-otp demo: http://{addr}/\n");
+    println!("\n  tower-otp demo: http://{addr}/");
+    if operator_page {
+        println!("  operator page: http://{addr}/admin");
+    }
+    if let Some(metrics_addr) = metrics_addr {
+        prometheus::serve(metrics_addr, prometheus::install()?).await?;
+    }
+    println!();
     let header_timeout = env("OTP_HEADER_READ_TIMEOUT_SECS")
         .and_then(|s| s.parse().ok())
         .map_or(Duration::from_secs(5), Duration::from_secs);

@@ -265,6 +265,8 @@ impl Events {
 
     pub(crate) fn emit(&self, event: OtpEvent) {
         event.trace();
+        #[cfg(feature = "metrics")]
+        crate::metrics::record(&event);
         if let Some(hook) = &self.hook {
             hook.on_event(&event);
         }

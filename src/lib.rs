@@ -100,6 +100,7 @@
 //! | `sqlite` | yes | `SqliteStore`: durable state in one SQLite file (the embedded default) |
 //! | `postgres` | no | `PostgresStore`: durable state in PostgreSQL, shared by several instances |
 //! | `redis` | no | `RedisStore` for Redis and Redis Cluster |
+//! | `metrics` | yes | counters and latencies through the `metrics` facade ([`metrics`] lists them) |
 //! | `test-util` | no | [`ManualClock`], [`CapturingMailer`], the store conformance suite |
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -119,6 +120,8 @@ mod gate;
 mod layer;
 mod locale;
 pub mod mail;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod pages;
 mod revocation;
 mod secret;

@@ -100,6 +100,11 @@ impl Flow {
     /// system clock, default [`Limits`], site name `"tower-otp"`, and new-device
     /// notices on.
     pub fn new(secret: &Secret, store: impl Store, mailer: impl Mailer) -> Self {
+        #[cfg(feature = "metrics")]
+        let (store, mailer) = (
+            crate::metrics::MeteredStore(store),
+            crate::metrics::MeteredMailer(mailer),
+        );
         Self {
             inner: Arc::new(Inner {
                 store: Arc::new(store),

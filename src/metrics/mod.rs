@@ -1,0 +1,146 @@
+//! Metrics through the [`metrics`](https://docs.rs/metrics) facade (feature
+//! `metrics`, on by default).
+//!
+//! The crate records; the application chooses where the numbers go by
+//! installing a recorder (Prometheus, StatsD, …) before it builds its
+//! [`Flow`](crate::Flow). Without a recorder every call is a no-op. Nothing is
+//! recorded on the verified path: a device that passes with its cookie costs
+//! no metric call.
+//!
+//! Labels are few and fixed (an operation name, an outcome), never a ticket,
+//! an address or a code, so a time series stays a time series.
+//!
+//! | Name | Kind | Labels | What |
+//! |---|---|---|---|
+//! | `tower_otp_first_device_claims_total` | counter | | first devices trusted |
+//! | `tower_otp_codes_sent_total` | counter | | codes handed to the mailer |
+//! | `tower_otp_sends_throttled_total` | counter | | sends refused by a limit |
+//! | `tower_otp_verifications_total` | counter | `outcome` | code entries: `verified`, `wrong` (a wrong code, counted against the round) |
+//! | `tower_otp_lockouts_total` | counter | | tickets locked for new devices |
+//! | `tower_otp_devices_revoked_total` | counter | | revocations (support or application) |
+//! | `tower_otp_support_actions_total` | counter | `action` | operator actions on a ticket |
+//! | `tower_otp_store_duration_seconds` | histogram | `op` | each store call, successful or not |
+//! | `tower_otp_store_errors_total` | counter | `op` | store calls that failed |
+//! | `tower_otp_mail_duration_seconds` | histogram | `kind` | each mail handed to the mailer: `code`, `notice` |
+//! | `tower_otp_mail_errors_total` | counter | `kind` | mails the mailer refused |
+//!
+//! `op` is the [`Store`](crate::store::Store) method (`load`,
+//! `claim_first_device`, `issue_code`, `verify_code`, …); `action` is the
+//! support action: `inspect`, `unbind`, `rebind`, `clear_lockout`, `forget`
+//! (revocations have their own counter).
+//!
+//! ```
+//! // With any recorder installed first, e.g. metrics-exporter-prometheus:
+//! // let handle = PrometheusBuilder::new().install_recorder()?;
+//! tower_otp::metrics::describe();
+//! ```
+
+mod mailer;
+mod store;
+
+pub(crate) use self::mailer::MeteredMailer;
+pub(crate) use self::store::MeteredStore;
+
+use std::time::Instant;
+
+use crate::events::OtpEvent;
+
+/// Names of the metrics, for dashboards and tests.
+pub mod names {
+    /// Counter: first devices trusted.
+    pub const FIRST_DEVICE_CLAIMS: &str = "tower_otp_first_device_claims_total";
+    /// Counter: codes handed to the mailer.
+    pub const CODES_SENT: &str = "tower_otp_codes_sent_total";
+    /// Counter: sends refused by a limit.
+    pub const SENDS_THROTTLED: &str = "tower_otp_sends_throttled_total";
+    /// Counter, label `outcome`: code entries.
+    pub const VERIFICATIONS: &str = "tower_otp_verifications_total";
+    /// Counter: tickets locked for new devices.
+    pub const LOCKOUTS: &str = "tower_otp_lockouts_total";
+    /// Counter: revocations of a ticket's devices.
+    pub const DEVICES_REVOKED: &str = "tower_otp_devices_revoked_total";
+    /// Counter, label `action`: operator actions on a ticket.
+    pub const SUPPORT_ACTIONS: &str = "tower_otp_support_actions_total";
+    /// Histogram, label `op`: store call latency in seconds.
+    pub const STORE_DURATION: &str = "tower_otp_store_duration_seconds";
+    /// Counter, label `op`: failed store calls.
+    pub const STORE_ERRORS: &str = "tower_otp_store_errors_total";
+    /// Histogram, label `kind`: mailer latency in seconds.
+    pub const MAIL_DURATION: &str = "tower_otp_mail_duration_seconds";
+    /// Counter, label `kind`: mails the mailer refused.
+    pub const MAIL_ERRORS: &str = "tower_otp_mail_errors_total";
+}
+
+/// Registers a description and unit for every metric with the installed
+/// recorder. Call it once, after installing the recorder; recording works
+/// without it.
+pub fn describe() {
+    use metrics::{Unit, describe_counter, describe_histogram};
+    describe_counter!(names::FIRST_DEVICE_CLAIMS, "First devices trusted.");
+    describe_counter!(names::CODES_SENT, "Codes handed to the mailer.");
+    describe_counter!(names::SENDS_THROTTLED, "Sends refused by a limit.");
+    describe_counter!(names::VERIFICATIONS, "Code entries, by outcome.");
+    describe_counter!(names::LOCKOUTS, "Tickets locked for new devices.");
+    describe_counter!(names::DEVICES_REVOKED, "Revocations of a ticket's devices.");
+    describe_counter!(names::SUPPORT_ACTIONS, "Operator actions on a ticket.");
+    describe_histogram!(
+        names::STORE_DURATION,
+        Unit::Seconds,
+        "Store call latency, by operation."
+    );
+    describe_counter!(names::STORE_ERRORS, "Failed store calls, by operation.");
+    describe_histogram!(
+        names::MAIL_DURATION,
+        Unit::Seconds,
+        "Mailer latency, by kind of mail."
+    );
+    describe_counter!(names::MAIL_ERRORS, "Mails the mailer refused, by kind.");
+}
+
+/// Counts what an event says happened.
+pub(crate) fn record(event: &OtpEvent) {
+    use metrics::counter;
+    match event {
+        OtpEvent::FirstDeviceClaimed { .. } => counter!(names::FIRST_DEVICE_CLAIMS).increment(1),
+        OtpEvent::CodeSent { .. } => counter!(names::CODES_SENT).increment(1),
+        OtpEvent::SendThrottled { .. } => counter!(names::SENDS_THROTTLED).increment(1),
+        OtpEvent::Verified { .. } => {
+            counter!(names::VERIFICATIONS, "outcome" => "verified").increment(1)
+        }
+        OtpEvent::VerifyFailed { .. } => {
+            counter!(names::VERIFICATIONS, "outcome" => "wrong").increment(1)
+        }
+        OtpEvent::Locked { .. } => counter!(names::LOCKOUTS).increment(1),
+        OtpEvent::DevicesRevoked { .. } => counter!(names::DEVICES_REVOKED).increment(1),
+        // Mail failures are counted where the mailer answers (`mail_errors`),
+        // with their kind; the rest are not worth a series of their own.
+        OtpEvent::MailFailed { .. } | OtpEvent::Restarted { .. } | OtpEvent::PreBound { .. } => {}
+        OtpEvent::Inspected { .. } => support("inspect"),
+        OtpEvent::Unbound { .. } => support("unbind"),
+        OtpEvent::Rebound { .. } => support("rebind"),
+        OtpEvent::LockoutCleared { .. } => support("clear_lockout"),
+        OtpEvent::Forgotten { .. } => support("forget"),
+    }
+}
+
+/// Counts one support action by its name.
+fn support(action: &'static str) {
+    metrics::counter!(names::SUPPORT_ACTIONS, "action" => action).increment(1);
+}
+
+/// Times one call and records its latency (and its failure) under `label`.
+pub(crate) async fn timed<T, E>(
+    duration: &'static str,
+    errors: &'static str,
+    key: &'static str,
+    label: &'static str,
+    call: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let start = Instant::now();
+    let result = call.await;
+    metrics::histogram!(duration, key => label).record(start.elapsed().as_secs_f64());
+    if result.is_err() {
+        metrics::counter!(errors, key => label).increment(1);
+    }
+    result
+}

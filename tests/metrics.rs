@@ -1,0 +1,269 @@
+//! The metrics the flow records through the `metrics` facade: names, labels,
+//! and that the verified path records none.
+#![cfg(feature = "metrics")]
+
+use std::collections::HashMap;
+
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use tower_otp::metrics::names;
+use tower_otp::store::{
+    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
+    RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
+    VerifyRequest,
+};
+use tower_otp::{
+    CapturingMailer, Flow, Locale, ManualClock, MemoryStore, Secret, SendRequest, TicketId,
+    TicketKey, Timestamp,
+};
+
+/// Runs `body` on a current-thread runtime with a recorder of its own, and
+/// returns what was recorded: counters by `name{label=value}`, and histogram
+/// sample counts the same way.
+fn recorded<F: Future<Output = ()>>(body: impl FnOnce() -> F) -> HashMap<String, u64> {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter: Snapshotter = recorder.snapshotter();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || runtime.block_on(body()));
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let key = key.key();
+            let labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            let name = if labels.is_empty() {
+                key.name().to_owned()
+            } else {
+                format!("{}{{{}}}", key.name(), labels.join(","))
+            };
+            let value = match value {
+                DebugValue::Counter(n) => n,
+                DebugValue::Histogram(samples) => samples.len() as u64,
+                DebugValue::Gauge(_) => panic!("{name}: no gauges are recorded"),
+            };
+            (name, value)
+        })
+        .collect()
+}
+
+fn flow(store: impl Store, mailer: CapturingMailer) -> Flow {
+    flow_at(
+        store,
+        mailer,
+        ManualClock::new(Timestamp::from_millis(1_800_000_000_000)),
+    )
+}
+
+fn flow_at(store: impl Store, mailer: CapturingMailer, clock: ManualClock) -> Flow {
+    Flow::new(&Secret::random(), store, mailer).with_clock(clock)
+}
+
+#[test]
+fn a_challenge_records_sends_verifications_and_latencies() {
+    let seen = recorded(|| async {
+        let mailer = CapturingMailer::new();
+        let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
+        let flow = flow_at(MemoryStore::new(), mailer.clone(), clock.clone());
+        let ticket = flow.ticket_key(&TicketId::new("m-1"));
+        flow.claim_first_device(&ticket).await.unwrap();
+        flow.send(
+            &ticket,
+            SendRequest::new(Locale::En).with_email("hanako@example.jp"),
+        )
+        .await
+        .unwrap();
+        let code = mailer.last_code().unwrap();
+        let wrong = if code.as_str() == "000000" {
+            "111111"
+        } else {
+            "000000"
+        };
+        assert!(flow.verify(&ticket, wrong).await.is_err());
+        flow.verify(&ticket, code.as_str()).await.unwrap();
+        // A second device of the bound ticket: its owner gets a notice.
+        clock.advance(std::time::Duration::from_secs(120));
+        flow.send(&ticket, SendRequest::new(Locale::En))
+            .await
+            .unwrap();
+        let code = mailer.last_code().unwrap();
+        flow.verify(&ticket, code.as_str()).await.unwrap();
+        flow.settled().await;
+    });
+    let expect = [
+        (names::FIRST_DEVICE_CLAIMS.to_owned(), 1),
+        (names::CODES_SENT.to_owned(), 2),
+        (format!("{}{{outcome=verified}}", names::VERIFICATIONS), 2),
+        (format!("{}{{outcome=wrong}}", names::VERIFICATIONS), 1),
+        (
+            format!("{}{{op=claim_first_device}}", names::STORE_DURATION),
+            1,
+        ),
+        (format!("{}{{op=issue_code}}", names::STORE_DURATION), 2),
+        (format!("{}{{op=verify_code}}", names::STORE_DURATION), 3),
+        (format!("{}{{kind=code}}", names::MAIL_DURATION), 2),
+        (format!("{}{{kind=notice}}", names::MAIL_DURATION), 1),
+    ];
+    for (name, count) in expect {
+        assert_eq!(seen.get(&name), Some(&count), "{name} in {seen:#?}");
+    }
+    assert!(
+        !seen.keys().any(|k| k.contains("errors")),
+        "no errors: {seen:#?}"
+    );
+    for key in seen.keys() {
+        assert!(!key.contains("example"), "no address in a label: {key}");
+        assert!(!key.contains("m-1"), "no ticket in a label: {key}");
+    }
+}
+
+#[test]
+fn mailer_and_store_failures_are_counted_by_kind_and_operation() {
+    let seen = recorded(|| async {
+        let mailer = CapturingMailer::new();
+        mailer.set_failing(true);
+        let flow = flow(MemoryStore::new(), mailer);
+        let ticket = flow.ticket_key(&TicketId::new("m-2"));
+        let request = SendRequest::new(Locale::En).with_email("taro@example.com");
+        assert!(flow.send(&ticket, request).await.is_err());
+
+        let down = flow_over_down_store();
+        assert!(down.challenge(&ticket).await.is_err());
+    });
+    assert_eq!(
+        seen.get(&format!("{}{{kind=code}}", names::MAIL_ERRORS)),
+        Some(&1),
+        "{seen:#?}"
+    );
+    assert_eq!(
+        seen.get(&format!("{}{{op=load}}", names::STORE_ERRORS)),
+        Some(&1),
+        "{seen:#?}"
+    );
+    assert_eq!(seen.get(names::CODES_SENT), None, "{seen:#?}");
+}
+
+#[test]
+fn describe_gives_each_metric_a_description_and_latencies_a_unit() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        tower_otp::metrics::describe();
+        metrics::counter!(names::CODES_SENT).increment(1);
+        metrics::histogram!(names::STORE_DURATION, "op" => "load").record(0.001);
+    });
+    let snapshot = snapshotter.snapshot().into_vec();
+    assert_eq!(snapshot.len(), 2);
+    for (key, unit, description, _) in snapshot {
+        assert!(description.is_some(), "{key:?} is described");
+        if key.key().name() == names::STORE_DURATION {
+            assert_eq!(unit, Some(metrics::Unit::Seconds));
+        }
+    }
+}
+
+fn flow_over_down_store() -> Flow {
+    flow(Down, CapturingMailer::new())
+}
+
+/// A store whose backend is unreachable.
+struct Down;
+
+fn down<T>() -> Result<T, StoreError> {
+    Err(StoreError::msg("connection refused"))
+}
+
+#[tower_otp::async_trait]
+impl Store for Down {
+    async fn load(
+        &self,
+        _: &TicketKey,
+        _: Timestamp,
+        _: &Policy,
+    ) -> Result<TicketSnapshot, StoreError> {
+        down()
+    }
+    async fn claim_first_device(
+        &self,
+        _: &TicketKey,
+        _: Timestamp,
+        _: &Policy,
+    ) -> Result<ClaimOutcome, StoreError> {
+        down()
+    }
+    async fn bind(&self, _: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
+        down()
+    }
+    async fn issue_code(&self, _: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
+        down()
+    }
+    async fn withdraw_code(&self, _: &IssueRequest<'_>) -> Result<(), StoreError> {
+        down()
+    }
+    async fn verify_code(&self, _: &VerifyRequest<'_>) -> Result<VerifyOutcome, StoreError> {
+        down()
+    }
+    async fn restart(&self, _: &TicketKey, _: Timestamp) -> Result<RestartOutcome, StoreError> {
+        down()
+    }
+    async fn revoke_devices(&self, _: &TicketKey) -> Result<u64, StoreError> {
+        down()
+    }
+    async fn unbind(&self, _: &TicketKey, _: Timestamp) -> Result<UnbindOutcome, StoreError> {
+        down()
+    }
+    async fn rebind(&self, _: &BindRequest<'_>) -> Result<RebindOutcome, StoreError> {
+        down()
+    }
+    async fn clear_lockout(
+        &self,
+        _: &TicketKey,
+        _: Timestamp,
+    ) -> Result<LockoutCleared, StoreError> {
+        down()
+    }
+    async fn forget(&self, _: &TicketKey) -> Result<bool, StoreError> {
+        down()
+    }
+}
+
+/// Issue 12: each support action is counted by its name, its store call is
+/// timed, and the rebind notice counts as a notice.
+#[test]
+fn support_actions_are_counted_by_action() {
+    let seen = recorded(|| async {
+        let flow = flow(MemoryStore::new(), CapturingMailer::new());
+        let ticket = flow.ticket_key(&TicketId::new("m-support"));
+        let address = |s: &str| tower_otp::EmailAddress::parse(s).unwrap();
+        flow.pre_bind(&ticket, &address("old@example.com"))
+            .await
+            .unwrap();
+        flow.inspect(&ticket).await.unwrap();
+        flow.inspect_unmasked(&ticket).await.unwrap();
+        flow.rebind(&ticket, &address("new@example.com"))
+            .await
+            .unwrap();
+        flow.clear_lockout(&ticket).await.unwrap();
+        flow.unbind(&ticket).await.unwrap();
+        flow.forget(&ticket).await.unwrap();
+        flow.settled().await;
+    });
+    let action = |a: &str| format!("{}{{action={a}}}", names::SUPPORT_ACTIONS);
+    for (name, n) in [
+        (action("inspect"), 2),
+        (action("rebind"), 1),
+        (action("clear_lockout"), 1),
+        (action("unbind"), 1),
+        (action("forget"), 1),
+        (format!("{}{{op=rebind}}", names::STORE_DURATION), 1),
+        (format!("{}{{op=forget}}", names::STORE_DURATION), 1),
+        (format!("{}{{kind=notice}}", names::MAIL_DURATION), 1),
+    ] {
+        assert_eq!(seen.get(&name), Some(&n), "{name} in {seen:?}");
+    }
+}
