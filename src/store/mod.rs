@@ -3,7 +3,8 @@
 //! A store keeps, per ticket (named by its [`TicketKey`], never the raw id):
 //!
 //! - whether the first device was claimed, and the revocation generation;
-//! - the bound address, once one is verified (the one long-lived record);
+//! - the bound address, once one is verified (the one long-lived record),
+//!   with its owner's language and the time it was bound;
 //! - the pending challenge: the pending address, the last few issued code
 //!   hashes with their expiry and address, the attempt budget of this round,
 //!   the consecutive-failure counter and lockout, and the send times of the
