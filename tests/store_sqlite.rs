@@ -359,3 +359,43 @@ async fn unbound_claims_are_swept_after_their_lifetime() {
         .unwrap();
     assert!(s.claimed && s.binding.is_some());
 }
+
+/// A database at schema version 2 (as the previous release left it) with a
+/// bound ticket: `ensure_migrated` asks for version 3, `migrate` adds the
+/// binding's language and time, and the binding survives with both unknown.
+#[tokio::test]
+async fn version_2_data_survives_migration_3() {
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::open(&path).await.unwrap();
+    store.migrate().await.unwrap();
+    let (ticket, taro) = (random_ticket(), random_address().0);
+    store
+        .bind(&BindRequest::new(&ticket, &taro, t(0)))
+        .await
+        .unwrap();
+    store.close().await;
+    // Back to version 2: the columns and the record of version 3 removed.
+    let pool = tower_otp::sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    for statement in [
+        "ALTER TABLE otp_tickets DROP COLUMN bound_locale",
+        "ALTER TABLE otp_tickets DROP COLUMN bound_at",
+        "DELETE FROM otp_migrations WHERE version = 3",
+    ] {
+        tower_otp::sqlx::query(statement)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    let error = store.ensure_migrated().await.unwrap_err();
+    assert!(error.to_string().contains("migrations"), "{error}");
+    store.migrate().await.unwrap();
+    store.ensure_migrated().await.unwrap();
+    let s = store.load(&ticket, t(1), &Policy::default()).await.unwrap();
+    assert_eq!(s.binding, Some(taro));
+    assert_eq!((s.bound_locale, s.bound_at), (None, None));
+}
