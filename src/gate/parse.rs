@@ -74,6 +74,12 @@ struct JsonBody {
 
 /// Parses the JSON API's body: unknown fields and a numeric code are malformed.
 pub(crate) fn from_json(body: &[u8]) -> Result<ActionRequest, Malformed> {
+    // Only an object: serde's derived struct would also take an array of the
+    // fields in order (`["verify", "123456"]`), found by the fuzzer.
+    let first = body.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first != Some(&b'{') {
+        return Err(Malformed);
+    }
     let parsed: JsonBody = serde_json::from_slice(body).map_err(|_| Malformed)?;
     let action = Action::parse(&parsed.action).ok_or(Malformed)?;
     Ok(ActionRequest {
@@ -131,6 +137,9 @@ mod tests {
             br#"{"action":"verify","extra":1}"#,
             br#"{"action":"nope"}"#,
             br#"[]"#,
+            br#"["resend"]"#,
+            br#"["verify", "123456"]"#,
+            br#" ["send", "a@b.jp", null]"#,
             b"not json",
         ] {
             assert_eq!(
