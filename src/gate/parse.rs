@@ -76,7 +76,9 @@ struct JsonBody {
 pub(crate) fn from_json(body: &[u8]) -> Result<ActionRequest, Malformed> {
     // Only an object: serde's derived struct would also take an array of the
     // fields in order (`["verify", "123456"]`), found by the fuzzer.
-    let first = body.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    let first = body
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
     if first != Some(&b'{') {
         return Err(Malformed);
     }
