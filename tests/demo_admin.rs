@@ -267,7 +267,11 @@ async fn clear_lockout_lets_new_devices_try_again() {
         .await
         .unwrap();
     let code = site.mailer.last_code().unwrap();
-    let wrong = if code.as_str() == "000000" { "111111" } else { "000000" };
+    let wrong = if code.as_str() == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
     for _ in 0..2 {
         assert!(site.flow.verify(&key, wrong).await.is_err());
     }

@@ -85,6 +85,7 @@ fn a_challenge_records_sends_verifications_and_latencies() {
             "000000"
         };
         assert!(flow.verify(&ticket, wrong).await.is_err());
+        assert!(flow.verify(&ticket, "not a code").await.is_err());
         flow.verify(&ticket, code.as_str()).await.unwrap();
         // A second device of the bound ticket: its owner gets a notice.
         clock.advance(std::time::Duration::from_secs(120));
@@ -94,19 +95,28 @@ fn a_challenge_records_sends_verifications_and_latencies() {
         let code = mailer.last_code().unwrap();
         flow.verify(&ticket, code.as_str()).await.unwrap();
         flow.settled().await;
+        // A code left to expire.
+        clock.advance(std::time::Duration::from_secs(600));
+        flow.send(&ticket, SendRequest::new(Locale::En))
+            .await
+            .unwrap();
+        clock.advance(std::time::Duration::from_secs(301));
+        assert!(flow.verify(&ticket, code.as_str()).await.is_err());
     });
     let expect = [
         (names::FIRST_DEVICE_CLAIMS.to_owned(), 1),
-        (names::CODES_SENT.to_owned(), 2),
+        (names::CODES_SENT.to_owned(), 3),
         (format!("{}{{outcome=verified}}", names::VERIFICATIONS), 2),
         (format!("{}{{outcome=wrong}}", names::VERIFICATIONS), 1),
+        (format!("{}{{outcome=invalid}}", names::VERIFICATIONS), 1),
+        (format!("{}{{outcome=expired}}", names::VERIFICATIONS), 1),
         (
             format!("{}{{op=claim_first_device}}", names::STORE_DURATION),
             1,
         ),
-        (format!("{}{{op=issue_code}}", names::STORE_DURATION), 2),
-        (format!("{}{{op=verify_code}}", names::STORE_DURATION), 3),
-        (format!("{}{{kind=code}}", names::MAIL_DURATION), 2),
+        (format!("{}{{op=issue_code}}", names::STORE_DURATION), 3),
+        (format!("{}{{op=verify_code}}", names::STORE_DURATION), 4),
+        (format!("{}{{kind=code}}", names::MAIL_DURATION), 3),
         (format!("{}{{kind=notice}}", names::MAIL_DURATION), 1),
     ];
     for (name, count) in expect {

@@ -573,8 +573,10 @@ impl Flow {
         locale: Option<Locale>,
     ) -> Result<Verified, Rejection> {
         let inner = &self.inner;
-        let code =
-            Code::normalize(input, inner.limits.code_digits()).map_err(Rejection::InvalidCode)?;
+        let code = Code::normalize(input, inner.limits.code_digits()).map_err(|error| {
+            count_verification("invalid");
+            Rejection::InvalidCode(error)
+        })?;
         let hash = code.hash(&inner.keys.code, ticket);
         let now = self.now();
         let request =
@@ -588,6 +590,7 @@ impl Flow {
                 previous_locale,
                 ..
             } => {
+                count_verification("verified");
                 inner.events.emit(OtpEvent::Verified {
                     ticket: *ticket,
                     newly_bound,
@@ -607,6 +610,7 @@ impl Flow {
                 attempts_left,
                 locked_until,
             } => {
+                count_verification("wrong");
                 inner.events.emit(OtpEvent::VerifyFailed {
                     ticket: *ticket,
                     attempts_left,
@@ -623,13 +627,25 @@ impl Flow {
                 }
                 Err(Rejection::WrongCode { attempts_left })
             }
-            VerifyOutcome::Expired => Err(Rejection::Expired),
-            VerifyOutcome::NoCode => Err(Rejection::NoCode),
-            VerifyOutcome::Exhausted => Err(Rejection::TooManyAttempts),
-            VerifyOutcome::Locked { until } => Err(Rejection::Locked {
-                until,
-                retry_after: wait(now, until),
-            }),
+            VerifyOutcome::Expired => {
+                count_verification("expired");
+                Err(Rejection::Expired)
+            }
+            VerifyOutcome::NoCode => {
+                count_verification("no_code");
+                Err(Rejection::NoCode)
+            }
+            VerifyOutcome::Exhausted => {
+                count_verification("exhausted");
+                Err(Rejection::TooManyAttempts)
+            }
+            VerifyOutcome::Locked { until } => {
+                count_verification("locked");
+                Err(Rejection::Locked {
+                    until,
+                    retry_after: wait(now, until),
+                })
+            }
         }
     }
 
@@ -833,6 +849,14 @@ impl Flow {
 }
 
 /// The wait until `at`, at least one second (for `Retry-After`).
+/// Counts a code entry by its outcome (feature `metrics`).
+fn count_verification(outcome: &'static str) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::verification(outcome);
+    #[cfg(not(feature = "metrics"))]
+    let _ = outcome;
+}
+
 fn wait(now: Timestamp, at: Timestamp) -> Duration {
     let millis = at.saturating_since(now).as_millis();
     Duration::from_secs(
