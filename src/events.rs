@@ -75,6 +75,51 @@ pub enum OtpEvent {
         /// The new generation.
         generation: u64,
     },
+    /// Support looked the ticket up ([`Flow::inspect`](crate::Flow::inspect)).
+    Inspected {
+        /// The ticket.
+        ticket: TicketKey,
+        /// The full addresses were asked for
+        /// ([`Flow::inspect_unmasked`](crate::Flow::inspect_unmasked)).
+        unmasked: bool,
+    },
+    /// Support unbound the ticket ([`Flow::unbind`](crate::Flow::unbind)).
+    Unbound {
+        /// The ticket.
+        ticket: TicketKey,
+        /// The address that was bound, masked (`None`: it was not bound).
+        previous: Option<String>,
+        /// The new generation (devices verified before are revoked).
+        generation: u64,
+    },
+    /// Support bound the ticket to another address
+    /// ([`Flow::rebind`](crate::Flow::rebind)).
+    Rebound {
+        /// The ticket.
+        ticket: TicketKey,
+        /// The address bound before, masked (`None`: it was not bound).
+        previous: Option<String>,
+        /// The address bound now, masked.
+        to: String,
+        /// The new generation (devices verified before are revoked).
+        generation: u64,
+    },
+    /// Support ended a lockout ([`Flow::clear_lockout`](crate::Flow::clear_lockout)).
+    LockoutCleared {
+        /// The ticket.
+        ticket: TicketKey,
+        /// The lockout that was running, if any.
+        locked_until: Option<Timestamp>,
+        /// The consecutive failures that were counted.
+        consecutive_failures: u32,
+    },
+    /// Support forgot the ticket ([`Flow::forget`](crate::Flow::forget)).
+    Forgotten {
+        /// The ticket.
+        ticket: TicketKey,
+        /// The store held something for it.
+        existed: bool,
+    },
 }
 
 impl OtpEvent {
@@ -123,6 +168,58 @@ impl OtpEvent {
             }
             OtpEvent::DevicesRevoked { ticket, generation } => {
                 tracing::info!(ticket = ticket.label(), generation, "devices revoked");
+            }
+            OtpEvent::Inspected { ticket, unmasked } => {
+                tracing::info!(
+                    ticket = ticket.label(),
+                    unmasked,
+                    "support: ticket looked up"
+                );
+            }
+            OtpEvent::Unbound {
+                ticket,
+                previous,
+                generation,
+            } => {
+                tracing::info!(
+                    ticket = ticket.label(),
+                    previous = previous.as_deref().unwrap_or(""),
+                    generation,
+                    "support: ticket unbound"
+                );
+            }
+            OtpEvent::Rebound {
+                ticket,
+                previous,
+                to,
+                generation,
+            } => {
+                tracing::info!(
+                    ticket = ticket.label(),
+                    previous = previous.as_deref().unwrap_or(""),
+                    to,
+                    generation,
+                    "support: ticket bound to another address"
+                );
+            }
+            OtpEvent::LockoutCleared {
+                ticket,
+                locked_until,
+                consecutive_failures,
+            } => {
+                tracing::info!(
+                    ticket = ticket.label(),
+                    locked_until = locked_until.map_or(0, |t| t.as_secs()),
+                    consecutive_failures,
+                    "support: lockout cleared"
+                );
+            }
+            OtpEvent::Forgotten { ticket, existed } => {
+                tracing::info!(
+                    ticket = ticket.label(),
+                    existed,
+                    "support: ticket forgotten"
+                );
             }
         }
     }

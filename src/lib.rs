@@ -159,7 +159,8 @@ pub use self::code::CodeFormatError;
 pub use self::email::{AddressError, EmailAddress, MAX_ADDRESS_BYTES};
 pub use self::events::{EventHook, OtpEvent};
 pub use self::flow::{
-    Challenge, ChallengeState, Flow, Limits, Rejection, Revoked, SendRequest, Sent, Verified,
+    Challenge, ChallengeState, Flow, Limits, Rebound, Rejection, Revoked, SendRequest, Sent,
+    TicketReport, Unbound, Verified,
 };
 pub use self::locale::Locale;
 

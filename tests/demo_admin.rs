@@ -6,9 +6,12 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use std::time::Duration;
 use tower::ServiceExt;
+
+use tower_otp::mail::MailKind;
 use tower_otp::{
-    CapturingMailer, Flow, Locale, ManualClock, MemoryStore, Secret, SendRequest, TicketId,
+    CapturingMailer, Flow, Limits, Locale, ManualClock, MemoryStore, Secret, SendRequest, TicketId,
     Timestamp,
 };
 
@@ -27,7 +30,12 @@ struct Site {
 fn site() -> Site {
     let mailer = CapturingMailer::new();
     let flow = Flow::new(&Secret::random(), MemoryStore::new(), mailer.clone())
-        .with_clock(ManualClock::new(Timestamp::from_millis(1_800_000_000_000)));
+        .with_clock(ManualClock::new(Timestamp::from_millis(1_800_000_000_000)))
+        .with_limits(
+            Limits::default()
+                .with_lockout(2, Duration::from_secs(3600))
+                .unwrap(),
+        );
     Site {
         app: admin::router(flow.clone(), TOKEN, false),
         flow,
@@ -226,4 +234,118 @@ async fn actions_need_the_pages_csrf_token_and_a_same_site_origin() {
         format!("/admin?ticket={TICKET}&done=revoke")
     );
     assert_eq!(site.flow.generation(&key).await.unwrap(), before + 1);
+}
+
+/// Signs in, opens the ticket's page and posts `action` (plus `extra`
+/// fields) with the page's CSRF token; the answer.
+async fn act(site: &Site, action: &str, extra: &[(&str, &str)]) -> Answer {
+    let session = sign_in(&site.app).await;
+    let page = call(
+        &site.app,
+        get(&format!("/admin?ticket={TICKET}"), Some(&session)),
+    )
+    .await;
+    let csrf = csrf_of(&page.body);
+    let mut fields = vec![
+        ("csrf", csrf.as_str()),
+        ("ticket", TICKET),
+        ("action", action),
+    ];
+    fields.extend_from_slice(extra);
+    call(&site.app, form("/admin/action", Some(&session), &fields)).await
+}
+
+#[tokio::test]
+async fn clear_lockout_lets_new_devices_try_again() {
+    let site = site();
+    let key = site.flow.ticket_key(&TicketId::new(TICKET));
+    site.flow
+        .send(
+            &key,
+            SendRequest::new(Locale::En).with_email("hanako@example.jp"),
+        )
+        .await
+        .unwrap();
+    let code = site.mailer.last_code().unwrap();
+    let wrong = if code.as_str() == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for _ in 0..2 {
+        assert!(site.flow.verify(&key, wrong).await.is_err());
+    }
+    assert!(
+        site.flow
+            .inspect(&key)
+            .await
+            .unwrap()
+            .locked_until
+            .is_some()
+    );
+
+    let answer = act(&site, "clear_lockout", &[]).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    let report = site.flow.inspect(&key).await.unwrap();
+    assert_eq!(report.locked_until, None);
+    assert_eq!(report.consecutive_failures, 0);
+}
+
+#[tokio::test]
+async fn unbind_forgets_the_address_and_revokes_every_device() {
+    let site = site();
+    bind(&site).await;
+    let key = site.flow.ticket_key(&TicketId::new(TICKET));
+    let before = site.flow.generation(&key).await.unwrap();
+    let answer = act(&site, "unbind", &[]).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    let report = site.flow.inspect(&key).await.unwrap();
+    assert_eq!(report.bound_address, None);
+    assert!(report.generation > before);
+}
+
+/// SECURITY-CHECKLIST 6.5: a change of binding needs the operator's
+/// credential, tells the old address, and revokes every device.
+#[tokio::test]
+async fn row_6_5_rebind_needs_the_operator_tells_the_old_address_and_revokes() {
+    let site = site();
+    bind(&site).await;
+    let key = site.flow.ticket_key(&TicketId::new(TICKET));
+    let before = site.flow.generation(&key).await.unwrap();
+    let mails = site.mailer.count();
+
+    // Without signing in: refused, nothing changes, nobody is mailed.
+    let anonymous = form(
+        "/admin/action",
+        None,
+        &[
+            ("csrf", "x"),
+            ("ticket", TICKET),
+            ("action", "rebind"),
+            ("address", "mallory@example.net"),
+        ],
+    );
+    assert_eq!(
+        call(&site.app, anonymous).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(site.mailer.count(), mails);
+    assert_eq!(site.flow.generation(&key).await.unwrap(), before);
+
+    let bad = act(&site, "rebind", &[("address", "not an address")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let answer = act(&site, "rebind", &[("address", "taro@example.com")]).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    site.flow.settled().await;
+    let report = site.flow.inspect(&key).await.unwrap();
+    assert_eq!(report.bound_address.as_deref(), Some("t***@e******.com"));
+    assert!(report.generation > before, "every device is revoked");
+    let notice = site.mailer.last().unwrap();
+    assert_eq!(
+        notice.to.as_str(),
+        "hanako@example.jp",
+        "the old address is told"
+    );
+    assert!(matches!(notice.kind, MailKind::Rebound { .. }));
 }

@@ -67,6 +67,8 @@ impl Demo {
             )
             .env("OTP_SECRET", secret)
             .env("OTP_HEADER_READ_TIMEOUT_SECS", "1")
+            // Two demos run at once here: no fixed metrics port to fight over.
+            .env("OTP_METRICS_ADDR", "off")
             .env("RUST_LOG", "warn")
             .env_remove("OTP_REDIS_URL")
             .env_remove("OTP_SMTP_URL")

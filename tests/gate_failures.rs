@@ -12,11 +12,11 @@ use common::{Browser, FailingStore, Harness, Reply, stable};
 use http::{Method, StatusCode};
 use serde_json::json;
 use tower_otp::store::{
-    BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome, TicketSnapshot,
-    VerifyOutcome, VerifyRequest,
+    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
+    RebindOutcome, RestartOutcome, TicketSnapshot, UnbindOutcome, VerifyOutcome, VerifyRequest,
 };
 use tower_otp::store::{Store, StoreError};
-use tower_otp::{ChallengeState, EmailAddress, MemoryStore, Secret, TicketKey, Timestamp};
+use tower_otp::{ChallengeState, MemoryStore, Secret, TicketKey, Timestamp};
 
 const T: &str = "/tickets/abc";
 
@@ -266,12 +266,8 @@ impl Store for FlakyStore {
         check(&self.fail_claim)?;
         self.inner.claim_first_device(ticket, now, policy).await
     }
-    async fn bind(
-        &self,
-        ticket: &TicketKey,
-        address: &EmailAddress,
-    ) -> Result<BindOutcome, StoreError> {
-        self.inner.bind(ticket, address).await
+    async fn bind(&self, r: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
+        self.inner.bind(r).await
     }
     async fn issue_code(&self, request: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
         check(&self.fail_issue)?;
@@ -295,6 +291,22 @@ impl Store for FlakyStore {
     }
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
         self.inner.revoke_devices(ticket).await
+    }
+    async fn unbind(&self, t: &TicketKey, now: Timestamp) -> Result<UnbindOutcome, StoreError> {
+        self.inner.unbind(t, now).await
+    }
+    async fn rebind(&self, r: &BindRequest<'_>) -> Result<RebindOutcome, StoreError> {
+        self.inner.rebind(r).await
+    }
+    async fn clear_lockout(
+        &self,
+        t: &TicketKey,
+        now: Timestamp,
+    ) -> Result<LockoutCleared, StoreError> {
+        self.inner.clear_lockout(t, now).await
+    }
+    async fn forget(&self, t: &TicketKey) -> Result<bool, StoreError> {
+        self.inner.forget(t).await
     }
 }
 

@@ -7,12 +7,13 @@ use std::collections::HashMap;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use tower_otp::metrics::names;
 use tower_otp::store::{
-    BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome, Store,
-    StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
+    RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
+    VerifyRequest,
 };
 use tower_otp::{
-    CapturingMailer, EmailAddress, Flow, Locale, ManualClock, MemoryStore, Secret, SendRequest,
-    TicketId, TicketKey, Timestamp,
+    CapturingMailer, Flow, Locale, ManualClock, MemoryStore, Secret, SendRequest, TicketId,
+    TicketKey, Timestamp,
 };
 
 /// Runs `body` on a current-thread runtime with a recorder of its own, and
@@ -84,6 +85,7 @@ fn a_challenge_records_sends_verifications_and_latencies() {
             "000000"
         };
         assert!(flow.verify(&ticket, wrong).await.is_err());
+        assert!(flow.verify(&ticket, "not a code").await.is_err());
         flow.verify(&ticket, code.as_str()).await.unwrap();
         // A second device of the bound ticket: its owner gets a notice.
         clock.advance(std::time::Duration::from_secs(120));
@@ -93,19 +95,28 @@ fn a_challenge_records_sends_verifications_and_latencies() {
         let code = mailer.last_code().unwrap();
         flow.verify(&ticket, code.as_str()).await.unwrap();
         flow.settled().await;
+        // A code left to expire.
+        clock.advance(std::time::Duration::from_secs(600));
+        flow.send(&ticket, SendRequest::new(Locale::En))
+            .await
+            .unwrap();
+        clock.advance(std::time::Duration::from_secs(301));
+        assert!(flow.verify(&ticket, code.as_str()).await.is_err());
     });
     let expect = [
         (names::FIRST_DEVICE_CLAIMS.to_owned(), 1),
-        (names::CODES_SENT.to_owned(), 2),
+        (names::CODES_SENT.to_owned(), 3),
         (format!("{}{{outcome=verified}}", names::VERIFICATIONS), 2),
         (format!("{}{{outcome=wrong}}", names::VERIFICATIONS), 1),
+        (format!("{}{{outcome=invalid}}", names::VERIFICATIONS), 1),
+        (format!("{}{{outcome=expired}}", names::VERIFICATIONS), 1),
         (
             format!("{}{{op=claim_first_device}}", names::STORE_DURATION),
             1,
         ),
-        (format!("{}{{op=issue_code}}", names::STORE_DURATION), 2),
-        (format!("{}{{op=verify_code}}", names::STORE_DURATION), 3),
-        (format!("{}{{kind=code}}", names::MAIL_DURATION), 2),
+        (format!("{}{{op=issue_code}}", names::STORE_DURATION), 3),
+        (format!("{}{{op=verify_code}}", names::STORE_DURATION), 4),
+        (format!("{}{{kind=code}}", names::MAIL_DURATION), 3),
         (format!("{}{{kind=notice}}", names::MAIL_DURATION), 1),
     ];
     for (name, count) in expect {
@@ -195,7 +206,7 @@ impl Store for Down {
     ) -> Result<ClaimOutcome, StoreError> {
         down()
     }
-    async fn bind(&self, _: &TicketKey, _: &EmailAddress) -> Result<BindOutcome, StoreError> {
+    async fn bind(&self, _: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
         down()
     }
     async fn issue_code(&self, _: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
@@ -212,5 +223,57 @@ impl Store for Down {
     }
     async fn revoke_devices(&self, _: &TicketKey) -> Result<u64, StoreError> {
         down()
+    }
+    async fn unbind(&self, _: &TicketKey, _: Timestamp) -> Result<UnbindOutcome, StoreError> {
+        down()
+    }
+    async fn rebind(&self, _: &BindRequest<'_>) -> Result<RebindOutcome, StoreError> {
+        down()
+    }
+    async fn clear_lockout(
+        &self,
+        _: &TicketKey,
+        _: Timestamp,
+    ) -> Result<LockoutCleared, StoreError> {
+        down()
+    }
+    async fn forget(&self, _: &TicketKey) -> Result<bool, StoreError> {
+        down()
+    }
+}
+
+/// Issue 12: each support action is counted by its name, its store call is
+/// timed, and the rebind notice counts as a notice.
+#[test]
+fn support_actions_are_counted_by_action() {
+    let seen = recorded(|| async {
+        let flow = flow(MemoryStore::new(), CapturingMailer::new());
+        let ticket = flow.ticket_key(&TicketId::new("m-support"));
+        let address = |s: &str| tower_otp::EmailAddress::parse(s).unwrap();
+        flow.pre_bind(&ticket, &address("old@example.com"))
+            .await
+            .unwrap();
+        flow.inspect(&ticket).await.unwrap();
+        flow.inspect_unmasked(&ticket).await.unwrap();
+        flow.rebind(&ticket, &address("new@example.com"))
+            .await
+            .unwrap();
+        flow.clear_lockout(&ticket).await.unwrap();
+        flow.unbind(&ticket).await.unwrap();
+        flow.forget(&ticket).await.unwrap();
+        flow.settled().await;
+    });
+    let action = |a: &str| format!("{}{{action={a}}}", names::SUPPORT_ACTIONS);
+    for (name, n) in [
+        (action("inspect"), 2),
+        (action("rebind"), 1),
+        (action("clear_lockout"), 1),
+        (action("unbind"), 1),
+        (action("forget"), 1),
+        (format!("{}{{op=rebind}}", names::STORE_DURATION), 1),
+        (format!("{}{{op=forget}}", names::STORE_DURATION), 1),
+        (format!("{}{{kind=notice}}", names::MAIL_DURATION), 1),
+    ] {
+        assert_eq!(seen.get(&name), Some(&n), "{name} in {seen:?}");
     }
 }

@@ -164,3 +164,85 @@ async fn during_the_cooldown_send_stays_usable_and_a_press_says_how_long() {
     );
     assert_eq!(h.mailer.count(), 1, "no second mail");
 }
+
+/// Issue 9: the new-device notice goes out in the language the bound address
+/// last used. Bound on a Korean page, then a new device verifies from an
+/// English page: the owner's notice is in Korean (not the default Japanese,
+/// not the new device's English); the next one is in English.
+#[tokio::test]
+async fn the_new_device_notice_speaks_the_owners_language() {
+    use tower_otp::mail::MailKind;
+
+    const OWNER: &str = "minji@example.com";
+    let h = Harness::build_with_flow(
+        &Secret::random(),
+        MemoryStore::new(),
+        |flow| {
+            flow.with_default_locale(Locale::Ja)
+                .with_new_device_notice(true)
+        },
+        |layer| layer,
+    );
+    let path = common::ticket_path("lang-notice");
+    let verify_from = |lang: &'static str| {
+        let h = &h;
+        let path = path.clone();
+        async move {
+            let mut b = h.browser();
+            b.jar.insert("otp_lang".into(), lang.into());
+            b.get(&path).await;
+            let reply = b
+                .post_form(&path, &[("action", "send"), ("email", OWNER)])
+                .await;
+            assert_eq!(reply.status, StatusCode::SEE_OTHER, "send: {}", reply.body);
+            b.get(&path).await;
+            let code = h.last_code_for(OWNER);
+            let reply = b
+                .post_form(&path, &[("action", "verify"), ("code", &code)])
+                .await;
+            assert_eq!(
+                reply.status,
+                StatusCode::SEE_OTHER,
+                "verify: {}",
+                reply.body
+            );
+            assert!(b.get(&path).await.is_ticket());
+            h.layer.flow().settled().await;
+        }
+    };
+    // The first device is claimed, so the binding device is already news-free
+    // only for itself.
+    h.browser().open(&path).await;
+    verify_from("ko").await;
+    let codes = h.mailer.messages();
+    assert_eq!(
+        codes.last().unwrap().locale,
+        Locale::Ko,
+        "the code: the page's"
+    );
+    let notices = || {
+        h.mailer
+            .messages()
+            .into_iter()
+            .filter(|m| matches!(m.kind, MailKind::NewDevice { .. }))
+            .collect::<Vec<_>>()
+    };
+    assert!(notices().is_empty(), "binding is not news");
+
+    h.advance(Duration::from_secs(120));
+    verify_from("en").await;
+    let sent = notices();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].locale, Locale::Ko, "the owner's last language");
+    assert!(sent[0].render().subject.contains("새 기기"));
+
+    h.advance(Duration::from_secs(300));
+    verify_from("zh-Hant").await;
+    let sent = notices();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        sent[1].locale,
+        Locale::En,
+        "the language of the last verification"
+    );
+}

@@ -12,10 +12,11 @@ use std::time::Duration;
 use common::{Browser, Harness};
 use http::StatusCode;
 use tower_otp::store::{
-    BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome, Store,
-    StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
+    RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
+    VerifyRequest,
 };
-use tower_otp::{EmailAddress, MemoryStore, Revocation, Secret, TicketId, TicketKey, Timestamp};
+use tower_otp::{MemoryStore, Revocation, Secret, TicketId, TicketKey, Timestamp};
 
 const T: &str = "/tickets/abc";
 
@@ -45,8 +46,8 @@ impl Store for Counted {
     ) -> Result<ClaimOutcome, StoreError> {
         self.inner.claim_first_device(t, now, p).await
     }
-    async fn bind(&self, t: &TicketKey, a: &EmailAddress) -> Result<BindOutcome, StoreError> {
-        self.inner.bind(t, a).await
+    async fn bind(&self, r: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
+        self.inner.bind(r).await
     }
     async fn issue_code(&self, r: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
         self.inner.issue_code(r).await
@@ -62,6 +63,22 @@ impl Store for Counted {
     }
     async fn revoke_devices(&self, t: &TicketKey) -> Result<u64, StoreError> {
         self.inner.revoke_devices(t).await
+    }
+    async fn unbind(&self, t: &TicketKey, now: Timestamp) -> Result<UnbindOutcome, StoreError> {
+        self.inner.unbind(t, now).await
+    }
+    async fn rebind(&self, r: &BindRequest<'_>) -> Result<RebindOutcome, StoreError> {
+        self.inner.rebind(r).await
+    }
+    async fn clear_lockout(
+        &self,
+        t: &TicketKey,
+        now: Timestamp,
+    ) -> Result<LockoutCleared, StoreError> {
+        self.inner.clear_lockout(t, now).await
+    }
+    async fn forget(&self, t: &TicketKey) -> Result<bool, StoreError> {
+        self.inner.forget(t).await
     }
     fn is_durable(&self) -> bool {
         false

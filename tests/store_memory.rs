@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tower_otp::store::conformance::{Instances, random_address, random_code, random_ticket};
-use tower_otp::store::{IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome, VerifyRequest};
+use tower_otp::store::{
+    BindRequest, IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome, VerifyRequest,
+};
 use tower_otp::{EmailAddress, MemoryStore, TicketKey, Timestamp};
 
 tower_otp::store_conformance_tests!(MemoryStore::new());
@@ -73,7 +75,14 @@ async fn sweep_drops_expired_challenges_but_keeps_long_lived_facts() {
     guess(&store, &claimed, t(1), &policy).await;
     // A bound, revoked ticket.
     let bound = random_ticket();
-    store.bind(&bound, &address).await.unwrap();
+    store
+        .bind(&BindRequest::new(
+            &bound,
+            &address,
+            Timestamp::from_millis(1),
+        ))
+        .await
+        .unwrap();
     store.revoke_devices(&bound).await.unwrap();
     issue_to(&store, &bound, &address, t(0)).await;
 
@@ -229,7 +238,14 @@ fn memory_probe() {
                     .claim_first_device(&ticket, t(1), &policy)
                     .await
                     .unwrap();
-                store.bind(&ticket, &address).await.unwrap();
+                store
+                    .bind(&BindRequest::new(
+                        &ticket,
+                        &address,
+                        Timestamp::from_millis(1),
+                    ))
+                    .await
+                    .unwrap();
             } else {
                 let code = random_code();
                 let request = IssueRequest::new(&ticket, &address, &key, &code, t(1), &policy);
@@ -300,7 +316,10 @@ async fn unbound_claims_lapse_and_are_swept() {
         .await
         .unwrap();
     let taro = EmailAddress::parse("taro@example.com").unwrap();
-    store.bind(&bound, &taro).await.unwrap();
+    store
+        .bind(&BindRequest::new(&bound, &taro, Timestamp::from_millis(1)))
+        .await
+        .unwrap();
     assert_eq!(store.ticket_count(), N + 1);
     let lapse = t(0) + policy.claim_lifetime;
     store.sweep(lapse - Duration::from_millis(1));

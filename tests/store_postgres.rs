@@ -19,7 +19,7 @@ use http::StatusCode;
 use lockout::lock_out;
 use sql_support::{Guarded, PrivatePostgres, Schema, pg_handles, pg_url};
 use tower_otp::store::conformance::{Instances, random_address, random_code, random_ticket};
-use tower_otp::store::{IssueOutcome, IssueRequest, Policy, Store};
+use tower_otp::store::{BindRequest, IssueOutcome, IssueRequest, Policy, Store};
 use tower_otp::{
     CapturingMailer, Clock, EmailAddress, Flow, ManualClock, OtpLayer, PostgresStore, Secret,
     Timestamp,
@@ -82,7 +82,7 @@ async fn migrations_are_explicit_idempotent_and_concurrent() {
     b.unwrap();
     c.unwrap();
     store.ensure_migrated().await.unwrap();
-    assert_eq!(count(&store, &schema, "otp_migrations").await, 2);
+    assert_eq!(count(&store, &schema, "otp_migrations").await, 3);
     assert!(store.clone().with_schema("public; DROP").is_err());
 }
 
@@ -94,7 +94,10 @@ async fn sweep_drops_expired_rows_and_keeps_long_lived_facts() {
     let policy = Policy::default();
     let taro = EmailAddress::parse("taro@example.com").unwrap();
     let (pending, bound) = (random_ticket(), random_ticket());
-    store.bind(&bound, &taro).await.unwrap();
+    store
+        .bind(&BindRequest::new(&bound, &taro, Timestamp::from_millis(1)))
+        .await
+        .unwrap();
     for (ticket, address) in [(pending, random_address().0), (bound, taro.clone())] {
         let (code, key) = (random_code(), random_address().1);
         let request = IssueRequest::new(&ticket, &address, &key, &code, t(0), &policy);
@@ -389,7 +392,11 @@ async fn unbound_claims_are_swept_after_their_lifetime() {
         .await
         .unwrap();
     store
-        .bind(&bound, &EmailAddress::parse("taro@example.com").unwrap())
+        .bind(&BindRequest::new(
+            &bound,
+            &EmailAddress::parse("taro@example.com").unwrap(),
+            Timestamp::from_millis(1),
+        ))
         .await
         .unwrap();
     let before = count(&store, &schema, "otp_tickets").await;

@@ -19,7 +19,8 @@ use redis_support::{PrivateRedis, cluster_store, cluster_urls, single_store, sin
 use tower_otp::redis::{self, AsyncCommands};
 use tower_otp::store::conformance::{Instances, random_address, random_code, random_ticket};
 use tower_otp::store::{
-    IssueOutcome, IssueRequest, Policy, Store, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    BindRequest, IssueOutcome, IssueRequest, Policy, Store, TicketSnapshot, VerifyOutcome,
+    VerifyRequest,
 };
 use tower_otp::{EmailAddress, RedisStore, TicketKey, Timestamp};
 
@@ -378,7 +379,14 @@ async fn memory_per_record() {
             .claim_first_device(&ticket, t0, &Policy::default())
             .await
             .unwrap();
-        store.bind(&ticket, &random_address().0).await.unwrap();
+        store
+            .bind(&BindRequest::new(
+                &ticket,
+                &random_address().0,
+                Timestamp::from_millis(1),
+            ))
+            .await
+            .unwrap();
     }
     let bound = (used(&mut redis).await - before) / N;
     eprintln!("redis store: {pending} bytes per pending challenge, {bound} per bound ticket");
@@ -446,7 +454,14 @@ async fn unbound_claims_expire() {
         .claim_first_device(&bound, now(), &policy)
         .await
         .unwrap();
-    store.bind(&bound, &random_address().0).await.unwrap();
+    store
+        .bind(&BindRequest::new(
+            &bound,
+            &random_address().0,
+            Timestamp::from_millis(1),
+        ))
+        .await
+        .unwrap();
     let ttl: i64 = redis.pttl(record(&bound)).await.unwrap();
     assert_eq!(ttl, -1, "a binding is kept for good");
 

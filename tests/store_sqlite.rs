@@ -17,7 +17,9 @@ use http::StatusCode;
 use lockout::lock_out;
 use sql_support::{Guarded, sqlite_at, sqlite_handles, temp_db};
 use tower_otp::store::conformance::{Instances, random_address, random_code, random_ticket};
-use tower_otp::store::{IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome, VerifyRequest};
+use tower_otp::store::{
+    BindRequest, IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome, VerifyRequest,
+};
 use tower_otp::{Clock, EmailAddress, Secret, SqliteStore, Timestamp};
 
 tower_otp::store_conformance_tests!(instances: Instances::many(sqlite_handles(1).await));
@@ -52,7 +54,11 @@ async fn an_unmigrated_database_says_so_and_migrate_is_idempotent() {
     let error = store.ensure_migrated().await.unwrap_err();
     assert!(error.to_string().contains("migrate()"), "{error}");
     let error = store
-        .bind(&random_ticket(), &random_address().0)
+        .bind(&BindRequest::new(
+            &random_ticket(),
+            &random_address().0,
+            Timestamp::from_millis(1),
+        ))
         .await
         .unwrap_err();
     assert!(error.to_string().contains("migrate()"), "{error}");
@@ -65,7 +71,7 @@ async fn an_unmigrated_database_says_so_and_migrate_is_idempotent() {
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
     store.ensure_migrated().await.unwrap();
-    assert_eq!(count(&path, "otp_migrations").await, 2);
+    assert_eq!(count(&path, "otp_migrations").await, 3);
 }
 
 #[tokio::test]
@@ -99,7 +105,13 @@ async fn prefixes_keep_stores_apart_in_one_file() {
     b.migrate().await.unwrap();
     let ticket = random_ticket();
     let (address, _) = random_address();
-    a.bind(&ticket, &address).await.unwrap();
+    a.bind(&BindRequest::new(
+        &ticket,
+        &address,
+        Timestamp::from_millis(1),
+    ))
+    .await
+    .unwrap();
     let policy = Policy::default();
     assert!(
         a.load(&ticket, t(0), &policy)
@@ -151,7 +163,10 @@ async fn sweep_drops_expired_rows_and_keeps_long_lived_facts() {
     let pending = random_ticket();
     issue(pending, &random_address().0).await;
     let bound = random_ticket();
-    store.bind(&bound, &taro).await.unwrap();
+    store
+        .bind(&BindRequest::new(&bound, &taro, Timestamp::from_millis(1)))
+        .await
+        .unwrap();
     issue(bound, &taro).await;
     assert_eq!(count(&path, "otp_tickets").await, 2);
     // The stranger's send counts for its mailbox and its domain; the
@@ -316,7 +331,11 @@ async fn unbound_claims_are_swept_after_their_lifetime() {
         .await
         .unwrap();
     store
-        .bind(&bound, &EmailAddress::parse("taro@example.com").unwrap())
+        .bind(&BindRequest::new(
+            &bound,
+            &EmailAddress::parse("taro@example.com").unwrap(),
+            Timestamp::from_millis(1),
+        ))
         .await
         .unwrap();
     let before = count(&path, "otp_tickets").await;
@@ -339,4 +358,44 @@ async fn unbound_claims_are_swept_after_their_lifetime() {
         .await
         .unwrap();
     assert!(s.claimed && s.binding.is_some());
+}
+
+/// A database at schema version 2 (as the previous release left it) with a
+/// bound ticket: `ensure_migrated` asks for version 3, `migrate` adds the
+/// binding's language and time, and the binding survives with both unknown.
+#[tokio::test]
+async fn version_2_data_survives_migration_3() {
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::open(&path).await.unwrap();
+    store.migrate().await.unwrap();
+    let (ticket, taro) = (random_ticket(), random_address().0);
+    store
+        .bind(&BindRequest::new(&ticket, &taro, t(0)))
+        .await
+        .unwrap();
+    store.close().await;
+    // Back to version 2: the columns and the record of version 3 removed.
+    let pool = tower_otp::sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    for statement in [
+        "ALTER TABLE otp_tickets DROP COLUMN bound_locale",
+        "ALTER TABLE otp_tickets DROP COLUMN bound_at",
+        "DELETE FROM otp_migrations WHERE version = 3",
+    ] {
+        tower_otp::sqlx::query(statement)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    let error = store.ensure_migrated().await.unwrap_err();
+    assert!(error.to_string().contains("migrations"), "{error}");
+    store.migrate().await.unwrap();
+    store.ensure_migrated().await.unwrap();
+    let s = store.load(&ticket, t(1), &Policy::default()).await.unwrap();
+    assert_eq!(s.binding, Some(taro));
+    assert_eq!((s.bound_locale, s.bound_at), (None, None));
 }

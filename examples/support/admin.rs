@@ -1,5 +1,5 @@
-//! The demo's operator page: look up a ticket, revoke its devices, unbind
-//! it, clear a lockout. Served only when `OTP_ADMIN_TOKEN` is set.
+//! The demo's operator page: look up a ticket, revoke its devices, clear a
+//! lockout, unbind it or bind it to another address. Served only when `OTP_ADMIN_TOKEN` is set.
 //!
 //! How it is protected, as a real back office would be:
 //! - the operator signs in with the token (compared in constant time) and
@@ -25,7 +25,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use tower_otp::{Flow, TicketId, TicketKey};
+use tower_otp::{EmailAddress, Flow, TicketId, TicketKey};
 
 /// The shortest token the demo accepts: a guessable token is no protection.
 pub(crate) const MIN_TOKEN_LEN: usize = 16;
@@ -150,7 +150,15 @@ form.inline{display:inline}p.note{color:#555}</style></head><body>
 <input type="hidden" name="action" value="{{ action.0 }}">
 <button>{{ action.1 }}</button></form>
 {% endfor %}
-<p class="note">Addresses are masked. Each action is logged with the ticket's key label.</p>
+<form method="post" action="/admin/action">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<input type="hidden" name="ticket" value="{{ ticket }}">
+<input type="hidden" name="action" value="rebind">
+<label for="address">Bind to another address</label>
+<input id="address" name="address" type="email" autocomplete="off" required>
+<button>Rebind</button></form>
+<p class="note">Unbind and rebind also revoke every device; a rebind tells the old address, in its language.
+Addresses are masked. Each action is logged with the ticket's key label.</p>
 {% endif %}
 {% endif %}
 </body></html>"#
@@ -166,7 +174,22 @@ struct AdminPage {
 }
 
 /// The actions the page offers: form value, button label.
-const ACTIONS: &[(&str, &str)] = &[("revoke", "Revoke all devices")];
+const ACTIONS: &[(&str, &str)] = &[
+    ("revoke", "Revoke all devices"),
+    ("clear_lockout", "Clear the lockout"),
+    ("unbind", "Unbind the address"),
+];
+
+/// What each action says it did.
+const DONE: &[(&str, &str)] = &[
+    ("revoke", "every device of the ticket was revoked"),
+    ("clear_lockout", "the lockout was cleared"),
+    ("unbind", "the address was unbound and every device revoked"),
+    (
+        "rebind",
+        "the ticket was bound to the new address and every device revoked",
+    ),
+];
 
 fn html(status: StatusCode, page: &AdminPage) -> Response {
     let body = page.render().expect("the template renders");
@@ -220,7 +243,7 @@ async fn page(
     };
     let done = query
         .done
-        .and_then(|d| ACTIONS.iter().find(|(name, _)| *name == d))
+        .and_then(|d| DONE.iter().find(|(name, _)| *name == d))
         .map(|(_, label)| *label);
     html(
         StatusCode::OK,
@@ -240,32 +263,44 @@ fn key(flow: &Flow, ticket: &str) -> TicketKey {
     flow.ticket_key(&TicketId::new(ticket))
 }
 
-/// What the operator sees of a ticket: nothing secret, the address masked.
+/// What the operator sees of a ticket: nothing secret, addresses masked.
 async fn report(flow: &Flow, key: &TicketKey) -> Result<Vec<(&'static str, String)>, String> {
-    let challenge = flow.challenge(key).await.map_err(|e| e.to_string())?;
-    let generation = flow.generation(key).await.map_err(|e| e.to_string())?;
+    let report = flow.inspect(key).await.map_err(|e| e.to_string())?;
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
     let at = |t: Option<tower_otp::Timestamp>| {
         t.map_or("—".to_owned(), |t| {
-            format!("in {} s", t.saturating_since(challenge.now).as_secs())
+            format!("in {} s", t.saturating_since(report.at).as_secs())
         })
     };
+    let ago = |t: Option<tower_otp::Timestamp>| {
+        t.map_or("—".to_owned(), |t| {
+            format!("{} s ago", report.at.saturating_since(t).as_secs())
+        })
+    };
+    let or_dash = |s: Option<String>| s.unwrap_or_else(|| "—".to_owned());
     Ok(vec![
         ("key", key.label().to_owned()),
-        ("state", challenge.state.as_str().to_owned()),
-        ("bound", yes_no(challenge.bound)),
+        ("claimed", yes_no(report.claimed)),
+        ("claim lapses", at(report.claim_until)),
+        ("bound address", or_dash(report.bound_address.clone())),
         (
-            "address",
-            challenge
-                .masked_address
-                .clone()
-                .unwrap_or_else(|| "—".into()),
+            "bound language",
+            or_dash(report.bound_locale.map(|l| l.tag().to_owned())),
         ),
-        ("first device may be trusted", yes_no(challenge.claimable)),
-        ("attempts left", challenge.attempts_left.to_string()),
-        ("code expires", at(challenge.expires_at)),
-        ("locked until", at(challenge.locked_until)),
-        ("device generation", generation.to_string()),
+        ("bound", ago(report.bound_at)),
+        ("a device was verified", yes_no(report.device_verified)),
+        ("pending address", or_dash(report.pending_address.clone())),
+        (
+            "sends in the window",
+            format!("{} of {}", report.sends_in_window, report.sends_per_window),
+        ),
+        ("next send allowed", at(report.next_send_at)),
+        ("live codes", report.live_codes.to_string()),
+        ("codes expire", at(report.codes_expire_at)),
+        ("attempts left", report.attempts_left.to_string()),
+        ("failures in a row", report.consecutive_failures.to_string()),
+        ("locked until", at(report.locked_until)),
+        ("device generation", report.generation.to_string()),
     ])
 }
 
@@ -297,6 +332,7 @@ struct ActionForm {
     csrf: String,
     ticket: String,
     action: String,
+    address: Option<String>,
 }
 
 async fn action(
@@ -314,7 +350,16 @@ async fn action(
     let key = key(&admin.flow, &form.ticket);
     let flow = &admin.flow;
     let result = match form.action.as_str() {
-        "revoke" => flow.revoke_devices(&key).await.map(|_| ()),
+        "revoke" => flow.revoke_devices(&key).await.map(drop),
+        "clear_lockout" => flow.clear_lockout(&key).await.map(drop),
+        "unbind" => flow.unbind(&key).await.map(drop),
+        "rebind" => {
+            let typed = form.address.as_deref().unwrap_or("");
+            let Ok(address) = EmailAddress::parse(typed) else {
+                return (StatusCode::UNPROCESSABLE_ENTITY, "not an e-mail address").into_response();
+            };
+            flow.rebind(&key, &address).await.map(drop)
+        }
         _ => return (StatusCode::BAD_REQUEST, "unknown action").into_response(),
     };
     match result {

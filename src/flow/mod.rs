@@ -16,8 +16,8 @@ use crate::locale::Locale;
 use crate::mail::{MailKind, Mailer, OtpMail};
 use crate::secret::Secret;
 use crate::store::{
-    AddressKey, BindOutcome, ClaimOutcome, CounterKeys, IssueOutcome, IssueRequest, RestartOutcome,
-    Store, StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    AddressKey, BindOutcome, BindRequest, ClaimOutcome, CounterKeys, IssueOutcome, IssueRequest,
+    RestartOutcome, Store, StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
 };
 use crate::ticket::{TicketId, TicketKey};
 
@@ -26,11 +26,13 @@ mod keys;
 mod limits;
 mod outcome;
 mod send;
+mod support;
 
 pub(crate) use self::keys::Keys;
 pub use self::limits::Limits;
 pub use self::outcome::{Challenge, ChallengeState, Rejection, Revoked, Sent, Verified};
 pub use self::send::SendRequest;
+pub use self::support::{Rebound, TicketReport, Unbound};
 
 /// The challenge flow of every ticket, shared by all requests (cheap to clone).
 ///
@@ -223,8 +225,10 @@ impl Flow {
     }
 
     /// The fallback language: of pages when neither the visitor's choice nor
-    /// `Accept-Language` picks an enabled one, and of messages sent outside a
-    /// request, such as the new-device notice to the bound address. Default:
+    /// `Accept-Language` picks an enabled one, and of notices to a bound
+    /// address whose language is not known (bound by
+    /// [`pre_bind`](Flow::pre_bind) without one, or before tower-otp
+    /// remembered it). Default:
     /// [`Locale::En`].
     ///
     /// ```
@@ -522,27 +526,76 @@ impl Flow {
         })
     }
 
-    /// Checks a code typed by a person. On success the code's address is bound
-    /// (if the ticket was unbound) and the layer mints a device token.
+    /// Checks a code typed by a person, without a page language: the bound
+    /// locale stays as it is (see [`verify_in`](Flow::verify_in), which the
+    /// layer uses). On success the code's address is bound (if the ticket
+    /// was unbound) and the layer mints a device token.
     ///
     /// # Errors
     /// A [`Rejection`]: format errors, expired or missing codes and lockouts
     /// count nothing; wrong codes count against the round's budget.
     pub async fn verify(&self, ticket: &TicketKey, input: &str) -> Result<Verified, Rejection> {
+        self.verify_with(ticket, input, None).await
+    }
+
+    /// Checks a code typed on a page in `locale`, as [`verify`](Flow::verify)
+    /// does, and on success remembers `locale` as the language of the bound
+    /// address. The new-device notice that a success may send to the bound
+    /// address goes out in the language that address used before (the bound
+    /// locale as it was, falling back to the
+    /// [default](Flow::with_default_locale)), never in the new device's.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, Locale, MemoryStore, Secret, SendRequest, TicketId};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mailer = CapturingMailer::new();
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), mailer.clone());
+    /// let ticket = flow.ticket_key(&TicketId::new("A7x9Qz"));
+    /// flow.send(&ticket, SendRequest::new(Locale::Ko).with_email("minji@example.com")).await?;
+    /// let verified = flow.verify_in(&ticket, &mailer.last_code().unwrap(), Locale::Ko).await?;
+    /// assert!(verified.newly_bound);
+    /// assert_eq!(flow.inspect(&ticket).await?.bound_locale, Some(Locale::Ko));
+    /// # Ok::<(), tower_otp::Rejection>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// As [`verify`](Flow::verify).
+    pub async fn verify_in(
+        &self,
+        ticket: &TicketKey,
+        input: &str,
+        locale: Locale,
+    ) -> Result<Verified, Rejection> {
+        self.verify_with(ticket, input, Some(locale)).await
+    }
+
+    async fn verify_with(
+        &self,
+        ticket: &TicketKey,
+        input: &str,
+        locale: Option<Locale>,
+    ) -> Result<Verified, Rejection> {
         let inner = &self.inner;
-        let code =
-            Code::normalize(input, inner.limits.code_digits()).map_err(Rejection::InvalidCode)?;
+        let code = Code::normalize(input, inner.limits.code_digits()).map_err(|error| {
+            count_verification("invalid");
+            Rejection::InvalidCode(error)
+        })?;
         let hash = code.hash(&inner.keys.code, ticket);
         let now = self.now();
-        let request = VerifyRequest::new(ticket, &hash, now, inner.limits.policy());
+        let request =
+            VerifyRequest::new(ticket, &hash, now, inner.limits.policy()).with_locale(locale);
         match inner.store.verify_code(&request).await? {
             VerifyOutcome::Verified {
                 address,
                 newly_bound,
                 earlier_device,
                 generation,
+                previous_locale,
                 ..
             } => {
+                count_verification("verified");
                 inner.events.emit(OtpEvent::Verified {
                     ticket: *ticket,
                     newly_bound,
@@ -550,7 +603,8 @@ impl Flow {
                 // News only when another device already had the ticket: the
                 // first device to verify a pre-bound address is its owner's.
                 if !newly_bound && earlier_device && inner.notify_new_device {
-                    self.notify_new_device(address, now);
+                    let locale = previous_locale.unwrap_or(inner.default_locale);
+                    self.notify_new_device(address, now, locale);
                 }
                 Ok(Verified {
                     generation,
@@ -561,6 +615,7 @@ impl Flow {
                 attempts_left,
                 locked_until,
             } => {
+                count_verification("wrong");
                 inner.events.emit(OtpEvent::VerifyFailed {
                     ticket: *ticket,
                     attempts_left,
@@ -577,29 +632,47 @@ impl Flow {
                 }
                 Err(Rejection::WrongCode { attempts_left })
             }
-            VerifyOutcome::Expired => Err(Rejection::Expired),
-            VerifyOutcome::NoCode => Err(Rejection::NoCode),
-            VerifyOutcome::Exhausted => Err(Rejection::TooManyAttempts),
-            VerifyOutcome::Locked { until } => Err(Rejection::Locked {
-                until,
-                retry_after: wait(now, until),
-            }),
+            VerifyOutcome::Expired => {
+                count_verification("expired");
+                Err(Rejection::Expired)
+            }
+            VerifyOutcome::NoCode => {
+                count_verification("no_code");
+                Err(Rejection::NoCode)
+            }
+            VerifyOutcome::Exhausted => {
+                count_verification("exhausted");
+                Err(Rejection::TooManyAttempts)
+            }
+            VerifyOutcome::Locked { until } => {
+                count_verification("locked");
+                Err(Rejection::Locked {
+                    until,
+                    retry_after: wait(now, until),
+                })
+            }
         }
     }
 
-    fn notify_new_device(&self, to: EmailAddress, at: Timestamp) {
+    fn notify_new_device(&self, to: EmailAddress, at: Timestamp, locale: Locale) {
+        self.mail_in_background(to, MailKind::NewDevice { at }, locale, "new-device notice");
+    }
+
+    /// Sends a notice (no code) in the background; a failure is logged.
+    fn mail_in_background(
+        &self,
+        to: EmailAddress,
+        kind: MailKind,
+        locale: Locale,
+        what: &'static str,
+    ) {
         let inner = &self.inner;
-        let mail = OtpMail::new(
-            to,
-            MailKind::NewDevice { at },
-            inner.default_locale,
-            inner.site_name.clone(),
-        )
-        .with_site_origin(inner.site_origin.clone());
+        let mail = OtpMail::new(to, kind, locale, inner.site_name.clone())
+            .with_site_origin(inner.site_origin.clone());
         let mailer = Arc::clone(&inner.mailer);
         self.spawn_background(async move {
             if let Err(error) = mailer.send(&mail).await {
-                tracing::warn!(error = %error, "new-device notice not delivered");
+                tracing::warn!(error = %error, what, "notice not delivered");
             }
         });
     }
@@ -670,7 +743,10 @@ impl Flow {
 
     /// Binds an address the application already knows (the purchaser's)
     /// before anyone verifies. A pre-bound ticket has no first-device trust:
-    /// every device verifies by a code sent to this address.
+    /// every device verifies by a code sent to this address. The owner's
+    /// language is not known until they verify from a page; until then a
+    /// new-device notice goes out in the [default](Flow::with_default_locale)
+    /// (see [`pre_bind_in`](Flow::pre_bind_in)).
     ///
     /// # Errors
     /// The store's error.
@@ -679,7 +755,45 @@ impl Flow {
         ticket: &TicketKey,
         address: &EmailAddress,
     ) -> Result<BindOutcome, StoreError> {
-        let outcome = self.inner.store.bind(ticket, address).await?;
+        self.pre_bind_with(ticket, address, None).await
+    }
+
+    /// [`pre_bind`](Flow::pre_bind), with the owner's language (the one of
+    /// their order, say): a new-device notice goes out in it until they
+    /// verify from a page in another.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, EmailAddress, Flow, Locale, MemoryStore, Secret, TicketId};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let ticket = flow.ticket_key(&TicketId::new("A7x9Qz"));
+    /// let buyer = EmailAddress::parse("wang@example.com").unwrap();
+    /// flow.pre_bind_in(&ticket, &buyer, Locale::ZhHant).await?;
+    /// assert_eq!(flow.inspect(&ticket).await?.bound_locale, Some(Locale::ZhHant));
+    /// # Ok::<(), tower_otp::store::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn pre_bind_in(
+        &self,
+        ticket: &TicketKey,
+        address: &EmailAddress,
+        locale: Locale,
+    ) -> Result<BindOutcome, StoreError> {
+        self.pre_bind_with(ticket, address, Some(locale)).await
+    }
+
+    async fn pre_bind_with(
+        &self,
+        ticket: &TicketKey,
+        address: &EmailAddress,
+        locale: Option<Locale>,
+    ) -> Result<BindOutcome, StoreError> {
+        let request = BindRequest::new(ticket, address, self.now()).with_locale(locale);
+        let outcome = self.inner.store.bind(&request).await?;
         if outcome == BindOutcome::Bound {
             self.inner
                 .events
@@ -740,6 +854,14 @@ impl Flow {
 }
 
 /// The wait until `at`, at least one second (for `Retry-After`).
+/// Counts a code entry by its outcome (feature `metrics`).
+fn count_verification(outcome: &'static str) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::verification(outcome);
+    #[cfg(not(feature = "metrics"))]
+    let _ = outcome;
+}
+
 fn wait(now: Timestamp, at: Timestamp) -> Duration {
     let millis = at.saturating_since(now).as_millis();
     Duration::from_secs(

@@ -171,7 +171,7 @@ async fn perform(
         }
         Action::Verify => {
             let code = request.code.as_deref().unwrap_or("");
-            let verified = flow.verify(&req.key, code).await?;
+            let verified = flow.verify_in(&req.key, code, req.locale).await?;
             Ok(Some(render::mint(config, req, verified.generation).1))
         }
         Action::Restart => {

@@ -43,6 +43,14 @@ pub(crate) struct MailTexts {
     notice_if_you: String,
     /// Notice: if it was not (`{name}`).
     notice_if_not_you: String,
+    /// Subject of the notice that the ticket was bound to another address, after `[site]`.
+    rebound_subject: String,
+    /// Rebound notice: what happened (`{site}`, `{name}`).
+    rebound_intro: String,
+    /// Rebound notice: if it was asked for.
+    rebound_if_you: String,
+    /// Rebound notice: if it was not (`{name}`).
+    rebound_if_not_you: String,
     /// A point in time: `{year}`, `{month}`, `{day}`, and zero-padded
     /// `{month2}`, `{day2}`, `{hour2}`, `{minute2}`.
     time_format: String,
@@ -102,6 +110,10 @@ impl MailTexts {
         &self.notice_subject
     }
 
+    pub(super) fn rebound_subject(&self) -> &str {
+        &self.rebound_subject
+    }
+
     fn site(&self, site: &Site) -> String {
         match &site.origin {
             Some(origin) => fill(
@@ -151,6 +163,19 @@ impl MailTexts {
         blocks.push(Block::Field(self.when_label.clone(), when.to_owned()));
         blocks.extend(
             [&self.notice_if_you, &self.notice_if_not_you].map(|s| Block::Para(fill(s, &v))),
+        );
+        blocks
+    }
+
+    /// The body of the notice that the ticket was bound to another address.
+    pub(super) fn rebound_body(&self, site: &Site, hint: Option<String>, when: &str) -> Vec<Block> {
+        let label = self.site(site);
+        let v = [("site", label.as_str()), ("name", &site.name)];
+        let mut blocks = vec![Block::Para(fill(&self.rebound_intro, &v))];
+        blocks.extend(hint.map(|h| Block::Field(self.ticket_label.clone(), h)));
+        blocks.push(Block::Field(self.when_label.clone(), when.to_owned()));
+        blocks.extend(
+            [&self.rebound_if_you, &self.rebound_if_not_you].map(|s| Block::Para(fill(s, &v))),
         );
         blocks
     }

@@ -111,6 +111,13 @@ pub enum MailKind {
         /// When.
         at: Timestamp,
     },
+    /// A notice to the address that was bound that the ticket was bound to
+    /// another address by the site ([`Flow::rebind`](crate::Flow::rebind)),
+    /// in that address's language.
+    Rebound {
+        /// When.
+        at: Timestamp,
+    },
 }
 
 /// One message to send: everything a [`Mailer`] needs.

@@ -81,6 +81,13 @@ pub(crate) fn render(mail: &OtpMail) -> RenderedMail {
                 texts.notice_body(&site, hint, &when),
             )
         }
+        MailKind::Rebound { at } => {
+            let when = texts.format_time(*at);
+            (
+                texts.rebound_subject(),
+                texts.rebound_body(&site, hint, &when),
+            )
+        }
     };
     let subject = format!("[{}] {subject}", site.name);
     RenderedMail {
@@ -418,6 +425,43 @@ mod tests {
         }
         assert!(en.text.contains("If this was not you"));
         assert!(ja.text.contains("お心当たりがない場合"));
+    }
+
+    /// The notice that the ticket was bound to another address, in every
+    /// language: the site, the hint and the time; no link, no code, and not
+    /// the new address.
+    #[test]
+    fn rebound_notice_in_every_language() {
+        let subjects = [
+            (Locale::En, "The e-mail address for your ticket was changed"),
+            (Locale::Ja, "チケットの登録メールアドレスが変更されました"),
+            (Locale::ZhHans, "您门票的登记邮箱已更改"),
+            (Locale::ZhHant, "您票券的登錄電子郵件地址已變更"),
+            (Locale::Ko, "티켓에 등록된 이메일 주소가 변경되었습니다"),
+        ];
+        for (locale, subject) in subjects {
+            let mut mail = notice(locale);
+            mail.kind = MailKind::Rebound {
+                at: Timestamp::from_millis(1_754_051_696_000),
+            };
+            let r = mail.render();
+            assert_eq!(r.subject, format!("[Example Tickets] {subject}"));
+            let when = notice(locale).render().text;
+            let when = when
+                .lines()
+                .find(|l| l.contains("2025"))
+                .expect("the notice's time line");
+            for body in [&r.text, &r.html] {
+                assert!(body.contains("Example Tickets"), "{locale:?}");
+                assert!(body.contains("Summer Live 2025, seat A-12"), "{locale:?}");
+                assert!(!has_six_digit_run(body) && !body.contains("href"));
+            }
+            assert!(r.text.contains(when), "{locale:?}: {}", r.text);
+            assert!(
+                r.html
+                    .contains(&format!("<html lang=\"{}\">", locale.tag()))
+            );
+        }
     }
 
     #[test]

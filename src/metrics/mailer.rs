@@ -13,7 +13,7 @@ impl<M: Mailer> Mailer for MeteredMailer<M> {
     async fn send(&self, mail: &OtpMail) -> Result<(), MailError> {
         let kind = match mail.kind {
             MailKind::Code { .. } => "code",
-            MailKind::NewDevice { .. } => "notice",
+            MailKind::NewDevice { .. } | MailKind::Rebound { .. } => "notice",
             #[allow(unreachable_patterns)]
             _ => "other",
         };

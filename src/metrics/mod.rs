@@ -15,7 +15,7 @@
 //! | `tower_otp_first_device_claims_total` | counter | | first devices trusted |
 //! | `tower_otp_codes_sent_total` | counter | | codes handed to the mailer |
 //! | `tower_otp_sends_throttled_total` | counter | | sends refused by a limit |
-//! | `tower_otp_verifications_total` | counter | `outcome` | code entries: `verified`, `wrong` (a wrong code, counted against the round) |
+//! | `tower_otp_verifications_total` | counter | `outcome` | code entries: `verified`; `wrong` (counted against the round); refused uncounted: `expired`, `no_code`, `exhausted`, `locked`, `invalid` (not a code) |
 //! | `tower_otp_lockouts_total` | counter | | tickets locked for new devices |
 //! | `tower_otp_devices_revoked_total` | counter | | revocations (support or application) |
 //! | `tower_otp_support_actions_total` | counter | `action` | operator actions on a ticket |
@@ -25,7 +25,9 @@
 //! | `tower_otp_mail_errors_total` | counter | `kind` | mails the mailer refused |
 //!
 //! `op` is the [`Store`](crate::store::Store) method (`load`,
-//! `claim_first_device`, `issue_code`, `verify_code`, …).
+//! `claim_first_device`, `issue_code`, `verify_code`, …); `action` is the
+//! support action: `inspect`, `unbind`, `rebind`, `clear_lockout`, `forget`
+//! (revocations have their own counter).
 //!
 //! ```
 //! // With any recorder installed first, e.g. metrics-exporter-prometheus:
@@ -102,18 +104,30 @@ pub(crate) fn record(event: &OtpEvent) {
         OtpEvent::FirstDeviceClaimed { .. } => counter!(names::FIRST_DEVICE_CLAIMS).increment(1),
         OtpEvent::CodeSent { .. } => counter!(names::CODES_SENT).increment(1),
         OtpEvent::SendThrottled { .. } => counter!(names::SENDS_THROTTLED).increment(1),
-        OtpEvent::Verified { .. } => {
-            counter!(names::VERIFICATIONS, "outcome" => "verified").increment(1)
-        }
-        OtpEvent::VerifyFailed { .. } => {
-            counter!(names::VERIFICATIONS, "outcome" => "wrong").increment(1)
-        }
         OtpEvent::Locked { .. } => counter!(names::LOCKOUTS).increment(1),
         OtpEvent::DevicesRevoked { .. } => counter!(names::DEVICES_REVOKED).increment(1),
         // Mail failures are counted where the mailer answers (`mail_errors`),
         // with their kind; the rest are not worth a series of their own.
+        // Code entries are counted where the flow knows every outcome
+        // (`verification`), the uncounted refusals too.
+        OtpEvent::Verified { .. } | OtpEvent::VerifyFailed { .. } => {}
         OtpEvent::MailFailed { .. } | OtpEvent::Restarted { .. } | OtpEvent::PreBound { .. } => {}
+        OtpEvent::Inspected { .. } => support("inspect"),
+        OtpEvent::Unbound { .. } => support("unbind"),
+        OtpEvent::Rebound { .. } => support("rebind"),
+        OtpEvent::LockoutCleared { .. } => support("clear_lockout"),
+        OtpEvent::Forgotten { .. } => support("forget"),
     }
+}
+
+/// Counts one support action by its name.
+fn support(action: &'static str) {
+    metrics::counter!(names::SUPPORT_ACTIONS, "action" => action).increment(1);
+}
+
+/// Counts one code entry by its outcome.
+pub(crate) fn verification(outcome: &'static str) {
+    metrics::counter!(names::VERIFICATIONS, "outcome" => outcome).increment(1);
 }
 
 /// Times one call and records its latency (and its failure) under `label`.

@@ -4,10 +4,10 @@ use async_trait::async_trait;
 
 use super::{names, timed};
 use crate::clock::Timestamp;
-use crate::email::EmailAddress;
 use crate::store::{
-    BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome, Store,
-    StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
+    RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
+    VerifyRequest,
 };
 use crate::ticket::TicketKey;
 
@@ -43,12 +43,8 @@ impl<S: Store> Store for MeteredStore<S> {
         )
         .await
     }
-    async fn bind(
-        &self,
-        ticket: &TicketKey,
-        address: &EmailAddress,
-    ) -> Result<BindOutcome, StoreError> {
-        op("bind", self.0.bind(ticket, address)).await
+    async fn bind(&self, request: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
+        op("bind", self.0.bind(request)).await
     }
     async fn issue_code(&self, request: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
         op("issue_code", self.0.issue_code(request)).await
@@ -68,6 +64,26 @@ impl<S: Store> Store for MeteredStore<S> {
     }
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
         op("revoke_devices", self.0.revoke_devices(ticket)).await
+    }
+    async fn unbind(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<UnbindOutcome, StoreError> {
+        op("unbind", self.0.unbind(ticket, now)).await
+    }
+    async fn rebind(&self, request: &BindRequest<'_>) -> Result<RebindOutcome, StoreError> {
+        op("rebind", self.0.rebind(request)).await
+    }
+    async fn clear_lockout(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<LockoutCleared, StoreError> {
+        op("clear_lockout", self.0.clear_lockout(ticket, now)).await
+    }
+    async fn forget(&self, ticket: &TicketKey) -> Result<bool, StoreError> {
+        op("forget", self.0.forget(ticket)).await
     }
     fn is_durable(&self) -> bool {
         self.0.is_durable()

@@ -54,12 +54,14 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::Barrier;
 
 use super::{
-    AddressKey, BindOutcome, ClaimOutcome, CounterKeys, IssueOutcome, IssueRequest, Policy,
-    RestartOutcome, Store, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    AddressKey, BindOutcome, BindRequest, ClaimOutcome, CounterKeys, IssueOutcome, IssueRequest,
+    LockoutCleared, Policy, RebindOutcome, RestartOutcome, Store, TicketSnapshot, UnbindOutcome,
+    VerifyOutcome, VerifyRequest,
 };
 use crate::clock::Timestamp;
 use crate::code::CodeHash;
 use crate::email::EmailAddress;
+use crate::locale::Locale;
 use crate::ticket::TicketKey;
 
 /// How many times each race is run.
@@ -326,6 +328,13 @@ macro_rules! __store_conformance_checks {
             claim_lapses_while_unbound
             claim_kept_once_bound
             verify_reports_earlier_device
+            bound_locale_remembered
+            unbind_forgets_the_binding_and_revokes
+            unbind_keeps_the_guards
+            rebind_moves_the_binding
+            race_rebinds
+            clear_lockout_ends_it
+            forget_deletes_the_ticket
         }
     };
 }
@@ -401,7 +410,8 @@ impl<'a> Ctx<'a> {
     }
 
     async fn bind(&self, t: &TicketKey, a: &Addr) -> BindOutcome {
-        self.store().bind(t, &a.address).await.expect("bind")
+        let request = BindRequest::new(t, &a.address, self.at(0));
+        self.store().bind(&request).await.expect("bind")
     }
 
     async fn issue(
@@ -454,6 +464,32 @@ impl<'a> Ctx<'a> {
         self.store().restart(t, now).await.expect("restart")
     }
 
+    async fn unbind(&self, t: &TicketKey, now: Timestamp) -> UnbindOutcome {
+        self.store().unbind(t, now).await.expect("unbind")
+    }
+
+    async fn rebind(
+        &self,
+        t: &TicketKey,
+        a: &Addr,
+        now: Timestamp,
+        locale: Option<Locale>,
+    ) -> RebindOutcome {
+        let request = BindRequest::new(t, &a.address, now).with_locale(locale);
+        self.store().rebind(&request).await.expect("rebind")
+    }
+
+    async fn clear_lockout(&self, t: &TicketKey, now: Timestamp) -> LockoutCleared {
+        self.store()
+            .clear_lockout(t, now)
+            .await
+            .expect("clear_lockout")
+    }
+
+    async fn forget(&self, t: &TicketKey) -> bool {
+        self.store().forget(t).await.expect("forget")
+    }
+
     async fn revoke(&self, t: &TicketKey) -> u64 {
         self.store()
             .revoke_devices(t)
@@ -503,6 +539,7 @@ fn verified(address: &Addr, newly_bound: bool, generation: u64) -> VerifyOutcome
         newly_bound,
         earlier_device: false,
         generation,
+        previous_locale: None,
     }
 }
 
@@ -513,6 +550,7 @@ fn verified_again(address: &Addr, newly_bound: bool, generation: u64) -> VerifyO
         newly_bound,
         earlier_device: true,
         generation,
+        previous_locale: None,
     }
 }
 
@@ -1250,11 +1288,14 @@ pub async fn race_right_guesses(instances: &Instances) {
 pub async fn race_binds(instances: &Instances) {
     let cx = Ctx::new(instances);
     for round in 0..RACE_ROUNDS {
-        let t = random_ticket();
+        let (t, now) = (random_ticket(), cx.at(0));
         let addresses: Arc<Vec<Addr>> = Arc::new((0..50).map(|_| addr()).collect());
         let outcomes = race(instances, 50, |i, store| {
             let addresses = addresses.clone();
-            async move { store.bind(&t, &addresses[i].address).await.expect("bind") }
+            async move {
+                let request = BindRequest::new(&t, &addresses[i].address, now);
+                store.bind(&request).await.expect("bind")
+            }
         })
         .await;
         let winners: Vec<usize> = (0..50)
@@ -1288,7 +1329,15 @@ pub async fn race_verify_against_bind(instances: &Instances) {
                     let outcome = store.verify_code(&request).await.expect("verify_code");
                     (Some(outcome), None)
                 } else {
-                    (None, Some(store.bind(&t, &b_address).await.expect("bind")))
+                    (
+                        None,
+                        Some(
+                            store
+                                .bind(&BindRequest::new(&t, &b_address, now))
+                                .await
+                                .expect("bind"),
+                        ),
+                    )
                 }
             }
         })
@@ -1625,8 +1674,10 @@ pub async fn claim_lapses_while_unbound(instances: &Instances) {
     assert!(cx.load(&t, last).await.claimed);
     let refused = cx.store().claim_first_device(&t, last, &cx.policy).await;
     assert_eq!(refused.expect("claim"), ClaimOutcome::Refused);
+    assert_eq!(cx.load(&t, last).await.claim_until, Some(cx.at(0) + life));
     let lapsed = cx.at(0) + life;
-    assert!(!cx.load(&t, lapsed).await.claimed);
+    let s = cx.load(&t, lapsed).await;
+    assert!(!s.claimed && s.claim_until.is_none());
     let again = cx.store().claim_first_device(&t, lapsed, &cx.policy).await;
     assert_eq!(
         again.expect("claim"),
@@ -1671,4 +1722,308 @@ pub async fn verify_reports_earlier_device(instances: &Instances) {
         cx.verify(&t, &code, cx.at(1)).await,
         verified_again(&a, true, 0)
     );
+}
+
+// ---------------------------------------------------------------------------
+// The owner's language and the binding's time.
+
+/// The bound locale: given at `bind`, set when a code binds, replaced by the
+/// page of each later verification that names one; `Verified` reports it as
+/// it was before. The binding keeps the time it was made.
+pub async fn bound_locale_remembered(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    let request = BindRequest::new(&t, &a.address, cx.at(0)).with_locale(Some(Locale::Ja));
+    assert_eq!(
+        cx.store().bind(&request).await.expect("bind"),
+        BindOutcome::Bound
+    );
+    let s = cx.load(&t, cx.at(1)).await;
+    assert_eq!(
+        (s.bound_locale, s.bound_at),
+        (Some(Locale::Ja), Some(cx.at(0)))
+    );
+    let verify_in = |code: CodeHash, now: Timestamp, locale: Option<Locale>| {
+        let policy = cx.policy.clone();
+        let store = cx.store();
+        async move {
+            let request = VerifyRequest::new(&t, &code, now, &policy).with_locale(locale);
+            store.verify_code(&request).await.expect("verify_code")
+        }
+    };
+    let code = cx.issue_ok(&t, &a, cx.at(10)).await;
+    let previous = |outcome: VerifyOutcome| match outcome {
+        VerifyOutcome::Verified {
+            previous_locale, ..
+        } => previous_locale,
+        other => panic!("expected Verified, got {other:?}"),
+    };
+    assert_eq!(
+        previous(verify_in(code, cx.at(11), Some(Locale::Ko)).await),
+        Some(Locale::Ja)
+    );
+    let s = cx.load(&t, cx.at(12)).await;
+    assert_eq!(
+        (s.bound_locale, s.bound_at),
+        (Some(Locale::Ko), Some(cx.at(0)))
+    );
+    let code = cx.issue_ok(&t, &a, cx.at(100)).await;
+    assert_eq!(
+        previous(verify_in(code, cx.at(101), None).await),
+        Some(Locale::Ko)
+    );
+    assert_eq!(cx.load(&t, cx.at(102)).await.bound_locale, Some(Locale::Ko));
+
+    // A code that binds: no previous language, the page's is remembered, and
+    // the binding's time is the verification's.
+    let (t2, b) = (random_ticket(), addr());
+    let code = cx.issue_ok(&t2, &b, cx.at(200)).await;
+    let request =
+        VerifyRequest::new(&t2, &code, cx.at(201), &cx.policy).with_locale(Some(Locale::ZhHant));
+    assert_eq!(
+        previous(cx.store().verify_code(&request).await.expect("verify")),
+        None
+    );
+    let s = cx.load(&t2, cx.at(202)).await;
+    assert_eq!(s.binding, Some(b.address));
+    assert_eq!(
+        (s.bound_locale, s.bound_at),
+        (Some(Locale::ZhHant), Some(cx.at(201)))
+    );
+    assert!(s.device_verified);
+    // A pre-bind without a language leaves it unknown.
+    let (t3, c) = (random_ticket(), addr());
+    cx.bind(&t3, &c).await;
+    let s = cx.load(&t3, cx.at(1)).await;
+    assert_eq!((s.bound_locale, s.bound_at), (None, Some(cx.at(0))));
+    assert!(!s.device_verified);
+}
+
+// ---------------------------------------------------------------------------
+// Support actions.
+
+/// `unbind` forgets the binding, its language and time, and the pending
+/// codes, moves the generation, and leaves the ticket claimed for good: no
+/// first device, and the next verified address is bound.
+pub async fn unbind_forgets_the_binding_and_revokes(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a, b) = (random_ticket(), addr(), addr());
+    let request = BindRequest::new(&t, &a.address, cx.at(0)).with_locale(Some(Locale::Ko));
+    cx.store().bind(&request).await.expect("bind");
+    let stale = cx.issue_ok(&t, &a, cx.at(0)).await;
+    let outcome = cx.unbind(&t, cx.at(1)).await;
+    assert_eq!(
+        (outcome.previous, outcome.generation),
+        (Some(a.address.clone()), 1)
+    );
+    let s = cx.load(&t, cx.at(2)).await;
+    assert!(s.binding.is_none() && s.bound_locale.is_none() && s.bound_at.is_none());
+    assert!(s.pending.is_none() && s.live_codes.is_empty());
+    assert!(s.claimed && s.claim_until.is_none() && !s.device_verified);
+    assert_eq!(s.generation, 1);
+    assert_eq!(s.recent_sends, vec![cx.at(0)], "the sends stay");
+    assert_eq!(cx.claim(&t).await, ClaimOutcome::Refused, "no first device");
+    assert_eq!(cx.verify(&t, &stale, cx.at(3)).await, VerifyOutcome::NoCode);
+    let code = cx.issue_ok(&t, &b, cx.at(60)).await;
+    assert_eq!(
+        cx.verify(&t, &code, cx.at(61)).await,
+        verified_again(&b, true, 1)
+    );
+    assert_eq!(cx.load(&t, cx.at(62)).await.binding, Some(b.address));
+    // An unknown ticket: nothing was bound; the generation still moves.
+    let fresh = random_ticket();
+    let outcome = cx.unbind(&fresh, cx.at(0)).await;
+    assert_eq!((outcome.previous, outcome.generation), (None, 1));
+}
+
+/// `unbind` keeps what guards against abuse: a running lockout, the failure
+/// count and the round's attempts.
+pub async fn unbind_keeps_the_guards(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    cx.bind(&t, &a).await;
+    let until = cx.lock_out(&t, &a).await;
+    cx.unbind(&t, cx.at(500)).await;
+    let s = cx.load(&t, cx.at(501)).await;
+    assert_eq!(s.locked_until, Some(until));
+    assert!(s.binding.is_none());
+    let (u, b) = (random_ticket(), addr());
+    cx.issue_ok(&u, &b, cx.at(0)).await;
+    cx.wrong(&u, cx.at(1)).await;
+    cx.wrong(&u, cx.at(2)).await;
+    cx.unbind(&u, cx.at(3)).await;
+    let s = cx.load(&u, cx.at(4)).await;
+    assert_eq!((s.attempts_used, s.consecutive_failures), (2, 2));
+}
+
+/// `rebind` replaces the binding in one step, drops the pending codes, and
+/// reports the old address and its language; the same address changes
+/// nothing; an unbound ticket is bound.
+pub async fn rebind_moves_the_binding(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a, b) = (random_ticket(), addr(), addr());
+    let request = BindRequest::new(&t, &a.address, cx.at(0)).with_locale(Some(Locale::Ja));
+    cx.store().bind(&request).await.expect("bind");
+    let stale = cx.issue_ok(&t, &a, cx.at(0)).await;
+    assert_eq!(
+        cx.rebind(&t, &b, cx.at(10), Some(Locale::Ko)).await,
+        RebindOutcome::Rebound {
+            previous: Some(a.address.clone()),
+            previous_locale: Some(Locale::Ja),
+            generation: 1,
+        }
+    );
+    let s = cx.load(&t, cx.at(11)).await;
+    assert_eq!(s.binding, Some(b.address.clone()));
+    assert_eq!(
+        (s.bound_locale, s.bound_at),
+        (Some(Locale::Ko), Some(cx.at(10)))
+    );
+    assert!(s.live_codes.is_empty());
+    assert_eq!(s.generation, 1, "devices are revoked");
+    assert_eq!(
+        cx.verify(&t, &stale, cx.at(12)).await,
+        VerifyOutcome::NoCode
+    );
+    assert_eq!(
+        cx.issue(&t, &a, &random_code(), cx.at(100)).await,
+        IssueOutcome::BoundElsewhere
+    );
+    assert_eq!(
+        cx.rebind(&t, &b, cx.at(20), None).await,
+        RebindOutcome::Unchanged
+    );
+    assert_eq!(cx.load(&t, cx.at(21)).await.bound_locale, Some(Locale::Ko));
+    let code = cx.issue_ok(&t, &b, cx.at(100)).await;
+    assert_eq!(
+        cx.verify(&t, &code, cx.at(101)).await,
+        VerifyOutcome::Verified {
+            address: b.address.clone(),
+            newly_bound: false,
+            earlier_device: false,
+            generation: 1,
+            previous_locale: Some(Locale::Ko),
+        }
+    );
+    // Unbound: bound by the rebind, nothing before.
+    let u = random_ticket();
+    assert_eq!(
+        cx.rebind(&u, &a, cx.at(0), None).await,
+        RebindOutcome::Rebound {
+            previous: None,
+            previous_locale: None,
+            generation: 1,
+        }
+    );
+    assert_eq!(cx.load(&u, cx.at(1)).await.binding, Some(a.address));
+}
+
+/// 20 parallel rebinds of different addresses: each takes its turn, so the
+/// previous addresses they report form one chain from the first binding to
+/// the last, and each moves the generation once.
+pub async fn race_rebinds(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    for round in 0..RACE_ROUNDS {
+        let (t, first, now) = (random_ticket(), addr(), cx.at(0));
+        cx.bind(&t, &first).await;
+        let addresses: Arc<Vec<Addr>> = Arc::new((0..20).map(|_| addr()).collect());
+        let outcomes = race(instances, 20, |i, store| {
+            let addresses = addresses.clone();
+            async move {
+                let request = BindRequest::new(&t, &addresses[i].address, now);
+                store.rebind(&request).await.expect("rebind")
+            }
+        })
+        .await;
+        let mut generations = Vec::new();
+        let mut previous: Vec<EmailAddress> = outcomes
+            .into_iter()
+            .map(|o| match o {
+                RebindOutcome::Rebound {
+                    previous: Some(p),
+                    generation,
+                    ..
+                } => {
+                    generations.push(generation);
+                    p
+                }
+                other => panic!("round {round}: {other:?}"),
+            })
+            .collect();
+        generations.sort_unstable();
+        assert_eq!(generations, (1..=20).collect::<Vec<u64>>(), "round {round}");
+        let last = cx.load(&t, now).await.binding.expect("bound");
+        // Every address bound along the way was replaced exactly once, but
+        // the last one.
+        let mut bound: Vec<EmailAddress> = addresses.iter().map(|a| a.address.clone()).collect();
+        bound.push(first.address.clone());
+        bound.retain(|a| *a != last);
+        previous.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+        bound.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+        assert_eq!(previous, bound, "round {round}");
+    }
+}
+
+/// `clear_lockout` ends a running lockout and resets the failure count,
+/// reporting both; the right code then verifies.
+pub async fn clear_lockout_ends_it(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    let until = cx.lock_out(&t, &a).await;
+    let cleared = cx.clear_lockout(&t, cx.at(500)).await;
+    // The lockout restarted the count.
+    assert_eq!(
+        (cleared.locked_until, cleared.consecutive_failures),
+        (Some(until), 0)
+    );
+    let s = cx.load(&t, cx.at(501)).await;
+    assert!(s.locked_until.is_none());
+    // The fifth send of the hour, after the 300 s cooldown.
+    let code = cx.issue_ok(&t, &a, cx.at(780)).await;
+    cx.wrong(&t, cx.at(781)).await;
+    cx.wrong(&t, cx.at(782)).await;
+    let cleared = cx.clear_lockout(&t, cx.at(783)).await;
+    assert_eq!(
+        (cleared.locked_until, cleared.consecutive_failures),
+        (None, 2)
+    );
+    let s = cx.load(&t, cx.at(784)).await;
+    assert_eq!((s.consecutive_failures, s.attempts_used), (0, 2));
+    assert_eq!(
+        cx.verify(&t, &code, cx.at(785)).await,
+        verified(&a, true, 0)
+    );
+    // Nothing to clear.
+    let cleared = cx.clear_lockout(&t, cx.at(786)).await;
+    assert_eq!(cleared, LockoutCleared::default());
+}
+
+/// `forget` deletes everything kept under the ticket: it reads as new.
+pub async fn forget_deletes_the_ticket(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    cx.claim(&t).await;
+    let code = cx.issue_ok(&t, &a, cx.at(0)).await;
+    assert!(matches!(
+        cx.verify(&t, &code, cx.at(1)).await,
+        VerifyOutcome::Verified { .. }
+    ));
+    cx.revoke(&t).await;
+    cx.issue_ok(&t, &a, cx.at(60)).await;
+    cx.wrong(&t, cx.at(61)).await;
+    assert!(cx.forget(&t).await);
+    let s = cx.load(&t, cx.at(62)).await;
+    assert!(!s.claimed && s.binding.is_none() && s.bound_at.is_none() && !s.device_verified);
+    assert!(s.live_codes.is_empty() && s.recent_sends.is_empty() && s.pending.is_none());
+    assert_eq!(
+        (s.generation, s.attempts_used, s.consecutive_failures),
+        (0, 0, 0)
+    );
+    assert!(!cx.forget(&t).await, "nothing left");
+    assert_eq!(cx.claim(&t).await, ClaimOutcome::Claimed { generation: 0 });
+    // Another ticket is untouched.
+    let (u, b) = (random_ticket(), addr());
+    cx.bind(&u, &b).await;
+    assert!(!cx.forget(&random_ticket()).await);
+    assert_eq!(cx.load(&u, cx.at(0)).await.binding, Some(b.address));
 }

@@ -19,11 +19,11 @@ use async_trait::async_trait;
 
 use super::rules::{self, AddressSends, TicketRecord};
 use super::{
-    BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome, Store,
-    StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
+    RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
+    VerifyRequest,
 };
 use crate::clock::Timestamp;
-use crate::email::EmailAddress;
 use crate::ticket::TicketKey;
 
 /// Shards of each map unless [`MemoryStore::with_shards`] says otherwise.
@@ -67,23 +67,25 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// consecutive-failure count. A claim on a ticket that stays unbound lapses
 /// after [`Policy::claim_lifetime`] (30 days by default) and is swept then,
 /// so requests on made-up ticket ids leave nothing for ever. That record grows with the number of tickets
-/// ever claimed, bound, revoked or failed: 64 bytes in the table plus the
+/// ever claimed, bound, revoked or failed: 72 bytes in the table plus the
 /// bound address, about 150 to 200 bytes per ticket in all (measured: 151 at
-/// 100,000 bound tickets, 200 at 1,000,000). A ticket with none of these is
+/// 100,000 bound tickets, 200 at 1,000,000, before a binding kept its
+/// time and language, 8 bytes more). A ticket with none of these is
 /// removed.
 ///
 /// The sweep trusts the times it is given: every caller of one store must
 /// use the same clock.
 ///
 /// ```
-/// use tower_otp::store::{BindOutcome, Store};
-/// use tower_otp::{EmailAddress, MemoryStore, TicketKey};
+/// use tower_otp::store::{BindOutcome, BindRequest, Store};
+/// use tower_otp::{EmailAddress, MemoryStore, TicketKey, Timestamp};
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = MemoryStore::new();
 /// let ticket = TicketKey::from_bytes([7; 16]);
 /// let address = EmailAddress::parse("taro@example.com").unwrap();
-/// assert_eq!(store.bind(&ticket, &address).await.unwrap(), BindOutcome::Bound);
+/// let request = BindRequest::new(&ticket, &address, Timestamp::from_millis(1_000));
+/// assert_eq!(store.bind(&request).await.unwrap(), BindOutcome::Bound);
 /// assert_eq!(store.ticket_count(), 1);
 /// # });
 /// ```
@@ -356,14 +358,10 @@ impl Store for MemoryStore {
             .update(ticket, |t| rules::claim(t, now, policy)))
     }
 
-    async fn bind(
-        &self,
-        ticket: &TicketKey,
-        address: &EmailAddress,
-    ) -> Result<BindOutcome, StoreError> {
+    async fn bind(&self, request: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
         Ok(self
-            .ticket_shard(ticket, None)
-            .update(ticket, |t| rules::bind(t, address)))
+            .ticket_shard(request.ticket, None)
+            .update(request.ticket, |t| rules::bind(t, request)))
     }
 
     async fn issue_code(&self, request: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
@@ -396,6 +394,40 @@ impl Store for MemoryStore {
             .update(ticket, rules::revoke))
     }
 
+    async fn unbind(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<UnbindOutcome, StoreError> {
+        Ok(self
+            .ticket_shard(ticket, Some(now))
+            .update(ticket, rules::unbind))
+    }
+
+    async fn rebind(&self, request: &BindRequest<'_>) -> Result<RebindOutcome, StoreError> {
+        Ok(self
+            .ticket_shard(request.ticket, Some(request.now))
+            .update(request.ticket, |t| rules::rebind(t, request)))
+    }
+
+    async fn clear_lockout(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<LockoutCleared, StoreError> {
+        Ok(self
+            .ticket_shard(ticket, Some(now))
+            .update(ticket, |t| rules::clear_lockout(t, now)))
+    }
+
+    async fn forget(&self, ticket: &TicketKey) -> Result<bool, StoreError> {
+        Ok(self
+            .ticket_shard(ticket, None)
+            .map
+            .remove(ticket.as_bytes())
+            .is_some())
+    }
+
     fn is_durable(&self) -> bool {
         false
     }
@@ -410,8 +442,9 @@ mod tests {
     #[test]
     fn state_stays_compact() {
         // The long-lived record, inline in the table next to its 16-byte key.
-        // (56 since claims lapse: the claim's end time.)
-        assert!(std::mem::size_of::<TicketRecord>() <= 56);
+        // (56 since claims lapse: the claim's end time; 64 since bindings
+        // keep their time and their owner's language.)
+        assert!(std::mem::size_of::<TicketRecord>() <= 64);
         // The boxed challenge.
         assert!(std::mem::size_of::<Challenge>() <= 112);
         assert_eq!(std::mem::size_of::<CodeRecord>(), 48);

@@ -3,7 +3,8 @@
 //! A store keeps, per ticket (named by its [`TicketKey`], never the raw id):
 //!
 //! - whether the first device was claimed, and the revocation generation;
-//! - the bound address, once one is verified (the one long-lived record);
+//! - the bound address, once one is verified (the one long-lived record),
+//!   with its owner's language and the time it was bound;
 //! - the pending challenge: the pending address, the last few issued code
 //!   hashes with their expiry and address, the attempt budget of this round,
 //!   the consecutive-failure counter and lockout, and the send times of the
@@ -31,6 +32,7 @@ use async_trait::async_trait;
 use crate::clock::Timestamp;
 use crate::email::EmailAddress;
 use crate::error::BoxError;
+use crate::locale::Locale;
 use crate::ticket::TicketKey;
 
 #[cfg(any(test, feature = "test-util"))]
@@ -256,10 +258,22 @@ impl CodeRecord {
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct TicketSnapshot {
-    /// The first device was claimed.
+    /// The first device was claimed (and the claim holds at `now`).
     pub claimed: bool,
+    /// When the claim lapses: a claim on an unbound ticket that was given a
+    /// lifetime (`None`: no claim, or one that holds for good).
+    pub claim_until: Option<Timestamp>,
     /// The bound address.
     pub binding: Option<EmailAddress>,
+    /// The language the bound address last used: of the page where it last
+    /// verified a code, or the one given when it was bound (`None`: not
+    /// known, or not bound).
+    pub bound_locale: Option<Locale>,
+    /// When the current binding was made (`None`: unbound, or bound by a
+    /// version of tower-otp that did not record it).
+    pub bound_at: Option<Timestamp>,
+    /// A device was verified by a code on this ticket.
+    pub device_verified: bool,
     /// The revocation generation (device tokens carry it).
     pub generation: u64,
     /// The address the pending codes were sent to (unbound tickets).
@@ -291,6 +305,50 @@ pub enum ClaimOutcome {
     },
     /// The ticket was already claimed or is bound: no trust on first use.
     Refused,
+}
+
+/// A request to bind an address ([`Store::bind`], [`Store::rebind`]).
+///
+/// ```
+/// use tower_otp::store::BindRequest;
+/// use tower_otp::{EmailAddress, Locale, TicketKey, Timestamp};
+///
+/// let ticket = TicketKey::from_bytes([7; 16]);
+/// let address = EmailAddress::parse("taro@example.com").unwrap();
+/// let request = BindRequest::new(&ticket, &address, Timestamp::from_millis(0))
+///     .with_locale(Some(Locale::Ja));
+/// assert_eq!(request.locale, Some(Locale::Ja));
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct BindRequest<'a> {
+    /// The ticket.
+    pub ticket: &'a TicketKey,
+    /// The address to bind.
+    pub address: &'a EmailAddress,
+    /// The language of its owner, if the application knows it (the new-device
+    /// notice goes out in it until the owner verifies from a page).
+    pub locale: Option<Locale>,
+    /// The current time (recorded as the time of the binding).
+    pub now: Timestamp,
+}
+
+impl<'a> BindRequest<'a> {
+    /// A request without a language.
+    pub fn new(ticket: &'a TicketKey, address: &'a EmailAddress, now: Timestamp) -> Self {
+        Self {
+            ticket,
+            address,
+            locale: None,
+            now,
+        }
+    }
+
+    /// Sets the owner's language.
+    pub fn with_locale(mut self, locale: Option<Locale>) -> Self {
+        self.locale = locale;
+        self
+    }
 }
 
 /// What [`Store::bind`] did.
@@ -388,10 +446,13 @@ pub struct VerifyRequest<'a> {
     pub now: Timestamp,
     /// The limits.
     pub policy: &'a Policy,
+    /// The language of the page the code was typed on: on success it becomes
+    /// the ticket's bound locale (`None` leaves the bound locale as it is).
+    pub locale: Option<Locale>,
 }
 
 impl<'a> VerifyRequest<'a> {
-    /// A request.
+    /// A request without a language.
     pub fn new(
         ticket: &'a TicketKey,
         code: &'a CodeHash,
@@ -403,7 +464,24 @@ impl<'a> VerifyRequest<'a> {
             code,
             now,
             policy,
+            locale: None,
         }
+    }
+
+    /// Sets the language of the page.
+    ///
+    /// ```
+    /// use tower_otp::store::{CodeHash, Policy, VerifyRequest};
+    /// use tower_otp::{Locale, TicketKey, Timestamp};
+    ///
+    /// let (ticket, code, policy) = (TicketKey::from_bytes([1; 16]), CodeHash::from_bytes([2; 32]), Policy::default());
+    /// let request = VerifyRequest::new(&ticket, &code, Timestamp::from_millis(0), &policy)
+    ///     .with_locale(Some(Locale::Ko));
+    /// assert_eq!(request.locale, Some(Locale::Ko));
+    /// ```
+    pub fn with_locale(mut self, locale: Option<Locale>) -> Self {
+        self.locale = locale;
+        self
     }
 }
 
@@ -422,6 +500,10 @@ pub enum VerifyOutcome {
         earlier_device: bool,
         /// The ticket's generation, for the device token.
         generation: u64,
+        /// The bound locale before this verification changed it (`None` when
+        /// the ticket was unbound, or its owner's language was not known):
+        /// the language of the new-device notice to the owner.
+        previous_locale: Option<Locale>,
     },
     /// No live code matched; the attempt was counted.
     Wrong {
@@ -451,6 +533,45 @@ pub enum RestartOutcome {
     Restarted,
     /// The ticket is bound; nothing changed.
     Bound,
+}
+
+/// What [`Store::unbind`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnbindOutcome {
+    /// The address that was bound (`None`: the ticket was not bound).
+    pub previous: Option<EmailAddress>,
+    /// The ticket's new generation: device tokens issued before carry an
+    /// older one.
+    pub generation: u64,
+}
+
+/// What [`Store::rebind`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RebindOutcome {
+    /// The request's address is now bound.
+    Rebound {
+        /// The address bound before (`None`: the ticket was not bound).
+        previous: Option<EmailAddress>,
+        /// The language of that address, if known.
+        previous_locale: Option<Locale>,
+        /// The ticket's new generation: device tokens issued before carry
+        /// an older one.
+        generation: u64,
+    },
+    /// The ticket was bound to this address already; nothing changed.
+    Unchanged,
+}
+
+/// What [`Store::clear_lockout`] cleared, as it was before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct LockoutCleared {
+    /// The lockout that was running at `now`, if any.
+    pub locked_until: Option<Timestamp>,
+    /// The consecutive failures counted towards the next lockout.
+    pub consecutive_failures: u32,
 }
 
 /// The store could not be reached or failed. Keeps its source.
@@ -497,10 +618,11 @@ impl StoreError {
 /// use std::sync::atomic::{AtomicU64, Ordering};
 ///
 /// use tower_otp::store::{
-///     BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome, Store,
-///     StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+///     BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
+///     RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
+///     VerifyRequest,
 /// };
-/// use tower_otp::{EmailAddress, MemoryStore, TicketKey, Timestamp};
+/// use tower_otp::{MemoryStore, TicketKey, Timestamp};
 ///
 /// #[derive(Debug, Default)]
 /// struct Counting<S> {
@@ -516,8 +638,8 @@ impl StoreError {
 ///     async fn claim_first_device(&self, ticket: &TicketKey, now: Timestamp, policy: &Policy) -> Result<ClaimOutcome, StoreError> {
 ///         self.inner.claim_first_device(ticket, now, policy).await
 ///     }
-///     async fn bind(&self, ticket: &TicketKey, address: &EmailAddress) -> Result<BindOutcome, StoreError> {
-///         self.inner.bind(ticket, address).await
+///     async fn bind(&self, request: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
+///         self.inner.bind(request).await
 ///     }
 ///     async fn issue_code(&self, request: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
 ///         self.inner.issue_code(request).await
@@ -534,6 +656,18 @@ impl StoreError {
 ///     }
 ///     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
 ///         self.inner.revoke_devices(ticket).await
+///     }
+///     async fn unbind(&self, ticket: &TicketKey, now: Timestamp) -> Result<UnbindOutcome, StoreError> {
+///         self.inner.unbind(ticket, now).await
+///     }
+///     async fn rebind(&self, request: &BindRequest<'_>) -> Result<RebindOutcome, StoreError> {
+///         self.inner.rebind(request).await
+///     }
+///     async fn clear_lockout(&self, ticket: &TicketKey, now: Timestamp) -> Result<LockoutCleared, StoreError> {
+///         self.inner.clear_lockout(ticket, now).await
+///     }
+///     async fn forget(&self, ticket: &TicketKey) -> Result<bool, StoreError> {
+///         self.inner.forget(ticket).await
 ///     }
 ///     fn is_durable(&self) -> bool {
 ///         self.inner.is_durable()
@@ -566,13 +700,11 @@ pub trait Store: Send + Sync + 'static {
         policy: &Policy,
     ) -> Result<ClaimOutcome, StoreError>;
 
-    /// Binds `address` if the ticket has no binding (pre-binding by the
-    /// application). Of two concurrent binds, exactly one wins.
-    async fn bind(
-        &self,
-        ticket: &TicketKey,
-        address: &EmailAddress,
-    ) -> Result<BindOutcome, StoreError>;
+    /// Binds `request.address` if the ticket has no binding (pre-binding by
+    /// the application), recording `request.locale` as the bound locale and
+    /// `request.now` as the time of the binding. Of two concurrent binds,
+    /// exactly one wins; a refused bind changes nothing.
+    async fn bind(&self, request: &BindRequest<'_>) -> Result<BindOutcome, StoreError>;
 
     /// Records a newly issued code if the limits allow, in this order:
     ///
@@ -615,10 +747,12 @@ pub trait Store: Send + Sync + 'static {
     /// 4. the hash equals a live code's (constant time where the store can) →
     ///    the challenge is cleared (codes, pending address, attempts,
     ///    consecutive failures), the code's address is bound if the ticket is
-    ///    unbound, the ticket remembers that a device was verified →
+    ///    unbound (at `now`), the ticket remembers that a device was verified,
+    ///    and `request.locale`, when given, becomes the bound locale →
     ///    `Verified` (`earlier_device`: the ticket had a live first-device
-    ///    claim or a verified device before); if the ticket is bound to another address, the
-    ///    code is void: count it as wrong;
+    ///    claim or a verified device before; `previous_locale`: the bound
+    ///    locale before this call, `None` if it just bound); if the ticket is
+    ///    bound to another address, the code is void: count it as wrong;
     /// 5. otherwise count one wrong entry: attempts + 1 and consecutive
     ///    failures + 1; at `max_attempts` the round is exhausted (its codes
     ///    void); at `lockout_threshold` new devices are locked out until
@@ -636,6 +770,50 @@ pub trait Store: Send + Sync + 'static {
     /// Increments the ticket's generation, so that device tokens issued before
     /// stop passing where revocation checks are on. Returns the new generation.
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError>;
+
+    // Support actions: called by an operator through the flow, never by the
+    // gate. Each is one atomic step, like every method above.
+
+    /// Forgets the binding (its address, language and time) and the pending
+    /// challenge (the pending address and its codes), and increments the
+    /// generation so device tokens issued before stop passing where
+    /// revocation is checked. The ticket then counts as claimed for good and
+    /// not verified: no browser is trusted as a first device, and the next
+    /// address whose code is verified is bound, as on a new ticket. The
+    /// round's attempts, the failure count, a running lockout and the send
+    /// times stay (they guard against abuse, not for the owner). Works on
+    /// unbound tickets too (the generation still moves).
+    async fn unbind(&self, ticket: &TicketKey, now: Timestamp)
+    -> Result<UnbindOutcome, StoreError>;
+
+    /// Binds `request.address` in place of the current binding, if any, in
+    /// one step: → `Unchanged` when it is the bound address already (nothing
+    /// changes); otherwise the binding becomes `request.address` with
+    /// `request.locale` and `request.now`, the pending address and its codes
+    /// are dropped (codes sent to the old address must not verify), the
+    /// generation is incremented (devices verified under the old binding stop
+    /// passing where revocation is checked: the holder verifies again with
+    /// the new address), and the old address and its language are returned
+    /// → `Rebound`. The claim, the failure count, a lockout and the send
+    /// times stay.
+    async fn rebind(&self, request: &BindRequest<'_>) -> Result<RebindOutcome, StoreError>;
+
+    /// Ends a lockout of new devices and resets the consecutive-failure
+    /// count; returns both as they were at `now`. The round's attempts stay
+    /// (a spent round ends with its codes, as usual).
+    async fn clear_lockout(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<LockoutCleared, StoreError>;
+
+    /// Deletes everything the store keeps under the ticket's key (claim,
+    /// binding, language, generation, challenge, counters of the ticket):
+    /// afterwards [`load`](Store::load) gives the default snapshot. Returns
+    /// whether there was anything. The per-address send counters stay: they
+    /// are keyed by a keyed hash of a mailbox, not by the ticket, hold only
+    /// send times, and expire within `send_window` by themselves.
+    async fn forget(&self, ticket: &TicketKey) -> Result<bool, StoreError>;
 
     /// Whether what the store keeps survives a restart of the application
     /// (default: `true`). [`MemoryStore`](crate::MemoryStore) says `false`: after a restart every
@@ -674,12 +852,8 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     ) -> Result<ClaimOutcome, StoreError> {
         (**self).claim_first_device(ticket, now, policy).await
     }
-    async fn bind(
-        &self,
-        ticket: &TicketKey,
-        address: &EmailAddress,
-    ) -> Result<BindOutcome, StoreError> {
-        (**self).bind(ticket, address).await
+    async fn bind(&self, request: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
+        (**self).bind(request).await
     }
     async fn issue_code(&self, request: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
         (**self).issue_code(request).await
@@ -699,6 +873,26 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
         (**self).revoke_devices(ticket).await
+    }
+    async fn unbind(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<UnbindOutcome, StoreError> {
+        (**self).unbind(ticket, now).await
+    }
+    async fn rebind(&self, request: &BindRequest<'_>) -> Result<RebindOutcome, StoreError> {
+        (**self).rebind(request).await
+    }
+    async fn clear_lockout(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<LockoutCleared, StoreError> {
+        (**self).clear_lockout(ticket, now).await
+    }
+    async fn forget(&self, ticket: &TicketKey) -> Result<bool, StoreError> {
+        (**self).forget(ticket).await
     }
     fn is_durable(&self) -> bool {
         (**self).is_durable()

@@ -12,11 +12,13 @@
 use std::time::Duration;
 
 use super::{
-    AddressKey, BindOutcome, ClaimOutcome, CodeRecord, IssueOutcome, IssueRequest, Policy,
-    RestartOutcome, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    AddressKey, BindOutcome, BindRequest, ClaimOutcome, CodeRecord, IssueOutcome, IssueRequest,
+    LockoutCleared, Policy, RebindOutcome, RestartOutcome, TicketSnapshot, UnbindOutcome,
+    VerifyOutcome, VerifyRequest,
 };
 use crate::clock::Timestamp;
 use crate::email::EmailAddress;
+use crate::locale::Locale;
 
 /// What a store keeps per ticket: the long-lived facts inline, the challenge
 /// boxed so that tickets without one stay small.
@@ -31,9 +33,15 @@ pub(crate) struct TicketRecord {
     /// Consecutive failures across rounds; survives the challenge (a success
     /// or a lockout resets it).
     pub(crate) consecutive_failures: u32,
+    /// When the current binding was made (the default: not recorded, as
+    /// for bindings made before it was).
+    pub(crate) bound_at: Timestamp,
     pub(crate) claimed: bool,
     /// A device was verified by a code on this ticket.
     pub(crate) verified: bool,
+    /// The language the bound address last used (see
+    /// [`TicketSnapshot::bound_locale`](super::TicketSnapshot::bound_locale)).
+    pub(crate) bound_locale: Option<Locale>,
 }
 
 /// The pending challenge of a ticket.
@@ -231,9 +239,17 @@ fn push_exact<T>(list: &mut Vec<T>, item: T) {
 
 /// [`Store::load`](super::Store::load): the ticket as pages see it at `now`.
 pub(crate) fn load(ticket: &TicketRecord, now: Timestamp, policy: &Policy) -> TicketSnapshot {
+    let claimed = ticket.claim_live(now);
     let mut snapshot = TicketSnapshot {
-        claimed: ticket.claim_live(now),
+        claimed,
+        claim_until: ticket.claim_lapses_at().filter(|_| claimed),
         binding: ticket.binding.clone(),
+        bound_locale: ticket.binding.as_ref().and(ticket.bound_locale),
+        bound_at: ticket
+            .binding
+            .as_ref()
+            .and((ticket.bound_at != Timestamp::default()).then_some(ticket.bound_at)),
+        device_verified: ticket.verified,
         generation: ticket.generation,
         consecutive_failures: ticket.consecutive_failures,
         ..TicketSnapshot::default()
@@ -271,16 +287,28 @@ pub(crate) fn claim(ticket: &mut TicketRecord, now: Timestamp, policy: &Policy) 
 }
 
 /// [`Store::bind`](super::Store::bind).
-pub(crate) fn bind(ticket: &mut TicketRecord, address: &EmailAddress) -> BindOutcome {
+pub(crate) fn bind(ticket: &mut TicketRecord, r: &BindRequest<'_>) -> BindOutcome {
     match &ticket.binding {
         Some(bound) => BindOutcome::AlreadyBound {
-            same: bound == address,
+            same: bound == r.address,
         },
         None => {
-            ticket.binding = Some(address.clone());
+            set_binding(ticket, r.address.clone(), r.locale, r.now);
             BindOutcome::Bound
         }
     }
+}
+
+/// Makes `address` the binding, made at `now`, with its owner's language.
+fn set_binding(
+    ticket: &mut TicketRecord,
+    address: EmailAddress,
+    locale: Option<Locale>,
+    now: Timestamp,
+) {
+    ticket.binding = Some(address);
+    ticket.bound_locale = locale;
+    ticket.bound_at = now;
 }
 
 /// [`Store::issue_code`](super::Store::issue_code), with the counters of
@@ -419,15 +447,21 @@ pub(crate) fn verify(ticket: &mut TicketRecord, r: &VerifyRequest<'_>) -> Verify
         let earlier_device = ticket.claim_live(now) || ticket.verified;
         ticket.verified = true;
         let newly_bound = ticket.binding.is_none();
-        if newly_bound {
-            ticket.binding = Some(address.clone());
-        }
+        let previous_locale = if newly_bound {
+            set_binding(ticket, address.clone(), r.locale, now);
+            None
+        } else {
+            let previous = ticket.bound_locale;
+            ticket.bound_locale = r.locale.or(previous);
+            previous
+        };
         ticket.tidy();
         return VerifyOutcome::Verified {
             address,
             newly_bound,
             earlier_device,
             generation: ticket.generation,
+            previous_locale,
         };
     }
     challenge.attempts = challenge.attempts.saturating_add(1);
@@ -456,12 +490,63 @@ pub(crate) fn restart(ticket: &mut TicketRecord) -> RestartOutcome {
     if ticket.binding.is_some() {
         return RestartOutcome::Bound;
     }
+    drop_pending(ticket);
+    RestartOutcome::Restarted
+}
+
+/// Forgets the pending address and its codes; the rest of the challenge stays.
+fn drop_pending(ticket: &mut TicketRecord) {
     if let Some(challenge) = ticket.challenge.as_mut() {
         challenge.address = None;
         challenge.clear_codes();
     }
     ticket.tidy();
-    RestartOutcome::Restarted
+}
+
+/// [`Store::unbind`](super::Store::unbind).
+pub(crate) fn unbind(ticket: &mut TicketRecord) -> UnbindOutcome {
+    let previous = ticket.binding.take();
+    ticket.bound_locale = None;
+    ticket.bound_at = Timestamp::default();
+    ticket.verified = false;
+    // Claimed for good: no browser becomes a first device after an unbind.
+    ticket.claimed = true;
+    ticket.claim_until = Timestamp::default();
+    drop_pending(ticket);
+    UnbindOutcome {
+        previous,
+        generation: revoke(ticket),
+    }
+}
+
+/// [`Store::rebind`](super::Store::rebind).
+pub(crate) fn rebind(ticket: &mut TicketRecord, r: &BindRequest<'_>) -> RebindOutcome {
+    if ticket.binding.as_ref() == Some(r.address) {
+        return RebindOutcome::Unchanged;
+    }
+    let previous = ticket.binding.take();
+    let previous_locale = previous.as_ref().and(ticket.bound_locale);
+    set_binding(ticket, r.address.clone(), r.locale, r.now);
+    drop_pending(ticket);
+    RebindOutcome::Rebound {
+        previous,
+        previous_locale,
+        generation: revoke(ticket),
+    }
+}
+
+/// [`Store::clear_lockout`](super::Store::clear_lockout).
+pub(crate) fn clear_lockout(ticket: &mut TicketRecord, now: Timestamp) -> LockoutCleared {
+    let cleared = LockoutCleared {
+        locked_until: ticket.locked_until(now),
+        consecutive_failures: ticket.consecutive_failures,
+    };
+    ticket.consecutive_failures = 0;
+    if let Some(challenge) = ticket.challenge.as_mut() {
+        challenge.locked_until = Timestamp::default();
+    }
+    ticket.tidy();
+    cleared
 }
 
 /// [`Store::revoke_devices`](super::Store::revoke_devices): the new generation.

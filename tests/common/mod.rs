@@ -457,8 +457,7 @@ impl tower_otp::store::Store for FailingStore {
     }
     async fn bind(
         &self,
-        _: &tower_otp::TicketKey,
-        _: &EmailAddress,
+        _: &tower_otp::store::BindRequest<'_>,
     ) -> Result<tower_otp::store::BindOutcome, tower_otp::store::StoreError> {
         Err(tower_otp::store::StoreError::msg("down"))
     }
@@ -491,6 +490,29 @@ impl tower_otp::store::Store for FailingStore {
         &self,
         _: &tower_otp::TicketKey,
     ) -> Result<u64, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
+    }
+    async fn unbind(
+        &self,
+        _: &tower_otp::TicketKey,
+        _: Timestamp,
+    ) -> Result<tower_otp::store::UnbindOutcome, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
+    }
+    async fn rebind(
+        &self,
+        _: &tower_otp::store::BindRequest<'_>,
+    ) -> Result<tower_otp::store::RebindOutcome, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
+    }
+    async fn clear_lockout(
+        &self,
+        _: &tower_otp::TicketKey,
+        _: Timestamp,
+    ) -> Result<tower_otp::store::LockoutCleared, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
+    }
+    async fn forget(&self, _: &tower_otp::TicketKey) -> Result<bool, tower_otp::store::StoreError> {
         Err(tower_otp::store::StoreError::msg("down"))
     }
 }

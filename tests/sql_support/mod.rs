@@ -11,10 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tower_otp::store::{
-    BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome, Store,
-    StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
+    RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
+    VerifyRequest,
 };
-use tower_otp::{EmailAddress, TicketKey, Timestamp};
+use tower_otp::{TicketKey, Timestamp};
 
 pub const PG_ENV: &str = "OTP_TEST_DATABASE_URL";
 
@@ -51,8 +52,8 @@ impl<S: Store> Store for Guarded<S> {
     ) -> Result<ClaimOutcome, StoreError> {
         self.store.claim_first_device(t, now, p).await
     }
-    async fn bind(&self, t: &TicketKey, a: &EmailAddress) -> Result<BindOutcome, StoreError> {
-        self.store.bind(t, a).await
+    async fn bind(&self, r: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
+        self.store.bind(r).await
     }
     async fn issue_code(&self, r: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
         self.store.issue_code(r).await
@@ -68,6 +69,22 @@ impl<S: Store> Store for Guarded<S> {
     }
     async fn revoke_devices(&self, t: &TicketKey) -> Result<u64, StoreError> {
         self.store.revoke_devices(t).await
+    }
+    async fn unbind(&self, t: &TicketKey, now: Timestamp) -> Result<UnbindOutcome, StoreError> {
+        self.store.unbind(t, now).await
+    }
+    async fn rebind(&self, r: &BindRequest<'_>) -> Result<RebindOutcome, StoreError> {
+        self.store.rebind(r).await
+    }
+    async fn clear_lockout(
+        &self,
+        t: &TicketKey,
+        now: Timestamp,
+    ) -> Result<LockoutCleared, StoreError> {
+        self.store.clear_lockout(t, now).await
+    }
+    async fn forget(&self, t: &TicketKey) -> Result<bool, StoreError> {
+        self.store.forget(t).await
     }
 }
 

@@ -7,10 +7,11 @@ use super::RedisStore;
 use super::keys::hex;
 use super::scripts::{self, SCRIPTS, millis, policy_args};
 use crate::clock::Timestamp;
-use crate::email::EmailAddress;
+use crate::locale::Locale;
 use crate::store::{
-    BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy, RestartOutcome, Store,
-    StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
+    RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
+    VerifyRequest,
 };
 use crate::ticket::TicketKey;
 
@@ -160,15 +161,13 @@ impl Store for RedisStore {
         scripts::claim(self.run(invocation).await?)
     }
 
-    async fn bind(
-        &self,
-        ticket: &TicketKey,
-        address: &EmailAddress,
-    ) -> Result<BindOutcome, StoreError> {
+    async fn bind(&self, r: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
         let mut invocation = SCRIPTS.bind.prepare_invoke();
         invocation
-            .key(self.keys.record(ticket))
-            .arg(address.as_str());
+            .key(self.keys.record(r.ticket))
+            .arg(r.address.as_str())
+            .arg(r.locale.map_or("", Locale::tag))
+            .arg(r.now.as_millis());
         scripts::bind(self.run(invocation).await?)
     }
 
@@ -232,7 +231,8 @@ impl Store for RedisStore {
             .arg(hex(r.code.as_bytes()))
             .arg(r.policy.max_attempts)
             .arg(r.policy.lockout_threshold)
-            .arg(millis(r.policy.lockout_duration));
+            .arg(millis(r.policy.lockout_duration))
+            .arg(r.locale.map_or("", Locale::tag));
         scripts::verify(self.run(invocation).await?)
     }
 
@@ -260,6 +260,54 @@ impl Store for RedisStore {
             Value::Int(n) => {
                 u64::try_from(n).map_err(|_| StoreError::msg("unexpected reply from redis"))
             }
+            _ => Err(StoreError::msg("unexpected reply from redis")),
+        }
+    }
+
+    async fn unbind(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<UnbindOutcome, StoreError> {
+        let mut invocation = SCRIPTS.unbind.prepare_invoke();
+        invocation
+            .key(self.keys.record(ticket))
+            .key(self.keys.challenge(ticket))
+            .arg(now.as_millis());
+        scripts::unbind(self.run(invocation).await?)
+    }
+
+    async fn rebind(&self, r: &BindRequest<'_>) -> Result<RebindOutcome, StoreError> {
+        let mut invocation = SCRIPTS.rebind.prepare_invoke();
+        invocation
+            .key(self.keys.record(r.ticket))
+            .key(self.keys.challenge(r.ticket))
+            .arg(r.address.as_str())
+            .arg(r.locale.map_or("", Locale::tag))
+            .arg(r.now.as_millis());
+        scripts::rebind(self.run(invocation).await?)
+    }
+
+    async fn clear_lockout(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<LockoutCleared, StoreError> {
+        let mut invocation = SCRIPTS.clear_lockout.prepare_invoke();
+        invocation
+            .key(self.keys.record(ticket))
+            .key(self.keys.challenge(ticket))
+            .arg(now.as_millis());
+        scripts::clear_lockout(self.run(invocation).await?)
+    }
+
+    async fn forget(&self, ticket: &TicketKey) -> Result<bool, StoreError> {
+        let mut invocation = SCRIPTS.forget.prepare_invoke();
+        invocation
+            .key(self.keys.record(ticket))
+            .key(self.keys.challenge(ticket));
+        match self.run(invocation).await? {
+            Value::Int(n) => Ok(n > 0),
             _ => Err(StoreError::msg("unexpected reply from redis")),
         }
     }

@@ -13,9 +13,10 @@ use super::keys::unhex;
 use crate::clock::Timestamp;
 use crate::code::CodeHash;
 use crate::email::EmailAddress;
+use crate::locale::Locale;
 use crate::store::{
-    BindOutcome, ClaimOutcome, CodeRecord, IssueOutcome, Policy, StoreError, TicketSnapshot,
-    VerifyOutcome,
+    BindOutcome, ClaimOutcome, CodeRecord, IssueOutcome, LockoutCleared, Policy, RebindOutcome,
+    StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
 };
 
 macro_rules! script {
@@ -43,6 +44,10 @@ pub(super) struct Scripts {
     pub(super) verify: Script,
     pub(super) restart: Script,
     pub(super) revoke: Script,
+    pub(super) unbind: Script,
+    pub(super) rebind: Script,
+    pub(super) clear_lockout: Script,
+    pub(super) forget: Script,
 }
 
 pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -59,10 +64,14 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     verify: Script::new(script!("verify.lua")),
     restart: Script::new(script!("restart.lua")),
     revoke: Script::new(script!("revoke.lua")),
+    unbind: Script::new(script!("unbind.lua")),
+    rebind: Script::new(script!("rebind.lua")),
+    clear_lockout: Script::new(script!("clear_lockout.lua")),
+    forget: Script::new(script!("forget.lua")),
 });
 
 impl Scripts {
-    pub(super) fn all(&self) -> [&Script; 13] {
+    pub(super) fn all(&self) -> [&Script; 17] {
         [
             &self.load,
             &self.claim,
@@ -77,6 +86,10 @@ impl Scripts {
             &self.verify,
             &self.restart,
             &self.revoke,
+            &self.unbind,
+            &self.rebind,
+            &self.clear_lockout,
+            &self.forget,
         ]
     }
 }
@@ -155,6 +168,13 @@ fn address(value: &Value) -> Result<Option<EmailAddress>, StoreError> {
         .map_err(|e| StoreError::new("unreadable address in redis", e))
 }
 
+/// A language tag the scripts stored; empty (or one this version does not
+/// know, written by a newer one) means none.
+fn locale(value: &Value) -> Result<Option<Locale>, StoreError> {
+    let raw = bytes(value)?;
+    Ok(std::str::from_utf8(raw).ok().and_then(Locale::parse))
+}
+
 /// The outcome's tag and its fields.
 fn tagged(value: Value) -> Result<(String, Vec<Value>), StoreError> {
     let mut items = items(value)?;
@@ -179,7 +199,11 @@ pub(super) fn snapshot(value: Value) -> Result<TicketSnapshot, StoreError> {
         sends,
         codes,
         had_codes,
-    ] = <[Value; 11]>::try_from(fields).map_err(|_| unexpected())?;
+        lapses,
+        bound_locale,
+        bound_at,
+        verified,
+    ] = <[Value; 15]>::try_from(fields).map_err(|_| unexpected())?;
     let live_codes = items(codes)?
         .chunks_exact(3)
         .map(|c| {
@@ -192,9 +216,17 @@ pub(super) fn snapshot(value: Value) -> Result<TicketSnapshot, StoreError> {
         })
         .collect::<Result<_, StoreError>>()?;
     let locked = uint(&locked)?;
+    let when = |v: &Value| -> Result<Option<Timestamp>, StoreError> {
+        let ms = uint(v)?;
+        Ok((ms > 0).then_some(Timestamp::from_millis(ms)))
+    };
     Ok(TicketSnapshot {
         claimed: int(&claimed)? == 1,
+        claim_until: when(&lapses)?,
         binding: address(&binding)?,
+        bound_locale: locale(&bound_locale)?,
+        bound_at: when(&bound_at)?,
+        device_verified: int(&verified)? == 1,
         generation: uint(&generation)?,
         pending: address(&pending)?,
         live_codes,
@@ -275,12 +307,15 @@ pub(super) fn take_address(value: Value) -> Result<Option<Timestamp>, StoreError
 pub(super) fn verify(value: Value) -> Result<VerifyOutcome, StoreError> {
     let (tag, fields) = tagged(value)?;
     match (tag.as_str(), fields.as_slice()) {
-        ("verified", [bound, newly, generation, earlier]) => Ok(VerifyOutcome::Verified {
-            address: address(bound)?.ok_or_else(unexpected)?,
-            newly_bound: int(newly)? == 1,
-            earlier_device: int(earlier)? == 1,
-            generation: uint(generation)?,
-        }),
+        ("verified", [bound, newly, generation, earlier, previous]) => {
+            Ok(VerifyOutcome::Verified {
+                address: address(bound)?.ok_or_else(unexpected)?,
+                newly_bound: int(newly)? == 1,
+                earlier_device: int(earlier)? == 1,
+                generation: uint(generation)?,
+                previous_locale: locale(previous)?,
+            })
+        }
         ("wrong", [left, locked]) => {
             let locked = uint(locked)?;
             Ok(VerifyOutcome::Wrong {
@@ -294,6 +329,45 @@ pub(super) fn verify(value: Value) -> Result<VerifyOutcome, StoreError> {
         ("locked", [until]) => Ok(VerifyOutcome::Locked {
             until: time(until)?,
         }),
+        _ => Err(unexpected()),
+    }
+}
+
+/// The outcome of `unbind.lua`.
+pub(super) fn unbind(value: Value) -> Result<UnbindOutcome, StoreError> {
+    match items(value)?.as_slice() {
+        [previous, generation] => Ok(UnbindOutcome {
+            previous: address(previous)?,
+            generation: uint(generation)?,
+        }),
+        _ => Err(unexpected()),
+    }
+}
+
+/// The outcome of `rebind.lua`.
+pub(super) fn rebind(value: Value) -> Result<RebindOutcome, StoreError> {
+    let (tag, fields) = tagged(value)?;
+    match (tag.as_str(), fields.as_slice()) {
+        ("unchanged", []) => Ok(RebindOutcome::Unchanged),
+        ("rebound", [previous, previous_locale, generation]) => Ok(RebindOutcome::Rebound {
+            previous: address(previous)?,
+            previous_locale: locale(previous_locale)?,
+            generation: uint(generation)?,
+        }),
+        _ => Err(unexpected()),
+    }
+}
+
+/// The outcome of `clear_lockout.lua`.
+pub(super) fn clear_lockout(value: Value) -> Result<LockoutCleared, StoreError> {
+    match items(value)?.as_slice() {
+        [locked, failures] => {
+            let locked = uint(locked)?;
+            Ok(LockoutCleared {
+                locked_until: (locked > 0).then_some(Timestamp::from_millis(locked)),
+                consecutive_failures: u32_of(failures)?,
+            })
+        }
         _ => Err(unexpected()),
     }
 }

@@ -117,6 +117,7 @@ fn verify_table() {
                 newly_bound: true,
                 earlier_device: false,
                 generation: 0,
+                previous_locale: None,
             },
             |r| r.binding == Some(addr("taro")) && r.challenge.as_ref().unwrap().codes.is_empty(),
         ),
@@ -132,6 +133,7 @@ fn verify_table() {
                 newly_bound: false,
                 earlier_device: false,
                 generation: 0,
+                previous_locale: None,
             },
             |r| {
                 let c = r.challenge.as_ref().unwrap();
@@ -148,6 +150,7 @@ fn verify_table() {
                 newly_bound: true,
                 earlier_device: false,
                 generation: 0,
+                previous_locale: None,
             },
             |r| r.consecutive_failures == 0,
         ),
@@ -511,14 +514,27 @@ fn claim_bind_restart_revoke_table() {
         ClaimOutcome::Claimed { generation: 2 }
     );
 
-    assert_eq!(bind(&mut claimed(), &addr("taro")), BindOutcome::Bound);
+    let key = TicketKey::from_bytes([1; 16]);
+    let (taro, hanako) = (addr("taro"), addr("hanako"));
+    let binds = |a| BindRequest::new(&key, a, t(5)).with_locale(Some(Locale::Ja));
+    let mut record = claimed();
+    assert_eq!(bind(&mut record, &binds(&taro)), BindOutcome::Bound);
     assert_eq!(
-        bind(&mut bound(), &addr("taro")),
-        BindOutcome::AlreadyBound { same: true }
+        (record.bound_locale, record.bound_at),
+        (Some(Locale::Ja), t(5))
     );
     assert_eq!(
-        bind(&mut bound(), &addr("hanako")),
+        bind(&mut bound(), &binds(&taro)),
+        BindOutcome::AlreadyBound { same: true }
+    );
+    let mut record = bound();
+    assert_eq!(
+        bind(&mut record, &binds(&hanako)),
         BindOutcome::AlreadyBound { same: false }
+    );
+    assert_eq!(
+        (record.bound_locale, record.bound_at),
+        (None, Timestamp::default())
     );
 
     let mut record = with(pending("taro", &[(1, 0)]), |r| challenge(r).attempts = 2);
@@ -577,4 +593,122 @@ fn sweep_keeps_the_long_lived_facts() {
     assert!(record.challenge.is_none() && record.claimed && record.consecutive_failures == 3);
     let mut load_view = pending("taro", &[(1, 0)]);
     assert!(load_view.sweep(t(3600)) && load_view.is_empty());
+}
+
+/// The bound locale: set when a code binds, replaced by the page of each
+/// later verification that names one, and reported as it was before.
+#[test]
+fn bound_locale_follows_the_owner() {
+    let policy = Policy::default();
+    let key = TicketKey::from_bytes([1; 16]);
+    let check = |record: &mut TicketRecord, n: u8, at: u64, locale: Option<Locale>| {
+        let code = hash(n);
+        let request = VerifyRequest::new(&key, &code, t(at), &policy).with_locale(locale);
+        match verify(record, &request) {
+            VerifyOutcome::Verified {
+                previous_locale, ..
+            } => previous_locale,
+            other => panic!("{other:?}"),
+        }
+    };
+    let mut record = pending("taro", &[(1, 0)]);
+    assert_eq!(check(&mut record, 1, 1, Some(Locale::Ko)), None);
+    assert_eq!(
+        (record.bound_locale, record.bound_at),
+        (Some(Locale::Ko), t(1))
+    );
+    let s = load(&record, t(2), &policy);
+    assert_eq!(
+        (s.bound_locale, s.bound_at),
+        (Some(Locale::Ko), Some(t(2 - 1)))
+    );
+
+    // A new device on an English page: the notice goes in Korean, and English
+    // is remembered for the next one.
+    let mut record = with(record, |r| {
+        r.challenge = pending("taro", &[(2, 10)]).challenge;
+    });
+    assert_eq!(
+        check(&mut record, 2, 11, Some(Locale::En)),
+        Some(Locale::Ko)
+    );
+    assert_eq!(record.bound_locale, Some(Locale::En));
+    assert_eq!(record.bound_at, t(1), "the binding keeps its time");
+
+    // No page language: the bound locale stays.
+    let mut record = with(record, |r| {
+        r.challenge = pending("taro", &[(3, 20)]).challenge;
+    });
+    assert_eq!(check(&mut record, 3, 21, None), Some(Locale::En));
+    assert_eq!(record.bound_locale, Some(Locale::En));
+}
+
+/// The support actions, each on a record as a table of what it keeps and
+/// what it drops.
+#[test]
+fn support_actions_table() {
+    let key = TicketKey::from_bytes([1; 16]);
+    // Bound to taro (Korean, at 5 s), verified, a code pending, 2 wrong
+    // entries, 7 consecutive failures, locked until 900 s, generation 3.
+    let full = || {
+        with(pending("taro", &[(1, 0)]), |r| {
+            r.binding = Some(addr("taro"));
+            r.bound_locale = Some(Locale::Ko);
+            r.bound_at = t(5);
+            r.verified = true;
+            r.claimed = true;
+            r.generation = 3;
+            r.consecutive_failures = 7;
+            challenge(r).attempts = 2;
+            challenge(r).locked_until = t(900);
+        })
+    };
+
+    let mut r = full();
+    let out = unbind(&mut r);
+    assert_eq!((out.previous, out.generation), (Some(addr("taro")), 4));
+    assert!(r.binding.is_none() && r.bound_locale.is_none() && !r.verified);
+    assert_eq!(r.bound_at, Timestamp::default());
+    assert!(r.claimed && r.claim_live(t(10_000_000)), "claimed for good");
+    let c = r.challenge.as_ref().unwrap();
+    assert!(c.address.is_none() && c.codes.is_empty());
+    assert_eq!((c.attempts, c.locked_until), (2, t(900)), "the guards stay");
+    assert_eq!(r.consecutive_failures, 7);
+
+    let hanako = addr("hanako");
+    let mut r = full();
+    let request = BindRequest::new(&key, &hanako, t(50)).with_locale(Some(Locale::En));
+    assert_eq!(
+        rebind(&mut r, &request),
+        RebindOutcome::Rebound {
+            previous: Some(addr("taro")),
+            previous_locale: Some(Locale::Ko),
+            generation: 4,
+        }
+    );
+    assert_eq!(r.binding, Some(hanako.clone()));
+    assert_eq!((r.bound_locale, r.bound_at), (Some(Locale::En), t(50)));
+    assert_eq!(r.generation, 4, "devices are revoked");
+    assert!(r.challenge.as_ref().unwrap().codes.is_empty());
+    assert_eq!(rebind(&mut r, &request), RebindOutcome::Unchanged);
+
+    let mut r = full();
+    assert_eq!(
+        clear_lockout(&mut r, t(10)),
+        LockoutCleared {
+            locked_until: Some(t(900)),
+            consecutive_failures: 7,
+        }
+    );
+    assert_eq!(r.consecutive_failures, 0);
+    let c = r.challenge.as_ref().unwrap();
+    assert_eq!((c.locked_until, c.attempts), (Timestamp::default(), 2));
+    assert_eq!(r.binding, Some(addr("taro")));
+    // A lockout already over is not reported, but the count is still reset.
+    let mut r = full();
+    assert_eq!(clear_lockout(&mut r, t(900)).locked_until, None);
+    // Nothing to clear on an empty record, which stays empty.
+    let mut r = TicketRecord::default();
+    assert_eq!(clear_lockout(&mut r, t(0)), LockoutCleared::default());
+    assert!(r.is_empty());
 }

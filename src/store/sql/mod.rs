@@ -6,7 +6,8 @@
 //!
 //! - `otp_tickets`: one row per ticket that has anything worth keeping. The
 //!   long-lived facts in columns of their own (`claimed`, `binding`,
-//!   `generation`, `failures`, `verified`; `claim_until`, when an unbound
+//!   `bound_locale`, `bound_at`, `generation`, `failures`, `verified`;
+//!   `claim_until`, when an unbound
 //!   ticket's first-device claim lapses, indexed for the sweep), the pending
 //!   challenge as one binary value
 //!   (`challenge`, see `codec.rs`) with `keep_until`, the time after which
@@ -24,6 +25,7 @@ use std::time::Duration;
 use crate::clock::Timestamp;
 use crate::email::EmailAddress;
 use crate::error::ConfigError;
+use crate::locale::Locale;
 use crate::store::StoreError;
 use crate::store::rules::{AddressSends, TicketRecord};
 
@@ -132,8 +134,8 @@ impl Queries {
         let for_update = if pg { " FOR UPDATE" } else { "" };
         let skip_locked = if pg { " FOR UPDATE SKIP LOCKED" } else { "" };
         let select_ticket = format!(
-            "SELECT claimed, binding, generation, failures, challenge, claim_until, verified \
-             FROM {tickets} WHERE key = $1"
+            "SELECT claimed, binding, generation, failures, challenge, claim_until, verified, \
+             bound_locale, bound_at FROM {tickets} WHERE key = $1"
         );
         Self {
             dialect,
@@ -148,10 +150,12 @@ impl Queries {
             }),
             upsert_ticket: format!(
                 "INSERT INTO {tickets} (key, claimed, binding, generation, failures, challenge, keep_until, \
-                 claim_until, verified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (key) DO UPDATE SET \
+                 claim_until, verified, bound_locale, bound_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 ON CONFLICT (key) DO UPDATE SET \
                  claimed = excluded.claimed, binding = excluded.binding, generation = excluded.generation, \
                  failures = excluded.failures, challenge = excluded.challenge, keep_until = excluded.keep_until, \
-                 claim_until = excluded.claim_until, verified = excluded.verified"
+                 claim_until = excluded.claim_until, verified = excluded.verified, \
+                 bound_locale = excluded.bound_locale, bound_at = excluded.bound_at"
             ),
             delete_ticket: format!("DELETE FROM {tickets} WHERE key = $1"),
             lock_address: format!(
@@ -240,6 +244,14 @@ impl Queries {
                     ),
                 ],
             ),
+            (
+                3,
+                "a binding keeps its owner's language and its time",
+                vec![
+                    format!("ALTER TABLE {tickets} ADD COLUMN bound_locale TEXT"),
+                    format!("ALTER TABLE {tickets} ADD COLUMN bound_at {int}"),
+                ],
+            ),
         ]
     }
 
@@ -271,6 +283,8 @@ struct TicketColumns {
     keep_until: Option<i64>,
     claim_until: Option<i64>,
     verified: i64,
+    bound_locale: Option<String>,
+    bound_at: Option<i64>,
 }
 
 type TicketRow = (
@@ -281,15 +295,31 @@ type TicketRow = (
     Option<Vec<u8>>,
     Option<i64>,
     i64,
+    Option<String>,
+    Option<i64>,
 );
 
 fn millis(t: Timestamp) -> i64 {
     i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
 }
 
+fn time(millis: i64) -> Timestamp {
+    Timestamp::from_millis(u64::try_from(millis).unwrap_or(0))
+}
+
 impl TicketColumns {
     fn from_row(row: TicketRow) -> Self {
-        let (claimed, binding, generation, failures, challenge, claim_until, verified) = row;
+        let (
+            claimed,
+            binding,
+            generation,
+            failures,
+            challenge,
+            claim_until,
+            verified,
+            bound_locale,
+            bound_at,
+        ) = row;
         Self {
             claimed,
             binding,
@@ -299,6 +329,8 @@ impl TicketColumns {
             keep_until: None,
             claim_until,
             verified,
+            bound_locale,
+            bound_at,
         }
     }
 
@@ -312,6 +344,8 @@ impl TicketColumns {
             keep_until: record.keep_until().map(millis),
             claim_until: record.claim_lapses_at().map(millis),
             verified: i64::from(record.verified),
+            bound_locale: record.bound_locale.map(|l| l.tag().to_owned()),
+            bound_at: (record.bound_at != Timestamp::default()).then(|| millis(record.bound_at)),
         }
     }
 
@@ -334,10 +368,12 @@ impl TicketColumns {
             generation: u64::try_from(self.generation).unwrap_or(0),
             consecutive_failures: u32::try_from(self.failures).unwrap_or(u32::MAX),
             claimed: self.claimed != 0,
-            claim_until: self.claim_until.map_or(Timestamp::default(), |t| {
-                Timestamp::from_millis(u64::try_from(t).unwrap_or(0))
-            }),
+            claim_until: self.claim_until.map_or(Timestamp::default(), time),
             verified: self.verified != 0,
+            // A tag this version does not know (written by a newer one)
+            // reads as unknown: the notice falls back to the default.
+            bound_locale: self.bound_locale.as_deref().and_then(Locale::parse),
+            bound_at: self.bound_at.map_or(Timestamp::default(), time),
         })
     }
 
@@ -351,6 +387,8 @@ impl TicketColumns {
             &self.challenge,
             self.claim_until,
             self.verified,
+            &self.bound_locale,
+            self.bound_at,
         ) == (
             other.claimed,
             &other.binding,
@@ -359,6 +397,8 @@ impl TicketColumns {
             &other.challenge,
             other.claim_until,
             other.verified,
+            &other.bound_locale,
+            other.bound_at,
         )
     }
 }
@@ -454,6 +494,8 @@ mod tests {
             generation: 3,
             consecutive_failures: 7,
             binding: Some(EmailAddress::parse("taro@example.com").unwrap()),
+            bound_locale: Some(crate::Locale::ZhHant),
+            bound_at: Timestamp::from_millis(1_800_000_000_000),
             ..TicketRecord::default()
         };
         record.challenge = Some(Box::default());

@@ -31,15 +31,15 @@ macro_rules! sql_store {
         use sqlx::Transaction;
 
         use crate::clock::Timestamp;
-        use crate::email::EmailAddress;
         use crate::store::rules::{self, AddressSends, TicketRecord};
         use crate::store::sql::{
             SWEEP_BATCH, SWEEP_BATCHES, SWEEP_GRACE, SWEEP_INTERVAL, TicketColumns, TicketRow,
             address_from_row, codec, db_error, is_missing_table, millis, timed_out,
         };
         use crate::store::{
-            AddressKey, BindOutcome, ClaimOutcome, IssueOutcome, IssueRequest, Policy,
-            RestartOutcome, Store, StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+            AddressKey, BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest,
+            LockoutCleared, Policy, RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot,
+            UnbindOutcome, VerifyOutcome, VerifyRequest,
         };
         use crate::ticket::TicketKey;
 
@@ -121,6 +121,8 @@ macro_rules! sql_store {
                     .bind(after.keep_until)
                     .bind(after.claim_until)
                     .bind(after.verified)
+                    .bind(after.bound_locale)
+                    .bind(after.bound_at)
                     .execute(&mut **tx)
                     .await
                     .map_err(db_error)?;
@@ -471,12 +473,8 @@ macro_rules! sql_store {
                     .await
             }
 
-            async fn bind(
-                &self,
-                ticket: &TicketKey,
-                address: &EmailAddress,
-            ) -> Result<BindOutcome, StoreError> {
-                self.on_ticket(ticket, None, |t| rules::bind(t, address))
+            async fn bind(&self, request: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
+                self.on_ticket(request.ticket, None, |t| rules::bind(t, request))
                     .await
             }
 
@@ -513,6 +511,43 @@ macro_rules! sql_store {
 
             async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
                 self.on_ticket(ticket, None, rules::revoke).await
+            }
+
+            async fn unbind(
+                &self,
+                ticket: &TicketKey,
+                now: Timestamp,
+            ) -> Result<UnbindOutcome, StoreError> {
+                self.on_ticket(ticket, Some(now), rules::unbind).await
+            }
+
+            async fn rebind(
+                &self,
+                request: &BindRequest<'_>,
+            ) -> Result<RebindOutcome, StoreError> {
+                self.on_ticket(request.ticket, Some(request.now), |t| rules::rebind(t, request))
+                    .await
+            }
+
+            async fn clear_lockout(
+                &self,
+                ticket: &TicketKey,
+                now: Timestamp,
+            ) -> Result<LockoutCleared, StoreError> {
+                self.on_ticket(ticket, Some(now), |t| rules::clear_lockout(t, now))
+                    .await
+            }
+
+            async fn forget(&self, ticket: &TicketKey) -> Result<bool, StoreError> {
+                // One statement: atomic on its own.
+                let delete = sqlx::query(&self.queries.delete_ticket)
+                    .bind(ticket.as_bytes().as_slice())
+                    .execute(&self.writer);
+                let done = tokio::time::timeout(self.timeout, delete)
+                    .await
+                    .map_err(timed_out)?
+                    .map_err(db_error)?;
+                Ok(done.rows_affected() > 0)
             }
         }
         }

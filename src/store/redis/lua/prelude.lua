@@ -6,8 +6,9 @@
 --
 -- Per ticket, in one hash slot ({ticket key}):
 --   <prefix>:{T}:rec   hash: claimed (when the claim lapses, ms; '1': never),
---                      bound, gen, fails, verified. No TTL, except while it
---                      holds only a claim (lapsing, plus GRACE_MS).
+--                      bound, locale (the bound address's language tag),
+--                      bound_at (ms), gen, fails, verified. No TTL, except
+--                      while it holds only a claim (lapsing, plus GRACE_MS).
 --   <prefix>:{T}:chal  string with a TTL: the pending challenge (below)
 --   <prefix>:{T}:undo:<code>  string, short TTL: undo data of a split issue
 -- Per send counter (a mailbox's, for its owner or for strangers, a domain's,
@@ -172,6 +173,21 @@ end
 -- A long-lived fact was written to the record: it is kept for good.
 local function keep_record(rec)
   redis.call('PERSIST', rec)
+end
+
+-- Sets the language of the bound address ('' forgets it).
+local function set_locale(rec, locale)
+  if locale == '' then
+    redis.call('HDEL', rec, 'locale')
+  else
+    redis.call('HSET', rec, 'locale', locale)
+  end
+end
+
+-- Makes `addr` the binding, made at `now` (ms text), in `locale` ('' when not known).
+local function set_binding(rec, addr, locale, now)
+  redis.call('HSET', rec, 'bound', addr, 'bound_at', now)
+  set_locale(rec, locale)
 end
 
 -- The counters rule 4 checks, as {key, cap} (rules::budgets): the owner's
