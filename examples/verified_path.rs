@@ -11,6 +11,9 @@
 //! done   # (I(3000) - I(1000)) / 2000 = instructions per request; same with `bare`
 //! ```
 //!
+//! Modes: `bare`, `otp` (the default revocation cache), `otp-off`
+//! (`Revocation::Off`), `otp-every` (`Revocation::EveryRequest`).
+//!
 //! A third argument installs a `tracing` subscriber at that level (`info`,
 //! `debug`) writing to nowhere, to price the gate's span (issue 12).
 
@@ -46,7 +49,12 @@ fn main() {
         .build()
         .unwrap();
     let router = || Router::new().route("/tickets/{ticket}", get(|| async { "ok" }));
-    let otp_app = router().layer(layer());
+    let revocation = match mode {
+        "otp-off" => tower_otp::Revocation::Off,
+        "otp-every" => tower_otp::Revocation::EveryRequest,
+        _ => tower_otp::Revocation::default(),
+    };
+    let otp_app = router().layer(layer().with_revocation(revocation));
     // The first device's cookie, through the probe round trip.
     let device = rt.block_on(async {
         let r = otp_app.clone().oneshot(request("")).await.unwrap();
