@@ -14,6 +14,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::sync::Arc;
+
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Query, State};
@@ -25,6 +27,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+use tower_otp::cookie::Cookie;
 use tower_otp::{EmailAddress, Flow, TicketId, TicketKey};
 
 /// The shortest token the demo accepts: a guessable token is no protection.
@@ -32,39 +35,54 @@ pub(crate) const MIN_TOKEN_LEN: usize = 16;
 
 const SESSION_COOKIE: &str = "otp_admin";
 
-#[derive(Clone)]
+/// What the operator routes share. The session and CSRF values are fixed
+/// for the life of the process, so they are derived once.
 struct Admin {
     flow: Flow,
-    /// A key of this process: sessions and CSRF tokens are MACs under it.
+    /// A key of this process: the token, session and CSRF values are MACs under it.
     key: [u8; 32],
     /// The MAC of the configured token (compared to the MAC of what is typed).
     token_mac: [u8; 32],
+    /// The session cookie's value: a MAC of the token's, so it changes with it.
+    session: String,
+    /// The CSRF field's value, tied to the session.
+    csrf: String,
     secure: bool,
 }
 
+fn mac(key: &[u8; 32], purpose: &str, data: &[u8]) -> [u8; 32] {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
+    mac.update(purpose.as_bytes());
+    mac.update(&[0]);
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
 impl Admin {
-    fn mac(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
-        mac.update(purpose.as_bytes());
-        mac.update(&[0]);
-        mac.update(data);
-        mac.finalize().into_bytes().into()
-    }
-
-    /// The session cookie's value: the MAC of the token, so it changes with it.
-    fn session(&self) -> String {
-        hex(&self.mac("session", &self.token_mac))
-    }
-
-    fn csrf(&self) -> String {
-        hex(&self.mac("csrf", self.session().as_bytes()))
+    fn new(flow: Flow, token: &str, secure: bool) -> Self {
+        let key: [u8; 32] = rand::random();
+        let token_mac = mac(&key, "token", token.as_bytes());
+        let session = hex(&mac(&key, "session", &token_mac));
+        let csrf = hex(&mac(&key, "csrf", session.as_bytes()));
+        Self {
+            flow,
+            key,
+            token_mac,
+            session,
+            csrf,
+            secure,
+        }
     }
 
     fn signed_in(&self, headers: &HeaderMap) -> bool {
-        let expected = self.session();
-        cookies(headers)
-            .filter_map(|(name, value)| (name == SESSION_COOKIE).then_some(value))
-            .any(|value| bool::from(value.as_bytes().ct_eq(expected.as_bytes())))
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(Cookie::split_parse)
+            .filter_map(Result::ok)
+            .filter(|cookie| cookie.name() == SESSION_COOKIE)
+            .any(|cookie| bool::from(cookie.value().as_bytes().ct_eq(self.session.as_bytes())))
     }
 
     /// The POST comes from this site: its CSRF token, and its `Origin` when sent.
@@ -79,21 +97,12 @@ impl Admin {
                 })
             }
         };
-        origin_ok && bool::from(csrf.as_bytes().ct_eq(self.csrf().as_bytes()))
+        origin_ok && bool::from(csrf.as_bytes().ct_eq(self.csrf.as_bytes()))
     }
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
 }
 
 /// The operator routes under `/admin`, for `flow`, signed in with `token`.
@@ -103,13 +112,7 @@ fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
 /// If `token` is shorter than [`MIN_TOKEN_LEN`]; the demo checks first.
 pub(crate) fn router(flow: Flow, token: &str, secure: bool) -> Router {
     assert!(token.len() >= MIN_TOKEN_LEN, "OTP_ADMIN_TOKEN is too short");
-    let mut admin = Admin {
-        flow,
-        key: rand::random(),
-        token_mac: [0; 32],
-        secure,
-    };
-    admin.token_mac = admin.mac("token", token.as_bytes());
+    let admin = Arc::new(Admin::new(flow, token, secure));
     Router::new()
         .route("/admin", get(page))
         .route("/admin/login", post(login))
@@ -225,7 +228,7 @@ struct Lookup {
 }
 
 async fn page(
-    State(admin): State<Admin>,
+    State(admin): State<Arc<Admin>>,
     headers: HeaderMap,
     Query(query): Query<Lookup>,
 ) -> Response {
@@ -253,7 +256,7 @@ async fn page(
             ticket,
             rows,
             actions: ACTIONS,
-            csrf: admin.csrf(),
+            csrf: admin.csrf.clone(),
             done,
         },
     )
@@ -309,8 +312,8 @@ struct Login {
     token: String,
 }
 
-async fn login(State(admin): State<Admin>, Form(form): Form<Login>) -> Response {
-    let typed = admin.mac("token", form.token.as_bytes());
+async fn login(State(admin): State<Arc<Admin>>, Form(form): Form<Login>) -> Response {
+    let typed = mac(&admin.key, "token", form.token.as_bytes());
     if !bool::from(typed.ct_eq(&admin.token_mac)) {
         tracing::warn!("operator sign-in refused");
         return html(StatusCode::FORBIDDEN, &login_page(true));
@@ -318,7 +321,7 @@ async fn login(State(admin): State<Admin>, Form(form): Form<Login>) -> Response 
     let secure = if admin.secure { "; Secure" } else { "" };
     let cookie = format!(
         "{SESSION_COOKIE}={}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=3600{secure}",
-        admin.session()
+        admin.session
     );
     let mut response = Redirect::to("/admin").into_response();
     response
@@ -336,7 +339,7 @@ struct ActionForm {
 }
 
 async fn action(
-    State(admin): State<Admin>,
+    State(admin): State<Arc<Admin>>,
     headers: HeaderMap,
     Form(form): Form<ActionForm>,
 ) -> Response {
