@@ -12,7 +12,7 @@
 //! - `verified_path/sessions`: tower-sessions, memory store, one value read;
 //! - `verified_path/cookies`: tower-cookies, one signed cookie checked.
 //!
-//! Every request carries the same ~760-byte `Cookie` header. The medians and
+//! Every request carries a 900-byte `Cookie` header (`peers::cookie_header`). The medians and
 //! what each adds over the bare router are printed, and written to
 //! `target/criterion/verified_path/summary.csv` (for
 //! `examples/plot_benchmarks.rs`).
@@ -52,23 +52,7 @@ async fn otp_pattern() -> (Router, String) {
     let app = Router::new()
         .route("/tickets/{ticket}", get(|| async { "ok" }))
         .layer(layer);
-    let cookie = |r: &http::Response<axum::body::Body>| {
-        r.headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-            .collect::<Vec<_>>()
-    };
-    let probe = app.clone().oneshot(peers::get_with("x=1")).await.unwrap();
-    let claimed = app
-        .clone()
-        .oneshot(peers::get_with(&cookie(&probe).join("; ")))
-        .await
-        .unwrap();
-    let device = cookie(&claimed)
-        .into_iter()
-        .find(|c| c.starts_with("otp-"))
-        .expect("a device cookie");
+    let device = peers::first_device_cookie(&app).await;
     (app, device)
 }
 
@@ -97,7 +81,7 @@ fn bench(c: &mut Criterion) -> Vec<String> {
         .measurement_time(Duration::from_secs(3));
     let mut names = Vec::new();
     for (name, app, cookie) in variants {
-        let header = format!("{}; {cookie}", peers::padding());
+        let header = peers::cookie_header(&cookie);
         // As `axum::serve` does: routes made ready once, not per request.
         let mut app = app.with_state::<()>(());
         group.bench_function(name, |b| {

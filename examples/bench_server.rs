@@ -8,8 +8,8 @@
 //! Modes (`examples/support/peers.rs`, shared with `benches/layer.rs`):
 //! `bare`, `noop`, `otp`, `jwt`, `sessions`, `cookies`. At start it prints one line,
 //! `COOKIE <header value>`: the `Cookie` header a verified client sends (the
-//! same padding cookies in every mode, so every request carries about 760
-//! bytes of cookies).
+//! same padding cookies in every mode, filled to 900 bytes, so every mode
+//! reads the same bytes).
 
 #![allow(missing_docs)]
 
@@ -33,7 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("unknown mode {mode}").into());
     };
     // Check once that the cookie passes, as the load generator will send it.
-    let header = format!("{}; {cookie}", peers::padding());
+    let header = peers::cookie_header(&cookie);
     let check = app.clone().oneshot(peers::get_with(&header)).await?;
     assert_eq!(check.status(), StatusCode::OK, "{mode}: the cookie passes");
     println!("COOKIE {header}");

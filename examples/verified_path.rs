@@ -1,7 +1,8 @@
 //! A driver for counting the verified path's instructions (issue 13): the
-//! same router and five-cookie header as `benches/layer.rs`, `n` requests,
-//! bare or behind `OtpLayer` with a valid device cookie. Under callgrind,
-//! instruction counts are repeatable whatever else the machine does:
+//! apps of `examples/support/peers.rs` (the ones `scripts/load.sh` loads end
+//! to end) and the same 900-byte `Cookie` header, `n` requests. Under
+//! callgrind, instruction counts are repeatable whatever else the machine
+//! does:
 //!
 //! ```sh
 //! cargo build --release --example verified_path --features test-util
@@ -11,27 +12,25 @@
 //! done   # (I(3000) - I(1000)) / 2000 = instructions per request; same with `bare`
 //! ```
 //!
-//! Modes: `bare`, `otp` (the default revocation cache), `otp-off`
-//! (`Revocation::Off`), `otp-every` (`Revocation::EveryRequest`).
+//! Modes: the peers' (`bare`, `noop`, `otp` with `route_layer` and
+//! `PathParam`, `jwt`, `sessions`, `cookies`), and `OtpLayer` applied with
+//! `.layer` and a path pattern under each revocation setting: `pattern`
+//! (the default cache), `pattern-off` (`Revocation::Off`), `pattern-every`
+//! (`Revocation::EveryRequest`).
 //!
 //! A third argument installs a `tracing` subscriber at that level (`info`,
 //! `debug`) writing to nowhere, to price the gate's span (issue 12).
 
 #![allow(missing_docs)]
 
+#[path = "support/peers.rs"]
+mod peers;
+
 use axum::Router;
-use axum::body::Body;
 use axum::extract::Request;
 use axum::routing::get;
-use http::header::COOKIE;
 use tower::{Service, ServiceExt};
-
-fn request(cookies: &str) -> Request {
-    Request::get("/tickets/A7x9Qz-2026-LIVE")
-        .header(COOKIE, cookies)
-        .body(Body::empty())
-        .unwrap()
-}
+use tower_otp::Revocation;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -48,51 +47,34 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let router = || Router::new().route("/tickets/{ticket}", get(|| async { "ok" }));
-    let revocation = match mode {
-        "otp-off" => tower_otp::Revocation::Off,
-        "otp-every" => tower_otp::Revocation::EveryRequest,
-        _ => tower_otp::Revocation::default(),
-    };
-    let otp_app = router().layer(layer().with_revocation(revocation));
-    // The first device's cookie, through the probe round trip.
-    let device = rt.block_on(async {
-        let r = otp_app.clone().oneshot(request("")).await.unwrap();
-        let probe = r
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-            .collect::<Vec<_>>()
-            .join("; ");
-        let r = otp_app.clone().oneshot(request(&probe)).await.unwrap();
-        r.headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-            .find(|c| c.starts_with("otp-"))
-            .expect("a device cookie")
+    let (app, cookie) = rt.block_on(async {
+        match mode {
+            "pattern" => pattern(Revocation::default()).await,
+            "pattern-off" => pattern(Revocation::Off).await,
+            "pattern-every" => pattern(Revocation::EveryRequest).await,
+            _ => peers::app(mode)
+                .await
+                .unwrap_or_else(|| panic!("unknown mode {mode}")),
+        }
     });
-    let cookies = format!(
-        "_ga=GA1.2.123456789.1700000000; theme=dark; {device}; session=abcdef0123456789; lang=ja"
-    );
-    let app = if mode == "bare" { router() } else { otp_app };
+    let header = peers::cookie_header(&cookie);
     let mut app = app.with_state::<()>(());
     rt.block_on(async {
         for _ in 0..n {
             let response = ServiceExt::<Request>::ready(&mut app)
                 .await
                 .unwrap()
-                .call(request(&cookies))
+                .call(peers::get_with(&header))
                 .await
                 .unwrap();
-            assert_eq!(response.status(), 200);
+            assert_eq!(response.status(), 200, "{mode}: the cookie passes");
             std::hint::black_box(response);
         }
     });
 }
 
-fn layer() -> tower_otp::OtpLayer<tower_otp::PathPattern> {
+/// `OtpLayer` around the router with a path pattern, and its device cookie.
+async fn pattern(revocation: Revocation) -> (Router, String) {
     let secret = tower_otp::Secret::from_hex(
         "00112233445566778899aabbccddeeff0123456789abcdef0f1e2d3c4b5a6978",
     )
@@ -102,8 +84,14 @@ fn layer() -> tower_otp::OtpLayer<tower_otp::PathPattern> {
         tower_otp::MemoryStore::new(),
         tower_otp::CapturingMailer::new(),
     );
-    tower_otp::OtpLayer::new(flow)
+    let layer = tower_otp::OtpLayer::new(flow)
         .with_ticket_path("/tickets/{ticket}")
         .unwrap()
         .with_cookie_secure(false)
+        .with_revocation(revocation);
+    let app = Router::new()
+        .route("/tickets/{ticket}", get(|| async { "ok" }))
+        .layer(layer);
+    let device = peers::first_device_cookie(&app).await;
+    (app, device)
 }

@@ -24,13 +24,15 @@ pub struct Scanned<'a> {
     pub lang: Option<&'a str>,
 }
 
-/// Runs the gate's `Cookie` scan, offering every device value (never accepting).
+/// Runs the gate's `Cookie` reads: every device value it offers the
+/// verifier (never accepting), and its own cookies.
 pub fn scan_cookies<'a>(headers: &'a HeaderMap, device: &[u8], secure: bool) -> Scanned<'a> {
     let mut values = Vec::new();
-    let jar = cookies::scan(headers, device, secure, |v| {
+    cookies::device(headers, device, |v| {
         values.push(v);
         false
     });
+    let jar = cookies::jar(headers, secure);
     Scanned {
         device: values,
         probe: jar.probe,

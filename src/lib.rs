@@ -126,6 +126,7 @@ pub mod pages;
 mod revocation;
 mod secret;
 mod service;
+mod slot;
 pub mod store;
 #[cfg(any(test, feature = "test-util"))]
 mod testing;

@@ -129,16 +129,14 @@ where
         let key = config.flow.ticket_key(&found.id);
         let mut claims = None;
         let now = config.flow.now();
-        let jar = if facts.plain_http {
-            // Checklist 16.1: no device cookie is read or minted over plain HTTP.
-            cookies::Jar::default()
-        } else {
+        // Checklist 16.1: no device cookie is read or minted over plain HTTP.
+        if !facts.plain_http {
             let name = config.cookie.name(&key);
-            cookies::scan(&parts.headers, name.as_bytes(), config.secure(), |token| {
+            cookies::device(&parts.headers, name.as_bytes(), |token| {
                 claims = config.tokens.verify_bytes(token, &key, now).ok();
                 claims.is_some()
-            })
-        };
+            });
+        }
         if let Some(claims) = &claims {
             facts.device = Device::Signed {
                 generation: claims.generation,
@@ -177,6 +175,11 @@ where
                 ResponseFuture::ready(answer)
             }
             _ => {
+                let jar = if facts.plain_http {
+                    cookies::Jar::default()
+                } else {
+                    cookies::jar(&parts.headers, config.secure())
+                };
                 let req = GateRequest::read(config, &parts, &found, key, &jar);
                 facts.prefetch = req.prefetch;
                 facts.probe = req.probe;

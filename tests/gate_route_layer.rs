@@ -386,3 +386,119 @@ async fn a_route_with_another_parameter_name_fails_closed() {
     assert!(!reply.body.contains("abc"), "{reply:?}");
     assert_ne!(b.get("/tickets/abc").await.status, StatusCode::OK);
 }
+
+/// With `PathParam`, the gate's cookies are scoped to the request path
+/// through the ticket's segment: what the browser sends back on the ticket's
+/// pages and nowhere else. A `route_layer` inside a nested router sees the
+/// path without the nest's prefix (axum strips it); the cookies must still
+/// carry the full path the browser asked for, or the browser would never
+/// send them back and the first device could never be recognised.
+/// The ticket the gate verified, for a route with several parameters.
+async fn gate_only(Extension(device): Extension<VerifiedDevice>) -> String {
+    format!("gate={}", device.ticket().as_str())
+}
+
+#[tokio::test]
+async fn cookie_paths_follow_the_ticket_segment() {
+    let flat = |layer: tower_otp::OtpLayer<tower_otp::PathParam>| {
+        Router::new()
+            .route("/tickets/{ticket}", get(echo))
+            .route("/tickets/{ticket}/pdf", get(echo))
+            .route("/a/{x}/t/{ticket}/{*rest}", get(gate_only))
+            .route_layer(layer)
+    };
+    let nested_inside = |layer| {
+        Router::new().nest(
+            "/api/v1",
+            Router::new()
+                .route("/tickets/{ticket}", get(echo))
+                .route("/tickets/{ticket}/pdf", get(echo))
+                .route_layer(layer),
+        )
+    };
+    let nested_outside = |layer| {
+        Router::new()
+            .nest(
+                "/api/v1",
+                Router::new()
+                    .route("/tickets/{ticket}", get(echo))
+                    .route("/tickets/{ticket}/pdf", get(echo)),
+            )
+            .route_layer(layer)
+    };
+    type Shape = fn(tower_otp::OtpLayer<tower_otp::PathParam>) -> Router;
+    let cases: [(Shape, &str, &str); 8] = [
+        (flat, "/tickets/abc", "/tickets/abc"),
+        (flat, "/tickets/abc/pdf", "/tickets/abc"),
+        (flat, "/tickets/%61bc/pdf", "/tickets/%61bc"),
+        (flat, "/a/1/t/abc/x/y", "/a/1/t/abc"),
+        (nested_inside, "/api/v1/tickets/abc", "/api/v1/tickets/abc"),
+        (
+            nested_inside,
+            "/api/v1/tickets/abc/pdf",
+            "/api/v1/tickets/abc",
+        ),
+        (nested_outside, "/api/v1/tickets/abc", "/api/v1/tickets/abc"),
+        (
+            nested_outside,
+            "/api/v1/tickets/abc/pdf",
+            "/api/v1/tickets/abc",
+        ),
+    ];
+    for (shape, path, want) in cases {
+        // A store of its own: each case's browser is the ticket's first.
+        let h = Harness::new();
+        let mut browser = Browser::on(shape(h.layer.clone().with_ticket_param("ticket")));
+        let reply = browser.get(path).await;
+        // The probe (and later the device cookie) is the ticket's; the CSRF
+        // cookie is site-wide by design.
+        let cookies: Vec<_> = reply
+            .set_cookies()
+            .into_iter()
+            .filter(|c| c.name() != "otp_csrf")
+            .collect();
+        assert!(!cookies.is_empty(), "{path}: {reply:?}");
+        for cookie in cookies {
+            assert_eq!(cookie.path(), Some(want), "{path}: {}", cookie.name());
+        }
+        // The probe's redirect goes back to the URL the browser asked for.
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(
+            reply.header("location"),
+            Some(format!("{path}?otp_probe=1").as_str()),
+            "{path}"
+        );
+        // And the round trip ends with the first device served there.
+        let served = browser.open(path).await;
+        assert!(served.body.contains("gate=abc"), "{path}: {served:?}");
+    }
+}
+
+/// The same with a path pattern (`Router::layer` inside the nested router):
+/// the pattern matches the path the layer sees, the cookies and redirects
+/// carry the path the browser asked for.
+#[tokio::test]
+async fn pattern_cookie_paths_under_nest() {
+    let h = Harness::new();
+    let app = Router::new().nest(
+        "/api/v1",
+        Router::new()
+            .route("/tickets/{ticket}", get(echo))
+            .layer(h.layer.clone()),
+    );
+    let mut browser = Browser::on(app);
+    let reply = browser.get("/api/v1/tickets/abc").await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        reply.header("location"),
+        Some("/api/v1/tickets/abc?otp_probe=1")
+    );
+    let probe = reply
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.name() == "otp_probe")
+        .expect("a probe cookie");
+    assert_eq!(probe.path(), Some("/api/v1/tickets/abc"));
+    let served = browser.open("/api/v1/tickets/abc").await;
+    assert!(served.body.contains("gate=abc"), "{served:?}");
+}

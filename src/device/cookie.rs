@@ -12,8 +12,8 @@ use super::tokens::{DeviceTokens, LIFETIME_OUT_OF_RANGE, MAX_DEVICE_LIFETIME};
 use crate::error::ConfigError;
 use crate::ticket::TicketKey;
 
-const SECURE_PREFIX: &str = "__Secure-otp-";
-const PLAIN_PREFIX: &str = "otp-";
+pub(crate) const SECURE_PREFIX: &str = "__Secure-otp-";
+pub(crate) const PLAIN_PREFIX: &str = "otp-";
 /// Characters of the ticket key in the cookie name (96 bits).
 const NAME_KEY_CHARS: usize = 16;
 const NAME_CAPACITY: usize = SECURE_PREFIX.len() + NAME_KEY_CHARS;

@@ -76,16 +76,10 @@ pub(super) fn put(owner: u64, token: &[u8], ticket: &TicketKey, claims: DeviceCl
     })
 }
 
-/// The slot: FNV-1a over the owner and the token's last 16 bytes (the
-/// signature's). Nothing depends on it but where an entry lives.
+/// The slot: the owner and the token's last 16 bytes (the signature's).
+/// Nothing depends on it but where an entry lives.
 fn slot(owner: u64, token: &[u8]) -> usize {
-    let tail = &token[token.len().saturating_sub(16)..];
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325 ^ owner;
-    for &byte in tail {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    (hash as usize) % SLOTS
+    crate::slot::slot(owner, &token[token.len().saturating_sub(16)..], SLOTS)
 }
 
 /// Equal bytes, in time that depends only on the lengths (which are public):

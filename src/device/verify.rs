@@ -452,6 +452,32 @@ mod tests {
         }
     }
 
+    /// The gate offers device cookie values unchecked (`gate::cookies::scan`):
+    /// a byte a cookie value cannot hold must make any token fail, warm
+    /// cache or not.
+    #[test]
+    fn bytes_a_cookie_cannot_hold_never_verify() {
+        let (tokens, ticket) = setup();
+        let token = tokens.issue(&ticket, 0, NOW).token.into_bytes();
+        // Warm this thread's cache with the genuine token.
+        assert!(tokens.verify_bytes(&token, &ticket, NOW).is_ok());
+        let dots: Vec<usize> = (0..token.len()).filter(|&i| token[i] == b'.').collect();
+        let places = [0, dots[0], dots[0] + 1, dots[1], dots[1] + 1, token.len()];
+        for bad in [b' ', b'"', b',', b';', b'\\', b'\t', 0x7f, 0x80, 0xff] {
+            for &at in &places {
+                let mut inserted = token.clone();
+                inserted.insert(at, bad);
+                assert!(tokens.verify_bytes(&inserted, &ticket, NOW).is_err());
+                if at < token.len() {
+                    let mut replaced = token.clone();
+                    replaced[at] = bad;
+                    assert!(tokens.verify_bytes(&replaced, &ticket, NOW).is_err());
+                }
+            }
+        }
+        assert!(tokens.verify_bytes(&token, &ticket, NOW).is_ok());
+    }
+
     #[test]
     fn round_trip_and_claims() {
         let (tokens, ticket) = setup();

@@ -1,13 +1,16 @@
-//! The cookies the layer reads and writes: one scan of the `Cookie` headers
-//! per request, and one function that writes every `Set-Cookie`.
+//! The cookies the layer reads and writes: the device cookie found on every
+//! request, the gate's own cookies read only when the gate answers, and one
+//! function that writes every `Set-Cookie`.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use cookie::{Cookie, SameSite};
 use http::HeaderMap;
 use http::header::{COOKIE, HeaderValue};
+use memchr::memmem::Finder;
 
-use crate::device::safe_path;
+use crate::device::{PLAIN_PREFIX, SECURE_PREFIX, safe_path};
 
 /// The first-device probe: path-scoped, so `__Secure-` (not `__Host-`) when secure.
 pub(crate) fn probe_name(secure: bool) -> &'static str {
@@ -30,7 +33,7 @@ pub(crate) fn csrf_name(secure: bool) -> &'static str {
 /// The remembered language (not a secret; the same name as the query parameter).
 pub(crate) const LANG: &str = "otp_lang";
 
-/// What one scan found besides the device cookie.
+/// The gate's own cookies a request carries (not the device cookie).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Jar<'a> {
     pub(crate) probe: Option<&'a str>,
@@ -38,40 +41,76 @@ pub(crate) struct Jar<'a> {
     pub(crate) lang: Option<&'a str>,
 }
 
-/// Reads every `Cookie` header once, without allocating. Each value of a
-/// cookie called `device` (its bytes, all cookie-octets) is offered to
-/// `accept` until it returns `true` (a
-/// browser sends several when another path or host planted one with the same
-/// name). For the probe, CSRF and language cookies the first value counts.
-/// Names match exactly; a value in double quotes is unquoted; an empty value,
-/// or one with characters a cookie value may not hold, is skipped.
-pub(crate) fn scan<'a>(
+/// Finds the device cookie's name prefix in a header at SIMD speed; built
+/// once, since building a searcher costs more than one search.
+static PLAIN_FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(PLAIN_PREFIX));
+static SECURE_FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(SECURE_PREFIX));
+
+/// Offers each value of the cookie called `name` in the `Cookie` headers,
+/// in order, to `accept` until it returns `true` (a browser sends several
+/// when another path or host planted one with the same name), and says
+/// whether one was accepted. Allocates nothing.
+///
+/// The header is split into pairs at `;` and each pair trimmed, as
+/// [`DeviceCookie::find_all`](crate::device::DeviceCookie::find_all) does;
+/// the name matches exactly; a value in double quotes is unquoted; an empty
+/// value is skipped. Values are offered unchecked otherwise: `accept` is the
+/// device token's verifier, which refuses anything but base64url and dots (a
+/// narrower set than cookie-octets), so checking the octets here too would
+/// scan the ~300-byte token twice on every verified request.
+///
+/// This runs on every verified request, so instead of visiting each pair it
+/// jumps to the occurrences of the name's fixed prefix (`otp-` or
+/// `__Secure-otp-`) and checks that each one starts a pair.
+pub(crate) fn device<'a>(
     headers: &'a HeaderMap,
-    device: &[u8],
-    secure: bool,
+    name: &[u8],
     mut accept: impl FnMut(&'a [u8]) -> bool,
-) -> Jar<'a> {
-    let (probe, csrf) = (probe_name(secure), csrf_name(secure));
-    let mut jar = Jar::default();
-    let mut verified = false;
+) -> bool {
+    let own;
+    let finder: &Finder<'_> = if name.starts_with(SECURE_PREFIX.as_bytes()) {
+        &SECURE_FINDER
+    } else if name.starts_with(PLAIN_PREFIX.as_bytes()) {
+        &PLAIN_FINDER
+    } else {
+        own = Finder::new(name);
+        &own
+    };
     for header in headers.get_all(COOKIE) {
-        let mut rest = header.as_bytes();
-        while !rest.is_empty() {
-            let pair = match memchr::memchr(b';', rest) {
-                Some(end) => {
-                    let pair = &rest[..end];
-                    rest = &rest[end + 1..];
-                    pair
-                }
-                None => std::mem::take(&mut rest),
-            };
-            let pair = pair.trim_ascii();
-            if let Some(value) = value_of(pair, device) {
-                if !verified {
-                    verified = cookie_octets(value).is_some_and(&mut accept);
-                }
+        let header = header.as_bytes();
+        let mut from = 0;
+        while let Some(found) = finder.find(&header[from..]) {
+            let at = from + found;
+            from = at + 1;
+            // A pair starts at the header's start or after `;` and blanks.
+            let before = header[..at].trim_ascii_end();
+            if !(before.is_empty() || before.ends_with(b";")) {
                 continue;
             }
+            let Some(rest) = value_of(&header[at..], name) else {
+                continue;
+            };
+            let end = memchr::memchr(b';', rest).unwrap_or(rest.len());
+            from = header.len() - rest.len() + end;
+            let value = unquote(rest[..end].trim_ascii_end());
+            if !value.is_empty() && accept(value) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Reads the gate's own cookies (probe, CSRF, language) from every `Cookie`
+/// header, without allocating: the first value of each counts; a value with
+/// characters a cookie value may not hold is skipped. Only requests the
+/// gate answers need these, so the verified path never runs this.
+pub(crate) fn jar(headers: &HeaderMap, secure: bool) -> Jar<'_> {
+    let (probe, csrf) = (probe_name(secure), csrf_name(secure));
+    let mut jar = Jar::default();
+    for header in headers.get_all(COOKIE) {
+        for pair in header.as_bytes().split(|&b| b == b';') {
+            let pair = pair.trim_ascii();
             // The gate's own cookies all start `otp_` or `__`: skip the rest cheaply.
             if !matches!(pair.first(), Some(b'o' | b'_')) {
                 continue;
@@ -99,15 +138,21 @@ fn value_of<'a>(pair: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     pair.strip_prefix(name)?.strip_prefix(b"=")
 }
 
+/// A cookie value without its double quotes, if it has them.
+#[inline]
+fn unquote(value: &[u8]) -> &[u8] {
+    match value {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => value,
+    }
+}
+
 /// A cookie value without its quotes, if every byte is a cookie-octet
 /// (RFC 6265 §4.1.1: visible ASCII except `"`, `,`, `;`, `\\`), so it is
 /// also ASCII.
 #[inline]
-fn cookie_octets(value: &[u8]) -> Option<&[u8]> {
-    let value = match value {
-        [b'"', inner @ .., b'"'] => inner,
-        _ => value,
-    };
+pub(crate) fn cookie_octets(value: &[u8]) -> Option<&[u8]> {
+    let value = unquote(value);
     // Branch-free, so the compiler can vectorize it.
     let bad = value.iter().fold(false, |bad, &b| {
         bad | (b.wrapping_sub(0x21) > 0x7e - 0x21) | (b == b'"') | (b == b',') | (b == b'\\')
@@ -150,20 +195,25 @@ mod tests {
         headers
     }
 
+    /// Every value `device` offers for `name`, none accepted.
+    fn offered<'a>(h: &'a HeaderMap, name: &str) -> Vec<&'a [u8]> {
+        let mut seen = Vec::new();
+        assert!(!device(h, name.as_bytes(), |v| {
+            seen.push(v);
+            false
+        }));
+        seen
+    }
+
     #[test]
-    fn one_scan_finds_every_cookie() {
+    fn the_device_cookie_and_the_jar_are_found() {
         let h = headers(&[
             "theme=dark; otp-abcx=no; otp_probe=p1",
             "otp-abc=\"t.o.k\"; otp_csrf=c; otp_lang=ja; otp_probe=p2",
         ]);
-        let mut seen = Vec::new();
-        let jar = scan(&h, b"otp-abc", false, |v| {
-            seen.push(v);
-            false
-        });
-        assert_eq!(seen, [b"t.o.k"]);
+        assert_eq!(offered(&h, "otp-abc"), [b"t.o.k"]);
         assert_eq!(
-            jar,
+            jar(&h, false),
             Jar {
                 probe: Some("p1"),
                 csrf: Some("c"),
@@ -174,27 +224,71 @@ mod tests {
 
     #[test]
     fn device_values_are_offered_until_one_is_accepted() {
-        let h = headers(&["a=1; a=2", "a=3"]);
+        let h = headers(&["otp-a=1; otp-a=2", "otp-a=3"]);
         let mut seen = Vec::new();
-        scan(&h, b"a", true, |v| {
+        assert!(device(&h, b"otp-a", |v| {
             seen.push(v);
             v == b"2"
-        });
+        }));
         assert_eq!(seen, [b"1", b"2"]);
+        assert_eq!(offered(&h, "otp-a"), [b"1", b"2", b"3"]);
+    }
+
+    /// Only a name that starts a pair counts: not one inside another
+    /// cookie's name or value, whichever prefix finder looks for it.
+    #[test]
+    fn the_name_must_start_a_pair() {
+        for name in ["otp-abc", "__Secure-otp-abc", "device"] {
+            let cases: [(String, &[&[u8]]); 10] = [
+                (format!("{name}=v"), &[b"v"]),
+                (format!("  {name}=v  "), &[b"v"]),
+                (format!("a=1;{name}=v;b=2"), &[b"v"]),
+                (format!("a=1 ;\t {name}=v ; b=2"), &[b"v"]),
+                (format!("x{name}=no; {name}=v"), &[b"v"]),
+                (format!("a={name}=no; b=\"{name}=no\"; {name}=v"), &[b"v"]),
+                (format!("x {name}=no"), &[]),
+                (format!("{name} =no; {name}x=no; {name}"), &[]),
+                (
+                    format!("{name}=1;{name}=;{name}=\"\";{name}=2"),
+                    &[b"1", b"2"],
+                ),
+                (format!("{name}={name}=v; {name}=w"), &[b"otp-abc=v", b"w"]),
+            ];
+            for (header, want) in cases {
+                let value = HeaderValue::from_str(&header).unwrap();
+                let mut h = HeaderMap::new();
+                h.append(COOKIE, value);
+                let want: Vec<Vec<u8>> = want
+                    .iter()
+                    .map(|w| {
+                        String::from_utf8_lossy(w)
+                            .replace("otp-abc", name)
+                            .into_bytes()
+                    })
+                    .collect();
+                let got: Vec<Vec<u8>> = offered(&h, name).into_iter().map(<[u8]>::to_vec).collect();
+                assert_eq!(got, want, "{header}");
+                // The public finder agrees on every value made of cookie-octets.
+                let public: Vec<Vec<u8>> = crate::device::DeviceCookie::find_all(&h, name)
+                    .map(|v| v.as_bytes().to_vec())
+                    .collect();
+                assert_eq!(public, want, "public, {header}");
+            }
+        }
     }
 
     #[test]
-    fn names_match_exactly_and_bad_values_are_skipped() {
-        let h = headers(&["otp-ab=1; otp-abcd=2; otp-abc=; otp-abc=a b; otp-abc=x\\y; otp-abc=ok"]);
-        let mut seen = Vec::new();
-        scan(&h, b"otp-abc", true, |v| {
-            seen.push(v);
-            false
-        });
-        assert_eq!(seen, [b"ok"]);
+    fn names_match_exactly_and_empty_values_are_skipped() {
+        let h = headers(&["otp-ab=1; otp-abcd=2; otp-abc=; otp-abc=\"\"; otp-abc=ok"]);
+        assert_eq!(offered(&h, "otp-abc"), [b"ok"]);
+        // Device values are the verifier's to refuse, as they came.
+        let odd = headers(&["otp-abc=a b; otp-abc=x\\y"]);
+        assert_eq!(offered(&odd, "otp-abc"), [&b"a b"[..], b"x\\y"]);
+        // The gate's own cookies still skip what a cookie value cannot hold.
+        let bad = headers(&["otp_csrf=a b; otp_lang=x\\y; otp_probe=p,q"]);
+        assert_eq!(jar(&bad, false), Jar::default());
         let both = headers(&["otp_probe=1; __Secure-otp_probe=2"]);
-        let secure = scan(&both, b"d", true, |_| false);
-        assert_eq!(secure.probe, Some("2"));
+        assert_eq!(jar(&both, true).probe, Some("2"));
     }
 
     #[test]

@@ -47,7 +47,9 @@ pub(crate) fn https_url(parts: &Parts) -> Option<String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
     let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    valid.then(|| format!("https://{host}{path}"))
+    // The path the browser asked for, with what a router in front stripped.
+    let stripped = super::request::stripped_prefix(parts);
+    valid.then(|| format!("https://{host}{stripped}{path}"))
 }
 
 #[cfg(test)]

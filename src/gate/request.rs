@@ -89,7 +89,16 @@ impl GateRequest {
         // (a refused POST's page included) can be submitted. The JSON API
         // needs none: its POSTs must be application/json (a CORS preflight).
         let new_csrf = (csrf_cookie.is_none() && !quiet && !json).then(csrf::new_cookie_value);
-        let path = parts.uri.path();
+        // Cookies, forms and redirects use the path the browser asked for,
+        // which a router in front may have shortened (axum's `nest`).
+        let stripped = stripped_prefix(parts);
+        let full_path;
+        let path = if stripped.is_empty() {
+            parts.uri.path()
+        } else {
+            full_path = format!("{stripped}{}", parts.uri.path());
+            &full_path
+        };
         // Pages, forms and redirects use the URL without the probe's mark.
         let probe_marked = query.is_some_and(|q| q.split('&').any(|pair| pair == PROBE_MARK));
         let url = match query {
@@ -112,7 +121,7 @@ impl GateRequest {
         Self {
             ticket: found.id.clone(),
             key,
-            cookie_path: found.cookie_path(path).to_owned(),
+            cookie_path: found.cookie_path_under(stripped, parts.uri.path()),
             prefetch,
             json,
             body_type,
@@ -164,6 +173,23 @@ impl GateRequest {
         let join = if self.query().is_some() { '&' } else { '?' };
         format!("{}{join}{PROBE_MARK}", self.url)
     }
+}
+
+/// The start of the path the browser asked for that a router in front of
+/// the layer stripped (axum's `nest` does, and keeps the whole URI as
+/// `OriginalUri`): `/api` for `/api/tickets/abc` seen here as `/tickets/abc`.
+/// Empty when nothing was stripped, or when the two paths do not tell.
+pub(crate) fn stripped_prefix(parts: &Parts) -> &str {
+    #[cfg(feature = "axum")]
+    if let Some(original) = parts.extensions.get::<axum::extract::OriginalUri>() {
+        let (asked, seen) = (original.path(), parts.uri.path());
+        if asked.len() > seen.len() && asked.ends_with(seen) {
+            return &asked[..asked.len() - seen.len()];
+        }
+    }
+    #[cfg(not(feature = "axum"))]
+    let _ = parts;
+    ""
 }
 
 /// The scheme the request came over: the URI's own (HTTP/2), else `https`

@@ -64,14 +64,8 @@ impl TicketKeyer {
     }
 }
 
-/// FNV-1a over the owner and the id: a slot, nothing secret depends on it.
 fn slot(owner: u64, id: &str) -> usize {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325 ^ owner;
-    for byte in id.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    (hash as usize) % SLOTS
+    crate::slot::slot(owner, id.as_bytes(), SLOTS)
 }
 
 #[cfg(test)]

@@ -18,11 +18,15 @@ pub struct TicketMatch {
 }
 
 /// Where the ticket's cookies apply; a prefix of the request path is kept as
-/// its length, so the verified path allocates nothing for it.
+/// a length or a segment count, so the verified path allocates nothing for
+/// it and walks no path (only the gate sets cookies).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Scope {
     Root,
     RequestPrefix(usize),
+    /// The request path through its `n`th `/`-separated piece (the leading
+    /// empty one is piece 0), the piece that names the ticket.
+    ThroughPiece(usize),
     Path(String),
 }
 
@@ -52,7 +56,19 @@ impl TicketMatch {
         }
     }
 
-    /// The device cookie's `Path` for a request to `request_path`.
+    /// A match whose cookies are scoped to the request path through its
+    /// `piece`th `/`-separated piece (`/tickets/abc/pdf` through piece 2 is
+    /// `/tickets/abc`).
+    #[cfg(feature = "axum")]
+    fn through_piece(id: TicketId, piece: usize) -> Self {
+        Self {
+            id,
+            scope: Scope::ThroughPiece(piece),
+        }
+    }
+
+    /// The device cookie's `Path` for a request to `request_path` (the whole
+    /// path, as the browser asked for it).
     ///
     /// ```
     /// use tower_otp::TicketId;
@@ -63,12 +79,47 @@ impl TicketMatch {
     /// assert_eq!(TicketMatch::at_root(TicketId::new("abc")).cookie_path("/x"), "/");
     /// ```
     pub fn cookie_path<'a>(&'a self, request_path: &'a str) -> &'a str {
+        self.scope_of(request_path, request_path)
+    }
+
+    /// The cookies' `Path` for a request the layer saw at `seen_path` after
+    /// a router in front stripped `stripped` from it (axum's `nest`; empty
+    /// when nothing was): always a path the browser asked for.
+    pub(crate) fn cookie_path_under(&self, stripped: &str, seen_path: &str) -> String {
+        if stripped.is_empty() {
+            return self.cookie_path(seen_path).to_owned();
+        }
+        let asked = format!("{stripped}{seen_path}");
+        match &self.scope {
+            // A prefix of what the layer saw, behind what was stripped.
+            Scope::RequestPrefix(len) => match seen_path.get(..*len) {
+                Some(prefix) if prefix.starts_with('/') => format!("{stripped}{prefix}"),
+                _ => "/".to_owned(),
+            },
+            // The other scopes already count from the path the browser asked
+            // for (a route's pieces, as `MatchedPath` gives them).
+            _ => self.scope_of(&asked, seen_path).to_owned(),
+        }
+    }
+
+    /// The scope resolved: `asked` is the whole path the browser asked for,
+    /// `seen` the path the layer saw.
+    fn scope_of<'a>(&'a self, asked: &'a str, seen: &'a str) -> &'a str {
         match &self.scope {
             Scope::Root => "/",
-            Scope::RequestPrefix(len) => request_path
+            Scope::RequestPrefix(len) => seen
                 .get(..*len)
                 .filter(|p| p.starts_with('/'))
                 .unwrap_or("/"),
+            Scope::ThroughPiece(piece) => {
+                let end = asked
+                    .match_indices('/')
+                    .nth(*piece)
+                    .map_or(asked.len(), |(at, _)| at);
+                Some(&asked[..end])
+                    .filter(|p| p.starts_with('/'))
+                    .unwrap_or("/")
+            }
             Scope::Path(path) => path,
         }
     }
@@ -130,7 +181,11 @@ pub struct NoTicketSource;
 
 /// Ticket ids are 1 to 256 bytes without control characters.
 fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 256 && !id.chars().any(char::is_control)
+    if id.is_empty() || id.len() > 256 {
+        return false;
+    }
+    // Printable ASCII, the common case, in one pass without decoding characters.
+    id.bytes().all(|b| (0x20..0x7f).contains(&b)) || !id.chars().any(char::is_control)
 }
 
 /// A path pattern such as `/tickets/{ticket}`: literal segments, one
@@ -202,11 +257,15 @@ impl PathPattern {
             rest = after;
         }
         let segment = rest.split('/').next().unwrap_or("");
-        let decoded: Cow<'_, str> =
+        // Most ids have nothing to decode: skip the decoder's byte loop.
+        let decoded: Cow<'_, str> = if memchr::memchr(b'%', segment.as_bytes()).is_none() {
+            Cow::Borrowed(segment)
+        } else {
             match percent_encoding::percent_decode_str(segment).decode_utf8() {
                 Ok(decoded) => decoded,
                 Err(_) => return Found::Malformed,
-            };
+            }
+        };
         if !valid_id(&decoded) {
             return Found::Malformed;
         }
@@ -338,31 +397,104 @@ impl TicketSource for PathParam {
         if !valid_id(value) {
             return Found::Malformed;
         }
-        // Scope cookies to the raw path up to the parameter's segment.
-        let prefix = parts.extensions.get::<MatchedPath>().and_then(|matched| {
-            let is_param =
-                |s: &str| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) == Some(&self.name);
-            let index = matched.as_str().split('/').position(is_param)?;
-            let raw = parts.uri.path();
-            Some(
-                raw.split('/')
-                    .take(index + 1)
-                    .map(|s| s.len() + 1)
-                    .sum::<usize>()
-                    .saturating_sub(1),
-            )
-        });
+        // Scope cookies to the raw path through the parameter's piece.
+        let piece = parts
+            .extensions
+            .get::<MatchedPath>()
+            .and_then(|matched| piece_of(matched.as_str().as_bytes(), self.name.as_bytes()));
         let id = TicketId::new(value);
-        Found::Ticket(match prefix {
-            Some(len) => TicketMatch::at_request_prefix(id, len),
+        Found::Ticket(match piece {
+            Some(piece) => TicketMatch::through_piece(id, piece),
             None => TicketMatch::at_root(id),
         })
     }
 }
 
+/// The index of the `/`-separated piece of `route` that is exactly
+/// `{name}` (one byte loop: this runs on every verified request).
+#[cfg(feature = "axum")]
+fn piece_of(route: &[u8], name: &[u8]) -> Option<usize> {
+    let is_param = |piece: &[u8]| {
+        piece.len() == name.len() + 2
+            && piece[0] == b'{'
+            && piece[piece.len() - 1] == b'}'
+            && &piece[1..piece.len() - 1] == name
+    };
+    let (mut index, mut start) = (0, 0);
+    for end in 0..=route.len() {
+        if end == route.len() || route[end] == b'/' {
+            if is_param(&route[start..end]) {
+                return Some(index);
+            }
+            index += 1;
+            start = end + 1;
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "axum")]
+    #[test]
+    fn the_ticket_piece_scopes_the_cookies() {
+        let cases = [
+            ("/tickets/{ticket}", "/tickets/abc", Some(2), "/tickets/abc"),
+            (
+                "/tickets/{ticket}",
+                "/tickets/abc/",
+                Some(2),
+                "/tickets/abc",
+            ),
+            ("/t/{ticket}/{*rest}", "/t/abc/x/y", Some(2), "/t/abc"),
+            ("/{ticket}", "/abc", Some(1), "/abc"),
+            (
+                "/a/{id}/b/{ticket}",
+                "/a/1/b/%61bc/c",
+                Some(4),
+                "/a/1/b/%61bc",
+            ),
+            ("/tickets/{ticket}x", "/tickets/abcx", None, "/"),
+            ("/tickets/{{ticket}}", "/tickets/abc", None, "/"),
+            ("/tickets/{tick}", "/tickets/abc", None, "/"),
+        ];
+        for (route, path, want, cookie_path) in cases {
+            let piece = piece_of(route.as_bytes(), b"ticket");
+            assert_eq!(piece, want, "{route}");
+            let found = match piece {
+                Some(piece) => TicketMatch::through_piece(TicketId::new("abc"), piece),
+                None => TicketMatch::at_root(TicketId::new("abc")),
+            };
+            assert_eq!(found.cookie_path(path), cookie_path, "{route} {path}");
+        }
+    }
+
+    #[test]
+    fn valid_id_table() {
+        let long = "a".repeat(256);
+        let too_long = "a".repeat(257);
+        let cases = [
+            ("abc", true),
+            ("A7x9Qz-2026-LIVE", true),
+            ("チケット", true),
+            ("a b", true),
+            (long.as_str(), true),
+            ("", false),
+            (too_long.as_str(), false),
+            ("a\nb", false),
+            ("a\tb", false),
+            ("\0", false),
+            ("a\u{7f}", false),
+            // C1 controls are not ASCII: the character check finds them.
+            ("a\u{85}b", false),
+            ("チ\u{9f}", false),
+        ];
+        for (id, want) in cases {
+            assert_eq!(valid_id(id), want, "{id:?}");
+        }
+    }
 
     #[test]
     fn pattern_table() {
