@@ -97,4 +97,23 @@ mod tests {
         assert_eq!(https_url(&parts("evil.example/@x")), None);
         assert_eq!(https_url(&parts("")), None);
     }
+
+    /// Inside a nested router the layer sees the path without the nest's
+    /// prefix; the redirect goes to the URL the browser asked for.
+    #[cfg(feature = "axum")]
+    #[test]
+    fn https_urls_keep_what_a_nest_stripped() {
+        let mut request = http::Request::get("/tickets/a?x=1")
+            .header(HOST, "tickets.example")
+            .body(())
+            .unwrap();
+        let asked: http::Uri = "/api/v1/tickets/a?x=1".parse().unwrap();
+        request
+            .extensions_mut()
+            .insert(axum::extract::OriginalUri(asked));
+        assert_eq!(
+            https_url(&request.into_parts().0).as_deref(),
+            Some("https://tickets.example/api/v1/tickets/a?x=1")
+        );
+    }
 }

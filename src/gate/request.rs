@@ -227,3 +227,33 @@ fn media_type(headers: &http::HeaderMap) -> Option<&str> {
         .and_then(|v| v.split(';').next())
         .map(str::trim)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(feature = "axum")]
+    #[test]
+    fn stripped_prefix_table() {
+        let cases = [
+            (Some("/api/tickets/a"), "/tickets/a", "/api"),
+            (Some("/api/v1/tickets/a?x=1"), "/tickets/a", "/api/v1"),
+            (Some("/tickets/a"), "/tickets/a", ""),
+            // Paths that do not tell (a rewrite in front): nothing is added.
+            (Some("/x/y"), "/z", ""),
+            (Some("/a"), "/tickets/a", ""),
+            (None, "/tickets/a", ""),
+        ];
+        for (asked, seen, want) in cases {
+            let mut request = http::Request::get(seen).body(()).unwrap();
+            if let Some(asked) = asked {
+                let uri: http::Uri = asked.parse().unwrap();
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::OriginalUri(uri));
+            }
+            let (parts, ()) = request.into_parts();
+            assert_eq!(stripped_prefix(&parts), want, "{asked:?} {seen}");
+        }
+    }
+}
