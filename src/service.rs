@@ -23,6 +23,13 @@ use crate::ticket::{Found, TicketSource};
 #[derive(Debug, Clone)]
 pub struct OtpService<S, T> {
     inner: S,
+    // One `Arc` for both: axum clones a route's service for every request,
+    // and each `Arc` costs an atomic increment and decrement.
+    shared: Arc<Shared<T>>,
+}
+
+#[derive(Debug)]
+struct Shared<T> {
     config: Arc<Config>,
     source: T,
 }
@@ -31,8 +38,7 @@ impl<S, T> OtpService<S, T> {
     pub(crate) fn new(inner: S, config: Arc<Config>, source: T) -> Self {
         Self {
             inner,
-            config,
-            source,
+            shared: Arc::new(Shared { config, source }),
         }
     }
 
@@ -73,8 +79,8 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let (mut parts, body) = request.into_parts();
-        let config = &self.config;
-        let found = self.source.find(&mut parts);
+        let Shared { config, source } = &*self.shared;
+        let found = source.find(&mut parts);
         let ticket = match &found {
             Found::None => Ticket::Absent,
             // An id the application does not know is not found (nothing stored).
