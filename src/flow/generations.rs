@@ -1,10 +1,19 @@
 //! A small in-process cache of ticket revocation generations, so revocation
 //! can be checked on the verified path without store I/O: a generation is
 //! trusted for a short time, then refreshed in the background.
+//!
+//! In front of the shared, locked map, each thread keeps a copy of the fresh
+//! entries it read, valid while the map's *epoch* is the one it read them
+//! under. Every [`record`](Generations::record) bumps the epoch, so a
+//! revocation made on this instance is seen by every thread's next request,
+//! and the verified path takes no lock (two atomic read-modify-writes) while
+//! nothing is recorded.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::clock::Timestamp;
@@ -63,14 +72,38 @@ fn bits(ticket: &TicketKey) -> u128 {
 pub(crate) struct Generations {
     shards: [Mutex<Shard>; SHARDS],
     per_shard: usize,
+    /// Tells this cache's thread-local copies from other caches'.
+    id: u64,
+    /// Bumped by every `record`: copies read under an older epoch are void.
+    epoch: AtomicU64,
+}
+
+/// A thread's copy of a fresh entry.
+#[derive(Clone, Copy)]
+struct Copied {
+    owner: u64,
+    epoch: u64,
+    ticket: u128,
+    generation: u64,
+    read_at: Timestamp,
+}
+
+/// Copies per thread: the tickets one thread serves at once.
+const COPIES: usize = 64;
+
+thread_local! {
+    static COPIES_OF: RefCell<[Option<Copied>; COPIES]> = const { RefCell::new([None; COPIES]) };
 }
 
 impl Generations {
     /// A cache of at most `capacity` tickets.
     pub(crate) fn new(capacity: usize) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
         Self {
             shards: std::array::from_fn(|_| Mutex::new(Shard::default())),
             per_shard: capacity.div_ceil(SHARDS).max(1),
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            epoch: AtomicU64::new(0),
         }
     }
 
@@ -82,12 +115,37 @@ impl Generations {
     /// missing or stale entry asks for a refresh once (later callers see
     /// `refresh: false` until it lands).
     pub(crate) fn known(&self, ticket: &TicketKey, now: Timestamp, ttl: Duration) -> Known {
+        let key = bits(ticket);
+        let slot = (key as usize) % COPIES;
+        // Read before the map: a `record` after this voids the copy.
+        let epoch = self.epoch.load(Ordering::Acquire);
+        if let Some(copy) = COPIES_OF.with(|copies| copies.borrow()[slot])
+            && copy.owner == self.id
+            && copy.epoch == epoch
+            && copy.ticket == key
+            && now.saturating_since(copy.read_at) < ttl
+        {
+            return Known {
+                generation: Some(copy.generation),
+                refresh: false,
+            };
+        }
         let mut shard = self.shard(ticket).lock().unwrap_or_else(|e| e.into_inner());
-        match shard.get_mut(&bits(ticket)) {
+        match shard.get_mut(&key) {
             Some(entry) => {
                 let stale = now.saturating_since(entry.read_at) >= ttl;
                 let refresh = stale && !entry.refreshing;
                 entry.refreshing |= refresh;
+                if let (false, Some(generation)) = (stale, entry.generation) {
+                    let copy = Copied {
+                        owner: self.id,
+                        epoch,
+                        ticket: key,
+                        generation,
+                        read_at: entry.read_at,
+                    };
+                    COPIES_OF.with(|copies| copies.borrow_mut()[slot] = Some(copy));
+                }
                 Known {
                     generation: entry.generation,
                     refresh,
@@ -137,6 +195,9 @@ impl Generations {
                 shard.remove(&bits(ticket));
             }
         }
+        drop(shard);
+        // Every thread's copies are void from here on.
+        self.epoch.fetch_add(1, Ordering::Release);
     }
 
     /// How many tickets are cached.
@@ -189,6 +250,46 @@ mod tests {
             }
         );
         assert!(!cache.known(&t, at(6), TTL).refresh);
+    }
+
+    /// The thread-local copies never outlive a `record`, on this thread or
+    /// another, and never outlive the TTL.
+    #[test]
+    fn copies_are_void_after_a_record_and_after_the_ttl() {
+        let cache = std::sync::Arc::new(Generations::new(100));
+        let t = TicketKey::from_bytes([7; 16]);
+        cache.record(&t, Some(2), at(0));
+        assert_eq!(cache.known(&t, at(1), TTL).generation, Some(2)); // copied
+        assert_eq!(cache.known(&t, at(1), TTL).generation, Some(2)); // from the copy
+        cache.record(&t, Some(3), at(2));
+        assert_eq!(cache.known(&t, at(2), TTL).generation, Some(3));
+        // Another thread copies generation 3; a record here reaches it.
+        let (to_main, from_thread) = std::sync::mpsc::channel();
+        let (to_thread, from_main) = std::sync::mpsc::channel::<()>();
+        let other = std::sync::Arc::clone(&cache);
+        let thread = std::thread::spawn(move || {
+            to_main
+                .send(other.known(&t, at(3), TTL).generation)
+                .unwrap();
+            to_main
+                .send(other.known(&t, at(3), TTL).generation)
+                .unwrap();
+            from_main.recv().unwrap();
+            to_main
+                .send(other.known(&t, at(4), TTL).generation)
+                .unwrap();
+        });
+        assert_eq!(from_thread.recv().unwrap(), Some(3));
+        assert_eq!(from_thread.recv().unwrap(), Some(3));
+        cache.record(&t, Some(4), at(4));
+        to_thread.send(()).unwrap();
+        assert_eq!(from_thread.recv().unwrap(), Some(4));
+        thread.join().unwrap();
+        // Past the TTL the copy is not used: the map asks for one refresh.
+        assert_eq!(cache.known(&t, at(5), TTL).generation, Some(4));
+        let stale = cache.known(&t, at(9), TTL);
+        assert_eq!((stale.generation, stale.refresh), (Some(4), true));
+        assert!(!cache.known(&t, at(9), TTL).refresh);
     }
 
     #[test]
