@@ -17,6 +17,7 @@ use plotters::prelude::*;
 fn label(mode: &str) -> &str {
     match mode {
         "bare" => "bare router",
+        "noop" => "no-op layer",
         "otp" => "OtpLayer",
         "jwt" => "jsonwebtoken",
         "sessions" => "tower-sessions",
