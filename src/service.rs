@@ -14,7 +14,7 @@ use crate::error::BoxError;
 use crate::extract::VerifiedDevice;
 use crate::future::ResponseFuture;
 use crate::gate::decision::{Decision, Device, Facts, Stored, Ticket, Verb, decide};
-use crate::gate::request::{GateRequest, wants_json};
+use crate::gate::request::wants_json;
 use crate::gate::{self, cookies, proto, respond};
 use crate::revocation::Revocation;
 use crate::ticket::{Found, TicketSource};
@@ -181,15 +181,6 @@ where
                 ResponseFuture::ready(answer)
             }
             _ => {
-                let jar = if facts.plain_http {
-                    cookies::Jar::default()
-                } else {
-                    cookies::jar(&parts.headers, config.secure())
-                };
-                let req = GateRequest::read(config, &parts, &found, key, &jar);
-                facts.prefetch = req.prefetch;
-                facts.probe = req.probe;
-                facts.marked = req.probe_marked;
                 // The gate may call the inner service later: take the one that was
                 // driven to readiness and leave a fresh clone behind.
                 let clone = self.inner.clone();
@@ -200,7 +191,7 @@ where
                     config,
                     inner,
                     (parts, body),
-                    req,
+                    (found, key),
                     facts,
                     claims,
                     span.clone(),

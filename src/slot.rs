@@ -24,8 +24,13 @@ pub(crate) fn slot(seed: u64, bytes: &[u8], slots: usize) -> usize {
         let word = u64::from_le_bytes(last) ^ ((rest.len() as u64) << 59);
         hash = (hash.rotate_left(5) ^ word).wrapping_mul(K);
     }
-    // The high bits are the best mixed.
-    ((hash >> 32) as usize) % slots
+    // A multiply carries differences only upward: fold the high bits down
+    // and mix once more (murmur3's finalizer), so every input bit reaches
+    // the bits the modulo keeps.
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    (hash as usize) % slots
 }
 
 #[cfg(test)]
@@ -42,6 +47,13 @@ mod tests {
         }
         assert_ne!(slot(1, b"ticket-1", 1 << 20), slot(2, b"ticket-1", 1 << 20));
         assert_ne!(slot(1, b"a", 1 << 20), slot(1, b"a\0", 1 << 20));
+        // A change in a word's last byte reaches the slot too.
+        let base = *b"0123456789abcdef";
+        for at in 0..16 {
+            let mut other = base;
+            other[at] ^= 0x80;
+            assert_ne!(slot(5, &base, 1 << 16), slot(5, &other, 1 << 16), "{at}");
+        }
     }
 
     /// Sequential ids (`ticket-0` ... `ticket-9999`) spread over the slots:

@@ -25,7 +25,7 @@ use crate::device::DeviceClaims;
 use crate::error::BoxError;
 use crate::extract::VerifiedDevice;
 use crate::pages::{PageKind, RequestProblem};
-use crate::ticket::TicketKey;
+use crate::ticket::{TicketKey, TicketMatch};
 
 pub(crate) mod action;
 pub(crate) mod cookies;
@@ -96,11 +96,16 @@ pub(crate) fn no_store_unless_set<B>(response: &mut Response<B>) {
 
 /// Answers a request [`decide`] sent to [`Decision::Lookup`]: reads the
 /// ticket's state, decides again with it, and acts.
+///
+/// A signed device that the store says is current passes before the rest
+/// of the request head is read ([`GateRequest`]: cookies, language, CSRF
+/// nonce, URL), since none of it can change that decision; under
+/// `Revocation::EveryRequest` that is every verified request.
 pub(crate) async fn run<S, ReqBody, ResBody>(
     config: Arc<Config>,
     mut inner: S,
     (parts, body): (Parts, ReqBody),
-    req: GateRequest,
+    (found, key): (TicketMatch, TicketKey),
     facts: Facts,
     claims: Option<DeviceClaims>,
     span: tracing::Span,
@@ -110,7 +115,6 @@ where
     ReqBody: http_body::Body,
     ReqBody::Error: Into<BoxError>,
 {
-    let key = req.key;
     let challenge = match config.flow.lookup(&key).await {
         Ok(found) => Some(found),
         Err(error) => {
@@ -125,16 +129,31 @@ where
             claimable: c.claimable,
         });
     let challenge = challenge.map(|(challenge, _)| challenge);
-    let decision = decide(&Facts { stored, ..facts });
+    let facts = Facts { stored, ..facts };
+    // What the head adds (prefetch, probe, mark) never makes a device pass.
+    if decide(&facts) == Decision::PassVerified {
+        span.record("outcome", Decision::PassVerified.name());
+        let claims = claims.expect("a signed device has claims");
+        let device = VerifiedDevice::new(found.id, key, claims);
+        let mut response = pass(&mut inner, parts, body, device).await?;
+        no_store_unless_set(&mut response);
+        return Ok(response.map(ResponseBody::inner));
+    }
+    let jar = if facts.plain_http {
+        cookies::Jar::default()
+    } else {
+        cookies::jar(&parts.headers, config.secure())
+    };
+    let req = GateRequest::read(&config, &parts, &found, key, &jar);
+    let facts = Facts {
+        prefetch: req.prefetch,
+        probe: req.probe,
+        marked: req.probe_marked,
+        ..facts
+    };
+    let decision = decide(&facts);
     span.record("outcome", decision.name());
     let response = match (decision, challenge.as_ref()) {
-        (Decision::PassVerified, _) => {
-            let claims = claims.expect("a signed device has claims");
-            let device = VerifiedDevice::new(req.ticket, key, claims);
-            let mut response = pass(&mut inner, parts, body, device).await?;
-            no_store_unless_set(&mut response);
-            return Ok(response.map(ResponseBody::inner));
-        }
         (Decision::Claim, Some(challenge)) => match config.flow.claim_first_device(&key).await {
             Ok(Some(generation)) if req.probe_marked => {
                 // Back from the probe's redirect: drop the mark from the URL.
