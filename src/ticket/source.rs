@@ -25,7 +25,8 @@ enum Scope {
     Root,
     RequestPrefix(usize),
     /// The request path through its `n`th `/`-separated piece (the leading
-    /// empty one is piece 0), the piece that names the ticket.
+    /// empty one is piece 0), the piece that names the ticket ([`PathParam`]).
+    #[cfg(feature = "axum")]
     ThroughPiece(usize),
     Path(String),
 }
@@ -105,12 +106,16 @@ impl TicketMatch {
     /// The scope resolved: `asked` is the whole path the browser asked for,
     /// `seen` the path the layer saw.
     fn scope_of<'a>(&'a self, asked: &'a str, seen: &'a str) -> &'a str {
+        // Only `PathParam`'s scope (feature `axum`) counts from `asked`.
+        #[cfg(not(feature = "axum"))]
+        let _ = asked;
         match &self.scope {
             Scope::Root => "/",
             Scope::RequestPrefix(len) => seen
                 .get(..*len)
                 .filter(|p| p.starts_with('/'))
                 .unwrap_or("/"),
+            #[cfg(feature = "axum")]
             Scope::ThroughPiece(piece) => {
                 let end = asked
                     .match_indices('/')
