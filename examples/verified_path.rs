@@ -26,9 +26,7 @@
 #[path = "support/peers.rs"]
 mod peers;
 
-use axum::Router;
 use axum::extract::Request;
-use axum::routing::get;
 use tower::{Service, ServiceExt};
 use tower_otp::Revocation;
 
@@ -49,9 +47,8 @@ fn main() {
         .unwrap();
     let (app, cookie) = rt.block_on(async {
         match mode {
-            "pattern" => pattern(Revocation::default()).await,
-            "pattern-off" => pattern(Revocation::Off).await,
-            "pattern-every" => pattern(Revocation::EveryRequest).await,
+            "pattern-off" => peers::pattern(Revocation::Off).await,
+            "pattern-every" => peers::pattern(Revocation::EveryRequest).await,
             _ => peers::app(mode)
                 .await
                 .unwrap_or_else(|| panic!("unknown mode {mode}")),
@@ -71,27 +68,4 @@ fn main() {
             std::hint::black_box(response);
         }
     });
-}
-
-/// `OtpLayer` around the router with a path pattern, and its device cookie.
-async fn pattern(revocation: Revocation) -> (Router, String) {
-    let secret = tower_otp::Secret::from_hex(
-        "00112233445566778899aabbccddeeff0123456789abcdef0f1e2d3c4b5a6978",
-    )
-    .unwrap();
-    let flow = tower_otp::Flow::new(
-        &secret,
-        tower_otp::MemoryStore::new(),
-        tower_otp::CapturingMailer::new(),
-    );
-    let layer = tower_otp::OtpLayer::new(flow)
-        .with_ticket_path("/tickets/{ticket}")
-        .unwrap()
-        .with_cookie_secure(false)
-        .with_revocation(revocation);
-    let app = Router::new()
-        .route("/tickets/{ticket}", get(|| async { "ok" }))
-        .layer(layer);
-    let device = peers::first_device_cookie(&app).await;
-    (app, device)
 }

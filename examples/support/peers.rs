@@ -4,7 +4,7 @@
 //!
 //! Modes: `bare` (the router alone), `noop` (a layer that does nothing,
 //! applied with `route_layer` like `otp`), `otp` (`OtpLayer`, a valid device
-//! cookie), `jwt` (a `from_fn` middleware that finds the cookie and runs
+//! cookie), `pattern` (`OtpLayer` with `.layer` and a path pattern), `jwt` (a `from_fn` middleware that finds the cookie and runs
 //! `jsonwebtoken::decode` with strict validation), `sessions`
 //! (tower-sessions with its memory store, reading one value), `cookies`
 //! (tower-cookies checking a signed cookie). Every request carries the same
@@ -81,6 +81,24 @@ async fn otp() -> (Router, String) {
         .with_ticket_param("ticket")
         .with_cookie_secure(false);
     let app = router().route_layer(layer);
+    let device = first_device_cookie(&app).await;
+    (app, device)
+}
+
+/// `OtpLayer` applied with `.layer` and a path pattern (no `PathParam`),
+/// under `revocation`, and its device cookie.
+pub(crate) async fn pattern(revocation: tower_otp::Revocation) -> (Router, String) {
+    let flow = Flow::new(
+        &Secret::random(),
+        MemoryStore::new(),
+        CapturingMailer::new(),
+    );
+    let layer = OtpLayer::new(flow)
+        .with_ticket_path("/tickets/{ticket}")
+        .expect("a valid pattern")
+        .with_cookie_secure(false)
+        .with_revocation(revocation);
+    let app = router().layer(layer);
     let device = first_device_cookie(&app).await;
     (app, device)
 }
@@ -209,6 +227,7 @@ pub(crate) async fn app(mode: &str) -> Option<(Router, String)> {
             "device=none".to_owned(),
         ),
         "otp" => otp().await,
+        "pattern" => pattern(tower_otp::Revocation::default()).await,
         "jwt" => jwt(),
         "sessions" => sessions().await,
         "cookies" => cookies().await,
