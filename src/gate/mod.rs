@@ -62,12 +62,13 @@ where
 /// The span of one gate decision (issue 12), at DEBUG so it costs a
 /// level check when disabled: the check comes first, because `tracing`'s
 /// `log` feature (which tower turns on) otherwise records the fields for
-/// `log` even with no subscriber (+250 instructions per request). Its fields: `decision`, what the request head
-/// decided; `outcome`, `passed` (to the inner service), `answered` (a
-/// response the layer wrote at once) or what the gate decided after reading
-/// the store (`probe`, `page`, `action`...); `status`, of a response the
-/// layer wrote; `ticket`, the label of the ticket's keyed hash. Never a
-/// code, a token, a ticket id or an address.
+/// `log` even with no subscriber (+250 instructions per request). Its
+/// fields: `decision`, what the request head decided; `outcome`, `passed`
+/// (to the inner service), `answered` (a response the layer wrote at once)
+/// or what the gate decided after reading the store (`probe`, `page`,
+/// `action`...); `status`, of a response the layer wrote; `ticket`, the
+/// label of the ticket's keyed hash. Never a code, a token, a ticket id or
+/// an address.
 pub(crate) fn span(
     decision: Decision,
     key: Option<&TicketKey>,
