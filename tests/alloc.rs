@@ -30,6 +30,11 @@ fn allocations() -> u64 {
 /// since axum clones the route's service for every request.
 const LAYER_ALLOCATIONS: f64 = 4.0;
 
+/// With `PathParam`, one more: axum's `RawPathParams`, the only public way
+/// to read the parameter the handler's `Path` reads, copies the route's
+/// parameter list.
+const PARAM_ALLOCATIONS: f64 = LAYER_ALLOCATIONS + 1.0;
+
 const PATH: &str = "/tickets/A7x9Qz-2026-LIVE";
 
 fn request(cookies: &str) -> Request {
@@ -64,21 +69,9 @@ async fn per_request(app: Router, cookies: &str, n: u64) -> f64 {
     (allocations() - before) as f64 / n as f64
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn the_verified_path_allocates_only_what_verified_device_needs() {
-    let _profiler = dhat::Profiler::builder().testing().build();
-    let flow = Flow::new(
-        &Secret::random(),
-        MemoryStore::new(),
-        CapturingMailer::new(),
-    );
-    let layer = OtpLayer::new(flow)
-        .with_ticket_path("/tickets/{ticket}")
-        .unwrap()
-        .with_cookie_secure(false);
-    let otp = router().layer(layer);
-    // The first device's cookie, through the probe round trip.
-    let probe = otp.clone().oneshot(request("")).await.unwrap();
+/// The device cookie `app` gives its first browser, through the probe round trip.
+async fn first_device(app: &Router) -> String {
+    let probe = app.clone().oneshot(request("")).await.unwrap();
     let jar = |response: &http::Response<_>| {
         response
             .headers()
@@ -87,23 +80,44 @@ async fn the_verified_path_allocates_only_what_verified_device_needs() {
             .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
             .collect::<Vec<_>>()
     };
-    let claimed = otp
+    let claimed = app
         .clone()
         .oneshot(request(&jar(&probe).join("; ")))
         .await
         .unwrap();
-    let device = jar(&claimed)
+    jar(&claimed)
         .into_iter()
         .find(|c| c.starts_with("otp-"))
-        .expect("a device cookie");
-    let cookies = format!("_ga=GA1.2.1.1700000000; theme=dark; {device}; session=abcdef; lang=ja");
+        .expect("a device cookie")
+}
 
-    // axum boxes every layered route's service, future and body: a layer
-    // that does nothing pays that too, so it is the baseline.
+fn layer() -> OtpLayer<tower_otp::ticket::NoTicketSource> {
+    let flow = Flow::new(
+        &Secret::random(),
+        MemoryStore::new(),
+        CapturingMailer::new(),
+    );
+    OtpLayer::new(flow).with_cookie_secure(false)
+}
+
+/// One test for both ways of applying the layer: dhat allows one profiler
+/// per process at a time.
+#[tokio::test(flavor = "current_thread")]
+async fn the_verified_path_allocates_only_what_verified_device_needs() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+    let cookies = |device: &str| {
+        format!("_ga=GA1.2.1.1700000000; theme=dark; {device}; session=abcdef; lang=ja")
+    };
+
+    // `.layer` with a path pattern. axum boxes every layered route's
+    // service, future and body: a layer that does nothing pays that too, so
+    // it is the baseline.
+    let otp = router().layer(layer().with_ticket_path("/tickets/{ticket}").unwrap());
+    let pattern_cookies = cookies(&first_device(&otp).await);
     let noop = router().layer(tower::util::MapRequestLayer::new(|r: Request| r));
-    let bare = per_request(router(), &cookies, 200).await;
-    let baseline = per_request(noop, &cookies, 200).await;
-    let layered = per_request(otp, &cookies, 200).await;
+    let bare = per_request(router(), &pattern_cookies, 200).await;
+    let baseline = per_request(noop, &pattern_cookies, 200).await;
+    let layered = per_request(otp, &pattern_cookies, 200).await;
     let added = layered - baseline;
     eprintln!(
         "allocations per request: bare router {bare}, no-op layer {baseline}, OtpLayer {layered}: the layer adds {added}"
@@ -111,5 +125,20 @@ async fn the_verified_path_allocates_only_what_verified_device_needs() {
     assert!(
         added <= LAYER_ALLOCATIONS,
         "the verified path allocates {added} per request (pinned at {LAYER_ALLOCATIONS})"
+    );
+
+    // `route_layer` with `PathParam`, against a no-op `route_layer`.
+    let otp = router().route_layer(layer().with_ticket_param("ticket"));
+    let param_cookies = cookies(&first_device(&otp).await);
+    let noop = router().route_layer(tower::util::MapRequestLayer::new(|r: Request| r));
+    let baseline = per_request(noop, &param_cookies, 200).await;
+    let layered = per_request(otp, &param_cookies, 200).await;
+    let added = layered - baseline;
+    eprintln!(
+        "route_layer: no-op layer {baseline}, OtpLayer with PathParam {layered}: the layer adds {added}"
+    );
+    assert!(
+        added <= PARAM_ALLOCATIONS,
+        "the verified path with PathParam allocates {added} per request (pinned at {PARAM_ALLOCATIONS})"
     );
 }
