@@ -5,6 +5,16 @@
 //! Nothing secret depends on it. A crafted id that shares a slot with
 //! another only evicts it, which costs the next request one HMAC.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A process-unique id for a new owner of cache entries (a set of token
+/// settings, a ticket keyer, a generation cache), so that one owner's
+/// entries are never taken for another's.
+pub(crate) fn new_owner() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// The multiplier of the Fx hash (rustc's): odd, with well-mixed bits.
 const K: u64 = 0x517c_c1b7_2722_0a95;
 

@@ -254,7 +254,7 @@ impl DeviceCookie {
         headers
             .get_all(COOKIE)
             .iter()
-            .find_map(|value| Matches::new(value, name).next())
+            .find_map(|value| matches(value, name).next())
     }
 
     /// Every value of cookies called `name`, in header order. A browser sends
@@ -276,66 +276,61 @@ impl DeviceCookie {
         headers
             .get_all(COOKIE)
             .iter()
-            .flat_map(move |value| Matches::new(value, name))
+            .flat_map(move |value| matches(value, name))
     }
 }
 
-/// The values of cookies called `name` in one `Cookie` header: pairs are
-/// split at `;` with SIMD `memchr`, and only a pair that starts with the name
-/// is looked at further.
-struct Matches<'a, 'n> {
-    rest: &'a [u8],
+/// The values of cookies called `name` in one `Cookie` header, made of
+/// cookie-octets.
+fn matches<'a, 'n>(
+    value: &'a HeaderValue,
     name: &'n str,
+) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+    pairs(value.as_bytes()).filter_map(move |pair| {
+        let value = cookie_octets(value_of(pair, name.as_bytes())?)?;
+        std::str::from_utf8(value).ok()
+    })
 }
 
-impl<'a, 'n> Matches<'a, 'n> {
-    fn new(value: &'a HeaderValue, name: &'n str) -> Self {
-        Self {
-            rest: value.as_bytes(),
-            name,
-        }
-    }
+/// The pairs of one `Cookie` header, split at `;` (found by SIMD `memchr`:
+/// values run to hundreds of bytes) and trimmed.
+pub(crate) fn pairs(header: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    memchr::memchr_iter(b';', header)
+        .chain([header.len()])
+        .map(move |end| {
+            let pair = header[start..end].trim_ascii();
+            start = end + 1;
+            pair
+        })
 }
 
-impl<'a> Iterator for Matches<'a, '_> {
-    type Item = &'a str;
-
-    fn next(&mut self) -> Option<&'a str> {
-        while !self.rest.is_empty() {
-            let pair = match memchr::memchr(b';', self.rest) {
-                Some(end) => {
-                    let pair = &self.rest[..end];
-                    self.rest = &self.rest[end + 1..];
-                    pair
-                }
-                None => std::mem::take(&mut self.rest),
-            };
-            if let Some(value) = match_pair(pair, self.name) {
-                return Some(value);
-            }
-        }
-        None
-    }
+/// The value of `pair` when it is `name=value`, unchecked.
+#[inline]
+pub(crate) fn value_of<'a>(pair: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    pair.strip_prefix(name)?.strip_prefix(b"=")
 }
 
-fn match_pair<'a>(pair: &'a [u8], name: &str) -> Option<&'a str> {
-    let value = pair
-        .trim_ascii()
-        .strip_prefix(name.as_bytes())?
-        .strip_prefix(b"=")?;
-    let value = match value {
+/// A cookie value without its double quotes, if it has them.
+#[inline]
+pub(crate) fn unquote(value: &[u8]) -> &[u8] {
+    match value {
         [b'"', inner @ .., b'"'] => inner,
         _ => value,
-    };
-    // cookie-octet (RFC 6265 §4.1.1): visible ASCII except `"`, `,`, `;`, `\`.
+    }
+}
+
+/// A cookie value without its quotes, if it is not empty and every byte is
+/// a cookie-octet (RFC 6265 §4.1.1: visible ASCII except `"`, `,`, `;`,
+/// `\`), so it is also ASCII.
+#[inline]
+pub(crate) fn cookie_octets(value: &[u8]) -> Option<&[u8]> {
+    let value = unquote(value);
     // Branch-free, so the compiler can vectorize it.
     let bad = value.iter().fold(false, |bad, &b| {
         bad | (b.wrapping_sub(0x21) > 0x7e - 0x21) | (b == b'"') | (b == b',') | (b == b'\\')
     });
-    if bad || value.is_empty() {
-        return None;
-    }
-    std::str::from_utf8(value).ok()
+    (!bad && !value.is_empty()).then_some(value)
 }
 
 /// A `Path` attribute that holds nothing an attribute cannot hold: a path

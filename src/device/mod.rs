@@ -25,5 +25,7 @@ pub use self::tokens::{DeviceTokens, MAX_DEVICE_LIFETIME, MAX_LEEWAY};
 pub use self::verify::TokenError;
 
 pub(crate) use self::claims::DeviceId;
-pub(crate) use self::cookie::{PLAIN_PREFIX, SECURE_PREFIX, safe_path};
+pub(crate) use self::cookie::{
+    PLAIN_PREFIX, SECURE_PREFIX, cookie_octets, pairs, safe_path, unquote, value_of,
+};
 pub(crate) use self::keyring::KeyRing;

@@ -1,7 +1,6 @@
 //! `DeviceTokens`: the configured issuer and verifier of device tokens.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::keyring::KeyRing;
@@ -87,12 +86,6 @@ pub(crate) struct Inner {
     pub(crate) id: u64,
 }
 
-/// A process-unique id for a new set of token settings.
-fn next_id() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
 impl DeviceTokens {
     /// Tokens signed with `ring`'s current key, with issuer `"tower-otp"`,
     /// audience `"tower-otp/device"`, a 30-day lifetime and a 5-second leeway.
@@ -115,7 +108,7 @@ impl DeviceTokens {
                 lifetime: 30 * 24 * 3600,
                 // RFC 7519 §4.1.4: a small leeway; jsonwebtoken's 60 s default is too loose.
                 leeway: 5_000,
-                id: next_id(),
+                id: crate::slot::new_owner(),
             }),
         }
     }
@@ -229,7 +222,7 @@ impl DeviceTokens {
     /// the old ones is taken from the cache as verified under these.
     fn edit(&mut self) -> &mut Inner {
         let inner = Arc::make_mut(&mut self.inner);
-        inner.id = next_id();
+        inner.id = crate::slot::new_owner();
         inner
     }
 

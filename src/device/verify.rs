@@ -452,7 +452,7 @@ mod tests {
         }
     }
 
-    /// The gate offers device cookie values unchecked (`gate::cookies::scan`):
+    /// The gate offers device cookie values unchecked (`gate::cookies::device`):
     /// a byte a cookie value cannot hold must make any token fail, warm
     /// cache or not.
     #[test]

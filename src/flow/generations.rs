@@ -98,11 +98,10 @@ thread_local! {
 impl Generations {
     /// A cache of at most `capacity` tickets.
     pub(crate) fn new(capacity: usize) -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
         Self {
             shards: std::array::from_fn(|_| Mutex::new(Shard::default())),
             per_shard: capacity.div_ceil(SHARDS).max(1),
-            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            id: crate::slot::new_owner(),
             epoch: AtomicU64::new(0),
         }
     }
@@ -163,7 +162,7 @@ impl Generations {
                     read_at: now,
                     refreshing: true,
                 };
-                shard.insert(bits(ticket), entry);
+                shard.insert(key, entry);
                 Known {
                     generation: None,
                     refresh: true,
@@ -175,15 +174,16 @@ impl Generations {
     /// Records a generation read (or set) at `now`; `None` forgets the
     /// attempt (a failed read), so the next request asks again.
     pub(crate) fn record(&self, ticket: &TicketKey, generation: Option<u64>, now: Timestamp) {
+        let key = bits(ticket);
         let mut shard = self.shard(ticket).lock().unwrap_or_else(|e| e.into_inner());
         match generation {
             Some(generation) => {
                 let newest = shard
-                    .get(&bits(ticket))
+                    .get(&key)
                     .and_then(|e| e.generation)
                     .map_or(generation, |known| known.max(generation));
                 shard.insert(
-                    bits(ticket),
+                    key,
                     Entry {
                         generation: Some(newest),
                         read_at: now,
@@ -192,7 +192,7 @@ impl Generations {
                 );
             }
             None => {
-                shard.remove(&bits(ticket));
+                shard.remove(&key);
             }
         }
         drop(shard);

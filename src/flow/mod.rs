@@ -853,7 +853,6 @@ impl Flow {
     }
 }
 
-/// The wait until `at`, at least one second (for `Retry-After`).
 /// Counts a code entry by its outcome (feature `metrics`).
 fn count_verification(outcome: &'static str) {
     #[cfg(feature = "metrics")]
@@ -862,6 +861,7 @@ fn count_verification(outcome: &'static str) {
     let _ = outcome;
 }
 
+/// The wait until `at`, at least one second (for `Retry-After`).
 fn wait(now: Timestamp, at: Timestamp) -> Duration {
     let millis = at.saturating_since(now).as_millis();
     Duration::from_secs(

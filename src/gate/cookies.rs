@@ -10,7 +10,9 @@ use http::HeaderMap;
 use http::header::{COOKIE, HeaderValue};
 use memchr::memmem::Finder;
 
-use crate::device::{PLAIN_PREFIX, SECURE_PREFIX, safe_path};
+use crate::device::{
+    PLAIN_PREFIX, SECURE_PREFIX, cookie_octets, pairs, safe_path, unquote, value_of,
+};
 
 /// The first-device probe: path-scoped, so `__Secure-` (not `__Host-`) when secure.
 pub(crate) fn probe_name(secure: bool) -> &'static str {
@@ -109,13 +111,7 @@ pub(crate) fn jar(headers: &HeaderMap, secure: bool) -> Jar<'_> {
     let (probe, csrf) = (probe_name(secure), csrf_name(secure));
     let mut jar = Jar::default();
     for header in headers.get_all(COOKIE) {
-        let header = header.as_bytes();
-        // Pairs split at `;` found by SIMD (values run to hundreds of bytes).
-        let ends = memchr::memchr_iter(b';', header).chain([header.len()]);
-        let mut start = 0;
-        for end in ends {
-            let pair = header[start..end].trim_ascii();
-            start = end + 1;
+        for pair in pairs(header.as_bytes()) {
             // The gate's own cookies all start `otp_` or `__`: skip the rest cheaply.
             if !matches!(pair.first(), Some(b'o' | b'_')) {
                 continue;
@@ -135,34 +131,6 @@ pub(crate) fn jar(headers: &HeaderMap, secure: bool) -> Jar<'_> {
         }
     }
     jar
-}
-
-/// The value of `pair` when it is `name=value`, unchecked.
-#[inline]
-fn value_of<'a>(pair: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    pair.strip_prefix(name)?.strip_prefix(b"=")
-}
-
-/// A cookie value without its double quotes, if it has them.
-#[inline]
-fn unquote(value: &[u8]) -> &[u8] {
-    match value {
-        [b'"', inner @ .., b'"'] => inner,
-        _ => value,
-    }
-}
-
-/// A cookie value without its quotes, if every byte is a cookie-octet
-/// (RFC 6265 §4.1.1: visible ASCII except `"`, `,`, `;`, `\\`), so it is
-/// also ASCII.
-#[inline]
-pub(crate) fn cookie_octets(value: &[u8]) -> Option<&[u8]> {
-    let value = unquote(value);
-    // Branch-free, so the compiler can vectorize it.
-    let bad = value.iter().fold(false, |bad, &b| {
-        bad | (b.wrapping_sub(0x21) > 0x7e - 0x21) | (b == b'"') | (b == b',') | (b == b'\\')
-    });
-    (!bad && !value.is_empty()).then_some(value)
 }
 
 /// One `Set-Cookie` of the layer's: `HttpOnly`, `SameSite=Lax`, `Secure` when

@@ -121,7 +121,7 @@ impl GateRequest {
         Self {
             ticket: found.id.clone(),
             key,
-            cookie_path: found.cookie_path_under(stripped, parts.uri.path()),
+            cookie_path: found.cookie_path_in(path, parts.uri.path()).to_owned(),
             prefetch,
             json,
             body_type,

@@ -2,7 +2,6 @@
 //! HMAC for tickets this thread saw recently.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{TicketId, TicketKey};
 use crate::secret::HmacKey;
@@ -29,10 +28,9 @@ thread_local! {
 
 impl TicketKeyer {
     pub(crate) fn new(key: HmacKey) -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
         Self {
             key,
-            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            id: crate::slot::new_owner(),
         }
     }
 

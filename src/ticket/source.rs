@@ -80,41 +80,26 @@ impl TicketMatch {
     /// assert_eq!(TicketMatch::at_root(TicketId::new("abc")).cookie_path("/x"), "/");
     /// ```
     pub fn cookie_path<'a>(&'a self, request_path: &'a str) -> &'a str {
-        self.scope_of(request_path, request_path)
+        self.cookie_path_in(request_path, request_path)
     }
 
-    /// The cookies' `Path` for a request the layer saw at `seen_path` after
-    /// a router in front stripped `stripped` from it (axum's `nest`; empty
-    /// when nothing was): always a path the browser asked for.
-    pub(crate) fn cookie_path_under(&self, stripped: &str, seen_path: &str) -> String {
-        if stripped.is_empty() {
-            return self.cookie_path(seen_path).to_owned();
-        }
-        let asked = format!("{stripped}{seen_path}");
-        match &self.scope {
-            // A prefix of what the layer saw, behind what was stripped.
-            Scope::RequestPrefix(len) => match seen_path.get(..*len) {
-                Some(prefix) if prefix.starts_with('/') => format!("{stripped}{prefix}"),
-                _ => "/".to_owned(),
-            },
-            // The other scopes already count from the path the browser asked
-            // for (a route's pieces, as `MatchedPath` gives them).
-            _ => self.scope_of(&asked, seen_path).to_owned(),
-        }
-    }
-
-    /// The scope resolved: `asked` is the whole path the browser asked for,
-    /// `seen` the path the layer saw.
-    fn scope_of<'a>(&'a self, asked: &'a str, seen: &'a str) -> &'a str {
-        // Only `PathParam`'s scope (feature `axum`) counts from `asked`.
-        #[cfg(not(feature = "axum"))]
-        let _ = asked;
+    /// The cookies' `Path` for a request the browser sent to `asked` and the
+    /// layer saw at `seen`, its end (a router in front, such as axum's
+    /// `nest`, may have stripped the start): always a path the browser
+    /// asked for.
+    pub(crate) fn cookie_path_in<'a>(&'a self, asked: &'a str, seen: &str) -> &'a str {
         match &self.scope {
             Scope::Root => "/",
-            Scope::RequestPrefix(len) => seen
-                .get(..*len)
-                .filter(|p| p.starts_with('/'))
-                .unwrap_or("/"),
+            // A prefix of what the layer saw, behind what was stripped.
+            Scope::RequestPrefix(len) => match seen.get(..*len) {
+                Some(prefix) if prefix.starts_with('/') => {
+                    let stripped = asked.len().saturating_sub(seen.len());
+                    asked.get(..stripped + len).unwrap_or("/")
+                }
+                _ => "/",
+            },
+            // A route's pieces count from the path the browser asked for, as
+            // `MatchedPath` gives them.
             #[cfg(feature = "axum")]
             Scope::ThroughPiece(piece) => {
                 let end = asked
