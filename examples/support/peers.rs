@@ -51,7 +51,8 @@ fn padding() -> String {
     )
 }
 
-fn router() -> Router {
+/// The one route every mode serves.
+pub(crate) fn router() -> Router {
     Router::new().route("/tickets/{ticket}", get(|| async { "ok" }))
 }
 
@@ -71,16 +72,19 @@ pub(crate) fn get_with(cookie: &str) -> Request {
         .unwrap()
 }
 
-async fn otp() -> (Router, String) {
+/// An `OtpLayer` over a memory store, with cookies a test client over
+/// plain HTTP keeps; the ticket source is the caller's.
+pub(crate) fn layer() -> OtpLayer<tower_otp::ticket::NoTicketSource> {
     let flow = Flow::new(
         &Secret::random(),
         MemoryStore::new(),
         CapturingMailer::new(),
     );
-    let layer = OtpLayer::new(flow)
-        .with_ticket_param("ticket")
-        .with_cookie_secure(false);
-    let app = router().route_layer(layer);
+    OtpLayer::new(flow).with_cookie_secure(false)
+}
+
+async fn otp() -> (Router, String) {
+    let app = router().route_layer(layer().with_ticket_param("ticket"));
     let device = first_device_cookie(&app).await;
     (app, device)
 }
@@ -88,15 +92,9 @@ async fn otp() -> (Router, String) {
 /// `OtpLayer` applied with `.layer` and a path pattern (no `PathParam`),
 /// under `revocation`, and its device cookie.
 pub(crate) async fn pattern(revocation: tower_otp::Revocation) -> (Router, String) {
-    let flow = Flow::new(
-        &Secret::random(),
-        MemoryStore::new(),
-        CapturingMailer::new(),
-    );
-    let layer = OtpLayer::new(flow)
+    let layer = layer()
         .with_ticket_path("/tickets/{ticket}")
         .expect("a valid pattern")
-        .with_cookie_secure(false)
         .with_revocation(revocation);
     let app = router().layer(layer);
     let device = first_device_cookie(&app).await;
