@@ -713,12 +713,19 @@ impl Profile {
             .await;
     }
 
-    /// Clicks and waits until another document is loaded (each gate page has
-    /// a fresh nonce, so even the same state reloaded differs).
+    /// Clicks and waits until another document is loaded. Without scripts
+    /// the source tells (each gate page has a fresh nonce, so even the same
+    /// state reloaded differs). With scripts it does not: the page's own
+    /// script changes the source (the resend countdown), so a changed source
+    /// could still be the old document, whose elements go stale when the new
+    /// one arrives. There a mark set on the old document's `window` tells.
     async fn click_and_wait(&self, css: &str) {
+        const MARK: &str = "window.__otpOldDocument = true";
+        const MARKED: &str = "return window.__otpOldDocument === true";
         let before = self.source().await;
         let target = self.find(css).await;
         if self.js {
+            self.client.execute(MARK, vec![]).await.unwrap();
             target.click().await.unwrap();
         } else {
             // Chromedriver's click hangs when the page may not run scripts;
@@ -728,7 +735,13 @@ impl Profile {
         let started = Instant::now();
         loop {
             // (chromedriver waits for a pending navigation before answering.)
-            if self.source().await != before {
+            let loaded = if self.js {
+                let marked = self.client.execute(MARKED, vec![]).await.unwrap();
+                marked != Value::Bool(true)
+            } else {
+                self.source().await != before
+            };
+            if loaded {
                 return;
             }
             assert!(
