@@ -1,94 +1,110 @@
-//! The response body: the inner service's, or a page the gate wrote.
-
-use std::pin::Pin;
-use std::task::{Context, Poll};
+//! [`GateBody`]: response bodies the gate can write its own pages into.
 
 use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
-use pin_project_lite::pin_project;
+use http_body::Body;
+use http_body_util::combinators::{BoxBody, UnsyncBoxBody};
+use http_body_util::{BodyExt as _, Full};
 
-pin_project! {
-    /// The body of a response from [`OtpService`](crate::OtpService): the
-    /// inner service's body, or a page or JSON document the gate wrote.
-    #[derive(Debug)]
-    pub struct ResponseBody<B> {
-        #[pin]
-        kind: Kind<B>,
+/// A response body type that can also hold the gate's own answers: its
+/// challenge pages, JSON documents and empty redirects.
+///
+/// [`OtpService`](crate::OtpService) answers with the inner service's body
+/// type, so a verified request's response passes through untouched: no
+/// wrapper to poll through, and axum, seeing its own [`Body`](axum::body::Body)
+/// come back, does not box it again. The gate's answers are built with
+/// [`from_gate`](GateBody::from_gate).
+///
+/// Implemented for axum's `Body` (feature `axum`), `http_body_util`'s
+/// [`Full<Bytes>`], [`BoxBody`] and [`UnsyncBoxBody`]. A service with
+/// another body type can box it first:
+///
+/// ```
+/// use http_body_util::BodyExt as _;
+/// use tower::ServiceBuilder;
+/// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+///
+/// // A body type the gate cannot write into (hyper's `Incoming` from a
+/// // proxied upstream, say); `Empty` stands in for it here.
+/// let upstream = tower::service_fn(|_req: http::Request<String>| async {
+///     let body = http_body_util::Empty::<bytes::Bytes>::new();
+///     Ok::<_, std::convert::Infallible>(http::Response::new(body))
+/// });
+/// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+/// let otp = OtpLayer::new(flow).with_ticket_path("/tickets/{ticket}").unwrap();
+/// let service = ServiceBuilder::new()
+///     .layer(otp)
+///     .map_response(|r: http::Response<_>| r.map(|body| body.boxed_unsync()))
+///     .service(upstream);
+/// # let _ = service;
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "the gate cannot write its pages into a `{Self}` response body",
+    note = "the inner service's body must implement `tower_otp::GateBody`: axum's `Body`, \
+            `http_body_util::Full<Bytes>`, `BoxBody` or `UnsyncBoxBody`; box another body \
+            with `http_body_util::BodyExt::boxed_unsync`"
+)]
+pub trait GateBody: Body<Data = Bytes> + Sized {
+    /// A body holding `bytes`, which may be empty.
+    fn from_gate(bytes: Bytes) -> Self;
+}
+
+#[cfg(feature = "axum")]
+impl GateBody for axum::body::Body {
+    fn from_gate(bytes: Bytes) -> Self {
+        Self::from(bytes)
     }
 }
 
-pin_project! {
-    #[project = KindProj]
-    #[derive(Debug)]
-    enum Kind<B> {
-        Inner { #[pin] body: B },
-        Gate { body: Option<Bytes> },
+impl GateBody for Full<Bytes> {
+    fn from_gate(bytes: Bytes) -> Self {
+        Self::new(bytes)
     }
 }
 
-impl<B> ResponseBody<B> {
-    pub(crate) fn inner(body: B) -> Self {
-        Self {
-            kind: Kind::Inner { body },
-        }
-    }
-
-    pub(crate) fn gate(bytes: Bytes) -> Self {
-        Self {
-            kind: Kind::Gate {
-                body: (!bytes.is_empty()).then_some(bytes),
-            },
-        }
+impl<E: 'static> GateBody for UnsyncBoxBody<Bytes, E> {
+    fn from_gate(bytes: Bytes) -> Self {
+        Full::new(bytes)
+            .map_err(|never| match never {})
+            .boxed_unsync()
     }
 }
 
-impl<B> Body for ResponseBody<B>
-where
-    B: Body<Data = Bytes>,
-{
-    type Data = Bytes;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        match self.project().kind.project() {
-            KindProj::Inner { body } => body.poll_frame(cx),
-            KindProj::Gate { body } => Poll::Ready(body.take().map(|bytes| Ok(Frame::data(bytes)))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match &self.kind {
-            Kind::Inner { body } => body.is_end_stream(),
-            Kind::Gate { body } => body.is_none(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match &self.kind {
-            Kind::Inner { body } => body.size_hint(),
-            Kind::Gate { body } => {
-                SizeHint::with_exact(body.as_ref().map_or(0, |b| b.len() as u64))
-            }
-        }
+impl<E: 'static> GateBody for BoxBody<Bytes, E> {
+    fn from_gate(bytes: Bytes) -> Self {
+        Full::new(bytes).map_err(|never| match never {}).boxed()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body_util::{BodyExt, Full};
 
+    async fn bytes_of<B: GateBody>(body: B) -> Bytes
+    where
+        B::Error: std::fmt::Debug,
+    {
+        body.collect().await.unwrap().to_bytes()
+    }
+
+    /// Every body type yields the page once, with its exact size; an empty
+    /// one ends at once.
     #[tokio::test]
-    async fn gate_body_yields_its_bytes_once() {
-        let body: ResponseBody<Full<Bytes>> = ResponseBody::gate(Bytes::from_static(b"page"));
-        assert_eq!(body.size_hint().exact(), Some(4));
-        assert_eq!(body.collect().await.unwrap().to_bytes(), "page");
-        let empty: ResponseBody<Full<Bytes>> = ResponseBody::gate(Bytes::new());
-        assert!(empty.is_end_stream());
-        let inner = ResponseBody::inner(Full::new(Bytes::from_static(b"inner")));
-        assert_eq!(inner.collect().await.unwrap().to_bytes(), "inner");
+    async fn every_body_holds_the_page() {
+        async fn check<B: GateBody>()
+        where
+            B::Error: std::fmt::Debug,
+        {
+            let page = B::from_gate(Bytes::from_static(b"page"));
+            assert_eq!(page.size_hint().exact(), Some(4));
+            assert_eq!(bytes_of(page).await, "page");
+            let empty = B::from_gate(Bytes::new());
+            assert!(empty.is_end_stream());
+            assert_eq!(bytes_of(empty).await, "");
+        }
+        check::<Full<Bytes>>().await;
+        check::<UnsyncBoxBody<Bytes, std::io::Error>>().await;
+        check::<BoxBody<Bytes, std::io::Error>>().await;
+        #[cfg(feature = "axum")]
+        check::<axum::body::Body>().await;
     }
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::Response;
 use pin_project_lite::pin_project;
 
-use crate::body::ResponseBody;
+use crate::body::GateBody;
 use crate::gate::no_store_unless_set;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -29,7 +29,7 @@ pin_project! {
         // An answer known at once (404, 500, the HTTPS redirect).
         Ready { response: Option<Response<Bytes>> },
         // The gate, which reads the store.
-        Gate { future: BoxFuture<Result<Response<ResponseBody<B>>, E>> },
+        Gate { future: BoxFuture<Result<Response<B>, E>> },
     }
 }
 
@@ -62,7 +62,7 @@ impl<F, B, E> ResponseFuture<F, B, E> {
         }
     }
 
-    pub(crate) fn gate(future: BoxFuture<Result<Response<ResponseBody<B>>, E>>) -> Self {
+    pub(crate) fn gate(future: BoxFuture<Result<Response<B>, E>>) -> Self {
         Self {
             kind: Kind::Gate { future },
         }
@@ -72,8 +72,9 @@ impl<F, B, E> ResponseFuture<F, B, E> {
 impl<F, B, E> Future for ResponseFuture<F, B, E>
 where
     F: Future<Output = Result<Response<B>, E>>,
+    B: GateBody,
 {
-    type Output = Result<Response<ResponseBody<B>>, E>;
+    type Output = Result<Response<B>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
@@ -82,11 +83,11 @@ where
                 if *verified {
                     no_store_unless_set(&mut response);
                 }
-                Poll::Ready(Ok(response.map(ResponseBody::inner)))
+                Poll::Ready(Ok(response))
             }
             KindProj::Ready { response } => {
                 let response = response.take().expect("polled after completion");
-                Poll::Ready(Ok(response.map(ResponseBody::gate)))
+                Poll::Ready(Ok(response.map(B::from_gate)))
             }
             KindProj::Gate { future } => future.as_mut().poll(cx),
         }

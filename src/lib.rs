@@ -141,7 +141,7 @@ pub mod __fuzz;
 pub use async_trait::async_trait;
 
 // The middleware's face: what an application names.
-pub use self::body::ResponseBody;
+pub use self::body::GateBody;
 #[cfg(feature = "axum")]
 pub use self::extract::MissingVerifiedDevice;
 pub use self::extract::VerifiedDevice;

@@ -3,12 +3,11 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use tower_service::Service;
 use tracing::Instrument as _;
 
-use crate::body::ResponseBody;
+use crate::body::GateBody;
 use crate::config::Config;
 use crate::error::BoxError;
 use crate::extract::VerifiedDevice;
@@ -67,9 +66,9 @@ where
     ReqBody: http_body::Body + Send + 'static,
     ReqBody::Data: Send,
     ReqBody::Error: Into<BoxError>,
-    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody: GateBody + Send + 'static,
 {
-    type Response = Response<ResponseBody<ResBody>>;
+    type Response = Response<ResBody>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future, ResBody, S::Error>;
 

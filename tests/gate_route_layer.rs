@@ -287,10 +287,7 @@ async fn a_path_param_source_on_router_layer_gates_its_routes_and_refuses_the_re
 /// Calls a service directly, with `cookies` as the `Cookie` header.
 async fn call<S>(service: S, method: Method, path: &str, cookies: &str) -> common::Reply
 where
-    S: tower::Service<
-            http::Request<Body>,
-            Response = http::Response<tower_otp::ResponseBody<Body>>,
-        >,
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>>,
     S::Error: std::fmt::Debug,
 {
     use http_body_util::BodyExt;

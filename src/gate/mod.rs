@@ -19,7 +19,7 @@ use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use tower_service::Service;
 
-use crate::body::ResponseBody;
+use crate::body::GateBody;
 use crate::config::Config;
 use crate::device::DeviceClaims;
 use crate::error::BoxError;
@@ -43,7 +43,7 @@ use self::decision::{Decision, Facts, Stored, decide};
 use self::render::Answer;
 use self::request::GateRequest;
 
-type GateResult<B, E> = Result<Response<ResponseBody<B>>, E>;
+type GateResult<B, E> = Result<Response<B>, E>;
 
 /// The only way a request reaches the inner service with a [`VerifiedDevice`].
 pub(crate) fn pass<S, B>(
@@ -113,6 +113,7 @@ pub(crate) async fn run<S, ReqBody, ResBody>(
 ) -> GateResult<ResBody, S::Error>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: GateBody,
     ReqBody: http_body::Body,
     ReqBody::Error: Into<BoxError>,
 {
@@ -138,7 +139,7 @@ where
         let device = VerifiedDevice::new(found.id, key, claims);
         let mut response = pass(&mut inner, parts, body, device).await?;
         no_store_unless_set(&mut response);
-        return Ok(response.map(ResponseBody::inner));
+        return Ok(response);
     }
     let jar = if facts.plain_http {
         cookies::Jar::default()
@@ -175,7 +176,7 @@ where
                 headers.append(SET_COOKIE, clear_probe);
                 // It sets a cookie: never cached, whatever the application said.
                 headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                return Ok(response.map(ResponseBody::inner));
+                return Ok(response);
             }
             Ok(None) => render::page(&config, &req, Answer::challenge(Some(challenge))),
             Err(error) => {

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::cookies::{self, LANG};
 use super::request::{GateRequest, probe_value};
 use super::{csrf, lang, respond};
-use crate::body::ResponseBody;
+use crate::body::GateBody;
 use crate::clock::Timestamp;
 use crate::config::Config;
 use crate::device::DeviceClaims;
@@ -235,11 +235,11 @@ pub(crate) fn mint(
 }
 
 /// Adds the cookies every gate page sets (CSRF, language) and the body.
-pub(crate) fn finish<B>(
+pub(crate) fn finish<B: GateBody>(
     config: &Config,
     req: &GateRequest,
     mut response: Response<Bytes>,
-) -> Response<ResponseBody<B>> {
+) -> Response<B> {
     let secure = config.secure();
     let headers = response.headers_mut();
     if let Some(value) = &req.new_csrf {
@@ -250,5 +250,5 @@ pub(crate) fn finish<B>(
         let cookie = cookies::set_cookie(LANG, locale.tag(), "/", Some(LANG_MAX_AGE), secure);
         headers.append(SET_COOKIE, cookie);
     }
-    response.map(ResponseBody::gate)
+    response.map(B::from_gate)
 }

@@ -18,7 +18,7 @@ pub(crate) struct TicketKeyer {
 
 struct Entry {
     owner: u64,
-    ticket: Box<str>,
+    ticket: Box<[u8]>,
     key: TicketKey,
 }
 
@@ -36,7 +36,7 @@ impl TicketKeyer {
 
     /// The keyed hash of `ticket`.
     pub(crate) fn key(&self, ticket: &TicketId) -> TicketKey {
-        let id = ticket.as_str();
+        let id = ticket.as_bytes();
         if id.len() > 128 {
             return TicketKey::derive(&self.key, ticket);
         }
@@ -62,8 +62,8 @@ impl TicketKeyer {
     }
 }
 
-fn slot(owner: u64, id: &str) -> usize {
-    crate::slot::slot(owner, id.as_bytes(), SLOTS)
+fn slot(owner: u64, id: &[u8]) -> usize {
+    crate::slot::slot(owner, id, SLOTS)
 }
 
 #[cfg(test)]

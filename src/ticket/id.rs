@@ -1,6 +1,8 @@
 //! Ticket ids and their keyed hashes.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,18 +22,64 @@ use crate::secret::HmacKey;
 /// assert_eq!(id.as_str(), "A7x9-Qz");
 /// assert_eq!(format!("{id:?}"), "TicketId(REDACTED)");
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct TicketId(String);
+#[derive(Clone)]
+pub struct TicketId(Repr);
+
+/// Ids up to this many bytes (a UUID's 36, 256 random bits in base64's 43)
+/// are kept inline: the verified path takes one from every request, and an
+/// allocation for it showed in the profile (issue 13).
+const INLINE: usize = 46;
+
+#[derive(Clone)]
+enum Repr {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Arc<str>),
+}
 
 impl TicketId {
     /// Wraps a ticket id.
-    pub fn new(id: impl Into<String>) -> Self {
-        Self(id.into())
+    pub fn new(id: impl AsRef<str>) -> Self {
+        let id = id.as_ref();
+        if id.len() <= INLINE {
+            let mut bytes = [0; INLINE];
+            bytes[..id.len()].copy_from_slice(id.as_bytes());
+            let len = id.len() as u8;
+            Self(Repr::Inline { len, bytes })
+        } else {
+            Self(Repr::Heap(id.into()))
+        }
     }
 
     /// The raw id.
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            Repr::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).expect("copied from a str, whole")
+            }
+            Repr::Heap(id) => id,
+        }
+    }
+
+    /// The raw id's bytes (no UTF-8 check, for the hot path).
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Repr::Heap(id) => id.as_bytes(),
+        }
+    }
+}
+
+impl PartialEq for TicketId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for TicketId {}
+
+impl Hash for TicketId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
     }
 }
 
@@ -49,7 +97,7 @@ impl From<&str> for TicketId {
 
 impl From<String> for TicketId {
     fn from(id: String) -> Self {
-        Self(id)
+        Self::new(id)
     }
 }
 
@@ -68,7 +116,7 @@ pub struct TicketKey {
 
 impl TicketKey {
     pub(crate) fn derive(key: &HmacKey, id: &TicketId) -> Self {
-        let full = key.sign(&[id.as_str().as_bytes()]);
+        let full = key.sign(&[id.as_bytes()]);
         let mut bytes = [0u8; 16];
         bytes.copy_from_slice(&full[..16]);
         Self::from_bytes(bytes)
@@ -143,5 +191,44 @@ mod tests {
         assert_eq!(TicketKey::parse("short"), None);
         let other = HmacKey::new(&Secret::random().derive("ticket"));
         assert_ne!(a, TicketKey::derive(&other, &TicketId::new("abc")));
+    }
+
+    /// Ids of every length around the inline limit, ASCII and not, read
+    /// back whole; equality and hashing follow the text, whichever way an
+    /// id is held.
+    #[test]
+    fn ids_read_back_whatever_their_length() {
+        use std::collections::hash_map::DefaultHasher;
+        let hash = |id: &TicketId| {
+            let mut h = DefaultHasher::new();
+            id.hash(&mut h);
+            h.finish()
+        };
+        for len in [0, 1, 22, 36, INLINE - 1, INLINE, INLINE + 1, 200] {
+            for unit in ["a", "é", "票"] {
+                let text: String = unit.repeat(len.div_ceil(unit.len()));
+                let id = TicketId::new(&text);
+                assert_eq!(id.as_str(), text);
+                assert_eq!(id.as_bytes(), text.as_bytes());
+                let same = TicketId::from(text.clone());
+                assert_eq!(id, same);
+                assert_eq!(hash(&id), hash(&same));
+                assert_eq!(id.clone().as_str(), text);
+                let other = TicketId::new(format!("{text}x"));
+                assert_ne!(id, other);
+            }
+        }
+        assert!(matches!(
+            TicketId::new("x".repeat(INLINE)).0,
+            Repr::Inline { .. }
+        ));
+        assert!(matches!(
+            TicketId::new("x".repeat(INLINE + 1)).0,
+            Repr::Heap(_)
+        ));
+        assert_eq!(
+            format!("{:?}", TicketId::new("secret")),
+            "TicketId(REDACTED)"
+        );
     }
 }

@@ -259,7 +259,7 @@ impl PathPattern {
         if !valid_id(&decoded) {
             return Found::Malformed;
         }
-        let id = TicketId::new(decoded.into_owned());
+        let id = TicketId::new(decoded);
         Found::Ticket(TicketMatch::at_request_prefix(id, consumed + segment.len()))
     }
 }
