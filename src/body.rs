@@ -19,23 +19,30 @@ use http_body_util::{BodyExt as _, Full};
 /// another body type can box it first:
 ///
 /// ```
-/// use http_body_util::BodyExt as _;
-/// use tower::ServiceBuilder;
+/// use bytes::Bytes;
+/// use http_body_util::{BodyExt as _, Empty};
+/// use tower::{ServiceBuilder, ServiceExt as _};
 /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
 ///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// // A body type the gate cannot write into (hyper's `Incoming` from a
 /// // proxied upstream, say); `Empty` stands in for it here.
 /// let upstream = tower::service_fn(|_req: http::Request<String>| async {
-///     let body = http_body_util::Empty::<bytes::Bytes>::new();
-///     Ok::<_, std::convert::Infallible>(http::Response::new(body))
+///     Ok::<_, std::convert::Infallible>(http::Response::new(Empty::<Bytes>::new()))
 /// });
 /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
 /// let otp = OtpLayer::new(flow).with_ticket_path("/tickets/{ticket}").unwrap();
 /// let service = ServiceBuilder::new()
 ///     .layer(otp)
-///     .map_response(|r: http::Response<_>| r.map(|body| body.boxed_unsync()))
+///     .map_response(|r: http::Response<Empty<Bytes>>| r.map(|body| body.boxed_unsync()))
 ///     .service(upstream);
-/// # let _ = service;
+///
+/// // A first visit: the gate answers itself (its probe), in the boxed body type.
+/// let request = http::Request::get("/tickets/abc").body(String::new()).unwrap();
+/// let response = service.oneshot(request).await.unwrap();
+/// assert_eq!(response.status(), http::StatusCode::SEE_OTHER);
+/// # }
 /// ```
 #[diagnostic::on_unimplemented(
     message = "the gate cannot write its pages into a `{Self}` response body",
