@@ -13,15 +13,19 @@
 
 use plotters::prelude::*;
 
-/// What the charts call each mode of `examples/bench_server.rs`.
+/// What the charts call each mode of `examples/bench_server.rs` (short, so
+/// seven fit side by side): `pattern` is `OtpLayer` with `.layer` and a path
+/// pattern, `jwt` the `jsonwebtoken` middleware, `sessions` tower-sessions,
+/// `cookies` tower-cookies.
 fn label(mode: &str) -> &str {
     match mode {
-        "bare" => "bare router",
-        "noop" => "no-op layer",
+        "bare" => "bare",
+        "noop" => "no-op",
         "otp" => "OtpLayer",
-        "jwt" => "jsonwebtoken",
-        "sessions" => "tower-sessions",
-        "cookies" => "tower-cookies",
+        "pattern" => "(pattern)",
+        "jwt" => "jwt",
+        "sessions" => "sessions",
+        "cookies" => "cookies",
         other => other,
     }
 }

@@ -6,6 +6,8 @@
 #
 #   scripts/load.sh                 # 5 rounds of 5 s per mode
 #   ROUNDS=8 SECONDS_EACH=10 scripts/load.sh
+#   PEERS_COOKIE_ORDER=browser scripts/load.sh   # each mode's cookie first in the
+#                                   # header, where a browser puts a cookie with a longer path
 #   RESULTS_CSV=docs/benchmarks.csv scripts/load.sh   # also writes the medians
 #                                   # (cargo run --example plot_benchmarks plots them)
 #

@@ -32,8 +32,19 @@ pub(crate) const HEADER_LEN: usize = 900;
 /// cookie, and a filler cookie that brings it to [`HEADER_LEN`] bytes, so a
 /// mode with a short cookie (the bare router's) is not sent fewer bytes than
 /// one with a token in it.
+///
+/// The mode's cookie sits after the padding, so a middleware that looks for
+/// it reads ~560 bytes first. A browser sends cookies with longer paths
+/// first (RFC 6265, section 5.4), so a device cookie (`Path=/tickets/...`)
+/// would lead a real header: `PEERS_COOKIE_ORDER=browser` in the
+/// environment puts every mode's cookie first instead.
 pub(crate) fn cookie_header(cookie: &str) -> String {
-    let mut header = format!("{}; {cookie}; fill=", padding());
+    let browser_order = std::env::var("PEERS_COOKIE_ORDER").is_ok_and(|v| v == "browser");
+    let mut header = if browser_order {
+        format!("{cookie}; {}; fill=", padding())
+    } else {
+        format!("{}; {cookie}; fill=", padding())
+    };
     assert!(header.len() < HEADER_LEN, "the cookie fits in the header");
     let fill = HEADER_LEN - header.len();
     header.push_str(&"f".repeat(fill));
