@@ -8,6 +8,9 @@
 #   ROUNDS=8 SECONDS_EACH=10 scripts/load.sh
 #   PEERS_COOKIE_ORDER=browser scripts/load.sh   # each mode's cookie first in the
 #                                   # header, where a browser puts a cookie with a longer path
+#   BASELINE=948f2a7 MODES="bare otp" scripts/load.sh   # also runs BASELINE_MODES
+#                                   # (default "otp") from a build of that revision, in
+#                                   # the same rounds, labelled otp@948f2a7: an A/B of a change
 #   RESULTS_CSV=docs/benchmarks.csv scripts/load.sh   # also writes the medians
 #                                   # (cargo run --example plot_benchmarks plots them)
 #
@@ -25,6 +28,16 @@ URL="http://127.0.0.1:$PORT/tickets/A7x9Qz-2026-LIVE"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 cargo build --quiet --release --example bench_server --features test-util
 server=target/release/examples/bench_server
+# Each run is "label binary mode".
+runs=()
+for mode in $MODES; do runs+=("$mode $server $mode"); done
+if [ -n "${BASELINE:-}" ]; then
+  rev=$(git rev-parse --short "$BASELINE")
+  tree=target/baseline/$rev
+  [ -d "$tree" ] || git worktree add --detach -f "$tree" "$rev" >/dev/null
+  (cd "$tree" && CARGO_TARGET_DIR="$PWD/../target" cargo build --quiet --release --example bench_server --features test-util)
+  for mode in ${BASELINE_MODES:-otp}; do runs+=("$mode@$rev target/baseline/target/release/examples/bench_server $mode"); done
+fi
 cores=$(nproc)
 pin_server=(); pin_load=()
 if [ "$cores" -ge 2 ] && command -v taskset >/dev/null; then
@@ -34,21 +47,22 @@ fi
 results=$(mktemp)
 trap 'rm -f "$results"; kill "${pid:-0}" 2>/dev/null || true' EXIT
 for round in $(seq "$ROUNDS"); do
-  for mode in $MODES; do
+  for run in "${runs[@]}"; do
+    read -r label binary mode <<<"$run"
     out=$(mktemp)
-    "${pin_server[@]}" "$server" "$mode" "127.0.0.1:$PORT" >"$out" 2>/dev/null &
+    "${pin_server[@]}" "$binary" "$mode" "127.0.0.1:$PORT" >"$out" 2>/dev/null &
     pid=$!
     for _ in $(seq 100); do grep -q '^COOKIE ' "$out" && break; sleep 0.05; done
     cookie=$(sed -n 's/^COOKIE //p' "$out")
     for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.05; done
     report=$("${pin_load[@]}" wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_EACH}s" -H "Cookie: $cookie" "$URL")
     if grep -q 'Non-2xx' <<<"$report"; then
-      echo "$mode: some responses were not 200 (the cookie did not pass):" >&2
+      echo "$label: some responses were not 200 (the cookie did not pass):" >&2
       echo "$report" >&2
       exit 1
     fi
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$report")
-    echo "$round $mode $rps" | tee -a "$results"
+    echo "$round $label $rps" | tee -a "$results"
     kill "$pid"; wait "$pid" 2>/dev/null || true
     rm -f "$out"
   done
