@@ -10,13 +10,38 @@ use http_body_util::{BodyExt as _, Full};
 ///
 /// [`OtpService`](crate::OtpService) answers with the inner service's body
 /// type, so a verified request's response passes through untouched: no
-/// wrapper to poll through, and axum, seeing its own [`Body`](axum::body::Body)
-/// come back, does not box it again. The gate's answers are built with
+/// wrapper to poll through, and axum, seeing its own `Body` come back, does
+/// not box it again. The gate's answers are built with
 /// [`from_gate`](GateBody::from_gate).
 ///
 /// Implemented for axum's `Body` (feature `axum`), `http_body_util`'s
-/// [`Full<Bytes>`], [`BoxBody`] and [`UnsyncBoxBody`]. A service with
-/// another body type can box it first:
+/// [`Full<Bytes>`], [`BoxBody`] and [`UnsyncBoxBody`].
+///
+/// With axum, a route's service answers with axum's `Body`, so `route_layer`
+/// and `layer` just work. Layers stacked *inside* the gate in one
+/// `ServiceBuilder` may answer with their own body types (tower-http's
+/// `TraceLayer` or `CompressionLayer`, say), which cannot hold a page: turn
+/// their responses back into axum's with `IntoResponse::into_response`, or
+/// apply them with their own `route_layer` call.
+///
+/// ```
+/// use axum::{Router, response::IntoResponse, routing::get};
+/// use tower::ServiceBuilder;
+/// use tower_http::trace::TraceLayer;
+/// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+///
+/// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+/// let app: Router = Router::new()
+///     .route("/tickets/{ticket}", get(|| async { "ticket" }))
+///     .route_layer(
+///         ServiceBuilder::new()
+///             .layer(OtpLayer::new(flow).with_ticket_param("ticket"))
+///             .map_response(IntoResponse::into_response)
+///             .layer(TraceLayer::new_for_http()),
+///     );
+/// ```
+///
+/// Outside axum, a service with another body type boxes it first:
 ///
 /// ```
 /// use bytes::Bytes;
@@ -47,11 +72,17 @@ use http_body_util::{BodyExt as _, Full};
 #[diagnostic::on_unimplemented(
     message = "the gate cannot write its pages into a `{Self}` response body",
     note = "the inner service's body must implement `tower_otp::GateBody`: axum's `Body`, \
-            `http_body_util::Full<Bytes>`, `BoxBody` or `UnsyncBoxBody`; box another body \
-            with `http_body_util::BodyExt::boxed_unsync`"
+            `http_body_util::Full<Bytes>`, `BoxBody` or `UnsyncBoxBody`; with axum, map the \
+            inner responses with `IntoResponse::into_response`; otherwise box the body with \
+            `http_body_util::BodyExt::boxed_unsync`"
 )]
 pub trait GateBody: Body<Data = Bytes> + Sized {
     /// A body holding `bytes`, which may be empty.
+    ///
+    /// The body must yield exactly `bytes` and end, report their length as
+    /// an exact size hint (servers write it as `Content-Length`, also for
+    /// `HEAD`), and, when `bytes` is empty, report at once that it has
+    /// ended. The implementations here all do.
     fn from_gate(bytes: Bytes) -> Self;
 }
 

@@ -19,6 +19,10 @@ use crate::revocation::Revocation;
 use crate::ticket::{Found, TicketSource};
 
 /// The service [`OtpLayer`](crate::OtpLayer) wraps around `S`.
+///
+/// It answers with `S`'s own response body type, which must implement
+/// [`GateBody`] so that the gate can write its pages into it: a verified
+/// request's response passes through untouched.
 #[derive(Debug, Clone)]
 pub struct OtpService<S, T> {
     inner: S,

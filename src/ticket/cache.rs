@@ -18,7 +18,7 @@ pub(crate) struct TicketKeyer {
 
 struct Entry {
     owner: u64,
-    // Short ids inline: the comparison reads no second cache line.
+    // Short ids inline: the comparison follows no pointer.
     ticket: TicketId,
     key: TicketKey,
 }
@@ -85,7 +85,18 @@ mod tests {
                 assert_ne!(ka, kb);
             }
         }
-        let long = TicketId::new("x".repeat(200));
-        assert_eq!(a.key(&long), TicketKey::derive(&a.key, &long));
+        // Held on the heap but cached (47 to 128 bytes), and not cached at all.
+        for len in [47, 100, 128, 200] {
+            for round in 0..2 {
+                let long = TicketId::new(format!("{len}-{}", "x".repeat(len - 3)));
+                assert_eq!(
+                    a.key(&long),
+                    TicketKey::derive(&a.key, &long),
+                    "{len}, {round}"
+                );
+                let other = TicketId::new(format!("{len}-{}y", "x".repeat(len - 4)));
+                assert_ne!(a.key(&long), a.key(&other), "{len}");
+            }
+        }
     }
 }
