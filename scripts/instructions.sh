@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Instructions the layer adds to a verified request over the bare router
+# (issue 13), counted by callgrind on examples/verified_path.rs. Unlike
+# requests per second, the count repeats whatever else the machine does,
+# so it can hold a budget in CI:
+#
+#   scripts/instructions.sh            # prints the counts
+#   CHECK=1 scripts/instructions.sh    # and fails when a mode is over its budget
+#
+# Each count is (I(3000) - I(1000)) / 2000: the set-up cancels out.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
+# The features .ci/run builds the bench examples with, so CI builds nothing twice.
+cargo build --quiet --release --all-features --example verified_path
+bin=target/release/examples/verified_path
+
+count() {
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1 |
+    sed -n 's/.*Collected : //p'
+}
+per_request() {
+  local few many
+  few=$(count "$1" 1000)
+  many=$(count "$1" 3000)
+  echo $(((many - few) / 2000))
+}
+
+bare=$(per_request bare)
+echo "bare router: $bare instructions per request"
+status=0
+# mode and budget: instructions added over the bare router. Measured on
+# 2026-11-30: 4,907 (route_layer + PathParam) and 4,519 (.layer + path
+# pattern); the budgets leave ~6% for toolchain and CPU differences.
+for spec in "otp 5200" "pattern 4800"; do
+  read -r mode budget <<<"$spec"
+  added=$(($(per_request "$mode") - bare))
+  echo "$mode: +$added instructions per verified request (budget $budget)"
+  if [ "${CHECK:-}" = 1 ] && [ "$added" -gt "$budget" ]; then
+    echo "$mode: over its budget; see BENCHMARKS.md for what the verified path costs" >&2
+    status=1
+  fi
+done
+exit "$status"
