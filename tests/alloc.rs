@@ -59,14 +59,22 @@ async fn per_request(app: Router, cookies: &str, n: u64) -> f64 {
     (allocations() - before) as f64 / n as f64
 }
 
-/// Allocations per request `otp` adds over `noop` (and what each makes),
-/// both sent the cookies of `otp`'s first device.
-async fn added(otp: Router, noop: Router) -> (f64, f64, f64) {
+/// Checks that `otp` allocates at most `pin` per request more than `noop`,
+/// both sent the cookies of `otp`'s first device; `shape` names how the
+/// layer is applied.
+async fn assert_added_at_most(shape: &str, otp: Router, noop: Router, pin: f64) {
     let device = peers::first_device_cookie(&otp).await;
     let cookies = format!("_ga=GA1.2.1.1700000000; theme=dark; {device}; session=abcdef; lang=ja");
     let baseline = per_request(noop, &cookies, 200).await;
     let layered = per_request(otp, &cookies, 200).await;
-    (layered - baseline, baseline, layered)
+    let added = layered - baseline;
+    eprintln!(
+        "{shape}: allocations per request: no-op layer {baseline}, OtpLayer {layered}: the layer adds {added}"
+    );
+    assert!(
+        added <= pin,
+        "{shape}: the verified path allocates {added} per request (pinned at {pin})"
+    );
 }
 
 /// One test for both ways of applying the layer: dhat allows one profiler
@@ -84,23 +92,23 @@ async fn the_verified_path_allocates_only_what_verified_device_needs() {
             .with_ticket_path("/tickets/{ticket}")
             .unwrap(),
     );
-    let (added_by_layer, baseline, layered) = added(otp, peers::router().layer(noop())).await;
-    eprintln!(
-        "allocations per request: no-op layer {baseline}, OtpLayer {layered}: the layer adds {added_by_layer}"
-    );
-    assert!(
-        added_by_layer <= LAYER_ALLOCATIONS,
-        "the verified path allocates {added_by_layer} per request (pinned at {LAYER_ALLOCATIONS})"
-    );
+    let noop_layer = peers::router().layer(noop());
+    assert_added_at_most(
+        "`.layer` + path pattern",
+        otp,
+        noop_layer,
+        LAYER_ALLOCATIONS,
+    )
+    .await;
 
     // `route_layer` with `PathParam`, against a no-op `route_layer`.
     let otp = peers::router().route_layer(peers::layer().with_ticket_param("ticket"));
-    let (added_by_layer, baseline, layered) = added(otp, peers::router().route_layer(noop())).await;
-    eprintln!(
-        "route_layer: no-op layer {baseline}, OtpLayer with PathParam {layered}: the layer adds {added_by_layer}"
-    );
-    assert!(
-        added_by_layer <= PARAM_ALLOCATIONS,
-        "the verified path with PathParam allocates {added_by_layer} per request (pinned at {PARAM_ALLOCATIONS})"
-    );
+    let noop_layer = peers::router().route_layer(noop());
+    assert_added_at_most(
+        "`route_layer` + PathParam",
+        otp,
+        noop_layer,
+        PARAM_ALLOCATIONS,
+    )
+    .await;
 }

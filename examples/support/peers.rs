@@ -4,7 +4,8 @@
 //!
 //! Modes: `bare` (the router alone), `noop` (a layer that does nothing,
 //! applied with `route_layer` like `otp`), `otp` (`OtpLayer`, a valid device
-//! cookie), `pattern` (`OtpLayer` with `.layer` and a path pattern), `jwt` (a `from_fn` middleware that finds the cookie and runs
+//! cookie), `pattern` (`OtpLayer` with `.layer` and a path pattern), `jwt`
+//! (a `from_fn` middleware that finds the cookie and runs
 //! `jsonwebtoken::decode` with strict validation), `sessions`
 //! (tower-sessions with its memory store, reading one value), `cookies`
 //! (tower-cookies checking a signed cookie). Every request carries the same

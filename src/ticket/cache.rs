@@ -85,17 +85,24 @@ mod tests {
                 assert_ne!(ka, kb);
             }
         }
-        // Held on the heap but cached (47 to 128 bytes), and not cached at all.
-        for len in [47, 100, 128, 200] {
+        // Ids of exactly `len` bytes, told apart by their last byte: held on
+        // the heap but cached (47 to 128 bytes), and not cached (over 128).
+        let id = |len: usize, last: char| {
+            let mut id = format!("{len}-");
+            id.push_str(&"x".repeat(len - id.len() - 1));
+            id.push(last);
+            TicketId::new(id)
+        };
+        for len in [47, 100, 128, 129, 200] {
             for round in 0..2 {
-                let long = TicketId::new(format!("{len}-{}", "x".repeat(len - 3)));
+                let long = id(len, 'x');
+                assert_eq!(long.as_str().len(), len);
                 assert_eq!(
                     a.key(&long),
                     TicketKey::derive(&a.key, &long),
                     "{len}, {round}"
                 );
-                let other = TicketId::new(format!("{len}-{}y", "x".repeat(len - 4)));
-                assert_ne!(a.key(&long), a.key(&other), "{len}");
+                assert_ne!(a.key(&long), a.key(&id(len, 'y')), "{len}");
             }
         }
     }
