@@ -3,12 +3,14 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use tower_service::Service;
 use tracing::Instrument as _;
 
 use crate::body::GateBody;
 use crate::config::Config;
+use crate::device::DeviceClaims;
 use crate::error::BoxError;
 use crate::extract::VerifiedDevice;
 use crate::future::ResponseFuture;
@@ -16,7 +18,7 @@ use crate::gate::decision::{Decision, Device, Facts, Stored, Ticket, Verb, decid
 use crate::gate::request::wants_json;
 use crate::gate::{self, cookies, proto, respond};
 use crate::revocation::Revocation;
-use crate::ticket::{Found, TicketSource};
+use crate::ticket::{Found, TicketKey, TicketMatch, TicketSource};
 
 /// The service [`OtpLayer`](crate::OtpLayer) wraps around `S`.
 ///
@@ -83,58 +85,19 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let (mut parts, body) = request.into_parts();
         let Shared { config, source } = &*self.shared;
-        let found = source.find(&mut parts);
-        let ticket = match &found {
-            Found::None => Ticket::Absent,
+        let found = match source.find(&mut parts) {
             // An id the application does not know is not found (nothing stored).
             Found::Ticket(found)
                 if config
                     .ticket_validator
                     .as_ref()
-                    .is_some_and(|known| !known(&found.id)) =>
+                    .is_none_or(|known| known(&found.id)) =>
             {
-                Ticket::Malformed
+                found
             }
-            Found::Ticket(_) => Ticket::Named,
-            Found::Malformed => Ticket::Malformed,
-            Found::Misconfigured(why) => {
-                tracing::error!("tower-otp is misconfigured, refusing the request: {why}");
-                Ticket::Misconfigured
-            }
+            other => return self.no_ticket(parts, body, other),
         };
-        let mut facts = Facts {
-            ticket,
-            plain_http: config.trust_forwarded_proto && proto::arrived_over_http(&parts.headers),
-            device: Device::Unverified,
-            revocation_check: config.revocation == Revocation::EveryRequest,
-            stored: Stored::NotRead,
-            verb: Verb::of(&parts.method),
-            prefetch: false,
-            probe: false,
-            marked: false,
-            mode: config.first_device,
-        };
-        let (Found::Ticket(found), Ticket::Named) = (found, facts.ticket) else {
-            let json = || wants_json(&parts.headers);
-            let decision = decide(&facts);
-            let answer = match decision {
-                Decision::Pass => {
-                    gate::span(decision, None, Some("passed"), None);
-                    return ResponseFuture::passed(
-                        self.inner.call(Request::from_parts(parts, body)),
-                    );
-                }
-                Decision::NotFound => {
-                    respond::plain(StatusCode::NOT_FOUND, "not_found", "not found", json())
-                }
-                _ => {
-                    let status = StatusCode::INTERNAL_SERVER_ERROR;
-                    respond::plain(status, "server_error", "server error", json())
-                }
-            };
-            gate::span(decision, None, Some("answered"), Some(answer.status()));
-            return ResponseFuture::ready(answer);
-        };
+        let mut facts = head_facts(config, &parts, Ticket::Named);
         let key = config.flow.ticket_key(&found.id);
         let mut claims = None;
         let now = config.flow.now();
@@ -160,47 +123,130 @@ where
             }
         }
         let decision = decide(&facts);
-        match decision {
-            Decision::PassVerified => {
+        match (decision, claims) {
+            (Decision::PassVerified, Some(claims)) => {
                 gate::span(decision, Some(&key), Some("passed"), None);
-                let claims = claims.expect("a signed device has claims");
                 let device = VerifiedDevice::new(found.id, key, claims);
                 ResponseFuture::verified(gate::pass(&mut self.inner, parts, body, device))
             }
-            Decision::UpgradeToHttps => {
-                let json = wants_json(&parts.headers);
-                let answer = match proto::https_url(&parts) {
-                    Some(url) => respond::redirect_to_https(&url, json),
-                    None => {
-                        respond::plain(StatusCode::BAD_REQUEST, "bad_request", "bad request", json)
-                    }
-                };
-                gate::span(
-                    decision,
-                    Some(&key),
-                    Some("answered"),
-                    Some(answer.status()),
-                );
-                ResponseFuture::ready(answer)
+            (_, claims) => self.challenge(decision, (parts, body), (found, key), facts, claims),
+        }
+    }
+}
+
+// The rest of `call`, out of line: the verified path above stays a few
+// cache lines of code, which matters end to end, where the kernel's network
+// path evicts the server's code between two requests (BENCHMARKS.md).
+impl<S, T> OtpService<S, T>
+where
+    T: TicketSource,
+{
+    /// A request that names no usable ticket: it passes or is answered at once.
+    #[inline(never)]
+    fn no_ticket<ReqBody, ResBody>(
+        &mut self,
+        parts: Parts,
+        body: ReqBody,
+        found: Found,
+    ) -> ResponseFuture<S::Future, ResBody, S::Error>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    {
+        let ticket = match found {
+            Found::None => Ticket::Absent,
+            Found::Ticket(_) | Found::Malformed => Ticket::Malformed,
+            Found::Misconfigured(why) => {
+                tracing::error!("tower-otp is misconfigured, refusing the request: {why}");
+                Ticket::Misconfigured
+            }
+        };
+        let config = &self.shared.config;
+        let facts = head_facts(config, &parts, ticket);
+        let json = || wants_json(&parts.headers);
+        let decision = decide(&facts);
+        let answer = match decision {
+            Decision::Pass => {
+                gate::span(decision, None, Some("passed"), None);
+                return ResponseFuture::passed(self.inner.call(Request::from_parts(parts, body)));
+            }
+            Decision::NotFound => {
+                respond::plain(StatusCode::NOT_FOUND, "not_found", "not found", json())
             }
             _ => {
-                // The gate may call the inner service later: take the one that was
-                // driven to readiness and leave a fresh clone behind.
-                let clone = self.inner.clone();
-                let inner = std::mem::replace(&mut self.inner, clone);
-                let config = Arc::clone(config);
-                let span = gate::span(decision, Some(&key), None, None);
-                let run = gate::run(
-                    config,
-                    inner,
-                    (parts, body),
-                    (found, key),
-                    facts,
-                    claims,
-                    span.clone(),
-                );
-                ResponseFuture::gate(Box::pin(run.instrument(span)))
+                let status = StatusCode::INTERNAL_SERVER_ERROR;
+                respond::plain(status, "server_error", "server error", json())
             }
+        };
+        gate::span(decision, None, Some("answered"), Some(answer.status()));
+        ResponseFuture::ready(answer)
+    }
+
+    /// A named ticket whose device did not pass on its cookie alone: the
+    /// HTTPS redirect, or the gate (which reads the store).
+    #[inline(never)]
+    fn challenge<ReqBody, ResBody>(
+        &mut self,
+        decision: Decision,
+        (parts, body): (Parts, ReqBody),
+        (found, key): (TicketMatch, TicketKey),
+        facts: Facts,
+        claims: Option<DeviceClaims>,
+    ) -> ResponseFuture<S::Future, ResBody, S::Error>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Send + 'static,
+        ReqBody: http_body::Body + Send + 'static,
+        ReqBody::Data: Send,
+        ReqBody::Error: Into<BoxError>,
+        ResBody: GateBody + Send + 'static,
+    {
+        if decision == Decision::UpgradeToHttps {
+            let json = wants_json(&parts.headers);
+            let answer = match proto::https_url(&parts) {
+                Some(url) => respond::redirect_to_https(&url, json),
+                None => respond::plain(StatusCode::BAD_REQUEST, "bad_request", "bad request", json),
+            };
+            gate::span(
+                decision,
+                Some(&key),
+                Some("answered"),
+                Some(answer.status()),
+            );
+            return ResponseFuture::ready(answer);
         }
+        // The gate may call the inner service later: take the one that was
+        // driven to readiness and leave a fresh clone behind.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let config = Arc::clone(&self.shared.config);
+        let span = gate::span(decision, Some(&key), None, None);
+        let run = gate::run(
+            config,
+            inner,
+            (parts, body),
+            (found, key),
+            facts,
+            claims,
+            span.clone(),
+        );
+        ResponseFuture::gate(Box::pin(run.instrument(span)))
+    }
+}
+
+/// What the request head tells before the device cookie is read.
+#[inline]
+fn head_facts(config: &Config, parts: &Parts, ticket: Ticket) -> Facts {
+    Facts {
+        ticket,
+        plain_http: config.trust_forwarded_proto && proto::arrived_over_http(&parts.headers),
+        device: Device::Unverified,
+        revocation_check: config.revocation == Revocation::EveryRequest,
+        stored: Stored::NotRead,
+        verb: Verb::of(&parts.method),
+        prefetch: false,
+        probe: false,
+        marked: false,
+        mode: config.first_device,
     }
 }

@@ -88,11 +88,15 @@ pub(crate) fn span(
 }
 
 /// A ticket page is a capability page: keep it out of caches unless the app says otherwise.
+///
+/// Two lookups rather than `entry`: axum already runs `contains_key` and
+/// `insert` on every response, so this adds no code a request must fetch
+/// (the entry API's code is ~1 KiB of its own).
 pub(crate) fn no_store_unless_set<B>(response: &mut Response<B>) {
-    response
-        .headers_mut()
-        .entry(CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
+    let headers = response.headers_mut();
+    if !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
 }
 
 /// Answers a request [`decide`] sent to [`Decision::Lookup`]: reads the
