@@ -125,7 +125,7 @@ where
         let decision = decide(&facts);
         match (decision, claims) {
             (Decision::PassVerified, Some(claims)) => {
-                gate::span(decision, Some(&key), Some("passed"), None);
+                gate::note(decision, Some(&key), "passed", None);
                 let device = VerifiedDevice::new(found.id, key, claims);
                 ResponseFuture::verified(gate::pass(&mut self.inner, parts, body, device))
             }
@@ -166,7 +166,7 @@ where
         let decision = decide(&facts);
         let answer = match decision {
             Decision::Pass => {
-                gate::span(decision, None, Some("passed"), None);
+                gate::note(decision, None, "passed", None);
                 return ResponseFuture::passed(self.inner.call(Request::from_parts(parts, body)));
             }
             Decision::NotFound => {
@@ -177,7 +177,7 @@ where
                 respond::plain(status, "server_error", "server error", json())
             }
         };
-        gate::span(decision, None, Some("answered"), Some(answer.status()));
+        gate::note(decision, None, "answered", Some(answer.status()));
         ResponseFuture::ready(answer)
     }
 
@@ -207,12 +207,7 @@ where
                 Some(url) => respond::redirect_to_https(&url, json),
                 None => respond::plain(StatusCode::BAD_REQUEST, "bad_request", "bad request", json),
             };
-            gate::span(
-                decision,
-                Some(&key),
-                Some("answered"),
-                Some(answer.status()),
-            );
+            gate::note(decision, Some(&key), "answered", Some(answer.status()));
             return ResponseFuture::ready(answer);
         }
         // The gate may call the inner service later: take the one that was
