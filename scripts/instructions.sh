@@ -6,6 +6,8 @@
 #
 #   scripts/instructions.sh            # prints the counts
 #   CHECK=1 scripts/instructions.sh    # and fails when a mode is over its budget
+#   HOT_CODE=1 scripts/instructions.sh # also counts the 64-byte lines of code
+#                                      # each request runs (scripts/hot_code.py)
 #
 # Each count is (I(3000) - I(1000)) / 2000: the set-up cancels out.
 set -euo pipefail
@@ -27,8 +29,19 @@ per_request() {
   echo $(((many - few) / 2000))
 }
 
+# The cache lines of code a request runs: the code it runs every time,
+# from a profile of 3000 requests.
+hot_lines() {
+  local profile
+  profile=$(mktemp)
+  valgrind --tool=callgrind --dump-instr=yes --callgrind-out-file="$profile" "$bin" "$1" 3000 >/dev/null 2>&1
+  python3 scripts/hot_code.py "$profile" 3000
+  rm -f "$profile"
+}
+
 bare=$(per_request bare)
 echo "bare router: $bare instructions per request"
+[ "${HOT_CODE:-}" = 1 ] && bare_lines=$(hot_lines bare) && echo "bare router: $bare_lines lines of code per request"
 status=0
 # mode and budget: instructions added over the bare router. Measured on
 # 2026-11-30: 4,907 (route_layer + PathParam) and 4,519 (.layer + path
@@ -37,6 +50,9 @@ for spec in "otp 5200" "pattern 4800"; do
   read -r mode budget <<<"$spec"
   added=$(($(per_request "$mode") - bare))
   echo "$mode: +$added instructions per verified request (budget $budget)"
+  if [ "${HOT_CODE:-}" = 1 ]; then
+    echo "$mode: +$(($(hot_lines "$mode") - bare_lines)) lines of code per verified request"
+  fi
   if [ "${CHECK:-}" = 1 ] && [ "$added" -gt "$budget" ]; then
     echo "$mode: over its budget; see BENCHMARKS.md for what the verified path costs" >&2
     status=1

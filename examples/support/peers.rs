@@ -3,7 +3,8 @@
 //! `benches/layer.rs` (in process), so both measure the same code.
 //!
 //! Modes: `bare` (the router alone), `noop` (a layer that does nothing,
-//! applied with `route_layer` like `otp`), `otp` (`OtpLayer`, a valid device
+//! applied with `route_layer` like `otp`), `spin` (`noop` plus a loop of
+//! `SPIN` steps: instructions without footprint), `otp` (`OtpLayer`, a valid device
 //! cookie), `pattern` (`OtpLayer` with `.layer` and a path pattern), `jwt`
 //! (a `from_fn` middleware that finds the cookie and runs
 //! `jsonwebtoken::decode` with strict validation), `sessions`
@@ -226,6 +227,26 @@ async fn cookies() -> (Router, String) {
     (app, cookie)
 }
 
+/// The `spin` mode's layer: a no-op layer that also runs a loop of `SPIN`
+/// (default 1000) steps, about 1.27 instructions each under callgrind. It
+/// has the instruction count of a middleware but almost no code or data of
+/// its own, so end to end it tells what the instructions alone cost
+/// (BENCHMARKS.md, "What end to end is made of").
+fn spin(request: Request) -> Request {
+    static STEPS: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| {
+        std::env::var("SPIN")
+            .ok()
+            .and_then(|steps| steps.parse().ok())
+            .unwrap_or(1000)
+    });
+    let mut x = std::hint::black_box(1u64);
+    for step in 0..std::hint::black_box(*STEPS) {
+        x = x.wrapping_mul(31).wrapping_add(step);
+    }
+    std::hint::black_box(x);
+    request
+}
+
 /// The app of `mode` and the cookie a verified client of it sends (`None`
 /// for an unknown mode).
 pub(crate) async fn app(mode: &str) -> Option<(Router, String)> {
@@ -234,6 +255,10 @@ pub(crate) async fn app(mode: &str) -> Option<(Router, String)> {
         // A layer that does nothing, applied as `otp` is: what any layer costs.
         "noop" => (
             router().route_layer(tower::util::MapRequestLayer::new(|r: Request| r)),
+            "device=none".to_owned(),
+        ),
+        "spin" => (
+            router().route_layer(tower::util::MapRequestLayer::new(spin)),
             "device=none".to_owned(),
         ),
         "otp" => otp().await,
