@@ -69,7 +69,7 @@ for round in $(seq "$ROUNDS"); do
 done
 
 echo
-echo "mode       median req/s   ratio of medians   median of round ratios"
+echo "mode       median req/s   ratio of medians   median of round ratios   middle half of round ratios"
 python3 - "$results" "${RESULTS_CSV:-}" <<'PY'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
@@ -84,7 +84,9 @@ for mode, values in by.items():
     # moves both runs of a round, so this is the steadier figure.
     paired = [r[mode] / r["bare"] for r in rounds.values() if mode in r and "bare" in r]
     pm = statistics.median(paired) if paired else float("nan")
-    print(f"{mode:10} {m:12.0f}   {m / bare:14.3f}x   {pm:18.3f}x")
+    # The spread of those ratios: how far one run can be trusted.
+    q = statistics.quantiles(paired, n=4) if len(paired) >= 2 else [pm, pm, pm]
+    print(f"{mode:10} {m:12.0f}   {m / bare:14.3f}x   {pm:20.3f}x   {q[0]:13.3f}x - {q[2]:.3f}x")
 if sys.argv[2]:
     with open(sys.argv[2], "w") as out:
         out.write("mode,median_rps\n")
