@@ -48,7 +48,7 @@ impl TicketKeyer {
             }
             let slot = &mut cache[slot(self.id, id)];
             match slot {
-                Some(entry) if entry.owner == self.id && entry.ticket.as_bytes() == id => entry.key,
+                Some(entry) if entry.owner == self.id && entry.ticket == *ticket => entry.key,
                 _ => {
                     let key = TicketKey::derive(&self.key, ticket);
                     *slot = Some(Entry {

@@ -474,14 +474,31 @@ mod tests {
             route.split(|&b| b == b'/').position(|piece| piece == param)
         }
         let pieces = [
-            "", "tickets", "{ticket}", "{tick}", "{ticket}x", "x{ticket}", "{{ticket}}",
-            "{ticket", "ticket}", "{id}", "{*rest}", "{", "}", "{}", "%7Bticket%7D",
+            "",
+            "tickets",
+            "{ticket}",
+            "{tick}",
+            "{ticket}x",
+            "x{ticket}",
+            "{{ticket}}",
+            "{ticket",
+            "ticket}",
+            "{id}",
+            "{*rest}",
+            "{",
+            "}",
+            "{}",
+            "%7Bticket%7D",
         ];
         let mut checked = 0;
         for a in pieces {
             for b in pieces {
                 for c in pieces {
-                    for route in [format!("/{a}/{b}/{c}"), format!("{a}/{b}"), format!("/{a}{b}/")] {
+                    for route in [
+                        format!("/{a}/{b}/{c}"),
+                        format!("{a}/{b}"),
+                        format!("/{a}{b}/"),
+                    ] {
                         let route = route.as_bytes();
                         assert_eq!(
                             piece_of(route, b"ticket"),
