@@ -134,9 +134,11 @@ where
     }
 }
 
-// The rest of `call`, out of line: the verified path above stays a few
-// cache lines of code, which matters end to end, where the kernel's network
-// path evicts the server's code between two requests (BENCHMARKS.md).
+// The rest of `call`, out of line, so the verified path's code is not
+// interleaved with code it never runs: end to end, the kernel's network path
+// evicts the server's code between two requests, and every line the verified
+// path spans is fetched again (BENCHMARKS.md, "What instructions do not
+// explain").
 impl<S, T> OtpService<S, T>
 where
     T: TicketSource,

@@ -90,7 +90,7 @@ pub(crate) fn span(
 /// The [`span`] of a decision that nothing follows inside the layer (the
 /// request passed to the inner service, or was answered at once): opened
 /// and closed in place. With DEBUG off this is one level check and no
-/// `Span` to build and drop (about 40 instructions per verified request).
+/// `Span` to build and drop (55 instructions fewer per verified request).
 #[inline]
 pub(crate) fn note(
     decision: Decision,
@@ -105,9 +105,9 @@ pub(crate) fn note(
 
 /// A ticket page is a capability page: keep it out of caches unless the app says otherwise.
 ///
-/// Two lookups rather than `entry`: axum already runs `contains_key` and
-/// `insert` on every response, so this adds no code a request must fetch
-/// (the entry API's code is ~1 KiB of its own).
+/// Two lookups rather than the entry API: `insert` is code axum already runs
+/// on every response, and the pair spans fewer lines of code (13 against 19,
+/// `scripts/hot_code.py`) for about as many instructions.
 pub(crate) fn no_store_unless_set<B>(response: &mut Response<B>) {
     let headers = response.headers_mut();
     if !headers.contains_key(CACHE_CONTROL) {
