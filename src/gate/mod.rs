@@ -107,7 +107,7 @@ pub(crate) fn note(
 ///
 /// Two lookups rather than the entry API: `insert` is code axum already runs
 /// on every response, and the pair spans fewer lines of code (13 against 19,
-/// `scripts/hot_code.py`) for about as many instructions.
+/// `scripts/hot_code.py`).
 pub(crate) fn no_store_unless_set<B>(response: &mut Response<B>) {
     let headers = response.headers_mut();
     if !headers.contains_key(CACHE_CONTROL) {
