@@ -8,10 +8,11 @@ run of N requests. Code that runs at least N times is code every request
 runs; it prints how many 64-byte cache lines that code spans, and with
 --by-function, how many lines each function holds.
 
-End to end, between two requests the kernel's network path evicts the
+End to end, between two requests the kernel's network path can evict the
 server's code from the first-level instruction cache, so each line a
-request runs is fetched again: the count prices that, as the instruction
-count prices the work.
+request runs may be fetched again. The count prices that, as the
+instruction count prices the work (BENCHMARKS.md, "What instructions do
+not explain", measures the difference with the `spin` mode).
 """
 
 import collections

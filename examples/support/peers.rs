@@ -4,8 +4,9 @@
 //!
 //! Modes: `bare` (the router alone), `noop` (a layer that does nothing,
 //! applied with `route_layer` like `otp`), `spin` (`noop` plus a loop of
-//! `SPIN` steps: instructions without footprint), `otp` (`OtpLayer`, a valid device
-//! cookie), `pattern` (`OtpLayer` with `.layer` and a path pattern), `jwt`
+//! `SPIN` steps: instructions without footprint), `otp` (`OtpLayer`, a
+//! valid device cookie), `pattern` (`OtpLayer` with `.layer` and a path
+//! pattern), `jwt`
 //! (a `from_fn` middleware that finds the cookie and runs
 //! `jsonwebtoken::decode` with strict validation), `sessions`
 //! (tower-sessions with its memory store, reading one value), `cookies`
@@ -231,7 +232,7 @@ async fn cookies() -> (Router, String) {
 /// (default 1000) steps, about 1.27 instructions each under callgrind. It
 /// has the instruction count of a middleware but almost no code or data of
 /// its own, so end to end it tells what the instructions alone cost
-/// (BENCHMARKS.md, "What end to end is made of").
+/// (BENCHMARKS.md, "What instructions do not explain").
 fn spin(request: Request) -> Request {
     static STEPS: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| {
         std::env::var("SPIN")
