@@ -6,6 +6,8 @@
 
 mod cache;
 pub(crate) mod id;
+#[cfg(feature = "axum")]
+mod param;
 pub(crate) mod source;
 
 pub(crate) use self::cache::TicketKeyer;

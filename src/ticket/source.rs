@@ -170,7 +170,7 @@ where
 pub struct NoTicketSource;
 
 /// Ticket ids are 1 to 256 bytes without control characters.
-fn valid_id(id: &str) -> bool {
+pub(super) fn valid_id(id: &str) -> bool {
     if id.is_empty() || id.len() > 256 {
         return false;
     }
@@ -337,10 +337,29 @@ const NO_ROUTE: &str = "PathParam: the request matched no route of this router (
 
 #[cfg(feature = "axum")]
 impl PathParam {
+    /// A route that lacks the parameter (never on the verified path).
+    #[cold]
+    #[inline(never)]
+    fn missing(&self, parts: &mut Parts) -> Found {
+        use axum::extract::{FromRequestParts, MatchedPath, RawPathParams};
+        use futures_util::FutureExt as _;
+
+        Found::Misconfigured(match parts.extensions.get::<MatchedPath>().cloned() {
+            // A fallback, or a nested service whose routes are out of sight.
+            None => Cow::Borrowed(NO_ROUTE),
+            Some(route) => {
+                let names = match RawPathParams::from_request_parts(parts, &()).now_or_never() {
+                    Some(Ok(params)) => params.iter().map(|(k, _)| k.to_owned()).collect(),
+                    _ => Vec::new(),
+                };
+                Cow::Owned(self.missing_on(route.as_str(), &names))
+            }
+        })
+    }
+
     /// The error for a route that lacks the parameter.
-    fn missing_on(&self, route: &str, params: &axum::extract::RawPathParams) -> String {
-        let names: Vec<&str> = params.iter().map(|(k, _)| k).collect();
-        let fix = match names.as_slice() {
+    fn missing_on(&self, route: &str, names: &[String]) -> String {
+        let fix = match names {
             [] => format!(
                 "route `{route}` has no path parameter, so it names no ticket: move it out of the \
                  Router::route_layer group that PathParam(\"{name}\") protects",
@@ -365,38 +384,24 @@ impl PathParam {
 #[cfg(feature = "axum")]
 impl TicketSource for PathParam {
     fn find(&self, parts: &mut Parts) -> Found {
-        use axum::extract::{FromRequestParts, MatchedPath, RawPathParams};
-        use futures_util::FutureExt as _;
+        use super::param::{self, Param};
 
-        // `RawPathParams` only reads extensions; its future is ready at once.
-        let params = match RawPathParams::from_request_parts(parts, &()).now_or_never() {
-            Some(Ok(params)) => params,
-            Some(Err(
-                axum::extract::rejection::RawPathParamsRejection::InvalidUtf8InPathParam(_),
-            )) => {
-                return Found::Malformed;
+        let id = match param::read(parts, &self.name) {
+            Param::Id(id) => id,
+            Param::Invalid | Param::InvalidUtf8 => return Found::Malformed,
+            Param::Missing => return self.missing(parts),
+            Param::OutsideRouting => return Found::Misconfigured(Cow::Borrowed(OUTSIDE_ROUTING)),
+            Param::Unreadable(why) => {
+                return Found::Misconfigured(Cow::Owned(format!(
+                    "PathParam could not read the path parameters: {why}"
+                )));
             }
-            _ => return Found::Misconfigured(Cow::Borrowed(OUTSIDE_ROUTING)),
         };
-        let Some(value) = params
-            .iter()
-            .find_map(|(k, v)| (k == &*self.name).then_some(v))
-        else {
-            return Found::Misconfigured(match parts.extensions.get::<MatchedPath>() {
-                // A fallback, or a nested service whose routes are out of sight.
-                None => Cow::Borrowed(NO_ROUTE),
-                Some(route) => Cow::Owned(self.missing_on(route.as_str(), &params)),
-            });
-        };
-        if !valid_id(value) {
-            return Found::Malformed;
-        }
         // Scope cookies to the raw path through the parameter's piece.
         let piece = parts
             .extensions
-            .get::<MatchedPath>()
+            .get::<axum::extract::MatchedPath>()
             .and_then(|matched| piece_of(matched.as_str().as_bytes(), self.name.as_bytes()));
-        let id = TicketId::new(value);
         Found::Ticket(match piece {
             Some(piece) => TicketMatch::through_piece(id, piece),
             None => TicketMatch::at_root(id),
