@@ -212,6 +212,7 @@ where
             gate::note(decision, Some(&key), "answered", Some(answer.status()));
             return ResponseFuture::ready(answer);
         }
+        let found = self.shared.source.scope(&parts, found);
         // The gate may call the inner service later: take the one that was
         // driven to readiness and leave a fresh clone behind.
         let clone = self.inner.clone();

@@ -147,6 +147,16 @@ pub trait TicketSource: Clone + Send + Sync + 'static {
     /// Looks at the request head. (`&mut` only because axum's extractors take
     /// it; a source must not change the request.)
     fn find(&self, parts: &mut Parts) -> Found;
+
+    /// The cookie scope of a ticket that [`find`](Self::find) returned,
+    /// asked only when the layer is about to answer (it may set cookies
+    /// then); the verified path sets none, so it never asks. A source whose
+    /// scope costs work on every request can leave it to this. The default
+    /// keeps what `find` returned.
+    fn scope(&self, parts: &Parts, found: TicketMatch) -> TicketMatch {
+        let _ = parts;
+        found
+    }
 }
 
 impl<F> TicketSource for F
@@ -397,15 +407,21 @@ impl TicketSource for PathParam {
                 )));
             }
         };
-        // Scope cookies to the raw path through the parameter's piece.
+        // Scoped to `/` until the gate asks for `scope`: the verified path
+        // sets no cookie, so it skips the route search.
+        Found::Ticket(TicketMatch::at_root(id))
+    }
+
+    /// Cookies scoped to the raw path through the parameter's piece.
+    fn scope(&self, parts: &Parts, found: TicketMatch) -> TicketMatch {
         let piece = parts
             .extensions
             .get::<axum::extract::MatchedPath>()
             .and_then(|matched| piece_of(matched.as_str().as_bytes(), self.name.as_bytes()));
-        Found::Ticket(match piece {
-            Some(piece) => TicketMatch::through_piece(id, piece),
-            None => TicketMatch::at_root(id),
-        })
+        match piece {
+            Some(piece) => TicketMatch::through_piece(found.id, piece),
+            None => found,
+        }
     }
 }
 
