@@ -621,9 +621,12 @@ mod tests {
             .body(())
             .unwrap()
             .into_parts();
-        assert_eq!(
-            source.find(&mut parts),
-            Found::Ticket(TicketMatch::at_root(TicketId::new("abc")))
-        );
+        let found = TicketMatch::at_root(TicketId::new("abc"));
+        assert_eq!(source.find(&mut parts), Found::Ticket(found.clone()));
+        // The default scope keeps what `find` returned.
+        assert_eq!(source.scope(&parts, found.clone()), found);
+        let pattern = PathPattern::new("/t/{ticket}").unwrap();
+        let prefix = TicketMatch::at_request_prefix(TicketId::new("abc"), 6);
+        assert_eq!(pattern.scope(&parts, prefix.clone()), prefix);
     }
 }
