@@ -96,7 +96,7 @@ impl<'de> Visitor<'de> for WantedVisitor {
             let name = name.as_deref().unwrap_or_default();
             let mut found = Param::Missing;
             // The first parameter of that name counts, as it did when the
-            // list was searched (matchit refuses a route that repeats one).
+            // copied list was searched.
             while let Some(is_it) = map.next_key_seed(KeyIs(name))? {
                 if is_it && found == Param::Missing {
                     found = map.next_value_seed(Value)?;
