@@ -69,7 +69,7 @@ for round in $(seq "$ROUNDS"); do
 done
 
 echo
-echo "mode       median req/s   ratio of medians   median of round ratios   middle half of round ratios"
+echo "mode       median req/s   ratio of medians   median of round ratios   middle half of round ratios   mean ± standard error"
 python3 - "$results" "${RESULTS_CSV:-}" <<'PY'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
@@ -86,7 +86,11 @@ for mode, values in by.items():
     pm = statistics.median(paired) if paired else float("nan")
     # The spread of those ratios: how far one run can be trusted.
     q = statistics.quantiles(paired, n=4) if len(paired) >= 2 else [pm, pm, pm]
-    print(f"{mode:10} {m:12.0f}   {m / bare:14.3f}x   {pm:20.3f}x   {q[0]:13.3f}x - {q[2]:.3f}x")
+    # And how well the rounds pin the ratio down: on a noisy host, a bar
+    # closer than two standard errors is not decided by the run.
+    mean = statistics.mean(paired) if paired else float("nan")
+    se = statistics.stdev(paired) / len(paired) ** 0.5 if len(paired) >= 2 else 0.0
+    print(f"{mode:10} {m:12.0f}   {m / bare:14.3f}x   {pm:20.3f}x   {q[0]:13.3f}x - {q[2]:.3f}x   {mean:8.3f}x ± {se:.3f}")
 if sys.argv[2]:
     with open(sys.argv[2], "w") as out:
         out.write("mode,median_rps\n")
