@@ -40,8 +40,9 @@ pub(super) enum Param {
     Missing,
     /// The request carries no parameters: it was not routed by axum.
     OutsideRouting,
-    /// axum refused in a way this version does not know (fails closed).
-    Unreadable(String),
+    /// axum refused in a way this version does not know (fails closed). Its
+    /// text is not kept: a rejection may quote a value, a ticket id.
+    Unreadable,
 }
 
 thread_local! {
@@ -65,11 +66,10 @@ pub(super) fn read(parts: &mut Parts, name: &Arc<str>) -> Param {
             if matches!(error.kind(), ErrorKind::InvalidUtf8InPathParam { .. }) {
                 Param::InvalidUtf8
             } else {
-                Param::Unreadable(error.body_text())
+                Param::Unreadable
             }
         }
-        Some(Err(other)) => Param::Unreadable(other.body_text()),
-        None => Param::Unreadable("the Path extractor did not finish at once".into()),
+        Some(Err(_)) | None => Param::Unreadable,
     }
 }
 

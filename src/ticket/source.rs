@@ -341,6 +341,11 @@ const OUTSIDE_ROUTING: &str = "PathParam found no path parameters: the layer wra
     routes, or use with_ticket_path(\"/tickets/{ticket}\") to match the request path instead";
 
 #[cfg(feature = "axum")]
+const UNREADABLE: &str = "PathParam could not read the path parameters: axum's Path extractor \
+    refused them in a way this version of tower-otp does not know; check that tower-otp and axum \
+    are versions that go together";
+
+#[cfg(feature = "axum")]
 const NO_ROUTE: &str = "PathParam: the request matched no route of this router (a fallback, or a \
     nested service whose routes the layer cannot see). Apply the layer with Router::route_layer \
     on the ticket routes themselves, not with Router::layer or around a fallback";
@@ -401,11 +406,7 @@ impl TicketSource for PathParam {
             Param::Invalid | Param::InvalidUtf8 => return Found::Malformed,
             Param::Missing => return self.missing(parts),
             Param::OutsideRouting => return Found::Misconfigured(Cow::Borrowed(OUTSIDE_ROUTING)),
-            Param::Unreadable(why) => {
-                return Found::Misconfigured(Cow::Owned(format!(
-                    "PathParam could not read the path parameters: {why}"
-                )));
-            }
+            Param::Unreadable => return Found::Misconfigured(Cow::Borrowed(UNREADABLE)),
         };
         // Scoped to `/` until the gate asks for `scope`: the verified path
         // sets no cookie, so it skips the route search.
