@@ -153,6 +153,16 @@ pub trait TicketSource: Clone + Send + Sync + 'static {
     /// then); the verified path sets none, so it never asks. A source whose
     /// scope costs work on every request can leave it to this. The default
     /// keeps what `find` returned.
+    ///
+    /// ```
+    /// use tower_otp::ticket::TicketMatch;
+    /// use tower_otp::{TicketId, TicketSource};
+    ///
+    /// let source = |_: &http::request::Parts| Some(TicketId::new("abc"));
+    /// let (parts, ()) = http::Request::new(()).into_parts();
+    /// let found = TicketMatch::at_root(TicketId::new("abc"));
+    /// assert_eq!(source.scope(&parts, found.clone()), found);
+    /// ```
     fn scope(&self, parts: &Parts, found: TicketMatch) -> TicketMatch {
         let _ = parts;
         found
