@@ -6,10 +6,11 @@
 //! ```
 //!
 //! Modes (`examples/support/peers.rs`, shared with `benches/layer.rs`):
-//! `bare`, `noop`, `otp`, `jwt`, `sessions`, `cookies`. At start it prints one line,
-//! `COOKIE <header value>`: the `Cookie` header a verified client sends (the
-//! same padding cookies in every mode, filled to 900 bytes, so every mode
-//! reads the same bytes).
+//! `bare`, `noop`, `noop-layer`, `spin`, `otp`, `param-layer`, `pattern`,
+//! `jwt`, `sessions`, `cookies`. At start it prints one line, `COOKIE
+//! <header value>`: the `Cookie` header a verified client sends (the same
+//! padding cookies in every mode, filled to 900 bytes, so every mode reads
+//! the same bytes).
 
 #![allow(missing_docs)]
 

@@ -11,6 +11,11 @@
 #   BASELINE=948f2a7 MODES="bare otp" scripts/load.sh   # also runs BASELINE_MODES
 #                                   # (default "otp") from a build of that revision, in
 #                                   # the same rounds, labelled otp@948f2a7: an A/B of a change
+#   TOGETHER=1 SECONDS_EACH=1 ROUNDS=150 scripts/load.sh   # starts every server
+#                                   # once, each on its own port (PORT, PORT+1, ...), and
+#                                   # cycles the load through them: with no start-up
+#                                   # between runs, short slices can alternate many times,
+#                                   # which pins a ratio down on a host whose speed drifts
 #   RESULTS_CSV=docs/benchmarks.csv scripts/load.sh   # also writes the medians
 #                                   # (cargo run --example plot_benchmarks plots them)
 #
@@ -23,7 +28,6 @@ SECONDS_EACH=${SECONDS_EACH:-5}
 CONNECTIONS=${CONNECTIONS:-32}
 MODES=${MODES:-"bare otp jwt sessions cookies"}
 PORT=${PORT:-4077}
-URL="http://127.0.0.1:$PORT/tickets/A7x9Qz-2026-LIVE"
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 cargo build --quiet --release --example bench_server --features test-util
@@ -45,17 +49,40 @@ if [ "$cores" -ge 2 ] && command -v taskset >/dev/null; then
 fi
 
 results=$(mktemp)
-trap 'rm -f "$results"; kill "${pid:-0}" 2>/dev/null || true' EXIT
+pids=()
+trap 'rm -f "$results"; kill "${pids[@]}" 2>/dev/null || true' EXIT
+
+# Starts the server of run number $1 on port PORT+$1 and sets `cookies[$1]` to
+# the header its verified client sends.
+start() {
+  local label binary mode port out
+  read -r label binary mode <<<"${runs[$1]}"
+  port=$((PORT + $1))
+  out=$(mktemp)
+  "${pin_server[@]}" "$binary" "$mode" "127.0.0.1:$port" >"$out" 2>/dev/null &
+  pids[$1]=$!
+  for _ in $(seq 100); do grep -q '^COOKIE ' "$out" && break; sleep 0.05; done
+  cookies[$1]=$(sed -n 's/^COOKIE //p' "$out")
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+  rm -f "$out"
+}
+stop() {
+  kill "${pids[$1]}"; wait "${pids[$1]}" 2>/dev/null || true
+}
+
+cookies=()
+if [ "${TOGETHER:-}" = 1 ]; then
+  for i in "${!runs[@]}"; do start "$i"; done
+fi
 for round in $(seq "$ROUNDS"); do
-  for run in "${runs[@]}"; do
-    read -r label binary mode <<<"$run"
-    out=$(mktemp)
-    "${pin_server[@]}" "$binary" "$mode" "127.0.0.1:$PORT" >"$out" 2>/dev/null &
-    pid=$!
-    for _ in $(seq 100); do grep -q '^COOKIE ' "$out" && break; sleep 0.05; done
-    cookie=$(sed -n 's/^COOKIE //p' "$out")
-    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.05; done
-    report=$("${pin_load[@]}" wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_EACH}s" -H "Cookie: $cookie" "$URL")
+  # Each round starts one mode later than the one before, so no mode always
+  # follows the same other.
+  for k in "${!runs[@]}"; do
+    i=$(((k + round) % ${#runs[@]}))
+    read -r label _ _ <<<"${runs[$i]}"
+    [ "${TOGETHER:-}" = 1 ] || start "$i"
+    url="http://127.0.0.1:$((PORT + i))/tickets/A7x9Qz-2026-LIVE"
+    report=$("${pin_load[@]}" wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_EACH}s" -H "Cookie: ${cookies[$i]}" "$url")
     if grep -q 'Non-2xx' <<<"$report"; then
       echo "$label: some responses were not 200 (the cookie did not pass):" >&2
       echo "$report" >&2
@@ -63,8 +90,7 @@ for round in $(seq "$ROUNDS"); do
     fi
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$report")
     echo "$round $label $rps" | tee -a "$results"
-    kill "$pid"; wait "$pid" 2>/dev/null || true
-    rm -f "$out"
+    [ "${TOGETHER:-}" = 1 ] || stop "$i"
   done
 done
 

@@ -263,6 +263,17 @@ pub(crate) async fn app(mode: &str) -> Option<(Router, String)> {
             "device=none".to_owned(),
         ),
         "otp" => otp().await,
+        // `otp` and `noop` applied with `.layer` instead: whether the way
+        // a layer is applied costs anything end to end.
+        "param-layer" => {
+            let app = router().layer(layer().with_ticket_param("ticket"));
+            let device = first_device_cookie(&app).await;
+            (app, device)
+        }
+        "noop-layer" => (
+            router().layer(tower::util::MapRequestLayer::new(|r: Request| r)),
+            "device=none".to_owned(),
+        ),
         "pattern" => pattern(tower_otp::Revocation::default()).await,
         "jwt" => jwt(),
         "sessions" => sessions().await,

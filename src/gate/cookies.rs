@@ -78,26 +78,45 @@ pub(crate) fn device<'a>(
         own = Finder::new(name);
         &own
     };
-    for header in headers.get_all(COOKIE) {
-        let header = header.as_bytes();
-        let mut from = 0;
-        while let Some(found) = finder.find(&header[from..]) {
-            let at = from + found;
-            from = at + 1;
-            // A pair starts at the header's start or after `;` and blanks.
-            let before = header[..at].trim_ascii_end();
-            if !(before.is_empty() || before.ends_with(b";")) {
-                continue;
-            }
-            let Some(rest) = value_of(&header[at..], name) else {
-                continue;
-            };
-            let end = memchr::memchr(b';', rest).unwrap_or(rest.len());
-            from = header.len() - rest.len() + end;
-            let value = unquote(rest[..end].trim_ascii_end());
-            if !value.is_empty() && accept(value) {
-                return true;
-            }
+    // A browser sends one `Cookie` header over HTTP/1.1 (HTTP/2 may split
+    // it). A map with as many values as names repeats no header, so `get`
+    // finds the only one without the iterator over repeated values.
+    if headers.len() == headers.keys_len() {
+        return headers
+            .get(COOKIE)
+            .is_some_and(|header| offer(header.as_bytes(), finder, name, &mut accept));
+    }
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .any(|header| offer(header.as_bytes(), finder, name, &mut accept))
+}
+
+/// [`device`] over one `Cookie` header.
+#[inline(always)]
+fn offer<'a>(
+    header: &'a [u8],
+    finder: &Finder<'_>,
+    name: &[u8],
+    accept: &mut impl FnMut(&'a [u8]) -> bool,
+) -> bool {
+    let mut from = 0;
+    while let Some(found) = finder.find(&header[from..]) {
+        let at = from + found;
+        from = at + 1;
+        // A pair starts at the header's start or after `;` and blanks.
+        let before = header[..at].trim_ascii_end();
+        if !(before.is_empty() || before.ends_with(b";")) {
+            continue;
+        }
+        let Some(rest) = value_of(&header[at..], name) else {
+            continue;
+        };
+        let end = memchr::memchr(b';', rest).unwrap_or(rest.len());
+        from = header.len() - rest.len() + end;
+        let value = unquote(rest[..end].trim_ascii_end());
+        if !value.is_empty() && accept(value) {
+            return true;
         }
     }
     false
@@ -205,6 +224,42 @@ mod tests {
         }));
         assert_eq!(seen, [b"1", b"2"]);
         assert_eq!(offered(&h, "otp-a"), [b"1", b"2", b"3"]);
+    }
+
+    /// Whether the map repeats a header or not (`device` reads a map with no
+    /// repeated name through `get`), every `Cookie` header is searched.
+    #[test]
+    fn every_cookie_header_is_searched_whatever_else_repeats() {
+        use http::HeaderName;
+        use http::header::{ACCEPT, HOST};
+        type Headers<'a> = &'a [(&'a HeaderName, &'static str)];
+        let cases: [(Headers<'_>, &[&[u8]]); 7] = [
+            (&[], &[]),
+            (&[(&HOST, "a")], &[]),
+            (&[(&COOKIE, "otp-a=1")], &[b"1"]),
+            (&[(&HOST, "a"), (&COOKIE, "x=0; otp-a=1")], &[b"1"]),
+            (
+                &[(&ACCEPT, "a"), (&ACCEPT, "b"), (&COOKIE, "otp-a=1")],
+                &[b"1"],
+            ),
+            (&[(&COOKIE, "x=0"), (&COOKIE, "otp-a=2")], &[b"2"]),
+            (
+                &[
+                    (&ACCEPT, "a"),
+                    (&COOKIE, "otp-a=1"),
+                    (&ACCEPT, "b"),
+                    (&COOKIE, "otp-a=2"),
+                ],
+                &[b"1", b"2"],
+            ),
+        ];
+        for (pairs, want) in cases {
+            let mut h = HeaderMap::new();
+            for (name, value) in pairs {
+                h.append(*name, HeaderValue::from_static(value));
+            }
+            assert_eq!(offered(&h, "otp-a"), want, "{pairs:?}");
+        }
     }
 
     /// Only a name that starts a pair counts: not one inside another
