@@ -13,9 +13,10 @@
 # Both counts matter end to end: between two requests the kernel's network
 # path evicts the server's code from the first-level cache, so each line of
 # code a request runs is fetched again (BENCHMARKS.md, "What instructions do
-# not explain"). Measured on 2026-11-30 over 100-150 alternating rounds,
-# 1,000 instructions cost about 1.3% of the bare router's requests per
-# second, and 100 lines of code about 1.1%.
+# not explain"). Measured on 2026-11-30 over 100 alternating rounds (the
+# `spin` mode against `noop`, `otp` and `pattern`), 1,000 instructions cost
+# about 1.4% of the bare router's requests per second, and 100 lines of code
+# 0.5-1%.
 #
 # Each count is (I(3000) - I(1000)) / 2000: the set-up cancels out.
 set -euo pipefail

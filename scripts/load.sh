@@ -55,8 +55,8 @@ trap 'rm -f "$results"; kill "${pids[@]}" 2>/dev/null || true' EXIT
 # Starts the server of run number $1 on port PORT+$1 and sets `cookies[$1]` to
 # the header its verified client sends.
 start() {
-  local label binary mode port out
-  read -r label binary mode <<<"${runs[$1]}"
+  local binary mode port out
+  read -r _ binary mode <<<"${runs[$1]}"
   port=$((PORT + $1))
   out=$(mktemp)
   "${pin_server[@]}" "$binary" "$mode" "127.0.0.1:$port" >"$out" 2>/dev/null &
@@ -68,6 +68,7 @@ start() {
 }
 stop() {
   kill "${pids[$1]}"; wait "${pids[$1]}" 2>/dev/null || true
+  unset 'pids[$1]'
 }
 
 cookies=()
@@ -96,7 +97,10 @@ done
 
 echo
 echo "mode       median req/s   ratio of medians   median of round ratios   middle half of round ratios   mean ± standard error"
-python3 - "$results" "${RESULTS_CSV:-}" <<'PY'
+# Modes are reported in the order they were asked for (rounds start with
+# a different one each time).
+labels=$(for run in "${runs[@]}"; do echo "${run%% *}"; done)
+python3 - "$results" "${RESULTS_CSV:-}" "$labels" <<'PY'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
 by, rounds = {}, {}
@@ -104,6 +108,8 @@ for rnd, mode, rps in rows:
     by.setdefault(mode, []).append(float(rps))
     rounds.setdefault(rnd, {})[mode] = float(rps)
 bare = statistics.median(by.get("bare", [float("nan")]))
+order = sys.argv[3].split()
+by = {mode: by[mode] for mode in sorted(by, key=order.index)}
 for mode, values in by.items():
     m = statistics.median(values)
     # Each round's ratio to the bare run next to it: drift on a shared host
