@@ -96,7 +96,7 @@ for round in $(seq "$ROUNDS"); do
 done
 
 echo
-echo "mode       median req/s   ratio of medians   median of round ratios   middle half of round ratios   mean ± standard error"
+echo "mode       median req/s   ratio of medians   median of round ratios   middle half of round ratios   mean ± standard error   added per request"
 # Modes are reported in the order they were asked for (rounds start with
 # a different one each time).
 labels=$(for run in "${runs[@]}"; do echo "${run%% *}"; done)
@@ -122,7 +122,11 @@ for mode, values in by.items():
     # closer than two standard errors is not decided by the run.
     mean = statistics.mean(paired) if paired else float("nan")
     se = statistics.stdev(paired) / len(paired) ** 0.5 if len(paired) >= 2 else 0.0
-    print(f"{mode:10} {m:12.0f}   {m / bare:14.3f}x   {pm:20.3f}x   {q[0]:13.3f}x - {q[2]:.3f}x   {mean:8.3f}x ± {se:.3f}")
+    # The time the mode adds to a request, round by round: what DESIGN.md's
+    # bar ("a few microseconds over the bare router") speaks of.
+    added = [1e6 / r[mode] - 1e6 / r["bare"] for r in rounds.values() if mode in r and "bare" in r]
+    am = statistics.median(added) if added else float("nan")
+    print(f"{mode:10} {m:12.0f}   {m / bare:14.3f}x   {pm:20.3f}x   {q[0]:13.3f}x - {q[2]:.3f}x   {mean:8.3f}x ± {se:.3f}   {am:+10.3f} µs")
 if sys.argv[2]:
     with open(sys.argv[2], "w") as out:
         out.write("mode,median_rps\n")
