@@ -114,7 +114,8 @@ for mode, values in by.items():
     m = statistics.median(values)
     # Each round's ratio to the bare run next to it: drift on a shared host
     # moves both runs of a round, so this is the steadier figure.
-    paired = [r[mode] / r["bare"] for r in rounds.values() if mode in r and "bare" in r]
+    pairs = [(r[mode], r["bare"]) for r in rounds.values() if mode in r and "bare" in r]
+    paired = [rps / base for rps, base in pairs]
     pm = statistics.median(paired) if paired else float("nan")
     # The spread of those ratios: how far one run can be trusted.
     q = statistics.quantiles(paired, n=4) if len(paired) >= 2 else [pm, pm, pm]
@@ -124,7 +125,7 @@ for mode, values in by.items():
     se = statistics.stdev(paired) / len(paired) ** 0.5 if len(paired) >= 2 else 0.0
     # The time the mode adds to a request, round by round: what DESIGN.md's
     # bar ("a few microseconds over the bare router") speaks of.
-    added = [1e6 / r[mode] - 1e6 / r["bare"] for r in rounds.values() if mode in r and "bare" in r]
+    added = [1e6 / rps - 1e6 / base for rps, base in pairs]
     am = statistics.median(added) if added else float("nan")
     print(f"{mode:10} {m:12.0f}   {m / bare:14.3f}x   {pm:20.3f}x   {q[0]:13.3f}x - {q[2]:.3f}x   {mean:8.3f}x ± {se:.3f}   {am:+10.3f} µs")
 if sys.argv[2]:
