@@ -64,6 +64,8 @@ def main():
         sys.exit(__doc__)
     path, runs = args[0], int(args[1])
     counts, owner = executions(path)
+    if not counts:
+        sys.exit(f"hot_code.py: no instruction counts in {path}")
     lines = {}
     for address, count in counts.items():
         if count >= runs:
