@@ -5,9 +5,10 @@
 //! (the test reads the codes the demo would mail).
 //!
 //! Needs `chromedriver` and `chromium`: from `CHROMEDRIVER` / `CHROME_BIN`,
-//! else from `PATH`. Without them the tests print why and pass, unless
-//! `OTP_BROWSER_TESTS_REQUIRED=1` (set by `.ci/run`, which installs Debian's
-//! `chromium`, `chromium-driver` and `fonts-noto-cjk`). The accessibility
+//! else from `PATH`. Without them the tests print why and are skipped, except
+//! under CI (`CI=true`, see `tests/needs`; `.ci/run` installs Debian's
+//! `chromium`, `chromium-driver` and `fonts-noto-cjk`), where they fail. The
+//! accessibility
 //! audit needs axe-core (`OTP_AXE_JS`, default
 //! `target/browser-tools/node_modules/axe-core/axe.min.js`, installed by
 //! `.ci/run` with npm).
@@ -19,6 +20,7 @@
 
 #[path = "../examples/support/demo_app.rs"]
 mod demo_app;
+mod needs;
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -479,18 +481,17 @@ impl Env {
 
     /// The same, with another first-device mode than the demo's default.
     async fn start_with(first_device: FirstDevice) -> Option<Env> {
-        let required = std::env::var("OTP_BROWSER_TESTS_REQUIRED").is_ok_and(|v| v == "1");
         let driver = executable("CHROMEDRIVER", &["chromedriver"]);
         let chrome = executable(
             "CHROME_BIN",
             &["chromium", "chromium-browser", "google-chrome"],
         );
         let (Some(driver), Some(chrome)) = (driver, chrome) else {
-            let why = "SKIPPED browser tests: chromedriver or chromium not found \
-                       (set CHROMEDRIVER and CHROME_BIN, or put them on PATH; \
-                       .ci/run installs Debian's chromium and chromium-driver)";
-            assert!(!required, "{why}");
-            eprintln!("{why}");
+            needs::missing(
+                "a browser: chromedriver or chromium not found (set CHROMEDRIVER and \
+                 CHROME_BIN, or put them on PATH; .ci/run installs Debian's chromium \
+                 and chromium-driver)",
+            );
             return None;
         };
         let axe_path = std::env::var_os("OTP_AXE_JS").map_or_else(
@@ -502,12 +503,10 @@ impl Env {
         );
         let axe = std::fs::read_to_string(&axe_path).ok();
         if axe.is_none() {
-            let why = format!(
-                "SKIPPED the axe audit: no axe-core at {}",
+            needs::missing(&format!(
+                "the axe audit: no axe-core at {} (OTP_AXE_JS)",
                 axe_path.display()
-            );
-            assert!(!required, "{why}");
-            eprintln!("{why}");
+            ));
         }
 
         // The demo's site, with a clock the test moves and a mailer it reads.

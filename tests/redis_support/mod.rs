@@ -12,6 +12,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tower_otp::RedisStore;
 use tower_otp::redis::{self, AsyncCommands};
 
+#[path = "../needs/mod.rs"]
+mod needs;
+
 pub const SINGLE_ENV: &str = "OTP_TEST_REDIS_URL";
 pub const CLUSTER_ENV: &str = "OTP_TEST_REDIS_CLUSTER_URLS";
 
@@ -27,18 +30,22 @@ pub static RUN_PREFIX: LazyLock<String> = LazyLock::new(|| {
     format!("{TEST_PREFIX}{secs}-{:08x}", rand::random::<u32>())
 });
 
-/// The single-node URL, or `None` after saying why the test is skipped.
+/// The single-node URL, or `None` when it is not set (which fails the test
+/// under CI, see `tests/needs`).
 pub fn single_url() -> Option<String> {
     match std::env::var(SINGLE_ENV) {
         Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
         _ => {
-            eprintln!("skipping: {SINGLE_ENV} not set");
+            needs::missing(&format!(
+                "Redis: {SINGLE_ENV} not set (e.g. redis://127.0.0.1:6379)"
+            ));
             None
         }
     }
 }
 
-/// The cluster URLs, or `None` after saying why the test is skipped.
+/// The cluster URLs, or `None` when they are not set (which fails the test
+/// under CI, see `tests/needs`).
 pub fn cluster_urls() -> Option<Vec<String>> {
     match std::env::var(CLUSTER_ENV) {
         Ok(urls) if !urls.trim().is_empty() => Some(
@@ -48,7 +55,10 @@ pub fn cluster_urls() -> Option<Vec<String>> {
                 .collect(),
         ),
         _ => {
-            eprintln!("skipping: {CLUSTER_ENV} not set");
+            needs::missing(&format!(
+                "a Redis Cluster: {CLUSTER_ENV} not set (.ci/redis-cluster.sh starts one \
+                 and prints the value)"
+            ));
             None
         }
     }
@@ -135,7 +145,8 @@ pub struct PrivateRedis {
 }
 
 impl PrivateRedis {
-    /// Starts one, or returns `None` after saying why the test is skipped.
+    /// Starts one, or returns `None` when `redis-server` is not on `PATH`
+    /// (which fails the test under CI, see `tests/needs`).
     pub fn start(extra: &[&str]) -> Option<Self> {
         if Command::new("redis-server")
             .arg("--version")
@@ -143,7 +154,7 @@ impl PrivateRedis {
             .status()
             .is_err()
         {
-            eprintln!("skipping: redis-server is not on PATH");
+            needs::missing("a Redis server of the test's own: redis-server is not on PATH");
             return None;
         }
         let port = TcpListener::bind("127.0.0.1:0")

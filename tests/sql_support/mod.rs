@@ -17,6 +17,9 @@ use tower_otp::store::{
 };
 use tower_otp::{TicketKey, Timestamp};
 
+#[path = "../needs/mod.rs"]
+mod needs;
+
 pub const PG_ENV: &str = "OTP_TEST_DATABASE_URL";
 
 /// A store that holds something until it is dropped (a temp dir, a schema).
@@ -142,14 +145,15 @@ mod postgres {
     use super::*;
     use tower_otp::PostgresStore;
 
-    /// The PostgreSQL URL, or `None` after saying why the test is skipped.
+    /// The PostgreSQL URL, or `None` when it is not set (which fails the
+    /// test under CI, see `tests/needs`).
     pub fn pg_url() -> Option<String> {
         match std::env::var(PG_ENV) {
             Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
             _ => {
-                eprintln!(
-                    "skipping: {PG_ENV} not set (e.g. postgres://postgres@127.0.0.1:5432/test)"
-                );
+                needs::missing(&format!(
+                    "PostgreSQL: {PG_ENV} not set (e.g. postgres://postgres@127.0.0.1:5432/test)"
+                ));
                 None
             }
         }
@@ -241,7 +245,8 @@ pub struct PrivatePostgres {
 }
 
 impl PrivatePostgres {
-    /// Starts one, or returns `None` after saying why the test is skipped.
+    /// Starts one, or returns `None` when it cannot (which fails the test
+    /// under CI, see `tests/needs`).
     pub fn start() -> Option<Self> {
         Self::start_with(&[])
     }
@@ -249,7 +254,9 @@ impl PrivatePostgres {
     /// Starts one with extra settings (`name=value`, as `-c` options).
     pub fn start_with(settings: &[&str]) -> Option<Self> {
         let Some(bin) = server_bin() else {
-            eprintln!("skipping: no PostgreSQL server under /usr/lib/postgresql/*/bin");
+            needs::missing(
+                "a PostgreSQL server of the test's own: no initdb under /usr/lib/postgresql/*/bin",
+            );
             return None;
         };
         let as_user = is_root().then(|| "postgres".to_owned());
@@ -263,7 +270,10 @@ impl PrivatePostgres {
                 .arg(dir.path())
                 .status();
             if !matches!(owned, Ok(s) if s.success()) {
-                eprintln!("skipping: running as root and cannot hand a temp dir to user {user}");
+                needs::missing(&format!(
+                    "a PostgreSQL server of the test's own: running as root and cannot hand \
+                     a temp dir to user {user} ({owned:?})"
+                ));
                 return None;
             }
         }
@@ -284,11 +294,16 @@ impl PrivatePostgres {
             .command("initdb")
             .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
             .arg(&data)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if !matches!(init, Ok(s) if s.success()) {
-            eprintln!("skipping: initdb failed ({init:?})");
+            .output();
+        if !matches!(&init, Ok(out) if out.status.success()) {
+            let why = match &init {
+                Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
+                Err(e) => e.to_string(),
+            };
+            needs::missing(&format!(
+                "a PostgreSQL server of the test's own: initdb failed: {}",
+                why.trim()
+            ));
             return None;
         }
         server.resume();
