@@ -269,59 +269,120 @@ async fn requests_without_a_ticket_pass_untouched() {
 
 #[tokio::test]
 async fn lockout_after_twenty_failures_spares_verified_devices() {
+    let policy = tower_otp::Limits::default().policy().clone();
+    let (threshold, per_round) = (policy.lockout_threshold, policy.max_attempts);
+    assert_eq!(
+        (threshold, per_round),
+        (20, 5),
+        "the defaults this test walks"
+    );
+    let lockout = policy.lockout_duration.as_secs();
+    assert_eq!(lockout, 3600);
     let h = Harness::new();
     let mut owner = h.browser();
-    owner.open(T).await;
+    assert!(owner.open(T).await.is_ticket(), "the owner's first device");
     let mut b = h.browser();
-    b.get(T).await;
-    let mut sent = 0;
-    let mut locked = false;
-    for round in 0..5 {
+    assert_eq!(b.get(T).await.status, StatusCode::UNAUTHORIZED);
+    // Four rounds of five wrong codes: the twentieth consecutive failure
+    // locks, none before it. Each round begins with a send, past the cooldown.
+    let mut failures = 0;
+    let mut code = String::new();
+    for round in 0..threshold / per_round {
         h.advance(Duration::from_secs(301));
-        let reply = b
-            .submit(
-                T,
-                &[
-                    ("action", if round == 0 { "send" } else { "resend" }),
-                    ("email", "a@example.com"),
-                ],
-            )
+        let action = if round == 0 { "send" } else { "resend" };
+        let sent = b
+            .post_form(T, &[("action", action), ("email", "a@example.com")])
             .await;
-        let _ = reply;
-        sent += 1;
-        let code = h.last_code();
+        assert_eq!(
+            sent.status,
+            StatusCode::SEE_OTHER,
+            "round {round}: {}",
+            sent.body
+        );
+        assert_eq!(
+            h.mailer.count(),
+            round as usize + 1,
+            "round {round}: mailed"
+        );
+        code = h.last_code();
         let wrong = if code == "000000" { "111111" } else { "000000" };
-        for _ in 0..5 {
+        for attempt in 1..=per_round {
+            failures += 1;
             let reply = b
-                .post_form(T, &[("action", "verify"), ("code", wrong)])
+                .post_json(T, serde_json::json!({"action": "verify", "code": wrong}))
                 .await;
-            if reply.status == StatusCode::TOO_MANY_REQUESTS && reply.json_or_html_locked() {
-                locked = true;
+            let body = reply.json();
+            if failures < threshold {
+                assert_eq!(
+                    reply.status,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "failure {failures}: {body}"
+                );
+                assert_eq!(body["error"], "invalid_code", "failure {failures}");
+                assert_eq!(
+                    body["attempts_left"],
+                    per_round - attempt,
+                    "failure {failures}"
+                );
+                assert_eq!(reply.header("retry-after"), None, "failure {failures}");
+            } else {
+                assert_eq!(
+                    reply.status,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "failure {failures}: {body}"
+                );
+                assert_eq!(body["error"], "locked", "failure {failures}");
+                assert_eq!(body["retry_after"], lockout);
+                assert_eq!(reply.header("retry-after"), Some("3600"));
             }
         }
-        if locked {
-            break;
-        }
     }
-    assert!(locked, "locked after 20 failures ({sent} rounds)");
-    let reply = b.get_json(T).await.json();
-    assert_eq!(reply["state"], "locked");
+    assert_eq!(failures, threshold);
+    assert_eq!(
+        h.state("abc").await.state,
+        tower_otp::ChallengeState::Locked
+    );
+    // The 21st try is refused as locked, even with the last code mailed; so
+    // is a new send.
+    let reply = b
+        .post_json(T, serde_json::json!({"action": "verify", "code": code}))
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.json()["error"], "locked");
+    assert_eq!(reply.header("retry-after"), Some("3600"));
+    assert!(reply.device_cookie().is_none());
+    let reply = b
+        .post_json(T, serde_json::json!({"action": "resend"}))
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.json()["error"], "locked");
+    assert_eq!(h.mailer.count(), 4, "no mail while locked");
+    let reply = b.get_json(T).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.json()["state"], "locked");
     // The verified owner still passes.
     assert!(owner.get(T).await.is_ticket());
-    // An hour later new devices may try again.
-    h.advance(Duration::from_secs(3601));
-    assert_ne!(b.get_json(T).await.json()["state"], "locked");
-}
-
-trait LockedPage {
-    fn json_or_html_locked(&self) -> bool;
-}
-
-impl LockedPage for common::Reply {
-    fn json_or_html_locked(&self) -> bool {
-        self.header("retry-after")
-            .is_some_and(|s| s.parse::<u64>().unwrap() > 600)
-    }
+    // The lock lasts exactly the hour: one second before, still locked...
+    h.advance(Duration::from_secs(lockout - 1));
+    assert_eq!(b.get_json(T).await.json()["state"], "locked");
+    // ...then new devices may try again.
+    h.advance(Duration::from_secs(1));
+    assert_eq!(b.get_json(T).await.json()["state"], "send_required");
+    let sent = b
+        .post_json(T, serde_json::json!({"action": "resend"}))
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    assert_eq!(h.mailer.count(), 5);
 }
 
 #[tokio::test]
