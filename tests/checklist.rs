@@ -158,42 +158,73 @@ async fn row_7_10_a_code_in_the_url_is_ignored() {
 }
 
 /// Row 11.1: every method on every protected route, without a cookie, is
-/// answered by the gate, never by the ticket handler.
+/// answered by the gate, never by the ticket handler. The routes answer
+/// every method (so a method the gate let through would be served, not
+/// refused by the router), and the gate's own answer is expected exactly:
+/// the challenge page (401) for every method but POST, which is a gate
+/// action, refused (415) for a body that is neither a form nor JSON.
 #[tokio::test]
 async fn row_11_1_every_method_on_every_protected_route_is_gated() {
+    use axum::routing::any;
+
+    async fn any_method(method: Method) -> String {
+        format!("{} {method}", common::TICKET_BODY)
+    }
     let h = Harness::new();
+    let unguarded = axum::Router::new()
+        .route("/tickets/{ticket}", any(any_method))
+        .route("/tickets/{ticket}/pdf", any(any_method))
+        .route("/tickets/{ticket}/", any(any_method));
+    let guarded = unguarded.clone().layer(h.layer.clone());
     h.claim("matrix").await;
+    let methods = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::CONNECT,
+        Method::from_bytes(b"PROPFIND").unwrap(),
+        Method::from_bytes(b"MKCOL").unwrap(),
+    ];
+    let request = |method: &Method, path: &str| {
+        Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header("host", "tickets.test")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let mut checked = 0;
     for path in ["/tickets/matrix", "/tickets/matrix/pdf", "/tickets/matrix/"] {
-        for method in [
-            Method::GET,
-            Method::HEAD,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-            Method::OPTIONS,
-            Method::TRACE,
-            Method::from_bytes(b"PROPFIND").unwrap(),
-        ] {
-            let reply = h
-                .browser()
-                .send(
-                    Request::builder()
-                        .method(method.clone())
-                        .uri(path)
-                        .header("host", "tickets.test")
-                        .body(Body::empty())
-                        .unwrap(),
-                )
+        for method in &methods {
+            // Without the gate, the route serves this method.
+            let served = Browser::on(unguarded.clone())
+                .send(request(method, path))
                 .await;
-            assert!(!reply.is_ticket(), "{method} {path}: {reply:?}");
+            assert_eq!(served.status, StatusCode::OK, "{method} {path} unguarded");
+
+            let reply = Browser::on(guarded.clone())
+                .send(request(method, path))
+                .await;
+            let expected = if *method == Method::POST {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            assert_eq!(reply.status, expected, "{method} {path}: {reply:?}");
             assert!(
-                reply.status.is_client_error() || reply.status.is_redirection(),
-                "{method} {path}: {}",
-                reply.status
+                !reply.body.contains(common::TICKET_BODY),
+                "{method} {path}: {reply:?}"
             );
+            assert!(reply.device_cookie().is_none(), "{method} {path}");
+            checked += 1;
         }
     }
+    assert_eq!(checked, 3 * methods.len());
 }
 
 /// Row 5.5: the mail names the configured origin, never the request's

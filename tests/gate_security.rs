@@ -356,41 +356,106 @@ fn stays_home(location: &str) -> bool {
         && !location.contains(['\t', '\n', '\r'])
 }
 
+/// Row 13.1's payload table, under the `/tickets/{ticket}` pattern: each
+/// path tries to make the request's own URL, where every redirect goes,
+/// look like another host. Beside each, the URL the gate redirects to
+/// (a backslash percent-encoded; the router decodes it back), or `None`
+/// where it answers 404 (an id with a control character) with no
+/// `Location` at all. The answers are exact, so a payload that stopped
+/// redirecting, or started, fails the test too.
+const REDIRECT_PAYLOADS: &[(&str, Option<&str>)] = &[
+    (
+        "/tickets/abc?next=https://evil.com",
+        Some("/tickets/abc?next=https://evil.com"),
+    ),
+    (
+        "/tickets/abc?return_to=//evil.com",
+        Some("/tickets/abc?return_to=//evil.com"),
+    ),
+    (
+        "/tickets/abc?next=/%09/evil.com",
+        Some("/tickets/abc?next=/%09/evil.com"),
+    ),
+    ("/tickets/%2F%2Fevil.com", Some("/tickets/%2F%2Fevil.com")),
+    ("/tickets/%5Cevil.com", Some("/tickets/%5Cevil.com")),
+    ("/tickets/\\evil.com", Some("/tickets/%5Cevil.com")),
+    ("/tickets/%09/evil.com", None),
+    ("/tickets/%09evil.com", None),
+    ("/tickets/abc%09/x", None),
+    (
+        "/tickets/abc/..%2F..%2Fevil.com",
+        Some("/tickets/abc/..%2F..%2Fevil.com"),
+    ),
+    ("/tickets/../../admin", Some("/tickets/../../admin")),
+    (
+        "/tickets/javascript:alert(1)",
+        Some("/tickets/javascript:alert(1)"),
+    ),
+    ("/tickets/http:evil.com", Some("/tickets/http:evil.com")),
+    (
+        "/tickets/https:%2F%2Fevil.com",
+        Some("/tickets/https:%2F%2Fevil.com"),
+    ),
+];
+
+/// Checks one answer against the table: a 303 to `want` exactly, or a 404
+/// without a `Location`.
+fn assert_redirect(path: &str, reply: &common::Reply, want: Option<&str>) {
+    let location = reply.header("location");
+    match want {
+        Some(want) => {
+            assert_eq!(reply.status, StatusCode::SEE_OTHER, "{path}: {reply:?}");
+            let location = location.expect("a redirect names where");
+            assert!(stays_home(location), "{path} → {location}");
+            assert_eq!(location, want, "{path}");
+        }
+        None => {
+            assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}: {reply:?}");
+            assert_eq!(location, None, "{path}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn redirects_never_leave_the_site() {
-    // Every redirect is to the request's own path: try to make that path look like another host.
+    // The first-device probe's redirect (GET, trust mode): the URL, marked.
     let h = Harness::new();
-    let paths = [
-        "/tickets/abc?next=https://evil.com",
-        "/tickets/abc?return_to=//evil.com",
-        "/tickets/%2F%2Fevil.com",
-        "/tickets/%5Cevil.com",
-        "/tickets/\\evil.com",
-        "/tickets/abc/..%2F..%2Fevil.com",
-        "/tickets/javascript:alert(1)",
-        "/tickets/http:evil.com",
-    ];
-    for path in paths {
+    for &(path, want) in REDIRECT_PAYLOADS {
+        let reply = h.browser().get(path).await;
+        let want = want.map(common::probe_location);
+        assert_redirect(path, &reply, want.as_deref());
+    }
+    // The redirect after an action (POST, every device challenged).
+    // Each send to its own address, past the resend cooldown: the answer
+    // is the redirect, never a budget's refusal.
+    let h = Harness::with(|l| l.with_first_device(FirstDevice::Challenge));
+    for (i, &(path, want)) in REDIRECT_PAYLOADS.iter().enumerate() {
+        h.advance(Duration::from_secs(120));
         let mut b = h.browser();
-        let reply = b.get(path).await;
-        if let Some(location) = reply.header("location") {
-            assert!(stays_home(location), "{path} → {location}");
-            // The same URL (marked by the first-device probe); a backslash is
-            // percent-encoded (the router decodes it back).
-            assert_eq!(location, common::probe_location(&path.replace('\\', "%5C")));
-        }
+        b.get(path).await;
+        let email = format!("redirect{i}@example.com");
+        let reply = b
+            .post_form(path, &[("action", "send"), ("email", &email)])
+            .await;
+        assert_redirect(path, &reply, want);
     }
 }
 
 #[tokio::test]
 async fn a_root_level_ticket_pattern_is_no_open_redirect() {
     let h = Harness::with(|l| l.with_ticket_path("/{ticket}").unwrap());
-    for path in ["/\\evil.com", "/\\/evil.com", "/\\evil.com?x=1"] {
+    for (path, want) in [
+        ("/\\evil.com", Some("/%5Cevil.com")),
+        ("/\\/evil.com", Some("/%5C/evil.com")),
+        ("/\\evil.com?x=1", Some("/%5Cevil.com?x=1")),
+        ("/%09/evil.com", None),
+        ("/%09evil.com", None),
+        ("//evil.com", None),
+    ] {
         // The probe redirect of an unclaimed ticket.
         let reply = h.browser().get(path).await;
-        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{path}");
-        let location = reply.header("location").unwrap();
-        assert!(stays_home(location), "{path} → {location}");
+        let want = want.map(common::probe_location);
+        assert_redirect(path, &reply, want.as_deref());
     }
     // The redirect after an action.
     let h = Harness::with(|l| {
