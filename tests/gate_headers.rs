@@ -12,7 +12,7 @@ use common::{Browser, FailingStore, Harness, Reply, csp_directives, nonces_in};
 use http::header::CACHE_CONTROL;
 use http::{Method, StatusCode};
 use serde_json::json;
-use tower_otp::{FirstDevice, Secret};
+use tower_otp::{EmailAddress, FirstDevice, Limits, MemoryStore, Secret};
 
 const T: &str = "/tickets/abc";
 
@@ -58,15 +58,8 @@ fn assert_gate_headers(case: &str, reply: &Reply) {
             );
         }
     }
-    // (A spent attempt budget is a 429 without a wait: see the ignored test below.)
-    if reply.status == StatusCode::TOO_MANY_REQUESTS && !case.contains("too many attempts") {
-        let wait = reply
-            .header("retry-after")
-            .unwrap_or_else(|| panic!("{case}: Retry-After"));
-        assert!(
-            wait.parse::<u64>().unwrap() > 0,
-            "{case}: Retry-After {wait}"
-        );
+    if reply.status == StatusCode::TOO_MANY_REQUESTS {
+        retry_after_seconds(case, reply);
     }
     if content_type.starts_with("text/html") {
         assert_eq!(d["form-action"], ["'self'"], "{case}: {csp}");
@@ -269,7 +262,7 @@ async fn every_response_class() -> Vec<(String, Reply)> {
     );
 
     // 429 locked: 20 wrong codes over four rounds.
-    let (mut lb, _locked) = lock("locked").await;
+    let (mut lb, _locked, _) = lock("locked").await;
     push("401 locked page", lb.get("/tickets/locked").await);
     push("401 locked JSON", lb.get_json("/tickets/locked").await);
     push(
@@ -330,13 +323,16 @@ async fn every_response_class() -> Vec<(String, Reply)> {
     out
 }
 
-/// A ticket locked for new devices, and the browser that locked it.
-async fn lock(id: &str) -> (Browser, Harness) {
+/// A ticket locked for new devices, the browser that locked it, and the
+/// answer to its twentieth wrong code (the one that locked).
+async fn lock(id: &str) -> (Browser, Harness, Reply) {
     let h = Harness::new();
     h.claim(id).await;
     let path = common::ticket_path(id);
     let mut b = h.browser();
-    b.get(&path).await;
+    assert_eq!(b.get(&path).await.status, StatusCode::UNAUTHORIZED);
+    let mut failures = 0;
+    let mut last = None;
     for round in 0..4 {
         h.advance(Duration::from_secs(301));
         let action = if round == 0 { "send" } else { "resend" };
@@ -347,12 +343,22 @@ async fn lock(id: &str) -> (Browser, Harness) {
         let code = h.last_code();
         let wrong = if code == "000000" { "111111" } else { "000000" };
         for _ in 0..5 {
-            b.post_form(&path, &[("action", "verify"), ("code", wrong)])
+            failures += 1;
+            let reply = b
+                .post_form(&path, &[("action", "verify"), ("code", wrong)])
                 .await;
+            if failures < 20 {
+                assert_eq!(
+                    reply.status,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "failure {failures}"
+                );
+            }
+            last = Some(reply);
         }
     }
     assert_eq!(h.state(id).await.state, tower_otp::ChallengeState::Locked);
-    (b, h)
+    (b, h, last.expect("twenty failures"))
 }
 
 #[tokio::test]
@@ -464,22 +470,248 @@ async fn the_passed_ticket_page_is_not_stored_with_revocation_checks_on() {
     assert_eq!(page.header("cache-control"), Some("no-store"));
 }
 
+/// The `Retry-After` of a 429: a whole, positive number of seconds.
+fn retry_after_seconds(case: &str, reply: &Reply) -> u64 {
+    let value = reply
+        .header("retry-after")
+        .unwrap_or_else(|| panic!("{case}: a 429 without Retry-After"));
+    assert!(
+        !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()),
+        "{case}: Retry-After {value:?} is not whole seconds"
+    );
+    let seconds: u64 = value.parse().unwrap();
+    assert!(seconds > 0, "{case}: Retry-After {seconds}");
+    seconds
+}
+
+/// Checks a 429: its JSON error code (for a JSON reply), and a `Retry-After`
+/// of exactly `wait` seconds, the same as the body's `retry_after` if it has one.
+fn assert_429(case: &str, reply: &Reply, error: &str, wait: u64) {
+    assert_eq!(
+        reply.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{case}: {}",
+        reply.body
+    );
+    assert_eq!(
+        retry_after_seconds(case, reply),
+        wait,
+        "{case}: Retry-After"
+    );
+    if reply
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("application/json"))
+    {
+        let body = reply.json();
+        assert_eq!(body["error"], error, "{case}: {body}");
+        if error != "too_many_attempts" {
+            assert_eq!(body["retry_after"], wait, "{case}: {body}");
+        }
+    }
+}
+
+/// A send by form and by JSON, both refused with `error` and `wait`; a
+/// refused send changes nothing, so both see the same.
+async fn assert_send_429(
+    case: &str,
+    b: &mut Browser,
+    path: &str,
+    email: &str,
+    error: &str,
+    wait: u64,
+) {
+    let mut fields = vec![("action", "resend")];
+    let mut json = json!({"action": "resend"});
+    if !email.is_empty() {
+        fields = vec![("action", "send"), ("email", email)];
+        json = json!({"action": "send", "email": email});
+    }
+    let html = b.post_form(path, &fields).await;
+    assert_429(&format!("{case} (HTML)"), &html, error, wait);
+    let reply = b.post_json(path, json).await;
+    assert_429(&format!("{case} (JSON)"), &reply, error, wait);
+}
+
+/// A harness with these limits.
+fn limited(limits: Limits) -> Harness {
+    Harness::build_with_flow(
+        &Secret::random(),
+        MemoryStore::new(),
+        |flow| flow.with_limits(limits),
+        |layer| layer,
+    )
+}
+
+/// A browser sends a code to `email` through ticket `id` (claimed by another
+/// device first, unless it is bound).
+async fn send_through(h: &Harness, id: &str, email: &str, claim: bool) -> Browser {
+    if claim {
+        h.claim(id).await;
+    }
+    let path = common::ticket_path(id);
+    let mut b = h.browser();
+    assert_eq!(b.get(&path).await.status, StatusCode::UNAUTHORIZED, "{id}");
+    let reply = b
+        .post_form(&path, &[("action", "send"), ("email", email)])
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{id}: {}", reply.body);
+    b
+}
+
+/// Every kind of 429 the gate answers, in HTML and JSON, says when to retry:
+/// a whole, positive number of seconds, the wait the clock gives (rounded up).
 #[tokio::test]
 async fn every_429_says_when_to_retry() {
+    let mailbox = "taro@example.com";
+
+    // The resend cooldown: 60 s after the first send, 120 s after the second.
     let h = Harness::new();
     h.claim("abc").await;
-    let (mut b, code) = h.sent("abc", "a@example.com").await;
+    let (mut b, _) = h.sent("abc", mailbox).await;
+    h.advance(Duration::from_millis(17_300));
+    assert_send_429("first cooldown", &mut b, T, "", "throttled", 43).await;
+    h.advance(Duration::from_millis(42_700));
+    let sent = b.post_form(T, &[("action", "resend")]).await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    h.advance(Duration::from_secs(1));
+    assert_send_429("second cooldown", &mut b, T, "", "throttled", 119).await;
+
+    // The ticket's budget: five sends an hour (at 0, 60, 180, 480 and 780 s);
+    // past the last cooldown, the first send must leave the hour.
+    let h = Harness::new();
+    h.claim("abc").await;
+    let (mut b, _) = h.sent("abc", mailbox).await;
+    for wait in [60, 120, 300, 300] {
+        h.advance(Duration::from_secs(wait));
+        let sent = b.post_form(T, &[("action", "resend")]).await;
+        assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    }
+    h.advance(Duration::from_secs(300));
+    assert_send_429("ticket budget", &mut b, T, "", "throttled", 3600 - 1080).await;
+
+    // A mailbox's budget, across tickets and spellings (two an hour here).
+    let h = limited(Limits::default().with_sends_per_address(2).unwrap());
+    send_through(&h, "m1", mailbox, true).await;
+    h.advance(Duration::from_secs(10));
+    send_through(&h, "m2", "Taro+news@example.com", true).await;
+    h.advance(Duration::from_secs(15));
+    h.claim("m3").await;
+    let mut b = h.browser();
+    b.get("/tickets/m3").await;
+    assert_send_429(
+        "mailbox budget",
+        &mut b,
+        "/tickets/m3",
+        "TARO@example.com",
+        "throttled",
+        3600 - 25,
+    )
+    .await;
+
+    // The owner's budget: tickets bound to the mailbox, counted apart from
+    // strangers' sends (two an hour here).
+    let h = limited(Limits::default().with_sends_per_address(2).unwrap());
+    let owner = EmailAddress::parse(mailbox).unwrap();
+    for id in ["o1", "o2", "o3"] {
+        let bound = h.layer.flow().pre_bind(&h.key(id), &owner).await.unwrap();
+        assert_eq!(bound, tower_otp::store::BindOutcome::Bound, "{id}");
+    }
+    send_through(&h, "o1", "", false).await;
+    h.advance(Duration::from_secs(20));
+    send_through(&h, "o2", "", false).await;
+    h.advance(Duration::from_secs(30));
+    let mut b = h.browser();
+    b.get("/tickets/o3").await;
+    assert_send_429(
+        "owner budget",
+        &mut b,
+        "/tickets/o3",
+        "",
+        "throttled",
+        3600 - 50,
+    )
+    .await;
+    // Strangers' budget for the same mailbox is untouched.
+    send_through(&h, "s1", mailbox, true).await;
+
+    // A domain's budget, whatever the mailbox (two an hour here).
+    let h = limited(Limits::default().with_sends_per_domain(2).unwrap());
+    send_through(&h, "d1", "a@example.com", true).await;
+    h.advance(Duration::from_secs(5));
+    send_through(&h, "d2", "b@example.com", true).await;
+    h.advance(Duration::from_secs(5));
+    h.claim("d3").await;
+    let mut b = h.browser();
+    b.get("/tickets/d3").await;
+    assert_send_429(
+        "domain budget",
+        &mut b,
+        "/tickets/d3",
+        "c@example.com",
+        "throttled",
+        3600 - 10,
+    )
+    .await;
+
+    // The site-wide budget, whatever the domain (two an hour here).
+    let h = limited(Limits::default().with_sends_site_wide(Some(2)).unwrap());
+    send_through(&h, "w1", "a@example.com", true).await;
+    h.advance(Duration::from_secs(40));
+    send_through(&h, "w2", "b@example.org", true).await;
+    h.advance(Duration::from_secs(40));
+    h.claim("w3").await;
+    let mut b = h.browser();
+    b.get("/tickets/w3").await;
+    assert_send_429(
+        "site-wide budget",
+        &mut b,
+        "/tickets/w3",
+        "c@example.net",
+        "throttled",
+        3600 - 80,
+    )
+    .await;
+
+    // A spent round: the wait is the next send's. Never 0, even when that
+    // send is allowed now.
+    let h = Harness::new();
+    h.claim("abc").await;
+    let (mut b, code) = h.sent("abc", mailbox).await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for _ in 0..5 {
-        b.post_json(T, json!({"action": "verify", "code": wrong}))
+        let reply = b
+            .post_form(T, &[("action", "verify"), ("code", wrong)])
             .await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    let reply = b
-        .post_json(T, json!({"action": "verify", "code": code}))
+    h.advance(Duration::from_secs(7));
+    for (wait, case) in [(53, "spent round"), (1, "spent round, send allowed")] {
+        let html = b
+            .post_form(T, &[("action", "verify"), ("code", &code)])
+            .await;
+        assert_429(&format!("{case} (HTML)"), &html, "too_many_attempts", wait);
+        let reply = b
+            .post_json(T, json!({"action": "verify", "code": code}))
+            .await;
+        assert_429(&format!("{case} (JSON)"), &reply, "too_many_attempts", wait);
+        h.advance(Duration::from_secs(53));
+    }
+
+    // The lockout: the twentieth failure, then any verify or send until the
+    // hour has passed.
+    let (mut b, h, twentieth) = lock("locked").await;
+    assert_429("the locking failure", &twentieth, "locked", 3600);
+    h.advance(Duration::from_millis(1_234_500));
+    let path = "/tickets/locked";
+    let html = b
+        .post_form(path, &[("action", "verify"), ("code", "123456")])
         .await;
-    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(reply.json()["error"], "too_many_attempts");
-    assert!(reply.header("retry-after").is_some(), "{reply:?}");
+    assert_429("locked verify (HTML)", &html, "locked", 3600 - 1234);
+    let reply = b
+        .post_json(path, json!({"action": "verify", "code": "123456"}))
+        .await;
+    assert_429("locked verify (JSON)", &reply, "locked", 3600 - 1234);
+    assert_send_429("locked send", &mut b, path, "", "locked", 3600 - 1234).await;
 }
 
 #[tokio::test]
