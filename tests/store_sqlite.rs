@@ -272,28 +272,41 @@ async fn bindings_and_lockouts_survive_a_new_store() {
     assert!(page.body.contains("t***@e******.com"), "{}", page.body);
 }
 
-/// Parallel guesses from many tasks on one file count exactly.
+/// Parallel guesses from many tasks on one file count exactly: 64 tasks on
+/// four worker threads, each with its own handle onto the file (as
+/// processes would hold it), start together behind a barrier; exactly the
+/// round's five are counted wrong (one per attempts-left value) and every
+/// other guess finds the round spent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn guesses_from_many_tasks_count_exactly() {
+    const TASKS: usize = 64;
     let (_dir, path) = temp_db();
-    let store = Arc::new(sqlite_at(&path).await);
+    let stores = [
+        Arc::new(sqlite_at(&path).await),
+        Arc::new(sqlite_at(&path).await),
+    ];
     let policy = Policy::default();
     let ticket = random_ticket();
     let (address, key) = random_address();
     let code = random_code();
-    let now = Timestamp::from_system_time(std::time::SystemTime::now());
-    store
+    let now = t(0);
+    let issued = stores[0]
         .issue_code(&IssueRequest::new(
             &ticket, &address, &key, &code, now, &policy,
         ))
         .await
         .unwrap();
-    let tasks: Vec<_> = (0..64)
-        .map(|_| {
-            let store = store.clone();
+    assert!(matches!(issued, IssueOutcome::Issued { .. }), "{issued:?}");
+    let barrier = Arc::new(tokio::sync::Barrier::new(TASKS));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|i| {
+            let store = stores[i % stores.len()].clone();
             let policy = policy.clone();
+            let barrier = barrier.clone();
+            let guess = random_code();
+            assert!(!guess.ct_eq(&code));
             tokio::spawn(async move {
-                let guess = random_code();
+                barrier.wait().await;
                 store
                     .verify_code(&VerifyRequest::new(&ticket, &guess, now, &policy))
                     .await
@@ -301,16 +314,27 @@ async fn guesses_from_many_tasks_count_exactly() {
             })
         })
         .collect();
-    let mut wrong = 0;
+    let mut left = Vec::new();
+    let mut exhausted = 0;
     for task in tasks {
-        if matches!(task.await.unwrap(), VerifyOutcome::Wrong { .. }) {
-            wrong += 1;
+        match task.await.unwrap() {
+            VerifyOutcome::Wrong {
+                attempts_left,
+                locked_until: None,
+            } => left.push(attempts_left),
+            VerifyOutcome::Exhausted => exhausted += 1,
+            other => panic!("{other:?}"),
         }
     }
-    assert_eq!(wrong, policy.max_attempts);
+    left.sort_unstable();
+    assert_eq!(left, [0, 1, 2, 3, 4], "one wrong guess per attempt");
+    assert_eq!(exhausted, TASKS - 5);
+    let snapshot = stores[1].load(&ticket, now, &policy).await.unwrap();
+    assert_eq!(snapshot.attempts_used, policy.max_attempts);
+    assert_eq!(snapshot.consecutive_failures, policy.max_attempts);
 }
 
-/// Issue 11, finding 4: claims on unbound tickets (two GETs on any id) are
+/// Claims on unbound tickets (two GETs on any id) are
 /// rows only until their lifetime passes; the sweep then removes them, and
 /// keeps bound tickets. Measured: rows before and after.
 #[tokio::test]
