@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::device::{DeviceCookie, DeviceTokens};
-use crate::flow::Flow;
+use crate::flow::{Flow, Registration};
 use crate::gate::decision::FirstDevice;
 use crate::pages::{DefaultPages, Pages};
 use crate::revocation::Revocation;
@@ -54,12 +54,15 @@ pub(crate) struct Config {
     pub(crate) ticket_validator: Option<TicketValidator>,
     /// The ephemeral-store warning was logged (once per layer, shared by clones).
     pub(crate) warned: Arc<std::sync::atomic::AtomicBool>,
+    /// Counts these settings among the flow's layers while they live, by
+    /// whether they check revocation.
+    pub(crate) registration: Registration,
 }
 
 impl Config {
     /// The defaults of every layer setting, each with its reason.
     pub(crate) fn new(flow: Flow) -> Self {
-        flow.set_revocation_enforced(Revocation::default() != Revocation::Off);
+        let registration = flow.register_layer(Revocation::default() != Revocation::Off);
         Self {
             // 30-day device cookies (NIST SP 800-63B AAL1 re-verification),
             // HS256 with a key derived from the flow's secret.
@@ -79,6 +82,7 @@ impl Config {
             ticket_hint: None,
             ticket_validator: None,
             warned: Arc::default(),
+            registration,
         }
     }
 

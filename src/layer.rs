@@ -341,10 +341,10 @@ impl<T> OtpLayer<T> {
     /// # drop(otp);
     /// ```
     pub fn with_revocation(self, revocation: Revocation) -> Self {
-        self.config
-            .flow
-            .set_revocation_enforced(revocation != Revocation::Off);
-        self.edit(|c| c.revocation = revocation)
+        self.edit(|c| {
+            c.revocation = revocation;
+            c.registration = c.flow.register_layer(revocation != Revocation::Off);
+        })
     }
 
     /// Trusts the scheme your reverse proxy reports in `X-Forwarded-Proto`

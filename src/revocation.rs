@@ -19,8 +19,11 @@ pub enum Revocation {
     /// serves for `ttl` and reads them again in the background, so the
     /// verified path does no store I/O: a revoked device is refused at once
     /// on the instance that revoked it, and within `ttl` (plus one store read)
-    /// on the others. A ticket an instance has not seen yet passes its first
-    /// request while its generation is read.
+    /// on the others. A ticket an instance has no reading of (after a
+    /// restart, say) is read before any device passes: one read, shared by
+    /// the requests that arrive meanwhile. While the store is down an
+    /// instance keeps the generations it last read, and answers `503` to
+    /// devices on tickets it has none for.
     Cached {
         /// How long a generation is trusted before it is read again.
         ttl: Duration,

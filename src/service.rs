@@ -114,12 +114,13 @@ where
                 generation: claims.generation,
             };
             // Revocation from this instance's cache: a device known to be
-            // revoked is checked against the store like any other.
+            // revoked, or on a ticket this instance has never read (after a
+            // restart, say), is checked against the store first.
             if let Revocation::Cached { ttl } = config.revocation {
                 facts.revocation_check = config
                     .flow
                     .known_generation(&key, now, ttl)
-                    .is_some_and(|current| claims.generation < current);
+                    .is_none_or(|current| claims.generation < current);
             }
         }
         let decision = decide(&facts);

@@ -171,8 +171,10 @@ impl Generations {
         }
     }
 
-    /// Records a generation read (or set) at `now`; `None` forgets the
-    /// attempt (a failed read), so the next request asks again.
+    /// Records a generation read (or set) at `now`. `None` is a failed read:
+    /// a ticket never read is forgotten; one read before keeps its last
+    /// generation, still stale, so the next request asks again (while the
+    /// store is down, no revocation can be written either).
     pub(crate) fn record(&self, ticket: &TicketKey, generation: Option<u64>, now: Timestamp) {
         let key = bits(ticket);
         let mut shard = self.shard(ticket).lock().unwrap_or_else(|e| e.into_inner());
@@ -191,9 +193,12 @@ impl Generations {
                     },
                 );
             }
-            None => {
-                shard.remove(&key);
-            }
+            None => match shard.get_mut(&key) {
+                Some(entry) if entry.generation.is_some() => entry.refreshing = false,
+                _ => {
+                    shard.remove(&key);
+                }
+            },
         }
         drop(shard);
         // Every thread's copies are void from here on.
@@ -293,18 +298,48 @@ mod tests {
     }
 
     #[test]
-    fn generations_only_move_forward_and_failures_forget() {
+    fn generations_only_move_forward() {
         let cache = Generations::new(100);
         let t = TicketKey::from_bytes([2; 16]);
         cache.record(&t, Some(3), at(0));
         cache.record(&t, Some(1), at(1)); // an older read that finished late
         assert_eq!(cache.known(&t, at(1), TTL).generation, Some(3));
-        cache.record(&t, None, at(2));
+    }
+
+    #[test]
+    fn a_failed_read_keeps_what_was_read_and_asks_again() {
+        let cache = Generations::new(100);
+        // Never read: forgotten, the next request asks again.
+        let fresh = TicketKey::from_bytes([3; 16]);
+        assert!(cache.known(&fresh, at(0), TTL).refresh);
+        cache.record(&fresh, None, at(0));
         assert_eq!(
-            cache.known(&t, at(2), TTL),
+            cache.known(&fresh, at(1), TTL),
             Known {
                 generation: None,
                 refresh: true
+            }
+        );
+        // Read before: the stale generation stays, and each later request
+        // asks for one more refresh until one lands.
+        let t = TicketKey::from_bytes([2; 16]);
+        cache.record(&t, Some(3), at(0));
+        assert!(cache.known(&t, at(6), TTL).refresh);
+        cache.record(&t, None, at(6));
+        assert_eq!(
+            cache.known(&t, at(7), TTL),
+            Known {
+                generation: Some(3),
+                refresh: true
+            }
+        );
+        assert!(!cache.known(&t, at(7), TTL).refresh, "one refresh in flight");
+        cache.record(&t, Some(4), at(8));
+        assert_eq!(
+            cache.known(&t, at(8), TTL),
+            Known {
+                generation: Some(4),
+                refresh: false
             }
         );
     }

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use self::enforcers::{Enforcement, Enforcers};
+pub(crate) use self::enforcers::Registration;
 use self::generations::Generations;
+use self::shared_read::SharedReads;
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::code::Code;
 use crate::device::KeyRing;
@@ -21,7 +24,9 @@ use crate::store::{
 };
 use crate::ticket::{TicketId, TicketKey};
 
+mod enforcers;
 mod generations;
+mod shared_read;
 mod keys;
 mod limits;
 mod outcome;
@@ -82,10 +87,13 @@ struct Inner {
     default_locale: Locale,
     /// Mail sent in the background (the new-device notice), shared by every clone.
     background: Arc<Background>,
-    /// A layer over this flow checks revocation; shared by every clone.
-    revocation_enforced: Arc<std::sync::atomic::AtomicBool>,
+    /// The live layers over this flow, by whether they check revocation;
+    /// shared by every clone.
+    enforcers: Arc<Enforcers>,
     /// The generations of recently seen tickets; shared by every clone.
     generations: Arc<Generations>,
+    /// Generation reads in flight, shared by the requests that wait on them.
+    generation_reads: Arc<SharedReads>,
 }
 
 /// Counts the mail in flight in the background, so tests can wait for it.
@@ -119,9 +127,10 @@ impl Flow {
                 notify_new_device: true,
                 default_locale: Locale::default(),
                 background: Arc::default(),
-                revocation_enforced: Arc::default(),
+                enforcers: Arc::default(),
                 // 100,000 tickets: about 6 MB at most.
                 generations: Arc::new(Generations::new(100_000)),
+                generation_reads: Arc::default(),
             }),
         }
     }
@@ -375,9 +384,11 @@ impl Flow {
     }
 
     /// The generation this instance last read for `ticket`, trusted for
-    /// `ttl`; a missing or stale one is read again in the background (counted
-    /// by [`Flow::settled`]). No store I/O on the caller's path; `now` is
-    /// the caller's reading of the clock.
+    /// `ttl`; a stale one is read again in the background (counted by
+    /// [`Flow::settled`]). No store I/O on the caller's path; `now` is the
+    /// caller's reading of the clock. `None`: this instance has no reading
+    /// (never read, evicted, or its read failed), and the caller reads it
+    /// before anything passes ([`Flow::shared_generation`]).
     pub(crate) fn known_generation(
         &self,
         ticket: &TicketKey,
@@ -385,7 +396,7 @@ impl Flow {
         ttl: Duration,
     ) -> Option<u64> {
         let known = self.inner.generations.known(ticket, now, ttl);
-        if known.refresh {
+        if known.refresh && known.generation.is_some() {
             let flow = self.clone();
             let ticket = *ticket;
             self.spawn_background(async move {
@@ -407,6 +418,31 @@ impl Flow {
             });
         }
         known.generation
+    }
+
+    /// The ticket's generation from the store, for a device whose ticket
+    /// this instance has no reading of: one read, shared by every request
+    /// that waits for it at the same time, and recorded for the ones after.
+    /// `None` when the store failed (logged).
+    pub(crate) async fn shared_generation(&self, ticket: &TicketKey) -> Option<u64> {
+        let read = async {
+            let now = self.now();
+            let read = self
+                .inner
+                .store
+                .load(ticket, now, self.inner.limits.policy())
+                .await;
+            let generation = match read {
+                Ok(snapshot) => Some(snapshot.generation),
+                Err(error) => {
+                    tracing::error!(ticket = ticket.label(), %error, "store unavailable");
+                    None
+                }
+            };
+            self.inner.generations.record(ticket, generation, now);
+            generation
+        };
+        self.inner.generation_reads.read(ticket, read).await
     }
 
     /// The ticket's revocation generation (device tokens from an older one are revoked).
@@ -805,18 +841,22 @@ impl Flow {
     /// Revokes every device token of the ticket issued so far. They stop
     /// passing only where a layer over this flow checks revocation
     /// ([`OtpLayer::with_revocation`](crate::OtpLayer::with_revocation)):
-    /// [`Revoked::enforced`] says whether one does, and a warning is logged
-    /// when none does.
+    /// [`Revoked::enforced`] says whether every live layer over this flow
+    /// does, and a warning is logged when they do not.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret, TicketId};
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Revocation, Secret, TicketId};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let ticket = flow.ticket_key(&TicketId::new("A7x9Qz"));
     /// assert!(!flow.revoke_devices(&ticket).await?.enforced);
-    /// let _layer = OtpLayer::new(flow.clone()); // revocation cached by default
+    /// let layer = OtpLayer::new(flow.clone()); // revocation cached by default
     /// assert!(flow.revoke_devices(&ticket).await?.enforced);
+    /// let off = OtpLayer::new(flow.clone()).with_revocation(Revocation::Off);
+    /// assert!(!flow.revoke_devices(&ticket).await?.enforced);
+    /// drop((layer, off));
+    /// assert!(!flow.revoke_devices(&ticket).await?.enforced); // no layer at all
     /// # Ok::<(), tower_otp::store::StoreError>(())
     /// # }).unwrap();
     /// ```
@@ -833,23 +873,42 @@ impl Flow {
         self.inner
             .generations
             .record(ticket, Some(generation), self.now());
-        let enforced = self.inner.revocation_enforced.load(Ordering::Acquire);
-        if !enforced {
-            tracing::warn!(
-                ticket = ticket.label(),
-                "devices revoked in the store, but no layer checks revocation: their cookies \
-                 keep passing until they expire (OtpLayer::with_revocation)"
-            );
-        }
+        let enforced = self.warn_unless_enforced(ticket);
         Ok(Revoked {
             generation,
             enforced,
         })
     }
 
-    /// Whether a layer over this flow checks revocation (set by the layer).
-    pub(crate) fn set_revocation_enforced(&self, on: bool) {
-        self.inner.revocation_enforced.store(on, Ordering::Release);
+    /// Whether every live layer over this flow refuses revoked devices; a
+    /// warning names the cause when they do not.
+    pub(crate) fn warn_unless_enforced(&self, ticket: &TicketKey) -> bool {
+        match self.inner.enforcers.enforcement() {
+            Enforcement::Enforced => true,
+            Enforcement::NoLayer => {
+                tracing::warn!(
+                    ticket = ticket.label(),
+                    "devices revoked in the store, but no layer over this flow is serving: \
+                     nothing here refuses their cookies"
+                );
+                false
+            }
+            Enforcement::SomeLayerOff => {
+                tracing::warn!(
+                    ticket = ticket.label(),
+                    "devices revoked in the store, but a layer over this flow does not check \
+                     revocation: their cookies pass it until they expire \
+                     (OtpLayer::with_revocation)"
+                );
+                false
+            }
+        }
+    }
+
+    /// Counts a layer's settings among this flow's layers while they live
+    /// (`checks`: it checks revocation).
+    pub(crate) fn register_layer(&self, checks: bool) -> Registration {
+        Registration::new(&self.inner.enforcers, checks)
     }
 }
 

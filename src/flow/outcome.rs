@@ -105,10 +105,13 @@ pub struct Verified {
 pub struct Revoked {
     /// The ticket's new revocation generation.
     pub generation: u64,
-    /// A layer over this flow checks revocation
-    /// ([`OtpLayer::with_revocation`](crate::OtpLayer::with_revocation), on by default),
-    /// so revoked devices are refused from their next request. When `false`,
-    /// their cookies keep passing until they expire.
+    /// Every layer over this flow that is alive now (built and not dropped:
+    /// the layers that serve) checks revocation
+    /// ([`OtpLayer::with_revocation`](crate::OtpLayer::with_revocation), on by
+    /// default), and there is at least one, so revoked devices are refused
+    /// from their next request. When `false`, a warning names why: no layer is
+    /// alive, or one has revocation off and lets their cookies pass until
+    /// they expire.
     pub enforced: bool,
 }
 

@@ -371,21 +371,11 @@ impl Flow {
     }
 
     /// A support action moved the generation: this instance refuses the
-    /// revoked devices from their next request, and a warning says when no
-    /// layer checks revocation at all.
+    /// revoked devices from their next request, and a warning says when the
+    /// live layers do not all refuse them.
     fn revoked(&self, ticket: &TicketKey, generation: u64, now: Timestamp) {
         self.inner.generations.record(ticket, Some(generation), now);
-        if !self
-            .inner
-            .revocation_enforced
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
-            tracing::warn!(
-                ticket = ticket.label(),
-                "devices revoked in the store, but no layer checks revocation: their cookies \
-                 keep passing until they expire (OtpLayer::with_revocation)"
-            );
-        }
+        let _ = self.warn_unless_enforced(ticket);
     }
 
     /// Ends a lockout of new devices and resets the consecutive-failure

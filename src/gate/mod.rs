@@ -25,6 +25,7 @@ use crate::device::DeviceClaims;
 use crate::error::BoxError;
 use crate::extract::VerifiedDevice;
 use crate::pages::{PageKind, RequestProblem};
+use crate::revocation::Revocation;
 use crate::ticket::{TicketKey, TicketMatch};
 
 pub(crate) mod action;
@@ -115,6 +116,24 @@ pub(crate) fn no_store_unless_set<B>(response: &mut Response<B>) {
     }
 }
 
+/// Passes a device the store's generation let through, to the inner service.
+async fn pass_verified<S, ReqBody, ResBody>(
+    inner: &mut S,
+    (parts, body): (Parts, ReqBody),
+    found: TicketMatch,
+    key: TicketKey,
+    claims: Option<DeviceClaims>,
+) -> GateResult<ResBody, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    let claims = claims.expect("a signed device has claims");
+    let device = VerifiedDevice::new(found.id, key, claims);
+    let mut response = pass(inner, parts, body, device).await?;
+    no_store_unless_set(&mut response);
+    Ok(response)
+}
+
 /// Answers a request [`decide`] sent to [`Decision::Lookup`]: reads the
 /// ticket's state, decides again with it, and acts.
 ///
@@ -137,6 +156,27 @@ where
     ReqBody: http_body::Body,
     ReqBody::Error: Into<BoxError>,
 {
+    // A signed device under cached revocation: the generation this instance
+    // knows by now, else one read shared by every request waiting on it
+    // (after a restart, say), decides. A revoked device, or a failed read,
+    // goes on to the full state below.
+    if let (Some(_), Revocation::Cached { ttl }) = (&claims, config.revocation) {
+        let known = config.flow.known_generation(&key, config.flow.now(), ttl);
+        let generation = match known {
+            Some(generation) => Some(generation),
+            None => config.flow.shared_generation(&key).await,
+        };
+        if let Some(generation) = generation {
+            let stored = Stored::Read {
+                generation,
+                claimable: false,
+            };
+            if decide(&Facts { stored, ..facts }) == Decision::PassVerified {
+                span.record("outcome", Decision::PassVerified.name());
+                return pass_verified(&mut inner, (parts, body), found, key, claims).await;
+            }
+        }
+    }
     let challenge = match config.flow.lookup(&key).await {
         Ok(found) => Some(found),
         Err(error) => {
@@ -155,11 +195,7 @@ where
     // What the head adds (prefetch, probe, mark) never makes a device pass.
     if decide(&facts) == Decision::PassVerified {
         span.record("outcome", Decision::PassVerified.name());
-        let claims = claims.expect("a signed device has claims");
-        let device = VerifiedDevice::new(found.id, key, claims);
-        let mut response = pass(&mut inner, parts, body, device).await?;
-        no_store_unless_set(&mut response);
-        return Ok(response);
+        return pass_verified(&mut inner, (parts, body), found, key, claims).await;
     }
     let jar = if facts.plain_http {
         cookies::Jar::default()

@@ -517,6 +517,117 @@ impl tower_otp::store::Store for FailingStore {
     }
 }
 
+/// A memory store that several harnesses (instances) can share, counting
+/// its reads, and that a test can take down (every call fails) and bring
+/// back.
+#[derive(Clone, Default)]
+pub struct SharedStore {
+    inner: std::sync::Arc<MemoryStore>,
+    loads: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SharedStore {
+    /// Reads (`load`) so far.
+    pub fn loads(&self) -> usize {
+        self.loads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Takes the store down (`true`) or brings it back.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn up(&self) -> Result<&MemoryStore, tower_otp::store::StoreError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(tower_otp::store::StoreError::msg("down"))
+        } else {
+            Ok(&self.inner)
+        }
+    }
+}
+
+#[tower_otp::async_trait]
+impl tower_otp::store::Store for SharedStore {
+    async fn load(
+        &self,
+        t: &tower_otp::TicketKey,
+        now: Timestamp,
+        p: &tower_otp::store::Policy,
+    ) -> Result<tower_otp::store::TicketSnapshot, tower_otp::store::StoreError> {
+        self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.up()?.load(t, now, p).await
+    }
+    async fn claim_first_device(
+        &self,
+        t: &tower_otp::TicketKey,
+        now: Timestamp,
+        p: &tower_otp::store::Policy,
+    ) -> Result<tower_otp::store::ClaimOutcome, tower_otp::store::StoreError> {
+        self.up()?.claim_first_device(t, now, p).await
+    }
+    async fn bind(
+        &self,
+        r: &tower_otp::store::BindRequest<'_>,
+    ) -> Result<tower_otp::store::BindOutcome, tower_otp::store::StoreError> {
+        self.up()?.bind(r).await
+    }
+    async fn issue_code(
+        &self,
+        r: &tower_otp::store::IssueRequest<'_>,
+    ) -> Result<tower_otp::store::IssueOutcome, tower_otp::store::StoreError> {
+        self.up()?.issue_code(r).await
+    }
+    async fn withdraw_code(
+        &self,
+        r: &tower_otp::store::IssueRequest<'_>,
+    ) -> Result<(), tower_otp::store::StoreError> {
+        self.up()?.withdraw_code(r).await
+    }
+    async fn verify_code(
+        &self,
+        r: &tower_otp::store::VerifyRequest<'_>,
+    ) -> Result<tower_otp::store::VerifyOutcome, tower_otp::store::StoreError> {
+        self.up()?.verify_code(r).await
+    }
+    async fn restart(
+        &self,
+        t: &tower_otp::TicketKey,
+        now: Timestamp,
+    ) -> Result<tower_otp::store::RestartOutcome, tower_otp::store::StoreError> {
+        self.up()?.restart(t, now).await
+    }
+    async fn revoke_devices(
+        &self,
+        t: &tower_otp::TicketKey,
+    ) -> Result<u64, tower_otp::store::StoreError> {
+        self.up()?.revoke_devices(t).await
+    }
+    async fn unbind(
+        &self,
+        t: &tower_otp::TicketKey,
+        now: Timestamp,
+    ) -> Result<tower_otp::store::UnbindOutcome, tower_otp::store::StoreError> {
+        self.up()?.unbind(t, now).await
+    }
+    async fn rebind(
+        &self,
+        r: &tower_otp::store::BindRequest<'_>,
+    ) -> Result<tower_otp::store::RebindOutcome, tower_otp::store::StoreError> {
+        self.up()?.rebind(r).await
+    }
+    async fn clear_lockout(
+        &self,
+        t: &tower_otp::TicketKey,
+        now: Timestamp,
+    ) -> Result<tower_otp::store::LockoutCleared, tower_otp::store::StoreError> {
+        self.up()?.clear_lockout(t, now).await
+    }
+    async fn forget(&self, t: &tower_otp::TicketKey) -> Result<bool, tower_otp::store::StoreError> {
+        self.up()?.forget(t).await
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Logs.
 

@@ -1,0 +1,181 @@
+//! The gate through the ordinary life of a deployment: a restart, a second
+//! instance, a store that goes down, a layer built with other settings. In
+//! each, no device passes that the store says must not.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Browser, Harness, SharedStore};
+use http::StatusCode;
+use tokio::sync::Barrier;
+use tower_otp::{OtpLayer, Revocation, Secret};
+
+const T: &str = "/tickets/abc";
+const BURST: usize = 200;
+
+/// `BURST` requests at once, each from its own copy of `device`, on `app`.
+async fn burst(app: &axum::Router, device: &Browser) -> Vec<common::Reply> {
+    let barrier = Arc::new(Barrier::new(BURST));
+    let tasks: Vec<_> = (0..BURST)
+        .map(|_| {
+            let mut browser = Browser::on(app.clone());
+            browser.jar = device.jar.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                browser.get(T).await
+            })
+        })
+        .collect();
+    let mut replies = Vec::new();
+    for task in tasks {
+        replies.push(task.await.unwrap());
+    }
+    replies
+}
+
+/// A device, then its instance stops; the device's browser for the next one.
+async fn device_on(secret: &Secret, store: &SharedStore) -> Browser {
+    let before = Harness::build(secret, store.clone(), |l| l);
+    let mut device = before.browser();
+    assert!(device.open(T).await.is_ticket());
+    device
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_a_restart_no_revoked_device_passes() {
+    let secret = Secret::random();
+    let store = SharedStore::default();
+    let before = Harness::build(&secret, store.clone(), |l| l);
+    let mut device = before.browser();
+    assert!(device.open(T).await.is_ticket());
+    let revoked = before
+        .layer
+        .flow()
+        .revoke_devices(&before.key("abc"))
+        .await
+        .unwrap();
+    assert!(revoked.enforced);
+    drop(before);
+
+    // The restart: a new process (flow, cache, layer) on the same store.
+    let after = Harness::build(&secret, store.clone(), |l| l);
+    let replies = burst(&after.app, &device).await;
+    let passed = replies.iter().filter(|r| r.is_ticket()).count();
+    assert_eq!(passed, 0, "revoked devices passed after the restart");
+    assert!(
+        replies.iter().all(|r| r.status == StatusCode::UNAUTHORIZED),
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_a_restart_a_burst_of_devices_shares_one_read() {
+    let secret = Secret::random();
+    let store = SharedStore::default();
+    let device = device_on(&secret, &store).await;
+    let after = Harness::build(&secret, store.clone(), |l| l);
+    let loads = store.loads();
+    let replies = burst(&after.app, &device).await;
+    assert!(replies.iter().all(common::Reply::is_ticket));
+    let read = store.loads() - loads;
+    // One read, shared; a request that saw no reading a moment before the
+    // read landed, and looked for it a moment after, may read once more.
+    assert!(
+        (1..=3).contains(&read),
+        "{read} store reads for {BURST} requests"
+    );
+    // Warm now: the verified path reads nothing.
+    let loads = store.loads();
+    let mut browser = Browser::on(after.app.clone());
+    browser.jar = device.jar.clone();
+    for _ in 0..20 {
+        assert!(browser.get(T).await.is_ticket());
+    }
+    after.layer.flow().settled().await;
+    assert_eq!(store.loads(), loads);
+}
+
+#[tokio::test]
+async fn a_cold_instance_answers_503_while_the_store_is_down() {
+    let secret = Secret::random();
+    let store = SharedStore::default();
+    let device = device_on(&secret, &store).await;
+    let after = Harness::build(&secret, store.clone(), |l| l);
+    store.set_down(true);
+    let mut browser = Browser::on(after.app.clone());
+    browser.jar = device.jar.clone();
+    let reply = browser.get(T).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{reply:?}");
+    // Back up: the device passes.
+    store.set_down(false);
+    assert!(browser.get(T).await.is_ticket());
+}
+
+#[tokio::test]
+async fn a_warm_instance_keeps_passing_devices_while_the_store_is_down() {
+    let secret = Secret::random();
+    let store = SharedStore::default();
+    let ttl = Duration::from_secs(5);
+    let h = Harness::build(&secret, store.clone(), |l| {
+        l.with_revocation(Revocation::Cached { ttl })
+    });
+    let mut device = h.browser();
+    assert!(device.open(T).await.is_ticket());
+    assert!(device.get(T).await.is_ticket());
+    store.set_down(true);
+    // Past the TTL, every request asks for a refresh, which fails and is
+    // asked for again; the device keeps passing on the last generation read.
+    for round in 0..3 {
+        h.advance(ttl);
+        let loads = store.loads();
+        assert!(device.get(T).await.is_ticket(), "round {round}");
+        h.layer.flow().settled().await;
+        assert_eq!(store.loads(), loads + 1, "round {round}: one refresh tried");
+    }
+    // Back up: the next refresh lands, and the reads stop.
+    store.set_down(false);
+    assert!(device.get(T).await.is_ticket());
+    h.layer.flow().settled().await;
+    let loads = store.loads();
+    assert!(device.get(T).await.is_ticket());
+    h.layer.flow().settled().await;
+    assert_eq!(store.loads(), loads, "fresh again");
+}
+
+#[tokio::test]
+async fn revoking_says_enforced_only_when_every_serving_layer_checks() {
+    let secret = Secret::random();
+    let store = SharedStore::default();
+    let off = Harness::build(&secret, store.clone(), |l| {
+        l.with_revocation(Revocation::Off)
+    });
+    let flow = off.layer.flow().clone();
+    let mut device = off.browser();
+    assert!(device.open(T).await.is_ticket());
+    // A default layer (revocation on) built and dropped changes nothing.
+    drop(OtpLayer::new(flow.clone()));
+    let revoked = flow.revoke_devices(&off.key("abc")).await.unwrap();
+    assert!(!revoked.enforced, "the layer that serves does not check");
+    assert!(device.get(T).await.is_ticket(), "and the revoked device passes");
+
+    // A checking layer beside it: still not enforced where the other serves.
+    let checking = Harness::build(&secret, store.clone(), |l| l);
+    let both = checking.layer.flow().revoke_devices(&off.key("abc")).await;
+    assert!(!both.unwrap().enforced);
+    // Only checking layers left: enforced, and true of what serves.
+    drop(off);
+    let revoked = checking
+        .layer
+        .flow()
+        .revoke_devices(&checking.key("abc"))
+        .await
+        .unwrap();
+    assert!(revoked.enforced);
+    let mut on_checking = Browser::on(checking.app.clone());
+    on_checking.jar = device.jar.clone();
+    assert_eq!(on_checking.get(T).await.status, StatusCode::UNAUTHORIZED);
+}
