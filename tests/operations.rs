@@ -154,28 +154,33 @@ async fn revoking_says_enforced_only_when_every_serving_layer_checks() {
         l.with_revocation(Revocation::Off)
     });
     let flow = off.layer.flow().clone();
+    let key = off.key("abc");
     let mut device = off.browser();
     assert!(device.open(T).await.is_ticket());
     // A default layer (revocation on) built and dropped changes nothing.
     drop(OtpLayer::new(flow.clone()));
-    let revoked = flow.revoke_devices(&off.key("abc")).await.unwrap();
+    let revoked = flow.revoke_devices(&key).await.unwrap();
     assert!(!revoked.enforced, "the layer that serves does not check");
-    assert!(device.get(T).await.is_ticket(), "and the revoked device passes");
+    assert!(
+        device.get(T).await.is_ticket(),
+        "and the revoked device passes"
+    );
 
-    // A checking layer beside it: still not enforced where the other serves.
-    let checking = Harness::build(&secret, store.clone(), |l| l);
-    let both = checking.layer.flow().revoke_devices(&off.key("abc")).await;
-    assert!(!both.unwrap().enforced);
-    // Only checking layers left: enforced, and true of what serves.
-    drop(off);
-    let revoked = checking
-        .layer
-        .flow()
-        .revoke_devices(&checking.key("abc"))
-        .await
-        .unwrap();
-    assert!(revoked.enforced);
-    let mut on_checking = Browser::on(checking.app.clone());
-    on_checking.jar = device.jar.clone();
-    assert_eq!(on_checking.get(T).await.status, StatusCode::UNAUTHORIZED);
+    // A checking layer over the same flow beside it: still not enforced.
+    let beside = OtpLayer::new(flow.clone())
+        .with_ticket_path("/tickets/{ticket}")
+        .unwrap()
+        .with_cookie_secure(false);
+    assert!(!flow.revoke_devices(&key).await.unwrap().enforced);
+    // Only the checking layer left (the browser held a router with the
+    // other): enforced, and true of what it serves.
+    let jar = device.jar.clone();
+    drop((off, device));
+    assert!(flow.revoke_devices(&key).await.unwrap().enforced);
+    let mut on_beside = Browser::on(common::app().layer(beside));
+    on_beside.jar = jar;
+    assert_eq!(on_beside.get(T).await.status, StatusCode::UNAUTHORIZED);
+    // A layer changed to `Off` after it was built counts as `Off`.
+    let _changed = OtpLayer::new(flow.clone()).with_revocation(Revocation::Off);
+    assert!(!flow.revoke_devices(&key).await.unwrap().enforced);
 }

@@ -72,7 +72,14 @@ mod tests {
             }));
         }
         // Every task is waiting on the one read before it finishes.
-        while reads.in_flight.lock().unwrap().get(&ticket).map(Arc::strong_count) != Some(51) {
+        while reads
+            .in_flight
+            .lock()
+            .unwrap()
+            .get(&ticket)
+            .map(Arc::strong_count)
+            != Some(51)
+        {
             tokio::task::yield_now().await;
         }
         gate.notify_one();
@@ -80,7 +87,10 @@ mod tests {
             assert_eq!(task.await.unwrap(), Some(3));
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        assert!(reads.in_flight.lock().unwrap().is_empty(), "nothing left behind");
+        assert!(
+            reads.in_flight.lock().unwrap().is_empty(),
+            "nothing left behind"
+        );
         // A later request reads afresh.
         let again = reads.read(&ticket, async { Some(4) }).await;
         assert_eq!(again, Some(4));
