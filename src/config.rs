@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::device::{DeviceCookie, DeviceTokens};
 use crate::flow::{Flow, Registration};
 use crate::gate::decision::FirstDevice;
+use crate::gate::public_origin::PublicOrigin;
 use crate::pages::{DefaultPages, Pages};
 use crate::revocation::Revocation;
 use crate::ticket::TicketId;
@@ -48,6 +49,11 @@ pub(crate) struct Config {
     /// Off: `X-Forwarded-Proto` is client-controlled unless a proxy the
     /// operator runs overwrites it (checklist 16.1/16.2).
     pub(crate) trust_forwarded_proto: bool,
+    /// None: POST origins are checked against the request's own `Host`, and
+    /// the HTTPS redirect goes to it. Behind a proxy that rewrites `Host`,
+    /// the operator names the origin browsers use (`Host` and
+    /// `X-Forwarded-Host` are never trusted for it).
+    pub(crate) public_origin: Option<PublicOrigin>,
     pub(crate) ticket_hint: Option<TicketHint>,
     /// Unknown ids are answered 404 before anything is stored (none: every
     /// id the source finds is a ticket).
@@ -79,6 +85,7 @@ impl Config {
             trust_same_site: false,
             revocation: Revocation::default(),
             trust_forwarded_proto: false,
+            public_origin: None,
             ticket_hint: None,
             ticket_validator: None,
             warned: Arc::default(),
@@ -105,6 +112,7 @@ impl fmt::Debug for Config {
             .field("trust_same_site", &self.trust_same_site)
             .field("revocation", &self.revocation)
             .field("trust_forwarded_proto", &self.trust_forwarded_proto)
+            .field("public_origin", &self.public_origin)
             .finish_non_exhaustive()
     }
 }

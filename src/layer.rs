@@ -10,6 +10,7 @@ use crate::device::KeyRing;
 use crate::error::ConfigError;
 use crate::flow::Flow;
 use crate::gate::decision::FirstDevice;
+use crate::gate::public_origin::PublicOrigin;
 use crate::pages::Pages;
 use crate::revocation::Revocation;
 use crate::service::OtpService;
@@ -365,6 +366,58 @@ impl<T> OtpLayer<T> {
         self.edit(|c| c.trust_forwarded_proto = trust)
     }
 
+    /// The origin browsers use to reach the site, scheme and host (and a
+    /// port other than the scheme's default): `https://tickets.example`.
+    /// Default: none, and the gate takes the site's origin from each
+    /// request's `Host`. Set it behind a reverse proxy, and wherever you
+    /// know it: it is then the only thing the gate trusts for the origin.
+    ///
+    /// - **POSTs**: a POST whose `Origin` (sent by browsers without Fetch
+    ///   Metadata) is not this one, or one of
+    ///   [`with_allowed_origins`](OtpLayer::with_allowed_origins), is refused
+    ///   (`403`, `csrf`). `Host` and `X-Forwarded-Host` are ignored: a proxy
+    ///   may rewrite the one (nginx sends `Host: 127.0.0.1:3000` to
+    ///   `proxy_pass http://127.0.0.1:3000`, which refuses every POST when
+    ///   the gate compares with `Host`), and a client may send the other.
+    /// - **Scheme**: the site is on HTTPS when the origin is `https://`.
+    ///   With [`with_trusted_forwarded_proto`](OtpLayer::with_trusted_forwarded_proto),
+    ///   a ticket request the proxy does not say came over HTTPS (it says
+    ///   `http`, or nothing: a client on the application's own port) is
+    ///   redirected (`308`) to this origin, with the same path and query. An
+    ///   `http://` origin says the site is plain HTTP (a proxy on your own
+    ///   machine): nothing is redirected, and cookies must not be `Secure`
+    ///   ([`with_cookie_secure`](OtpLayer::with_cookie_secure)`(false)`).
+    ///
+    /// It is not [`Flow::with_site_origin`](crate::Flow::with_site_origin),
+    /// the origin e-mails show, and is not taken from it: that one is text
+    /// for people, and this one decides which requests pass, so adding an
+    /// origin to the mails never changes what the gate accepts. Give both
+    /// the same value; a layer whose flow shows another origin logs a
+    /// warning when it is applied.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
+    ///     .with_site_origin("https://tickets.example"); // shown in e-mails
+    /// let otp = OtpLayer::new(flow)
+    ///     .with_public_origin("https://tickets.example")? // what requests are checked against
+    ///     .with_trusted_forwarded_proto(true); // nginx sets X-Forwarded-Proto
+    /// assert!(OtpLayer::new(otp.flow().clone()).with_public_origin("tickets.example").is_err());
+    /// # Ok::<(), tower_otp::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`] for anything but `http://` or `https://`
+    /// and a host (a name, an IPv4 address or a bracketed IPv6 address),
+    /// with an optional port and nothing after it: no path, query, user or
+    /// fragment. A trailing `/` is dropped; an internationalised name is
+    /// kept in its `xn--` form, as browsers send it.
+    pub fn with_public_origin(self, origin: &str) -> Result<Self, ConfigError> {
+        let origin = PublicOrigin::parse(origin)?;
+        Ok(self.edit(|c| c.public_origin = Some(origin)))
+    }
+
     /// How long the gate waits for the body of a form or JSON POST. Default:
     /// 5 seconds; allowed 100 ms to 60 s. A body that trickles in slower gets
     /// `408 Request Timeout` and the connection is closed. (Set your
@@ -426,6 +479,17 @@ fn warn_unsafe_settings(config: &Config) {
              after a restart every ticket is unclaimed again and a stranger's browser is \
              trusted as its first device. Use a durable store (SqliteStore, PostgresStore, \
              RedisStore) in production"
+        );
+    }
+    if let (Some(public), Some(mailed)) = (&config.public_origin, config.flow.site_origin())
+        && PublicOrigin::parse(mailed).ok().as_ref() != Some(public)
+    {
+        tracing::warn!(
+            public_origin = public.as_str(),
+            site_origin = mailed,
+            "tower-otp: the layer's public origin is not the origin the flow's e-mails show \
+             (Flow::with_site_origin): people are told one site and use another. Give both \
+             the same value"
         );
     }
     let claim_lifetime = config.flow.limits().policy().claim_lifetime;

@@ -206,7 +206,8 @@ where
     {
         if decision == Decision::UpgradeToHttps {
             let json = wants_json(&parts.headers);
-            let answer = match proto::https_url(&parts) {
+            let public = self.shared.config.public_origin.as_ref();
+            let answer = match proto::https_url(&parts, public) {
                 Some(url) => respond::redirect_to_https(&url, json),
                 None => respond::plain(StatusCode::BAD_REQUEST, "bad_request", "bad request", json),
             };
@@ -238,7 +239,12 @@ where
 fn head_facts(config: &Config, parts: &Parts, ticket: Ticket) -> Facts {
     Facts {
         ticket,
-        plain_http: config.trust_forwarded_proto && proto::arrived_over_http(&parts.headers),
+        // Behind a trusted proxy, a request counts as HTTPS only when the
+        // proxy says so (none said: a client on the application's port),
+        // unless the operator named a plain-HTTP public origin.
+        plain_http: config.trust_forwarded_proto
+            && config.public_origin.as_ref().is_none_or(|o| o.is_https())
+            && !proto::arrived_over_https(&parts.headers),
         device: Device::Unverified,
         revocation_check: config.revocation == Revocation::EveryRequest,
         stored: Stored::NotRead,

@@ -286,6 +286,11 @@ impl Flow {
         self.inner.store.is_durable()
     }
 
+    /// The origin e-mails show ([`Flow::with_site_origin`]), if any.
+    pub(crate) fn site_origin(&self) -> Option<&str> {
+        self.inner.site_origin.as_deref()
+    }
+
     pub(crate) fn device_keys(&self) -> &KeyRing {
         &self.inner.device_keys
     }

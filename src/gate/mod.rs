@@ -10,7 +10,8 @@
 //! - [`request`]: the request head as a plain value;
 //! - [`action`] and [`parse`]: POSTed actions;
 //! - [`render`] and [`respond`]: pages, JSON, status codes and headers;
-//! - [`cookies`], [`csrf`], [`origin`], [`proto`], [`lang`]: the HTTP details.
+//! - [`cookies`], [`csrf`], [`origin`], [`proto`], [`public_origin`], [`lang`]:
+//!   the HTTP details.
 
 use std::sync::Arc;
 
@@ -36,6 +37,7 @@ pub(crate) mod lang;
 pub(crate) mod origin;
 pub(crate) mod parse;
 pub(crate) mod proto;
+pub(crate) mod public_origin;
 pub(crate) mod render;
 pub(crate) mod request;
 pub(crate) mod respond;

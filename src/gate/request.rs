@@ -143,16 +143,7 @@ impl GateRequest {
             new_csrf,
             probe: jar.probe == Some(probe_value(&key)),
             probe_marked,
-            same_origin: verb != Verb::Post
-                || origin::post_allowed(
-                    headers,
-                    &origin::Arrival {
-                        scheme: arrival_scheme(config, parts),
-                        authority: parts.uri.authority().map(|a| a.as_str()),
-                    },
-                    &config.allowed_origins,
-                    config.trust_same_site,
-                ),
+            same_origin: verb != Verb::Post || same_origin_post(config, parts),
             hint: config.ticket_hint.as_ref().and_then(|hint| hint(&found.id)),
             nonce: URL_SAFE_NO_PAD.encode(nonce),
         }
@@ -192,9 +183,33 @@ pub(crate) fn stripped_prefix(parts: &Parts) -> &str {
     ""
 }
 
+/// Whether Fetch Metadata and `Origin` allow this POST (checklist 9.2).
+fn same_origin_post(config: &Config, parts: &Parts) -> bool {
+    let public = config.public_origin.as_ref().map(|o| o.as_str());
+    let allowed = origin::post_allowed(
+        &parts.headers,
+        &origin::Arrival {
+            scheme: arrival_scheme(config, parts),
+            authority: parts.uri.authority().map(|a| a.as_str()),
+            public,
+        },
+        &config.allowed_origins,
+        config.trust_same_site,
+    );
+    if !allowed && public.is_none() && origin::refused_behind_a_host_rewrite(&parts.headers) {
+        tracing::warn!(
+            "tower-otp refused a POST whose Origin names the X-Forwarded-Host but not the Host: \
+             a reverse proxy rewrites Host. Name the site's origin with \
+             OtpLayer::with_public_origin (README: \"Behind a reverse proxy\")"
+        );
+    }
+    allowed
+}
+
 /// The scheme the request came over: the URI's own (HTTP/2), else `https`
 /// behind a trusted proxy (plain HTTP was redirected before the gate), else
 /// what the cookie setting implies (`Secure` cookies: the site is on HTTPS).
+/// With a public origin, POSTs are checked against it instead.
 fn arrival_scheme<'a>(config: &Config, parts: &'a Parts) -> &'a str {
     match parts.uri.scheme_str() {
         Some(scheme) => scheme,
