@@ -2,6 +2,7 @@
 //! written here, that speaks just enough SMTP and keeps what it receives.
 #![cfg(feature = "smtp")]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,18 +20,38 @@ struct Received {
     data: String,
 }
 
-/// Starts the sink; returns its address and what it received so far.
-async fn sink() -> (std::net::SocketAddr, Arc<Mutex<Vec<Received>>>) {
+/// A running sink: its address, what it received so far, and how many
+/// connections it accepted.
+struct Sink {
+    addr: std::net::SocketAddr,
+    inbox: Arc<Mutex<Vec<Received>>>,
+    connections: Arc<AtomicUsize>,
+}
+
+impl Sink {
+    fn received(&self) -> Vec<Received> {
+        self.inbox.lock().unwrap().clone()
+    }
+}
+
+/// Starts the sink.
+async fn sink() -> Sink {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let inbox = Arc::new(Mutex::new(Vec::new()));
-    let shared = Arc::clone(&inbox);
+    let connections = Arc::new(AtomicUsize::new(0));
+    let (shared, accepted) = (Arc::clone(&inbox), Arc::clone(&connections));
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
+            accepted.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(session(stream, Arc::clone(&shared)));
         }
     });
-    (addr, inbox)
+    Sink {
+        addr,
+        inbox,
+        connections,
+    }
 }
 
 async fn session(stream: tokio::net::TcpStream, inbox: Arc<Mutex<Vec<Received>>>) {
@@ -216,15 +237,19 @@ fn code_mail(locale: Locale, code: &str) -> OtpMail {
 
 #[tokio::test]
 async fn smtp_mailer_delivers_a_multipart_code_mail_to_a_loopback_server() {
-    let (addr, inbox) = sink().await;
-    let url = format!("smtp://{addr}");
+    let sink = sink().await;
+    let url = format!("smtp://{}", sink.addr);
     let mailer = SmtpMailer::from_url(&url, "noreply@tickets.example").unwrap();
 
     mailer.send(&code_mail(Locale::En, "482913")).await.unwrap();
+    // The pool takes the connection back in a task of its own, spawned as
+    // the send lets go of it: let that task run (this runtime has one thread).
+    tokio::task::yield_now().await;
     // A second message reuses the pooled connection.
     mailer.send(&code_mail(Locale::Ja, "105729")).await.unwrap();
+    assert_eq!(sink.connections.load(Ordering::SeqCst), 1, "one connection");
 
-    let received = inbox.lock().unwrap().clone();
+    let received = sink.received();
     assert_eq!(received.len(), 2);
     for (message, code, subject, text_marker) in [
         (
@@ -268,9 +293,9 @@ async fn smtp_mailer_delivers_a_multipart_code_mail_to_a_loopback_server() {
 
 #[tokio::test]
 async fn smtp_mailer_sends_the_new_device_notice() {
-    let (addr, inbox) = sink().await;
+    let sink = sink().await;
     let mailer = SmtpMailer::from_url(
-        &format!("smtp://{addr}"),
+        &format!("smtp://{}", sink.addr),
         "Tickets <noreply@tickets.example>",
     )
     .unwrap();
@@ -284,14 +309,31 @@ async fn smtp_mailer_sends_the_new_device_notice() {
         "Example Tickets",
     );
     mailer.send(&mail).await.unwrap();
-    let received = inbox.lock().unwrap().clone();
+    let received = sink.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].rcpt_to, ["RCPT TO:<taro@example.com>"]);
     let (head, parts) = parts(&received[0].data);
+    assert_eq!(parts.len(), 2);
     assert_eq!(header(&head, "From"), ["Tickets <noreply@tickets.example>"]);
     assert_eq!(
         header(&head, "Subject"),
         ["[Example Tickets] A new device was verified for your ticket"]
     );
-    assert!(parts[0].body.contains("2025-08-01 12:34 UTC"));
+    for part in &parts {
+        assert!(part.body.contains("2025-08-01 12:34 UTC"), "{}", part.body);
+    }
+}
+
+/// The error's sources, joined: what a log line would carry.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(" / ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
 }
 
 #[tokio::test]
@@ -306,9 +348,19 @@ async fn a_refused_connection_is_a_mail_error() {
         .with_timeout(Duration::from_secs(2))
         .build()
         .unwrap();
-    assert!(mailer.send(&code_mail(Locale::En, "482913")).await.is_err());
+    let error = mailer
+        .send(&code_mail(Locale::En, "482913"))
+        .await
+        .unwrap_err();
+    let chain = causes(&error);
+    assert!(chain.starts_with("mail delivery failed / "), "{chain}");
+    assert!(chain.contains("Connection refused"), "{chain}");
 }
 
+/// A server that accepts and never answers: the send fails on its timeouts.
+/// Real time is the point (the mailer's own timers on a TCP connection), so
+/// the bounds are wide for a loaded machine: not before the 300 ms command
+/// timeout, and within 30 s (the send timeout is 1 s).
 #[tokio::test]
 async fn a_silent_server_times_out() {
     // Accepts connections and never says a word.
@@ -320,12 +372,23 @@ async fn a_silent_server_times_out() {
             held.push(stream);
         }
     });
+    let command_timeout = Duration::from_millis(300);
     let mailer = SmtpMailer::builder(&format!("smtp://{addr}"), "noreply@tickets.example")
-        .with_timeout(Duration::from_millis(300))
+        .with_timeout(command_timeout)
         .with_send_timeout(Duration::from_secs(1))
         .build()
         .unwrap();
     let start = std::time::Instant::now();
-    assert!(mailer.send(&code_mail(Locale::En, "482913")).await.is_err());
-    assert!(start.elapsed() < Duration::from_secs(5));
+    let sent = tokio::time::timeout(
+        Duration::from_secs(30),
+        mailer.send(&code_mail(Locale::En, "482913")),
+    )
+    .await;
+    let waited = start.elapsed();
+    let error = sent
+        .unwrap_or_else(|_| panic!("no timeout: still waiting after {waited:?}"))
+        .unwrap_err();
+    assert!(waited >= command_timeout, "failed after only {waited:?}");
+    let chain = causes(&error);
+    assert!(chain.contains("timed out"), "{chain}");
 }
