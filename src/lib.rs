@@ -161,7 +161,7 @@ pub use self::email::{AddressError, EmailAddress, MAX_ADDRESS_BYTES};
 pub use self::events::{EventHook, OtpEvent};
 pub use self::flow::{
     Challenge, ChallengeState, Flow, Limits, Rebound, Rejection, Revoked, SendRequest, Sent,
-    TicketReport, Unbound, Verified,
+    StateCheck, StateError, TicketReport, Unbound, Verified,
 };
 pub use self::locale::Locale;
 

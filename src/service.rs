@@ -122,6 +122,9 @@ where
                     .known_generation(&key, now, ttl)
                     .is_none_or(|current| claims.generation < current);
             }
+            // A store found written with another secret: nothing passes
+            // (the store's answer, 503, comes from the lookup).
+            facts.revocation_check |= config.flow.state_refused();
         }
         let decision = decide(&facts);
         match (decision, claims) {

@@ -13,10 +13,11 @@ use http::{Method, StatusCode};
 use serde_json::json;
 use tower_otp::store::{
     BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
-    RebindOutcome, RestartOutcome, TicketSnapshot, UnbindOutcome, VerifyOutcome, VerifyRequest,
+    RebindOutcome, RestartOutcome, StateChange, StateRead, TicketSnapshot, UnbindOutcome,
+    VerifyOutcome, VerifyRequest,
 };
 use tower_otp::store::{Store, StoreError};
-use tower_otp::{ChallengeState, MemoryStore, Secret, TicketKey, Timestamp};
+use tower_otp::{ChallengeState, MemoryStore, Revocation, Secret, TicketKey, Timestamp};
 
 const T: &str = "/tickets/abc";
 
@@ -183,7 +184,13 @@ async fn verified_devices_keep_passing_while_the_store_is_down() {
             .is_ticket()
     );
 
-    let down = Harness::build(&secret, FailingStore, |l| l);
+    // An instance that checks cookies alone (no revocation check, so no
+    // store read): a cold instance with the default cached revocation reads
+    // each ticket's generation first, and answers 503 while it cannot
+    // (tests/operations.rs).
+    let down = Harness::build(&secret, FailingStore, |l| {
+        l.with_revocation(Revocation::Off)
+    });
     for (name, holder) in [("first device", &first), ("verified by code", &second)] {
         let mut b = Browser::on(down.app.clone());
         b.jar = holder.jar.clone();
@@ -307,6 +314,9 @@ impl Store for FlakyStore {
     }
     async fn forget(&self, t: &TicketKey) -> Result<bool, StoreError> {
         self.inner.forget(t).await
+    }
+    async fn state(&self, change: StateChange) -> Result<StateRead, StoreError> {
+        self.inner.state(change).await
     }
 }
 

@@ -8,8 +8,8 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use tower_otp::metrics::names;
 use tower_otp::store::{
     BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
-    RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
-    VerifyRequest,
+    RebindOutcome, RestartOutcome, StateChange, StateRead, Store, StoreError, TicketSnapshot,
+    UnbindOutcome, VerifyOutcome, VerifyRequest,
 };
 use tower_otp::{
     CapturingMailer, Flow, Locale, ManualClock, MemoryStore, Secret, SendRequest, TicketId,
@@ -238,6 +238,9 @@ impl Store for Down {
         down()
     }
     async fn forget(&self, _: &TicketKey) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn state(&self, _: StateChange) -> Result<StateRead, StoreError> {
         down()
     }
 }

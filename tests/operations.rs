@@ -184,3 +184,124 @@ async fn revoking_says_enforced_only_when_every_serving_layer_checks() {
     let _changed = OtpLayer::new(flow.clone()).with_revocation(Revocation::Off);
     assert!(!flow.revoke_devices(&key).await.unwrap().enforced);
 }
+
+/// A bound ticket, a locked-out one and a verified device on a store; then
+/// a process with another secret starts on the same store.
+#[tokio::test]
+async fn a_new_secret_on_the_same_store_refuses_instead_of_reopening() {
+    let store = SharedStore::default();
+    let old = Secret::random();
+    let before = Harness::build(&old, store.clone(), |l| l);
+    before.layer.flow().check_state().await.unwrap();
+    before.claim("abc").await;
+    let (mut owner, code) = before.sent("abc", "owner@example.com").await;
+    let verified = owner
+        .submit(T, &[("action", "verify"), ("code", &code)])
+        .await;
+    assert!(verified.is_ticket(), "bound to the owner");
+    drop(before);
+
+    let after = Harness::build(&Secret::random(), store.clone(), |l| l);
+    // At start: an error that names the cause and the fix.
+    let error = after.layer.flow().check_state().await.unwrap_err();
+    assert!(matches!(error, tower_otp::StateError::OtherSecret));
+    let message = error.to_string();
+    assert!(message.contains("another secret") && message.contains("adopt_store"));
+    // And if nobody asked at start: a stranger is never served, nor probed
+    // as a first device; nothing is claimed or written.
+    let mut stranger = after.browser();
+    for path in [T, "/tickets/never-seen"] {
+        let reply = stranger.open(path).await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert!(reply.device_cookie().is_none());
+    }
+    // The owner's device (its cookie signed with the old secret) neither.
+    let mut owner_here = Browser::on(after.app.clone());
+    owner_here.jar = owner.jar.clone();
+    assert_eq!(
+        owner_here.get(T).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(after.mailer.count(), 0);
+
+    // The old secret back: everything as it was.
+    let back = Harness::build(&old, store.clone(), |l| l);
+    assert!(!back.layer.flow().check_state().await.unwrap().new_store);
+    let mut owner_back = Browser::on(back.app.clone());
+    owner_back.jar = owner.jar.clone();
+    assert!(owner_back.get(T).await.is_ticket());
+    assert_eq!(
+        back.browser().open(T).await.status,
+        StatusCode::UNAUTHORIZED,
+        "a stranger is challenged, as before"
+    );
+}
+
+/// The deliberate change of secret: the store handed over, first devices
+/// held until the bindings are applied again; the old process refuses.
+#[tokio::test]
+async fn changing_the_secret_on_purpose_holds_first_devices() {
+    let store = SharedStore::default();
+    let old = Secret::random();
+    let running = Harness::build(&old, store.clone(), |l| l);
+    running.claim("abc").await;
+
+    let new = Secret::random();
+    let next = Harness::build(&new, store.clone(), |l| l);
+    assert!(matches!(
+        next.layer.flow().adopt_store(&Secret::random()).await,
+        Err(tower_otp::StateError::NotThePreviousSecret)
+    ));
+    next.layer.flow().adopt_store(&old).await.unwrap();
+    let check = next.layer.flow().check_state().await.unwrap();
+    assert!(check.first_devices_held && !check.new_store);
+    // Under the new secret the ticket reads as new, but no first device is
+    // trusted: the browser is challenged.
+    let reply = next.browser().open(T).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert!(reply.device_cookie().is_none());
+    // The bindings applied again, first devices trusted again.
+    let flow = next.layer.flow();
+    let owner = tower_otp::EmailAddress::parse("owner@example.com").unwrap();
+    flow.pre_bind(&next.key("abc"), &owner).await.unwrap();
+    flow.trust_first_devices().await.unwrap();
+    assert!(next.browser().open("/tickets/new-one").await.is_ticket());
+    assert_eq!(next.browser().open(T).await.status, StatusCode::UNAUTHORIZED);
+
+    // The process still on the old secret refuses from its next check.
+    running.advance(Duration::from_secs(10));
+    assert_eq!(
+        running.browser().open("/tickets/other").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
+
+/// A store that lost its state (a Redis restarted without persistence):
+/// the running process notices within its next check, and holds first
+/// devices on every instance until an operator trusts them again.
+#[tokio::test]
+async fn a_store_that_forgot_is_not_taken_for_a_new_one() {
+    let secret = Secret::random();
+    let store = SharedStore::default();
+    let h = Harness::build(&secret, store.clone(), |l| l);
+    h.claim("abc").await;
+    // Everything gone: a new, empty store behind the same handle.
+    store.wipe();
+    h.advance(Duration::from_secs(10));
+    let reply = h.browser().open(T).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "challenged, not trusted");
+    assert!(reply.device_cookie().is_none());
+    // A second instance starting now finds first devices held too.
+    let second = Harness::build(&secret, store.clone(), |l| l);
+    let check = second.layer.flow().check_state().await.unwrap();
+    assert!(check.first_devices_held);
+    assert_eq!(
+        second.browser().open("/tickets/other").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The operator says so: first devices are trusted again.
+    second.layer.flow().trust_first_devices().await.unwrap();
+    assert!(second.browser().open("/tickets/other").await.is_ticket());
+    h.advance(Duration::from_secs(10));
+    assert!(h.browser().open("/tickets/third").await.is_ticket());
+}

@@ -14,8 +14,8 @@ use common::{Browser, Harness};
 use http::StatusCode;
 use tower_otp::store::{
     BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
-    RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
-    VerifyRequest,
+    RebindOutcome, RestartOutcome, StateChange, StateRead, Store, StoreError, TicketSnapshot,
+    UnbindOutcome, VerifyOutcome, VerifyRequest,
 };
 use tower_otp::{MemoryStore, Revocation, Secret, TicketId, TicketKey, Timestamp};
 
@@ -89,6 +89,9 @@ impl Store for Counted {
     }
     async fn forget(&self, t: &TicketKey) -> Result<bool, StoreError> {
         self.inner.forget(t).await
+    }
+    async fn state(&self, change: StateChange) -> Result<StateRead, StoreError> {
+        self.inner.state(change).await
     }
     fn is_durable(&self) -> bool {
         false

@@ -24,12 +24,19 @@ use tower_otp::store::{
 };
 use tower_otp::{EmailAddress, RedisStore, TicketKey, Timestamp};
 
-/// Two instances on the single node, each with its own connection.
+/// Two instances on the single node, each with its own connection, under a
+/// prefix of each form's own (the state record check starts from none).
 async fn single_instances(per_slot: bool) -> Option<Instances> {
     let url = single_url()?;
+    let form = if per_slot { "per-slot" } else { "whole" };
+    let prefix = format!("{}-{form}", *redis_support::RUN_PREFIX);
     let mut handles: Vec<Arc<dyn Store>> = Vec::new();
     for _ in 0..2 {
-        let store = single_store(&url).await.with_per_slot_scripts(per_slot);
+        let store = single_store(&url)
+            .await
+            .with_prefix(&prefix)
+            .unwrap()
+            .with_per_slot_scripts(per_slot);
         handles.push(Arc::new(store));
     }
     Some(Instances::many(handles))

@@ -333,7 +333,10 @@ mod tests {
                 refresh: true
             }
         );
-        assert!(!cache.known(&t, at(7), TTL).refresh, "one refresh in flight");
+        assert!(
+            !cache.known(&t, at(7), TTL).refresh,
+            "one refresh in flight"
+        );
         cache.record(&t, Some(4), at(8));
         assert_eq!(
             cache.known(&t, at(8), TTL),

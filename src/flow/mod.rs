@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use self::enforcers::{Enforcement, Enforcers};
 pub(crate) use self::enforcers::Registration;
+use self::enforcers::{Enforcement, Enforcers};
 use self::generations::Generations;
 use self::shared_read::SharedReads;
+use self::state::{CheckedStore, StateWatch};
+pub use self::state::{StateCheck, StateError};
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::code::Code;
 use crate::device::KeyRing;
@@ -26,11 +28,12 @@ use crate::ticket::{TicketId, TicketKey};
 
 mod enforcers;
 mod generations;
-mod shared_read;
 mod keys;
 mod limits;
 mod outcome;
 mod send;
+mod shared_read;
+mod state;
 mod support;
 
 pub(crate) use self::keys::Keys;
@@ -73,7 +76,13 @@ pub struct Flow {
 
 #[derive(Clone)]
 struct Inner {
+    /// The store as given (metered with the `metrics` feature).
+    raw_store: Arc<dyn Store>,
+    /// The same, behind the check of its state record ([`CheckedStore`]):
+    /// what every operation uses.
     store: Arc<dyn Store>,
+    /// What this process knows of the store's state record.
+    state: Arc<StateWatch>,
     mailer: Arc<dyn Mailer>,
     clock: Arc<dyn Clock>,
     keys: Keys,
@@ -84,6 +93,9 @@ struct Inner {
     site_origin: Option<String>,
     events: Events,
     notify_new_device: bool,
+    /// Only addresses the application pre-bound are bound (off: the first
+    /// verified address is, as in the seed).
+    require_prebound: bool,
     default_locale: Locale,
     /// Mail sent in the background (the new-device notice), shared by every clone.
     background: Arc<Background>,
@@ -113,18 +125,29 @@ impl Flow {
             crate::metrics::MeteredStore(store),
             crate::metrics::MeteredMailer(mailer),
         );
+        let keys = Keys::derive(secret);
+        let raw_store: Arc<dyn Store> = Arc::new(store);
+        let state = Arc::new(StateWatch::new(keys.state));
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         Self {
             inner: Arc::new(Inner {
-                store: Arc::new(store),
+                store: Arc::new(CheckedStore {
+                    inner: Arc::clone(&raw_store),
+                    watch: Arc::clone(&state),
+                    clock: Arc::clone(&clock),
+                }),
+                raw_store,
+                state,
                 mailer: Arc::new(mailer),
-                clock: Arc::new(SystemClock),
-                keys: Keys::derive(secret),
+                clock,
+                keys,
                 device_keys: KeyRing::derived(secret),
                 limits: Limits::default(),
                 site_name: "tower-otp".to_owned(),
                 site_origin: None,
                 events: Events::default(),
                 notify_new_device: true,
+                require_prebound: false,
                 default_locale: Locale::default(),
                 background: Arc::default(),
                 enforcers: Arc::default(),
@@ -153,7 +176,14 @@ impl Flow {
     /// assert_eq!(flow.now(), clock.now());
     /// ```
     pub fn with_clock(self, clock: impl Clock) -> Self {
-        self.edit(|i| i.clock = Arc::new(clock))
+        self.edit(|i| {
+            i.clock = Arc::new(clock);
+            i.store = Arc::new(CheckedStore {
+                inner: Arc::clone(&i.raw_store),
+                watch: Arc::clone(&i.state),
+                clock: Arc::clone(&i.clock),
+            });
+        })
     }
 
     /// Uses `limits`. Default: [`Limits::default`] (DESIGN.md's table).
@@ -231,6 +261,63 @@ impl Flow {
     /// ```
     pub fn with_new_device_notice(self, on: bool) -> Self {
         self.edit(|i| i.notify_new_device = on)
+    }
+
+    /// Whether a ticket can be bound only by the application
+    /// ([`pre_bind`](Flow::pre_bind), [`rebind`](Flow::rebind)), never by an
+    /// address typed on a device. Default: off, the seed's behaviour: the
+    /// first address verified for an unbound ticket is bound to it for good.
+    ///
+    /// Off, an unbound ticket belongs to whoever verifies first: a stranger
+    /// holding a forwarded link types their own address, verifies, and owns
+    /// the ticket; the buyer's next device then needs the stranger's mailbox.
+    /// Pre-bind every ticket you sell, and turn this on so a ticket you did
+    /// not pre-bind cannot be taken that way.
+    ///
+    /// On, [`send`](Flow::send) and [`verify`](Flow::verify) refuse an
+    /// unbound ticket with [`Rejection::NotPrebound`] before anything is sent,
+    /// counted or bound (a verify then reads the ticket first: one more store
+    /// read), and its challenge is [`ChallengeState::NotPrebound`]: the pages
+    /// answer `403` and say to open the ticket from the purchase e-mail or ask
+    /// the seller (JSON: `"error": "not_prebound"`). Pre-bound tickets work as
+    /// before, and the first device of an unbound ticket is still trusted
+    /// ([`FirstDevice::Trust`](crate::FirstDevice::Trust) or `Confirm`, on
+    /// the layer); with [`FirstDevice::Challenge`](crate::FirstDevice::Challenge)
+    /// only pre-bound tickets open at all. The setting lives on the flow,
+    /// not the layer, so an application driving the flow without HTTP is held
+    /// to it too.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, EmailAddress, Flow, Locale, MemoryStore, Rejection, Secret, SendRequest, TicketId};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mailer = CapturingMailer::new();
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), mailer.clone())
+    ///     .with_require_prebound(true);
+    /// assert!(flow.requires_prebound());
+    ///
+    /// // A forwarded link to an order nobody pre-bound: nothing is sent.
+    /// let forwarded = flow.ticket_key(&TicketId::new("forwarded-order"));
+    /// let typed = SendRequest::new(Locale::En).with_email("stranger@example.com");
+    /// assert!(matches!(flow.send(&forwarded, typed).await, Err(Rejection::NotPrebound)));
+    /// assert_eq!(mailer.count(), 0);
+    ///
+    /// // A sold order, pre-bound at checkout: its buyer verifies as usual.
+    /// let sold = flow.ticket_key(&TicketId::new("sold-order"));
+    /// flow.pre_bind(&sold, &EmailAddress::parse("buyer@example.com").unwrap()).await?;
+    /// flow.send(&sold, SendRequest::new(Locale::En)).await?;
+    /// flow.verify(&sold, &mailer.last_code().unwrap()).await?;
+    /// # Ok::<(), tower_otp::Rejection>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn with_require_prebound(self, on: bool) -> Self {
+        self.edit(|i| i.require_prebound = on)
+    }
+
+    /// Whether only pre-bound addresses are bound
+    /// ([`with_require_prebound`](Flow::with_require_prebound)).
+    pub fn requires_prebound(&self) -> bool {
+        self.inner.require_prebound
     }
 
     /// The fallback language: of pages when neither the visitor's choice nor
@@ -326,7 +413,10 @@ impl Flow {
         let locked_until = s.locked_until.filter(|until| *until > now);
         let live = !s.live_codes.is_empty() && !s.exhausted;
         let address = s.binding.as_ref().or(s.pending.as_ref());
-        let state = if locked_until.is_some() {
+        let not_prebound = self.inner.require_prebound && s.binding.is_none();
+        let state = if not_prebound {
+            ChallengeState::NotPrebound
+        } else if locked_until.is_some() {
             ChallengeState::Locked
         } else if live {
             ChallengeState::CodeSent
@@ -359,7 +449,7 @@ impl Flow {
             locked_until,
             exhausted: s.exhausted,
             expired: s.live_codes.is_empty() && s.had_codes,
-            claimable: !s.claimed && s.binding.is_none(),
+            claimable: !s.claimed && s.binding.is_none() && !self.inner.state.first_devices_held(),
             now,
         }
     }
@@ -488,7 +578,9 @@ impl Flow {
     /// and counts nothing.
     ///
     /// # Errors
-    /// A [`Rejection`] saying why nothing was sent.
+    /// A [`Rejection`] saying why nothing was sent:
+    /// [`Rejection::NotPrebound`] for an unbound ticket when the flow
+    /// [requires pre-bound addresses](Flow::with_require_prebound).
     pub async fn send(
         &self,
         ticket: &TicketKey,
@@ -501,6 +593,9 @@ impl Flow {
         // compared with the binding, so neither the answer nor its timing says
         // whether it was the bound one (checklist 6.3).
         let snapshot = inner.store.load(ticket, now, policy).await?;
+        if snapshot.binding.is_none() && inner.require_prebound {
+            return Err(self.not_prebound(ticket));
+        }
         let address = match (&snapshot.binding, request.email, &snapshot.pending) {
             (Some(bound), _, _) => bound.clone(),
             (None, Some(typed), _) => {
@@ -574,7 +669,9 @@ impl Flow {
     ///
     /// # Errors
     /// A [`Rejection`]: format errors, expired or missing codes and lockouts
-    /// count nothing; wrong codes count against the round's budget.
+    /// count nothing; wrong codes count against the round's budget. An
+    /// unbound ticket is [`Rejection::NotPrebound`] when the flow
+    /// [requires pre-bound addresses](Flow::with_require_prebound).
     pub async fn verify(&self, ticket: &TicketKey, input: &str) -> Result<Verified, Rejection> {
         self.verify_with(ticket, input, None).await
     }
@@ -619,6 +716,19 @@ impl Flow {
         locale: Option<Locale>,
     ) -> Result<Verified, Rejection> {
         let inner = &self.inner;
+        // Codes on a bound ticket verify only its bound address (the store
+        // voids any other), and one cannot be unbound but by support, which
+        // drops its codes: a binding read here cannot be lost before the
+        // verify below.
+        if inner.require_prebound {
+            let snapshot = inner
+                .store
+                .load(ticket, self.now(), inner.limits.policy())
+                .await?;
+            if snapshot.binding.is_none() {
+                return Err(self.not_prebound(ticket));
+            }
+        }
         let code = Code::normalize(input, inner.limits.code_digits()).map_err(|error| {
             count_verification("invalid");
             Rejection::InvalidCode(error)
@@ -693,6 +803,17 @@ impl Flow {
                 })
             }
         }
+    }
+
+    /// The refusal of an address for an unbound ticket
+    /// ([`with_require_prebound`](Flow::with_require_prebound)), logged with
+    /// the ticket's label only.
+    fn not_prebound(&self, ticket: &TicketKey) -> Rejection {
+        tracing::info!(
+            ticket = ticket.label(),
+            "refused: the ticket has no pre-bound address"
+        );
+        Rejection::NotPrebound
     }
 
     fn notify_new_device(&self, to: EmailAddress, at: Timestamp, locale: Locale) {
@@ -910,6 +1031,12 @@ impl Flow {
         }
     }
 
+    /// The store's state record was written with another secret: nothing
+    /// passes (no store I/O: what the last check found).
+    pub(crate) fn state_refused(&self) -> bool {
+        self.inner.state.refused()
+    }
+
     /// Counts a layer's settings among this flow's layers while they live
     /// (`checks`: it checks revocation).
     pub(crate) fn register_layer(&self, checks: bool) -> Registration {
@@ -940,6 +1067,7 @@ impl fmt::Debug for Flow {
         f.debug_struct("Flow")
             .field("limits", &self.inner.limits)
             .field("site_name", &self.inner.site_name)
+            .field("require_prebound", &self.inner.require_prebound)
             .field("events", &self.inner.events)
             .finish_non_exhaustive()
     }

@@ -20,16 +20,28 @@ pub enum ChallengeState {
     CodeSent,
     /// New devices are locked out for a while.
     Locked,
+    /// Unbound, and the flow binds only addresses the application pre-bound
+    /// ([`Flow::with_require_prebound`](crate::Flow::with_require_prebound)):
+    /// no address can be typed here. The first device may still be trusted.
+    NotPrebound,
 }
 
 impl ChallengeState {
-    /// The JSON name: `email_required`, `send_required`, `code_sent`, `locked`.
+    /// The JSON name: `email_required`, `send_required`, `code_sent`,
+    /// `locked`, `not_prebound`.
+    ///
+    /// ```
+    /// use tower_otp::ChallengeState;
+    ///
+    /// assert_eq!(ChallengeState::NotPrebound.as_str(), "not_prebound");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             ChallengeState::EmailRequired => "email_required",
             ChallengeState::SendRequired => "send_required",
             ChallengeState::CodeSent => "code_sent",
             ChallengeState::Locked => "locked",
+            ChallengeState::NotPrebound => "not_prebound",
         }
     }
 }
@@ -161,6 +173,14 @@ pub enum Rejection {
     /// The ticket is bound: the address cannot be changed.
     #[error("the address is bound to this ticket and cannot be changed")]
     Bound,
+    /// The ticket has no bound address, and the flow binds only addresses
+    /// the application pre-bound
+    /// ([`Flow::with_require_prebound`](crate::Flow::with_require_prebound)):
+    /// nothing was sent and nothing bound.
+    #[error(
+        "this ticket has no address yet: open it from the link in your purchase e-mail, or ask the seller"
+    )]
+    NotPrebound,
     /// The mail could not be delivered; no code was issued.
     #[error("mail delivery failed")]
     MailFailed(#[source] MailError),
@@ -182,6 +202,7 @@ impl Rejection {
             Rejection::Throttled { .. } => "throttled",
             Rejection::Locked { .. } => "locked",
             Rejection::Bound => "bound",
+            Rejection::NotPrebound => "not_prebound",
             Rejection::MailFailed(_) => "mail_failed",
             Rejection::Unavailable(_) => "unavailable",
         }

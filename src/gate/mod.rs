@@ -162,7 +162,9 @@ where
     // knows by now, else one read shared by every request waiting on it
     // (after a restart, say), decides. A revoked device, or a failed read,
     // goes on to the full state below.
-    if let (Some(_), Revocation::Cached { ttl }) = (&claims, config.revocation) {
+    if let (Some(_), Revocation::Cached { ttl }) = (&claims, config.revocation)
+        && !config.flow.state_refused()
+    {
         let known = config.flow.known_generation(&key, config.flow.now(), ttl);
         let generation = match known {
             Some(generation) => Some(generation),
@@ -236,7 +238,7 @@ where
                 headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 return Ok(response);
             }
-            Ok(None) => render::page(&config, &req, Answer::challenge(Some(challenge))),
+            Ok(None) => render::challenge_page(&config, &req, Some(challenge)),
             Err(error) => {
                 tracing::error!(ticket = key.label(), %error, "store unavailable");
                 render::unavailable(&config, &req)
@@ -251,7 +253,7 @@ where
             render::page(&config, &req, answer)
         }
         (Decision::Action, Some(challenge)) => action::run(&config, &req, body, challenge).await,
-        (Decision::Page, challenge) => render::page(&config, &req, Answer::challenge(challenge)),
+        (Decision::Page, challenge) => render::challenge_page(&config, &req, challenge),
         (Decision::Unavailable, _) => render::unavailable(&config, &req),
         (decision, _) => {
             // Settled before the lookup, or a read without its challenge: never the inner service.

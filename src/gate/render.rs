@@ -15,7 +15,7 @@ use crate::body::GateBody;
 use crate::clock::Timestamp;
 use crate::config::Config;
 use crate::device::DeviceClaims;
-use crate::flow::{Challenge, Rejection};
+use crate::flow::{Challenge, ChallengeState, Rejection};
 use crate::locale::Locale;
 use crate::pages::{Notice, PageContext, PageKind, RequestProblem};
 
@@ -102,6 +102,26 @@ fn json_page(answer: Answer<'_>) -> Response<Bytes> {
             .unwrap_or_default(),
     };
     respond::json(answer.status, &value)
+}
+
+/// The refusal every unbound ticket gets when the flow binds only
+/// pre-bound addresses.
+static NOT_PREBOUND: Rejection = Rejection::NotPrebound;
+
+/// The challenge page (401), or, for a ticket in
+/// [`ChallengeState::NotPrebound`], the page that says no address can be
+/// typed here (403, JSON `"error": "not_prebound"`).
+pub(crate) fn challenge_page(
+    config: &Config,
+    req: &GateRequest,
+    challenge: Option<&Challenge>,
+) -> Response<Bytes> {
+    match challenge {
+        Some(c) if c.state == ChallengeState::NotPrebound => {
+            rejected(config, req, &NOT_PREBOUND, challenge)
+        }
+        _ => page(config, req, Answer::challenge(challenge)),
+    }
 }
 
 /// The store failed: 503.

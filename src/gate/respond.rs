@@ -21,6 +21,9 @@ pub(crate) fn rejection_status(rejection: &Rejection) -> StatusCode {
             StatusCode::TOO_MANY_REQUESTS
         }
         Rejection::Bound => StatusCode::CONFLICT,
+        // No address can be typed here, whoever asks: not a matter of
+        // authenticating (401) nor of retrying.
+        Rejection::NotPrebound => StatusCode::FORBIDDEN,
         Rejection::MailFailed(_) => StatusCode::BAD_GATEWAY,
         _ => StatusCode::SERVICE_UNAVAILABLE,
     }

@@ -6,8 +6,8 @@ use super::{names, timed};
 use crate::clock::Timestamp;
 use crate::store::{
     BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
-    RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
-    VerifyRequest,
+    RebindOutcome, RestartOutcome, StateChange, StateRead, Store, StoreError, TicketSnapshot,
+    UnbindOutcome, VerifyOutcome, VerifyRequest,
 };
 use crate::ticket::TicketKey;
 
@@ -84,6 +84,9 @@ impl<S: Store> Store for MeteredStore<S> {
     }
     async fn forget(&self, ticket: &TicketKey) -> Result<bool, StoreError> {
         op("forget", self.0.forget(ticket)).await
+    }
+    async fn state(&self, change: StateChange) -> Result<StateRead, StoreError> {
+        op("state", self.0.state(change)).await
     }
     fn is_durable(&self) -> bool {
         self.0.is_durable()

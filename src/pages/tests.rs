@@ -109,6 +109,7 @@ fn challenges() -> Vec<(&'static str, Challenge)> {
                 ..challenge(ChallengeState::Locked)
             },
         ),
+        ("not_prebound", challenge(ChallengeState::NotPrebound)),
     ]
 }
 
@@ -155,6 +156,7 @@ fn rejections() -> Vec<(&'static str, Rejection)> {
             },
         ),
         ("bound", Rejection::Bound),
+        ("not_prebound", Rejection::NotPrebound),
         (
             "mail_failed",
             Rejection::MailFailed(MailError::new("smtp down")),
@@ -500,7 +502,7 @@ fn every_state_locale_and_notice_keeps_the_contract() {
             }
         }
     }
-    assert_eq!(rendered, Locale::ALL.len() * 10 * 23);
+    assert_eq!(rendered, Locale::ALL.len() * 11 * 24);
 }
 
 fn check_challenge(
@@ -577,8 +579,24 @@ fn check_challenge(
         ChallengeState::Locked => {
             assert!(forms.is_empty(), "{ctx}");
         }
+        ChallengeState::NotPrebound => {
+            // Nothing to type, nothing to send: where to open the ticket
+            // instead, once (from the state, or from the notice that says it).
+            assert!(forms.is_empty(), "{ctx}");
+            let said = [&t.not_prebound_state, &t.err_not_prebound]
+                .iter()
+                .filter(|text| html.contains(&escape(text)))
+                .count();
+            assert_eq!(said, 1, "{ctx}");
+            assert!(!html.contains("<details"), "{ctx}: no in-app hint");
+        }
     }
-    if cooling && c.state != ChallengeState::Locked {
+    if cooling
+        && !matches!(
+            c.state,
+            ChallengeState::Locked | ChallengeState::NotPrebound
+        )
+    {
         // Works without scripts: the wait is written out and the button
         // stays usable (a press then answers "throttled, N s"); the script
         // (with the nonce) disables it and counts down.
@@ -750,7 +768,7 @@ fn states_have_their_own_wording() {
                 .with_challenge(c),
         )
     };
-    let cases: [(&str, &[&str], &[&str]); 7] = [
+    let cases: [(&str, &[&str], &[&str]); 8] = [
         (
             "email_required",
             &["enter your own address", "bound to this ticket for good"],
@@ -791,6 +809,14 @@ fn states_have_their_own_wording() {
                 "try again in <span class=\"count\" data-left=\"3600\" data-unit=\"m\">60</span> min",
             ],
             &["<form", "<details"],
+        ),
+        (
+            "not_prebound",
+            &[
+                "This ticket has no e-mail address yet, so it cannot be confirmed on this device.",
+                "Open it from the link in your purchase e-mail, or ask the seller.",
+            ],
+            &["<form", "<details", "<input", "<button"],
         ),
     ];
     for (name, has, lacks) in cases {
@@ -1042,6 +1068,7 @@ const PAGE_BUDGETS: &[(&str, usize)] = &[
     ("code_sent_bound_ready", 6_900),         // 5,750
     ("code_sent_hourly_cap", 7_800),          // 6,420
     ("locked", 5_300),                        // 4,345
+    ("not_prebound", 4_700),                  // 3,825
     ("Confirm", 5_000),                       // 4,150
     ("Unavailable", 4_600),                   // 3,788
 ];

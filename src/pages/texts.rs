@@ -114,6 +114,10 @@ pub struct Texts {
 
     /// New devices are locked out (`{wait}`).
     pub locked_state: Cow<'static, str>,
+    /// The ticket has no address, and only the seller can bind one
+    /// ([`Flow::with_require_prebound`](crate::Flow::with_require_prebound)):
+    /// where to open it instead.
+    pub not_prebound_state: Cow<'static, str>,
 
     /// The first-device confirmation page: heading.
     pub first_device_title: Cow<'static, str>,
@@ -153,6 +157,9 @@ pub struct Texts {
     pub err_locked: Cow<'static, str>,
     /// Notice: the address is bound and cannot be changed.
     pub err_bound: Cow<'static, str>,
+    /// Notice: the ticket has no address and none can be typed here
+    /// ([`Flow::with_require_prebound`](crate::Flow::with_require_prebound)).
+    pub err_not_prebound: Cow<'static, str>,
     /// Notice: the mail could not be delivered.
     pub err_mail_failed: Cow<'static, str>,
     /// Notice: the service failed; nothing changed.

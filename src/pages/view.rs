@@ -281,6 +281,13 @@ fn challenge_body<'a>(
             }
             body.in_app_hint = false;
         }
+        ChallengeState::NotPrebound => {
+            // No form: no address can be typed here, and no code sent.
+            if !rejected(|r| matches!(r, Rejection::NotPrebound)) {
+                body.lines.push(fill(&t.not_prebound_state));
+            }
+            body.in_app_hint = false;
+        }
     }
     body
 }
@@ -350,6 +357,7 @@ fn notice_text(t: &Texts, notice: Notice<'_>) -> (Rich, Field) {
                 (Rich::fill(&t.err_locked, &v), Field::None)
             }
             Rejection::Bound => (fill(&t.err_bound), Field::None),
+            Rejection::NotPrebound => (fill(&t.err_not_prebound), Field::None),
             Rejection::MailFailed(_) => (fill(&t.err_mail_failed), Field::None),
             Rejection::Unavailable(_) => (fill(&t.err_unavailable), Field::None),
         },

@@ -55,8 +55,8 @@ use tokio::sync::Barrier;
 
 use super::{
     AddressKey, BindOutcome, BindRequest, ClaimOutcome, CounterKeys, IssueOutcome, IssueRequest,
-    LockoutCleared, Policy, RebindOutcome, RestartOutcome, Store, TicketSnapshot, UnbindOutcome,
-    VerifyOutcome, VerifyRequest,
+    LockoutCleared, Policy, RebindOutcome, RestartOutcome, StateChange, StateFingerprint, StateRead,
+    StateRecord, Store, TicketSnapshot, UnbindOutcome, VerifyOutcome, VerifyRequest,
 };
 use crate::clock::Timestamp;
 use crate::code::CodeHash;
@@ -335,6 +335,7 @@ macro_rules! __store_conformance_checks {
             race_rebinds
             clear_lockout_ends_it
             forget_deletes_the_ticket
+            state_record_written_once
         }
     };
 }
@@ -2026,4 +2027,59 @@ pub async fn forget_deletes_the_ticket(instances: &Instances) {
     cx.bind(&u, &b).await;
     assert!(!cx.forget(&random_ticket()).await);
     assert_eq!(cx.load(&u, cx.at(0)).await.binding, Some(b.address));
+}
+
+/// A random state record.
+fn random_state(held: bool) -> StateRecord {
+    StateRecord {
+        fingerprint: StateFingerprint::from_bytes(rand::random()),
+        first_devices_held: held,
+    }
+}
+
+/// The store's state record (the check needs a store of its own: it starts
+/// from none): of 50 instances starting at once with different secrets,
+/// exactly one writes its record and all read that one; `Init` never
+/// changes a record, `Replace` always does, and every handle reads it.
+pub async fn state_record_written_once(instances: &Instances) {
+    let records: Vec<StateRecord> = (0..50).map(|i| random_state(i % 2 == 1)).collect();
+    let reads = race(instances, 50, |i, store| {
+        let record = records[i];
+        async move {
+            store
+                .state(StateChange::Init(record))
+                .await
+                .expect("state")
+        }
+    })
+    .await;
+    let written: Vec<_> = reads.iter().filter(|r| r.written).collect();
+    assert_eq!(written.len(), 1, "exactly one instance writes the record");
+    let winner = written[0].record;
+    assert!(records.contains(&winner), "the record is one that was given");
+    assert!(reads.iter().all(|r| r.record == winner), "all read the winner's");
+
+    let cx = Ctx::new(instances);
+    let again = cx.store().state(StateChange::Init(random_state(false)));
+    assert_eq!(
+        again.await.expect("state"),
+        StateRead {
+            record: winner,
+            written: false
+        },
+        "Init keeps the record there is"
+    );
+    let replaced = random_state(!winner.first_devices_held);
+    let read = cx.store().state(StateChange::Replace(replaced));
+    assert_eq!(
+        read.await.expect("state"),
+        StateRead {
+            record: replaced,
+            written: true
+        }
+    );
+    for _ in 0..instances.len() {
+        let read = cx.store().state(StateChange::Init(winner));
+        assert_eq!(read.await.expect("state").record, replaced, "every handle reads it");
+    }
 }

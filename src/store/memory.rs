@@ -23,6 +23,7 @@ use super::{
     RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
     VerifyRequest,
 };
+use super::{StateChange, StateRead, StateRecord};
 use crate::clock::Timestamp;
 use crate::ticket::TicketKey;
 
@@ -93,6 +94,7 @@ pub struct MemoryStore {
     tickets: Box<[Mutex<TicketShard>]>,
     addresses: Box<[Mutex<AddressShard>]>,
     hasher: RandomState,
+    state: Mutex<Option<StateRecord>>,
 }
 
 impl MemoryStore {
@@ -119,6 +121,7 @@ impl MemoryStore {
             tickets: (0..n).map(|_| Mutex::default()).collect(),
             addresses: (0..n).map(|_| Mutex::default()).collect(),
             hasher: RandomState::new(),
+            state: Mutex::default(),
         }
     }
 
@@ -428,8 +431,30 @@ impl Store for MemoryStore {
             .is_some())
     }
 
+    async fn state(&self, change: StateChange) -> Result<StateRead, StoreError> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(apply_state_change(&mut state, change))
+    }
+
     fn is_durable(&self) -> bool {
         false
+    }
+}
+
+/// [`Store::state`] on a record held in memory.
+fn apply_state_change(state: &mut Option<StateRecord>, change: StateChange) -> StateRead {
+    match (change, *state) {
+        (StateChange::Init(_), Some(record)) => StateRead {
+            record,
+            written: false,
+        },
+        (StateChange::Init(record) | StateChange::Replace(record), _) => {
+            *state = Some(record);
+            StateRead {
+                record,
+                written: true,
+            }
+        }
     }
 }
 

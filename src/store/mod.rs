@@ -43,7 +43,9 @@ pub(crate) mod redis;
 pub(crate) mod rules;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) mod sql;
+mod state;
 
+pub use self::state::{StateChange, StateFingerprint, StateRead, StateRecord};
 pub use crate::code::CodeHash;
 
 /// A keyed hash naming one send counter: of a normalised mailbox (for its
@@ -619,8 +621,8 @@ impl StoreError {
 ///
 /// use tower_otp::store::{
 ///     BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
-///     RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
-///     VerifyRequest,
+///     RebindOutcome, RestartOutcome, StateChange, StateRead, Store, StoreError, TicketSnapshot,
+///     UnbindOutcome, VerifyOutcome, VerifyRequest,
 /// };
 /// use tower_otp::{MemoryStore, TicketKey, Timestamp};
 ///
@@ -668,6 +670,9 @@ impl StoreError {
 ///     }
 ///     async fn forget(&self, ticket: &TicketKey) -> Result<bool, StoreError> {
 ///         self.inner.forget(ticket).await
+///     }
+///     async fn state(&self, change: StateChange) -> Result<StateRead, StoreError> {
+///         self.inner.state(change).await
 ///     }
 ///     fn is_durable(&self) -> bool {
 ///         self.inner.is_durable()
@@ -815,6 +820,15 @@ pub trait Store: Send + Sync + 'static {
     /// send times, and expire within `send_window` by themselves.
     async fn forget(&self, ticket: &TicketKey) -> Result<bool, StoreError>;
 
+    /// Reads and changes the store's record of itself ([`StateRecord`]:
+    /// which secret wrote its state, whether first devices are held), in
+    /// one atomic step: [`StateChange::Init`] writes the record only when
+    /// the store has none, [`StateChange::Replace`] whatever it has.
+    /// Returns the record held afterwards, and whether this call wrote it.
+    /// The flow checks it before it gates anything, and again now and then
+    /// to notice a store that lost what it wrote.
+    async fn state(&self, change: StateChange) -> Result<StateRead, StoreError>;
+
     /// Whether what the store keeps survives a restart of the application
     /// (default: `true`). [`MemoryStore`](crate::MemoryStore) says `false`: after a restart every
     /// ticket is unclaimed and unbound again, so a layer that trusts first
@@ -893,6 +907,9 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     async fn forget(&self, ticket: &TicketKey) -> Result<bool, StoreError> {
         (**self).forget(ticket).await
+    }
+    async fn state(&self, change: StateChange) -> Result<StateRead, StoreError> {
+        (**self).state(change).await
     }
     fn is_durable(&self) -> bool {
         (**self).is_durable()

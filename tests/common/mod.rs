@@ -515,6 +515,12 @@ impl tower_otp::store::Store for FailingStore {
     async fn forget(&self, _: &tower_otp::TicketKey) -> Result<bool, tower_otp::store::StoreError> {
         Err(tower_otp::store::StoreError::msg("down"))
     }
+    async fn state(
+        &self,
+        _: tower_otp::store::StateChange,
+    ) -> Result<tower_otp::store::StateRead, tower_otp::store::StoreError> {
+        Err(tower_otp::store::StoreError::msg("down"))
+    }
 }
 
 /// A memory store that several harnesses (instances) can share, counting
@@ -522,7 +528,7 @@ impl tower_otp::store::Store for FailingStore {
 /// back.
 #[derive(Clone, Default)]
 pub struct SharedStore {
-    inner: std::sync::Arc<MemoryStore>,
+    inner: std::sync::Arc<std::sync::RwLock<std::sync::Arc<MemoryStore>>>,
     loads: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     down: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -538,11 +544,16 @@ impl SharedStore {
         self.down.store(down, std::sync::atomic::Ordering::SeqCst);
     }
 
-    fn up(&self) -> Result<&MemoryStore, tower_otp::store::StoreError> {
+    /// Loses everything it kept, as a Redis restarted without persistence.
+    pub fn wipe(&self) {
+        *self.inner.write().unwrap() = std::sync::Arc::default();
+    }
+
+    fn up(&self) -> Result<std::sync::Arc<MemoryStore>, tower_otp::store::StoreError> {
         if self.down.load(std::sync::atomic::Ordering::SeqCst) {
             Err(tower_otp::store::StoreError::msg("down"))
         } else {
-            Ok(&self.inner)
+            Ok(self.inner.read().unwrap().clone())
         }
     }
 }
@@ -625,6 +636,12 @@ impl tower_otp::store::Store for SharedStore {
     }
     async fn forget(&self, t: &tower_otp::TicketKey) -> Result<bool, tower_otp::store::StoreError> {
         self.up()?.forget(t).await
+    }
+    async fn state(
+        &self,
+        change: tower_otp::store::StateChange,
+    ) -> Result<tower_otp::store::StateRead, tower_otp::store::StoreError> {
+        self.up()?.state(change).await
     }
 }
 

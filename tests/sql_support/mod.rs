@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use tower_otp::store::{
     BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
-    RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
-    VerifyRequest,
+    RebindOutcome, RestartOutcome, StateChange, StateRead, Store, StoreError, TicketSnapshot,
+    UnbindOutcome, VerifyOutcome, VerifyRequest,
 };
 use tower_otp::{TicketKey, Timestamp};
 
@@ -88,6 +88,9 @@ impl<S: Store> Store for Guarded<S> {
     }
     async fn forget(&self, t: &TicketKey) -> Result<bool, StoreError> {
         self.store.forget(t).await
+    }
+    async fn state(&self, change: StateChange) -> Result<StateRead, StoreError> {
+        self.store.state(change).await
     }
 }
 

@@ -73,6 +73,11 @@ impl Keys {
         )
     }
 
+    /// The store's record of itself (a string, no TTL).
+    pub(super) fn state(&self) -> String {
+        format!("{}:state", self.prefix)
+    }
+
     /// An address's send times (a string with a TTL), in its own slot.
     pub(super) fn address(&self, address: &AddressKey) -> String {
         format!("{}:addr:{{{}}}", self.prefix, hex(address.as_bytes()))

@@ -10,8 +10,8 @@ use crate::clock::Timestamp;
 use crate::locale::Locale;
 use crate::store::{
     BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
-    RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
-    VerifyRequest,
+    RebindOutcome, RestartOutcome, StateChange, StateRead, Store, StoreError, TicketSnapshot,
+    UnbindOutcome, VerifyOutcome, VerifyRequest,
 };
 use crate::ticket::TicketKey;
 
@@ -310,5 +310,18 @@ impl Store for RedisStore {
             Value::Int(n) => Ok(n > 0),
             _ => Err(StoreError::msg("unexpected reply from redis")),
         }
+    }
+
+    async fn state(&self, change: StateChange) -> Result<StateRead, StoreError> {
+        let (mode, record) = match change {
+            StateChange::Init(record) => ("init", record),
+            StateChange::Replace(record) => ("replace", record),
+        };
+        let mut invocation = SCRIPTS.state.prepare_invoke();
+        invocation
+            .key(self.keys.state())
+            .arg(mode)
+            .arg(scripts::encode_state(&record));
+        scripts::state(self.run(invocation).await?)
     }
 }

@@ -16,7 +16,8 @@ use crate::email::EmailAddress;
 use crate::locale::Locale;
 use crate::store::{
     BindOutcome, ClaimOutcome, CodeRecord, IssueOutcome, LockoutCleared, Policy, RebindOutcome,
-    StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
+    StateFingerprint, StateRead, StateRecord, StoreError, TicketSnapshot, UnbindOutcome,
+    VerifyOutcome,
 };
 
 macro_rules! script {
@@ -48,6 +49,7 @@ pub(super) struct Scripts {
     pub(super) rebind: Script,
     pub(super) clear_lockout: Script,
     pub(super) forget: Script,
+    pub(super) state: Script,
 }
 
 pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -68,10 +70,11 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     rebind: Script::new(script!("rebind.lua")),
     clear_lockout: Script::new(script!("clear_lockout.lua")),
     forget: Script::new(script!("forget.lua")),
+    state: Script::new(script!("state.lua")),
 });
 
 impl Scripts {
-    pub(super) fn all(&self) -> [&Script; 17] {
+    pub(super) fn all(&self) -> [&Script; 18] {
         [
             &self.load,
             &self.claim,
@@ -90,6 +93,7 @@ impl Scripts {
             &self.rebind,
             &self.clear_lockout,
             &self.forget,
+            &self.state,
         ]
     }
 }
@@ -370,4 +374,44 @@ pub(super) fn clear_lockout(value: Value) -> Result<LockoutCleared, StoreError> 
         }
         _ => Err(unexpected()),
     }
+}
+
+/// The state record as `state.lua` keeps it: `1 <fingerprint hex> <held 0|1>`.
+pub(super) fn encode_state(record: &StateRecord) -> String {
+    format!(
+        "1 {} {}",
+        record.fingerprint.to_hex(),
+        u8::from(record.first_devices_held)
+    )
+}
+
+/// `state.lua`'s reply: the record held and whether the call wrote it.
+pub(super) fn state(reply: Value) -> Result<StateRead, StoreError> {
+    let bad = || StoreError::msg("unexpected state record in redis");
+    let Value::Array(items) = reply else {
+        return Err(bad());
+    };
+    let [Value::BulkString(record), Value::Int(written)] = items.as_slice() else {
+        return Err(bad());
+    };
+    let text = std::str::from_utf8(record).map_err(|_| bad())?;
+    let mut fields = text.split(' ');
+    let (Some("1"), Some(hex), Some(held), None) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return Err(bad());
+    };
+    let fingerprint = StateFingerprint::from_hex(hex).ok_or_else(bad)?;
+    let first_devices_held = match held {
+        "0" => false,
+        "1" => true,
+        _ => return Err(bad()),
+    };
+    Ok(StateRead {
+        record: StateRecord {
+            fingerprint,
+            first_devices_held,
+        },
+        written: *written == 1,
+    })
 }

@@ -105,6 +105,7 @@ struct Queries {
     prefix: String,
     tickets: String,
     addresses: String,
+    state: String,
     select_ticket: String,
     lock_ticket: String,
     /// Creates an empty row to lock (PostgreSQL: `FOR UPDATE` locks no
@@ -121,6 +122,10 @@ struct Queries {
     sweep_challenges: String,
     sweep_lapsed_tickets: String,
     sweep_lapsed_claims: String,
+    /// The store's record of itself: written when absent, replaced, read.
+    init_state: String,
+    replace_state: String,
+    select_state: String,
 }
 
 impl Queries {
@@ -130,6 +135,7 @@ impl Queries {
             None => format!("\"{prefix}{table}\""),
         };
         let (tickets, addresses) = (qualify("tickets"), qualify("addresses"));
+        let state = qualify("state");
         let pg = dialect == Dialect::Postgres;
         let for_update = if pg { " FOR UPDATE" } else { "" };
         let skip_locked = if pg { " FOR UPDATE SKIP LOCKED" } else { "" };
@@ -191,12 +197,25 @@ impl Queries {
                  (SELECT key FROM {tickets} WHERE claim_until <= $1 AND binding IS NULL \
                  ORDER BY claim_until LIMIT $2{skip_locked})"
             ),
+            init_state: format!(
+                "INSERT INTO {state} (id, fingerprint, first_devices_held) VALUES (1, $1, $2) \
+                 ON CONFLICT (id) DO NOTHING"
+            ),
+            replace_state: format!(
+                "INSERT INTO {state} (id, fingerprint, first_devices_held) VALUES (1, $1, $2) \
+                 ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint, \
+                 first_devices_held = excluded.first_devices_held"
+            ),
+            select_state: format!(
+                "SELECT fingerprint, first_devices_held FROM {state} WHERE id = 1"
+            ),
             sweep_challenges: format!(
                 "UPDATE {tickets} SET challenge = NULL, keep_until = NULL WHERE key IN \
                  (SELECT key FROM {tickets} WHERE keep_until <= $1 ORDER BY keep_until LIMIT $2{skip_locked})"
             ),
             tickets,
             addresses,
+            state,
         }
     }
 
@@ -207,6 +226,7 @@ impl Queries {
             Dialect::Postgres => ("BYTEA", "BIGINT", ""),
         };
         let (tickets, addresses, prefix) = (&self.tickets, &self.addresses, &self.prefix);
+        let state = &self.state;
         // Shipped migrations are never edited: a change is a new version.
         vec![
             (
@@ -251,6 +271,14 @@ impl Queries {
                     format!("ALTER TABLE {tickets} ADD COLUMN bound_locale TEXT"),
                     format!("ALTER TABLE {tickets} ADD COLUMN bound_at {int}"),
                 ],
+            ),
+            (
+                4,
+                "the store's record of the secret that wrote it",
+                vec![format!(
+                    "CREATE TABLE {state} (id {int} PRIMARY KEY, fingerprint {bytes} NOT NULL, \
+                     first_devices_held {int} NOT NULL DEFAULT 0)"
+                )],
             ),
         ]
     }

@@ -38,8 +38,9 @@ macro_rules! sql_store {
         };
         use crate::store::{
             AddressKey, BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest,
-            LockoutCleared, Policy, RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot,
-            UnbindOutcome, VerifyOutcome, VerifyRequest,
+            LockoutCleared, Policy, RebindOutcome, RestartOutcome, StateChange, StateFingerprint,
+            StateRead, StateRecord, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
+            VerifyRequest,
         };
         use crate::ticket::TicketKey;
 
@@ -548,6 +549,40 @@ macro_rules! sql_store {
                     .map_err(timed_out)?
                     .map_err(db_error)?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            async fn state(&self, change: StateChange) -> Result<StateRead, StoreError> {
+                let q = &*self.queries;
+                let (statement, record) = match change {
+                    StateChange::Init(record) => (&q.init_state, record),
+                    StateChange::Replace(record) => (&q.replace_state, record),
+                };
+                let work = async {
+                    let mut tx = self.begin().await.map_err(db_error)?;
+                    let done = sqlx::query(statement)
+                        .bind(record.fingerprint.as_bytes().as_slice())
+                        .bind(i64::from(record.first_devices_held))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    let (fingerprint, held): (Vec<u8>, i64) = sqlx::query_as(&q.select_state)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    tx.commit().await.map_err(db_error)?;
+                    let fingerprint = <[u8; 16]>::try_from(fingerprint)
+                        .map_err(|_| StoreError::msg("malformed state record in the database"))?;
+                    Ok(StateRead {
+                        record: StateRecord {
+                            fingerprint: StateFingerprint::from_bytes(fingerprint),
+                            first_devices_held: held != 0,
+                        },
+                        written: done.rows_affected() > 0,
+                    })
+                };
+                tokio::time::timeout(self.timeout, work)
+                    .await
+                    .map_err(timed_out)?
             }
         }
         }

@@ -1,0 +1,488 @@
+//! Whether this process may use the store: the store's record of the secret
+//! that wrote its state ([`StateRecord`]), checked before the first store
+//! operation and again every [`RECHECK`] while the process runs.
+//!
+//! - A store written with another secret is refused: every operation fails
+//!   (the gate answers 503) until the process runs with that secret, or the
+//!   store is handed over on purpose ([`Flow::adopt_store`](crate::Flow::adopt_store)).
+//! - A store that lost its record after this process saw it (a Redis
+//!   restarted without persistence, a wiped database) has lost what it
+//!   kept: the record is written again with first devices held, so no
+//!   browser is trusted as a ticket's first device on any instance until an
+//!   operator says so ([`Flow::trust_first_devices`](crate::Flow::trust_first_devices)).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::clock::{Clock, Timestamp};
+use crate::flow::Flow;
+use crate::flow::keys::Keys;
+use crate::secret::Secret;
+use crate::store::{
+    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
+    RebindOutcome, RestartOutcome, StateChange, StateFingerprint, StateRead, StateRecord, Store,
+    StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome, VerifyRequest,
+};
+use crate::ticket::TicketKey;
+
+/// How often a running process reads the record again: the longest a
+/// hold set by another instance, or a store that lost its state, goes
+/// unnoticed here.
+pub(crate) const RECHECK: Duration = Duration::from_secs(10);
+
+/// What the store's record says to this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    /// Not read yet: the first operation reads it.
+    Unchecked,
+    /// Written with this process's secret.
+    Ours,
+    /// Written with another secret: every operation is refused.
+    OtherSecret,
+}
+
+#[derive(Debug)]
+struct Watch {
+    status: Status,
+    checked_at: Option<Timestamp>,
+    /// This process has seen its record in the store (so a missing one
+    /// later means the store lost it).
+    seen: bool,
+    /// One request is reading the record again.
+    rechecking: bool,
+}
+
+/// The process's view of the store's record, shared by the flow's clones.
+#[derive(Debug)]
+pub(crate) struct StateWatch {
+    fingerprint: StateFingerprint,
+    watch: Mutex<Watch>,
+    /// One foreground check at a time (the first operations of a process).
+    checking: tokio::sync::Mutex<()>,
+    held: AtomicBool,
+    refused: AtomicBool,
+}
+
+/// A store written with another secret, as an operation's error.
+fn other_secret() -> StoreError {
+    StoreError::msg(
+        "the store's state was written with another secret: refusing to use it \
+         (run with the secret that wrote it, or hand the store over with Flow::adopt_store)",
+    )
+}
+
+impl StateWatch {
+    pub(crate) fn new(fingerprint: StateFingerprint) -> Self {
+        Self {
+            fingerprint,
+            watch: Mutex::new(Watch {
+                status: Status::Unchecked,
+                checked_at: None,
+                seen: false,
+                rechecking: false,
+            }),
+            checking: tokio::sync::Mutex::new(()),
+            held: AtomicBool::new(false),
+            refused: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn fingerprint(&self) -> StateFingerprint {
+        self.fingerprint
+    }
+
+    /// First devices are held: every device verifies by code.
+    pub(crate) fn first_devices_held(&self) -> bool {
+        self.held.load(Ordering::Acquire)
+    }
+
+    /// The store was found written with another secret.
+    pub(crate) fn refused(&self) -> bool {
+        self.refused.load(Ordering::Acquire)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Watch> {
+        self.watch.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Before a store operation at `now`: reads the record when this
+    /// process has not yet (all callers wait for that one read), and again
+    /// when the last read is older than [`RECHECK`] (one caller reads, the
+    /// others go on with what is known). Errors when the store is another
+    /// secret's, or when the first read fails.
+    pub(crate) async fn ready(&self, store: &dyn Store, now: Timestamp) -> Result<(), StoreError> {
+        let recheck: Option<Status> = {
+            let mut watch = self.lock();
+            let stale = watch
+                .checked_at
+                .is_none_or(|at| now.saturating_since(at) >= RECHECK);
+            match watch.status {
+                Status::Unchecked => None,
+                status if stale && !watch.rechecking => {
+                    watch.rechecking = true;
+                    Some(status)
+                }
+                Status::Ours => return Ok(()),
+                Status::OtherSecret => return Err(other_secret()),
+            }
+        };
+        if recheck.is_some() {
+            if let Err(error) = self.check(store, now).await {
+                // The store is down: the operation itself will say so.
+                tracing::warn!(%error, "tower-otp: could not read the store's state record");
+            }
+            self.lock().rechecking = false;
+        } else {
+            // The first read: everyone waits for one.
+            let _one = self.checking.lock().await;
+            if self.lock().status == Status::Unchecked {
+                self.check(store, now).await?;
+            }
+        }
+        match self.lock().status {
+            Status::OtherSecret => Err(other_secret()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads the record (writing this secret's when there is none) and
+    /// takes in what it says.
+    pub(crate) async fn check(
+        &self,
+        store: &dyn Store,
+        now: Timestamp,
+    ) -> Result<StateRead, StoreError> {
+        let seen = self.lock().seen;
+        // A record missing after this process saw one: the store lost what
+        // it kept, so the new record holds first devices.
+        let initial = StateRecord {
+            fingerprint: self.fingerprint,
+            first_devices_held: seen,
+        };
+        let read = store.state(StateChange::Init(initial)).await?;
+        self.take(read, now);
+        Ok(read)
+    }
+
+    /// Takes in a record read or written at `now`.
+    pub(crate) fn take(&self, read: StateRead, now: Timestamp) {
+        let mut watch = self.lock();
+        let ours = read.record.fingerprint == self.fingerprint;
+        let status = if ours {
+            Status::Ours
+        } else {
+            Status::OtherSecret
+        };
+        if status != watch.status {
+            match status {
+                Status::OtherSecret => tracing::error!(
+                    stored = ?read.record.fingerprint,
+                    ours = ?self.fingerprint,
+                    "tower-otp: the store's state was written with another secret; refusing \
+                     every ticket (503) until this process runs with that secret, or the store \
+                     is handed over with Flow::adopt_store"
+                ),
+                _ if watch.status == Status::OtherSecret => {
+                    tracing::info!("tower-otp: the store's state record is this secret's again");
+                }
+                _ => {}
+            }
+        }
+        if ours && read.written && watch.seen && read.record.first_devices_held {
+            tracing::error!(
+                "tower-otp: the store lost its state record, and with it what it kept: first \
+                 devices are held (every device verifies by code) until an operator calls \
+                 Flow::trust_first_devices"
+            );
+        }
+        if ours && read.record.first_devices_held != self.first_devices_held() {
+            tracing::warn!(
+                held = read.record.first_devices_held,
+                "tower-otp: first devices are {}",
+                if read.record.first_devices_held {
+                    "held: every device verifies by code"
+                } else {
+                    "trusted again"
+                }
+            );
+        }
+        watch.status = status;
+        watch.checked_at = Some(now);
+        watch.seen |= ours;
+        self.refused.store(!ours, Ordering::Release);
+        self.held
+            .store(ours && read.record.first_devices_held, Ordering::Release);
+    }
+}
+
+/// The flow's store: every operation first makes sure the store is this
+/// secret's ([`StateWatch::ready`]).
+pub(crate) struct CheckedStore {
+    pub(crate) inner: Arc<dyn Store>,
+    pub(crate) watch: Arc<StateWatch>,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl CheckedStore {
+    async fn ready(&self) -> Result<&dyn Store, StoreError> {
+        self.watch.ready(&*self.inner, self.clock.now()).await?;
+        Ok(&*self.inner)
+    }
+}
+
+#[async_trait]
+impl Store for CheckedStore {
+    async fn load(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+        policy: &Policy,
+    ) -> Result<TicketSnapshot, StoreError> {
+        self.ready().await?.load(ticket, now, policy).await
+    }
+    async fn claim_first_device(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+        policy: &Policy,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let store = self.ready().await?;
+        if self.watch.first_devices_held() {
+            return Ok(ClaimOutcome::Refused);
+        }
+        store.claim_first_device(ticket, now, policy).await
+    }
+    async fn bind(&self, request: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
+        self.ready().await?.bind(request).await
+    }
+    async fn issue_code(&self, request: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
+        self.ready().await?.issue_code(request).await
+    }
+    async fn withdraw_code(&self, request: &IssueRequest<'_>) -> Result<(), StoreError> {
+        // Undoing a code issued a moment ago: never refused on the way.
+        self.inner.withdraw_code(request).await
+    }
+    async fn verify_code(&self, request: &VerifyRequest<'_>) -> Result<VerifyOutcome, StoreError> {
+        self.ready().await?.verify_code(request).await
+    }
+    async fn restart(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<RestartOutcome, StoreError> {
+        self.ready().await?.restart(ticket, now).await
+    }
+    async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
+        self.ready().await?.revoke_devices(ticket).await
+    }
+    async fn unbind(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<UnbindOutcome, StoreError> {
+        self.ready().await?.unbind(ticket, now).await
+    }
+    async fn rebind(&self, request: &BindRequest<'_>) -> Result<RebindOutcome, StoreError> {
+        self.ready().await?.rebind(request).await
+    }
+    async fn clear_lockout(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+    ) -> Result<LockoutCleared, StoreError> {
+        self.ready().await?.clear_lockout(ticket, now).await
+    }
+    async fn forget(&self, ticket: &TicketKey) -> Result<bool, StoreError> {
+        self.ready().await?.forget(ticket).await
+    }
+    async fn state(&self, change: StateChange) -> Result<StateRead, StoreError> {
+        let read = self.inner.state(change).await?;
+        self.watch.take(read, self.clock.now());
+        Ok(read)
+    }
+    fn is_durable(&self) -> bool {
+        self.inner.is_durable()
+    }
+}
+
+/// What [`Flow::check_state`](crate::Flow::check_state) found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StateCheck {
+    /// The store had no record: this secret's was written now (a new store,
+    /// or one that lost its state before this process saw it).
+    pub new_store: bool,
+    /// First devices are held: every device verifies by code, the first
+    /// included, until [`Flow::trust_first_devices`](crate::Flow::trust_first_devices).
+    pub first_devices_held: bool,
+}
+
+/// Why the store's state cannot be used with this flow's secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// The store's state was written with another secret.
+    #[error(
+        "the store's state was written with another secret than this process's: every \
+         ticket, binding and lockout in it is keyed by that secret, so this process would take \
+         bound tickets for new ones. Run with the secret that wrote it (OTP_SECRET), or, to \
+         change the secret on purpose, hand the store over with Flow::adopt_store(previous \
+         secret), which holds first devices until you trust them again"
+    )]
+    OtherSecret,
+    /// The previous secret given to [`Flow::adopt_store`](crate::Flow::adopt_store)
+    /// did not write the store's state either.
+    #[error("the store's state was written with neither this secret nor the previous one given")]
+    NotThePreviousSecret,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Flow {
+    /// Checks that the store's state was written with this flow's secret,
+    /// and writes this secret's fingerprint into a store that has none (a
+    /// new one). Call it at start, after `migrate`, to fail at once with a
+    /// message that names the cause and the fix; a flow that was not asked
+    /// checks on its first store operation, and refuses every operation
+    /// (the gate answers 503, never a pass) on a store written with
+    /// another secret, whose tickets it cannot read.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret, StateError};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = std::sync::Arc::new(MemoryStore::new());
+    /// let flow = Flow::new(&Secret::random(), store.clone(), CapturingMailer::new());
+    /// assert!(flow.check_state().await?.new_store);
+    ///
+    /// // Another secret on the same store is refused.
+    /// let other = Flow::new(&Secret::random(), store, CapturingMailer::new());
+    /// assert!(matches!(other.check_state().await, Err(StateError::OtherSecret)));
+    /// # Ok::<(), StateError>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`StateError::OtherSecret`], or the store's error.
+    pub async fn check_state(&self) -> Result<StateCheck, StateError> {
+        let read = self
+            .inner
+            .state
+            .check(&*self.inner.raw_store, self.now())
+            .await?;
+        if read.record.fingerprint != self.inner.state.fingerprint() {
+            return Err(StateError::OtherSecret);
+        }
+        Ok(StateCheck {
+            new_store: read.written,
+            first_devices_held: read.record.first_devices_held,
+        })
+    }
+
+    /// Holds first devices on every instance sharing the store: no browser
+    /// is trusted as a ticket's first device, every one verifies by code,
+    /// until [`trust_first_devices`](Flow::trust_first_devices). For when the
+    /// store may have forgotten claims and bindings (restored from a backup,
+    /// say): bound tickets then stay with their owners while the bindings
+    /// are applied again ([`pre_bind`](Flow::pre_bind) from the orders).
+    /// Other instances notice within 10 seconds.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// flow.hold_first_devices().await?;
+    /// assert!(flow.check_state().await?.first_devices_held);
+    /// flow.trust_first_devices().await?;
+    /// assert!(!flow.check_state().await?.first_devices_held);
+    /// # Ok::<(), tower_otp::StateError>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`StateError::OtherSecret`], or the store's error.
+    pub async fn hold_first_devices(&self) -> Result<(), StateError> {
+        self.set_first_devices_held(true).await
+    }
+
+    /// Trusts first devices again after
+    /// [`hold_first_devices`](Flow::hold_first_devices), or after this flow
+    /// found that the store had lost its state.
+    ///
+    /// # Errors
+    /// [`StateError::OtherSecret`], or the store's error.
+    pub async fn trust_first_devices(&self) -> Result<(), StateError> {
+        self.set_first_devices_held(false).await
+    }
+
+    async fn set_first_devices_held(&self, held: bool) -> Result<(), StateError> {
+        self.check_state().await?;
+        let record = StateRecord {
+            fingerprint: self.inner.state.fingerprint(),
+            first_devices_held: held,
+        };
+        let read = self
+            .inner
+            .raw_store
+            .state(StateChange::Replace(record))
+            .await?;
+        self.inner.state.take(read, self.now());
+        Ok(())
+    }
+
+    /// Hands a store written with `previous` over to this flow's secret: a
+    /// deliberate change of secret. Everything the store keeps is keyed by
+    /// the secret that wrote it, so under the new one every ticket reads as
+    /// new: first devices are held (every device verifies by code) until the
+    /// bindings are applied again ([`pre_bind`](Flow::pre_bind) from the
+    /// orders) and [`trust_first_devices`](Flow::trust_first_devices) is
+    /// called. Instances still running with `previous` refuse the store
+    /// (503) from their next check, within 10 seconds.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = Arc::new(MemoryStore::new());
+    /// let old = Secret::random();
+    /// Flow::new(&old, store.clone(), CapturingMailer::new()).check_state().await?;
+    ///
+    /// let new = Flow::new(&Secret::random(), store, CapturingMailer::new());
+    /// new.adopt_store(&old).await?;
+    /// assert!(new.check_state().await?.first_devices_held);
+    /// # Ok::<(), tower_otp::StateError>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`StateError::NotThePreviousSecret`] when neither secret wrote the
+    /// store's state, or the store's error.
+    pub async fn adopt_store(&self, previous: &Secret) -> Result<(), StateError> {
+        let ours = self.inner.state.fingerprint();
+        let held = StateRecord {
+            fingerprint: ours,
+            first_devices_held: true,
+        };
+        let store = &self.inner.raw_store;
+        let read = store.state(StateChange::Init(held)).await?;
+        let read = if read.record.fingerprint == ours {
+            read
+        } else if read.record.fingerprint == Keys::state_fingerprint(previous) {
+            tracing::warn!(
+                "tower-otp: the store was handed over to a new secret; first devices are held \
+                 until Flow::trust_first_devices"
+            );
+            store.state(StateChange::Replace(held)).await?
+        } else {
+            return Err(StateError::NotThePreviousSecret);
+        };
+        self.inner.state.take(read, self.now());
+        Ok(())
+    }
+}
