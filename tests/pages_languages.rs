@@ -246,3 +246,31 @@ async fn the_new_device_notice_speaks_the_owners_language() {
         "the language of the last verification"
     );
 }
+
+/// With `Flow::with_require_prebound(true)`, a second device on an unbound
+/// ticket is told in its own language where to open the ticket instead:
+/// 403, the text of `Texts::err_not_prebound`, no form.
+#[tokio::test]
+async fn the_not_prebound_page_speaks_every_language() {
+    for locale in Locale::ALL {
+        let h = Harness::build_with_flow(
+            &Secret::random(),
+            MemoryStore::new(),
+            |flow| flow.with_require_prebound(true),
+            |layer| layer,
+        );
+        h.browser().open(T).await;
+        let mut b = h.browser();
+        let request = Browser::request(Method::GET, T)
+            .header("accept-language", locale.tag())
+            .body(Body::empty())
+            .unwrap();
+        let page = b.send(request).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{locale:?}");
+        assert_eq!(lang_of(&page.body), locale.tag());
+        let says = tower_otp::pages::Texts::for_locale(locale).err_not_prebound;
+        assert!(page.body.contains(says.as_ref()), "{locale:?}\n{}", page.body);
+        assert!(!page.body.contains("<form"), "{locale:?}: nothing to type");
+        assert_eq!(h.mailer.count(), 0);
+    }
+}
