@@ -334,9 +334,9 @@ async fn guesses_from_many_tasks_count_exactly() {
     assert_eq!(snapshot.consecutive_failures, policy.max_attempts);
 }
 
-/// Claims on unbound tickets (two GETs on any id) are
-/// rows only until their lifetime passes; the sweep then removes them, and
-/// keeps bound tickets. Measured: rows before and after.
+/// Claims on unbound tickets (two GETs on any id) are rows only until their
+/// lifetime passes; the sweep then removes them, and keeps bound tickets.
+/// Measured: rows before and after.
 #[tokio::test]
 async fn unbound_claims_are_swept_after_their_lifetime() {
     let (_dir, path) = temp_db();
