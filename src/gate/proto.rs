@@ -40,7 +40,7 @@ pub(crate) fn arrived_over_https(headers: &HeaderMap) -> bool {
             }
         }
     }
-    !said || all_https
+    said && all_https
 }
 
 /// The HTTPS URL of the request: under the public origin when the operator
