@@ -65,8 +65,9 @@ async fn the_whole_journey_of_a_second_device() {
         .expect("a code was mailed");
 
     // Reloading, and opening the link in a fresh browser (an in-app browser), issue no new code.
-    phone.open(T).await;
-    phone.open(T).await;
+    for _ in 0..2 {
+        assert_eq!(phone.open(T).await.status(), StatusCode::UNAUTHORIZED);
+    }
     let mut in_app = h.test_browser();
     let page = in_app.open(T).await;
     assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
@@ -123,11 +124,14 @@ async fn the_whole_journey_of_a_second_device() {
 #[tokio::test]
 async fn resend_keeps_earlier_codes_valid_until_each_expires() {
     let h = Harness::new();
-    h.browser().open(T).await; // the first device
+    assert!(h.browser().open(T).await.is_ticket(), "the first device");
     let mut c = h.browser();
     c.get(T).await;
-    c.submit(T, &[("action", "send"), ("email", "a@example.com")])
+    let page = c
+        .submit(T, &[("action", "send"), ("email", "a@example.com")])
         .await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.body);
+    assert_eq!(h.mailer.count(), 1);
     let first = h.last_code();
     h.advance(Duration::from_secs(61));
     let page = c.submit(T, &[("action", "resend")]).await;
@@ -136,7 +140,7 @@ async fn resend_keeps_earlier_codes_valid_until_each_expires() {
     // A resend within the growing cooldown (120 s after the 2nd send) is refused with Retry-After.
     let reply = c.post_form(T, &[("action", "resend")]).await;
     assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
-    assert!(reply.header("retry-after").is_some());
+    assert_eq!(reply.header("retry-after"), Some("120"));
     assert_eq!(h.mailer.count(), 2);
     // The first code still works (4 minutes after its issue).
     h.advance(Duration::from_secs(180));
@@ -210,16 +214,21 @@ async fn full_width_digits_and_spaces_are_accepted() {
 #[tokio::test]
 async fn restart_lets_another_address_be_entered() {
     let h = Harness::new();
-    h.browser().open(T).await;
+    assert!(h.browser().open(T).await.is_ticket(), "the first device");
     let mut b = h.browser();
     b.get(T).await;
-    b.submit(T, &[("action", "send"), ("email", "typo@exmaple.com")])
+    let page = b
+        .submit(T, &[("action", "send"), ("email", "typo@exmaple.com")])
         .await;
+    assert!(page.body.contains(r#"autocomplete="one-time-code""#));
     let page = b.submit(T, &[("action", "restart")]).await;
     assert!(page.body.contains(r#"type="email""#), "address entry again");
     h.advance(Duration::from_secs(61));
-    b.submit(T, &[("action", "send"), ("email", "right@example.com")])
+    let page = b
+        .submit(T, &[("action", "send"), ("email", "right@example.com")])
         .await;
+    assert!(page.body.contains(r#"autocomplete="one-time-code""#));
+    assert_eq!(h.mailer.count(), 2);
     let code = h.last_code_for("right@example.com");
     assert!(
         b.submit(T, &[("action", "verify"), ("code", &code)])
@@ -470,7 +479,11 @@ async fn works_around_a_plain_tower_service() {
     assert_eq!(body, "inner verified=true");
     // Another client is gated with the page, never the inner service.
     let other = service.oneshot(get(None)).await.unwrap();
-    assert_ne!(other.status(), StatusCode::OK);
+    assert_eq!(other.status(), StatusCode::UNAUTHORIZED);
+    let body = other.into_body().collect().await.unwrap().to_bytes();
+    let body = String::from_utf8(body.to_vec()).unwrap();
+    assert!(body.contains(r#"type="email""#), "the challenge page");
+    assert!(!body.contains("inner verified"));
 }
 
 #[tokio::test]
