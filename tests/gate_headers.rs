@@ -238,7 +238,8 @@ async fn every_response_class() -> Vec<(String, Reply)> {
     );
     // 303 with a device cookie: a verify by form.
     h.advance(Duration::from_secs(3600));
-    other.post_form(T, &[("action", "send")]).await;
+    let sent = other.post_form(T, &[("action", "send")]).await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
     let code = h.last_code();
     push(
         "303 verified (with Set-Cookie)",
@@ -288,8 +289,10 @@ async fn every_response_class() -> Vec<(String, Reply)> {
     let (mut b, code) = h.sent("abc", "a@example.com").await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for _ in 0..5 {
-        b.post_form(T, &[("action", "verify"), ("code", wrong)])
+        let reply = b
+            .post_form(T, &[("action", "verify"), ("code", wrong)])
             .await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
     }
     let reply = b
         .post_form(T, &[("action", "verify"), ("code", wrong)])
