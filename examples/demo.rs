@@ -4,9 +4,12 @@
 //! cargo run --example demo
 //! ```
 //!
-//! Then open http://127.0.0.1:3000 in one browser (the first device, trusted),
-//! and the same ticket URL in another browser or a private window: it is
-//! challenged, and the code is printed in this terminal. Configuration is by
+//! Then buy a ticket on http://127.0.0.1:3000 with your address: it is
+//! pre-bound to it, and every browser opens it with a code sent there
+//! (printed in this terminal). Or open any ticket id in one browser (the
+//! first device, trusted) and the same URL in another browser or a private
+//! window: it is challenged, and the first address verified there is bound
+//! (`OTP_REQUIRE_PREBOUND=1` refuses it instead). Configuration is by
 //! environment variable; see the README's "Demo" section.
 
 use std::net::SocketAddr;
@@ -115,8 +118,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .into());
         }
     };
-    // Plain http on a loopback address needs non-Secure cookies; anywhere else, keep them Secure.
-    let secure = env_parse::<bool>("OTP_COOKIE_SECURE")?.unwrap_or(!addr.ip().is_loopback());
+    // Tickets sold at /buy are pre-bound to their buyer. Others (any
+    // well-formed id) are bound by the first address verified, unless this
+    // refuses every address typed for them.
+    let require_prebound = match env("OTP_REQUIRE_PREBOUND").as_deref() {
+        None | Some("0") | Some("false") => false,
+        Some("1") | Some("true") => true,
+        Some(other) => {
+            return Err(format!("OTP_REQUIRE_PREBOUND: expected 1 or 0, got {other:?}").into());
+        }
+    };
+    // Behind a reverse proxy (OTP_PUBLIC_ORIGIN=https://tickets.example): the
+    // origin browsers use. POSTs are checked against it, and a ticket request
+    // the proxy does not say came over HTTPS is redirected there.
+    let public_origin = env("OTP_PUBLIC_ORIGIN");
+    let behind_https_proxy = public_origin
+        .as_deref()
+        .is_some_and(|o| o.trim().to_ascii_lowercase().starts_with("https://"));
+    // Plain http on a loopback address needs non-Secure cookies; anywhere else,
+    // or behind a proxy that serves HTTPS, keep them Secure.
+    let secure = env_parse::<bool>("OTP_COOKIE_SECURE")?
+        .unwrap_or(behind_https_proxy || !addr.ip().is_loopback());
     if !secure && !addr.ip().is_loopback() {
         return Err("OTP_COOKIE_SECURE=false is only allowed on a loopback address".into());
     }
@@ -148,10 +170,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Box::new(TerminalMailer)
     };
 
-    let flow = demo_app::configure_flow(Flow::new(&secret, store, mailer)).with_limits(limits);
+    let flow = demo_app::configure_flow(Flow::new(&secret, store, mailer))
+        .with_limits(limits)
+        .with_require_prebound(require_prebound);
     let otp = demo_app::configure(OtpLayer::new(flow.clone()))
         .with_first_device(first_device)
         .with_cookie_secure(secure);
+    let otp = match &public_origin {
+        Some(origin) => demo_app::behind_proxy(otp, origin.trim())
+            .map_err(|e| format!("OTP_PUBLIC_ORIGIN: {e}"))?,
+        None => otp,
+    };
 
     let mut app = demo_app::router(otp);
     let operator_page = env("OTP_ADMIN_TOKEN").is_some();
@@ -186,6 +215,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("\n  tower-otp demo: http://{addr}/");
+    if let Some(origin) = &public_origin {
+        println!("  behind a reverse proxy, open it at {}", origin.trim());
+    }
     if operator_page {
         println!("  operator page: http://{addr}/admin");
     }

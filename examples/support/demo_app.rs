@@ -1,17 +1,22 @@
-//! The demo's e-ticket site: its routes, its sample tickets and how it
-//! configures the layer. Shared by `examples/demo.rs` and the browser tests
-//! (`tests/browser.rs`), which serve this same router on 127.0.0.1.
+//! The demo's e-ticket site: its routes, its sample tickets, the purchase
+//! that pre-binds a new ticket to its buyer's address, and how it configures
+//! the layer. Shared by `examples/demo.rs` and the tests (`tests/browser.rs`
+//! serves this same router on 127.0.0.1; `tests/demo_buy.rs` drives it).
 
 #![allow(dead_code, unreachable_pub)]
 
 use axum::Router;
-use axum::extract::Path;
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::header::{ACCEPT_LANGUAGE, HOST, ORIGIN};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use base64::Engine;
 use sha2::{Digest, Sha256};
+use tower_otp::store::BindOutcome;
 use tower_otp::ticket::NoTicketSource;
-use tower_otp::{Flow, Locale, OtpLayer, PathParam, VerifiedDevice};
+use tower_otp::{EmailAddress, Flow, Locale, OtpLayer, PathParam, TicketId, VerifiedDevice};
 
 pub(crate) const SAMPLE_TICKETS: [(&str, &str, &str); 3] = [
     (
@@ -51,13 +56,108 @@ pub(crate) fn configure(layer: OtpLayer<NoTicketSource>) -> OtpLayer<PathParam> 
         })
 }
 
-/// The site: `/` lists the sample tickets, `/tickets/{ticket}` (behind `otp`)
-/// shows one.
+/// The demo behind a reverse proxy that terminates TLS (`OTP_PUBLIC_ORIGIN`):
+/// POSTs are checked against `public_origin`, never the `Host` the proxy
+/// sends, and a ticket request the proxy does not say came over HTTPS (a
+/// client on the demo's own port) is redirected there (308).
+pub(crate) fn behind_proxy(
+    layer: OtpLayer<PathParam>,
+    public_origin: &str,
+) -> Result<OtpLayer<PathParam>, tower_otp::ConfigError> {
+    Ok(layer
+        .with_public_origin(public_origin)?
+        .with_trusted_forwarded_proto(true))
+}
+
+/// The site: `/` lists the sample tickets and sells new ones, `POST /buy`
+/// sells one (pre-bound to the buyer's address through `otp`'s flow),
+/// `/tickets/{ticket}` (behind `otp`) shows one.
 pub(crate) fn router(otp: OtpLayer<PathParam>) -> Router {
+    let flow = otp.flow().clone();
     Router::new()
         .route("/tickets/{ticket}", get(ticket_page))
         .route_layer(otp)
         .route("/", get(index))
+        .route("/buy", post(buy).with_state(flow))
+}
+
+/// Whether a POST comes from this site: its `Origin` names the host it was
+/// sent to. Browsers send `Origin` with every form POST; a missing one, `null`
+/// (a sandboxed or privacy-redirected form) and any other site are refused.
+/// The demo's purchase form needs no more against cross-site requests: it
+/// changes nothing that belongs to anyone yet.
+fn same_origin(headers: &HeaderMap, uri: &Uri) -> bool {
+    let host = headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()));
+    let origin = headers.get(ORIGIN).and_then(|o| o.to_str().ok());
+    match (host, origin) {
+        (Some(host), Some(origin)) => {
+            origin == format!("http://{host}") || origin == format!("https://{host}")
+        }
+        _ => false,
+    }
+}
+
+/// A new ticket id: 128 random bits, in the demo's id alphabet
+/// (`[A-Za-z0-9_-]`, 22 characters).
+fn new_ticket_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// `POST /buy` (form field `email`): sells a new ticket, pre-bound to that
+/// address before its link exists, and answers 303 to the ticket. Every
+/// device, the buyer's first included, then confirms by a code sent there:
+/// a forwarded link is worth nothing without the buyer's mailbox.
+async fn buy(State(flow): State<Flow>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    if !same_origin(&headers, &uri) {
+        tracing::warn!("purchase refused: cross-origin or no Origin");
+        return (StatusCode::FORBIDDEN, "cross-origin purchase refused").into_response();
+    }
+    let email = form_urlencoded::parse(&body)
+        .find(|(name, _)| name == "email")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    let Ok(buyer) = EmailAddress::parse(&email) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Html(page(
+                "Demo Tickets",
+                "<h1>Demo Tickets</h1><p>That is not a valid e-mail address.</p>\
+                 <p><a href=\"/\">Back</a></p>",
+            )),
+        )
+            .into_response();
+    };
+    let accept_language = headers.get(ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    let locale = Locale::negotiate(None, accept_language, &Locale::ALL, Locale::Ja);
+    let id = new_ticket_id();
+    let ticket = flow.ticket_key(&TicketId::new(id.clone()));
+    match flow.pre_bind_in(&ticket, &buyer, locale).await {
+        Ok(BindOutcome::Bound) => {
+            tracing::info!(ticket = ticket.label(), buyer = %buyer.masked(), "ticket sold");
+            Redirect::to(&format!("/tickets/{id}")).into_response()
+        }
+        Ok(_) => {
+            // 128 random bits never meet a ticket already bound.
+            tracing::error!(ticket = ticket.label(), "a new ticket id was already bound");
+            (StatusCode::INTERNAL_SERVER_ERROR, "try again").into_response()
+        }
+        Err(error) => {
+            tracing::error!(%error, "purchase failed: store unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again shortly").into_response()
+        }
+    }
+}
+
+/// A page of the demo's own (no style, as the rest of it).
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
+         <title>{title}</title>{body}</html>"
+    )
 }
 
 async fn index() -> Html<String> {
@@ -67,11 +167,20 @@ async fn index() -> Html<String> {
             format!("<li><a href=\"/tickets/{id}\">{event}</a> <code>{id}</code></li>")
         })
         .collect();
-    Html(format!(
-        "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
-         <title>Demo Tickets</title><h1>Demo Tickets</h1><p>Open a ticket here, then open the same link in another \
-         browser: it asks for a one-time password, printed in the demo's terminal.</p><ul>{items}</ul>\
-         <p>Any id of <code>[A-Za-z0-9_-]{{1,64}}</code> works: <code>/tickets/your-own-id</code>.</p></html>"
+    Html(page(
+        "Demo Tickets",
+        &format!(
+            "<h1>Demo Tickets</h1><h2>Buy a ticket</h2><form method=post action=/buy>\
+             <label>E-mail <input type=email name=email required autocomplete=email></label> \
+             <button>Buy</button></form><p>The ticket is bound to this address when you buy it: \
+             every device, this one included, opens it with a one-time password sent there \
+             (printed in the demo's terminal).</p><h2>Try any ticket</h2><p>Open a ticket here, \
+             then open the same link in another browser: it asks for a one-time password.</p>\
+             <ul>{items}</ul><p>Any id of <code>[A-Za-z0-9_-]{{1,64}}</code> works: \
+             <code>/tickets/your-own-id</code>. Such a ticket was sold to nobody: its first browser \
+             is trusted, and the first address verified on another one is bound to it for good \
+             (with <code>OTP_REQUIRE_PREBOUND=1</code>, other browsers are refused instead).</p>"
+        ),
     ))
 }
 

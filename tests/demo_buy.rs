@@ -1,0 +1,231 @@
+//! The demo's purchase (`POST /buy` in `examples/support/demo_app.rs`): a new
+//! random ticket, pre-bound to the buyer's address, 303 to it; a cross-origin
+//! or `null` `Origin` is refused; with `OTP_REQUIRE_PREBOUND=1`'s setting, an
+//! id it did not sell opens on its first browser only.
+#![cfg(feature = "axum")]
+
+#[path = "../examples/support/demo_app.rs"]
+mod demo_app;
+
+use axum::Router;
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use http_body_util::Full;
+use tower_otp::pages::Texts;
+use tower_otp::{
+    CapturingMailer, Flow, Locale, ManualClock, MemoryStore, OtpLayer, Secret, TestBrowser,
+    TestResponse, TicketId,
+};
+
+const ORIGIN: &str = "http://127.0.0.1:3000";
+const BUYER: &str = "Hanako.Buyer@example.com";
+
+struct Demo {
+    app: Router,
+    flow: Flow,
+    mailer: CapturingMailer,
+    clock: ManualClock,
+}
+
+/// The demo's router over a memory store, as `examples/demo.rs` builds it
+/// (the setting as `OTP_REQUIRE_PREBOUND` would set it).
+fn demo(require_prebound: bool) -> Demo {
+    let mailer = CapturingMailer::new();
+    let clock = ManualClock::starting_now();
+    let flow = Flow::new(&Secret::random(), MemoryStore::new(), mailer.clone());
+    let flow = demo_app::configure_flow(flow)
+        .with_clock(clock.clone())
+        .with_require_prebound(require_prebound);
+    let otp = demo_app::configure(OtpLayer::new(flow.clone())).with_cookie_secure(false);
+    Demo {
+        app: demo_app::router(otp),
+        flow,
+        mailer,
+        clock,
+    }
+}
+
+impl Demo {
+    fn browser(&self) -> TestBrowser<Router> {
+        TestBrowser::new(self.app.clone())
+            .with_origin(ORIGIN)
+            .with_mailer(self.mailer.clone())
+            .with_clock(self.clock.clone())
+    }
+
+    /// The masked address bound to ticket `id`.
+    async fn bound(&self, id: &str) -> Option<String> {
+        let key = self.flow.ticket_key(&TicketId::new(id));
+        self.flow.inspect(&key).await.unwrap().bound_address
+    }
+}
+
+/// `POST /buy` with this `Origin` (none: `None`).
+async fn buy(browser: &mut TestBrowser<Router>, origin: Option<&str>, email: &str) -> TestResponse {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("email", email)
+        .finish();
+    let mut request = browser
+        .builder(Method::POST, "/buy")
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    browser
+        .send(request.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+}
+
+/// The ticket id a purchase redirected to.
+fn bought(reply: &TestResponse) -> String {
+    assert_eq!(reply.status(), StatusCode::SEE_OTHER, "{}", reply.text());
+    let location = reply.header("location").expect("a Location");
+    let id = location.strip_prefix("/tickets/").expect("a ticket URL");
+    assert_eq!(id.len(), 22, "128 random bits: {id}");
+    assert!(
+        id.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "{id}"
+    );
+    id.to_owned()
+}
+
+#[tokio::test]
+async fn the_home_page_offers_the_purchase_form() {
+    let demo = demo(false);
+    let home = demo.browser().open("/").await;
+    assert_eq!(home.status(), StatusCode::OK);
+    let html = home.text();
+    assert!(html.contains("<form method=post action=/buy>"), "{html}");
+    assert!(
+        html.contains("<input type=email name=email required"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn buying_answers_303_to_a_new_ticket_bound_to_the_buyer() {
+    let demo = demo(false);
+    let mut buyer = demo.browser();
+    let first = bought(&buy(&mut buyer, Some(ORIGIN), BUYER).await);
+    let second = bought(&buy(&mut demo.browser(), Some(ORIGIN), BUYER).await);
+    assert_ne!(first, second, "a new id each time");
+    assert_eq!(
+        demo.bound(&first).await.as_deref(),
+        Some("H***@e******.com")
+    );
+
+    // The buyer follows the redirect: pre-bound, so even the buying browser
+    // confirms by a code, sent to the address bought with.
+    let path = format!("/tickets/{first}");
+    let page = buyer.open(&path).await;
+    assert_eq!(
+        page.status(),
+        StatusCode::UNAUTHORIZED,
+        "no first-device trust"
+    );
+    buyer.send_email("someone-else@example.com").await;
+    assert!(buyer.code_for("someone-else@example.com").is_none());
+    let code = buyer.code_for(BUYER).expect("the code goes to the buyer");
+    let ticket = buyer.enter_code(&code).await;
+    assert_eq!(ticket.status(), StatusCode::OK);
+    assert!(
+        ticket
+            .text()
+            .contains(&format!("Ticket <code>{first}</code>"))
+    );
+
+    // Whoever else holds the link needs the buyer's mailbox.
+    let mut stranger = demo.browser();
+    assert_eq!(
+        stranger.open(&path).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    stranger.send_email("stranger@example.com").await;
+    assert!(stranger.code_for("stranger@example.com").is_none());
+    assert_eq!(
+        demo.bound(&first).await.as_deref(),
+        Some("H***@e******.com")
+    );
+}
+
+#[tokio::test]
+async fn a_cross_origin_or_null_origin_purchase_is_refused() {
+    let demo = demo(false);
+    for origin in [
+        Some("https://evil.example"),
+        Some("null"),
+        Some("http://127.0.0.1:3001"),
+        Some("https://127.0.0.1:3000.evil.example"),
+        None,
+    ] {
+        let reply = buy(&mut demo.browser(), origin, BUYER).await;
+        assert_eq!(reply.status(), StatusCode::FORBIDDEN, "{origin:?}");
+        assert!(reply.header("location").is_none(), "{origin:?}");
+    }
+    assert_eq!(demo.mailer.count(), 0);
+    // The same site over HTTPS (behind a proxy) is the same origin.
+    let reply = buy(&mut demo.browser(), Some("https://127.0.0.1:3000"), BUYER).await;
+    bought(&reply);
+}
+
+#[tokio::test]
+async fn a_purchase_needs_a_valid_address() {
+    let demo = demo(false);
+    for email in ["", "not an address", "a@b@example.com"] {
+        let reply = buy(&mut demo.browser(), Some(ORIGIN), email).await;
+        assert_eq!(reply.status(), StatusCode::BAD_REQUEST, "{email:?}");
+        assert!(reply.header("location").is_none());
+    }
+}
+
+#[tokio::test]
+async fn an_id_it_did_not_sell_is_bound_on_first_verify_by_default() {
+    let demo = demo(false);
+    let path = "/tickets/try-any-id";
+    assert!(
+        demo.browser()
+            .open(path)
+            .await
+            .text()
+            .contains("Demo Event")
+    );
+    let mut other = demo.browser();
+    assert_eq!(other.open(path).await.status(), StatusCode::UNAUTHORIZED);
+    other.send_email("visitor@example.com").await;
+    let code = other.code_for("visitor@example.com").unwrap();
+    assert_eq!(other.enter_code(&code).await.status(), StatusCode::OK);
+    assert_eq!(
+        demo.bound("try-any-id").await.as_deref(),
+        Some("v***@e******.com")
+    );
+}
+
+#[tokio::test]
+async fn with_require_prebound_an_unsold_id_opens_on_its_first_browser_only() {
+    let demo = demo(true);
+    let path = "/tickets/try-any-id";
+    let first = demo.browser().open(path).await;
+    assert_eq!(
+        first.status(),
+        StatusCode::OK,
+        "the first browser is trusted"
+    );
+    let mut other = demo.browser();
+    let page = other.open(path).await;
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    // In the demo's fallback language (Japanese): where to open it instead.
+    let says = Texts::for_locale(Locale::Ja).err_not_prebound;
+    assert!(page.text().contains(says.as_ref()), "{}", page.text());
+    assert_eq!(demo.bound("try-any-id").await, None);
+    assert_eq!(demo.mailer.count(), 0);
+
+    // A ticket it sold opens for its buyer as before.
+    let id = bought(&buy(&mut demo.browser(), Some(ORIGIN), BUYER).await);
+    let mut phone = demo.browser();
+    let path = format!("/tickets/{id}");
+    assert_eq!(phone.open(&path).await.status(), StatusCode::UNAUTHORIZED);
+    phone.resend().await;
+    let code = phone.code_for(BUYER).expect("sent to the buyer");
+    assert_eq!(phone.enter_code(&code).await.status(), StatusCode::OK);
+}
