@@ -266,7 +266,10 @@ async fn changing_the_secret_on_purpose_holds_first_devices() {
     flow.pre_bind(&next.key("abc"), &owner).await.unwrap();
     flow.trust_first_devices().await.unwrap();
     assert!(next.browser().open("/tickets/new-one").await.is_ticket());
-    assert_eq!(next.browser().open(T).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        next.browser().open(T).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 
     // The process still on the old secret refuses from its next check.
     running.advance(Duration::from_secs(10));
@@ -289,7 +292,11 @@ async fn a_store_that_forgot_is_not_taken_for_a_new_one() {
     store.wipe();
     h.advance(Duration::from_secs(10));
     let reply = h.browser().open(T).await;
-    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "challenged, not trusted");
+    assert_eq!(
+        reply.status,
+        StatusCode::UNAUTHORIZED,
+        "challenged, not trusted"
+    );
     assert!(reply.device_cookie().is_none());
     // A second instance starting now finds first devices held too.
     let second = Harness::build(&secret, store.clone(), |l| l);

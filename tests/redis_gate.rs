@@ -8,6 +8,7 @@
 #![cfg(feature = "redis")]
 
 mod common;
+mod needs;
 mod redis_support;
 
 use std::time::{Duration, Instant};

@@ -9,6 +9,7 @@
 mod common;
 #[path = "sql_support/lockout.rs"]
 mod lockout;
+mod needs;
 mod sql_support;
 
 use std::sync::Arc;

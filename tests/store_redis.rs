@@ -10,6 +10,7 @@
 
 #![cfg(feature = "redis")]
 
+mod needs;
 mod redis_support;
 
 use std::sync::Arc;

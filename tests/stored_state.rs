@@ -28,10 +28,8 @@
 //! at that point (claim, challenge, counters, binding), so an empty or
 //! misdirected dump cannot pass.
 
-// Both support modules load `tests/needs` as a module of their own.
-#![allow(clippy::duplicate_mod)]
-
 mod common;
+mod needs;
 #[cfg(feature = "redis")]
 mod redis_support;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

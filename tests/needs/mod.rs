@@ -11,6 +11,9 @@
 //!   under) and skips it with a visible `SKIPPED` line everywhere else.
 //!
 //! So a test can never pass in CI without having checked anything.
+//!
+//! A test file declares `mod needs;` once; the support modules
+//! (`redis_support`, `sql_support`) use it as `crate::needs`.
 
 #![allow(dead_code, unreachable_pub)]
 

@@ -12,8 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tower_otp::RedisStore;
 use tower_otp::redis::{self, AsyncCommands};
 
-#[path = "../needs/mod.rs"]
-mod needs;
+use crate::needs;
 
 pub const SINGLE_ENV: &str = "OTP_TEST_REDIS_URL";
 pub const CLUSTER_ENV: &str = "OTP_TEST_REDIS_CLUSTER_URLS";

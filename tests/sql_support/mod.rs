@@ -17,8 +17,7 @@ use tower_otp::store::{
 };
 use tower_otp::{TicketKey, Timestamp};
 
-#[path = "../needs/mod.rs"]
-mod needs;
+use crate::needs;
 
 pub const PG_ENV: &str = "OTP_TEST_DATABASE_URL";
 
