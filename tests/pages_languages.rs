@@ -16,7 +16,7 @@ const T: &str = "/tickets/lang-1";
 
 /// A second device on a claimed ticket, with these request headers.
 async fn challenged(h: &Harness, headers: &[(&str, &str)]) -> (Browser, String) {
-    h.browser().open(T).await;
+    assert!(h.browser().open(T).await.is_ticket(), "the first device");
     let mut b = h.browser();
     let mut request = Browser::request(Method::GET, T);
     for (k, v) in headers {
@@ -75,10 +75,12 @@ async fn the_switch_lists_every_language_and_its_choice_is_remembered() {
     assert!(page.contains(r#"href="/tickets/lang-1?otp_lang=zh-Hant""#));
     // Choosing 繁體中文 beats Accept-Language, now and on later requests.
     let chosen = b.get(&format!("{T}?otp_lang=zh-Hant")).await;
+    assert_eq!(chosen.status, StatusCode::UNAUTHORIZED);
     assert_eq!(lang_of(&chosen.body), "zh-Hant");
     let mut request = Browser::request(Method::GET, T).header("accept-language", "ko");
     request = request.header("accept", "text/html");
     let later = b.send(request.body(Body::empty()).unwrap()).await;
+    assert_eq!(later.status, StatusCode::UNAUTHORIZED);
     assert_eq!(lang_of(&later.body), "zh-Hant");
 }
 
@@ -97,6 +99,7 @@ async fn an_application_restricts_and_reorders_the_languages() {
     assert!(!page.contains("日本語") && !page.contains("繁體中文"));
     // A choice outside the set is ignored.
     let chosen = b.get(&format!("{T}?otp_lang=ja")).await;
+    assert_eq!(chosen.status, StatusCode::UNAUTHORIZED);
     assert_eq!(lang_of(&chosen.body), "en");
 }
 
@@ -121,6 +124,7 @@ async fn the_code_mail_speaks_the_language_of_the_page_that_asked() {
             .unwrap();
         let reply = b.send(request).await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        assert_eq!(h.mailer.count(), 1, "{header}");
         let mail = h.mailer.last().unwrap();
         assert_eq!(mail.locale, lang);
         let rendered = mail.render();
@@ -165,8 +169,8 @@ async fn during_the_cooldown_send_stays_usable_and_a_press_says_how_long() {
     assert_eq!(h.mailer.count(), 1, "no second mail");
 }
 
-/// Issue 9: the new-device notice goes out in the language the bound address
-/// last used. Bound on a Korean page, then a new device verifies from an
+/// The new-device notice goes out in the language the bound address last
+/// used. Bound on a Korean page, then a new device verifies from an
 /// English page: the owner's notice is in Korean (not the default Japanese,
 /// not the new device's English); the next one is in English.
 #[tokio::test]
@@ -212,7 +216,10 @@ async fn the_new_device_notice_speaks_the_owners_language() {
     };
     // The first device is claimed, so the binding device is already news-free
     // only for itself.
-    h.browser().open(&path).await;
+    assert!(
+        h.browser().open(&path).await.is_ticket(),
+        "the first device"
+    );
     verify_from("ko").await;
     let codes = h.mailer.messages();
     assert_eq!(
@@ -269,7 +276,11 @@ async fn the_not_prebound_page_speaks_every_language() {
         assert_eq!(page.status, StatusCode::FORBIDDEN, "{locale:?}");
         assert_eq!(lang_of(&page.body), locale.tag());
         let says = tower_otp::pages::Texts::for_locale(locale).err_not_prebound;
-        assert!(page.body.contains(says.as_ref()), "{locale:?}\n{}", page.body);
+        assert!(
+            page.body.contains(says.as_ref()),
+            "{locale:?}\n{}",
+            page.body
+        );
         assert!(!page.body.contains("<form"), "{locale:?}: nothing to type");
         assert_eq!(h.mailer.count(), 0);
     }
