@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use tower_otp::store::conformance::{Instances, random_address, random_code, random_ticket};
 use tower_otp::store::{
-    BindRequest, IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome, VerifyRequest,
+    BindRequest, IssueOutcome, IssueRequest, Policy, RestartOutcome, Store, VerifyOutcome,
+    VerifyRequest,
 };
 use tower_otp::{EmailAddress, MemoryStore, TicketKey, Timestamp};
 
@@ -72,7 +73,17 @@ async fn sweep_drops_expired_challenges_but_keeps_long_lived_facts() {
         .await
         .unwrap();
     issue(&store, &claimed, t(0)).await;
-    guess(&store, &claimed, t(1), &policy).await;
+    let outcome = guess(&store, &claimed, t(1), &policy).await;
+    assert!(
+        matches!(
+            outcome,
+            VerifyOutcome::Wrong {
+                attempts_left: 4,
+                locked_until: None
+            }
+        ),
+        "{outcome:?}"
+    );
     // A bound, revoked ticket.
     let bound = random_ticket();
     store
@@ -136,11 +147,23 @@ async fn sweep_keeps_the_round_budget_and_the_lockout() {
     let (address, key) = random_address();
     let code = random_code();
     let request = IssueRequest::new(&ticket, &address, &key, &code, t(0), &policy);
-    store.issue_code(&request).await.unwrap();
-    for _ in 0..2 {
-        guess(&store, &ticket, t(1), &policy).await;
+    let outcome = store.issue_code(&request).await.unwrap();
+    assert!(
+        matches!(outcome, IssueOutcome::Issued { .. }),
+        "{outcome:?}"
+    );
+    for left in [4, 3] {
+        let outcome = guess(&store, &ticket, t(1), &policy).await;
+        let wrong = VerifyOutcome::Wrong {
+            attempts_left: left,
+            locked_until: None,
+        };
+        assert_eq!(outcome, wrong);
     }
-    store.restart(&ticket, t(2)).await.unwrap();
+    assert_eq!(
+        store.restart(&ticket, t(2)).await.unwrap(),
+        RestartOutcome::Restarted
+    );
     // At 120 s no send is in the window, but the round's code would still be live:
     // its spent attempts must survive.
     store.sweep(t(120));
@@ -150,7 +173,11 @@ async fn sweep_keeps_the_round_budget_and_the_lockout() {
     // The third failure locks for an hour; the sweep keeps the lock.
     let code = random_code();
     let request = IssueRequest::new(&ticket, &address, &key, &code, t(120), &policy);
-    store.issue_code(&request).await.unwrap();
+    let outcome = store.issue_code(&request).await.unwrap();
+    assert!(
+        matches!(outcome, IssueOutcome::Issued { .. }),
+        "{outcome:?}"
+    );
     let outcome = guess(&store, &ticket, t(121), &policy).await;
     let until = t(121) + policy.lockout_duration;
     assert!(matches!(outcome, VerifyOutcome::Wrong { locked_until: Some(u), .. } if u == until));
