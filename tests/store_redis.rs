@@ -171,7 +171,17 @@ async fn address_refusal_leaves_the_ticket_as_it_was() {
         assert!(matches!(outcome, IssueOutcome::Issued { .. }));
         let guess = random_code();
         let wrong = VerifyRequest::new(&ticket, &guess, t0, &policy);
-        store.verify_code(&wrong).await.unwrap();
+        let outcome = store.verify_code(&wrong).await.unwrap();
+        assert!(
+            matches!(
+                outcome,
+                VerifyOutcome::Wrong {
+                    attempts_left: 4,
+                    locked_until: None
+                }
+            ),
+            "{outcome:?}"
+        );
         let before = store.load(&ticket, t0, &policy).await.unwrap();
 
         // Another address, at its cap through other tickets.
@@ -486,8 +496,8 @@ async fn works_as_a_least_privilege_acl_user() {
 /// A first-device claim on an unbound ticket leaves no key forever. The
 /// record that holds only a claim lapses with it (the claim lifetime plus a
 /// minute); a binding, a revocation or a verified device keeps the record
-/// for good. Measured on a server of its own: 10,000
-/// claims, every key with a TTL, and the memory they take until it runs out.
+/// for good. Measured on a server of its own: 10,000 claims, every key with
+/// a TTL, and the memory they take until it runs out.
 #[tokio::test]
 async fn unbound_claims_expire() {
     let Some(server) = PrivateRedis::start(&[]) else {
