@@ -170,9 +170,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Box::new(TerminalMailer)
     };
 
+    let reachable_now =
+        !matches!(env("OTP_DATABASE_URL"), Some(url) if url.starts_with("postgres"));
     let flow = demo_app::configure_flow(Flow::new(&secret, store, mailer))
         .with_limits(limits)
         .with_require_prebound(require_prebound);
+    // The store was written with this secret (or is new): checked now, so
+    // a wrong OTP_SECRET stops the demo with the cause and the fix instead
+    // of serving bound tickets as new ones. (PostgreSQL may not be reachable
+    // yet: its first operation checks.)
+    if reachable_now {
+        let state = flow.check_state().await.map_err(|e| e.to_string())?;
+        if state.first_devices_held {
+            tracing::warn!(
+                "first devices are held: every device verifies by code until an operator \
+                 trusts them again (Flow::trust_first_devices)"
+            );
+        }
+    }
     let otp = demo_app::configure(OtpLayer::new(flow.clone()))
         .with_first_device(first_device)
         .with_cookie_secure(secure);
@@ -298,10 +313,30 @@ fn demo_secret() -> Result<Secret, Box<dyn std::error::Error>> {
 
 #[cfg(feature = "postgres")]
 async fn postgres_store(url: &str) -> Result<Arc<dyn Store>, Box<dyn std::error::Error>> {
-    let store = tower_otp::PostgresStore::connect(url).await?;
-    store.migrate().await?;
+    shared_store_needs_secret("OTP_DATABASE_URL=postgres://…")?;
+    // Started before the database is reachable: serve 503 meanwhile, and
+    // migrate as soon as it answers.
+    let store = tower_otp::PostgresStore::connect_lazy(url)?;
+    tokio::spawn({
+        let store = store.clone();
+        async move { store.migrate_until_done(Duration::from_secs(2)).await }
+    });
     tracing::info!(?store, "challenge state in PostgreSQL");
     Ok(Arc::new(store))
+}
+
+/// A store that several instances share needs the one secret they all use:
+/// a secret of the demo's own would differ from one machine to the next.
+#[cfg(any(feature = "postgres", feature = "redis"))]
+fn shared_store_needs_secret(store: &str) -> Result<(), Box<dyn std::error::Error>> {
+    if env("OTP_SECRET").is_none() {
+        return Err(format!(
+            "{store} needs OTP_SECRET: every instance sharing the store must use the same \
+             secret (try: OTP_SECRET=$(openssl rand -hex 32))"
+        )
+        .into());
+    }
+    Ok(())
 }
 
 #[cfg(not(feature = "postgres"))]
@@ -311,11 +346,7 @@ async fn postgres_store(_: &str) -> Result<Arc<dyn Store>, Box<dyn std::error::E
 
 #[cfg(feature = "redis")]
 async fn redis_store(url: &str) -> Result<Arc<dyn Store>, Box<dyn std::error::Error>> {
-    if env("OTP_SECRET").is_none() {
-        return Err(
-            "OTP_REDIS_URL needs OTP_SECRET: every instance must use the same secret".into(),
-        );
-    }
+    shared_store_needs_secret("OTP_REDIS_URL")?;
     let store = if url.contains(',') {
         tower_otp::RedisStore::cluster(url.split(',').map(str::trim)).await?
     } else {

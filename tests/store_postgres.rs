@@ -415,3 +415,37 @@ async fn unbound_claims_are_swept_after_their_lifetime() {
     eprintln!("postgres: {before} ticket rows after {N} unbound claims, {after} after the sweep");
     assert_eq!(after, 1, "the bound ticket stays");
 }
+
+/// A process that starts before its database is reachable: it answers 503
+/// (nothing passes, no first device is trusted) while `migrate_until_done`
+/// retries, and serves once the database is up.
+#[tokio::test]
+async fn a_database_down_at_start_answers_503_until_it_is_up() {
+    let Some(server) = PrivatePostgres::start() else {
+        return;
+    };
+    server.stop();
+    let store = PostgresStore::connect_lazy(&server.url())
+        .unwrap()
+        .with_timeout(Duration::from_millis(1500))
+        .unwrap();
+    let migrating = tokio::spawn({
+        let store = store.clone();
+        async move { store.migrate_until_done(Duration::from_millis(100)).await }
+    });
+    let clock = ManualClock::new(t(0));
+    let gate = instance(&Secret::random(), Arc::new(store), &clock);
+    let path = ticket_path("late-db");
+    let reply = gate.browser().open(&path).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(reply.device_cookie().is_none());
+
+    server.resume();
+    // Real time is the point here (the pool's reconnects and the retries):
+    // poll with a generous deadline, never a fixed sleep.
+    tokio::time::timeout(Duration::from_secs(60), migrating)
+        .await
+        .expect("migrated once the database is up")
+        .unwrap();
+    assert!(gate.browser().open(&path).await.is_ticket());
+}

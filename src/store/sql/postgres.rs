@@ -111,6 +111,70 @@ impl PostgresStore {
         Ok(Self::from_pool(pool))
     }
 
+    /// Like [`connect`](PostgresStore::connect), without waiting for the
+    /// database: the pool connects on first use, so a process can start
+    /// (and answer 503) while the database is still unreachable, and serve
+    /// as soon as it is back. Pair it with
+    /// [`migrate_until_done`](PostgresStore::migrate_until_done) in a
+    /// background task.
+    ///
+    /// # Errors
+    /// A [`StoreError`](crate::store::StoreError) when the URL is invalid.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// // Nothing listens on port 9: the store is made all the same.
+    /// let store = tower_otp::PostgresStore::connect_lazy("postgres://postgres@127.0.0.1:9/test")?;
+    /// # drop(store);
+    /// # Ok::<(), tower_otp::store::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn connect_lazy(url: &str) -> Result<Self, crate::store::StoreError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| crate::store::StoreError::new("invalid postgres url", e))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(CONNECTIONS)
+            .acquire_timeout(DEFAULT_TIMEOUT)
+            .connect_lazy_with(options);
+        Ok(Self::from_pool(pool))
+    }
+
+    /// Runs [`migrate`](PostgresStore::migrate) until it succeeds, waiting
+    /// `every` between tries and logging each failure: for a process that
+    /// starts before its database is reachable
+    /// ([`connect_lazy`](PostgresStore::connect_lazy)). Meanwhile every
+    /// operation fails, so the gate answers 503 and passes nothing.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), tower_otp::store::StoreError> {
+    /// use std::time::Duration;
+    ///
+    /// let store = tower_otp::PostgresStore::connect_lazy("postgres://tickets@db.internal/shop")?;
+    /// tokio::spawn({
+    ///     let store = store.clone();
+    ///     async move { store.migrate_until_done(Duration::from_secs(2)).await }
+    /// });
+    /// # Ok(()) }
+    /// ```
+    pub async fn migrate_until_done(&self, every: Duration) {
+        let mut tries = 0u32;
+        loop {
+            match self.migrate().await {
+                Ok(()) => {
+                    if tries > 0 {
+                        tracing::info!(tries, "tower-otp: the database is reachable and migrated");
+                    }
+                    return;
+                }
+                Err(error) => {
+                    tries += 1;
+                    tracing::warn!(%error, tries, "tower-otp: cannot migrate the database yet; answering 503 meanwhile");
+                    tokio::time::sleep(every).await;
+                }
+            }
+        }
+    }
+
     /// A store over a pool you built (your own size, timeouts, TLS or
     /// connection settings). It should test connections before use (sqlx's
     /// default) so that it heals after a database restart.
