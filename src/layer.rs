@@ -372,13 +372,14 @@ impl<T> OtpLayer<T> {
     /// request's `Host`. Set it behind a reverse proxy, and wherever you
     /// know it: it is then the only thing the gate trusts for the origin.
     ///
-    /// - **POSTs**: a POST whose `Origin` (sent by browsers without Fetch
-    ///   Metadata) is not this one, or one of
+    /// - **POSTs**: a POST judged by its `Origin` (browsers without Fetch
+    ///   Metadata, HTTP clients; `Sec-Fetch-Site` decides first when sent)
+    ///   whose origin is not this one, nor one of
     ///   [`with_allowed_origins`](OtpLayer::with_allowed_origins), is refused
     ///   (`403`, `csrf`). `Host` and `X-Forwarded-Host` are ignored: a proxy
     ///   may rewrite the one (nginx sends `Host: 127.0.0.1:3000` to
-    ///   `proxy_pass http://127.0.0.1:3000`, which refuses every POST when
-    ///   the gate compares with `Host`), and a client may send the other.
+    ///   `proxy_pass http://127.0.0.1:3000`, and compared with it, every
+    ///   such POST is refused), and a client may send the other.
     /// - **Scheme**: the site is on HTTPS when the origin is `https://`.
     ///   With [`with_trusted_forwarded_proto`](OtpLayer::with_trusted_forwarded_proto),
     ///   a ticket request the proxy does not say came over HTTPS (it says
@@ -475,10 +476,11 @@ fn warn_unsafe_settings(config: &Config) {
     let trusts_first_devices = config.first_device != FirstDevice::Challenge;
     if config.first_device == FirstDevice::Trust && !config.flow.store_is_durable() {
         tracing::warn!(
-            "tower-otp: FirstDevice::Trust over a store that forgets on restart (MemoryStore): \
+            "tower-otp: FirstDevice::Trust over a store that forgets on restart (MemoryStore, \
+             or a Redis that keeps nothing on disk): \
              after a restart every ticket is unclaimed again and a stranger's browser is \
              trusted as its first device. Use a durable store (SqliteStore, PostgresStore, \
-             RedisStore) in production"
+             RedisStore with appendonly or save rules) in production"
         );
     }
     if let (Some(public), Some(mailed)) = (&config.public_origin, config.flow.site_origin())

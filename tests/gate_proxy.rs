@@ -246,7 +246,12 @@ async fn only_the_public_origin_may_post() {
 #[tokio::test]
 async fn under_a_trusted_proxy_no_forwarded_scheme_is_plain_http() {
     let h = Harness::with(|l| l.with_trusted_forwarded_proto(true));
-    let cases: &[(&str, &[(&str, &str)], StatusCode)] = &[
+    type Case = (
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        StatusCode,
+    );
+    let cases: &[Case] = &[
         ("no header", &[], StatusCode::PERMANENT_REDIRECT),
         (
             "http",

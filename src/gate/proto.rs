@@ -74,7 +74,8 @@ mod tests {
     /// application's own port) is plain HTTP.
     #[test]
     fn forwarded_proto_table() {
-        let cases: &[(&str, &[(&str, &str)], bool)] = &[
+        type Case = (&'static str, &'static [(&'static str, &'static str)], bool);
+        let cases: &[Case] = &[
             ("no header: straight to the app's port", &[], false),
             ("http", &[("x-forwarded-proto", "http")], false),
             ("HTTP", &[("x-forwarded-proto", "HTTP")], false),
