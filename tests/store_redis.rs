@@ -585,3 +585,21 @@ async fn unbound_claims_expire() {
         after
     );
 }
+
+/// The store says whether it survives a restart from the server's own
+/// settings: a Redis that keeps nothing on disk is not durable, so a layer
+/// that trusts first devices over it warns.
+#[tokio::test]
+async fn durability_comes_from_the_servers_settings() {
+    for (extra, durable) in [
+        (&[][..], false),
+        (&["--appendonly", "yes"][..], true),
+        (&["--save", "3600 1"][..], true),
+    ] {
+        let Some(server) = PrivateRedis::start(extra) else {
+            return;
+        };
+        let store = RedisStore::new(&server.url()).await.unwrap();
+        assert_eq!(store.is_durable(), durable, "{extra:?}");
+    }
+}

@@ -17,6 +17,7 @@ use crate::error::ConfigError;
 
 mod connection;
 mod keys;
+mod persistence;
 mod operations;
 mod scripts;
 
@@ -107,6 +108,9 @@ pub struct RedisStore {
     per_slot: bool,
     /// The nodes connected to, as `host:port` (never a password), for `Debug`.
     nodes: Arc<[String]>,
+    /// The servers keep their data over a restart (read at connect; `true`
+    /// for a connection built elsewhere, whose servers were not asked).
+    persists: bool,
 }
 
 impl RedisStore {
@@ -133,6 +137,7 @@ impl RedisStore {
         let client =
             redis::Client::open(url).map_err(|e| StoreError::new("invalid redis url", e))?;
         let node = client.get_connection_info().addr().to_string();
+        let info = client.get_connection_info().clone();
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Self::DEFAULT_TIMEOUT))
             .set_max_delay(Duration::from_secs(1));
@@ -144,8 +149,10 @@ impl RedisStore {
         .map_err(|e| StoreError::new("connecting to redis timed out", e))?
         .map_err(|e| StoreError::new("could not connect to redis", e))?;
         let store = Self::from_manager(manager);
+        let persists = persistence::all_persist(std::slice::from_ref(&info)).await;
         let store = Self {
             nodes: Arc::new([node]),
+            persists,
             ..store
         };
         store.load_scripts().await?;
@@ -182,7 +189,7 @@ impl RedisStore {
             nodes.push(client.get_connection_info().addr().to_string());
             infos.push(client.get_connection_info().clone());
         }
-        let client = ClusterClientBuilder::new(infos)
+        let client = ClusterClientBuilder::new(infos.clone())
             .connection_timeout(Self::DEFAULT_TIMEOUT)
             .retries(3)
             .max_retry_wait(500)
@@ -192,8 +199,10 @@ impl RedisStore {
             .await
             .map_err(|e| StoreError::new("connecting to redis timed out", e))?
             .map_err(|e| StoreError::new("could not connect to redis", e))?;
+        let persists = persistence::all_persist(&infos).await;
         let store = Self {
             nodes: nodes.into(),
+            persists,
             ..Self::from_cluster(connection)
         };
         store.load_scripts().await?;
@@ -236,6 +245,7 @@ impl RedisStore {
             timeout: Self::DEFAULT_TIMEOUT,
             per_slot,
             nodes: Arc::new([]),
+            persists: true,
         }
     }
 

@@ -324,4 +324,8 @@ impl Store for RedisStore {
             .arg(scripts::encode_state(&record));
         scripts::state(self.run(invocation).await?)
     }
+
+    fn is_durable(&self) -> bool {
+        self.persists
+    }
 }
