@@ -72,7 +72,7 @@ async fn an_unmigrated_database_says_so_and_migrate_is_idempotent() {
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
     store.ensure_migrated().await.unwrap();
-    assert_eq!(count(&path, "otp_migrations").await, 3);
+    assert_eq!(count(&path, "otp_migrations").await, 4);
 }
 
 #[tokio::test]
@@ -396,9 +396,10 @@ async fn unbound_claims_are_swept_after_their_lifetime() {
     assert_eq!(s.binding, Some(taro));
 }
 
-/// A database at schema version 2 (as the previous release left it) with a
-/// bound ticket: `ensure_migrated` asks for version 3, `migrate` adds the
-/// binding's language and time, and the binding survives with both unknown.
+/// A database at schema version 2 (as an earlier release left it) with a
+/// bound ticket: `ensure_migrated` asks for migrations, `migrate` adds the
+/// binding's language and time (version 3) and the state record's table
+/// (version 4), and the binding survives with both unknown.
 #[tokio::test]
 async fn version_2_data_survives_migration_3() {
     let (_dir, path) = temp_db();
@@ -410,14 +411,15 @@ async fn version_2_data_survives_migration_3() {
         .await
         .unwrap();
     store.close().await;
-    // Back to version 2: the columns and the record of version 3 removed.
+    // Back to version 2: what versions 3 and 4 added, and their records, removed.
     let pool = tower_otp::sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
     for statement in [
         "ALTER TABLE otp_tickets DROP COLUMN bound_locale",
         "ALTER TABLE otp_tickets DROP COLUMN bound_at",
-        "DELETE FROM otp_migrations WHERE version = 3",
+        "DROP TABLE otp_state",
+        "DELETE FROM otp_migrations WHERE version IN (3, 4)",
     ] {
         tower_otp::sqlx::query(statement)
             .execute(&pool)
@@ -431,6 +433,12 @@ async fn version_2_data_survives_migration_3() {
     assert!(error.to_string().contains("migrations"), "{error}");
     store.migrate().await.unwrap();
     store.ensure_migrated().await.unwrap();
+    assert_eq!(count(&path, "otp_migrations").await, 4);
+    assert_eq!(
+        count(&path, "otp_state").await,
+        0,
+        "the table is back, empty"
+    );
     let s = store.load(&ticket, t(1), &Policy::default()).await.unwrap();
     assert_eq!(s.binding, Some(taro));
     assert_eq!((s.bound_locale, s.bound_at), (None, None));
