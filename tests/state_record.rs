@@ -142,3 +142,101 @@ async fn redis_cluster() {
         .unwrap();
     another_secret_is_refused("redis cluster", Arc::new(store)).await;
 }
+
+/// A copy of the SQLite file at `path`, as a backup would take it.
+#[cfg(feature = "sqlite")]
+async fn backup(path: &std::path::Path, to: &std::path::Path) {
+    let url = format!("sqlite://{}", path.display());
+    let pool = tower_otp::sqlx::SqlitePool::connect(&url).await.unwrap();
+    tower_otp::sqlx::query(&format!("VACUUM INTO '{}'", to.display()))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
+/// The file at `path` replaced by the backup (the process stopped).
+#[cfg(feature = "sqlite")]
+fn restore(backup: &std::path::Path, path: &std::path::Path) {
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    std::fs::copy(backup, path).unwrap();
+}
+
+/// The restore runbook (docs/sql.md, "Restoring a backup"): everything done
+/// since the backup was taken is gone from the store, and the runbook's
+/// steps make sure none of it reopens: no stranger is trusted as the first
+/// device of a ticket sold since, a device revoked since stays revoked.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn a_restored_backup_reopens_nothing_after_the_runbook() {
+    let secret = Secret::random();
+    let (dir, path) = sql_support::temp_db();
+    let copy = dir.path().join("backup.db");
+    let buyer = tower_otp::EmailAddress::parse("buyer@example.com").unwrap();
+    let owner = tower_otp::EmailAddress::parse("owner@example.com").unwrap();
+
+    let before = Harness::build(&secret, sql_support::sqlite_at(&path).await, |l| l);
+    let flow = before.layer.flow();
+    flow.pre_bind(&before.key("abc"), &owner).await.unwrap();
+    // A second device on abc, verified by code to the owner.
+    let (mut device, code) = before.sent("abc", "owner@example.com").await;
+    assert!(
+        device
+            .submit(T, &[("action", "verify"), ("code", &code)])
+            .await
+            .is_ticket()
+    );
+    backup(&path, &copy).await;
+    // After the backup: a ticket sold, its buyer's first device, and the
+    // owner asks support to sign out the device on abc.
+    flow.pre_bind(&before.key("sold"), &buyer).await.unwrap();
+    let revoked = flow.revoke_devices(&before.key("abc")).await.unwrap();
+    assert!(revoked.enforced);
+    // The process stops (the browser's jar stays with the browser).
+    let jar = device.jar.clone();
+    drop((before, device));
+
+    // Without the runbook, the restored store reopens both.
+    let check = dir.path().join("check.db");
+    std::fs::copy(&copy, &check).unwrap();
+    let careless = Harness::build(&secret, sql_support::sqlite_at(&check).await, |l| l);
+    assert!(
+        careless.browser().open("/tickets/sold").await.is_ticket(),
+        "a stranger is the sold ticket's first device"
+    );
+    let mut again = common::Browser::on(careless.app.clone());
+    again.jar = jar.clone();
+    assert!(again.get(T).await.is_ticket(), "the revoked device passes");
+    drop((careless, again));
+
+    // The runbook, before the restored store serves anyone.
+    restore(&copy, &path);
+    let after = Harness::build(&secret, sql_support::sqlite_at(&path).await, |l| l);
+    let flow = after.layer.flow();
+    // 1. Hold first devices: every device verifies by code meanwhile.
+    flow.hold_first_devices().await.unwrap();
+    assert_eq!(
+        after.browser().open("/tickets/sold").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // 2. Apply again what was done since the backup: the orders' bindings,
+    //    the support log's revocations and rebinds.
+    flow.pre_bind(&after.key("sold"), &buyer).await.unwrap();
+    let _ = flow.revoke_devices(&after.key("abc")).await.unwrap();
+    // 3. Trust first devices again.
+    flow.trust_first_devices().await.unwrap();
+
+    let stranger = after.browser().open("/tickets/sold").await;
+    assert_eq!(
+        stranger.status,
+        StatusCode::UNAUTHORIZED,
+        "bound to its buyer"
+    );
+    let mut revoked_device = common::Browser::on(after.app.clone());
+    revoked_device.jar = jar;
+    assert_eq!(revoked_device.get(T).await.status, StatusCode::UNAUTHORIZED);
+    // A ticket nobody sold is anyone's to try, as before.
+    assert!(after.browser().open("/tickets/unsold").await.is_ticket());
+}
