@@ -121,13 +121,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Tickets sold at /buy are pre-bound to their buyer. Others (any
     // well-formed id) are bound by the first address verified, unless this
     // refuses every address typed for them.
-    let require_prebound = match env("OTP_REQUIRE_PREBOUND").as_deref() {
-        None | Some("0") | Some("false") => false,
-        Some("1") | Some("true") => true,
-        Some(other) => {
-            return Err(format!("OTP_REQUIRE_PREBOUND: expected 1 or 0, got {other:?}").into());
-        }
-    };
+    let require_prebound = demo_app::require_prebound(env("OTP_REQUIRE_PREBOUND").as_deref())?;
     // Behind a reverse proxy (OTP_PUBLIC_ORIGIN=https://tickets.example): the
     // origin browsers use. POSTs are checked against it, and a ticket request
     // the proxy does not say came over HTTPS is redirected there.

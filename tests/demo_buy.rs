@@ -179,9 +179,19 @@ async fn a_purchase_needs_a_valid_address() {
     }
 }
 
+#[test]
+fn require_prebound_is_off_unless_the_environment_says_1() {
+    assert_eq!(demo_app::require_prebound(None), Ok(false));
+    assert_eq!(demo_app::require_prebound(Some("0")), Ok(false));
+    assert_eq!(demo_app::require_prebound(Some("1")), Ok(true));
+    assert_eq!(demo_app::require_prebound(Some(" true ")), Ok(true));
+    assert!(demo_app::require_prebound(Some("yes")).is_err());
+}
+
 #[tokio::test]
 async fn an_id_it_did_not_sell_is_bound_on_first_verify_by_default() {
-    let demo = demo(false);
+    // As `examples/demo.rs` starts without OTP_REQUIRE_PREBOUND.
+    let demo = demo(demo_app::require_prebound(None).unwrap());
     let path = "/tickets/try-any-id";
     assert!(
         demo.browser()

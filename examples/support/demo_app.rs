@@ -43,6 +43,19 @@ pub(crate) fn configure_flow(flow: Flow) -> Flow {
         .with_default_locale(Locale::Ja)
 }
 
+/// `OTP_REQUIRE_PREBOUND`: `1` (or `true`) turns on
+/// `Flow::with_require_prebound`; unset, `0` or `false` keeps the default,
+/// where ids the demo did not sell are bound by the first address verified.
+pub(crate) fn require_prebound(value: Option<&str>) -> Result<bool, String> {
+    match value.map(str::trim) {
+        None | Some("" | "0" | "false") => Ok(false),
+        Some("1" | "true") => Ok(true),
+        Some(other) => Err(format!(
+            "OTP_REQUIRE_PREBOUND: expected 1 or 0, got {other:?}"
+        )),
+    }
+}
+
 /// The demo's settings of the layer: the ticket route parameter, and each
 /// sample ticket's event as the pages' ticket hint.
 pub(crate) fn configure(layer: OtpLayer<NoTicketSource>) -> OtpLayer<PathParam> {
