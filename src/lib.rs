@@ -6,8 +6,10 @@
 //! browser that opens a ticket is trusted; any other browser gets a built-in
 //! challenge page (Japanese and English) that e-mails a 6-digit one-time
 //! password, valid 5 minutes. The first verified address is bound to the
-//! ticket for good. Once verified, the browser holds a signed device cookie
-//! for that ticket and passes without any store I/O.
+//! ticket for good, unless the application pre-bound its buyer's
+//! ([`Flow::pre_bind`]; [`Flow::with_require_prebound`] refuses typed
+//! addresses for the tickets it did not). Once verified, the browser holds a
+//! signed device cookie for that ticket and passes without any store I/O.
 //!
 //! Reopening the link (in a mail app's in-app browser, a reload, another
 //! browser) never invalidates a code that was sent: codes belong to the
