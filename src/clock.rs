@@ -10,6 +10,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync + 'static {
     /// The current time.
     fn now(&self) -> Timestamp;
+
+    /// Whether this clock tells the real time, so that it can be compared
+    /// with a shared store's clock: the flow refuses to work with a store
+    /// whose clock is more than a few seconds from its own. `true` unless
+    /// overridden; [`ManualClock`], which a test moves by hand, says `false`.
+    fn follows_real_time(&self) -> bool {
+        true
+    }
 }
 
 /// The system clock. The default.
@@ -146,5 +154,9 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
         Timestamp(self.millis.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    fn follows_real_time(&self) -> bool {
+        false
     }
 }

@@ -240,3 +240,93 @@ async fn a_restored_backup_reopens_nothing_after_the_runbook() {
     // A ticket nobody sold is anyone's to try, as before.
     assert!(after.browser().open("/tickets/unsold").await.is_ticket());
 }
+
+/// The system clock, moved by `offset_ms`: an instance whose clock is off.
+struct Offset(i64);
+
+impl tower_otp::Clock for Offset {
+    fn now(&self) -> tower_otp::Timestamp {
+        let real = tower_otp::Clock::now(&tower_otp::SystemClock).as_millis();
+        tower_otp::Timestamp::from_millis(real.saturating_add_signed(self.0))
+    }
+}
+
+/// Instances whose clocks are 20 s ahead, an hour ahead or 20 s behind a
+/// shared store's refuse loudly (at start, and 503 at the gate); one within
+/// a second serves. Expiry, cooldowns and lockouts then never depend on
+/// which instance answers.
+async fn skewed_clocks_are_refused(name: &str, store: Arc<dyn Store>) {
+    use tower_otp::{CapturingMailer, Flow, OtpLayer};
+    let secret = Secret::random();
+    let gate = |clock: Offset| {
+        let flow = Flow::new(&secret, store.clone(), CapturingMailer::new()).with_clock(clock);
+        let layer = OtpLayer::new(flow.clone())
+            .with_ticket_path("/tickets/{ticket}")
+            .unwrap()
+            .with_cookie_secure(false);
+        (flow, common::app().layer(layer))
+    };
+    let (flow, app) = gate(Offset(0));
+    flow.check_state().await.unwrap();
+    assert!(
+        common::Browser::on(app).open(T).await.is_ticket(),
+        "{name}: on time"
+    );
+    for offset in [20_000, 3_600_000, -20_000] {
+        let (flow, app) = gate(Offset(offset));
+        match flow.check_state().await {
+            Err(StateError::ClockSkew { skew_ms }) => {
+                assert!(
+                    (skew_ms - offset).abs() < 2_000,
+                    "{name}: {skew_ms} for {offset}"
+                );
+            }
+            other => panic!("{name}: {offset} ms off: {other:?}"),
+        }
+        let reply = common::Browser::on(app).open("/tickets/other").await;
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{name}: {offset}"
+        );
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_clock_skew() {
+    let Some(url) = sql_support::pg_url() else {
+        return;
+    };
+    let schema = sql_support::Schema::new(&url);
+    let store = sql_support::Guarded::new(schema.store().await, schema.clone());
+    skewed_clocks_are_refused("postgres", Arc::new(store)).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_clock_skew() {
+    let Some(url) = redis_support::single_url() else {
+        return;
+    };
+    let prefix = format!("{}-state-skew", *redis_support::RUN_PREFIX);
+    let store = redis_support::single_store(&url)
+        .await
+        .with_prefix(&prefix)
+        .unwrap();
+    skewed_clocks_are_refused("redis", Arc::new(store)).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_cluster_clock_skew() {
+    let Some(urls) = redis_support::cluster_urls() else {
+        return;
+    };
+    let prefix = format!("{}-state-skew", *redis_support::RUN_PREFIX);
+    let store = redis_support::cluster_store(&urls)
+        .await
+        .with_prefix(&prefix)
+        .unwrap();
+    skewed_clocks_are_refused("redis cluster", Arc::new(store)).await;
+}

@@ -33,6 +33,11 @@ use crate::ticket::TicketKey;
 /// unnoticed here.
 pub(crate) const RECHECK: Duration = Duration::from_secs(10);
 
+/// The most this process's clock may be from a shared store's: beyond, a
+/// code's expiry, a cooldown or a lockout would depend on which instance
+/// answers, and the process refuses to work until its clock is set right.
+pub(crate) const MAX_CLOCK_SKEW: Duration = Duration::from_secs(5);
+
 /// What the store's record says to this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -42,6 +47,9 @@ enum Status {
     Ours,
     /// Written with another secret: every operation is refused.
     OtherSecret,
+    /// Ours, but this process's clock is this far (milliseconds, positive:
+    /// ahead) from the store's: every operation is refused.
+    Skewed(i64),
 }
 
 #[derive(Debug)]
@@ -66,12 +74,28 @@ pub(crate) struct StateWatch {
     refused: AtomicBool,
 }
 
-/// A store written with another secret, as an operation's error.
-fn other_secret() -> StoreError {
-    StoreError::msg(
-        "the store's state was written with another secret: refusing to use it \
-         (run with the secret that wrote it, or hand the store over with Flow::adopt_store)",
-    )
+/// Why a store is refused, as an operation's error.
+fn refusal(status: Status) -> Result<(), StoreError> {
+    match status {
+        Status::OtherSecret => Err(StoreError::msg(
+            "the store's state was written with another secret: refusing to use it \
+             (run with the secret that wrote it, or hand the store over with Flow::adopt_store)",
+        )),
+        Status::Skewed(_) => Err(StoreError::msg(
+            "this instance's clock is more than 5 seconds from the store's: refusing to use it \
+             until the clock is set right (NTP)",
+        )),
+        Status::Unchecked | Status::Ours => Ok(()),
+    }
+}
+
+/// The skew between `now` (this process) and the store's clock, when the
+/// store has one and this process's clock tells the real time.
+fn skew(now: Timestamp, read: &StateRead, real_time: bool) -> Option<i64> {
+    let store = read.store_time.filter(|_| real_time)?;
+    let diff = i128::from(now.as_millis()) - i128::from(store.as_millis());
+    let diff = i64::try_from(diff).unwrap_or(i64::MAX);
+    (diff.unsigned_abs() > MAX_CLOCK_SKEW.as_millis() as u64).then_some(diff)
 }
 
 impl StateWatch {
@@ -113,7 +137,12 @@ impl StateWatch {
     /// when the last read is older than [`RECHECK`] (one caller reads, the
     /// others go on with what is known). Errors when the store is another
     /// secret's, or when the first read fails.
-    pub(crate) async fn ready(&self, store: &dyn Store, now: Timestamp) -> Result<(), StoreError> {
+    pub(crate) async fn ready(
+        &self,
+        store: &dyn Store,
+        now: Timestamp,
+        real_time: bool,
+    ) -> Result<(), StoreError> {
         let recheck: Option<Status> = {
             let mut watch = self.lock();
             let stale = watch
@@ -125,12 +154,11 @@ impl StateWatch {
                     watch.rechecking = true;
                     Some(status)
                 }
-                Status::Ours => return Ok(()),
-                Status::OtherSecret => return Err(other_secret()),
+                status => return refusal(status),
             }
         };
         if recheck.is_some() {
-            if let Err(error) = self.check(store, now).await {
+            if let Err(error) = self.check(store, now, real_time).await {
                 // The store is down: the operation itself will say so.
                 tracing::warn!(%error, "tower-otp: could not read the store's state record");
             }
@@ -139,13 +167,11 @@ impl StateWatch {
             // The first read: everyone waits for one.
             let _one = self.checking.lock().await;
             if self.lock().status == Status::Unchecked {
-                self.check(store, now).await?;
+                self.check(store, now, real_time).await?;
             }
         }
-        match self.lock().status {
-            Status::OtherSecret => Err(other_secret()),
-            _ => Ok(()),
-        }
+        let status = self.lock().status;
+        refusal(status)
     }
 
     /// Reads the record (writing this secret's when there is none) and
@@ -154,6 +180,7 @@ impl StateWatch {
         &self,
         store: &dyn Store,
         now: Timestamp,
+        real_time: bool,
     ) -> Result<StateRead, StoreError> {
         let seen = self.lock().seen;
         // A record missing after this process saw one: the store lost what
@@ -163,18 +190,19 @@ impl StateWatch {
             first_devices_held: seen,
         };
         let read = store.state(StateChange::Init(initial)).await?;
-        self.take(read, now);
+        self.take(read, now, real_time);
         Ok(read)
     }
 
-    /// Takes in a record read or written at `now`.
-    pub(crate) fn take(&self, read: StateRead, now: Timestamp) {
+    /// Takes in a record read or written at `now` (by a clock that tells
+    /// the real time, or not).
+    pub(crate) fn take(&self, read: StateRead, now: Timestamp, real_time: bool) {
         let mut watch = self.lock();
         let ours = read.record.fingerprint == self.fingerprint;
-        let status = if ours {
-            Status::Ours
-        } else {
-            Status::OtherSecret
+        let status = match (ours, skew(now, &read, real_time)) {
+            (false, _) => Status::OtherSecret,
+            (true, Some(skew)) => Status::Skewed(skew),
+            (true, None) => Status::Ours,
         };
         if status != watch.status {
             match status {
@@ -185,8 +213,16 @@ impl StateWatch {
                      every ticket (503) until this process runs with that secret, or the store \
                      is handed over with Flow::adopt_store"
                 ),
-                _ if watch.status == Status::OtherSecret => {
-                    tracing::info!("tower-otp: the store's state record is this secret's again");
+                Status::Skewed(skew) => tracing::error!(
+                    skew_ms = skew,
+                    "tower-otp: this instance's clock is {} s {} the store's: a code's expiry, a \
+                     cooldown or a lockout would depend on which instance answers; refusing \
+                     every ticket (503) until the clock is set right (NTP)",
+                    skew.unsigned_abs() / 1000,
+                    if skew > 0 { "ahead of" } else { "behind" }
+                ),
+                _ if watch.status != Status::Unchecked => {
+                    tracing::info!("tower-otp: the store may be used again");
                 }
                 _ => {}
             }
@@ -212,7 +248,8 @@ impl StateWatch {
         watch.status = status;
         watch.checked_at = Some(now);
         watch.seen |= ours;
-        self.refused.store(!ours, Ordering::Release);
+        self.refused
+            .store(status != Status::Ours, Ordering::Release);
         self.held
             .store(ours && read.record.first_devices_held, Ordering::Release);
     }
@@ -228,7 +265,10 @@ pub(crate) struct CheckedStore {
 
 impl CheckedStore {
     async fn ready(&self) -> Result<&dyn Store, StoreError> {
-        self.watch.ready(&*self.inner, self.clock.now()).await?;
+        let real_time = self.clock.follows_real_time();
+        self.watch
+            .ready(&*self.inner, self.clock.now(), real_time)
+            .await?;
         Ok(&*self.inner)
     }
 }
@@ -300,7 +340,8 @@ impl Store for CheckedStore {
     }
     async fn state(&self, change: StateChange) -> Result<StateRead, StoreError> {
         let read = self.inner.state(change).await?;
-        self.watch.take(read, self.clock.now());
+        let real_time = self.clock.follows_real_time();
+        self.watch.take(read, self.clock.now(), real_time);
         Ok(read)
     }
     fn is_durable(&self) -> bool {
@@ -333,6 +374,20 @@ pub enum StateError {
          secret), which holds first devices until you trust them again"
     )]
     OtherSecret,
+    /// This process's clock is more than 5 seconds from the store's (shared
+    /// by several machines): a code's expiry, a cooldown or a lockout would
+    /// depend on which instance answers.
+    #[error(
+        "this process's clock is {} ms {} the store's (more than 5 s): a code's expiry, a \
+         cooldown or a lockout would depend on which instance answers. Set the clock right \
+         (NTP) on every instance",
+        skew_ms.unsigned_abs(),
+        if *skew_ms > 0 { "ahead of" } else { "behind" }
+    )]
+    ClockSkew {
+        /// How far ahead (positive) or behind this process's clock is.
+        skew_ms: i64,
+    },
     /// The previous secret given to [`Flow::adopt_store`](crate::Flow::adopt_store)
     /// did not write the store's state either.
     #[error("the store's state was written with neither this secret nor the previous one given")]
@@ -369,13 +424,18 @@ impl Flow {
     /// # Errors
     /// [`StateError::OtherSecret`], or the store's error.
     pub async fn check_state(&self) -> Result<StateCheck, StateError> {
+        let real_time = self.inner.clock.follows_real_time();
+        let now = self.now();
         let read = self
             .inner
             .state
-            .check(&*self.inner.raw_store, self.now())
+            .check(&*self.inner.raw_store, now, real_time)
             .await?;
         if read.record.fingerprint != self.inner.state.fingerprint() {
             return Err(StateError::OtherSecret);
+        }
+        if let Some(skew_ms) = skew(now, &read, real_time) {
+            return Err(StateError::ClockSkew { skew_ms });
         }
         Ok(StateCheck {
             new_store: read.written,
@@ -431,8 +491,13 @@ impl Flow {
             .raw_store
             .state(StateChange::Replace(record))
             .await?;
-        self.inner.state.take(read, self.now());
+        self.take_state(read);
         Ok(())
+    }
+
+    fn take_state(&self, read: StateRead) {
+        let real_time = self.inner.clock.follows_real_time();
+        self.inner.state.take(read, self.now(), real_time);
     }
 
     /// Hands a store written with `previous` over to this flow's secret: a
@@ -482,7 +547,7 @@ impl Flow {
         } else {
             return Err(StateError::NotThePreviousSecret);
         };
-        self.inner.state.take(read, self.now());
+        self.take_state(read);
         Ok(())
     }
 }

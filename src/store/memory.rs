@@ -447,12 +447,14 @@ fn apply_state_change(state: &mut Option<StateRecord>, change: StateChange) -> S
         (StateChange::Init(_), Some(record)) => StateRead {
             record,
             written: false,
+            store_time: None,
         },
         (StateChange::Init(record) | StateChange::Replace(record), _) => {
             *state = Some(record);
             StateRead {
                 record,
                 written: true,
+                store_time: None,
             }
         }
     }

@@ -76,6 +76,12 @@ pub struct StateRead {
     pub record: StateRecord,
     /// This call wrote it (`Replace` always; `Init` when there was none).
     pub written: bool,
+    /// The store's own clock at the call, for a store that several
+    /// machines share and that has one (PostgreSQL, Redis); `None` for a
+    /// store on the process's own machine. The flow compares it with its
+    /// own clock: expiry, cooldowns and lockouts must not depend on which
+    /// instance answers.
+    pub store_time: Option<crate::clock::Timestamp>,
 }
 
 #[cfg(test)]

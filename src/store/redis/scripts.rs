@@ -391,9 +391,22 @@ pub(super) fn state(reply: Value) -> Result<StateRead, StoreError> {
     let Value::Array(items) = reply else {
         return Err(bad());
     };
-    let [Value::BulkString(record), Value::Int(written)] = items.as_slice() else {
+    let [
+        Value::BulkString(record),
+        Value::Int(written),
+        Value::BulkString(secs),
+        Value::BulkString(micros),
+    ] = items.as_slice()
+    else {
         return Err(bad());
     };
+    let number = |bytes: &[u8]| {
+        std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(bad)
+    };
+    let store_time = Timestamp::from_millis(number(secs)? * 1000 + number(micros)? / 1000);
     let text = std::str::from_utf8(record).map_err(|_| bad())?;
     let mut fields = text.split(' ');
     let (Some("1"), Some(hex), Some(held), None) =
@@ -413,5 +426,6 @@ pub(super) fn state(reply: Value) -> Result<StateRead, StoreError> {
             first_devices_held,
         },
         written: *written == 1,
+        store_time: Some(store_time),
     })
 }

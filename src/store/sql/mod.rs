@@ -206,9 +206,17 @@ impl Queries {
                  ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint, \
                  first_devices_held = excluded.first_devices_held"
             ),
-            select_state: format!(
-                "SELECT fingerprint, first_devices_held FROM {state} WHERE id = 1"
-            ),
+            // PostgreSQL is shared by several machines: its clock comes
+            // along, to compare with each instance's.
+            select_state: if pg {
+                format!(
+                    "SELECT fingerprint, first_devices_held, \
+                     CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) \
+                     FROM {state} WHERE id = 1"
+                )
+            } else {
+                format!("SELECT fingerprint, first_devices_held, NULL FROM {state} WHERE id = 1")
+            },
             sweep_challenges: format!(
                 "UPDATE {tickets} SET challenge = NULL, keep_until = NULL WHERE key IN \
                  (SELECT key FROM {tickets} WHERE keep_until <= $1 ORDER BY keep_until LIMIT $2{skip_locked})"

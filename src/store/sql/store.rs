@@ -565,7 +565,8 @@ macro_rules! sql_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(db_error)?;
-                    let (fingerprint, held): (Vec<u8>, i64) = sqlx::query_as(&q.select_state)
+                    let (fingerprint, held, clock): (Vec<u8>, i64, Option<i64>) =
+                        sqlx::query_as(&q.select_state)
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(db_error)?;
@@ -578,6 +579,9 @@ macro_rules! sql_store {
                             first_devices_held: held != 0,
                         },
                         written: done.rows_affected() > 0,
+                        store_time: clock
+                            .and_then(|ms| u64::try_from(ms).ok())
+                            .map(Timestamp::from_millis),
                     })
                 };
                 tokio::time::timeout(self.timeout, work)
