@@ -27,6 +27,7 @@ async fn quick_start() -> Result<(), Box<dyn std::error::Error>> {
     let flow = Flow::new(&secret, store, mailer)
         .with_site_name("Example Tickets")
         .with_require_prebound(true); // an order nobody pre-bound takes no typed address
+    flow.check_state().await?; // stops here if another secret wrote the store
     let app = Router::new()
         .route("/orders/{order_id}", get(|device: VerifiedDevice| async move {
             format!("your order, verified since {}", device.verified_at().as_secs())
