@@ -17,6 +17,8 @@
 //! given to the store moves 50 ms per round, so a ticket comes back only
 //! after its cooldowns and caps have passed.
 
+#[path = "../tests/needs/mod.rs"]
+mod needs;
 #[path = "../tests/sql_support/mod.rs"]
 mod sql_support;
 
