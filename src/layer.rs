@@ -419,6 +419,22 @@ impl<T> OtpLayer<T> {
         Ok(self.edit(|c| c.public_origin = Some(origin)))
     }
 
+    /// The public origin set by [`with_public_origin`](OtpLayer::with_public_origin),
+    /// as it is compared with a browser's `Origin` (lower case, no default
+    /// port): for the application's own forms outside the gate.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let otp = OtpLayer::new(flow).with_public_origin("https://Tickets.example:443/")?;
+    /// assert_eq!(otp.public_origin(), Some("https://tickets.example"));
+    /// # Ok::<(), tower_otp::ConfigError>(())
+    /// ```
+    pub fn public_origin(&self) -> Option<&str> {
+        self.config.public_origin.as_ref().map(PublicOrigin::as_str)
+    }
+
     /// How long the gate waits for the body of a form or JSON POST. Default:
     /// 5 seconds; allowed 100 ms to 60 s. A body that trickles in slower gets
     /// `408 Request Timeout` and the connection is closed. (Set your

@@ -239,3 +239,26 @@ async fn with_require_prebound_an_unsold_id_opens_on_its_first_browser_only() {
     let code = phone.code_for(BUYER).expect("sent to the buyer");
     assert_eq!(phone.enter_code(&code).await.status(), StatusCode::OK);
 }
+
+/// Behind a proxy that rewrites `Host` (`OTP_PUBLIC_ORIGIN`): the purchase
+/// takes the public origin, never the `Host` the proxy sends.
+#[tokio::test]
+async fn behind_a_proxy_the_purchase_takes_the_public_origin() {
+    let mailer = CapturingMailer::new();
+    let flow = demo_app::configure_flow(Flow::new(
+        &Secret::random(),
+        MemoryStore::new(),
+        mailer.clone(),
+    ));
+    let otp = demo_app::configure(OtpLayer::new(flow));
+    let otp = demo_app::behind_proxy(otp, "https://tickets.example").unwrap();
+    let app = demo_app::router(otp);
+    // The proxy's request: Host is the upstream address the browser never saw.
+    let mut browser = TestBrowser::new(app).with_origin(ORIGIN);
+    let reply = buy(&mut browser, Some("https://tickets.example"), BUYER).await;
+    assert_eq!(reply.status(), StatusCode::SEE_OTHER, "{}", reply.text());
+    for wrong in [ORIGIN, "http://tickets.example", "https://evil.example"] {
+        let reply = buy(&mut browser, Some(wrong), BUYER).await;
+        assert_eq!(reply.status(), StatusCode::FORBIDDEN, "{wrong}");
+    }
+}

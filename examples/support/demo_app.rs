@@ -86,25 +86,40 @@ pub(crate) fn behind_proxy(
 /// sells one (pre-bound to the buyer's address through `otp`'s flow),
 /// `/tickets/{ticket}` (behind `otp`) shows one.
 pub(crate) fn router(otp: OtpLayer<PathParam>) -> Router {
-    let flow = otp.flow().clone();
+    let shop = Shop {
+        flow: otp.flow().clone(),
+        public_origin: otp.public_origin().map(str::to_owned),
+    };
     Router::new()
         .route("/tickets/{ticket}", get(ticket_page))
         .route_layer(otp)
         .route("/", get(index))
-        .route("/buy", post(buy).with_state(flow))
+        .route("/buy", post(buy).with_state(shop))
 }
 
-/// Whether a POST comes from this site: its `Origin` names the host it was
-/// sent to. Browsers send `Origin` with every form POST; a missing one, `null`
-/// (a sandboxed or privacy-redirected form) and any other site are refused.
-/// The demo's purchase form needs no more against cross-site requests: it
-/// changes nothing that belongs to anyone yet.
-fn same_origin(headers: &HeaderMap, uri: &Uri) -> bool {
+/// What the purchase needs: the flow that pre-binds, and the origin
+/// browsers use behind a proxy (the gate's), if any.
+#[derive(Clone)]
+struct Shop {
+    flow: Flow,
+    public_origin: Option<String>,
+}
+
+/// Whether a POST comes from this site: its `Origin` is the public origin
+/// behind a proxy, else names the host it was sent to. Browsers send `Origin`
+/// with every form POST; a missing one, `null` (a sandboxed or
+/// privacy-redirected form) and any other site are refused. The demo's
+/// purchase form needs no more against cross-site requests: it changes
+/// nothing that belongs to anyone yet.
+fn same_origin(headers: &HeaderMap, uri: &Uri, public_origin: Option<&str>) -> bool {
+    let origin = headers.get(ORIGIN).and_then(|o| o.to_str().ok());
+    if let Some(public) = public_origin {
+        return origin.is_some_and(|o| o.eq_ignore_ascii_case(public));
+    }
     let host = headers
         .get(HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| uri.authority().map(|a| a.as_str()));
-    let origin = headers.get(ORIGIN).and_then(|o| o.to_str().ok());
     match (host, origin) {
         (Some(host), Some(origin)) => {
             origin == format!("http://{host}") || origin == format!("https://{host}")
@@ -124,8 +139,9 @@ fn new_ticket_id() -> String {
 /// address before its link exists, and answers 303 to the ticket. Every
 /// device, the buyer's first included, then confirms by a code sent there:
 /// a forwarded link is worth nothing without the buyer's mailbox.
-async fn buy(State(flow): State<Flow>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    if !same_origin(&headers, &uri) {
+async fn buy(State(shop): State<Shop>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let flow = shop.flow;
+    if !same_origin(&headers, &uri, shop.public_origin.as_deref()) {
         tracing::warn!("purchase refused: cross-origin or no Origin");
         return (StatusCode::FORBIDDEN, "cross-origin purchase refused").into_response();
     }

@@ -170,7 +170,9 @@ pub(crate) fn rejected(
             .then(|| now.map_or(Duration::ZERO, Challenge::resend_in))
     });
     if let Some(wait) = wait {
-        respond::retry_after(&mut response, wait.as_secs().max(1));
+        // Whole seconds, rounded up: a client that waits that long may go.
+        let seconds = u64::try_from(wait.as_millis().div_ceil(1000)).unwrap_or(u64::MAX);
+        respond::retry_after(&mut response, seconds.max(1));
     }
     response
 }
