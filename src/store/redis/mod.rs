@@ -17,8 +17,8 @@ use crate::error::ConfigError;
 
 mod connection;
 mod keys;
-mod persistence;
 mod operations;
+mod persistence;
 mod scripts;
 
 /// How long connecting may take in [`RedisStore::new`] and [`RedisStore::cluster`].

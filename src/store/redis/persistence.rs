@@ -47,8 +47,10 @@ async fn node_persists(info: &ConnectionInfo) -> Result<bool, redis::RedisError>
         .arg("save")
         .query_async(&mut connection)
         .await?;
-    Ok(setting(&appendonly).is_some_and(|v| v.eq_ignore_ascii_case("yes"))
-        || setting(&save).is_some_and(|v| !v.trim().is_empty()))
+    Ok(
+        setting(&appendonly).is_some_and(|v| v.eq_ignore_ascii_case("yes"))
+            || setting(&save).is_some_and(|v| !v.trim().is_empty()),
+    )
 }
 
 /// The value of a `CONFIG GET` reply (a name and value pair, as an array
