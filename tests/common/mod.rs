@@ -530,6 +530,7 @@ impl tower_otp::store::Store for FailingStore {
 pub struct SharedStore {
     inner: std::sync::Arc<std::sync::RwLock<std::sync::Arc<MemoryStore>>>,
     loads: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    failing_loads: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     down: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -537,6 +538,17 @@ impl SharedStore {
     /// Reads (`load`) so far.
     pub fn loads(&self) -> usize {
         self.loads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Fails the next `n` reads (`load`) only.
+    pub fn fail_next_loads(&self, n: usize) {
+        self.failing_loads
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Reads still to fail ([`fail_next_loads`](Self::fail_next_loads)).
+    pub fn loads_to_fail(&self) -> usize {
+        self.failing_loads.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Takes the store down (`true`) or brings it back.
@@ -567,6 +579,17 @@ impl tower_otp::store::Store for SharedStore {
         p: &tower_otp::store::Policy,
     ) -> Result<tower_otp::store::TicketSnapshot, tower_otp::store::StoreError> {
         self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let fail = self
+            .failing_loads
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok();
+        if fail {
+            return Err(tower_otp::store::StoreError::msg("down"));
+        }
         self.up()?.load(t, now, p).await
     }
     async fn claim_first_device(
