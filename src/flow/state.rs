@@ -63,6 +63,15 @@ struct Watch {
     rechecking: bool,
 }
 
+/// Ends a re-read of the record when dropped.
+struct Rechecking<'a>(&'a StateWatch);
+
+impl Drop for Rechecking<'_> {
+    fn drop(&mut self) {
+        self.0.lock().rechecking = false;
+    }
+}
+
 /// The process's view of the store's record, shared by the flow's clones.
 #[derive(Debug)]
 pub(crate) struct StateWatch {
@@ -123,7 +132,8 @@ impl StateWatch {
         self.held.load(Ordering::Acquire)
     }
 
-    /// The store was found written with another secret.
+    /// The store was found written with another secret, or with a clock
+    /// too far from this process's.
     pub(crate) fn refused(&self) -> bool {
         self.refused.load(Ordering::Acquire)
     }
@@ -136,33 +146,35 @@ impl StateWatch {
     /// process has not yet (all callers wait for that one read), and again
     /// when the last read is older than [`RECHECK`] (one caller reads, the
     /// others go on with what is known). Errors when the store is another
-    /// secret's, or when the first read fails.
+    /// secret's or its clock too far from `now`, or when the first read
+    /// fails.
     pub(crate) async fn ready(
         &self,
         store: &dyn Store,
         now: Timestamp,
         real_time: bool,
     ) -> Result<(), StoreError> {
-        let recheck: Option<Status> = {
+        let recheck = {
             let mut watch = self.lock();
             let stale = watch
                 .checked_at
                 .is_none_or(|at| now.saturating_since(at) >= RECHECK);
             match watch.status {
-                Status::Unchecked => None,
-                status if stale && !watch.rechecking => {
+                Status::Unchecked => false,
+                _ if stale && !watch.rechecking => {
                     watch.rechecking = true;
-                    Some(status)
+                    true
                 }
                 status => return refusal(status),
             }
         };
-        if recheck.is_some() {
+        if recheck {
+            // Cleared however this ends, a dropped request included.
+            let _rechecking = Rechecking(self);
             if let Err(error) = self.check(store, now, real_time).await {
                 // The store is down: the operation itself will say so.
                 tracing::warn!(%error, "tower-otp: could not read the store's state record");
             }
-            self.lock().rechecking = false;
         } else {
             // The first read: everyone waits for one.
             let _one = self.checking.lock().await;
