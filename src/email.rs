@@ -33,7 +33,7 @@ const MAX_LOCAL_BYTES: usize = 64;
 ///
 /// let a = EmailAddress::parse("  Taro@Example.COM ")?;
 /// assert_eq!(a.as_str(), "Taro@example.com");
-/// assert_eq!(a.masked(), "T***@e******.com");
+/// assert_eq!(a.masked(), "T***@e***.com");
 /// assert_eq!(EmailAddress::parse("user@bücher.de")?.as_str(), "user@xn--bcher-kva.de");
 /// assert!(EmailAddress::parse("a@b.c\r\nBcc: x@y.z").is_err());
 /// assert!(EmailAddress::parse("\"Evil\" <a@b.c>").is_err());
@@ -125,29 +125,29 @@ impl EmailAddress {
     }
 
     /// The address with most characters hidden, to show on pages and in
-    /// logs: the first character of the local part, `***`, the first
-    /// character of the domain, one `*` per further character of the domain
-    /// before its last dot, then the last label (`t***@e******.com`).
+    /// logs, always in the same shape: the first character of the local
+    /// part, `***@`, the first character of the domain, `***.`, then the
+    /// last label of the domain (`t***@e***.com`). Enough for the owner to
+    /// recognise their address; no length of the local part or the domain
+    /// shows, nor how many labels the domain has.
     ///
     /// ```
     /// # use tower_otp::EmailAddress;
-    /// assert_eq!(EmailAddress::parse("taro.yamada@example.com")?.masked(), "t***@e******.com");
-    /// assert_eq!(EmailAddress::parse("a@mail.example.co.jp")?.masked(), "a***@m**************.jp");
+    /// assert_eq!(EmailAddress::parse("taro.yamada@example.com")?.masked(), "t***@e***.com");
+    /// assert_eq!(EmailAddress::parse("t@ex.com")?.masked(), "t***@e***.com");
+    /// assert_eq!(EmailAddress::parse("a@mail.example.co.jp")?.masked(), "a***@m***.jp");
     /// # Ok::<(), tower_otp::AddressError>(())
     /// ```
     pub fn masked(&self) -> String {
         let (local, domain) = self.0.rsplit_once('@').unwrap_or(("", &self.0));
-        let (host, tld) = domain.rsplit_once('.').unwrap_or((domain, ""));
-        let mut out = String::with_capacity(self.0.len() + 4);
+        // A canonical domain always has a dot: the last label is never empty.
+        let tld = domain.rsplit_once('.').map_or("", |(_, tld)| tld);
+        let mut out = String::with_capacity(10 + tld.len());
         out.extend(local.chars().next());
         out.push_str("***@");
-        let mut host_chars = host.chars();
-        out.extend(host_chars.next());
-        out.extend(host_chars.map(|_| '*'));
-        if !tld.is_empty() {
-            out.push('.');
-            out.push_str(tld);
-        }
+        out.extend(domain.chars().next());
+        out.push_str("***.");
+        out.push_str(tld);
         out
     }
 }
@@ -424,17 +424,47 @@ mod tests {
     }
 
     #[test]
-    fn masking_reveals_only_first_characters() {
-        let cases = [
-            ("taro@example.com", "t***@e******.com"),
-            ("t@e.com", "t***@e.com"),
-            ("someone.long@mail.example.org", "s***@m***********.org"),
-            ("user@bücher.de", "u***@x************.de"),
+    fn masking_reveals_only_first_characters_and_no_length() {
+        let long_local = "a".repeat(64);
+        let long_domain = format!("a@{}.{}.org", "a".repeat(63), "b".repeat(60));
+        let cases: &[(&str, &str)] = &[
+            ("taro@example.com", "t***@e***.com"),
+            ("t@e.com", "t***@e***.com"),
+            ("t@ex.com", "t***@e***.com"),
+            ("taro.yamada.long.name@example.com", "t***@e***.com"),
+            ("taro@example-with-a-very-long-name.com", "t***@e***.com"),
+            ("taro@mail.example.com", "t***@m***.com"),
+            ("taro@a.b.c.d.example.com", "t***@a***.com"),
+            ("someone.long@mail.example.org", "s***@m***.org"),
+            ("a@a.org", "a***@a***.org"),
+            (&long_domain, "a***@a***.org"),
+            ("a@b.co.jp", "a***@b***.jp"),
+            ("user@bücher.de", "u***@x***.de"),
+            ("Taro@Example.COM", "T***@e***.com"),
         ];
         for (input, want) in cases {
             let a = EmailAddress::parse(input).unwrap();
-            assert_eq!(a.masked(), want);
+            assert_eq!(a.masked(), *want, "{input}");
             assert_eq!(format!("{a:?}"), format!("EmailAddress({want})"));
+        }
+        let long = EmailAddress::parse(&format!("{long_local}@example.com")).unwrap();
+        assert_eq!(long.masked(), "a***@e***.com");
+    }
+
+    proptest! {
+        /// Whatever the lengths, the mask has one shape: only the top-level
+        /// label's length shows.
+        #[test]
+        fn masks_have_one_shape(
+            local in "[a-z][a-z0-9.]{0,40}[a-z]",
+            labels in prop::collection::vec("[a-z][a-z0-9]{0,30}", 1..5),
+            tld in "[a-z]{2,6}",
+        ) {
+            let input = format!("{local}@{}.{tld}", labels.join("."));
+            prop_assume!(!local.contains(".."));
+            let Ok(a) = EmailAddress::parse(&input) else { return Ok(()) };
+            let want = format!("{}***@{}***.{tld}", &local[..1], &labels[0][..1]);
+            prop_assert_eq!(a.masked(), want);
         }
     }
 

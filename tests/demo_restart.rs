@@ -295,7 +295,7 @@ async fn a_bound_ticket_survives_a_crash_of_the_demo() {
         page.status, 401,
         "challenged, not trusted as the first device"
     );
-    assert!(page.body.contains("t***@e******.com"), "{}", page.body);
+    assert!(page.body.contains("t***@e***.com"), "{}", page.body);
     assert!(
         !page.body.contains(r#"type="email""#),
         "bound: no address field"

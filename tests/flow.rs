@@ -46,7 +46,7 @@ async fn send_then_verify_binds_and_emits_events() {
         )
         .await
         .unwrap();
-    assert_eq!(sent.to, "h***@e******.jp");
+    assert_eq!(sent.to, "h***@e***.jp");
     let mail = mailer.last().unwrap();
     assert_eq!(mail.locale, Locale::Ja);
     assert_eq!(mail.ticket_hint.as_deref(), Some("Live 2026"));

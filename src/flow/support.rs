@@ -33,7 +33,7 @@ pub struct TicketReport {
     /// When the claim lapses: a first-device claim on an unbound ticket
     /// (`None`: no claim, or one that holds for good).
     pub claim_until: Option<Timestamp>,
-    /// The bound address, masked (`t***@e******.com`).
+    /// The bound address, masked (`t***@e***.com`).
     pub bound_address: Option<String>,
     /// The language the bound address last used, if known.
     pub bound_locale: Option<Locale>,
@@ -199,7 +199,7 @@ impl Flow {
     /// flow.pre_bind_in(&key, &buyer, Locale::Ja).await?;
     ///
     /// let report = flow.inspect(&key).await?;
-    /// assert_eq!(report.bound_address.as_deref(), Some("t***@e******.com"));
+    /// assert_eq!(report.bound_address.as_deref(), Some("t***@e***.com"));
     /// assert_eq!(report.bound_locale, Some(Locale::Ja));
     /// assert_eq!(report.bound_address_unmasked(), None);
     /// assert_eq!(flow.inspect_unmasked(&key).await?.bound_address_unmasked(), Some(&buyer));
@@ -247,7 +247,7 @@ impl Flow {
     /// let key = flow.ticket_key(&TicketId::new("A7x9Qz"));
     /// flow.pre_bind(&key, &EmailAddress::parse("typo@example.com").unwrap()).await?;
     /// let unbound = flow.unbind(&key).await?;
-    /// assert_eq!(unbound.previous.as_deref(), Some("t***@e******.com"));
+    /// assert_eq!(unbound.previous.as_deref(), Some("t***@e***.com"));
     /// assert_eq!(flow.inspect(&key).await?.bound_address, None);
     /// # Ok::<(), tower_otp::store::StoreError>(())
     /// # }).unwrap();

@@ -41,7 +41,7 @@ fn challenge(state: ChallengeState) -> Challenge {
 
 /// Every state a page can show, named.
 fn challenges() -> Vec<(&'static str, Challenge)> {
-    let address = Some("t***@e******.com".to_owned());
+    let address = Some("t***@e***.com".to_owned());
     let pending = Challenge {
         masked_address: address.clone(),
         ..challenge(ChallengeState::SendRequired)
@@ -555,7 +555,7 @@ fn check_challenge(
             } else {
                 assert_eq!(buttons, [send, restart], "{ctx}");
             }
-            assert!(html.contains("<strong>t***@e******.com</strong>"), "{ctx}");
+            assert!(html.contains("<strong>t***@e***.com</strong>"), "{ctx}");
         }
         ChallengeState::CodeSent => {
             assert_eq!(inputs.len(), 1, "{ctx}");
@@ -572,7 +572,7 @@ fn check_challenge(
                 want.push(restart);
             }
             assert_eq!(buttons, want, "{ctx}");
-            assert!(html.contains("<strong>t***@e******.com</strong>"), "{ctx}");
+            assert!(html.contains("<strong>t***@e***.com</strong>"), "{ctx}");
             // The attempts left, from the page or from a wrong-code notice.
             assert!(html.contains(attempts_prefix(t)), "{ctx}");
         }
@@ -675,7 +675,7 @@ fn japanese_wording_follows_the_seed() {
     assert_eq!(t.confirm_button, "確認");
     let pages = DefaultPages::new();
     let sent = Challenge {
-        masked_address: Some("t***@e******.com".into()),
+        masked_address: Some("t***@e***.com".into()),
         expires_at: Some(NOW + secs(300)),
         ..challenge(ChallengeState::CodeSent)
     };
@@ -776,7 +776,7 @@ fn states_have_their_own_wording() {
         ),
         (
             "send_required_pending",
-            &["will be sent to <strong>t***@e******.com</strong>."],
+            &["will be sent to <strong>t***@e***.com</strong>."],
             &["registered for this ticket", "has expired"],
         ),
         (
@@ -841,7 +841,7 @@ fn states_have_their_own_wording() {
 fn notices_mark_the_field_they_are_about() {
     let pages = DefaultPages::new();
     let sent = Challenge {
-        masked_address: Some("t***@e******.com".into()),
+        masked_address: Some("t***@e***.com".into()),
         expires_at: Some(NOW + secs(100)),
         ..challenge(ChallengeState::CodeSent)
     };

@@ -25,7 +25,7 @@ use crate::locale::catalog::catalog;
 ///
 /// | placeholder | value |
 /// |---|---|
-/// | `{address}` | the masked address (`t***@e******.com`), shown in bold |
+/// | `{address}` | the masked address (`t***@e***.com`), shown in bold |
 /// | `{wait}` | a duration: [`seconds`](Texts::seconds) or [`minutes`](Texts::minutes), counting down live when scripts run |
 /// | `{attempts}` | wrong entries left |
 /// | `{digits}` | the number of digits of a code |
