@@ -16,7 +16,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::http::StatusCode;
 use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
 use tower_http::sensitive_headers::{
@@ -34,6 +33,8 @@ mod admin;
 mod demo_app;
 #[path = "support/prometheus.rs"]
 mod prometheus;
+#[path = "support/serve.rs"]
+mod serve;
 
 /// Prints each code to the terminal: for trying the demo without a mail server.
 #[derive(Debug)]
@@ -92,7 +93,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
     };
     let secret = match env("OTP_SECRET") {
-        Some(hex) => Secret::from_hex(&hex)?,
+        Some(hex) => Secret::from_hex(&hex).map_err(|e| format!("OTP_SECRET: {e}"))?,
         // The stored state is keyed by the secret: a new one at each start
         // would orphan every binding. Keep one beside the demo's database.
         None => demo_secret()?,
@@ -143,9 +144,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         (Some(url), _) => redis_store(&url).await?,
         (None, Some(url)) if url.starts_with("postgres") => postgres_store(&url).await?,
         (None, url) => {
-            let url = url.unwrap_or_else(|| format!("sqlite://{DEMO_DB}?mode=rwc"));
-            let store = SqliteStore::connect(&url).await?;
-            store.migrate().await?;
+            let url = match url {
+                Some(url) => url,
+                None => format!("sqlite://{}?mode=rwc", demo_file(DEMO_DB)?.display()),
+            };
+            let store = SqliteStore::connect(&url)
+                .await
+                .map_err(|e| format!("cannot open {url} (OTP_DATABASE_URL): {e}"))?;
+            store
+                .migrate()
+                .await
+                .map_err(|e| format!("cannot migrate {url} (OTP_DATABASE_URL): {e}"))?;
             tracing::info!(?store, "challenge state in SQLite");
             Arc::new(store)
         }
@@ -222,7 +231,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 )),
         );
 
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot bind {addr} (OTP_DEMO_ADDR): {e}"))?;
     println!("\n  tower-otp demo: http://{addr}/");
     if let Some(origin) = &public_origin {
         println!("  behind a reverse proxy, open it at {}", origin.trim());
@@ -231,54 +242,61 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  operator page: http://{addr}/admin");
     }
     if let Some(metrics_addr) = metrics_addr {
-        prometheus::serve(metrics_addr, prometheus::install()?).await?;
+        prometheus::serve(metrics_addr, prometheus::install()?)
+            .await
+            .map_err(|e| {
+                format!("cannot serve metrics on {metrics_addr} (OTP_METRICS_ADDR): {e}")
+            })?;
     }
     println!();
-    let header_timeout = env("OTP_HEADER_READ_TIMEOUT_SECS")
-        .and_then(|s| s.parse().ok())
-        .map_or(Duration::from_secs(5), Duration::from_secs);
-    serve(listener, app, header_timeout).await?;
+    // Connection bounds (serve::Bounds), each settable in whole seconds.
+    let mut bounds = serve::Bounds::default();
+    for (name, bound) in [
+        ("OTP_HEADER_READ_TIMEOUT_SECS", &mut bounds.header_read),
+        ("OTP_FIRST_REQUEST_TIMEOUT_SECS", &mut bounds.first_request),
+        ("OTP_IDLE_TIMEOUT_SECS", &mut bounds.idle),
+        ("OTP_DRAIN_TIMEOUT_SECS", &mut bounds.drain),
+    ] {
+        if let Some(secs) = env_parse::<u64>(name)? {
+            *bound = Duration::from_secs(secs);
+        }
+    }
+    serve::serve(listener, app, bounds, shutdown_signal()?).await?;
+    println!("  stopped");
     Ok(())
 }
 
-/// Serves `app` as a production server should: HTTP/1.1 and HTTP/2, and a
-/// deadline on reading each request's headers, so a client that trickles
-/// them cannot hold a connection (the gate's own deadline covers its body).
-/// `axum::serve` has no such setting; hyper-util's server builder does.
-async fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    header_timeout: Duration,
-) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto::Builder;
-    use hyper_util::service::TowerToHyperService;
+/// Completes on SIGTERM (what a service manager sends) or SIGINT (Ctrl-C):
+/// the demo then stops accepting and drains the requests in flight.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    Ok(async move {
+        #[cfg(unix)]
+        let terminate = terminate.recv();
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate => {}
+        }
+        println!("\n  shutting down: finishing the requests in flight");
+    })
+}
 
-    let mut shutdown = std::pin::pin!(tokio::signal::ctrl_c());
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => accepted?,
-            _ = &mut shutdown => {
-                println!("\n  shutting down");
-                return Ok(());
-            }
-        };
-        let service = TowerToHyperService::new(app.clone());
-        tokio::spawn(async move {
-            let mut builder = Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout);
-            builder.http2().timer(TokioTimer::new());
-            if let Err(error) = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(%error, "connection closed");
-            }
-        });
+/// `path`, after creating the directory it goes in (a fresh clone whose
+/// `CARGO_TARGET_DIR` is elsewhere has no `target/`).
+fn demo_file(path: &str) -> Result<&std::path::Path, String> {
+    let path = std::path::Path::new(path);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            format!(
+                "cannot create {} (the demo's database and secret; set OTP_DATABASE_URL and OTP_SECRET to keep them elsewhere): {e}",
+                dir.display()
+            )
+        })?;
     }
+    Ok(path)
 }
 
 /// Where the demo keeps its SQLite file unless `OTP_DATABASE_URL` says
@@ -288,18 +306,27 @@ const DEMO_DB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/tower-otp-dem
 /// The demo's secret when `OTP_SECRET` is not set: made once, kept in
 /// `target/tower-otp-demo.secret` (readable by its owner only).
 fn demo_secret() -> Result<Secret, Box<dyn std::error::Error>> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/target/tower-otp-demo.secret");
+    let path = demo_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/target/tower-otp-demo.secret"
+    ))?;
+    let named = |e: &dyn std::fmt::Display| {
+        format!("{} (the demo's secret; OTP_SECRET): {e}", path.display())
+    };
     if let Ok(bytes) = std::fs::read(path) {
-        return Ok(Secret::from_bytes(&bytes)?);
+        return Ok(Secret::from_bytes(&bytes).map_err(|e| named(&e))?);
     }
     let bytes: [u8; 32] = rand::random();
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    std::io::Write::write_all(&mut options.open(path)?, &bytes)?;
+    options
+        .open(path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, &bytes))
+        .map_err(|e| format!("cannot write {}", named(&e)))?;
     tracing::warn!(
-        path,
+        path = %path.display(),
         "OTP_SECRET is not set: made a demo secret and kept it there"
     );
     Ok(Secret::from_bytes(&bytes)?)

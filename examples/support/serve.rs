@@ -1,0 +1,182 @@
+//! How the demo serves its router: HTTP/1.1 and HTTP/2 through hyper-util's
+//! server builder, with a bound on how long any connection can stay open
+//! without a request in progress, and a graceful shutdown that drains the
+//! requests in flight. `axum::serve` sets none of these bounds.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::Request;
+use hyper::body::Incoming;
+use http_body_util::BodyExt as _;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until, timeout};
+use tower::ServiceExt as _;
+
+/// How long a connection may take over each thing it does.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Bounds {
+    /// Reading an HTTP/1 request's headers, the first request's included.
+    pub(crate) header_read: Duration,
+    /// A new connection's first request: a silent connection, an HTTP/2
+    /// client that sends its preface and nothing more, or headers that never
+    /// finish are closed after this.
+    pub(crate) first_request: Duration,
+    /// A connection with no request in progress (keep-alive, or an HTTP/2
+    /// connection with no stream open) is closed after this.
+    pub(crate) idle: Duration,
+    /// HTTP/2: a PING after this much silence; no answer within as long
+    /// again closes the connection (a peer that vanished with streams open).
+    pub(crate) h2_keep_alive: Duration,
+    /// On shutdown, the requests in flight get this long to finish; a
+    /// connection still open then is dropped. Also how long a connection
+    /// closed for idling gets to say goodbye (HTTP/2 GOAWAY).
+    pub(crate) drain: Duration,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Self {
+            header_read: Duration::from_secs(5),
+            first_request: Duration::from_secs(10),
+            idle: Duration::from_secs(30),
+            h2_keep_alive: Duration::from_secs(20),
+            // The router answers every request within 10 s (its TimeoutLayer).
+            drain: Duration::from_secs(12),
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then stops
+/// accepting, lets the requests in flight finish (each connection closes
+/// after its current request) and returns once every connection is closed,
+/// within `bounds.drain`.
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    bounds: Bounds,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(bounds.header_read);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(bounds.h2_keep_alive)
+        .keep_alive_timeout(bounds.h2_keep_alive);
+    let builder = Arc::new(builder);
+    let (stop, stopping) = watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors, or a connection reset before it
+                // was accepted: keep serving the others.
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            Some(_) = connections.join_next() => continue,
+            () = &mut shutdown => break,
+        };
+        connections.spawn(connection(
+            builder.clone(),
+            stream,
+            app.clone(),
+            bounds,
+            stopping.clone(),
+        ));
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    // Each connection closes itself within `drain`; this waits for them.
+    while connections.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// One connection, closed when it idles past its bound (no request in
+/// progress: none started, or none since the last response was sent) or
+/// when `stopping` turns true, after its requests in flight.
+async fn connection(
+    builder: Arc<Builder<TokioExecutor>>,
+    stream: tokio::net::TcpStream,
+    app: Router,
+    bounds: Bounds,
+    mut stopping: watch::Receiver<bool>,
+) {
+    // Requests in progress: from the call until the response body is sent
+    // or dropped.
+    let (busy, mut in_progress) = watch::channel(0usize);
+    let busy = Arc::new(busy);
+    let service = TowerToHyperService::new(tower::service_fn(move |request: Request<Incoming>| {
+        let busy = busy.clone();
+        busy.send_modify(|n| *n += 1);
+        let guard = Busy(busy);
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(request).await?;
+            Ok::<_, std::convert::Infallible>(response.map(|body| {
+                Body::new(body.map_frame(move |frame| {
+                    let _ = &guard;
+                    frame
+                }))
+            }))
+        }
+    }));
+    let mut conn = pin!(builder.serve_connection(TokioIo::new(stream), service));
+    let mut idle_until = Some(Instant::now() + bounds.first_request);
+    let ended = loop {
+        tokio::select! {
+            result = conn.as_mut() => break Some(result),
+            () = sleep_until(idle_until.unwrap_or_else(Instant::now)), if idle_until.is_some() => {
+                tracing::debug!("closing an idle connection");
+                break None;
+            }
+            Ok(()) = in_progress.changed() => {
+                idle_until = (*in_progress.borrow_and_update() == 0)
+                    .then(|| Instant::now() + bounds.idle);
+            }
+            Ok(_) = stopping.wait_for(|stop| *stop) => break None,
+        }
+    };
+    let closed = match ended {
+        Some(result) => result,
+        // Each request in flight is answered, then the connection closes
+        // (HTTP/2: GOAWAY); what is still open after `drain` is dropped.
+        None => {
+            conn.as_mut().graceful_shutdown();
+            timeout(bounds.drain, conn.as_mut())
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::debug!("dropped a connection that did not close in time");
+                    Ok(())
+                })
+        }
+    };
+    if let Err(error) = closed {
+        tracing::debug!(%error, "connection closed");
+    }
+}
+
+/// One request in progress on a connection, until dropped.
+struct Busy(Arc<watch::Sender<usize>>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
+}
