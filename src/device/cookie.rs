@@ -196,7 +196,8 @@ impl DeviceCookie {
     /// that does not start with `/`, is over 1024 bytes, or holds `;`, spaces,
     /// control or non-ASCII characters is replaced by `/`: the cookie then
     /// reaches more of the site, which is safe because it opens only its own
-    /// ticket.
+    /// ticket. (The layer itself sets no cookie on a ticket URL whose path
+    /// is such a path: it answers 404.)
     ///
     /// ```
     /// use tower_otp::cookie::SameSite;
@@ -333,19 +334,24 @@ pub(crate) fn cookie_octets(value: &[u8]) -> Option<&[u8]> {
     (!bad && !value.is_empty()).then_some(value)
 }
 
-/// A `Path` attribute that holds nothing an attribute cannot hold: a path
-/// that does not start with `/`, is too long, or holds `;` (the attribute
-/// separator), `,` (which old parsers read as a cookie separator), `"`, `\`,
-/// spaces, control or non-ASCII characters becomes `/` (the cookie then
-/// reaches more of the site, which is safe because every cookie is bound to
-/// its own ticket).
-pub(crate) fn safe_path(path: &str) -> &str {
-    let ok = path.starts_with('/')
+/// Whether `path` can be a `Path` attribute as it is: it starts with `/`,
+/// is at most 1024 bytes, and holds no `;` (the attribute separator), `,`
+/// (which old parsers read as a cookie separator), `"`, `\`, spaces, control
+/// or non-ASCII characters. The gate sets no cookie at all on a ticket URL
+/// whose cookie path is not one of these.
+pub(crate) fn scopable(path: &str) -> bool {
+    path.starts_with('/')
         && path.len() <= MAX_PATH_LEN
         && path
             .bytes()
-            .all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'"' | b'\\'));
-    if ok { path } else { "/" }
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'"' | b'\\'))
+}
+
+/// A `Path` attribute that holds nothing an attribute cannot hold: a path
+/// that is not [`scopable`] becomes `/` (the cookie then reaches more of the
+/// site, which is safe because every cookie is bound to its own ticket).
+pub(crate) fn safe_path(path: &str) -> &str {
+    if scopable(path) { path } else { "/" }
 }
 
 /// A device cookie name, held inline (at most 29 bytes).

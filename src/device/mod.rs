@@ -26,6 +26,6 @@ pub use self::verify::TokenError;
 
 pub(crate) use self::claims::DeviceId;
 pub(crate) use self::cookie::{
-    PLAIN_PREFIX, SECURE_PREFIX, cookie_octets, pairs, safe_path, unquote, value_of,
+    PLAIN_PREFIX, SECURE_PREFIX, cookie_octets, pairs, safe_path, scopable, unquote, value_of,
 };
 pub(crate) use self::keyring::KeyRing;

@@ -153,7 +153,12 @@ pub(crate) fn jar(headers: &HeaderMap, secure: bool) -> Jar<'_> {
 }
 
 /// One `Set-Cookie` of the layer's: `HttpOnly`, `SameSite=Lax`, `Secure` when
-/// `secure`, the path made safe, and `Max-Age` when given (zero removes).
+/// `secure`, the path, and `Max-Age` when given (zero removes).
+///
+/// The gate passes `/` or a ticket's path that is
+/// [`scopable`](crate::device::scopable) (a ticket URL whose path is not
+/// gets no cookie at all); any other path is written as `/`, never as
+/// attributes.
 pub(crate) fn set_cookie(
     name: &str,
     value: &str,
@@ -331,6 +336,7 @@ mod tests {
             "tickets/x",
             "",
         ] {
+            assert!(!crate::device::scopable(path), "{path}");
             let value = set_cookie("otp_probe", "v", path, None, true);
             let text = value.to_str().unwrap();
             assert!(
@@ -341,6 +347,14 @@ mod tests {
                 !text.contains("Domain") && !text.contains("SameSite=None"),
                 "{text}"
             );
+        }
+        for path in [
+            "/",
+            "/tickets/abc",
+            "/tickets/x1%3BDomain=evil",
+            "/a/b-c_d.e~f",
+        ] {
+            assert!(crate::device::scopable(path), "{path}");
         }
         let text = set_cookie(
             "otp_probe",

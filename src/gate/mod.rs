@@ -14,6 +14,7 @@
 //!   the HTTP details.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::header::{CACHE_CONTROL, HeaderValue, SET_COOKIE};
 use http::request::Parts;
@@ -118,6 +119,34 @@ pub(crate) fn no_store_unless_set<B>(response: &mut Response<B>) {
     }
 }
 
+/// The answer to a ticket URL whose cookie path cannot be a cookie's `Path`
+/// (a raw `;`, `,` or `"` in it, say): 404, with no cookie, no claim and no
+/// mail. Its cookies could only go on `Path=/`, where every such URL a
+/// browser is led to would add one to every later request to the whole
+/// site. The first one is logged at WARN (by the ticket's label), so a site
+/// whose ticket links hold such characters learns to percent-encode them.
+fn unscopable<B: GateBody>(parts: &Parts, key: &TicketKey, span: &tracing::Span) -> Response<B> {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if WARNED.swap(true, Ordering::Relaxed) {
+        tracing::debug!(
+            ticket = key.label(),
+            "ticket URL cannot scope a cookie: not found"
+        );
+    } else {
+        tracing::warn!(
+            ticket = key.label(),
+            "tower-otp answers 404 to ticket URLs whose path cannot scope a cookie (a `;`, `,`, \
+             `\"`, `\\`, space, control or non-ASCII character in it): percent-encode them in \
+             ticket links"
+        );
+    }
+    let json = request::wants_json(&parts.headers);
+    let response = respond::plain(StatusCode::NOT_FOUND, "not_found", "not found", json);
+    span.record("outcome", "not_found");
+    span.record("status", response.status().as_u16());
+    response.map(B::from_gate)
+}
+
 /// Passes a device the store's generation let through, to the inner service.
 async fn pass_verified<S, ReqBody, ResBody>(
     inner: &mut S,
@@ -206,7 +235,9 @@ where
     } else {
         cookies::jar(&parts.headers, config.secure())
     };
-    let req = GateRequest::read(&config, &parts, &found, key, &jar);
+    let Some(req) = GateRequest::read(&config, &parts, &found, key, &jar) else {
+        return Ok(unscopable(&parts, &key, &span));
+    };
     let facts = Facts {
         prefetch: req.prefetch,
         probe: req.probe,

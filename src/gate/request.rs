@@ -11,6 +11,7 @@ use super::cookies::Jar;
 use super::decision::{Verb, is_prefetch};
 use super::{csrf, lang, origin};
 use crate::config::Config;
+use crate::device::scopable;
 use crate::locale::Locale;
 use crate::ticket::{TicketId, TicketKey, TicketMatch};
 
@@ -30,7 +31,8 @@ pub(crate) enum BodyType {
 pub(crate) struct GateRequest {
     pub(crate) ticket: TicketId,
     pub(crate) key: TicketKey,
-    /// The `Path` of the cookies this ticket's pages set.
+    /// The `Path` of the cookies this ticket's pages set: always
+    /// [`scopable`].
     pub(crate) cookie_path: String,
     pub(crate) prefetch: bool,
     /// Answers in JSON (`Accept` or `Content-Type` says so).
@@ -63,13 +65,16 @@ pub(crate) struct GateRequest {
 
 impl GateRequest {
     /// Reads the head once; `jar` is what the service's one cookie scan found.
+    /// `None` when the ticket's cookie path cannot be a cookie's `Path`
+    /// ([`scopable`]): the gate sets no cookie on such a URL, since the only
+    /// scope left would be the whole site.
     pub(crate) fn read(
         config: &Config,
         parts: &Parts,
         found: &TicketMatch,
         key: TicketKey,
         jar: &Jar<'_>,
-    ) -> Self {
+    ) -> Option<Self> {
         let headers = &parts.headers;
         let query = parts.uri.query();
         let verb = Verb::of(&parts.method);
@@ -99,6 +104,10 @@ impl GateRequest {
             full_path = format!("{stripped}{}", parts.uri.path());
             &full_path
         };
+        let cookie_path = found.cookie_path_in(path, parts.uri.path());
+        if !scopable(cookie_path) {
+            return None;
+        }
         // Pages, forms and redirects use the URL without the probe's mark.
         let probe_marked = query.is_some_and(|q| q.split('&').any(|pair| pair == PROBE_MARK));
         let url = match query {
@@ -118,10 +127,10 @@ impl GateRequest {
         };
         let mut nonce = [0u8; 16];
         rand::rng().fill_bytes(&mut nonce);
-        Self {
+        Some(Self {
             ticket: found.id.clone(),
             key,
-            cookie_path: found.cookie_path_in(path, parts.uri.path()).to_owned(),
+            cookie_path: cookie_path.to_owned(),
             prefetch,
             json,
             body_type,
@@ -146,7 +155,7 @@ impl GateRequest {
             same_origin: verb != Verb::Post || same_origin_post(config, parts),
             hint: config.ticket_hint.as_ref().and_then(|hint| hint(&found.id)),
             nonce: URL_SAFE_NO_PAD.encode(nonce),
-        }
+        })
     }
 
     /// The request's path.
