@@ -204,13 +204,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let operator_page = env("OTP_ADMIN_TOKEN").is_some();
     // The operator page, only with a token (OTP_ADMIN_TOKEN), outside the gate.
     if let Some(token) = env("OTP_ADMIN_TOKEN") {
-        if token.len() < admin::MIN_TOKEN_LEN {
-            return Err(format!(
-                "OTP_ADMIN_TOKEN: at least {} characters (try: openssl rand -hex 16)",
-                admin::MIN_TOKEN_LEN
-            )
-            .into());
-        }
+        admin::check_token(&token).map_err(|why| format!("OTP_ADMIN_TOKEN: {why}"))?;
         app = app.merge(admin::router(flow, &token, secure));
     }
     let app = app

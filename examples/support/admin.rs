@@ -2,10 +2,25 @@
 //! lockout, unbind it or bind it to another address. Served only when `OTP_ADMIN_TOKEN` is set.
 //!
 //! How it is protected, as a real back office would be:
-//! - the operator signs in with the token (compared in constant time) and
-//!   gets a session cookie (`HttpOnly`, `SameSite=Strict`, `Path=/admin`);
-//! - every action is a POST carrying a CSRF token tied to the session, and
-//!   a cross-site `Origin` is refused;
+//! - the token must be hard to guess ([`check_token`]: at least 32
+//!   characters, 8 of them different, of two kinds or more, as
+//!   `openssl rand -hex 16` gives); what is typed is compared in constant
+//!   time (as MACs under a key of this process);
+//! - wrong tokens spend one budget, whoever types them: after
+//!   [`FREE_FAILURES`] in a row, each further one closes the sign-in for
+//!   twice as long as the last (1 s, 2 s, 4 s ... at most [`MAX_CLOSED`]).
+//!   While it is closed every sign-in is answered 429 with `Retry-After`,
+//!   the token unchecked; no handler waits. The right token reopens the
+//!   budget, and so does an hour without a wrong one;
+//! - each sign-in mints its own random session, kept in this process's
+//!   memory (a restart signs everyone out). It ends at sign-out, after
+//!   [`SESSION_IDLE`] without a request, and [`SESSION_LIFETIME`] after the
+//!   sign-in at the latest. Its cookie is `HttpOnly`, `SameSite=Strict`,
+//!   `Path=/admin`, and `Secure` when the site is served over https;
+//! - every POST must come from the page itself: an `Origin`, when sent, must
+//!   be exactly the request's own origin (the scheme the site is served
+//!   over, the `Host` it was sent to), a `Sec-Fetch-Site`, when sent, must be
+//!   `same-origin`; actions and sign-out also carry the session's CSRF token;
 //! - pages are `no-store`, framed by nobody, with a CSP that allows no script;
 //! - addresses are shown masked; the ticket id typed is escaped (askama).
 //!
@@ -14,40 +29,142 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Query, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, COOKIE, ORIGIN, SET_COOKIE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, COOKIE, HOST, ORIGIN, RETRY_AFTER, SET_COOKIE,
+};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower_otp::cookie::Cookie;
-use tower_otp::{EmailAddress, Flow, TicketId, TicketKey};
+use tower_otp::{EmailAddress, Flow, TicketId, TicketKey, Timestamp};
 
-/// The shortest token the demo accepts: a guessable token is no protection.
-pub(crate) const MIN_TOKEN_LEN: usize = 16;
+/// The fewest characters a token may have.
+pub(crate) const MIN_TOKEN_LEN: usize = 32;
+
+/// The fewest different characters a token may have.
+pub(crate) const MIN_TOKEN_DISTINCT: usize = 8;
+
+/// Wrong tokens in a row before the sign-in closes.
+pub(crate) const FREE_FAILURES: u32 = 5;
+
+/// The longest the sign-in stays closed after a wrong token.
+pub(crate) const MAX_CLOSED: Duration = Duration::from_secs(300);
+
+/// How long without a wrong token before the budget is whole again.
+pub(crate) const FAILURES_FORGOTTEN: Duration = Duration::from_secs(3600);
+
+/// A session ends after this long without a request...
+pub(crate) const SESSION_IDLE: Duration = Duration::from_secs(3600);
+
+/// ... and this long after its sign-in at the latest.
+pub(crate) const SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
+
+/// The most sessions kept; a sign-in beyond ends the least recently used.
+const MAX_SESSIONS: usize = 32;
 
 const SESSION_COOKIE: &str = "otp_admin";
 
-/// What the operator routes share. The session and CSRF values are fixed
-/// for the life of the process, so they are derived once.
+const TOKEN_HINT: &str = "try: openssl rand -hex 16";
+
+/// Whether `token` is hard enough to guess to guard the page: at least
+/// [`MIN_TOKEN_LEN`] visible ASCII characters, at least
+/// [`MIN_TOKEN_DISTINCT`] of them different, and of at least two kinds
+/// (lower-case letters, upper-case letters, digits, symbols). That is well
+/// over 128 bits for a random token; `aaaa…`, `abab…` or a long number fail.
+///
+/// # Errors
+///
+/// Which rule the token breaks, with a way to make a good one.
+pub(crate) fn check_token(token: &str) -> Result<(), String> {
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "only visible ASCII characters, no spaces ({TOKEN_HINT})"
+        ));
+    }
+    if token.len() < MIN_TOKEN_LEN {
+        return Err(format!(
+            "at least {MIN_TOKEN_LEN} characters, this one has {} ({TOKEN_HINT})",
+            token.len()
+        ));
+    }
+    let distinct = token.bytes().collect::<HashSet<u8>>().len();
+    if distinct < MIN_TOKEN_DISTINCT {
+        return Err(format!(
+            "at least {MIN_TOKEN_DISTINCT} different characters, this one has {distinct} ({TOKEN_HINT})"
+        ));
+    }
+    let kinds = [
+        u8::is_ascii_lowercase,
+        u8::is_ascii_uppercase,
+        u8::is_ascii_digit,
+        u8::is_ascii_punctuation,
+    ]
+    .iter()
+    .filter(|kind| token.bytes().any(|b| kind(&b)))
+    .count();
+    if kinds < 2 {
+        return Err(format!(
+            "letters, digits or symbols mixed, not one kind only ({TOKEN_HINT})"
+        ));
+    }
+    Ok(())
+}
+
+/// What the operator routes share.
 struct Admin {
     flow: Flow,
-    /// A key of this process: the token, session and CSRF values are MACs under it.
+    /// A key of this process: what is typed is compared as a MAC under it.
     key: [u8; 32],
-    /// The MAC of the configured token (compared to the MAC of what is typed).
+    /// The MAC of the configured token.
     token_mac: [u8; 32],
-    /// The session cookie's value: a MAC of the token's, so it changes with it.
-    session: String,
-    /// The CSRF field's value, tied to the session.
+    /// The site is served over https.
+    https: bool,
+    state: Mutex<Sessions>,
+}
+
+/// The sessions and the sign-in budget.
+#[derive(Default)]
+struct Sessions {
+    /// By the SHA-256 of the cookie's value, so memory holds no cookie.
+    live: HashMap<[u8; 32], Session>,
+    /// Wrong tokens in a row.
+    failures: u32,
+    last_failure: Option<Timestamp>,
+    closed_until: Option<Timestamp>,
+}
+
+struct Session {
     csrf: String,
-    secure: bool,
+    started: Timestamp,
+    seen: Timestamp,
+}
+
+impl Session {
+    fn live_at(&self, now: Timestamp) -> bool {
+        now.saturating_since(self.seen) < SESSION_IDLE
+            && now.saturating_since(self.started) < SESSION_LIFETIME
+    }
+}
+
+/// How a sign-in went.
+enum SignIn {
+    /// The right token: the new session's cookie value.
+    Session(String),
+    /// A wrong token.
+    Refused,
+    /// Closed, the token unchecked: try again after this long.
+    Closed(Duration),
 }
 
 fn mac(key: &[u8; 32], purpose: &str, data: &[u8]) -> [u8; 32] {
@@ -58,46 +175,134 @@ fn mac(key: &[u8; 32], purpose: &str, data: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+fn session_id(value: &str) -> [u8; 32] {
+    Sha256::digest(value.as_bytes()).into()
+}
+
 impl Admin {
-    fn new(flow: Flow, token: &str, secure: bool) -> Self {
-        let key: [u8; 32] = rand::random();
-        let token_mac = mac(&key, "token", token.as_bytes());
-        let session = hex(&mac(&key, "session", &token_mac));
-        let csrf = hex(&mac(&key, "csrf", session.as_bytes()));
-        Self {
-            flow,
-            key,
-            token_mac,
-            session,
-            csrf,
-            secure,
-        }
+    fn state(&self) -> std::sync::MutexGuard<'_, Sessions> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn signed_in(&self, headers: &HeaderMap) -> bool {
-        headers
+    /// Checks `typed` against the token, within the budget.
+    fn sign_in(&self, typed: &str) -> SignIn {
+        let now = self.flow.now();
+        let right = bool::from(mac(&self.key, "token", typed.as_bytes()).ct_eq(&self.token_mac));
+        let mut state = self.state();
+        if let Some(until) = state.closed_until.filter(|until| *until > now) {
+            return SignIn::Closed(until.saturating_since(now));
+        }
+        if !right {
+            if state
+                .last_failure
+                .is_some_and(|last| now.saturating_since(last) >= FAILURES_FORGOTTEN)
+            {
+                state.failures = 0;
+            }
+            state.failures += 1;
+            state.last_failure = Some(now);
+            if let Some(over) = state.failures.checked_sub(FREE_FAILURES + 1) {
+                let closed = Duration::from_secs(1 << over.min(16)).min(MAX_CLOSED);
+                state.closed_until = Some(now + closed);
+            }
+            return SignIn::Refused;
+        }
+        state.failures = 0;
+        state.last_failure = None;
+        state.closed_until = None;
+        state.live.retain(|_, session| session.live_at(now));
+        if state.live.len() >= MAX_SESSIONS {
+            let oldest = state
+                .live
+                .iter()
+                .min_by_key(|(_, s)| s.seen)
+                .map(|(id, _)| *id);
+            state.live.retain(|id, _| Some(*id) != oldest);
+        }
+        let value = hex(&rand::random::<[u8; 32]>());
+        let session = Session {
+            csrf: hex(&rand::random::<[u8; 32]>()),
+            started: now,
+            seen: now,
+        };
+        state.live.insert(session_id(&value), session);
+        SignIn::Session(value)
+    }
+
+    /// The signed-in session of this request (its id and CSRF token), if
+    /// any; a request keeps it from going idle.
+    fn session(&self, headers: &HeaderMap) -> Option<([u8; 32], String)> {
+        let now = self.flow.now();
+        let mut state = self.state();
+        let ids: Vec<[u8; 32]> = headers
             .get_all(COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(Cookie::split_parse)
             .filter_map(Result::ok)
             .filter(|cookie| cookie.name() == SESSION_COOKIE)
-            .any(|cookie| bool::from(cookie.value().as_bytes().ct_eq(self.session.as_bytes())))
+            .map(|cookie| session_id(cookie.value()))
+            .collect();
+        for id in ids {
+            let Some(session) = state.live.get_mut(&id) else {
+                continue;
+            };
+            if !session.live_at(now) {
+                state.live.remove(&id);
+                continue;
+            }
+            session.seen = now;
+            return Some((id, session.csrf.clone()));
+        }
+        None
     }
 
-    /// The POST comes from this site: its CSRF token, and its `Origin` when sent.
-    fn same_site(&self, headers: &HeaderMap, csrf: &str) -> bool {
-        let origin_ok = match headers.get(ORIGIN) {
-            None => true,
-            Some(origin) => {
-                let host = headers.get("host").and_then(|h| h.to_str().ok());
-                let origin = origin.to_str().unwrap_or("");
+    fn sign_out(&self, id: &[u8; 32]) {
+        self.state().live.remove(id);
+    }
+
+    /// The request comes from this site's own pages: an `Origin`, when sent,
+    /// is exactly the request's origin (the scheme the site is served over,
+    /// the host the request was sent to), and a `Sec-Fetch-Site`, when sent,
+    /// is `same-origin`.
+    fn from_own_page(&self, headers: &HeaderMap, uri: &Uri) -> bool {
+        let fetch_site_ok = headers
+            .get_all("sec-fetch-site")
+            .iter()
+            .all(|site| site.as_bytes() == b"same-origin");
+        let mut origins = headers.get_all(ORIGIN).iter();
+        let origin_ok = match (origins.next(), origins.next()) {
+            (None, _) => true,
+            (Some(origin), None) => {
+                let host = headers
+                    .get(HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .or_else(|| uri.authority().map(|a| a.as_str()));
+                let scheme = if self.https { "https" } else { "http" };
                 host.is_some_and(|host| {
-                    origin == format!("http://{host}") || origin == format!("https://{host}")
+                    origin
+                        .as_bytes()
+                        .eq_ignore_ascii_case(format!("{scheme}://{host}").as_bytes())
                 })
             }
+            (Some(_), Some(_)) => false,
         };
-        origin_ok && bool::from(csrf.as_bytes().ct_eq(self.csrf.as_bytes()))
+        fetch_site_ok && origin_ok
+    }
+
+    /// [`from_own_page`](Self::from_own_page), and `csrf` is the session's.
+    fn csrf_ok(&self, headers: &HeaderMap, uri: &Uri, session_csrf: &str, csrf: &str) -> bool {
+        self.from_own_page(headers, uri)
+            && bool::from(csrf.as_bytes().ct_eq(session_csrf.as_bytes()))
+    }
+
+    fn cookie(&self, value: &str, max_age: Duration) -> HeaderValue {
+        let secure = if self.https { "; Secure" } else { "" };
+        let cookie = format!(
+            "{SESSION_COOKIE}={value}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+            max_age.as_secs()
+        );
+        HeaderValue::from_str(&cookie).expect("ascii")
     }
 }
 
@@ -105,17 +310,31 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The operator routes under `/admin`, for `flow`, signed in with `token`.
+/// The operator routes under `/admin`, for `flow`, signed in with `token`;
+/// `https`: the site is served over https (directly or behind a TLS proxy
+/// that passes `Host` through), so the session cookie is `Secure` and only
+/// an `https` `Origin` is the page's own. Sessions and the sign-in budget
+/// follow the flow's clock.
 ///
 /// # Panics
 ///
-/// If `token` is shorter than [`MIN_TOKEN_LEN`]; the demo checks first.
-pub(crate) fn router(flow: Flow, token: &str, secure: bool) -> Router {
-    assert!(token.len() >= MIN_TOKEN_LEN, "OTP_ADMIN_TOKEN is too short");
-    let admin = Arc::new(Admin::new(flow, token, secure));
+/// If [`check_token`] refuses `token`; the demo checks first.
+pub(crate) fn router(flow: Flow, token: &str, https: bool) -> Router {
+    if let Err(why) = check_token(token) {
+        panic!("OTP_ADMIN_TOKEN: {why}");
+    }
+    let key: [u8; 32] = rand::random();
+    let admin = Arc::new(Admin {
+        token_mac: mac(&key, "token", token.as_bytes()),
+        key,
+        flow,
+        https,
+        state: Mutex::new(Sessions::default()),
+    });
     Router::new()
         .route("/admin", get(page))
         .route("/admin/login", post(login))
+        .route("/admin/logout", post(logout))
         .route("/admin/action", post(action))
         .with_state(admin)
 }
@@ -136,7 +355,11 @@ form.inline{display:inline}p.note{color:#555}</style></head><body>
 <input id="token" name="token" type="password" autocomplete="current-password" required>
 <button>Sign in</button></form>
 {% if refused %}<p role="alert">That token is not right.</p>{% endif %}
+{% if let Some(seconds) = closed_for %}<p role="alert">Too many wrong tokens: signing in is closed for {{ seconds }} s.</p>{% endif %}
 {% else %}
+<form method="post" action="/admin/logout">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<button>Sign out</button></form>
 <form method="get" action="/admin">
 <label for="ticket">Ticket id</label>
 <input id="ticket" name="ticket" value="{{ ticket }}" required>
@@ -169,6 +392,7 @@ Addresses are masked. Each action is logged with the ticket's key label.</p>
 struct AdminPage {
     signed_in: bool,
     refused: bool,
+    closed_for: Option<u64>,
     ticket: String,
     rows: Vec<(&'static str, String)>,
     actions: &'static [(&'static str, &'static str)],
@@ -209,16 +433,22 @@ fn html(status: StatusCode, page: &AdminPage) -> Response {
     response
 }
 
-fn login_page(refused: bool) -> AdminPage {
+fn login_page() -> AdminPage {
     AdminPage {
         signed_in: false,
-        refused,
+        refused: false,
+        closed_for: None,
         ticket: String::new(),
         rows: Vec::new(),
         actions: ACTIONS,
         csrf: String::new(),
         done: None,
     }
+}
+
+fn not_from_the_page() -> Response {
+    tracing::warn!("operator request refused: not from the operator page");
+    (StatusCode::FORBIDDEN, "refused: not from the operator page").into_response()
 }
 
 #[derive(Deserialize)]
@@ -232,9 +462,9 @@ async fn page(
     headers: HeaderMap,
     Query(query): Query<Lookup>,
 ) -> Response {
-    if !admin.signed_in(&headers) {
-        return html(StatusCode::UNAUTHORIZED, &login_page(false));
-    }
+    let Some((_, csrf)) = admin.session(&headers) else {
+        return html(StatusCode::UNAUTHORIZED, &login_page());
+    };
     let ticket = query.ticket.unwrap_or_default();
     let rows = if ticket.is_empty() {
         Vec::new()
@@ -252,12 +482,11 @@ async fn page(
         StatusCode::OK,
         &AdminPage {
             signed_in: true,
-            refused: false,
             ticket,
             rows,
-            actions: ACTIONS,
-            csrf: admin.csrf.clone(),
+            csrf,
             done,
+            ..login_page()
         },
     )
 }
@@ -312,21 +541,70 @@ struct Login {
     token: String,
 }
 
-async fn login(State(admin): State<Arc<Admin>>, Form(form): Form<Login>) -> Response {
-    let typed = mac(&admin.key, "token", form.token.as_bytes());
-    if !bool::from(typed.ct_eq(&admin.token_mac)) {
-        tracing::warn!("operator sign-in refused");
-        return html(StatusCode::FORBIDDEN, &login_page(true));
+async fn login(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(form): Form<Login>,
+) -> Response {
+    if !admin.from_own_page(&headers, &uri) {
+        return not_from_the_page();
     }
-    let secure = if admin.secure { "; Secure" } else { "" };
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=3600{secure}",
-        admin.session
-    );
+    match admin.sign_in(&form.token) {
+        SignIn::Session(value) => {
+            let mut response = Redirect::to("/admin").into_response();
+            response
+                .headers_mut()
+                .insert(SET_COOKIE, admin.cookie(&value, SESSION_LIFETIME));
+            response
+        }
+        SignIn::Refused => {
+            tracing::warn!("operator sign-in refused");
+            let page = AdminPage {
+                refused: true,
+                ..login_page()
+            };
+            html(StatusCode::FORBIDDEN, &page)
+        }
+        SignIn::Closed(wait) => {
+            // Whole seconds, rounded up: a client that waits as told is let in.
+            let seconds = wait.as_millis().div_ceil(1000).max(1) as u64;
+            tracing::warn!(seconds, "operator sign-in closed after wrong tokens");
+            let page = AdminPage {
+                closed_for: Some(seconds),
+                ..login_page()
+            };
+            let mut response = html(StatusCode::TOO_MANY_REQUESTS, &page);
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
+            response
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Logout {
+    csrf: String,
+}
+
+async fn logout(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(form): Form<Logout>,
+) -> Response {
+    if let Some((id, csrf)) = admin.session(&headers) {
+        if !admin.csrf_ok(&headers, &uri, &csrf, &form.csrf) {
+            return not_from_the_page();
+        }
+        admin.sign_out(&id);
+        tracing::info!("operator signed out");
+    }
     let mut response = Redirect::to("/admin").into_response();
     response
         .headers_mut()
-        .insert(SET_COOKIE, HeaderValue::from_str(&cookie).expect("ascii"));
+        .insert(SET_COOKIE, admin.cookie("", Duration::ZERO));
     response
 }
 
@@ -341,14 +619,14 @@ struct ActionForm {
 async fn action(
     State(admin): State<Arc<Admin>>,
     headers: HeaderMap,
+    uri: Uri,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    if !admin.signed_in(&headers) {
-        return html(StatusCode::UNAUTHORIZED, &login_page(false));
-    }
-    if !admin.same_site(&headers, &form.csrf) {
-        tracing::warn!("operator action refused: bad CSRF token or cross-site origin");
-        return (StatusCode::FORBIDDEN, "refused: not from the operator page").into_response();
+    let Some((_, csrf)) = admin.session(&headers) else {
+        return html(StatusCode::UNAUTHORIZED, &login_page());
+    };
+    if !admin.csrf_ok(&headers, &uri, &csrf, &form.csrf) {
+        return not_from_the_page();
     }
     let key = key(&admin.flow, &form.ticket);
     let flow = &admin.flow;
