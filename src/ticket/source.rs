@@ -139,9 +139,10 @@ pub enum Found {
 /// pattern such as `/tickets/{ticket}`) and closures
 /// `Fn(&Parts) -> Option<TicketId>` (cookies then scoped to `/`).
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` does not say where the ticket is",
-    label = "this OtpLayer has no ticket source",
-    note = "name the ticket: `.with_ticket_param(\"ticket\")` with `Router::route_layer`, `.with_ticket_path(\"/tickets/{{ticket}}\")?`, or `.with_ticket_source(|parts| ...)`"
+    message = "`{Self}` is not a ticket source: the layer does not know where the ticket is",
+    label = "not a ticket source",
+    note = "name the ticket: `.with_ticket_param(\"ticket\")` with `Router::route_layer`, or `.with_ticket_path(\"/tickets/{{ticket}}\")?`",
+    note = "a source of your own given to `.with_ticket_source(..)` implements `TicketSource`, or is a closure `Fn(&Parts) -> Option<TicketId> + Clone + Send + Sync + 'static`"
 )]
 pub trait TicketSource: Clone + Send + Sync + 'static {
     /// Looks at the request head. (`&mut` only because axum's extractors take
@@ -169,6 +170,10 @@ pub trait TicketSource: Clone + Send + Sync + 'static {
     }
 }
 
+// `do_not_recommend`: without it rustc reports a type that is no source
+// (such as `NoTicketSource`) by this impl's bound, "expected an `Fn(&Parts)`
+// closure", and the trait's message, which names the fix, never shows.
+#[diagnostic::do_not_recommend]
 impl<F> TicketSource for F
 where
     F: Fn(&Parts) -> Option<TicketId> + Clone + Send + Sync + 'static,
