@@ -1,5 +1,5 @@
 //! The challenge page's render time, per language, beside a baseline in the
-//! same run (issue 13).
+//! same run.
 //!
 //! `cargo bench --bench pages -- --warm-up-time 1 --measurement-time 3`
 //!

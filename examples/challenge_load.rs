@@ -1,4 +1,4 @@
-//! The challenge path under load, per store (issue 13): the real layer
+//! The challenge path under load, per store: the real layer
 //! served by `axum::serve` on 127.0.0.1 (an ephemeral port), and a client of
 //! `C` keep-alive connections in the same process.
 //!

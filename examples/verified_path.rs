@@ -1,4 +1,4 @@
-//! A driver for counting the verified path's instructions (issue 13): the
+//! A driver for counting the verified path's instructions: the
 //! apps of `examples/support/peers.rs` (the ones `scripts/load.sh` loads end
 //! to end) and the same 900-byte `Cookie` header, `n` requests. Under
 //! callgrind, instruction counts are repeatable whatever else the machine
@@ -19,7 +19,7 @@
 //! (`Revocation::EveryRequest`).
 //!
 //! A third argument installs a `tracing` subscriber at that level (`info`,
-//! `debug`) writing to nowhere, to price the gate's span (issue 12).
+//! `debug`) writing to nowhere, to price the gate's span.
 
 #![allow(missing_docs)]
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Hot code of a request, from a callgrind profile (issue 13).
+"""Hot code of a request, from a callgrind profile.
 
     hot_code.py PROFILE N [--by-function]
 

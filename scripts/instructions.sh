@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Instructions the layer adds to a verified request over the bare router
-# (issue 13), counted by callgrind on examples/verified_path.rs. Unlike
+# Instructions the layer adds to a verified request over the bare router,
+# counted by callgrind on examples/verified_path.rs. Unlike
 # requests per second, the count repeats whatever else the machine does,
 # so it can hold a budget in CI:
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end load on loopback (issue 13): the same route behind each
+# End-to-end load on loopback: the same route behind each
 # middleware in turn, served by examples/bench_server.rs pinned to one core,
 # loaded by wrk pinned to the other; the modes alternate within each round,
 # and the medians of the rounds are compared with the bare router's.
@@ -123,8 +123,8 @@ for mode, values in by.items():
     # closer than two standard errors is not decided by the run.
     mean = statistics.mean(paired) if paired else float("nan")
     se = statistics.stdev(paired) / len(paired) ** 0.5 if len(paired) >= 2 else 0.0
-    # The time the mode adds to a request, round by round: what DESIGN.md's
-    # bar ("a few microseconds over the bare router") speaks of.
+    # The time the mode adds to a request, round by round: the figure to
+    # hold to "a few microseconds over the bare router".
     added = [1e6 / rps - 1e6 / base for rps, base in pairs]
     am = statistics.median(added) if added else float("nan")
     print(f"{mode:10} {m:12.0f}   {m / bare:14.3f}x   {pm:20.3f}x   {q[0]:13.3f}x - {q[2]:.3f}x   {mean:8.3f}x ± {se:.3f}   {am:+10.3f} µs")

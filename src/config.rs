@@ -18,7 +18,7 @@ pub(crate) const DEFAULT_BODY_LIMIT: usize = 4 * 1024;
 
 /// How long the gate waits for a form or JSON body by default: a few
 /// hundred bytes take one round trip; a client that trickles its body one
-/// byte at a time must not hold a connection (issue 11, finding 5).
+/// byte at a time must not hold a connection.
 pub(crate) const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Says whether a ticket id names a ticket the application knows.
@@ -44,7 +44,7 @@ pub(crate) struct Config {
     /// sibling subdomain is trusted (OWASP CSRF cheat sheet).
     pub(crate) trust_same_site: bool,
     /// Cached for a few seconds: revocation is honoured with no store I/O
-    /// on the verified path (DESIGN.md, "Failure").
+    /// on the verified path.
     pub(crate) revocation: Revocation,
     /// Off: `X-Forwarded-Proto` is client-controlled unless a proxy the
     /// operator runs overwrites it (checklist 16.1/16.2).

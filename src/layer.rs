@@ -52,7 +52,7 @@ use crate::ticket::{NoTicketSource, PathPattern, TicketId, TicketSource};
 /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
 /// let app: Router = Router::new()
 ///     .route("/orders/{id}", get(|| async { "order" }))
-///     .route_layer(OtpLayer::new(flow)); // error: `NoTicketSource` is not a `TicketSource`
+///     .route_layer(OtpLayer::new(flow)); // error: `NoTicketSource` is not a ticket source
 /// ```
 #[derive(Debug, Clone)]
 #[must_use = "a layer does nothing until it wraps a service"]
@@ -234,7 +234,8 @@ impl<T> OtpLayer<T> {
     }
 
     /// Renders pages with `pages`. Default:
-    /// [`DefaultPages`](crate::pages::DefaultPages) (Japanese and English).
+    /// [`DefaultPages`](crate::pages::DefaultPages) (Japanese, English,
+    /// Simplified and Traditional Chinese, Korean).
     ///
     /// ```
     /// use tower_otp::pages::DefaultPages;

@@ -4,8 +4,9 @@
 //! A *ticket* is anything a URL grants: an e-ticket, a booking, a download.
 //! [`OtpLayer`] wraps any router (axum or a plain `tower::Service`). The first
 //! browser that opens a ticket is trusted; any other browser gets a built-in
-//! challenge page (Japanese and English) that e-mails a 6-digit one-time
-//! password, valid 5 minutes. The first verified address is bound to the
+//! challenge page (Japanese, English, Simplified and Traditional Chinese,
+//! Korean) that e-mails a 6-digit one-time password, valid 5 minutes. The
+//! first verified address is bound to the
 //! ticket for good, unless the application pre-bound its buyer's
 //! ([`Flow::pre_bind`]; [`Flow::with_require_prebound`] refuses typed
 //! addresses for the tickets it did not). Once verified, the browser holds a
@@ -103,7 +104,7 @@
 //! | `postgres` | no | `PostgresStore`: durable state in PostgreSQL, shared by several instances |
 //! | `redis` | no | `RedisStore` for Redis and Redis Cluster |
 //! | `metrics` | yes | counters and latencies through the `metrics` facade ([`metrics`] lists them) |
-//! | `test-util` | no | [`ManualClock`], [`CapturingMailer`], the store conformance suite |
+//! | `test-util` | no | [`ManualClock`], [`CapturingMailer`], [`TestBrowser`] (drives a layer as a browser would, cookies and all), the store conformance suite |
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

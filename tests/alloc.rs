@@ -1,4 +1,4 @@
-//! Allocations on the verified path (issue 13): a request whose browser holds
+//! Allocations on the verified path: a request whose browser holds
 //! a valid device cookie allocates nothing beyond what the `VerifiedDevice`
 //! extension needs. A counting global allocator measures the layer's own
 //! share (the same request through a layer that does nothing is

@@ -1,5 +1,5 @@
-//! Rows of the security checklist (../shared/SECURITY-CHECKLIST.md, mapped
-//! in SECURITY.md) that had no test of their own. Each test names its row.
+//! Rows of the security checklist (mapped in SECURITY.md) that had no test
+//! of their own. Each test names its row.
 
 mod common;
 

@@ -320,7 +320,7 @@ async fn unbind_forgets_the_address_and_revokes_every_device() {
     assert!(report.generation > before);
 }
 
-/// SECURITY-CHECKLIST 6.5: a change of binding needs the operator's
+/// Security checklist row 6.5: a change of binding needs the operator's
 /// credential, tells the old address, and revokes every device.
 #[tokio::test]
 async fn row_6_5_rebind_needs_the_operator_tells_the_old_address_and_revokes() {

@@ -207,7 +207,7 @@ async fn revoking_devices_bumps_the_generation() {
     assert_eq!(flow.generation(&ticket).await.unwrap(), 1);
 }
 
-/// Issue 8: the first device to verify a pre-bound ticket is its
+/// The first device to verify a pre-bound ticket is its
 /// purchaser's, not news: no notice. The next device is: one notice.
 #[tokio::test]
 async fn the_first_device_of_a_pre_bound_ticket_gets_no_new_device_notice() {
@@ -246,7 +246,7 @@ async fn the_first_device_of_a_pre_bound_ticket_gets_no_new_device_notice() {
     assert_eq!(mailer.last().unwrap().to, buyer);
 }
 
-/// Issue 8: on a ticket whose first device was trusted, the device that
+/// On a ticket whose first device was trusted, the device that
 /// binds an address is the second one; the one after that is news.
 #[tokio::test]
 async fn a_claimed_first_device_counts_as_an_earlier_device() {
@@ -278,7 +278,7 @@ async fn a_claimed_first_device_counts_as_an_earlier_device() {
     ));
 }
 
-/// Issue 11, finding 1: case and `+tag` spellings of one mailbox, across
+/// Case and `+tag` spellings of one mailbox, across
 /// many tickets, reach it at most 10 times an hour; each mail goes to the
 /// address as typed.
 #[tokio::test]
@@ -321,7 +321,7 @@ async fn spellings_of_one_mailbox_share_its_send_cap() {
     }
 }
 
-/// Issue 11, finding 2: strangers who fill a mailbox's count through their
+/// Strangers who fill a mailbox's count through their
 /// own tickets (a) learn nothing of its owner's sends, (b) cannot tell
 /// which ticket it is bound to, and (c) never stop its owner's codes.
 #[tokio::test]

@@ -1,8 +1,8 @@
 //! A layer put in the wrong place never serves a protected route unchecked
-//! (DESIGN.md, classification step 0): every mistake the layer can detect
-//! answers 500, never calls the handler, and logs one error that names the
-//! fix. The mistake it cannot detect, a layer that was never told where the
-//! ticket is, does not compile (the `compile_fail` example on `OtpLayer`).
+//! (the gate's first step): every mistake the layer can detect answers 500,
+//! never calls the handler, and logs one error that names the fix. The
+//! mistake it cannot detect, a layer that was never told where the ticket
+//! is, does not compile (tests/compile_fail.rs).
 
 mod common;
 

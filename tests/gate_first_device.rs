@@ -327,7 +327,7 @@ async fn twenty_parallel_confirm_taps_make_exactly_one() {
 
 /// A browser that refuses cookies follows the probe's redirect without the
 /// probe: it is told that cookies are needed (in its language; in JSON, an
-/// error code), never sent round again (issue 8).
+/// error code), never sent round again.
 #[tokio::test]
 async fn a_browser_refusing_cookies_is_told_instead_of_looping() {
     let h = Harness::new();

@@ -222,7 +222,7 @@ async fn origin_must_be_exactly_the_own_host_or_listed() {
     // The harness serves plain http (cookies not Secure).
     let cases = [
         ("http://TICKETS.test", true),
-        // Another scheme is another origin (issue 11, finding 7).
+        // Another scheme is another origin (RFC 6454: scheme, host, port).
         ("https://tickets.test", false),
         ("http://tickets.test:8080", false),
         ("http://tickets.test.evil.example", false),
@@ -867,7 +867,7 @@ async fn get_never_sends_consumes_or_binds() {
     assert!(page.is_ticket(), "{page:?}");
 }
 
-/// Issue 11, finding 4: an application that knows its ticket ids refuses the
+/// An application that knows its ticket ids refuses the
 /// others before the gate stores anything for them.
 #[tokio::test]
 async fn unknown_ticket_ids_are_refused_before_anything_is_stored() {

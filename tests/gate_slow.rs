@@ -1,6 +1,6 @@
-//! Slow and refused requests (issue 11, findings 5 and 6): the gate puts a
-//! deadline on reading its own body, and a refused POST leaves the
-//! connection usable (its small body is read) or says `Connection: close`.
+//! Slow and refused requests: the gate puts a deadline on reading its own
+//! body, and a refused POST leaves the connection usable (its small body
+//! is read) or says `Connection: close`.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! One `tracing` span per gate decision (issue 12): its name and fields, and
+//! One `tracing` span per gate decision: its name and fields, and
 //! nothing secret in them. A small subscriber keeps every span's fields.
 
 use std::collections::BTreeMap;

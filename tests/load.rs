@@ -33,7 +33,7 @@ const CHALLENGES: usize = 10_000;
 const CHALLENGE_CONNECTIONS: usize = 32;
 const VERIFIES: usize = 1_000;
 const DEADLINE: Duration = Duration::from_secs(120);
-/// The default wrong entries per round (DESIGN.md: 5 per ticket).
+/// The default wrong entries per round (`Limits::default`: 5 per ticket).
 const BUDGET: usize = 5;
 /// RSS growth allowed across the whole run.
 const RSS_BOUND_KIB: u64 = 64 * 1024;
@@ -155,7 +155,7 @@ impl Conn {
 /// A loopback listener whose accept queue holds the 1,000 verify clients
 /// that connect at once (`TcpListener::bind` asks for 1,024, and the
 /// challenge clients are there too): an overflowing queue drops handshakes,
-/// and clients then see resets (issue 11).
+/// and clients then see resets.
 fn listen() -> std::io::Result<TcpListener> {
     let socket = tokio::net::TcpSocket::new_v4()?;
     socket.bind("127.0.0.1:0".parse().unwrap())?;

@@ -245,7 +245,7 @@ impl Store for Down {
     }
 }
 
-/// Issue 12: each support action is counted by its name, its store call is
+/// Each support action is counted by its name, its store call is
 /// timed, and the rebind notice counts as a notice.
 #[test]
 fn support_actions_are_counted_by_action() {

@@ -1,4 +1,4 @@
-//! The newcomer's path (issue 8), written as a new user would: an axum app
+//! The newcomer's path, written as a new user would: an axum app
 //! with `/orders/{id}`, an admin route that pre-binds the purchaser's
 //! address, and `oneshot` tests with `TestBrowser`, `ManualClock` and
 //! `CapturingMailer`. No helper of the project's own test suite is used.

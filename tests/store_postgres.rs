@@ -371,7 +371,7 @@ async fn an_outage_fails_closed_and_heals() {
     assert!(phone.get(t).await.is_ticket());
 }
 
-/// Issue 11, finding 4: claims on unbound tickets are rows only until their
+/// Claims on unbound tickets are rows only until their
 /// lifetime passes; the sweep removes them and keeps bound tickets.
 /// Measured: rows before and after.
 #[tokio::test]

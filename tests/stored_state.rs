@@ -14,7 +14,7 @@
 //! The dump must hold:
 //! - no ticket id: tickets are named by keyed hashes;
 //! - no code, neither one mailed nor one typed: codes are kept as keyed
-//!   hashes (SECURITY-CHECKLIST 1.3);
+//!   hashes (security checklist row 1.3);
 //! - no normalised mailbox (`zed.quill@example.org`): send counters are
 //!   named by keyed hashes;
 //! - the address (as typed, its local part, lower-cased, its domain) only

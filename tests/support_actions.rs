@@ -1,4 +1,4 @@
-//! Issue 12, support actions, through the flow: the report, unbind, rebind
+//! Support actions through the flow: the report, unbind, rebind
 //! (and the mail the old address gets, in its language), clearing a lockout,
 //! forgetting a ticket, and the events each emits (masked, never a code).
 

@@ -6,8 +6,8 @@ use crate::code::{MAX_CODE_DIGITS, MIN_CODE_DIGITS};
 use crate::error::ConfigError;
 use crate::store::Policy;
 
-/// How codes are issued and checked. Every default follows DESIGN.md's
-/// "Codes and limits" table and is written on its setter.
+/// How codes are issued and checked. Every default is written on its
+/// setter.
 ///
 /// ```
 /// use std::time::Duration;
@@ -235,7 +235,7 @@ impl Limits {
     /// allowed 1 to 400 days.
     ///
     /// Without it, any request pair on any ticket id would leave a record
-    /// forever (issue 11, finding 4).
+    /// forever.
     ///
     /// ```
     /// use std::time::Duration;

@@ -186,7 +186,7 @@ impl Flow {
         })
     }
 
-    /// Uses `limits`. Default: [`Limits::default`] (DESIGN.md's table).
+    /// Uses `limits`. Default: [`Limits::default`] (each default is on its setter).
     ///
     /// ```
     /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};

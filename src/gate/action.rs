@@ -52,7 +52,7 @@ where
 /// Why a POST was refused before the flow saw it.
 enum Refusal {
     /// A request problem; `close` when its body was left unread, so the
-    /// connection cannot serve another request (issue 11, finding 6).
+    /// connection cannot serve another request.
     Problem {
         problem: RequestProblem,
         close: bool,

@@ -155,7 +155,7 @@ impl Decision {
     }
 }
 
-/// The decision (DESIGN.md, "Behaviour", in its order).
+/// The decision: the first rule below that applies decides.
 pub(crate) fn decide(facts: &Facts) -> Decision {
     match facts.ticket {
         Ticket::Absent => return Decision::Pass,

@@ -63,7 +63,7 @@ where
     inner.call(Request::from_parts(parts, body))
 }
 
-/// The span of one gate decision (issue 12), at DEBUG so it costs a
+/// The span of one gate decision, at DEBUG so it costs a
 /// level check when disabled: the check comes first, because `tracing`'s
 /// `log` feature (which tower turns on) otherwise records the fields for
 /// `log` even with no subscriber (+250 instructions per request). Its

@@ -1450,7 +1450,8 @@ pub async fn race_address_cap(instances: &Instances) {
 }
 
 // ---------------------------------------------------------------------------
-// Counters across tickets (issue 11, findings 1 and 2).
+// Counters across tickets: per mailbox whatever its spelling, per domain, per
+// site, and strangers' sends counted apart from the owner's.
 
 /// Sends `a` a code through a fresh unbound ticket at `now`.
 async fn stranger_send(cx: &Ctx<'_>, a: &Addr, now: Timestamp) -> IssueOutcome {
@@ -1540,8 +1541,8 @@ pub async fn site_budget_when_set(instances: &Instances) {
     );
 }
 
-/// Finding 2 (c): strangers filling a mailbox's count through their own
-/// tickets never stop its owner's codes on the ticket bound to it.
+/// Strangers filling a mailbox's count through their own tickets never stop
+/// its owner's codes on the ticket bound to it.
 pub async fn owner_sends_not_starved_by_strangers(instances: &Instances) {
     let cx = Ctx::new(instances);
     let a = spelled(&format!("owner{}@d{}.example", fresh(), fresh()), b"s");
@@ -1561,7 +1562,7 @@ pub async fn owner_sends_not_starved_by_strangers(instances: &Instances) {
     );
 }
 
-/// Finding 2 (a): the owner's sends through the bound ticket do not show in
+/// The owner's sends through the bound ticket do not show in
 /// what strangers can count (10 stranger sends still go through after them).
 pub async fn owner_sends_invisible_to_strangers(instances: &Instances) {
     let cx = Ctx::new(instances);
@@ -1582,7 +1583,7 @@ pub async fn owner_sends_invisible_to_strangers(instances: &Instances) {
     );
 }
 
-/// Finding 2 (b): a ticket bound to a mailbox whose strangers' count is full
+/// A ticket bound to a mailbox whose strangers' count is full
 /// answers a send exactly as a ticket bound to another mailbox does, so the
 /// count does not say which mailbox a ticket is bound to.
 pub async fn bound_tickets_answer_alike(instances: &Instances) {
@@ -1662,7 +1663,8 @@ pub async fn withdraw_refunds_every_counter(instances: &Instances) {
 }
 
 // ---------------------------------------------------------------------------
-// Claims that lead nowhere lapse (issue 11, finding 4).
+// Claims that lead nowhere lapse, so unknown ticket ids leave no record
+// forever.
 
 /// An unbound ticket's claim lasts `claim_lifetime`; then the ticket is
 /// unclaimed again and may be claimed anew.
@@ -1699,7 +1701,7 @@ pub async fn claim_kept_once_bound(instances: &Instances) {
 }
 
 // ---------------------------------------------------------------------------
-// The new-device notice (issue 8).
+// The new-device notice.
 
 /// `earlier_device` says whether another device had the ticket before: not
 /// for the first device to verify a pre-bound ticket, yes for the next, and

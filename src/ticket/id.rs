@@ -27,7 +27,7 @@ pub struct TicketId(Repr);
 
 /// Ids up to this many bytes (a UUID's 36, 256 random bits in base64's 43)
 /// are kept inline: the verified path takes one from every request, and an
-/// allocation for it showed in the profile (issue 13).
+/// allocation for it showed in the profile.
 const INLINE: usize = 46;
 
 #[derive(Clone)]
