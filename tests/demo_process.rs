@@ -282,7 +282,19 @@ fn the_readme_two_instances_both_serve() {
     for (child, port) in &mut children {
         wait_until_listening(child, *port);
     }
-    for (child, _) in &mut children {
+    // An instance that fails after binding its port (its metrics port
+    // taken) exits within this.
+    std::thread::sleep(Duration::from_secs(2));
+    for (child, port) in &mut children {
+        let mut home = TcpStream::connect(("127.0.0.1", *port)).unwrap();
+        write!(
+            home,
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        home.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response:?}");
         assert!(child.try_wait().unwrap().is_none(), "both keep serving");
         child.kill().unwrap();
         child.wait().unwrap();

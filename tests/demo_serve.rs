@@ -6,7 +6,6 @@
 #![cfg(feature = "axum")]
 
 #[path = "../examples/support/demo_app.rs"]
-#[allow(dead_code)]
 mod demo_app;
 #[path = "../examples/support/serve.rs"]
 mod serve;
