@@ -199,7 +199,7 @@ impl Admin {
             {
                 state.failures = 0;
             }
-            state.failures += 1;
+            state.failures = state.failures.saturating_add(1);
             state.last_failure = Some(now);
             if let Some(over) = state.failures.checked_sub(FREE_FAILURES + 1) {
                 let closed = Duration::from_secs(1 << over.min(16)).min(MAX_CLOSED);
@@ -265,7 +265,7 @@ impl Admin {
     /// is exactly the request's origin (the scheme the site is served over,
     /// the host the request was sent to), and a `Sec-Fetch-Site`, when sent,
     /// is `same-origin`.
-    fn from_own_page(&self, headers: &HeaderMap, uri: &Uri) -> bool {
+    fn sent_by_own_page(&self, headers: &HeaderMap, uri: &Uri) -> bool {
         let fetch_site_ok = headers
             .get_all("sec-fetch-site")
             .iter()
@@ -290,9 +290,9 @@ impl Admin {
         fetch_site_ok && origin_ok
     }
 
-    /// [`from_own_page`](Self::from_own_page), and `csrf` is the session's.
+    /// [`sent_by_own_page`](Self::sent_by_own_page), and `csrf` is the session's.
     fn csrf_ok(&self, headers: &HeaderMap, uri: &Uri, session_csrf: &str, csrf: &str) -> bool {
-        self.from_own_page(headers, uri)
+        self.sent_by_own_page(headers, uri)
             && bool::from(csrf.as_bytes().ct_eq(session_csrf.as_bytes()))
     }
 
@@ -547,7 +547,7 @@ async fn login(
     uri: Uri,
     Form(form): Form<Login>,
 ) -> Response {
-    if !admin.from_own_page(&headers, &uri) {
+    if !admin.sent_by_own_page(&headers, &uri) {
         return not_from_the_page();
     }
     match admin.sign_in(&form.token) {
