@@ -110,10 +110,7 @@ async fn buying_answers_303_to_a_new_ticket_bound_to_the_buyer() {
     let first = bought(&buy(&mut buyer, Some(ORIGIN), BUYER).await);
     let second = bought(&buy(&mut demo.browser(), Some(ORIGIN), BUYER).await);
     assert_ne!(first, second, "a new id each time");
-    assert_eq!(
-        demo.bound(&first).await.as_deref(),
-        Some("H***@e***.com")
-    );
+    assert_eq!(demo.bound(&first).await.as_deref(), Some("H***@e***.com"));
 
     // The buyer follows the redirect: pre-bound, so even the buying browser
     // confirms by a code, sent to the address bought with.
@@ -143,10 +140,7 @@ async fn buying_answers_303_to_a_new_ticket_bound_to_the_buyer() {
     );
     stranger.send_email("stranger@example.com").await;
     assert!(stranger.code_for("stranger@example.com").is_none());
-    assert_eq!(
-        demo.bound(&first).await.as_deref(),
-        Some("H***@e***.com")
-    );
+    assert_eq!(demo.bound(&first).await.as_deref(), Some("H***@e***.com"));
 }
 
 #[tokio::test]
