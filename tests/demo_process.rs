@@ -1,6 +1,7 @@
-//! The demo as a process: SIGTERM drains the request in flight (it gets its
-//! answer) and the demo exits 0 within its drain bound; a start-up error
-//! names the address or path and the setting involved; the README's
+//! The demo as a process: SIGTERM or SIGINT drains the request in flight
+//! (it gets its answer) and the demo exits 0 within its drain bound; a
+//! start-up error names the address or path and the setting involved; the
+//! README's
 //! two-instance example gives each instance ports of its own.
 //!
 //! The test builds the demo (`cargo build --example demo`, with this test's
@@ -103,6 +104,17 @@ fn exit_within(child: &mut Child, bound: Duration) -> Option<std::process::ExitS
 
 #[test]
 fn sigterm_drains_the_request_in_flight_and_exits_0() {
+    drains_on("-TERM");
+}
+
+#[test]
+fn sigint_drains_the_request_in_flight_and_exits_0() {
+    drains_on("-INT");
+}
+
+/// Sends `signal` while a purchase is in flight: it is answered, no new
+/// connection is accepted, and the demo exits 0.
+fn drains_on(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut child = demo(dir.path(), port, &[("OTP_DRAIN_TIMEOUT_SECS", "5")])
@@ -110,7 +122,7 @@ fn sigterm_drains_the_request_in_flight_and_exits_0() {
         .unwrap();
     wait_until_listening(&mut child, port);
 
-    // A purchase whose body is half sent: in flight when SIGTERM arrives.
+    // A purchase whose body is half sent: in flight when the signal arrives.
     let body = "email=drain%40example.com";
     let (first, rest) = body.split_at(10);
     let mut buying = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -124,7 +136,7 @@ fn sigterm_drains_the_request_in_flight_and_exits_0() {
     std::thread::sleep(Duration::from_millis(300));
 
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
@@ -151,9 +163,9 @@ fn sigterm_drains_the_request_in_flight_and_exits_0() {
 
     let status = exit_within(&mut child, Duration::from_secs(10)).unwrap_or_else(|| {
         child.kill().unwrap();
-        panic!("the demo did not exit within 10 s of SIGTERM")
+        panic!("the demo did not exit within 10 s of {signal}")
     });
-    assert!(status.success(), "the demo exits 0 on SIGTERM: {status:?}");
+    assert!(status.success(), "the demo exits 0 on {signal}: {status:?}");
 }
 
 /// What the demo printed on stderr before it exited (within 60 s).

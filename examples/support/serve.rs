@@ -29,8 +29,10 @@ pub(crate) struct Bounds {
     /// client that sends its preface and nothing more, or headers that never
     /// finish are closed after this.
     pub(crate) first_request: Duration,
-    /// A connection with no request in progress (keep-alive, or an HTTP/2
-    /// connection with no stream open) is closed after this.
+    /// A connection with no request in progress (an HTTP/2 connection with
+    /// no stream open) is closed after this. An HTTP/1 connection waiting
+    /// for its next request is closed sooner, at `header_read`: hyper's
+    /// header deadline runs from the end of the previous response.
     pub(crate) idle: Duration,
     /// HTTP/2: a PING after this much silence; no answer within as long
     /// again closes the connection (a peer that vanished with streams open).
