@@ -1,8 +1,7 @@
 //! The demo as a process: SIGTERM or SIGINT drains the request in flight
 //! (it gets its answer) and the demo exits 0 within its drain bound; a
 //! start-up error names the address or path and the setting involved; the
-//! README's
-//! two-instance example gives each instance ports of its own.
+//! README's two-instance example gives each instance ports of its own.
 //!
 //! The test builds the demo (`cargo build --example demo`, with this test's
 //! features), as `tests/demo_restart.rs` does.
