@@ -83,7 +83,7 @@ async fn migrations_are_explicit_idempotent_and_concurrent() {
     b.unwrap();
     c.unwrap();
     store.ensure_migrated().await.unwrap();
-    assert_eq!(count(&store, &schema, "otp_migrations").await, 3);
+    assert_eq!(count(&store, &schema, "otp_migrations").await, 4);
     assert!(store.clone().with_schema("public; DROP").is_err());
 }
 
