@@ -495,21 +495,9 @@ impl Flow {
             let flow = self.clone();
             let ticket = *ticket;
             self.spawn_background(async move {
-                let read = flow
-                    .inner
-                    .store
-                    .load(&ticket, now, flow.inner.limits.policy())
-                    .await;
-                let generation = match read {
-                    Ok(snapshot) => Some(snapshot.generation),
-                    Err(error) => {
-                        tracing::warn!(ticket = ticket.label(), %error, "generation not refreshed");
-                        None
-                    }
-                };
-                flow.inner
-                    .generations
-                    .record(&ticket, generation, flow.now());
+                if let Err(error) = flow.read_generation(&ticket, now).await {
+                    tracing::warn!(ticket = ticket.label(), %error, "generation not refreshed");
+                }
             });
         }
         known.generation
@@ -521,23 +509,29 @@ impl Flow {
     /// `None` when the store failed (logged).
     pub(crate) async fn shared_generation(&self, ticket: &TicketKey) -> Option<u64> {
         let read = async {
-            let now = self.now();
-            let read = self
-                .inner
-                .store
-                .load(ticket, now, self.inner.limits.policy())
-                .await;
-            let generation = match read {
-                Ok(snapshot) => Some(snapshot.generation),
-                Err(error) => {
+            self.read_generation(ticket, self.now())
+                .await
+                .map_err(|error| {
                     tracing::error!(ticket = ticket.label(), %error, "store unavailable");
-                    None
-                }
-            };
-            self.inner.generations.record(ticket, generation, now);
-            generation
+                })
+                .ok()
         };
         self.inner.generation_reads.read(ticket, read).await
+    }
+
+    /// Reads the ticket's generation as of `now` and records what was read
+    /// in this instance's cache (a failed read as failed), timed from `now`.
+    async fn read_generation(&self, ticket: &TicketKey, now: Timestamp) -> Result<u64, StoreError> {
+        let read = self
+            .inner
+            .store
+            .load(ticket, now, self.inner.limits.policy())
+            .await
+            .map(|snapshot| snapshot.generation);
+        self.inner
+            .generations
+            .record(ticket, read.as_ref().ok().copied(), now);
+        read
     }
 
     /// The ticket's revocation generation (device tokens from an older one are revoked).
