@@ -8,42 +8,20 @@
 
 #![cfg(all(feature = "sqlite", feature = "axum", feature = "smtp"))]
 
+mod demo_binary;
+
+use demo_binary::demo_binary;
 mod common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// The demo binary, built with the features this test was built with.
-fn demo_binary() -> PathBuf {
-    let mut features = vec!["axum", "smtp", "sqlite"];
-    if cfg!(feature = "postgres") {
-        features.push("postgres");
-    }
-    if cfg!(feature = "redis") {
-        features.push("redis");
-    }
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "--quiet", "--example", "demo", "--features"])
-        .arg(features.join(","))
-        .status()
-        .expect("cargo build --example demo");
-    assert!(status.success(), "the demo builds");
-    let exe = std::env::current_exe().unwrap();
-    // target/debug/deps/demo_restart-… → target/debug/examples/demo
-    exe.parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("examples")
-        .join("demo")
-}
 
 /// One run of the demo, with what it printed so far.
 struct Demo {
