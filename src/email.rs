@@ -206,6 +206,35 @@ impl EmailAddress {
         out
     }
 
+    /// Whether [`mailbox`](Self::mailbox) folds every spelling of a mailbox
+    /// at this provider into one: true for the large providers whose
+    /// aliasing rules are published and have no second separator (Gmail's
+    /// dots and `+` tags, the `+` tags of Outlook and iCloud, and the
+    /// Japanese carriers' mail, which has no aliases). Sends to these need
+    /// no per-domain budget: the per-mailbox one already bounds each inbox,
+    /// and a domain budget there would let strangers stop a whole provider's
+    /// codes. Any other domain (catch-all domains, `-` tags as at Yahoo) may
+    /// spell one inbox many ways, and keeps its per-domain budget.
+    pub(crate) fn spellings_known(&self) -> bool {
+        matches!(
+            self.mailbox_domain(),
+            "gmail.com"
+                | "outlook.com"
+                | "outlook.jp"
+                | "hotmail.com"
+                | "hotmail.co.jp"
+                | "live.com"
+                | "live.jp"
+                | "msn.com"
+                | "icloud.com"
+                | "docomo.ne.jp"
+                | "ezweb.ne.jp"
+                | "au.com"
+                | "softbank.ne.jp"
+                | "i.softbank.jp"
+        )
+    }
+
     /// The domain send limits count by: [`domain`](Self::domain), with
     /// `googlemail.com` read as `gmail.com`.
     ///

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::clock::Timestamp;
+use crate::store::SendBudget;
 use crate::ticket::TicketKey;
 
 /// Something the flow did. Carries no code, token, raw ticket id or full
@@ -31,6 +32,8 @@ pub enum OtpEvent {
         ticket: TicketKey,
         /// When a send will be allowed.
         retry_at: Timestamp,
+        /// Which limit refused it.
+        budget: SendBudget,
     },
     /// The mailer failed; the code was withdrawn.
     MailFailed {
@@ -131,10 +134,15 @@ impl OtpEvent {
             OtpEvent::CodeSent { ticket, to } => {
                 tracing::info!(ticket = ticket.label(), to, "code sent")
             }
-            OtpEvent::SendThrottled { ticket, retry_at } => {
+            OtpEvent::SendThrottled {
+                ticket,
+                retry_at,
+                budget,
+            } => {
                 tracing::info!(
                     ticket = ticket.label(),
                     retry_at = retry_at.as_secs(),
+                    budget = budget.as_str(),
                     "send throttled"
                 );
             }

@@ -226,6 +226,39 @@ impl Limits {
         Ok(self)
     }
 
+    /// Sends per client per hour, whatever the ticket and the address
+    /// (`None`: no such budget). A client is the address the layer reads
+    /// for the request (see
+    /// [`OtpLayer::with_client_address`](crate::OtpLayer::with_client_address)):
+    /// an IPv4 address, or an IPv6 /64. Default 4; allowed 1 to 1000.
+    ///
+    /// It is the budget a stranger spends first: one client cannot use up
+    /// a ticket's sends, a mailbox's, a domain's or the site's for everyone
+    /// else, because the cap applied is kept below each of them
+    /// ([`Policy::client_cap`](crate::store::Policy::client_cap)). People
+    /// behind one address (an office, a carrier's shared IPv4 address)
+    /// share it; a refused send says when to try again, at most an hour.
+    ///
+    /// ```
+    /// let limits = tower_otp::Limits::default().with_sends_per_client(Some(3))?;
+    /// assert_eq!(limits.policy().client_cap(), 3);
+    /// let off = tower_otp::Limits::default().with_sends_per_client(None)?;
+    /// assert_eq!(off.policy().client_cap(), 0);
+    /// # Ok::<(), tower_otp::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`] for `Some` outside 1..=1000.
+    pub fn with_sends_per_client(mut self, n: Option<u32>) -> Result<Self, ConfigError> {
+        check(
+            n.is_none_or(|n| (1..=1000).contains(&n)),
+            "sends per client",
+            "between 1 and 1000",
+        )?;
+        self.policy.sends_per_client = n.unwrap_or(0);
+        Ok(self)
+    }
+
     /// How long a first-device claim is kept while the ticket stays unbound
     /// and no device verifies: after it, the ticket is unclaimed again (its
     /// next browser may be trusted as the first device) and the store
@@ -300,6 +333,7 @@ mod tests {
         assert_eq!(p.cooldown_after(9), Duration::from_secs(300));
         assert_eq!((p.sends_per_ticket, p.sends_per_address), (5, 10));
         assert_eq!((p.sends_per_domain, p.sends_site_wide), (100, 0));
+        assert_eq!((p.sends_per_client, p.client_cap()), (4, 4));
         assert_eq!(p.claim_lifetime, Duration::from_secs(30 * 86_400));
     }
 
@@ -321,6 +355,8 @@ mod tests {
         assert!(l.clone().with_sends_per_domain(0).is_err());
         assert!(l.clone().with_sends_site_wide(Some(0)).is_err());
         assert!(l.clone().with_sends_site_wide(None).is_ok());
+        assert!(l.clone().with_sends_per_client(Some(0)).is_err());
+        assert!(l.clone().with_sends_per_client(Some(1001)).is_err());
         assert!(
             l.clone()
                 .with_claim_lifetime(Duration::from_secs(3600))

@@ -2,10 +2,12 @@
 //! [`Mailer`] and a [`Clock`], pure of HTTP.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use self::client::client_network;
 pub(crate) use self::enforcers::Registration;
 use self::enforcers::{Enforcement, Enforcers};
 use self::generations::Generations;
@@ -22,10 +24,11 @@ use crate::mail::{MailKind, Mailer, OtpMail};
 use crate::secret::Secret;
 use crate::store::{
     AddressKey, BindOutcome, BindRequest, ClaimOutcome, CounterKeys, IssueOutcome, IssueRequest,
-    RestartOutcome, Store, StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    RestartOutcome, SendBudget, Store, StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
 };
 use crate::ticket::{TicketId, TicketKey};
 
+mod client;
 mod enforcers;
 mod generations;
 mod keys;
@@ -382,10 +385,11 @@ impl Flow {
         &self.inner.device_keys
     }
 
-    /// The keys of the send counters for `address`: its normalised mailbox
-    /// ([`EmailAddress::mailbox`]) for strangers and for its owner, its
-    /// domain, and the site, each under its own label.
-    fn counter_keys(&self, address: &EmailAddress) -> CounterKeys {
+    /// The keys of the send counters for `address` asked for by `client`:
+    /// its normalised mailbox ([`EmailAddress::mailbox`]) for strangers and
+    /// for its owner, its domain (unless the provider's spellings are all
+    /// known), the site, and the client's network, each under its own label.
+    fn counter_keys(&self, address: &EmailAddress, client: Option<IpAddr>) -> CounterKeys {
         let key = |parts: &[&[u8]]| {
             let full = self.inner.keys.address.sign(parts);
             let mut bytes = [0u8; 16];
@@ -393,12 +397,21 @@ impl Flow {
             AddressKey::from_bytes(bytes)
         };
         let mailbox = address.mailbox();
-        CounterKeys::new(
+        let keys = CounterKeys::new(
             key(&[b"mailbox", mailbox.as_bytes()]),
             key(&[b"owner", mailbox.as_bytes()]),
             key(&[b"domain", address.mailbox_domain().as_bytes()]),
             key(&[b"site"]),
         )
+        .with_client(client.map(|ip| {
+            let (network, len) = client_network(ip);
+            key(&[b"client", &network[..len]])
+        }));
+        if address.spellings_known() {
+            keys.without_domain()
+        } else {
+            keys
+        }
     }
 
     /// Where the ticket's challenge stands (a read; changes nothing).
@@ -600,22 +613,18 @@ impl Flow {
         };
         let code = Code::generate(inner.limits.code_digits());
         let hash = code.hash(&inner.keys.code, ticket);
-        let keys = self.counter_keys(&address);
+        let keys = self.counter_keys(&address, request.client);
         let issue = IssueRequest::new(ticket, &address, &keys, &hash, now, policy);
         let (expires_at, resend_at) = match inner.store.issue_code(&issue).await? {
             IssueOutcome::Issued {
                 expires_at,
                 next_send_at,
             } => (expires_at, next_send_at),
-            IssueOutcome::TicketThrottled { retry_at }
-            | IssueOutcome::AddressThrottled { retry_at } => {
-                inner.events.emit(OtpEvent::SendThrottled {
-                    ticket: *ticket,
-                    retry_at,
-                });
-                return Err(Rejection::Throttled {
-                    retry_after: wait(now, retry_at),
-                });
+            IssueOutcome::TicketThrottled { retry_at } => {
+                return Err(self.throttled(ticket, now, retry_at, SendBudget::Ticket));
+            }
+            IssueOutcome::AddressThrottled { retry_at, budget } => {
+                return Err(self.throttled(ticket, now, retry_at, budget));
             }
             IssueOutcome::Locked { until } => {
                 return Err(Rejection::Locked {
@@ -761,6 +770,10 @@ impl Flow {
                 locked_until,
             } => {
                 count_verification("wrong");
+                #[cfg(feature = "metrics")]
+                crate::metrics::wrong_code(
+                    inner.limits.max_attempts().saturating_sub(attempts_left),
+                );
                 inner.events.emit(OtpEvent::VerifyFailed {
                     ticket: *ticket,
                     attempts_left,
@@ -802,6 +815,26 @@ impl Flow {
     /// The refusal of an address for an unbound ticket
     /// ([`with_require_prebound`](Flow::with_require_prebound)), logged with
     /// the ticket's label only.
+    /// A send refused by `budget` until `retry_at`: said as an event (with
+    /// the budget's name, for logs and metrics) and as a rejection (without
+    /// it, for the page).
+    fn throttled(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+        retry_at: Timestamp,
+        budget: SendBudget,
+    ) -> Rejection {
+        self.inner.events.emit(OtpEvent::SendThrottled {
+            ticket: *ticket,
+            retry_at,
+            budget,
+        });
+        Rejection::Throttled {
+            retry_after: wait(now, retry_at),
+        }
+    }
+
     fn not_prebound(&self, ticket: &TicketKey) -> Rejection {
         tracing::info!(
             ticket = ticket.label(),

@@ -378,9 +378,12 @@ impl Flow {
         let _ = self.warn_unless_enforced(ticket);
     }
 
-    /// Ends a lockout of new devices and resets the consecutive-failure
-    /// count ("I am locked out"); returns both as they were. The round's
-    /// attempts stay: a spent round needs a new code, as usual.
+    /// Gives the ticket's holder their way in back ("I am locked out", "it
+    /// says to wait an hour"): ends a lockout of new devices and resets the
+    /// consecutive-failure count (returns both as they were), voids the
+    /// round's codes and restores its attempts, and forgets the ticket's
+    /// sends of the hour, so the next code goes out at once. See
+    /// [`Store::clear_lockout`](crate::store::Store::clear_lockout).
     ///
     /// ```
     /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret, TicketId};

@@ -14,8 +14,9 @@
 //! |---|---|---|---|
 //! | `tower_otp_first_device_claims_total` | counter | | first devices trusted |
 //! | `tower_otp_codes_sent_total` | counter | | codes handed to the mailer |
-//! | `tower_otp_sends_throttled_total` | counter | | sends refused by a limit |
+//! | `tower_otp_sends_throttled_total` | counter | `budget` | sends refused by a limit: `ticket` (its cooldown or its sends per hour), `owner`, `mailbox`, `domain`, `site`, `client` (see [`SendBudget`](crate::store::SendBudget)) |
 //! | `tower_otp_verifications_total` | counter | `outcome` | code entries: `verified`; `wrong` (counted against the round); refused uncounted: `expired`, `no_code`, `exhausted`, `locked`, `invalid` (not a code) |
+//! | `tower_otp_wrong_codes_total` | counter | `attempt` | wrong entries by their place in the ticket's round: `1` to `10`. Guesses spread over many tickets are all `1`; an attack on one ticket climbs to the round's limit, then locks it |
 //! | `tower_otp_lockouts_total` | counter | | tickets locked for new devices |
 //! | `tower_otp_devices_revoked_total` | counter | | revocations (support or application) |
 //! | `tower_otp_support_actions_total` | counter | `action` | operator actions on a ticket |
@@ -51,8 +52,10 @@ pub mod names {
     pub const FIRST_DEVICE_CLAIMS: &str = "tower_otp_first_device_claims_total";
     /// Counter: codes handed to the mailer.
     pub const CODES_SENT: &str = "tower_otp_codes_sent_total";
-    /// Counter: sends refused by a limit.
+    /// Counter, label `budget`: sends refused by a limit.
     pub const SENDS_THROTTLED: &str = "tower_otp_sends_throttled_total";
+    /// Counter, label `attempt`: wrong entries by their place in the round.
+    pub const WRONG_CODES: &str = "tower_otp_wrong_codes_total";
     /// Counter, label `outcome`: code entries.
     pub const VERIFICATIONS: &str = "tower_otp_verifications_total";
     /// Counter: tickets locked for new devices.
@@ -78,7 +81,14 @@ pub fn describe() {
     use metrics::{Unit, describe_counter, describe_histogram};
     describe_counter!(names::FIRST_DEVICE_CLAIMS, "First devices trusted.");
     describe_counter!(names::CODES_SENT, "Codes handed to the mailer.");
-    describe_counter!(names::SENDS_THROTTLED, "Sends refused by a limit.");
+    describe_counter!(
+        names::SENDS_THROTTLED,
+        "Sends refused by a limit, by budget."
+    );
+    describe_counter!(
+        names::WRONG_CODES,
+        "Wrong code entries, by their place in the ticket's round."
+    );
     describe_counter!(names::VERIFICATIONS, "Code entries, by outcome.");
     describe_counter!(names::LOCKOUTS, "Tickets locked for new devices.");
     describe_counter!(names::DEVICES_REVOKED, "Revocations of a ticket's devices.");
@@ -103,7 +113,9 @@ pub(crate) fn record(event: &OtpEvent) {
     match event {
         OtpEvent::FirstDeviceClaimed { .. } => counter!(names::FIRST_DEVICE_CLAIMS).increment(1),
         OtpEvent::CodeSent { .. } => counter!(names::CODES_SENT).increment(1),
-        OtpEvent::SendThrottled { .. } => counter!(names::SENDS_THROTTLED).increment(1),
+        OtpEvent::SendThrottled { budget, .. } => {
+            counter!(names::SENDS_THROTTLED, "budget" => budget.as_str()).increment(1);
+        }
         OtpEvent::Locked { .. } => counter!(names::LOCKOUTS).increment(1),
         OtpEvent::DevicesRevoked { .. } => counter!(names::DEVICES_REVOKED).increment(1),
         // Mail failures are counted where the mailer answers (`mail_errors`),
@@ -123,6 +135,13 @@ pub(crate) fn record(event: &OtpEvent) {
 /// Counts one support action by its name.
 fn support(action: &'static str) {
     metrics::counter!(names::SUPPORT_ACTIONS, "action" => action).increment(1);
+}
+
+/// Counts one wrong entry by its place in the round (1 to 10; beyond, `10`).
+pub(crate) fn wrong_code(attempt: u32) {
+    const PLACES: [&str; 10] = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"];
+    let place = PLACES[(attempt.clamp(1, 10) - 1) as usize];
+    metrics::counter!(names::WRONG_CODES, "attempt" => place).increment(1);
 }
 
 /// Counts one code entry by its outcome.

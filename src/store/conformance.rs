@@ -55,8 +55,9 @@ use tokio::sync::Barrier;
 
 use super::{
     AddressKey, BindOutcome, BindRequest, ClaimOutcome, CounterKeys, IssueOutcome, IssueRequest,
-    LockoutCleared, Policy, RebindOutcome, RestartOutcome, StateChange, StateFingerprint,
-    StateRecord, Store, TicketSnapshot, UnbindOutcome, VerifyOutcome, VerifyRequest,
+    LockoutCleared, Policy, RebindOutcome, RestartOutcome, SendBudget, StateChange,
+    StateFingerprint, StateRecord, Store, TicketSnapshot, UnbindOutcome, VerifyOutcome,
+    VerifyRequest,
 };
 use crate::clock::Timestamp;
 use crate::code::CodeHash;
@@ -334,6 +335,8 @@ macro_rules! __store_conformance_checks {
             rebind_moves_the_binding
             race_rebinds
             clear_lockout_ends_it
+            client_budget_spans_tickets
+            domain_without_budget_is_not_counted
             forget_deletes_the_ticket
             state_record_written_once
         }
@@ -723,7 +726,8 @@ pub async fn issue_address_cap_across_tickets(instances: &Instances) {
     assert_eq!(
         outcome,
         IssueOutcome::AddressThrottled {
-            retry_at: cx.at(3600)
+            retry_at: cx.at(3600),
+            budget: SendBudget::Mailbox,
         }
     );
     // The refused send counted nothing against the ticket.
@@ -740,7 +744,8 @@ pub async fn issue_address_cap_across_tickets(instances: &Instances) {
     assert_eq!(
         outcome,
         IssueOutcome::AddressThrottled {
-            retry_at: cx.at(3600)
+            retry_at: cx.at(3600),
+            budget: SendBudget::Mailbox,
         }
     );
     cx.issue_ok(&random_ticket(), &shared, cx.at(3600)).await;
@@ -1442,6 +1447,7 @@ pub async fn race_address_cap(instances: &Instances) {
             .filter(|o| {
                 **o == IssueOutcome::AddressThrottled {
                     retry_at: now + cx.policy.send_window,
+                    budget: SendBudget::Mailbox,
                 }
             })
             .count();
@@ -1481,7 +1487,8 @@ pub async fn mailbox_cap_counts_every_spelling(instances: &Instances) {
             refused => assert_eq!(
                 refused,
                 IssueOutcome::AddressThrottled {
-                    retry_at: cx.at(3600)
+                    retry_at: cx.at(3600),
+                    budget: SendBudget::Mailbox,
                 },
                 "spelling {k}"
             ),
@@ -1508,7 +1515,8 @@ pub async fn domain_budget_no_spelling_escapes(instances: &Instances) {
     assert_eq!(
         stranger_send(&cx, &a, cx.at(20)).await,
         IssueOutcome::AddressThrottled {
-            retry_at: cx.at(3600)
+            retry_at: cx.at(3600),
+            budget: SendBudget::Domain,
         }
     );
     // The refusal counted nothing: the mailbox's own counter is untouched.
@@ -1536,7 +1544,8 @@ pub async fn site_budget_when_set(instances: &Instances) {
     assert_eq!(
         stranger_send(&cx, &mailbox(99), cx.at(2)).await,
         IssueOutcome::AddressThrottled {
-            retry_at: cx.at(3601)
+            retry_at: cx.at(3601),
+            budget: SendBudget::Site,
         }
     );
 }
@@ -1578,7 +1587,8 @@ pub async fn owner_sends_invisible_to_strangers(instances: &Instances) {
     assert_eq!(
         stranger_send(&cx, &a, cx.at(810)).await,
         IssueOutcome::AddressThrottled {
-            retry_at: cx.at(4400)
+            retry_at: cx.at(4400),
+            budget: SendBudget::Mailbox,
         }
     );
 }
@@ -1628,7 +1638,8 @@ pub async fn owner_budget_bounds_bound_tickets(instances: &Instances) {
                 refused => assert_eq!(
                     refused,
                     IssueOutcome::AddressThrottled {
-                        retry_at: cx.at(3600)
+                        retry_at: cx.at(3600),
+                        budget: SendBudget::Owner,
                     },
                     "round {round}, ticket {k}"
                 ),
@@ -1985,20 +1996,105 @@ pub async fn clear_lockout_ends_it(instances: &Instances) {
     let code = cx.issue_ok(&t, &a, cx.at(780)).await;
     cx.wrong(&t, cx.at(781)).await;
     cx.wrong(&t, cx.at(782)).await;
+    // The ticket's five sends of the hour are spent: no send before 3600.
+    assert!(matches!(
+        cx.issue(&t, &a, &random_code(), cx.at(783)).await,
+        IssueOutcome::TicketThrottled { .. }
+    ));
     let cleared = cx.clear_lockout(&t, cx.at(783)).await;
     assert_eq!(
         (cleared.locked_until, cleared.consecutive_failures),
         (None, 2)
     );
+    // The round is void and restored, the ticket's sends forgotten.
     let s = cx.load(&t, cx.at(784)).await;
-    assert_eq!((s.consecutive_failures, s.attempts_used), (0, 2));
+    assert_eq!((s.consecutive_failures, s.attempts_used), (0, 0));
+    assert!(s.live_codes.is_empty() && s.recent_sends.is_empty() && !s.exhausted);
     assert_eq!(
-        cx.verify(&t, &code, cx.at(785)).await,
+        cx.verify(&t, &code, cx.at(784)).await,
+        VerifyOutcome::NoCode
+    );
+    // The next code goes out at once, and works.
+    let fresh_code = cx.issue_ok(&t, &a, cx.at(785)).await;
+    assert_eq!(
+        cx.verify(&t, &fresh_code, cx.at(786)).await,
         verified(&a, true, 0)
     );
     // Nothing to clear.
-    let cleared = cx.clear_lockout(&t, cx.at(786)).await;
+    let cleared = cx.clear_lockout(&t, cx.at(787)).await;
     assert_eq!(cleared, LockoutCleared::default());
+}
+
+/// A known client's sends count in its own counter, whatever the ticket and
+/// the address, at [`Policy::client_cap`]: the refusal names it, counts
+/// nothing elsewhere, and another client is not refused.
+pub async fn client_budget_spans_tickets(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let client = AddressKey::from_bytes(rand::random());
+    let from = |a: Addr, client: AddressKey| Addr {
+        key: a.key.with_client(Some(client)),
+        address: a.address,
+    };
+    let owner = from(addr(), client);
+    let bound = random_ticket();
+    cx.bind(&bound, &owner).await;
+    // Four sends from one client: two strangers', one owner's, one more.
+    cx.issue_ok(&random_ticket(), &from(addr(), client), cx.at(0))
+        .await;
+    cx.issue_ok(&random_ticket(), &from(addr(), client), cx.at(1))
+        .await;
+    cx.issue_ok(&bound, &owner, cx.at(2)).await;
+    let victim = from(addr(), client);
+    cx.issue_ok(&random_ticket(), &victim, cx.at(3)).await;
+    let t = random_ticket();
+    assert_eq!(
+        cx.issue(&t, &victim, &random_code(), cx.at(4)).await,
+        IssueOutcome::AddressThrottled {
+            retry_at: cx.at(3600),
+            budget: SendBudget::Client,
+        }
+    );
+    assert!(cx.load(&t, cx.at(4)).await.recent_sends.is_empty());
+    // The refusal counted nothing in the mailbox: nine more strangers'
+    // sends from other clients reach it (ten with the one above), then its
+    // own cap refuses.
+    let victim_keys = |_| Addr {
+        address: victim.address.clone(),
+        key: victim
+            .key
+            .with_client(Some(AddressKey::from_bytes(rand::random()))),
+    };
+    for k in 0..9 {
+        cx.issue_ok(&random_ticket(), &victim_keys(k), cx.at(5 + k))
+            .await;
+    }
+    assert_eq!(
+        cx.issue(&random_ticket(), &victim_keys(9), &random_code(), cx.at(14))
+            .await,
+        IssueOutcome::AddressThrottled {
+            retry_at: cx.at(3603),
+            budget: SendBudget::Mailbox,
+        }
+    );
+    // Without a client key, no client budget applies.
+    cx.issue_ok(&random_ticket(), &addr(), cx.at(20)).await;
+    // The client's count frees up as its sends leave the window.
+    cx.issue_ok(&random_ticket(), &from(addr(), client), cx.at(3600))
+        .await;
+}
+
+/// A domain without a budget (`CounterKeys::without_domain`) counts
+/// strangers' sends only per mailbox: many mailboxes of it are not refused.
+pub async fn domain_without_budget_is_not_counted(instances: &Instances) {
+    let cx = Ctx::new(instances).with_policy(|p| p.sends_per_domain = 3);
+    let domain = format!("d{}.example", fresh());
+    for k in 0..6 {
+        let mut a = spelled(&format!("u{k}@{domain}"), b"s");
+        a.key = a.key.without_domain();
+        cx.issue_ok(&random_ticket(), &a, cx.at(k)).await;
+    }
+    let a = spelled(&format!("u9@{domain}"), b"s");
+    cx.issue_ok(&random_ticket(), &a, cx.at(10)).await;
 }
 
 /// `forget` deletes everything kept under the ticket: it reads as new.

@@ -35,6 +35,7 @@ use crate::error::BoxError;
 use crate::locale::Locale;
 use crate::ticket::TicketKey;
 
+mod budget;
 #[cfg(any(test, feature = "test-util"))]
 pub mod conformance;
 pub(crate) mod memory;
@@ -45,6 +46,7 @@ pub(crate) mod rules;
 pub(crate) mod sql;
 mod state;
 
+pub use self::budget::SendBudget;
 pub use self::state::{StateChange, StateFingerprint, StateRead, StateRecord};
 pub use crate::code::CodeHash;
 
@@ -76,18 +78,21 @@ impl std::fmt::Debug for AddressKey {
 }
 
 /// The keys of the send counters one send may touch, built by the flow from
-/// the address (see [`EmailAddress::mailbox`]).
+/// the address (see [`EmailAddress::mailbox`]) and the client.
 ///
-/// A send through a ticket bound to the address counts in `owner` only; any
-/// other send counts in `mailbox`, `domain` and (when the policy has a
-/// site-wide budget) `site`. The four keys must differ.
+/// A send through a ticket bound to the address counts in `owner`; any
+/// other send counts in `mailbox`, `domain` (when the domain has one: see
+/// [`without_domain`](Self::without_domain)) and, when the policy has a
+/// site-wide budget, `site`. Either kind also counts in `client` when the
+/// client is known and the policy has a per-client budget. The keys must
+/// differ.
 ///
 /// ```
 /// use tower_otp::store::{AddressKey, CounterKeys};
 ///
 /// let k = |b| AddressKey::from_bytes([b; 16]);
-/// let keys = CounterKeys::new(k(1), k(2), k(3), k(4));
-/// assert_eq!(keys.owner, k(2));
+/// let keys = CounterKeys::new(k(1), k(2), k(3), k(4)).with_client(Some(k(5)));
+/// assert_eq!((keys.owner, keys.domain, keys.client), (k(2), Some(k(3)), Some(k(5))));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -96,14 +101,17 @@ pub struct CounterKeys {
     pub mailbox: AddressKey,
     /// Sends to the normalised mailbox through tickets bound to it.
     pub owner: AddressKey,
-    /// Strangers' sends to the mailbox's domain.
-    pub domain: AddressKey,
+    /// Strangers' sends to the mailbox's domain (`None`: the domain has no
+    /// such budget).
+    pub domain: Option<AddressKey>,
     /// Strangers' sends site-wide.
     pub site: AddressKey,
+    /// Sends asked for by the client (`None`: the client is not known).
+    pub client: Option<AddressKey>,
 }
 
 impl CounterKeys {
-    /// Keys from their parts.
+    /// Keys from their parts, with a domain budget and no client.
     pub fn new(
         mailbox: AddressKey,
         owner: AddressKey,
@@ -113,9 +121,23 @@ impl CounterKeys {
         Self {
             mailbox,
             owner,
-            domain,
+            domain: Some(domain),
             site,
+            client: None,
         }
+    }
+
+    /// Sets the client's counter.
+    pub fn with_client(mut self, client: Option<AddressKey>) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// No domain budget: for a provider whose every spelling of a mailbox
+    /// [`EmailAddress::mailbox`] already folds into one.
+    pub fn without_domain(mut self) -> Self {
+        self.domain = None;
+        self
     }
 }
 
@@ -162,6 +184,11 @@ pub struct Policy {
     /// Sends allowed site-wide per window through tickets not bound to the
     /// address (0: no site-wide budget).
     pub sends_site_wide: u32,
+    /// Sends allowed per client per window, whatever the ticket and the
+    /// address (0: no per-client budget). A store applies
+    /// [`client_cap`](Self::client_cap), which stays below every other
+    /// budget so that no one client can spend one up.
+    pub sends_per_client: u32,
     /// How long a first-device claim lasts while the ticket is unbound and
     /// no device was verified (a bound ticket never expires).
     pub claim_lifetime: Duration,
@@ -172,7 +199,8 @@ impl Default for Policy {
     /// for an hour after 20 consecutive failures, cooldowns 60 → 120 → 300 s,
     /// at most 5 sends per ticket and 10 per mailbox per hour (owner and
     /// strangers counted apart), 100 per domain per hour through unbound
-    /// tickets, no site-wide budget, first-device claims kept 30 days.
+    /// tickets, no site-wide budget, 4 per client per hour, first-device
+    /// claims kept 30 days.
     fn default() -> Self {
         Self {
             // The seed: a code is valid for 5 minutes (NIST allows up to 10).
@@ -202,6 +230,9 @@ impl Default for Policy {
             // Off: its right size depends on the site's traffic, and one
             // flood would stop every unbound ticket's sends site-wide.
             sends_site_wide: 0,
+            // Below the ticket's 5, so that one client cannot spend a
+            // ticket's sends (nor a mailbox's, a domain's or the site's).
+            sends_per_client: 4,
             // The default device cookie lifetime: a first device's cookie
             // does not outlive its claim.
             claim_lifetime: Duration::from_secs(30 * 24 * 60 * 60),
@@ -217,6 +248,37 @@ impl Policy {
             .or(self.cooldowns.last())
             .copied()
             .unwrap_or(Duration::ZERO)
+    }
+
+    /// The per-client cap a store applies (0: none): `sends_per_client`, but
+    /// below every other budget a client could otherwise spend up alone (a
+    /// ticket's, a mailbox's, a domain's, the site's), and at least 1.
+    ///
+    /// ```
+    /// use tower_otp::store::Policy;
+    ///
+    /// let mut policy = Policy::default();
+    /// assert_eq!(policy.client_cap(), 4);
+    /// policy.sends_per_ticket = 3;
+    /// assert_eq!(policy.client_cap(), 2);
+    /// policy.sends_per_client = 0;
+    /// assert_eq!(policy.client_cap(), 0);
+    /// ```
+    pub fn client_cap(&self) -> u32 {
+        if self.sends_per_client == 0 {
+            return 0;
+        }
+        let site = if self.sends_site_wide == 0 {
+            u32::MAX
+        } else {
+            self.sends_site_wide
+        };
+        let others = self
+            .sends_per_ticket
+            .min(self.sends_per_address)
+            .min(self.sends_per_domain)
+            .min(site);
+        self.sends_per_client.min(others.saturating_sub(1)).max(1)
     }
 
     /// When the next send is allowed, given the send times of the window
@@ -422,10 +484,12 @@ pub enum IssueOutcome {
         retry_at: Timestamp,
     },
     /// A cap across tickets is reached: the mailbox's (its owner's or
-    /// strangers'), the domain's or the site's.
+    /// strangers'), the domain's, the site's or the client's.
     AddressThrottled {
-        /// When a send to this address will be allowed.
+        /// When a send will be allowed.
         retry_at: Timestamp,
+        /// Which cap it was (never [`SendBudget::Ticket`]).
+        budget: SendBudget,
     },
     /// New devices are locked out.
     Locked {
@@ -721,10 +785,12 @@ pub trait Store: Send + Sync + 'static {
     /// 4. counters across tickets: if the ticket is bound to `address`, the
     ///    owner's counter (`keys.owner`, cap `sends_per_address`); otherwise
     ///    the strangers' counters, in this order: `keys.mailbox`
-    ///    (`sends_per_address`), `keys.domain` (`sends_per_domain`) and, when
-    ///    `sends_site_wide` > 0, `keys.site`. The first at its cap in the
-    ///    window → `AddressThrottled` (retry when its oldest send leaves the
-    ///    window), counting nothing;
+    ///    (`sends_per_address`), `keys.domain` when it is `Some`
+    ///    (`sends_per_domain`) and, when `sends_site_wide` > 0, `keys.site`.
+    ///    Then, either way, `keys.client` when it is `Some` and
+    ///    [`Policy::client_cap`] > 0. The first at its cap in the window →
+    ///    `AddressThrottled` naming it (retry when its oldest send leaves
+    ///    the window), counting nothing;
     /// 5. otherwise: if the ticket is unbound and `address` differs from the
     ///    pending address, the old codes are dropped and `address` becomes
     ///    pending (on a bound ticket, codes sent to another address before the
@@ -803,9 +869,13 @@ pub trait Store: Send + Sync + 'static {
     /// times stay.
     async fn rebind(&self, request: &BindRequest<'_>) -> Result<RebindOutcome, StoreError>;
 
-    /// Ends a lockout of new devices and resets the consecutive-failure
-    /// count; returns both as they were at `now`. The round's attempts stay
-    /// (a spent round ends with its codes, as usual).
+    /// Gives a ticket's holder their way in back: ends a lockout of new
+    /// devices, resets the consecutive-failure count (returns both as they
+    /// were at `now`), voids the round (its codes are dropped and its
+    /// attempts restored, so a spent round no longer waits for its codes to
+    /// expire) and forgets the ticket's sends of the window (so the next
+    /// send is neither in a cooldown nor over the ticket's hourly cap). The
+    /// pending address, the binding and the counters across tickets stay.
     async fn clear_lockout(
         &self,
         ticket: &TicketKey,

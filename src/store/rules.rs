@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use super::{
     AddressKey, BindOutcome, BindRequest, ClaimOutcome, CodeRecord, IssueOutcome, IssueRequest,
-    LockoutCleared, Policy, RebindOutcome, RestartOutcome, TicketSnapshot, UnbindOutcome,
-    VerifyOutcome, VerifyRequest,
+    LockoutCleared, Policy, RebindOutcome, RestartOutcome, SendBudget, TicketSnapshot,
+    UnbindOutcome, VerifyOutcome, VerifyRequest,
 };
 use crate::clock::Timestamp;
 use crate::email::EmailAddress;
@@ -180,40 +180,43 @@ impl AddressSends {
     }
 }
 
-/// One send counter an issue checks and counts in, with its cap.
+/// One send counter an issue checks and counts in, with its cap and name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Budget {
     pub(crate) key: AddressKey,
     pub(crate) cap: u32,
+    pub(crate) name: SendBudget,
 }
 
 /// The counters across tickets that [`issue`] checks, in order: the owner's
 /// when the ticket is bound to `r.address`, else the strangers' (mailbox,
-/// domain, and the site when it has a budget). A store locks these (in any
+/// domain when it has a budget, and the site when it has one); then the
+/// client's when it is known and has a budget. A store locks these (in any
 /// fixed order) and passes them to [`issue`] or [`withdraw`] in this order.
 pub(crate) fn budgets(ticket: &TicketRecord, r: &IssueRequest<'_>) -> Vec<Budget> {
-    let p = r.policy;
+    let (p, keys) = (r.policy, r.keys);
+    let budget = |key, cap, name| Budget { key, cap, name };
+    let mut out = Vec::with_capacity(4);
     if ticket.binding.as_ref() == Some(r.address) {
-        return vec![Budget {
-            key: r.keys.owner,
-            cap: p.sends_per_address,
-        }];
+        out.push(budget(keys.owner, p.sends_per_address, SendBudget::Owner));
+    } else {
+        out.push(budget(
+            keys.mailbox,
+            p.sends_per_address,
+            SendBudget::Mailbox,
+        ));
+        if let Some(domain) = keys.domain {
+            out.push(budget(domain, p.sends_per_domain, SendBudget::Domain));
+        }
+        if p.sends_site_wide > 0 {
+            out.push(budget(keys.site, p.sends_site_wide, SendBudget::Site));
+        }
     }
-    let mut out = vec![
-        Budget {
-            key: r.keys.mailbox,
-            cap: p.sends_per_address,
-        },
-        Budget {
-            key: r.keys.domain,
-            cap: p.sends_per_domain,
-        },
-    ];
-    if p.sends_site_wide > 0 {
-        out.push(Budget {
-            key: r.keys.site,
-            cap: p.sends_site_wide,
-        });
+    let client_cap = p.client_cap();
+    if let Some(client) = keys.client
+        && client_cap > 0
+    {
+        out.push(budget(client, client_cap, SendBudget::Client));
     }
     out
 }
@@ -349,7 +352,10 @@ pub(crate) fn issue(
                 .get(counter.sends.len() - cap)
                 .map_or(now, |t| *t + policy.send_window);
             ticket.tidy();
-            return IssueOutcome::AddressThrottled { retry_at };
+            return IssueOutcome::AddressThrottled {
+                retry_at,
+                budget: budget.name,
+            };
         }
     }
     for counter in counters.iter_mut() {
@@ -535,7 +541,10 @@ pub(crate) fn rebind(ticket: &mut TicketRecord, r: &BindRequest<'_>) -> RebindOu
     }
 }
 
-/// [`Store::clear_lockout`](super::Store::clear_lockout).
+/// [`Store::clear_lockout`](super::Store::clear_lockout): ends the lockout
+/// and gives the ticket its way in back: the failure count, the round (its
+/// codes are void, its attempts restored) and the ticket's sends of the
+/// window are reset, so the next send goes out at once.
 pub(crate) fn clear_lockout(ticket: &mut TicketRecord, now: Timestamp) -> LockoutCleared {
     let cleared = LockoutCleared {
         locked_until: ticket.locked_until(now),
@@ -544,6 +553,11 @@ pub(crate) fn clear_lockout(ticket: &mut TicketRecord, now: Timestamp) -> Lockou
     ticket.consecutive_failures = 0;
     if let Some(challenge) = ticket.challenge.as_mut() {
         challenge.locked_until = Timestamp::default();
+        challenge.clear_codes();
+        challenge.sends = Vec::new();
+        challenge.attempts = 0;
+        challenge.exhausted = false;
+        challenge.round_until = Timestamp::default();
     }
     ticket.tidy();
     cleared

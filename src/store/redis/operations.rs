@@ -5,13 +5,13 @@ use redis::{ScriptInvocation, Value};
 
 use super::RedisStore;
 use super::keys::hex;
-use super::scripts::{self, SCRIPTS, millis, policy_args};
+use super::scripts::{self, SCRIPTS, budget_args, millis, policy_args};
 use crate::clock::Timestamp;
 use crate::locale::Locale;
 use crate::store::{
-    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
-    RebindOutcome, RestartOutcome, StateChange, StateRead, Store, StoreError, TicketSnapshot,
-    UnbindOutcome, VerifyOutcome, VerifyRequest,
+    AddressKey, BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared,
+    Policy, RebindOutcome, RestartOutcome, SendBudget, StateChange, StateRead, Store, StoreError,
+    TicketSnapshot, UnbindOutcome, VerifyOutcome, VerifyRequest,
 };
 use crate::ticket::TicketKey;
 
@@ -33,30 +33,65 @@ impl RedisStore {
         self.bounded(invocation.invoke_async(&mut connection)).await
     }
 
-    /// The counters of rule 4 as (key, cap): the owner's, or the strangers'
-    /// (as `rules::budgets` and `budgets` in the prelude choose).
-    fn counters(&self, r: &IssueRequest<'_>, owner: bool) -> Vec<(String, u32)> {
-        let p = r.policy;
+    /// The counters of rule 4 as (key, cap, name): the owner's or the
+    /// strangers', then the client's (as `rules::budgets` and `budgets` in
+    /// the prelude choose).
+    fn counters(&self, r: &IssueRequest<'_>, owner: bool) -> Vec<(String, u32, SendBudget)> {
+        let (p, keys) = (r.policy, r.keys);
+        let mut out = Vec::with_capacity(4);
         if owner {
-            return vec![(self.keys.address(&r.keys.owner), p.sends_per_address)];
+            out.push((
+                self.keys.address(&keys.owner),
+                p.sends_per_address,
+                SendBudget::Owner,
+            ));
+        } else {
+            out.push((
+                self.keys.address(&keys.mailbox),
+                p.sends_per_address,
+                SendBudget::Mailbox,
+            ));
+            if let Some(domain) = &keys.domain {
+                out.push((
+                    self.keys.address(domain),
+                    p.sends_per_domain,
+                    SendBudget::Domain,
+                ));
+            }
+            if p.sends_site_wide > 0 {
+                out.push((
+                    self.keys.address(&keys.site),
+                    p.sends_site_wide,
+                    SendBudget::Site,
+                ));
+            }
         }
-        let mut out = vec![
-            (self.keys.address(&r.keys.mailbox), p.sends_per_address),
-            (self.keys.address(&r.keys.domain), p.sends_per_domain),
-        ];
-        if p.sends_site_wide > 0 {
-            out.push((self.keys.address(&r.keys.site), p.sends_site_wide));
+        if let Some(client) = &keys.client
+            && p.client_cap() > 0
+        {
+            out.push((
+                self.keys.address(client),
+                p.client_cap(),
+                SendBudget::Client,
+            ));
         }
         out
     }
 
-    /// The four counter keys, as `issue.lua` and `withdraw.lua` take them.
-    fn counter_keys(&self, r: &IssueRequest<'_>) -> [String; 4] {
+    /// The five counter keys, as `issue.lua` and `withdraw.lua` take them (a
+    /// counter the request does not have is named by the site's key, which
+    /// the scripts then do not touch for it).
+    fn counter_keys(&self, r: &IssueRequest<'_>) -> [String; 5] {
+        let keys = r.keys;
+        let site = self.keys.address(&keys.site);
+        let or_site =
+            |key: Option<&AddressKey>| key.map_or_else(|| site.clone(), |k| self.keys.address(k));
         [
-            self.keys.address(&r.keys.owner),
-            self.keys.address(&r.keys.mailbox),
-            self.keys.address(&r.keys.domain),
-            self.keys.address(&r.keys.site),
+            self.keys.address(&keys.owner),
+            self.keys.address(&keys.mailbox),
+            or_site(keys.domain.as_ref()),
+            site.clone(),
+            or_site(keys.client.as_ref()),
         ]
     }
 
@@ -83,14 +118,14 @@ impl RedisStore {
         // stops, and what was counted is given back.
         let mut taken = Vec::new();
         let mut refusal = Ok(None);
-        for (key, cap) in self.counters(r, owner) {
+        for (key, cap, budget) in self.counters(r, owner) {
             let mut take = SCRIPTS.take_address.prepare_invoke();
             take.key(&key).arg(r.now.as_millis()).arg(cap);
             policy_args(&mut take, r.policy);
             match self.run(take).await.and_then(scripts::take_address) {
                 Ok(None) => taken.push(key),
                 other => {
-                    refusal = other;
+                    refusal = other.map(|retry| retry.map(|at| (at, budget)));
                     break;
                 }
             }
@@ -115,9 +150,9 @@ impl RedisStore {
             .arg(&code);
         let undone = self.run(back).await;
         match refusal {
-            Ok(Some(retry_at)) => {
+            Ok(Some((retry_at, budget))) => {
                 undone?;
-                Ok(IssueOutcome::AddressThrottled { retry_at })
+                Ok(IssueOutcome::AddressThrottled { retry_at, budget })
             }
             Ok(None) => unreachable!("returned above"),
             Err(error) => {
@@ -187,6 +222,7 @@ impl Store for RedisStore {
             .arg(r.address.as_str())
             .arg(hex(r.code.as_bytes()));
         policy_args(&mut invocation, r.policy);
+        budget_args(&mut invocation, r);
         scripts::issue(self.run(invocation).await?)
     }
 
@@ -202,6 +238,7 @@ impl Store for RedisStore {
             }
             invocation.arg(now).arg(&code).arg(r.address.as_str());
             policy_args(&mut invocation, r.policy);
+            budget_args(&mut invocation, r);
             return self.run(invocation).await.map(drop);
         }
         let mut ticket = SCRIPTS.withdraw_ticket.prepare_invoke();
@@ -214,7 +251,7 @@ impl Store for RedisStore {
         let owner = matches!(self.run(ticket).await?, Value::Int(1));
         let window = millis(r.policy.send_window);
         let mut result = Ok(());
-        for (key, _) in self.counters(r, owner) {
+        for (key, _, _) in self.counters(r, owner) {
             let mut address = SCRIPTS.withdraw_address.prepare_invoke();
             address.key(&key).arg(now).arg(window);
             result = result.and(self.run(address).await.map(drop));

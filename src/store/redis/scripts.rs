@@ -15,9 +15,9 @@ use crate::code::CodeHash;
 use crate::email::EmailAddress;
 use crate::locale::Locale;
 use crate::store::{
-    BindOutcome, ClaimOutcome, CodeRecord, IssueOutcome, LockoutCleared, Policy, RebindOutcome,
-    StateFingerprint, StateRead, StateRecord, StoreError, TicketSnapshot, UnbindOutcome,
-    VerifyOutcome,
+    BindOutcome, ClaimOutcome, CodeRecord, IssueOutcome, IssueRequest, LockoutCleared, Policy,
+    RebindOutcome, SendBudget, StateFingerprint, StateRead, StateRecord, StoreError,
+    TicketSnapshot, UnbindOutcome, VerifyOutcome,
 };
 
 macro_rules! script {
@@ -101,6 +101,20 @@ impl Scripts {
 /// Milliseconds, as the scripts take them.
 pub(super) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Appends what `budgets()` in the prelude reads after the policy: whether
+/// the domain has a budget, and the client's cap (0 when the client is not
+/// known).
+pub(super) fn budget_args(invocation: &mut ScriptInvocation<'_>, r: &IssueRequest<'_>) {
+    let client_cap = if r.keys.client.is_some() {
+        r.policy.client_cap()
+    } else {
+        0
+    };
+    invocation
+        .arg(if r.keys.domain.is_some() { "1" } else { "0" })
+        .arg(client_cap);
 }
 
 /// Appends the policy as `policy()` in the prelude reads it.
@@ -285,8 +299,12 @@ pub(super) fn issue_ticket(value: Value) -> Result<(IssueOutcome, bool), StoreEr
         ("ticket", [retry]) => IssueOutcome::TicketThrottled {
             retry_at: time(retry)?,
         },
-        ("address", [retry]) => IssueOutcome::AddressThrottled {
+        ("address", [retry, budget]) => IssueOutcome::AddressThrottled {
             retry_at: time(retry)?,
+            budget: std::str::from_utf8(bytes(budget)?)
+                .ok()
+                .and_then(SendBudget::from_name)
+                .ok_or_else(unexpected)?,
         },
         ("locked", [until]) => IssueOutcome::Locked {
             until: time(until)?,
@@ -303,7 +321,7 @@ pub(super) fn take_address(value: Value) -> Result<Option<Timestamp>, StoreError
     let (tag, fields) = tagged(value)?;
     match (tag.as_str(), fields.as_slice()) {
         ("ok", []) => Ok(None),
-        ("address", [retry]) => Ok(Some(time(retry)?)),
+        ("address", [retry, _]) => Ok(Some(time(retry)?)),
         _ => Err(unexpected()),
     }
 }

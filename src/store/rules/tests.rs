@@ -294,7 +294,10 @@ fn issue_table() {
             full(10),
             "taro",
             100,
-            IssueOutcome::AddressThrottled { retry_at: t(3600) },
+            IssueOutcome::AddressThrottled {
+                retry_at: t(3600),
+                budget: SendBudget::Mailbox,
+            },
             |r| r.challenge.is_none(),
         ),
         (
@@ -397,33 +400,66 @@ fn budgets_table() {
     let (ticket, code) = (TicketKey::from_bytes([0; 16]), hash(1));
     let policy = Policy::default();
     let taro = addr("taro");
-    let budget = |key, cap| Budget { key, cap };
+    let budget = |key, cap, name| Budget { key, cap, name };
     let request = |policy| IssueRequest::new(&ticket, &taro, &keys, &code, t(0), policy);
     let unbound = TicketRecord::default();
     let mine = with(TicketRecord::default(), |r| r.binding = Some(addr("taro")));
     let theirs = with(TicketRecord::default(), |r| {
         r.binding = Some(addr("hanako"))
     });
-    let strangers = vec![budget(keys.mailbox, 10), budget(keys.domain, 100)];
+    let domain = keys.domain.unwrap();
+    let strangers = vec![
+        budget(keys.mailbox, 10, SendBudget::Mailbox),
+        budget(domain, 100, SendBudget::Domain),
+    ];
     assert_eq!(budgets(&unbound, &request(&policy)), strangers, "unbound");
     assert_eq!(
         budgets(&theirs, &request(&policy)),
         strangers,
         "bound elsewhere"
     );
+    let owner = budget(keys.owner, 10, SendBudget::Owner);
     assert_eq!(
         budgets(&mine, &request(&policy)),
-        vec![budget(keys.owner, 10)],
+        vec![owner],
         "the owner's sends count apart"
     );
     let mut policy = policy.clone();
     policy.sends_site_wide = 500;
     assert_eq!(
         budgets(&unbound, &request(&policy))[2],
-        budget(keys.site, 500),
+        budget(keys.site, 500, SendBudget::Site),
         "the site when it has a budget"
     );
     assert_eq!(budgets(&mine, &request(&policy)).len(), 1);
+
+    // A known client counts on either side, under the policy's client cap.
+    let client = AddressKey::from_bytes([9; 16]);
+    let with_client = keys.with_client(Some(client));
+    let request = |policy| IssueRequest::new(&ticket, &taro, &with_client, &code, t(0), policy);
+    let mine_then_client = budgets(&mine, &request(&policy));
+    assert_eq!(
+        mine_then_client,
+        vec![owner, budget(client, 4, SendBudget::Client)]
+    );
+    let theirs_then_client = budgets(&theirs, &request(&policy));
+    assert_eq!(theirs_then_client.len(), 4);
+    assert_eq!(theirs_then_client[3], budget(client, 4, SendBudget::Client));
+    let no_client_cap = Policy {
+        sends_per_client: 0,
+        ..policy.clone()
+    };
+    assert_eq!(
+        budgets(&mine, &request(&no_client_cap)),
+        vec![owner],
+        "no client cap"
+    );
+
+    // A provider whose spellings are all known has no domain budget.
+    let no_domain = keys.without_domain();
+    let request = IssueRequest::new(&ticket, &taro, &no_domain, &code, t(0), &policy);
+    let names: Vec<_> = budgets(&unbound, &request).iter().map(|b| b.name).collect();
+    assert_eq!(names, vec![SendBudget::Mailbox, SendBudget::Site]);
 }
 
 #[test]
@@ -702,7 +738,11 @@ fn support_actions_table() {
     );
     assert_eq!(r.consecutive_failures, 0);
     let c = r.challenge.as_ref().unwrap();
-    assert_eq!((c.locked_until, c.attempts), (Timestamp::default(), 2));
+    assert_eq!((c.locked_until, c.attempts), (Timestamp::default(), 0));
+    assert!(
+        c.codes.is_empty() && c.sends.is_empty() && !c.exhausted,
+        "the round and the sends are reset"
+    );
     assert_eq!(r.binding, Some(addr("taro")));
     // A lockout already over is not reported, but the count is still reset.
     let mut r = full();

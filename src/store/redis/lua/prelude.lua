@@ -190,22 +190,35 @@ local function set_binding(rec, addr, locale, now)
   set_locale(rec, locale)
 end
 
--- The counters rule 4 checks, as {key, cap} (rules::budgets): the owner's
--- when the ticket is bound to `addr`, else the strangers' (mailbox, domain,
--- and the site when it has a budget). `keys` = {owner, mailbox, domain, site}.
-local function budgets(rec, addr, keys, p)
+-- The counters rule 4 checks, as {key, cap, name} (rules::budgets): the
+-- owner's when the ticket is bound to `addr`, else the strangers' (mailbox,
+-- the domain when it has a budget, and the site when it has one); then the
+-- client's when it is known and has a cap. `keys` = {owner, mailbox, domain,
+-- site, client}; ARGV[first] is '1' when the domain has a budget, and
+-- ARGV[first + 1] the client's cap (0: none).
+local function budgets(rec, addr, keys, p, first)
+  local out = {}
   if redis.call('HGET', rec, 'bound') == addr then
-    return { { keys[1], p.per_address } }
+    out[1] = { keys[1], p.per_address, 'owner' }
+  else
+    out[1] = { keys[2], p.per_address, 'mailbox' }
+    if ARGV[first] == '1' then
+      out[#out + 1] = { keys[3], p.per_domain, 'domain' }
+    end
+    if p.per_site > 0 then
+      out[#out + 1] = { keys[4], p.per_site, 'site' }
+    end
   end
-  local out = { { keys[2], p.per_address }, { keys[3], p.per_domain } }
-  if p.per_site > 0 then
-    out[3] = { keys[4], p.per_site }
+  local client_cap = tonumber(ARGV[first + 1])
+  if client_cap > 0 then
+    out[#out + 1] = { keys[5], client_cap, 'client' }
   end
   return out
 end
 
--- Issue, one counter of rule 4. Returns a refusal, or nil and the send times.
-local function address_may_issue(key, now, cap, p)
+-- Issue, one counter of rule 4. Returns a refusal naming the counter, or nil
+-- and the send times.
+local function address_may_issue(key, now, cap, p, name)
   local sends = {}
   local stored = redis.call('GET', key)
   if stored then
@@ -216,7 +229,7 @@ local function address_may_issue(key, now, cap, p)
   sends = in_window(sends, p.window, now)
   if #sends >= cap then
     local oldest = sends[#sends - cap + 1]
-    return { 'address', oldest and (oldest + p.window) or now }
+    return { 'address', oldest and (oldest + p.window) or now, name }
   end
   return nil, sends
 end
