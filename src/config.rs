@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::device::{DeviceCookie, DeviceTokens};
 use crate::flow::{Flow, Registration};
+use crate::gate::client::ClientAddress;
 use crate::gate::decision::FirstDevice;
 use crate::gate::public_origin::PublicOrigin;
 use crate::pages::{DefaultPages, Pages};
@@ -54,6 +55,12 @@ pub(crate) struct Config {
     /// the operator names the origin browsers use (`Host` and
     /// `X-Forwarded-Host` are never trusted for it).
     pub(crate) public_origin: Option<PublicOrigin>,
+    /// Where the client's address comes from, for the flow's per-client
+    /// send budget: the connection's peer.
+    pub(crate) client_address: ClientAddress,
+    /// A code was sent with no client address known, and that was logged
+    /// (once per layer, shared by clones).
+    pub(crate) client_unknown_warned: Arc<std::sync::atomic::AtomicBool>,
     pub(crate) ticket_hint: Option<TicketHint>,
     /// Unknown ids are answered 404 before anything is stored (none: every
     /// id the source finds is a ticket).
@@ -86,6 +93,8 @@ impl Config {
             revocation: Revocation::default(),
             trust_forwarded_proto: false,
             public_origin: None,
+            client_address: ClientAddress::socket(),
+            client_unknown_warned: Arc::default(),
             ticket_hint: None,
             ticket_validator: None,
             warned: Arc::default(),
@@ -113,6 +122,7 @@ impl fmt::Debug for Config {
             .field("revocation", &self.revocation)
             .field("trust_forwarded_proto", &self.trust_forwarded_proto)
             .field("public_origin", &self.public_origin)
+            .field("client_address", &self.client_address)
             .finish_non_exhaustive()
     }
 }

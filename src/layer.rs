@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::device::KeyRing;
 use crate::error::ConfigError;
 use crate::flow::Flow;
+use crate::gate::client::ClientAddress;
 use crate::gate::decision::FirstDevice;
 use crate::gate::public_origin::PublicOrigin;
 use crate::pages::Pages;
@@ -434,6 +435,31 @@ impl<T> OtpLayer<T> {
     /// ```
     pub fn public_origin(&self) -> Option<&str> {
         self.config.public_origin.as_ref().map(PublicOrigin::as_str)
+    }
+
+    /// Where the gate finds the address of the client that asks for a
+    /// code, which the flow's per-client send budget counts sends by.
+    /// Default: [`ClientAddress::socket`], the connection's peer, which the
+    /// server must provide (axum: serve with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`). Behind a
+    /// reverse proxy, every peer is the proxy: name it with
+    /// [`ClientAddress::forwarded`], and the gate reads the client from the
+    /// header the proxy sets.
+    ///
+    /// With no address known, the budget does not apply, and the layer
+    /// logs a warning the first time it sends a code that way.
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, ClientAddress, Flow, MemoryStore, OtpLayer, Secret};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let nginx = ClientAddress::forwarded("x-forwarded-for", ["127.0.0.1", "::1"])?;
+    /// let otp = OtpLayer::new(flow).with_ticket_param("order_id").with_client_address(nginx);
+    /// # drop(otp);
+    /// # Ok::<(), tower_otp::ConfigError>(())
+    /// ```
+    pub fn with_client_address(self, client_address: ClientAddress) -> Self {
+        self.edit(|c| c.client_address = client_address)
     }
 
     /// How long the gate waits for the body of a form or JSON POST. Default:

@@ -145,6 +145,7 @@ pub use async_trait::async_trait;
 
 // The middleware's face: what an application names.
 pub use self::body::GateBody;
+pub use self::gate::client::ClientAddress;
 #[cfg(feature = "axum")]
 pub use self::extract::MissingVerifiedDevice;
 pub use self::extract::VerifiedDevice;

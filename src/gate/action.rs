@@ -7,9 +7,9 @@ use http::header::{CONNECTION, HeaderValue};
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use super::csrf;
 use super::parse::{self, Action, ActionRequest};
 use super::request::{BodyType, GateRequest};
+use super::{client, csrf};
 use super::{render, respond};
 use crate::config::Config;
 use crate::error::BoxError;
@@ -159,9 +159,14 @@ async fn perform(
     request: &ActionRequest,
 ) -> Result<Option<HeaderValue>, ActionError> {
     let flow = &config.flow;
-    let send = SendRequest::new(req.locale).with_ticket_hint(req.hint.as_deref());
+    let send = SendRequest::new(req.locale)
+        .with_ticket_hint(req.hint.as_deref())
+        .with_client(req.client);
     match request.action {
         Action::Send | Action::Resend => {
+            if req.client.is_none() {
+                client::warn_unknown(&config.client_unknown_warned);
+            }
             let send = match (request.action, request.email.as_deref()) {
                 (Action::Send, Some(email)) => send.with_email(email),
                 _ => send,

@@ -10,8 +10,8 @@
 //! - [`request`]: the request head as a plain value;
 //! - [`action`] and [`parse`]: POSTed actions;
 //! - [`render`] and [`respond`]: pages, JSON, status codes and headers;
-//! - [`cookies`], [`csrf`], [`origin`], [`proto`], [`public_origin`], [`lang`]:
-//!   the HTTP details.
+//! - [`cookies`], [`csrf`], [`origin`], [`proto`], [`public_origin`], [`lang`],
+//!   [`client`]: the HTTP details.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +31,7 @@ use crate::revocation::Revocation;
 use crate::ticket::{TicketKey, TicketMatch};
 
 pub(crate) mod action;
+pub(crate) mod client;
 pub(crate) mod cookies;
 pub(crate) mod csrf;
 pub(crate) mod decision;

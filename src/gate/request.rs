@@ -1,6 +1,8 @@
 //! [`GateRequest`]: the head of a request the gate answers, read once into a
 //! plain value that the renderers and the action take by reference.
 
+use std::net::IpAddr;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
@@ -9,7 +11,7 @@ use rand::RngCore;
 
 use super::cookies::Jar;
 use super::decision::{Verb, is_prefetch};
-use super::{csrf, lang, origin};
+use super::{client, csrf, lang, origin};
 use crate::config::Config;
 use crate::device::scopable;
 use crate::locale::Locale;
@@ -61,6 +63,9 @@ pub(crate) struct GateRequest {
     pub(crate) hint: Option<String>,
     /// The CSP nonce of this response.
     pub(crate) nonce: String,
+    /// The client's address ([`Config::client_address`]), read for POSTs
+    /// only: the only requests that send a code. `None` when not known.
+    pub(crate) client: Option<IpAddr>,
 }
 
 impl GateRequest {
@@ -155,6 +160,11 @@ impl GateRequest {
             same_origin: verb != Verb::Post || same_origin_post(config, parts),
             hint: config.ticket_hint.as_ref().and_then(|hint| hint(&found.id)),
             nonce: URL_SAFE_NO_PAD.encode(nonce),
+            client: if verb == Verb::Post {
+                client::client_of(&config.client_address, &parts.extensions, headers)
+            } else {
+                None
+            },
         })
     }
 

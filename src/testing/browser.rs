@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::poll_fn;
+use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE, COOKIE, HOST, LOCATION, ORIGIN, SET_COOKIE};
@@ -61,6 +62,8 @@ pub struct TestBrowser<S> {
     /// The URL of the last page shown, where forms post.
     url: Option<String>,
     csrf: Option<String>,
+    /// The connection's peer, put in every request's extensions.
+    client: Option<SocketAddr>,
 }
 
 impl<S> fmt::Debug for TestBrowser<S> {
@@ -93,6 +96,7 @@ where
             mailer: None,
             url: None,
             csrf: None,
+            client: None,
         }
     }
 
@@ -132,6 +136,39 @@ where
         let name = HeaderName::try_from(name).expect("a header name");
         self.headers
             .insert(name, HeaderValue::try_from(value).expect("a header value"));
+        self
+    }
+
+    /// Connects from `ip`: every request this browser sends carries
+    /// `axum::extract::ConnectInfo(SocketAddr::new(ip, 40000))` in its
+    /// extensions, as a server started with
+    /// `into_make_service_with_connect_info::<SocketAddr>()` adds (without
+    /// the `axum` feature, the plain `SocketAddr`). The gate reads the
+    /// client's address there ([`ClientAddress`](crate::ClientAddress)).
+    /// Default: none, as a service called directly has.
+    ///
+    /// ```
+    /// use std::net::{IpAddr, Ipv6Addr};
+    /// use axum::{Router, routing::get};
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret, TestBrowser};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mailer = CapturingMailer::new();
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), mailer.clone());
+    /// let app = Router::new()
+    ///     .route("/orders/{id}", get(|| async { "your order" }))
+    ///     .route_layer(OtpLayer::new(flow).with_ticket_param("id"));
+    /// TestBrowser::new(app.clone()).open("/orders/42").await; // the first device
+    ///
+    /// let client = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7));
+    /// let mut phone = TestBrowser::new(app).with_mailer(mailer).with_client_address(client);
+    /// assert_eq!(phone.open("/orders/42").await.status(), 401);
+    /// phone.send_email("buyer@example.com").await; // counted against 2001:db8::/64
+    /// assert!(phone.code_for("buyer@example.com").is_some());
+    /// # });
+    /// ```
+    pub fn with_client_address(mut self, ip: IpAddr) -> Self {
+        self.client = Some(SocketAddr::new(ip, 40000));
         self
     }
 
@@ -268,8 +305,10 @@ where
         builder
     }
 
-    /// Sends `request` with the cookies that apply to its path, stores the
-    /// cookies the answer sets, and remembers the page (its URL and CSRF token).
+    /// Sends `request` with the cookies that apply to its path (and the
+    /// client address, [`with_client_address`](TestBrowser::with_client_address)),
+    /// stores the cookies the answer sets, and remembers the page (its URL
+    /// and CSRF token).
     ///
     /// # Panics
     /// When the service fails or its body cannot be read.
@@ -281,6 +320,14 @@ where
                 COOKIE,
                 HeaderValue::try_from(header).expect("cookie octets"),
             );
+        }
+        if let Some(peer) = self.client {
+            #[cfg(feature = "axum")]
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            #[cfg(not(feature = "axum"))]
+            request.extensions_mut().insert(peer);
         }
         let url = request
             .uri()

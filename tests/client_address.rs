@@ -1,0 +1,102 @@
+//! The client's address on the gate's sends: a browser that connects with a
+//! peer address and one without both get their code, and the layer says
+//! once when it sends with no address known. Which address is the client's
+//! (the socket's peer, past trusted proxies) is the table in
+//! `src/gate/client/tests.rs`.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use axum::Router;
+use bytes::Bytes;
+use common::{Harness, Logs};
+use http::header::{CONTENT_TYPE, ORIGIN};
+use http::{Method, StatusCode};
+use http_body_util::Full;
+use tower_otp::{ClientAddress, TestBrowser, TestResponse};
+
+const V4: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
+const V6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7));
+const PROXY: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// Opens `path` (a challenge page) and posts its Send form for `email`,
+/// without following the answer.
+async fn post_send(browser: &mut TestBrowser<Router>, path: &str, email: &str) -> TestResponse {
+    let page = browser.open(path).await;
+    assert_eq!(
+        page.status(),
+        StatusCode::UNAUTHORIZED,
+        "{path}: the challenge"
+    );
+    let token = page.csrf_token().expect("the page's form").to_owned();
+    let email = email.replace('@', "%40");
+    let form = format!("action=send&email={email}&csrf_token={token}");
+    let request = browser
+        .builder(Method::POST, path)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(ORIGIN, "http://tickets.test")
+        .header("sec-fetch-site", "same-origin")
+        .body(Full::<Bytes>::from(form))
+        .expect("a valid request");
+    browser.send(request).await
+}
+
+/// Also the warning of a send with no client address: said once per layer,
+/// and only then. (One test: `tracing` may miss an event whose callsite a
+/// test on another thread registers at the same moment.)
+#[tokio::test]
+async fn a_send_with_a_client_address_and_one_without_both_succeed() {
+    let h = Harness::new();
+    let (logs, _guard) = Logs::capture();
+    let warned = |logs: &Logs| {
+        logs.warnings()
+            .iter()
+            .filter(|line| line.contains("no client address known"))
+            .count()
+    };
+    let cases = [
+        ("v4", Some(V4), "v4@example.com", 0),
+        ("v6", Some(V6), "v6@example.com", 0),
+        ("none", None, "none@example.com", 1),
+        ("again", None, "again@example.com", 1),
+    ];
+    for (ticket, client, email, warnings) in cases {
+        let path = format!("/tickets/{ticket}");
+        h.claim(ticket).await;
+        let mut browser = h.test_browser();
+        if let Some(ip) = client {
+            browser = browser.with_client_address(ip);
+        }
+        let sent = post_send(&mut browser, &path, email).await;
+        assert_eq!(
+            sent.status(),
+            StatusCode::SEE_OTHER,
+            "{ticket}: {}",
+            sent.text()
+        );
+        assert_eq!(sent.header("location"), Some(path.as_str()), "{ticket}");
+        let code = browser.code_for(email).expect("a code was mailed");
+        let verified = browser.enter_code(&code).await;
+        assert!(verified.text().starts_with(common::TICKET_BODY), "{ticket}");
+        assert_eq!(warned(&logs), warnings, "{ticket}: {}", logs.text());
+    }
+    assert!(
+        logs.text().contains("into_make_service_with_connect_info"),
+        "the warning says how to give an address"
+    );
+}
+
+#[tokio::test]
+async fn a_send_behind_a_trusted_proxy_succeeds() {
+    let proxy = ClientAddress::forwarded("x-forwarded-for", ["127.0.0.1"]).expect("valid");
+    let h = Harness::with(|layer| layer.with_client_address(proxy));
+    h.claim("abc").await;
+    let mut browser = h
+        .test_browser()
+        .with_client_address(PROXY)
+        .with_header("x-forwarded-for", "198.51.100.1");
+    let sent = post_send(&mut browser, "/tickets/abc", "buyer@example.com").await;
+    assert_eq!(sent.status(), StatusCode::SEE_OTHER, "{}", sent.text());
+    assert!(browser.code_for("buyer@example.com").is_some());
+}
