@@ -16,7 +16,9 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use tower_otp::store::BindOutcome;
 use tower_otp::ticket::NoTicketSource;
-use tower_otp::{EmailAddress, Flow, Locale, OtpLayer, PathParam, TicketId, VerifiedDevice};
+use tower_otp::{
+    ClientAddress, EmailAddress, Flow, Locale, OtpLayer, PathParam, TicketId, VerifiedDevice,
+};
 
 pub(crate) const SAMPLE_TICKETS: [(&str, &str, &str); 3] = [
     (
@@ -72,14 +74,18 @@ pub(crate) fn configure(layer: OtpLayer<NoTicketSource>) -> OtpLayer<PathParam> 
 /// The demo behind a reverse proxy that terminates TLS (`OTP_PUBLIC_ORIGIN`):
 /// POSTs are checked against `public_origin`, never the `Host` the proxy
 /// sends, and a ticket request the proxy does not say came over HTTPS (a
-/// client on the demo's own port) is redirected there (308).
+/// client on the demo's own port) is redirected there (308). The client's
+/// address is the one a proxy on this machine (loopback) appends to
+/// `X-Forwarded-For`.
 pub(crate) fn behind_proxy(
     layer: OtpLayer<PathParam>,
     public_origin: &str,
 ) -> Result<OtpLayer<PathParam>, tower_otp::ConfigError> {
+    let proxy = ClientAddress::forwarded("x-forwarded-for", ["127.0.0.1", "::1"])?;
     Ok(layer
         .with_public_origin(public_origin)?
-        .with_trusted_forwarded_proto(true))
+        .with_trusted_forwarded_proto(true)
+        .with_client_address(proxy))
 }
 
 /// The site: `/` lists the sample tickets and sells new ones, `POST /buy`

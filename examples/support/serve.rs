@@ -1,15 +1,19 @@
 //! How the demo serves its router: HTTP/1.1 and HTTP/2 through hyper-util's
 //! server builder, with a bound on how long any connection can stay open
 //! without a request in progress, and a graceful shutdown that drains the
-//! requests in flight. `axum::serve` sets none of these bounds.
+//! requests in flight. `axum::serve` sets none of these bounds. Each
+//! request carries its connection's peer as `ConnectInfo<SocketAddr>`, as
+//! `into_make_service_with_connect_info` gives it: the gate's client address.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::Request;
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
@@ -81,9 +85,9 @@ pub(crate) async fn serve(
     let mut connections = tokio::task::JoinSet::new();
     let mut shutdown = pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 // Out of file descriptors, or a connection reset before it
                 // was accepted: keep serving the others.
                 Err(error) => {
@@ -97,7 +101,7 @@ pub(crate) async fn serve(
         };
         connections.spawn(connection(
             builder.clone(),
-            stream,
+            (stream, peer),
             app.clone(),
             bounds,
             stopping.clone(),
@@ -115,7 +119,7 @@ pub(crate) async fn serve(
 /// when `stopping` turns true, after its requests in flight.
 async fn connection(
     builder: Arc<Builder<TokioExecutor>>,
-    stream: tokio::net::TcpStream,
+    (stream, peer): (tokio::net::TcpStream, SocketAddr),
     app: Router,
     bounds: Bounds,
     mut stopping: watch::Receiver<bool>,
@@ -124,21 +128,23 @@ async fn connection(
     // or dropped.
     let (busy, mut in_progress) = watch::channel(0usize);
     let busy = Arc::new(busy);
-    let service = TowerToHyperService::new(tower::service_fn(move |request: Request<Incoming>| {
-        let busy = busy.clone();
-        busy.send_modify(|n| *n += 1);
-        let guard = Busy(busy);
-        let app = app.clone();
-        async move {
-            let response = app.oneshot(request).await?;
-            Ok::<_, std::convert::Infallible>(response.map(|body| {
-                Body::new(body.map_frame(move |frame| {
-                    let _ = &guard;
-                    frame
+    let service =
+        TowerToHyperService::new(tower::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let busy = busy.clone();
+            busy.send_modify(|n| *n += 1);
+            let guard = Busy(busy);
+            let app = app.clone();
+            async move {
+                let response = app.oneshot(request).await?;
+                Ok::<_, std::convert::Infallible>(response.map(|body| {
+                    Body::new(body.map_frame(move |frame| {
+                        let _ = &guard;
+                        frame
+                    }))
                 }))
-            }))
-        }
-    }));
+            }
+        }));
     let mut conn = pin!(builder.serve_connection(TokioIo::new(stream), service));
     let mut idle_until = Some(Instant::now() + bounds.first_request);
     let ended = loop {
