@@ -35,6 +35,16 @@ pub enum OtpEvent {
         /// Which limit refused it.
         budget: SendBudget,
     },
+    /// A first-device claim of an id no validator vouched for was refused
+    /// by a limit: the browser gets the challenge instead.
+    ClaimThrottled {
+        /// The ticket.
+        ticket: TicketKey,
+        /// When the client may claim again.
+        retry_at: Timestamp,
+        /// Which limit refused it.
+        budget: SendBudget,
+    },
     /// The mailer failed; the code was withdrawn.
     MailFailed {
         /// The ticket.
@@ -144,6 +154,18 @@ impl OtpEvent {
                     retry_at = retry_at.as_secs(),
                     budget = budget.as_str(),
                     "send throttled"
+                );
+            }
+            OtpEvent::ClaimThrottled {
+                ticket,
+                retry_at,
+                budget,
+            } => {
+                tracing::info!(
+                    ticket = ticket.label(),
+                    retry_at = retry_at.as_secs(),
+                    budget = budget.as_str(),
+                    "first-device claim throttled"
                 );
             }
             OtpEvent::MailFailed { ticket } => {

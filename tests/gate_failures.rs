@@ -12,9 +12,9 @@ use common::{Browser, FailingStore, Harness, Reply, stable};
 use http::{Method, StatusCode};
 use serde_json::json;
 use tower_otp::store::{
-    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
-    RebindOutcome, RestartOutcome, StateChange, StateRead, TicketSnapshot, UnbindOutcome,
-    VerifyOutcome, VerifyRequest,
+    BindOutcome, BindRequest, ClaimOutcome, ClaimRequest, IssueOutcome, IssueRequest,
+    LockoutCleared, Policy, RebindOutcome, RestartOutcome, StateChange, StateRead, TicketSnapshot,
+    UnbindOutcome, VerifyOutcome, VerifyRequest,
 };
 use tower_otp::store::{Store, StoreError};
 use tower_otp::{ChallengeState, MemoryStore, Revocation, Secret, TicketKey, Timestamp};
@@ -264,14 +264,9 @@ impl Store for FlakyStore {
     ) -> Result<TicketSnapshot, StoreError> {
         self.inner.load(ticket, now, policy).await
     }
-    async fn claim_first_device(
-        &self,
-        ticket: &TicketKey,
-        now: Timestamp,
-        policy: &Policy,
-    ) -> Result<ClaimOutcome, StoreError> {
+    async fn claim_first_device(&self, r: &ClaimRequest<'_>) -> Result<ClaimOutcome, StoreError> {
         check(&self.fail_claim)?;
-        self.inner.claim_first_device(ticket, now, policy).await
+        self.inner.claim_first_device(r).await
     }
     async fn bind(&self, r: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
         self.inner.bind(r).await

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use tower_otp::metrics::names;
 use tower_otp::store::{
-    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
-    RebindOutcome, RestartOutcome, StateChange, StateRead, Store, StoreError, TicketSnapshot,
-    UnbindOutcome, VerifyOutcome, VerifyRequest,
+    BindOutcome, BindRequest, ClaimOutcome, ClaimRequest, IssueOutcome, IssueRequest,
+    LockoutCleared, Policy, RebindOutcome, RestartOutcome, StateChange, StateRead, Store,
+    StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome, VerifyRequest,
 };
 use tower_otp::{
     CapturingMailer, Flow, Locale, ManualClock, MemoryStore, Secret, SendRequest, TicketId,
@@ -198,12 +198,7 @@ impl Store for Down {
     ) -> Result<TicketSnapshot, StoreError> {
         down()
     }
-    async fn claim_first_device(
-        &self,
-        _: &TicketKey,
-        _: Timestamp,
-        _: &Policy,
-    ) -> Result<ClaimOutcome, StoreError> {
+    async fn claim_first_device(&self, _: &ClaimRequest<'_>) -> Result<ClaimOutcome, StoreError> {
         down()
     }
     async fn bind(&self, _: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {

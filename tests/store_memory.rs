@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tower_otp::store::conformance::{Instances, random_address, random_code, random_ticket};
 use tower_otp::store::{
-    BindRequest, IssueOutcome, IssueRequest, Policy, RestartOutcome, Store, VerifyOutcome,
-    VerifyRequest,
+    BindRequest, ClaimRequest, IssueOutcome, IssueRequest, Policy, RestartOutcome, Store,
+    VerifyOutcome, VerifyRequest,
 };
 use tower_otp::{EmailAddress, MemoryStore, TicketKey, Timestamp};
 
@@ -69,7 +69,7 @@ async fn sweep_drops_expired_challenges_but_keeps_long_lived_facts() {
     // A claimed ticket with a failed attempt (the consecutive count is long-lived).
     let claimed = random_ticket();
     store
-        .claim_first_device(&claimed, t(0), &policy)
+        .claim_first_device(&ClaimRequest::new(&claimed, t(0), &policy))
         .await
         .unwrap();
     issue(&store, &claimed, t(0)).await;
@@ -274,7 +274,7 @@ fn memory_probe() {
         for (ticket, (address, key), code) in &records {
             if kind == "bound" {
                 store
-                    .claim_first_device(ticket, t(1), &policy)
+                    .claim_first_device(&ClaimRequest::new(ticket, t(1), &policy))
                     .await
                     .unwrap();
                 store
@@ -362,13 +362,13 @@ async fn unbound_claims_lapse_and_are_swept() {
     const N: usize = 10_000;
     for _ in 0..N {
         store
-            .claim_first_device(&random_ticket(), t(0), &policy)
+            .claim_first_device(&ClaimRequest::new(&random_ticket(), t(0), &policy))
             .await
             .unwrap();
     }
     let bound = random_ticket();
     store
-        .claim_first_device(&bound, t(0), &policy)
+        .claim_first_device(&ClaimRequest::new(&bound, t(0), &policy))
         .await
         .unwrap();
     let taro = EmailAddress::parse("taro@example.com").unwrap();

@@ -20,7 +20,7 @@ use http::StatusCode;
 use lockout::lock_out;
 use sql_support::{Guarded, PrivatePostgres, Schema, pg_handles, pg_url};
 use tower_otp::store::conformance::{Instances, random_address, random_code, random_ticket};
-use tower_otp::store::{BindRequest, IssueOutcome, IssueRequest, Policy, Store};
+use tower_otp::store::{BindRequest, ClaimRequest, IssueOutcome, IssueRequest, Policy, Store};
 use tower_otp::{
     CapturingMailer, Clock, EmailAddress, Flow, ManualClock, OtpLayer, PostgresStore, Secret,
     Timestamp,
@@ -59,7 +59,11 @@ async fn migrations_are_explicit_idempotent_and_concurrent() {
     let error = store.ensure_migrated().await.unwrap_err();
     assert!(error.to_string().contains("migrate()"), "{error}");
     let error = store
-        .claim_first_device(&random_ticket(), t(0), &Policy::default())
+        .claim_first_device(&ClaimRequest::new(
+            &random_ticket(),
+            t(0),
+            &Policy::default(),
+        ))
         .await
         .unwrap_err();
     assert!(error.to_string().contains("migrate()"), "{error}");
@@ -142,7 +146,7 @@ async fn operations_that_change_nothing_create_no_row() {
     }
     assert_eq!(count(&store, &schema, "otp_tickets").await, 0);
     store
-        .claim_first_device(&random_ticket(), t(0), &policy)
+        .claim_first_device(&ClaimRequest::new(&random_ticket(), t(0), &policy))
         .await
         .unwrap();
     assert_eq!(count(&store, &schema, "otp_tickets").await, 1);
@@ -383,13 +387,13 @@ async fn unbound_claims_are_swept_after_their_lifetime() {
     const N: i64 = 500;
     for _ in 0..N {
         store
-            .claim_first_device(&random_ticket(), t(0), &policy)
+            .claim_first_device(&ClaimRequest::new(&random_ticket(), t(0), &policy))
             .await
             .unwrap();
     }
     let bound = random_ticket();
     store
-        .claim_first_device(&bound, t(0), &policy)
+        .claim_first_device(&ClaimRequest::new(&bound, t(0), &policy))
         .await
         .unwrap();
     store

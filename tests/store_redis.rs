@@ -20,8 +20,8 @@ use redis_support::{PrivateRedis, cluster_store, cluster_urls, single_store, sin
 use tower_otp::redis::{self, AsyncCommands};
 use tower_otp::store::conformance::{Instances, random_address, random_code, random_ticket};
 use tower_otp::store::{
-    BindRequest, IssueOutcome, IssueRequest, Policy, Store, TicketSnapshot, VerifyOutcome,
-    VerifyRequest,
+    BindRequest, ClaimRequest, IssueOutcome, IssueRequest, Policy, Store, TicketSnapshot,
+    VerifyOutcome, VerifyRequest,
 };
 use tower_otp::{EmailAddress, RedisStore, TicketKey, Timestamp};
 
@@ -261,7 +261,7 @@ async fn one_round_trip_per_operation() {
             0 => drop(store.load(&ticket, t0, &policy).await.unwrap()),
             1 => drop(
                 store
-                    .claim_first_device(&ticket, t0, &policy)
+                    .claim_first_device(&ClaimRequest::new(&ticket, t0, &policy))
                     .await
                     .unwrap(),
             ),
@@ -444,7 +444,7 @@ async fn memory_per_record() {
     for _ in 0..N {
         let ticket = random_ticket();
         store
-            .claim_first_device(&ticket, t0, &Policy::default())
+            .claim_first_device(&ClaimRequest::new(&ticket, t0, &Policy::default()))
             .await
             .unwrap();
         store
@@ -511,7 +511,7 @@ async fn unbound_claims_expire() {
 
     let claimed = random_ticket();
     store
-        .claim_first_device(&claimed, now(), &policy)
+        .claim_first_device(&ClaimRequest::new(&claimed, now(), &policy))
         .await
         .unwrap();
     let ttl: i64 = redis.pttl(record(&claimed)).await.unwrap();
@@ -519,7 +519,7 @@ async fn unbound_claims_expire() {
 
     let bound = random_ticket();
     store
-        .claim_first_device(&bound, now(), &policy)
+        .claim_first_device(&ClaimRequest::new(&bound, now(), &policy))
         .await
         .unwrap();
     store
@@ -535,7 +535,7 @@ async fn unbound_claims_expire() {
 
     let revoked = random_ticket();
     store
-        .claim_first_device(&revoked, now(), &policy)
+        .claim_first_device(&ClaimRequest::new(&revoked, now(), &policy))
         .await
         .unwrap();
     store.revoke_devices(&revoked).await.unwrap();
@@ -546,7 +546,10 @@ async fn unbound_claims_expire() {
     let ttl: i64 = {
         let t = random_ticket();
         store.revoke_devices(&t).await.unwrap();
-        store.claim_first_device(&t, now(), &policy).await.unwrap();
+        store
+            .claim_first_device(&ClaimRequest::new(&t, now(), &policy))
+            .await
+            .unwrap();
         redis.pttl(record(&t)).await.unwrap()
     };
     assert_eq!(ttl, -1);
@@ -573,7 +576,7 @@ async fn unbound_claims_expire() {
     for _ in 0..N {
         let ticket = random_ticket();
         store
-            .claim_first_device(&ticket, now(), &policy)
+            .claim_first_device(&ClaimRequest::new(&ticket, now(), &policy))
             .await
             .unwrap();
     }

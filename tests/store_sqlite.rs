@@ -19,7 +19,8 @@ use lockout::lock_out;
 use sql_support::{Guarded, sqlite_at, sqlite_handles, temp_db};
 use tower_otp::store::conformance::{Instances, random_address, random_code, random_ticket};
 use tower_otp::store::{
-    BindRequest, IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome, VerifyRequest,
+    BindRequest, ClaimRequest, IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome,
+    VerifyRequest,
 };
 use tower_otp::{Clock, EmailAddress, Secret, SqliteStore, Timestamp};
 
@@ -212,7 +213,7 @@ async fn the_store_sweeps_by_itself_as_time_passes() {
     assert_eq!(count(&path, "otp_addresses").await, 2);
     // Hours later, any write starts a sweep (it runs after the call returns).
     store
-        .claim_first_device(&random_ticket(), t(0), &policy)
+        .claim_first_device(&ClaimRequest::new(&random_ticket(), t(0), &policy))
         .await
         .unwrap();
     let other = random_ticket();
@@ -359,14 +360,14 @@ async fn unbound_claims_are_swept_after_their_lifetime() {
     const N: i64 = 2_000;
     for _ in 0..N {
         store
-            .claim_first_device(&random_ticket(), t(0), &policy)
+            .claim_first_device(&ClaimRequest::new(&random_ticket(), t(0), &policy))
             .await
             .unwrap();
     }
     let bound = random_ticket();
     let taro = EmailAddress::parse("taro@example.com").unwrap();
     store
-        .claim_first_device(&bound, t(0), &policy)
+        .claim_first_device(&ClaimRequest::new(&bound, t(0), &policy))
         .await
         .unwrap();
     store

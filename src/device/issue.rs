@@ -1,5 +1,7 @@
 //! Issuing device tokens, with `jsonwebtoken`.
 
+use std::time::Duration;
+
 use super::claims::{DeviceId, IssuedToken, OutClaims, from_secs};
 use super::keyring::token_header;
 use super::tokens::DeviceTokens;
@@ -24,11 +26,35 @@ impl DeviceTokens {
     /// assert_ne!(a.device_id, b.device_id);
     /// ```
     pub fn issue(&self, ticket: &TicketKey, generation: u64, now: Timestamp) -> IssuedToken {
+        self.issue_within(ticket, generation, now, self.lifetime())
+    }
+
+    /// [`issue`](Self::issue), for at most `lifetime` (never longer than
+    /// [`lifetime`](Self::lifetime)): a device whose trust lapses sooner
+    /// gets a token that does too.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tower_otp::{KeyRing, Secret, TicketKey, Timestamp};
+    /// # use tower_otp::device::DeviceTokens;
+    /// let tokens = DeviceTokens::new(KeyRing::derived(&Secret::random()));
+    /// let ticket = TicketKey::from_bytes([1; 16]);
+    /// let day = Duration::from_secs(86_400);
+    /// let issued = tokens.issue_within(&ticket, 0, Timestamp::from_millis(0), day);
+    /// assert_eq!(issued.expires_at, Timestamp::from_millis(86_400_000));
+    /// ```
+    pub fn issue_within(
+        &self,
+        ticket: &TicketKey,
+        generation: u64,
+        now: Timestamp,
+        lifetime: Duration,
+    ) -> IssuedToken {
         let inner = &*self.inner;
         let device_id = DeviceId::random();
         let jti = device_id.to_string();
         let iat = now.as_secs();
-        let exp = iat.saturating_add(inner.lifetime);
+        let exp = iat.saturating_add(lifetime.as_secs().min(inner.lifetime));
         let claims = OutClaims {
             iss: &inner.issuer,
             aud: &inner.audience,

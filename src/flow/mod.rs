@@ -23,8 +23,9 @@ use crate::locale::Locale;
 use crate::mail::{MailKind, Mailer, OtpMail};
 use crate::secret::Secret;
 use crate::store::{
-    AddressKey, BindOutcome, BindRequest, ClaimOutcome, CounterKeys, IssueOutcome, IssueRequest,
-    RestartOutcome, SendBudget, Store, StoreError, TicketSnapshot, VerifyOutcome, VerifyRequest,
+    AddressKey, BindOutcome, BindRequest, ClaimOutcome, ClaimRequest, CounterKeys, IssueOutcome,
+    IssueRequest, RestartOutcome, SendBudget, Store, StoreError, TicketSnapshot, VerifyOutcome,
+    VerifyRequest,
 };
 use crate::ticket::{TicketId, TicketKey};
 
@@ -385,6 +386,15 @@ impl Flow {
         &self.inner.device_keys
     }
 
+    /// The key of `ip`'s client counter (its IPv4 address, or its IPv6 /64).
+    fn client_key(&self, ip: IpAddr) -> AddressKey {
+        let (network, len) = client_network(ip);
+        let full = self.inner.keys.address.sign(&[b"client", &network[..len]]);
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&full[..16]);
+        AddressKey::from_bytes(bytes)
+    }
+
     /// The keys of the send counters for `address` asked for by `client`:
     /// its normalised mailbox ([`EmailAddress::mailbox`]) for strangers and
     /// for its owner, its domain (unless the provider's spellings are all
@@ -403,10 +413,7 @@ impl Flow {
             key(&[b"domain", address.mailbox_domain().as_bytes()]),
             key(&[b"site"]),
         )
-        .with_client(client.map(|ip| {
-            let (network, len) = client_network(ip);
-            key(&[b"client", &network[..len]])
-        }));
+        .with_client(client.map(|ip| self.client_key(ip)));
         if address.spellings_known() {
             keys.without_domain()
         } else {
@@ -559,21 +566,47 @@ impl Flow {
     /// generation for its device token, or `None` if the ticket was claimed
     /// or bound already.
     ///
+    /// The ticket is taken as one the application vouches for: its claim
+    /// lasts the [claim lifetime](Limits::with_claim_lifetime).
+    ///
     /// # Errors
     /// The store's error.
     pub async fn claim_first_device(&self, ticket: &TicketKey) -> Result<Option<u64>, StoreError> {
-        let policy = self.inner.limits.policy();
-        match self
-            .inner
-            .store
-            .claim_first_device(ticket, self.now(), policy)
-            .await?
-        {
+        let now = self.now();
+        let request = ClaimRequest::new(ticket, now, self.inner.limits.policy());
+        self.claim(&request).await
+    }
+
+    /// [`claim_first_device`](Self::claim_first_device) for a ticket id no
+    /// validator vouched for, asked by `client`: the claim lapses sooner and
+    /// counts against the client's budget of such claims (refused at it:
+    /// `None`, as for a claimed ticket).
+    pub(crate) async fn claim_unvouched(
+        &self,
+        ticket: &TicketKey,
+        client: Option<IpAddr>,
+    ) -> Result<Option<u64>, StoreError> {
+        let now = self.now();
+        let request = ClaimRequest::new(ticket, now, self.inner.limits.policy())
+            .unvouched(client.map(|ip| self.client_key(ip)));
+        self.claim(&request).await
+    }
+
+    async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Option<u64>, StoreError> {
+        match self.inner.store.claim_first_device(request).await? {
             ClaimOutcome::Claimed { generation } => {
-                self.inner
-                    .events
-                    .emit(OtpEvent::FirstDeviceClaimed { ticket: *ticket });
+                self.inner.events.emit(OtpEvent::FirstDeviceClaimed {
+                    ticket: *request.ticket,
+                });
                 Ok(Some(generation))
+            }
+            ClaimOutcome::Throttled { retry_at } => {
+                self.inner.events.emit(OtpEvent::ClaimThrottled {
+                    ticket: *request.ticket,
+                    retry_at,
+                    budget: SendBudget::Client,
+                });
+                Ok(None)
             }
             _ => Ok(None),
         }

@@ -22,9 +22,10 @@ use crate::flow::Flow;
 use crate::flow::keys::Keys;
 use crate::secret::Secret;
 use crate::store::{
-    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
-    RebindOutcome, RestartOutcome, StateChange, StateFingerprint, StateRead, StateRecord, Store,
-    StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome, VerifyRequest,
+    BindOutcome, BindRequest, ClaimOutcome, ClaimRequest, IssueOutcome, IssueRequest,
+    LockoutCleared, Policy, RebindOutcome, RestartOutcome, StateChange, StateFingerprint,
+    StateRead, StateRecord, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
+    VerifyRequest,
 };
 use crate::ticket::TicketKey;
 
@@ -297,15 +298,13 @@ impl Store for CheckedStore {
     }
     async fn claim_first_device(
         &self,
-        ticket: &TicketKey,
-        now: Timestamp,
-        policy: &Policy,
+        request: &ClaimRequest<'_>,
     ) -> Result<ClaimOutcome, StoreError> {
         let store = self.ready().await?;
         if self.watch.first_devices_held() {
             return Ok(ClaimOutcome::Refused);
         }
-        store.claim_first_device(ticket, now, policy).await
+        store.claim_first_device(request).await
     }
     async fn bind(&self, request: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
         self.ready().await?.bind(request).await

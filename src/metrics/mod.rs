@@ -13,6 +13,7 @@
 //! | Name | Kind | Labels | What |
 //! |---|---|---|---|
 //! | `tower_otp_first_device_claims_total` | counter | | first devices trusted |
+//! | `tower_otp_claims_throttled_total` | counter | `budget` | first-device claims of ids no validator vouched for, refused by a limit (`client`) |
 //! | `tower_otp_codes_sent_total` | counter | | codes handed to the mailer |
 //! | `tower_otp_sends_throttled_total` | counter | `budget` | sends refused by a limit: `ticket` (its cooldown or its sends per hour), `owner`, `mailbox`, `domain`, `site`, `client` (see [`SendBudget`](crate::store::SendBudget)) |
 //! | `tower_otp_verifications_total` | counter | `outcome` | code entries: `verified`; `wrong` (counted against the round); refused uncounted: `expired`, `no_code`, `exhausted`, `locked`, `invalid` (not a code) |
@@ -50,6 +51,8 @@ use crate::events::OtpEvent;
 pub mod names {
     /// Counter: first devices trusted.
     pub const FIRST_DEVICE_CLAIMS: &str = "tower_otp_first_device_claims_total";
+    /// Counter, label `budget`: unvouched first-device claims refused by a limit.
+    pub const CLAIMS_THROTTLED: &str = "tower_otp_claims_throttled_total";
     /// Counter: codes handed to the mailer.
     pub const CODES_SENT: &str = "tower_otp_codes_sent_total";
     /// Counter, label `budget`: sends refused by a limit.
@@ -80,6 +83,10 @@ pub mod names {
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_histogram};
     describe_counter!(names::FIRST_DEVICE_CLAIMS, "First devices trusted.");
+    describe_counter!(
+        names::CLAIMS_THROTTLED,
+        "Unvouched first-device claims refused by a limit, by budget."
+    );
     describe_counter!(names::CODES_SENT, "Codes handed to the mailer.");
     describe_counter!(
         names::SENDS_THROTTLED,
@@ -113,6 +120,9 @@ pub(crate) fn record(event: &OtpEvent) {
     match event {
         OtpEvent::FirstDeviceClaimed { .. } => counter!(names::FIRST_DEVICE_CLAIMS).increment(1),
         OtpEvent::CodeSent { .. } => counter!(names::CODES_SENT).increment(1),
+        OtpEvent::ClaimThrottled { budget, .. } => {
+            counter!(names::CLAIMS_THROTTLED, "budget" => budget.as_str()).increment(1);
+        }
         OtpEvent::SendThrottled { budget, .. } => {
             counter!(names::SENDS_THROTTLED, "budget" => budget.as_str()).increment(1);
         }

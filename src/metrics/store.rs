@@ -5,9 +5,9 @@ use async_trait::async_trait;
 use super::{names, timed};
 use crate::clock::Timestamp;
 use crate::store::{
-    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
-    RebindOutcome, RestartOutcome, StateChange, StateRead, Store, StoreError, TicketSnapshot,
-    UnbindOutcome, VerifyOutcome, VerifyRequest,
+    BindOutcome, BindRequest, ClaimOutcome, ClaimRequest, IssueOutcome, IssueRequest,
+    LockoutCleared, Policy, RebindOutcome, RestartOutcome, StateChange, StateRead, Store,
+    StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome, VerifyRequest,
 };
 use crate::ticket::TicketKey;
 
@@ -33,15 +33,9 @@ impl<S: Store> Store for MeteredStore<S> {
     }
     async fn claim_first_device(
         &self,
-        ticket: &TicketKey,
-        now: Timestamp,
-        policy: &Policy,
+        request: &ClaimRequest<'_>,
     ) -> Result<ClaimOutcome, StoreError> {
-        op(
-            "claim_first_device",
-            self.0.claim_first_device(ticket, now, policy),
-        )
-        .await
+        op("claim_first_device", self.0.claim_first_device(request)).await
     }
     async fn bind(&self, request: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
         op("bind", self.0.bind(request)).await

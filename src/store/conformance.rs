@@ -54,8 +54,8 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::Barrier;
 
 use super::{
-    AddressKey, BindOutcome, BindRequest, ClaimOutcome, CounterKeys, IssueOutcome, IssueRequest,
-    LockoutCleared, Policy, RebindOutcome, RestartOutcome, SendBudget, StateChange,
+    AddressKey, BindOutcome, BindRequest, ClaimOutcome, ClaimRequest, CounterKeys, IssueOutcome,
+    IssueRequest, LockoutCleared, Policy, RebindOutcome, RestartOutcome, SendBudget, StateChange,
     StateFingerprint, StateRecord, Store, TicketSnapshot, UnbindOutcome, VerifyOutcome,
     VerifyRequest,
 };
@@ -337,6 +337,7 @@ macro_rules! __store_conformance_checks {
             clear_lockout_ends_it
             client_budget_spans_tickets
             domain_without_budget_is_not_counted
+            unvouched_claims_count_per_client
             forget_deletes_the_ticket
             state_record_written_once
         }
@@ -408,7 +409,7 @@ impl<'a> Ctx<'a> {
 
     async fn claim(&self, t: &TicketKey) -> ClaimOutcome {
         self.store()
-            .claim_first_device(t, self.at(0), &self.policy)
+            .claim_first_device(&ClaimRequest::new(t, self.at(0), &self.policy))
             .await
             .expect("claim_first_device")
     }
@@ -1372,7 +1373,7 @@ pub async fn race_claims(instances: &Instances) {
             let policy = policy.clone();
             async move {
                 store
-                    .claim_first_device(&t, now, &policy)
+                    .claim_first_device(&ClaimRequest::new(&t, now, &policy))
                     .await
                     .expect("claim")
             }
@@ -1686,13 +1687,19 @@ pub async fn claim_lapses_while_unbound(instances: &Instances) {
     assert_eq!(cx.claim(&t).await, ClaimOutcome::Claimed { generation: 0 });
     let last = cx.at(0) + life - Duration::from_millis(1);
     assert!(cx.load(&t, last).await.claimed);
-    let refused = cx.store().claim_first_device(&t, last, &cx.policy).await;
+    let refused = cx
+        .store()
+        .claim_first_device(&ClaimRequest::new(&t, last, &cx.policy))
+        .await;
     assert_eq!(refused.expect("claim"), ClaimOutcome::Refused);
     assert_eq!(cx.load(&t, last).await.claim_until, Some(cx.at(0) + life));
     let lapsed = cx.at(0) + life;
     let s = cx.load(&t, lapsed).await;
     assert!(!s.claimed && s.claim_until.is_none());
-    let again = cx.store().claim_first_device(&t, lapsed, &cx.policy).await;
+    let again = cx
+        .store()
+        .claim_first_device(&ClaimRequest::new(&t, lapsed, &cx.policy))
+        .await;
     assert_eq!(
         again.expect("claim"),
         ClaimOutcome::Claimed { generation: 0 }
@@ -2081,6 +2088,75 @@ pub async fn client_budget_spans_tickets(instances: &Instances) {
     // The client's count frees up as its sends leave the window.
     cx.issue_ok(&random_ticket(), &from(addr(), client), cx.at(3600))
         .await;
+}
+
+/// A claim of an id no validator vouched for lasts
+/// `unvouched_claim_lifetime`, and counts against its client's budget of such
+/// claims: at the cap it is refused (`Throttled`), claiming and counting
+/// nothing; a refused claim (already claimed) counts nothing; vouched claims
+/// and claims of unknown clients are not counted.
+pub async fn unvouched_claims_count_per_client(instances: &Instances) {
+    let cx = Ctx::new(instances).with_policy(|p| p.unvouched_claims_per_client = 2);
+    let client = AddressKey::from_bytes(rand::random());
+    let claim = |t: TicketKey, at: u64, client: Option<AddressKey>, vouched: bool| {
+        let cx = &cx;
+        async move {
+            let request = ClaimRequest::new(&t, cx.at(at), &cx.policy);
+            let request = if vouched {
+                request
+            } else {
+                request.unvouched(client)
+            };
+            cx.store()
+                .claim_first_device(&request)
+                .await
+                .expect("claim_first_device")
+        }
+    };
+    let first = random_ticket();
+    assert_eq!(
+        claim(first, 0, Some(client), false).await,
+        ClaimOutcome::Claimed { generation: 0 }
+    );
+    let s = cx.load(&first, cx.at(1)).await;
+    assert_eq!(s.claim_until, Some(cx.at(86_400)), "a day, not thirty");
+    assert_eq!(
+        claim(first, 1, Some(client), false).await,
+        ClaimOutcome::Refused
+    );
+    assert!(matches!(
+        claim(random_ticket(), 2, Some(client), false).await,
+        ClaimOutcome::Claimed { .. }
+    ));
+    let third = random_ticket();
+    assert_eq!(
+        claim(third, 3, Some(client), false).await,
+        ClaimOutcome::Throttled {
+            retry_at: cx.at(3600)
+        }
+    );
+    assert!(!cx.load(&third, cx.at(4)).await.claimed, "nothing claimed");
+    // Vouched claims and unknown clients are not counted, nor refused.
+    assert!(matches!(
+        claim(random_ticket(), 5, Some(client), true).await,
+        ClaimOutcome::Claimed { .. }
+    ));
+    assert!(matches!(
+        claim(random_ticket(), 6, None, false).await,
+        ClaimOutcome::Claimed { .. }
+    ));
+    // Another client is not refused; the window moves on.
+    let other = AddressKey::from_bytes(rand::random());
+    assert!(matches!(
+        claim(random_ticket(), 7, Some(other), false).await,
+        ClaimOutcome::Claimed { .. }
+    ));
+    assert!(matches!(
+        claim(third, 3600, Some(client), false).await,
+        ClaimOutcome::Claimed { .. }
+    ));
+    // The short claim lapses: the ticket is unclaimed again.
+    assert!(!cx.load(&first, cx.at(86_400)).await.claimed);
 }
 
 /// A domain without a budget (`CounterKeys::without_domain`) counts

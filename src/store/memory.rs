@@ -19,9 +19,9 @@ use async_trait::async_trait;
 
 use super::rules::{self, AddressSends, TicketRecord};
 use super::{
-    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
-    RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
-    VerifyRequest,
+    BindOutcome, BindRequest, ClaimOutcome, ClaimRequest, IssueOutcome, IssueRequest,
+    LockoutCleared, Policy, RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot,
+    UnbindOutcome, VerifyOutcome, VerifyRequest,
 };
 use super::{StateChange, StateRead, StateRecord};
 use crate::clock::Timestamp;
@@ -352,13 +352,26 @@ impl Store for MemoryStore {
 
     async fn claim_first_device(
         &self,
-        ticket: &TicketKey,
-        now: Timestamp,
-        policy: &Policy,
+        request: &ClaimRequest<'_>,
     ) -> Result<ClaimOutcome, StoreError> {
-        Ok(self
-            .ticket_shard(ticket, Some(now))
-            .update(ticket, |t| rules::claim(t, now, policy)))
+        let mut shard = self.ticket_shard(request.ticket, Some(request.now));
+        Ok(match request.counter() {
+            None => shard.update(request.ticket, |t| rules::claim(t, None, request)),
+            Some((key, _)) => {
+                // The ticket's shard, then the counter's: no operation takes
+                // a ticket's lock while holding a counter's.
+                let mut counters = lock(&self.addresses[self.shard_index(key.as_bytes())]);
+                counters.maybe_sweep(request.now);
+                let mut counter = counters.map.remove(key.as_bytes()).unwrap_or_default();
+                let out = shard.update(request.ticket, |t| {
+                    rules::claim(t, Some(&mut counter), request)
+                });
+                if !counter.is_empty() {
+                    counters.map.insert(*key.as_bytes(), counter);
+                }
+                out
+            }
+        })
     }
 
     async fn bind(&self, request: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {

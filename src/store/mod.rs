@@ -192,6 +192,13 @@ pub struct Policy {
     /// How long a first-device claim lasts while the ticket is unbound and
     /// no device was verified (a bound ticket never expires).
     pub claim_lifetime: Duration,
+    /// How long a claim of an id no validator vouched for lasts while the
+    /// ticket stays unbound: anyone can make up such ids, so what nothing
+    /// follows is forgotten soon.
+    pub unvouched_claim_lifetime: Duration,
+    /// Claims of ids no validator vouched for, per client per window (0: no
+    /// such budget).
+    pub unvouched_claims_per_client: u32,
 }
 
 impl Default for Policy {
@@ -200,7 +207,8 @@ impl Default for Policy {
     /// at most 5 sends per ticket and 10 per mailbox per hour (owner and
     /// strangers counted apart), 100 per domain per hour through unbound
     /// tickets, no site-wide budget, 4 per client per hour, first-device
-    /// claims kept 30 days.
+    /// claims kept 30 days (a day for ids no validator vouched for, of
+    /// which a client may claim 30 an hour).
     fn default() -> Self {
         Self {
             // The seed: a code is valid for 5 minutes (NIST allows up to 10).
@@ -236,6 +244,12 @@ impl Default for Policy {
             // The default device cookie lifetime: a first device's cookie
             // does not outlive its claim.
             claim_lifetime: Duration::from_secs(30 * 24 * 60 * 60),
+            // A made-up id's claim is gone the next day; a first device that
+            // comes back later is trusted again if no one else came first.
+            unvouched_claim_lifetime: Duration::from_secs(24 * 60 * 60),
+            // Far above what one household opens in an hour, far below a
+            // script's thousands.
+            unvouched_claims_per_client: 30,
         }
     }
 }
@@ -369,6 +383,80 @@ pub enum ClaimOutcome {
     },
     /// The ticket was already claimed or is bound: no trust on first use.
     Refused,
+    /// The client's budget of unvouched claims is spent: nothing was
+    /// claimed or counted.
+    Throttled {
+        /// When the client may claim again.
+        retry_at: Timestamp,
+    },
+}
+
+/// A request to claim the first device ([`Store::claim_first_device`]).
+///
+/// ```
+/// use tower_otp::store::{AddressKey, ClaimRequest, Policy};
+/// use tower_otp::{TicketKey, Timestamp};
+///
+/// let (ticket, policy) = (TicketKey::from_bytes([7; 16]), Policy::default());
+/// let request = ClaimRequest::new(&ticket, Timestamp::from_millis(0), &policy);
+/// assert!(request.vouched);
+/// let client = AddressKey::from_bytes([1; 16]);
+/// let request = request.unvouched(Some(client));
+/// assert_eq!((request.vouched, request.client), (false, Some(client)));
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct ClaimRequest<'a> {
+    /// The ticket.
+    pub ticket: &'a TicketKey,
+    /// The current time.
+    pub now: Timestamp,
+    /// The limits.
+    pub policy: &'a Policy,
+    /// The application vouched for the ticket id (a validator accepted it,
+    /// or the application itself asked).
+    pub vouched: bool,
+    /// The counter of the client asking, when the id is not vouched for
+    /// and the client is known.
+    pub client: Option<AddressKey>,
+}
+
+impl<'a> ClaimRequest<'a> {
+    /// A claim of a vouched-for id.
+    pub fn new(ticket: &'a TicketKey, now: Timestamp, policy: &'a Policy) -> Self {
+        Self {
+            ticket,
+            now,
+            policy,
+            vouched: true,
+            client: None,
+        }
+    }
+
+    /// A claim of an id no validator vouched for, asked by `client`.
+    pub fn unvouched(mut self, client: Option<AddressKey>) -> Self {
+        self.vouched = false;
+        self.client = client;
+        self
+    }
+
+    /// How long the claim lasts while the ticket stays unbound.
+    pub fn lifetime(&self) -> Duration {
+        if self.vouched {
+            self.policy.claim_lifetime
+        } else {
+            self.policy.unvouched_claim_lifetime
+        }
+    }
+
+    /// The client's counter and its cap, when this claim is counted.
+    pub fn counter(&self) -> Option<(AddressKey, u32)> {
+        let cap = self.policy.unvouched_claims_per_client;
+        match self.client {
+            Some(key) if !self.vouched && cap > 0 => Some((key, cap)),
+            _ => None,
+        }
+    }
 }
 
 /// A request to bind an address ([`Store::bind`], [`Store::rebind`]).
@@ -684,8 +772,8 @@ impl StoreError {
 /// use std::sync::atomic::{AtomicU64, Ordering};
 ///
 /// use tower_otp::store::{
-///     BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
-///     RebindOutcome, RestartOutcome, StateChange, StateRead, Store, StoreError, TicketSnapshot,
+///     BindOutcome, BindRequest, ClaimOutcome, ClaimRequest, IssueOutcome, IssueRequest,
+///     LockoutCleared, Policy, RebindOutcome, RestartOutcome, StateChange, StateRead, Store, StoreError, TicketSnapshot,
 ///     UnbindOutcome, VerifyOutcome, VerifyRequest,
 /// };
 /// use tower_otp::{MemoryStore, TicketKey, Timestamp};
@@ -701,8 +789,8 @@ impl StoreError {
 ///     async fn load(&self, ticket: &TicketKey, now: Timestamp, policy: &Policy) -> Result<TicketSnapshot, StoreError> {
 ///         self.inner.load(ticket, now, policy).await
 ///     }
-///     async fn claim_first_device(&self, ticket: &TicketKey, now: Timestamp, policy: &Policy) -> Result<ClaimOutcome, StoreError> {
-///         self.inner.claim_first_device(ticket, now, policy).await
+///     async fn claim_first_device(&self, request: &ClaimRequest<'_>) -> Result<ClaimOutcome, StoreError> {
+///         self.inner.claim_first_device(request).await
 ///     }
 ///     async fn bind(&self, request: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
 ///         self.inner.bind(request).await
@@ -758,15 +846,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<TicketSnapshot, StoreError>;
 
     /// Marks the first device: succeeds once per ticket, and only while the
-    /// ticket is unclaimed and unbound. The claim lasts
-    /// `policy.claim_lifetime` from `now` while the ticket stays unbound
-    /// (then the ticket is unclaimed again and the store may forget it); a
-    /// binding makes it permanent.
+    /// ticket is unclaimed and unbound (else `Refused`, counting nothing).
+    /// When the request names a [counter](ClaimRequest::counter), the
+    /// claim is counted there in the window (`now - send_window`,
+    /// exclusive), and refused at its cap (`Throttled`, retry when its
+    /// oldest claim leaves the window), claiming nothing. The claim lasts
+    /// [`request.lifetime()`](ClaimRequest::lifetime) from `now` while the
+    /// ticket stays unbound (then the ticket is unclaimed again and the
+    /// store may forget it); a binding makes it permanent.
     async fn claim_first_device(
         &self,
-        ticket: &TicketKey,
-        now: Timestamp,
-        policy: &Policy,
+        request: &ClaimRequest<'_>,
     ) -> Result<ClaimOutcome, StoreError>;
 
     /// Binds `request.address` if the ticket has no binding (pre-binding by
@@ -930,11 +1020,9 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     async fn claim_first_device(
         &self,
-        ticket: &TicketKey,
-        now: Timestamp,
-        policy: &Policy,
+        request: &ClaimRequest<'_>,
     ) -> Result<ClaimOutcome, StoreError> {
-        (**self).claim_first_device(ticket, now, policy).await
+        (**self).claim_first_device(request).await
     }
     async fn bind(&self, request: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
         (**self).bind(request).await

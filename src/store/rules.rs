@@ -12,9 +12,9 @@
 use std::time::Duration;
 
 use super::{
-    AddressKey, BindOutcome, BindRequest, ClaimOutcome, CodeRecord, IssueOutcome, IssueRequest,
-    LockoutCleared, Policy, RebindOutcome, RestartOutcome, SendBudget, TicketSnapshot,
-    UnbindOutcome, VerifyOutcome, VerifyRequest,
+    AddressKey, BindOutcome, BindRequest, ClaimOutcome, ClaimRequest, CodeRecord, IssueOutcome,
+    IssueRequest, LockoutCleared, Policy, RebindOutcome, RestartOutcome, SendBudget,
+    TicketSnapshot, UnbindOutcome, VerifyOutcome, VerifyRequest,
 };
 use crate::clock::Timestamp;
 use crate::email::EmailAddress;
@@ -276,16 +276,35 @@ pub(crate) fn load(ticket: &TicketRecord, now: Timestamp, policy: &Policy) -> Ti
     snapshot
 }
 
-/// [`Store::claim_first_device`](super::Store::claim_first_device).
-pub(crate) fn claim(ticket: &mut TicketRecord, now: Timestamp, policy: &Policy) -> ClaimOutcome {
+/// [`Store::claim_first_device`](super::Store::claim_first_device), with the
+/// client's counter when the request names one
+/// ([`ClaimRequest::counter`]).
+pub(crate) fn claim(
+    ticket: &mut TicketRecord,
+    counter: Option<&mut AddressSends>,
+    r: &ClaimRequest<'_>,
+) -> ClaimOutcome {
+    let now = r.now;
     if ticket.claim_live(now) || ticket.binding.is_some() {
-        ClaimOutcome::Refused
-    } else {
-        ticket.claimed = true;
-        ticket.claim_until = now + policy.claim_lifetime;
-        ClaimOutcome::Claimed {
-            generation: ticket.generation,
+        return ClaimOutcome::Refused;
+    }
+    if let (Some(counter), Some((_, cap))) = (counter, r.counter()) {
+        let window = r.policy.send_window;
+        counter.sends.retain(|t| in_window(*t, window, now));
+        let cap = cap as usize;
+        if counter.sends.len() >= cap {
+            let oldest = counter.sends[counter.sends.len() - cap];
+            return ClaimOutcome::Throttled {
+                retry_at: oldest + window,
+            };
         }
+        push_exact(&mut counter.sends, now);
+        counter.keep_until = counter.keep_until.max(now + window);
+    }
+    ticket.claimed = true;
+    ticket.claim_until = now + r.lifetime();
+    ClaimOutcome::Claimed {
+        generation: ticket.generation,
     }
 }
 

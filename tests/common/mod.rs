@@ -449,9 +449,7 @@ impl tower_otp::store::Store for FailingStore {
     }
     async fn claim_first_device(
         &self,
-        _: &tower_otp::TicketKey,
-        _: Timestamp,
-        _: &tower_otp::store::Policy,
+        _: &tower_otp::store::ClaimRequest<'_>,
     ) -> Result<tower_otp::store::ClaimOutcome, tower_otp::store::StoreError> {
         Err(tower_otp::store::StoreError::msg("down"))
     }
@@ -594,11 +592,9 @@ impl tower_otp::store::Store for SharedStore {
     }
     async fn claim_first_device(
         &self,
-        t: &tower_otp::TicketKey,
-        now: Timestamp,
-        p: &tower_otp::store::Policy,
+        r: &tower_otp::store::ClaimRequest<'_>,
     ) -> Result<tower_otp::store::ClaimOutcome, tower_otp::store::StoreError> {
-        self.up()?.claim_first_device(t, now, p).await
+        self.up()?.claim_first_device(r).await
     }
     async fn bind(
         &self,

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tower_otp::store::{
-    BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared, Policy,
-    RebindOutcome, RestartOutcome, StateChange, StateRead, Store, StoreError, TicketSnapshot,
-    UnbindOutcome, VerifyOutcome, VerifyRequest,
+    BindOutcome, BindRequest, ClaimOutcome, ClaimRequest, IssueOutcome, IssueRequest,
+    LockoutCleared, Policy, RebindOutcome, RestartOutcome, StateChange, StateRead, Store,
+    StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome, VerifyRequest,
 };
 use tower_otp::{TicketKey, Timestamp};
 
@@ -46,13 +46,8 @@ impl<S: Store> Store for Guarded<S> {
     ) -> Result<TicketSnapshot, StoreError> {
         self.store.load(t, now, p).await
     }
-    async fn claim_first_device(
-        &self,
-        t: &TicketKey,
-        now: Timestamp,
-        p: &Policy,
-    ) -> Result<ClaimOutcome, StoreError> {
-        self.store.claim_first_device(t, now, p).await
+    async fn claim_first_device(&self, r: &ClaimRequest<'_>) -> Result<ClaimOutcome, StoreError> {
+        self.store.claim_first_device(r).await
     }
     async fn bind(&self, r: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
         self.store.bind(r).await

@@ -9,9 +9,9 @@ use super::scripts::{self, SCRIPTS, budget_args, millis, policy_args};
 use crate::clock::Timestamp;
 use crate::locale::Locale;
 use crate::store::{
-    AddressKey, BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest, LockoutCleared,
-    Policy, RebindOutcome, RestartOutcome, SendBudget, StateChange, StateRead, Store, StoreError,
-    TicketSnapshot, UnbindOutcome, VerifyOutcome, VerifyRequest,
+    AddressKey, BindOutcome, BindRequest, ClaimOutcome, ClaimRequest, IssueOutcome, IssueRequest,
+    LockoutCleared, Policy, RebindOutcome, RestartOutcome, SendBudget, StateChange, StateRead,
+    Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome, VerifyRequest,
 };
 use crate::ticket::TicketKey;
 
@@ -182,18 +182,43 @@ impl Store for RedisStore {
         scripts::snapshot(self.run(invocation).await?)
     }
 
-    async fn claim_first_device(
-        &self,
-        ticket: &TicketKey,
-        now: Timestamp,
-        policy: &Policy,
-    ) -> Result<ClaimOutcome, StoreError> {
-        let mut invocation = SCRIPTS.claim.prepare_invoke();
-        invocation
-            .key(self.keys.record(ticket))
-            .arg(now.as_millis())
-            .arg(millis(policy.claim_lifetime));
-        scripts::claim(self.run(invocation).await?)
+    async fn claim_first_device(&self, r: &ClaimRequest<'_>) -> Result<ClaimOutcome, StoreError> {
+        let (now, window) = (r.now.as_millis(), millis(r.policy.send_window));
+        let counter = r.counter().map(|(key, cap)| (self.keys.address(&key), cap));
+        let claim = |counted_here: Option<&(String, u32)>| {
+            let mut invocation = SCRIPTS.claim.prepare_invoke();
+            invocation.key(self.keys.record(r.ticket));
+            if let Some((key, _)) = counted_here {
+                invocation.key(key);
+            }
+            invocation
+                .arg(now)
+                .arg(millis(r.lifetime()))
+                .arg(counted_here.map_or(0, |(_, cap)| *cap))
+                .arg(window);
+            invocation
+        };
+        let (key, cap) = match counter {
+            Some(counter) if self.per_slot => counter,
+            counted_here => return scripts::claim(self.run(claim(counted_here.as_ref())).await?),
+        };
+        // The counter lives in another slot: count first, then claim, and
+        // give the count back when the claim is refused.
+        let mut take = SCRIPTS.take_address.prepare_invoke();
+        take.key(&key).arg(now).arg(cap);
+        policy_args(&mut take, r.policy);
+        if let Some(retry_at) = scripts::take_address(self.run(take).await?)? {
+            return Ok(ClaimOutcome::Throttled { retry_at });
+        }
+        let outcome = self.run(claim(None)).await.and_then(scripts::claim);
+        if !matches!(outcome, Ok(ClaimOutcome::Claimed { .. })) {
+            let mut back = SCRIPTS.withdraw_address.prepare_invoke();
+            back.key(&key).arg(now).arg(window);
+            if let Err(error) = self.run(back).await {
+                tracing::warn!(ticket = r.ticket.label(), error = %error, "could not give back a claim counted for a refused claim");
+            }
+        }
+        outcome
     }
 
     async fn bind(&self, r: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {

@@ -263,6 +263,9 @@ pub(super) fn claim(value: Value) -> Result<ClaimOutcome, StoreError> {
             generation: uint(generation)?,
         }),
         [refused] if int(refused)? == 0 => Ok(ClaimOutcome::Refused),
+        [throttled, retry] if int(throttled)? == 2 => Ok(ClaimOutcome::Throttled {
+            retry_at: time(retry)?,
+        }),
         _ => Err(unexpected()),
     }
 }

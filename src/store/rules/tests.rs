@@ -3,10 +3,14 @@
 
 use super::*;
 use crate::code::CodeHash;
-use crate::store::{AddressKey, CounterKeys};
+use crate::store::{AddressKey, ClaimRequest, CounterKeys};
 use crate::ticket::TicketKey;
 
 const S: u64 = 1000;
+
+fn key0() -> TicketKey {
+    TicketKey::from_bytes([0; 16])
+}
 
 fn t(secs: u64) -> Timestamp {
     Timestamp::from_millis(1_800_000_000_000 + secs * S)
@@ -470,16 +474,31 @@ fn claims_lapse_unless_bound() {
     };
     let mut record = TicketRecord::default();
     assert_eq!(
-        claim(&mut record, t(0), &policy),
+        claim(
+            &mut record,
+            None,
+            &ClaimRequest::new(&key0(), t(0), &policy)
+        ),
         ClaimOutcome::Claimed { generation: 0 }
     );
     assert_eq!(record.claim_until, t(100));
     assert!(record.claim_live(t(99)) && !record.claim_live(t(100)));
-    assert_eq!(claim(&mut record, t(99), &policy), ClaimOutcome::Refused);
+    assert_eq!(
+        claim(
+            &mut record,
+            None,
+            &ClaimRequest::new(&key0(), t(99), &policy)
+        ),
+        ClaimOutcome::Refused
+    );
     assert!(!record.sweep(t(99)) && !record.is_empty());
     assert!(record.sweep(t(100)) && record.is_empty(), "{record:?}");
     assert_eq!(
-        claim(&mut record, t(100), &policy),
+        claim(
+            &mut record,
+            None,
+            &ClaimRequest::new(&key0(), t(100), &policy)
+        ),
         ClaimOutcome::Claimed { generation: 0 }
     );
     let mut bound = with(record.clone(), |r| r.binding = Some(addr("taro")));
@@ -531,22 +550,38 @@ fn claim_bind_restart_revoke_table() {
     let bound = || with(TicketRecord::default(), |r| r.binding = Some(addr("taro")));
 
     assert_eq!(
-        claim(&mut TicketRecord::default(), t(0), &policy),
+        claim(
+            &mut TicketRecord::default(),
+            None,
+            &ClaimRequest::new(&key0(), t(0), &policy)
+        ),
         ClaimOutcome::Claimed { generation: 0 }
     );
     assert_eq!(
-        claim(&mut claimed(), t(0), &policy),
+        claim(
+            &mut claimed(),
+            None,
+            &ClaimRequest::new(&key0(), t(0), &policy)
+        ),
         ClaimOutcome::Refused,
         "claimed already"
     );
     assert_eq!(
-        claim(&mut bound(), t(0), &policy),
+        claim(
+            &mut bound(),
+            None,
+            &ClaimRequest::new(&key0(), t(0), &policy)
+        ),
         ClaimOutcome::Refused,
         "bound"
     );
     let mut revoked = with(TicketRecord::default(), |r| r.generation = 2);
     assert_eq!(
-        claim(&mut revoked, t(0), &policy),
+        claim(
+            &mut revoked,
+            None,
+            &ClaimRequest::new(&key0(), t(0), &policy)
+        ),
         ClaimOutcome::Claimed { generation: 2 }
     );
 
@@ -751,4 +786,46 @@ fn support_actions_table() {
     let mut r = TicketRecord::default();
     assert_eq!(clear_lockout(&mut r, t(0)), LockoutCleared::default());
     assert!(r.is_empty());
+}
+
+#[test]
+fn unvouched_claims_lapse_soon_and_count_per_client() {
+    let policy = Policy {
+        unvouched_claims_per_client: 2,
+        ..Policy::default()
+    };
+    let client = AddressKey::from_bytes([3; 16]);
+    let ticket = key0();
+    let mut counter = AddressSends::default();
+    let claim_at = |record: &mut TicketRecord, counter: &mut AddressSends, at| {
+        let r = ClaimRequest::new(&ticket, at, &policy).unvouched(Some(client));
+        claim(record, Some(counter), &r)
+    };
+    let mut a = TicketRecord::default();
+    let claimed = ClaimOutcome::Claimed { generation: 0 };
+    assert_eq!(claim_at(&mut a, &mut counter, t(0)), claimed);
+    assert_eq!(a.claim_until, t(86_400), "a day, not thirty");
+    // A refused claim (already claimed) counts nothing.
+    assert_eq!(claim_at(&mut a, &mut counter, t(1)), ClaimOutcome::Refused);
+    assert_eq!(counter.sends, vec![t(0)]);
+    assert_eq!(
+        claim_at(&mut TicketRecord::default(), &mut counter, t(2)),
+        claimed
+    );
+    // At the cap: refused, nothing claimed, nothing counted.
+    let mut c = TicketRecord::default();
+    assert_eq!(
+        claim_at(&mut c, &mut counter, t(3)),
+        ClaimOutcome::Throttled { retry_at: t(3600) }
+    );
+    assert!(c.is_empty());
+    assert_eq!(counter.sends.len(), 2);
+    // The window moves on.
+    assert_eq!(claim_at(&mut c, &mut counter, t(3600)), claimed);
+    // A vouched claim is neither counted nor short.
+    let mut v = TicketRecord::default();
+    let r = ClaimRequest::new(&ticket, t(4000), &policy);
+    assert_eq!(claim(&mut v, Some(&mut counter), &r), claimed);
+    assert_eq!(v.claim_until, t(4000 + 30 * 86_400));
+    assert_eq!(counter.sends.len(), 2);
 }

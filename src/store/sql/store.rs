@@ -37,8 +37,8 @@ macro_rules! sql_store {
             address_from_row, codec, db_error, is_missing_table, millis, timed_out,
         };
         use crate::store::{
-            AddressKey, BindOutcome, BindRequest, ClaimOutcome, IssueOutcome, IssueRequest,
-            LockoutCleared, Policy, RebindOutcome, RestartOutcome, StateChange, StateFingerprint,
+            AddressKey, BindOutcome, BindRequest, ClaimOutcome, ClaimRequest, IssueOutcome,
+            IssueRequest, LockoutCleared, Policy, RebindOutcome, RestartOutcome, StateChange, StateFingerprint,
             StateRead, StateRecord, Store, StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome,
             VerifyRequest,
         };
@@ -466,12 +466,32 @@ macro_rules! sql_store {
 
             async fn claim_first_device(
                 &self,
-                ticket: &TicketKey,
-                now: Timestamp,
-                policy: &Policy,
+                request: &ClaimRequest<'_>,
             ) -> Result<ClaimOutcome, StoreError> {
-                self.on_ticket(ticket, Some(now), |t| rules::claim(t, now, policy))
+                let Some((key, _)) = request.counter() else {
+                    return self
+                        .on_ticket(request.ticket, Some(request.now), |t| {
+                            rules::claim(t, None, request)
+                        })
+                        .await;
+                };
+                // The ticket, then the client's counter, in one transaction
+                // (the order every operation locks in).
+                let work = async {
+                    let mut tx = self.begin().await.map_err(db_error)?;
+                    let mut locked = self.lock_ticket(&mut tx, request.ticket, true).await?;
+                    let mut row = self.lock_address(&mut tx, &key).await?;
+                    let out = rules::claim(&mut locked.record, Some(&mut row.0), request);
+                    self.write_ticket(&mut tx, request.ticket, &locked).await?;
+                    self.write_address(&mut tx, &key, row).await?;
+                    tx.commit().await.map_err(db_error)?;
+                    Ok(out)
+                };
+                let out = tokio::time::timeout(self.timeout, work)
                     .await
+                    .map_err(timed_out)?;
+                self.maybe_sweep(request.now);
+                out
             }
 
             async fn bind(&self, request: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
