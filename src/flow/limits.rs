@@ -290,6 +290,52 @@ impl Limits {
         Ok(self)
     }
 
+    /// Claims of ticket ids no validator vouched for (a layer without
+    /// [`OtpLayer::with_ticket_validator`](crate::OtpLayer::with_ticket_validator)):
+    /// how long one lasts while its ticket stays unbound (default one day;
+    /// allowed 1 hour to the [claim lifetime](Self::with_claim_lifetime)'s
+    /// 400-day ceiling), and how many one client may make per hour
+    /// (default 30; `None`: no such budget; allowed 1 to 10,000).
+    ///
+    /// Anyone can make up ticket ids, so each made-up id opened from a
+    /// browser that keeps cookies would otherwise leave a claim for the
+    /// full claim lifetime. A first device of such an id gets a device
+    /// cookie for the same shorter time; when it comes back later and no
+    /// other browser came first, it is trusted again at once. A client over
+    /// its budget is not trusted as a first device: it gets the challenge.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let limits = tower_otp::Limits::default()
+    ///     .with_unvouched_claims(Duration::from_secs(6 * 3600), Some(10))?;
+    /// assert_eq!(limits.policy().unvouched_claims_per_client, 10);
+    /// # Ok::<(), tower_otp::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`] outside those ranges.
+    pub fn with_unvouched_claims(
+        mut self,
+        lifetime: Duration,
+        per_client: Option<u32>,
+    ) -> Result<Self, ConfigError> {
+        let ok =
+            lifetime >= Duration::from_secs(3600) && lifetime <= Duration::from_secs(400 * 86_400);
+        check(
+            ok,
+            "unvouched claim lifetime",
+            "between 1 hour and 400 days",
+        )?;
+        check(
+            per_client.is_none_or(|n| (1..=10_000).contains(&n)),
+            "unvouched claims per client",
+            "between 1 and 10000",
+        )?;
+        self.policy.unvouched_claim_lifetime = lifetime;
+        self.policy.unvouched_claims_per_client = per_client.unwrap_or(0);
+        Ok(self)
+    }
+
     /// Digits per code.
     pub fn code_digits(&self) -> u8 {
         self.code_digits
@@ -335,6 +381,8 @@ mod tests {
         assert_eq!((p.sends_per_domain, p.sends_site_wide), (100, 0));
         assert_eq!((p.sends_per_client, p.client_cap()), (4, 4));
         assert_eq!(p.claim_lifetime, Duration::from_secs(30 * 86_400));
+        assert_eq!(p.unvouched_claim_lifetime, Duration::from_secs(86_400));
+        assert_eq!(p.unvouched_claims_per_client, 30);
     }
 
     #[test]
@@ -357,6 +405,10 @@ mod tests {
         assert!(l.clone().with_sends_site_wide(None).is_ok());
         assert!(l.clone().with_sends_per_client(Some(0)).is_err());
         assert!(l.clone().with_sends_per_client(Some(1001)).is_err());
+        let hour = Duration::from_secs(3600);
+        assert!(l.clone().with_unvouched_claims(hour / 2, None).is_err());
+        assert!(l.clone().with_unvouched_claims(hour, Some(0)).is_err());
+        assert!(l.clone().with_unvouched_claims(hour, None).is_ok());
         assert!(
             l.clone()
                 .with_claim_lifetime(Duration::from_secs(3600))
