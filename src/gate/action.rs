@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::parse::{self, Action, ActionRequest};
 use super::request::{BodyType, GateRequest};
-use super::{client, csrf};
+use super::{claim, client, csrf};
 use super::{render, respond};
 use crate::config::Config;
 use crate::error::BoxError;
@@ -187,12 +187,12 @@ async fn perform(
             if config.first_device != FirstDevice::Confirm {
                 return Err(ActionError::Problem(RequestProblem::BadRequest));
             }
-            let claimed = flow
-                .claim_first_device(&req.key)
+            let claimed = claim::first_device(config, req, || req.client)
                 .await
                 .map_err(Rejection::from)?;
-            // Claimed meanwhile by another browser: back to the (now challenge) page.
-            Ok(claimed.map(|generation| render::mint(config, req, generation).1))
+            // Claimed meanwhile by another browser (or refused by the
+            // client's budget): back to the (now challenge) page.
+            Ok(claimed.map(|(_, set_cookie)| set_cookie))
         }
     }
 }

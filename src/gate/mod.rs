@@ -31,6 +31,7 @@ use crate::revocation::Revocation;
 use crate::ticket::{TicketKey, TicketMatch};
 
 pub(crate) mod action;
+pub(crate) mod claim;
 pub(crate) mod client;
 pub(crate) mod cookies;
 pub(crate) mod csrf;
@@ -248,18 +249,20 @@ where
     let decision = decide(&facts);
     span.record("outcome", decision.name());
     let response = match (decision, challenge.as_ref()) {
-        (Decision::Claim, Some(challenge)) => match config.flow.claim_first_device(&key).await {
-            Ok(Some(generation)) if req.probe_marked => {
+        (Decision::Claim, Some(challenge)) => match claim::first_device(&config, &req, || {
+            client::client_of(&config.client_address, &parts.extensions, &parts.headers)
+        })
+        .await
+        {
+            Ok(Some((_, set_cookie))) if req.probe_marked => {
                 // Back from the probe's redirect: drop the mark from the URL.
-                let (_, set_cookie) = render::mint(&config, &req, generation);
                 let clear_probe = render::probe_cookie(&config, &req, std::time::Duration::ZERO);
                 let mut response = respond::see_other(&req.url);
                 response.headers_mut().append(SET_COOKIE, set_cookie);
                 response.headers_mut().append(SET_COOKIE, clear_probe);
                 response
             }
-            Ok(Some(generation)) => {
-                let (claims, set_cookie) = render::mint(&config, &req, generation);
+            Ok(Some((claims, set_cookie))) => {
                 let clear_probe = render::probe_cookie(&config, &req, std::time::Duration::ZERO);
                 let device = VerifiedDevice::new(req.ticket, key, claims);
                 let mut response = pass(&mut inner, parts, body, device).await?;

@@ -237,14 +237,28 @@ pub(crate) fn mint(
     req: &GateRequest,
     generation: u64,
 ) -> (DeviceClaims, HeaderValue) {
+    mint_within(config, req, generation, config.tokens.lifetime())
+}
+
+/// [`mint`], for at most `lifetime` (a first device whose claim lapses
+/// sooner than the device lifetime).
+pub(crate) fn mint_within(
+    config: &Config,
+    req: &GateRequest,
+    generation: u64,
+    lifetime: std::time::Duration,
+) -> (DeviceClaims, HeaderValue) {
     let now = config.flow.now();
-    let issued = config.tokens.issue(&req.key, generation, now);
+    let lifetime = lifetime.min(config.tokens.lifetime());
+    let issued = config
+        .tokens
+        .issue_within(&req.key, generation, now, lifetime);
     let name = config.cookie.name(&req.key);
     let cookie = cookies::set_cookie(
         &name,
         &issued.token,
         &req.cookie_path,
-        Some(config.tokens.lifetime()),
+        Some(lifetime),
         config.secure(),
     );
     let claims = DeviceClaims {
