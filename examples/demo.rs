@@ -9,7 +9,8 @@
 //! (printed in this terminal). Or open any ticket id in one browser (the
 //! first device, trusted) and the same URL in another browser or a private
 //! window: it is challenged, and the first address verified there is bound
-//! (`OTP_REQUIRE_PREBOUND=1` refuses it instead). Configuration is by
+//! (`OTP_REQUIRE_PREBOUND=1` refuses it instead; `OTP_DEMO_SOLD_ONLY=1`
+//! answers only the tickets sold here). Configuration is by
 //! environment variable; see the README's "Demo" section.
 
 use std::net::SocketAddr;
@@ -123,6 +124,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // well-formed id) are bound by the first address verified, unless this
     // refuses every address typed for them.
     let require_prebound = demo_app::require_prebound(env("OTP_REQUIRE_PREBOUND").as_deref())?;
+    // Only the tickets sold at /buy (and the samples) exist: any other id is
+    // a 404, and nothing is stored for it.
+    let sold_only = demo_app::sold_only_setting(env("OTP_DEMO_SOLD_ONLY").as_deref())?;
     // Behind a reverse proxy (OTP_PUBLIC_ORIGIN=https://tickets.example): the
     // origin browsers use. POSTs are checked against it, and a ticket request
     // the proxy does not say came over HTTPS is redirected there.
@@ -194,6 +198,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let otp = demo_app::configure(OtpLayer::new(flow.clone()))
         .with_first_device(first_device)
         .with_cookie_secure(secure);
+    let otp = if sold_only {
+        demo_app::sold_only(otp)
+    } else {
+        otp
+    };
     let otp = match &public_origin {
         Some(origin) => demo_app::behind_proxy(otp, origin.trim())
             .map_err(|e| format!("OTP_PUBLIC_ORIGIN: {e}"))?,

@@ -30,6 +30,11 @@ struct Demo {
 /// The demo's router over a memory store, as `examples/demo.rs` builds it
 /// (the setting as `OTP_REQUIRE_PREBOUND` would set it).
 fn demo(require_prebound: bool) -> Demo {
+    demo_with(require_prebound, false)
+}
+
+/// [`demo`], with `OTP_DEMO_SOLD_ONLY`'s setting too.
+fn demo_with(require_prebound: bool, sold_only: bool) -> Demo {
     let mailer = CapturingMailer::new();
     let clock = ManualClock::starting_now();
     let flow = Flow::new(&Secret::random(), MemoryStore::new(), mailer.clone());
@@ -37,6 +42,11 @@ fn demo(require_prebound: bool) -> Demo {
         .with_clock(clock.clone())
         .with_require_prebound(require_prebound);
     let otp = demo_app::configure(OtpLayer::new(flow.clone())).with_cookie_secure(false);
+    let otp = if sold_only {
+        demo_app::sold_only(otp)
+    } else {
+        otp
+    };
     Demo {
         app: demo_app::router(otp),
         flow,
@@ -81,7 +91,7 @@ fn bought(reply: &TestResponse) -> String {
     assert_eq!(reply.status(), StatusCode::SEE_OTHER, "{}", reply.text());
     let location = reply.header("location").expect("a Location");
     let id = location.strip_prefix("/tickets/").expect("a ticket URL");
-    assert_eq!(id.len(), 22, "128 random bits: {id}");
+    assert_eq!(id.len(), 27, "96 random bits and a 66-bit tag: {id}");
     assert!(
         id.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
@@ -180,6 +190,10 @@ fn require_prebound_is_off_unless_the_environment_says_1() {
     assert_eq!(demo_app::require_prebound(Some("1")), Ok(true));
     assert_eq!(demo_app::require_prebound(Some(" true ")), Ok(true));
     assert!(demo_app::require_prebound(Some("yes")).is_err());
+    assert_eq!(demo_app::sold_only_setting(None), Ok(false));
+    assert_eq!(demo_app::sold_only_setting(Some("1")), Ok(true));
+    let error = demo_app::sold_only_setting(Some("on")).unwrap_err();
+    assert!(error.starts_with("OTP_DEMO_SOLD_ONLY"), "{error}");
 }
 
 #[tokio::test]
@@ -255,4 +269,49 @@ async fn behind_a_proxy_the_purchase_takes_the_public_origin() {
         let reply = buy(&mut browser, Some(wrong), BUYER).await;
         assert_eq!(reply.status(), StatusCode::FORBIDDEN, "{wrong}");
     }
+}
+
+/// `OTP_DEMO_SOLD_ONLY=1`: a sold ticket and the samples open; a made-up id,
+/// one with a forged or altered tag, or a sold id under another secret is
+/// `404` with no cookie and nothing stored. Off, a made-up id opens on its
+/// first browser.
+#[tokio::test]
+async fn sold_only_answers_the_tickets_it_sold_and_nothing_else() {
+    let demo = demo_with(false, true);
+    let mut buyer = demo.browser();
+    let sold = bought(&buy(&mut buyer, Some(ORIGIN), BUYER).await);
+    let page = buyer.open(&format!("/tickets/{sold}")).await;
+    assert_eq!(page.status(), StatusCode::UNAUTHORIZED, "pre-bound: a code");
+    let sample = demo.browser().open("/tickets/A7x9Qz-2026-LIVE").await;
+    assert_eq!(sample.status(), StatusCode::OK, "the samples exist");
+
+    let mut altered = sold.clone().into_bytes();
+    let last = altered.len() - 1;
+    altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    let elsewhere = {
+        let other = demo_with(false, true);
+        bought(&buy(&mut other.browser(), Some(ORIGIN), BUYER).await)
+    };
+    for id in [
+        "made-up-id",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        &altered,
+        &elsewhere,
+    ] {
+        let mut stranger = demo.browser();
+        let page = stranger.open(&format!("/tickets/{id}")).await;
+        assert_eq!(page.status(), StatusCode::NOT_FOUND, "{id}");
+        assert!(page.header("set-cookie").is_none(), "{id}: no cookie");
+        let key = demo.flow.ticket_key(&TicketId::new(id));
+        assert!(
+            demo.flow.challenge(&key).await.unwrap().claimable,
+            "{id}: nothing stored"
+        );
+    }
+
+    // Off, a made-up id opens on its first browser.
+    let open = demo_with(false, false);
+    let page = open.browser().open("/tickets/made-up-id").await;
+    assert_eq!(page.status(), StatusCode::OK);
 }

@@ -49,13 +49,64 @@ pub(crate) fn configure_flow(flow: Flow) -> Flow {
 /// `Flow::with_require_prebound`; unset, `0` or `false` keeps the default,
 /// where ids the demo did not sell are bound by the first address verified.
 pub(crate) fn require_prebound(value: Option<&str>) -> Result<bool, String> {
+    flag("OTP_REQUIRE_PREBOUND", value)
+}
+
+/// `OTP_DEMO_SOLD_ONLY`: `1` (or `true`) makes the demo answer only the
+/// tickets it sold at `/buy` and its sample tickets (see [`sold_only`]);
+/// unset, `0` or `false` keeps answering any well-formed id, so that the
+/// demo can be tried without buying.
+pub(crate) fn sold_only_setting(value: Option<&str>) -> Result<bool, String> {
+    flag("OTP_DEMO_SOLD_ONLY", value)
+}
+
+fn flag(name: &str, value: Option<&str>) -> Result<bool, String> {
     match value.map(str::trim) {
         None | Some("" | "0" | "false") => Ok(false),
         Some("1" | "true") => Ok(true),
-        Some(other) => Err(format!(
-            "OTP_REQUIRE_PREBOUND: expected 1 or 0, got {other:?}"
-        )),
+        Some(other) => Err(format!("{name}: expected 1 or 0, got {other:?}")),
     }
+}
+
+/// Answers `404` for any id the demo did not sell (nor list as a sample),
+/// before the gate stores anything for it: a sold id carries a tag only
+/// the demo's secret makes (see [`new_ticket_id`]), so checking it needs no
+/// lookup and survives a restart with the same `OTP_SECRET`. Claims of the
+/// ids it vouches for last the full claim lifetime.
+pub(crate) fn sold_only(layer: OtpLayer<PathParam>) -> OtpLayer<PathParam> {
+    let flow = layer.flow().clone();
+    layer.with_ticket_validator(move |id: &TicketId| {
+        SAMPLE_TICKETS
+            .iter()
+            .any(|(sample, _, _)| *sample == id.as_str())
+            || was_sold(&flow, id.as_str())
+    })
+}
+
+/// The length of a sold id's random part and of its tag.
+const SOLD_RANDOM: usize = 16;
+const SOLD_TAG: usize = 11;
+
+/// The tag of a sold id's random part: the start of its ticket key, which
+/// only a flow keyed by the demo's secret computes.
+fn sold_tag(flow: &Flow, random: &str) -> String {
+    let key = flow.ticket_key(&TicketId::new(format!("sold:{random}")));
+    key.as_str()[..SOLD_TAG].to_owned()
+}
+
+/// Whether `id` is one [`new_ticket_id`] made under this secret (the tags
+/// compared without stopping at the first difference).
+fn was_sold(flow: &Flow, id: &str) -> bool {
+    if id.len() != SOLD_RANDOM + SOLD_TAG || !id.is_ascii() {
+        return false;
+    }
+    let (random, tag) = id.split_at(SOLD_RANDOM);
+    let expected = sold_tag(flow, random);
+    expected
+        .bytes()
+        .zip(tag.bytes())
+        .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+        == 0
 }
 
 /// The demo's settings of the layer: the ticket route parameter, and each
@@ -134,11 +185,14 @@ fn same_origin(headers: &HeaderMap, uri: &Uri, public_origin: Option<&str>) -> b
     }
 }
 
-/// A new ticket id: 128 random bits, in the demo's id alphabet
-/// (`[A-Za-z0-9_-]`, 22 characters).
-fn new_ticket_id() -> String {
-    let bytes: [u8; 16] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+/// A new ticket id, in the demo's id alphabet (`[A-Za-z0-9_-]`, 27
+/// characters): 96 random bits, then a tag of them only this secret makes,
+/// so that [`sold_only`] can tell a sold id from a made-up one.
+fn new_ticket_id(flow: &Flow) -> String {
+    let bytes: [u8; 12] = rand::random();
+    let random = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let tag = sold_tag(flow, &random);
+    format!("{random}{tag}")
 }
 
 /// `POST /buy` (form field `email`): sells a new ticket, pre-bound to that
@@ -168,7 +222,7 @@ async fn buy(State(shop): State<Shop>, uri: Uri, headers: HeaderMap, body: Bytes
     };
     let accept_language = headers.get(ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
     let locale = Locale::negotiate(None, accept_language, &Locale::ALL, Locale::Ja);
-    let id = new_ticket_id();
+    let id = new_ticket_id(&flow);
     let ticket = flow.ticket_key(&TicketId::new(id.clone()));
     match flow.pre_bind_in(&ticket, &buyer, locale).await {
         Ok(BindOutcome::Bound) => {
@@ -214,7 +268,9 @@ async fn index() -> Html<String> {
              <ul>{items}</ul><p>Any id of <code>[A-Za-z0-9_-]{{1,64}}</code> works: \
              <code>/tickets/your-own-id</code>. Such a ticket was sold to nobody: its first browser \
              is trusted, and the first address verified on another one is bound to it for good \
-             (with <code>OTP_REQUIRE_PREBOUND=1</code>, other browsers are refused instead).</p>"
+             (with <code>OTP_REQUIRE_PREBOUND=1</code>, other browsers are refused instead; with \
+             <code>OTP_DEMO_SOLD_ONLY=1</code>, only the tickets sold here and these samples \
+             exist).</p>"
         ),
     ))
 }
