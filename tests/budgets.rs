@@ -1,15 +1,25 @@
 //! Send budgets no stranger can spend for someone else: a provider is never
 //! switched off, strangers' sends never delay an owner, one client cannot
-//! spend a ticket's sends, and every refusal names its budget.
+//! spend a ticket's sends, and every refusal names its budget. Through the
+//! flow, then through the layer (the client as the gate reads it).
+
+mod common;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Router;
+use bytes::Bytes;
+use common::Harness;
+use http::header::{CONTENT_TYPE, ORIGIN};
+use http::{Method, StatusCode};
+use http_body_util::Full;
 use tower_otp::store::SendBudget;
 use tower_otp::{
-    CapturingMailer, EmailAddress, Flow, Limits, Locale, ManualClock, MemoryStore, OtpEvent,
-    Rejection, Secret, SendRequest, TicketId, TicketKey, Timestamp,
+    CapturingMailer, ClientAddress, EmailAddress, Flow, Limits, Locale, ManualClock, MemoryStore,
+    OtpEvent, Rejection, Secret, SendRequest, TestBrowser, TestResponse, TicketId, TicketKey,
+    Timestamp,
 };
 
 struct Site {
@@ -229,4 +239,154 @@ async fn row_4_1_sends_per_client_are_capped() {
     site.send(&site.ticket("t-4"), Some("p4@example.net"), client)
         .await
         .unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Through the layer.
+
+/// Opens `path` (its challenge page) and posts Send for `email` (or, with
+/// `None`, Send to the bound address), without following the answer.
+async fn post_send(
+    browser: &mut TestBrowser<Router>,
+    path: &str,
+    email: Option<&str>,
+) -> TestResponse {
+    let page = browser.open(path).await;
+    assert_eq!(
+        page.status(),
+        StatusCode::UNAUTHORIZED,
+        "{path}: the challenge"
+    );
+    let token = page.csrf_token().expect("the page's form").to_owned();
+    let form = match email {
+        Some(email) => format!(
+            "action=send&email={}&csrf_token={token}",
+            email.replace('@', "%40")
+        ),
+        None => format!("action=resend&csrf_token={token}"),
+    };
+    let request = browser
+        .builder(Method::POST, path)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(ORIGIN, "http://tickets.test")
+        .header("sec-fetch-site", "same-origin")
+        .body(Full::<Bytes>::from(form))
+        .expect("a valid request");
+    browser.send(request).await
+}
+
+/// Checklist 3.4 and 16.2: a new `X-Forwarded-For` on every send from an
+/// untrusted peer buys no budget: the client is the peer, and its fifth
+/// send is refused whatever the header says.
+#[tokio::test]
+async fn row_3_4_rotating_forwarded_for_from_an_untrusted_peer_buys_no_sends() {
+    let h = Harness::new();
+    let peer = v4(9);
+    let mut statuses = Vec::new();
+    for k in 0..6u32 {
+        let id = format!("xff-{k}");
+        h.claim(&id).await;
+        let spoof = format!("198.51.100.{k}");
+        let mut browser = h
+            .test_browser()
+            .with_client_address(peer)
+            .with_header("x-forwarded-for", &spoof)
+            .with_header("x-real-ip", &spoof);
+        let to = format!("p{k}@example.net");
+        let sent = post_send(&mut browser, &format!("/tickets/{id}"), Some(&to)).await;
+        statuses.push(sent.status());
+    }
+    let refused = StatusCode::TOO_MANY_REQUESTS;
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::SEE_OTHER,
+            StatusCode::SEE_OTHER,
+            StatusCode::SEE_OTHER,
+            StatusCode::SEE_OTHER,
+            refused,
+            refused
+        ]
+    );
+}
+
+/// Behind a trusted proxy, the client is the address the proxy appended:
+/// each client has its own budget, and an entry the client wrote itself
+/// (the leftmost) changes nothing.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_budget() {
+    let proxy = ClientAddress::forwarded("x-forwarded-for", ["127.0.0.1"]).unwrap();
+    let h = Harness::with(|layer| layer.with_client_address(proxy));
+    let send = |k: u32, client: &str| {
+        let id = format!("px-{client}-{k}");
+        let forwarded = format!("203.0.113.{k}, {client}");
+        let h = &h;
+        async move {
+            h.claim(&id).await;
+            let mut browser = h
+                .test_browser()
+                .with_client_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
+                .with_header("x-forwarded-for", &forwarded);
+            let to = format!("q{k}@example.net");
+            post_send(&mut browser, &format!("/tickets/{id}"), Some(&to))
+                .await
+                .status()
+        }
+    };
+    for k in 0..4 {
+        assert_eq!(
+            send(k, "198.51.100.1").await,
+            StatusCode::SEE_OTHER,
+            "send {k}"
+        );
+    }
+    assert_eq!(send(4, "198.51.100.1").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        send(5, "198.51.100.2").await,
+        StatusCode::SEE_OTHER,
+        "another client"
+    );
+}
+
+/// Through the layer, with a one-second cooldown: after strangers sent codes
+/// to the owner's address through their own tickets, the owner's new device
+/// gets its code at once (no 429, no `Retry-After`).
+#[tokio::test]
+async fn the_owners_page_answers_at_once_after_strangers_sends() {
+    let limits = Limits::default()
+        .with_resend_cooldowns(vec![Duration::from_secs(1)])
+        .unwrap();
+    let h = Harness::build_with_flow(
+        &Secret::random(),
+        MemoryStore::new(),
+        |flow| flow.with_limits(limits),
+        |layer| layer,
+    );
+    let owner = EmailAddress::parse("owner@example.com").unwrap();
+    h.layer
+        .flow()
+        .pre_bind(&h.key("mine"), &owner)
+        .await
+        .unwrap();
+    for k in 0..3u32 {
+        let id = format!("theirs-{k}");
+        h.claim(&id).await;
+        let mut stranger = h.test_browser().with_client_address(v4(k));
+        let sent = post_send(
+            &mut stranger,
+            &format!("/tickets/{id}"),
+            Some("owner@example.com"),
+        )
+        .await;
+        assert_eq!(sent.status(), StatusCode::SEE_OTHER);
+    }
+    let mut device = h.test_browser().with_client_address(v4(50));
+    let sent = post_send(&mut device, "/tickets/mine", None).await;
+    assert_eq!(sent.status(), StatusCode::SEE_OTHER, "{}", sent.text());
+    assert!(sent.header("retry-after").is_none());
+    assert_eq!(
+        h.mailer.messages_to(&owner).len(),
+        4,
+        "three strangers', one the owner's"
+    );
 }

@@ -282,3 +282,67 @@ fn support_actions_are_counted_by_action() {
         assert_eq!(seen.get(&name), Some(&n), "{name} in {seen:?}");
     }
 }
+
+/// Each refused send is counted under the budget that refused it, and each
+/// wrong entry under its place in the ticket's round: guesses spread over
+/// many tickets stay at `1`, an attack on one ticket climbs.
+#[test]
+fn refusals_name_their_budget_and_wrong_codes_their_place() {
+    let seen = recorded(|| async {
+        let mailer = CapturingMailer::new();
+        let flow = flow(MemoryStore::new(), mailer.clone());
+        let client = std::net::IpAddr::from([192, 0, 2, 1]);
+        let send = |id: &str, to: &'static str| {
+            let (flow, ticket) = (flow.clone(), flow.ticket_key(&TicketId::new(id)));
+            async move {
+                let request = SendRequest::new(Locale::En)
+                    .with_email(to)
+                    .with_client(Some(client));
+                flow.send(&ticket, request).await
+            }
+        };
+        send("b-1", "one@example.jp").await.unwrap();
+        assert!(send("b-1", "one@example.jp").await.is_err(), "ticket");
+        for k in 2..5 {
+            send(&format!("b-{k}"), "two@example.jp").await.unwrap();
+        }
+        assert!(send("b-5", "three@example.jp").await.is_err(), "client");
+        // Five wrong entries on one ticket, one on each of three others.
+        let wrong = |to: &str| {
+            let address = tower_otp::EmailAddress::parse(to).unwrap();
+            let code = mailer.last_code_for(&address).unwrap();
+            if code.as_str() == "000000" {
+                "111111"
+            } else {
+                "000000"
+            }
+            .to_owned()
+        };
+        let ticket = flow.ticket_key(&TicketId::new("b-1"));
+        for _ in 0..5 {
+            let refused = flow.verify(&ticket, &wrong("one@example.jp")).await;
+            assert!(refused.is_err());
+        }
+        for k in 0..3 {
+            let ticket = flow.ticket_key(&TicketId::new(format!("c-{k}")));
+            let to = format!("spread{k}@example.jp");
+            let request = SendRequest::new(Locale::En).with_email(&to);
+            flow.send(&ticket, request).await.unwrap();
+            assert!(flow.verify(&ticket, &wrong(&to)).await.is_err());
+        }
+    });
+    let count = |name: &str, label: &str| seen.get(&format!("{name}{{{label}}}")).copied();
+    assert_eq!(count(names::SENDS_THROTTLED, "budget=ticket"), Some(1));
+    assert_eq!(count(names::SENDS_THROTTLED, "budget=client"), Some(1));
+    assert_eq!(count(names::WRONG_CODES, "attempt=5"), Some(1));
+    assert_eq!(count(names::WRONG_CODES, "attempt=2"), Some(1));
+    assert_eq!(
+        count(names::WRONG_CODES, "attempt=1"),
+        Some(4),
+        "one per ticket"
+    );
+    assert!(
+        !seen.contains_key(names::SENDS_THROTTLED),
+        "never without its budget: {seen:#?}"
+    );
+}
