@@ -179,9 +179,12 @@ impl Limits {
     /// the budget no spelling escapes (catch-all domains, `-` tags, dots
     /// outside Gmail). Default 100; allowed 1 to 1,000,000. Sends through a
     /// ticket bound to the address do not count here, so a flood never
-    /// stops a bound ticket's codes. Raise it when more than that many
-    /// people of one provider verify new devices on unbound tickets in an
-    /// hour.
+    /// stops a bound ticket's codes; nor do sends to the large providers
+    /// whose every spelling of a mailbox [`EmailAddress::mailbox`](crate::EmailAddress::mailbox)
+    /// already folds into one (Gmail, Outlook, iCloud, the Japanese
+    /// carriers), so strangers cannot switch such a provider off. Raise it
+    /// when more than that many people of one other domain verify new
+    /// devices on unbound tickets in an hour.
     ///
     /// ```
     /// let limits = tower_otp::Limits::default().with_sends_per_domain(1000)?;
