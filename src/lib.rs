@@ -145,11 +145,11 @@ pub use async_trait::async_trait;
 
 // The middleware's face: what an application names.
 pub use self::body::GateBody;
-pub use self::gate::client::ClientAddress;
 #[cfg(feature = "axum")]
 pub use self::extract::MissingVerifiedDevice;
 pub use self::extract::VerifiedDevice;
 pub use self::future::ResponseFuture;
+pub use self::gate::client::ClientAddress;
 pub use self::gate::decision::FirstDevice;
 pub use self::layer::OtpLayer;
 pub use self::revocation::Revocation;
