@@ -300,9 +300,19 @@ async fn clearing_a_lockout_lets_the_owner_in() {
         (report.locked_until, report.consecutive_failures),
         (None, 0)
     );
-    // The round's three wrong entries stay; two are left, and the code works.
-    assert_eq!(report.attempts_left, 2);
-    s.flow.verify(&key, &code).await.unwrap();
+    // The round is void and its attempts restored; the ticket's send is
+    // forgotten, so the next code goes out at once (no cooldown), and works.
+    assert_eq!(report.attempts_left, 5);
+    assert!(matches!(
+        s.flow.verify(&key, &code).await,
+        Err(Rejection::NoCode)
+    ));
+    s.flow
+        .send(&key, SendRequest::new(Locale::En))
+        .await
+        .expect("no cooldown after the support action");
+    let fresh = s.mailer.last_code().unwrap();
+    s.flow.verify(&key, &fresh).await.unwrap();
 }
 
 #[tokio::test]
