@@ -140,3 +140,31 @@ async fn a_validator_vouches_for_the_full_lifetime_and_no_count() {
     // An id the validator refuses is not a ticket at all.
     assert_eq!(s.browser(ip(3)).open("/t/junk").await.status(), 404);
 }
+
+/// A client's claims and its sends are two budgets: opening many made-up
+/// ids spends none of its sends.
+#[tokio::test]
+async fn claims_spend_none_of_the_clients_sends() {
+    let s = site(false, Limits::default());
+    let mut walker = s.browser(ip(9));
+    for k in 0..10 {
+        assert_eq!(walker.open(&format!("/t/own-{k}")).await.text(), "TICKET");
+    }
+    // Another browser from the same client sends four codes (its budget).
+    for k in 0..4 {
+        let mut phone = s.browser(ip(9));
+        let page = phone.open(&format!("/t/own-{k}")).await;
+        assert_eq!(page.status(), 401);
+        let sent = phone.send_email(&format!("w{k}@example.net")).await;
+        assert_eq!(sent.status(), 401, "the code page, {k}: {}", sent.text());
+    }
+    assert!(s.claims_refused().is_empty());
+    let sends_refused = s
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, OtpEvent::SendThrottled { .. }))
+        .count();
+    assert_eq!(sends_refused, 0);
+}

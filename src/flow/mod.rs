@@ -386,10 +386,11 @@ impl Flow {
         &self.inner.device_keys
     }
 
-    /// The key of `ip`'s client counter (its IPv4 address, or its IPv6 /64).
-    fn client_key(&self, ip: IpAddr) -> AddressKey {
+    /// The key of one of `ip`'s client counters (by its IPv4 address, or its
+    /// IPv6 /64): `purpose` keeps its sends and its claims apart.
+    fn client_key(&self, purpose: &[u8], ip: IpAddr) -> AddressKey {
         let (network, len) = client_network(ip);
-        let full = self.inner.keys.address.sign(&[b"client", &network[..len]]);
+        let full = self.inner.keys.address.sign(&[purpose, &network[..len]]);
         let mut bytes = [0u8; 16];
         bytes.copy_from_slice(&full[..16]);
         AddressKey::from_bytes(bytes)
@@ -413,7 +414,7 @@ impl Flow {
             key(&[b"domain", address.mailbox_domain().as_bytes()]),
             key(&[b"site"]),
         )
-        .with_client(client.map(|ip| self.client_key(ip)));
+        .with_client(client.map(|ip| self.client_key(b"client sends", ip)));
         if address.spellings_known() {
             keys.without_domain()
         } else {
@@ -588,7 +589,7 @@ impl Flow {
     ) -> Result<Option<u64>, StoreError> {
         let now = self.now();
         let request = ClaimRequest::new(ticket, now, self.inner.limits.policy())
-            .unvouched(client.map(|ip| self.client_key(ip)));
+            .unvouched(client.map(|ip| self.client_key(b"client claims", ip)));
         self.claim(&request).await
     }
 
