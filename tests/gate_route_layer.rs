@@ -499,3 +499,40 @@ async fn pattern_cookie_paths_under_nest() {
     let served = browser.open("/api/v1/tickets/abc").await;
     assert!(served.body.contains("gate=abc"), "{served:?}");
 }
+
+/// One verification covers every route under the ticket's path: a second
+/// device that verifies on an order's seat page passes on the order page
+/// and its other seat pages (the device cookie's `Path` is the ticket's
+/// prefix), and on no other order.
+#[tokio::test]
+async fn one_verification_covers_every_route_under_the_ticket() {
+    use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret, TestBrowser};
+    let mailer = CapturingMailer::new();
+    let flow = Flow::new(&Secret::random(), MemoryStore::new(), mailer.clone());
+    let page = |Path(params): Path<Vec<(String, String)>>| async move {
+        let parts: Vec<String> = params.into_iter().map(|(_, v)| v).collect();
+        format!("PAGE {}", parts.join("/"))
+    };
+    let app = Router::new()
+        .route("/orders/{order_id}", get(page))
+        .route("/orders/{order_id}/seats/{seat}", get(page))
+        .route_layer(OtpLayer::new(flow).with_ticket_param("order_id"));
+    // The buyers' first devices claim orders 7, 8 and 77.
+    let mut first = TestBrowser::new(app.clone());
+    for order in ["7", "8", "77"] {
+        let page = first.open(&format!("/orders/{order}")).await;
+        assert_eq!(page.text(), format!("PAGE {order}"));
+    }
+    // A second device verifies on a seat page...
+    let mut phone = TestBrowser::new(app.clone()).with_mailer(mailer);
+    assert_eq!(phone.open("/orders/7/seats/3").await.status(), 401);
+    phone.send_email("buyer@example.com").await;
+    let code = phone.code_for("buyer@example.com").unwrap();
+    assert_eq!(phone.enter_code(&code).await.text(), "PAGE 7/3");
+    // ...and passes on the order and every seat of it, with no new code.
+    assert_eq!(phone.open("/orders/7").await.text(), "PAGE 7");
+    assert_eq!(phone.open("/orders/7/seats/9").await.text(), "PAGE 7/9");
+    // Not on another order, nor on one whose id merely starts the same.
+    assert_eq!(phone.open("/orders/8").await.status(), 401);
+    assert_eq!(phone.open("/orders/77").await.status(), 401);
+}

@@ -892,3 +892,34 @@ async fn unknown_ticket_ids_are_refused_before_anything_is_stored() {
     assert!(owner.open("/tickets/T-1").await.is_ticket());
     assert!(!h.state("T-1").await.claimable);
 }
+
+/// Compression-safe pages: each page carries the browser's CSRF token under
+/// a fresh mask, so no two pages (whatever the query they reflect) hold the
+/// same token bytes; a token from any earlier page of the browser still
+/// works, and one from another browser does not.
+#[tokio::test]
+async fn every_page_carries_its_csrf_token_under_a_fresh_mask() {
+    let h = Harness::new();
+    h.claim("mask").await;
+    let path = ticket_path("mask");
+    let mut browser = h.browser();
+    let mut tokens = Vec::new();
+    for k in 0..5 {
+        let page = browser.get(&format!("{path}?guess=AAAA{k}")).await;
+        tokens.push(common::csrf_in(&page.body).expect("a form"));
+    }
+    let distinct: std::collections::HashSet<_> = tokens.iter().collect();
+    assert_eq!(distinct.len(), tokens.len(), "{tokens:?}");
+    // The oldest page's token sends the code.
+    browser.csrf = Some(tokens[0].clone());
+    let sent = browser
+        .post_form(&path, &[("action", "send"), ("email", "m@example.com")])
+        .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    // Another browser's page token is refused.
+    let mut other = h.browser();
+    other.get(&path).await;
+    other.csrf = Some(tokens[1].clone());
+    let refused = other.post_form(&path, &[("action", "restart")]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}

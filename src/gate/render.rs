@@ -70,7 +70,7 @@ pub(crate) fn page(config: &Config, req: &GateRequest, answer: Answer<'_>) -> Re
         .as_deref()
         .or(req.new_csrf.as_deref())
         .unwrap_or("");
-    let token = csrf::token(&config.flow.keys().csrf, cookie, &req.key);
+    let token = csrf::masked_token(&config.flow.keys().csrf, cookie, &req.key);
     let mut context = PageContext::new(answer.kind, req.locale, &req.url, &token, &req.nonce)
         .with_language_links(&links)
         .with_ticket_hint(req.hint.as_deref())
