@@ -79,6 +79,41 @@ impl Secret {
         Self::from_bytes(&decode_hex(hex.trim())?)
     }
 
+    /// The secret as lower-case hex, two digits a byte: what
+    /// [`Secret::from_hex`] reads back. For keeping a generated secret, e.g.
+    /// in a file only the service's user can read (mode `0600`).
+    ///
+    /// The string *is* the secret: whoever reads it can forge device tokens
+    /// and match stored state to tickets. Keep it as a password is kept:
+    /// never log it, print it or put it in an error message (`Debug` on
+    /// [`Secret`] stays redacted; this is the only way out).
+    ///
+    /// ```
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret, TicketId};
+    ///
+    /// let secret = Secret::random();
+    /// let kept = secret.to_hex(); // e.g. written to a 0600 file, read at the next start
+    /// let restored = Secret::from_hex(&kept)?;
+    ///
+    /// // The same secret: both flows name a ticket by the same key.
+    /// let before = Flow::new(&secret, MemoryStore::new(), CapturingMailer::new());
+    /// let after = Flow::new(&restored, MemoryStore::new(), CapturingMailer::new());
+    /// let ticket = TicketId::new("A7x9Qz");
+    /// assert_eq!(before.ticket_key(&ticket), after.ticket_key(&ticket));
+    /// assert_eq!(kept.len(), 64);
+    /// assert_eq!(format!("{restored:?}"), "Secret(REDACTED)");
+    /// # Ok::<(), tower_otp::KeyError>(())
+    /// ```
+    pub fn to_hex(&self) -> String {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(self.bytes.len() * 2);
+        for byte in &self.bytes {
+            out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+            out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+        }
+        out
+    }
+
     /// A fresh random 32-byte secret from the operating system's CSPRNG.
     ///
     /// Fine for a single process in development; in production every instance
@@ -196,6 +231,25 @@ mod tests {
         assert_eq!(Secret::from_hex("abc").unwrap_err(), KeyError::InvalidHex);
         let s = Secret::random();
         assert_eq!(format!("{s:?}"), "Secret(REDACTED)");
+    }
+
+    #[test]
+    fn to_hex_is_the_inverse_of_from_hex() {
+        let hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        assert_eq!(Secret::from_hex(hex).unwrap().to_hex(), hex);
+        // Upper-case input comes back lower-case, and means the same secret.
+        let upper = Secret::from_hex(&hex.to_uppercase()).unwrap();
+        assert_eq!(upper.to_hex(), hex);
+        for _ in 0..16 {
+            let s = Secret::random();
+            let back = Secret::from_hex(&s.to_hex()).unwrap();
+            assert_eq!(back.bytes, s.bytes);
+            assert_eq!(back.derive("ticket"), s.derive("ticket"));
+            assert_eq!(format!("{back:?}"), "Secret(REDACTED)");
+        }
+        // Longer secrets round-trip too.
+        let long = Secret::from_bytes(&(0u8..48).collect::<Vec<_>>()).unwrap();
+        assert_eq!(Secret::from_hex(&long.to_hex()).unwrap().bytes, long.bytes);
     }
 
     #[test]
