@@ -24,7 +24,7 @@ use tower_http::sensitive_headers::{
 };
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
-use tower_otp::mail::{FileMailer, MailError, MailKind, Mailer, OtpMail};
+use tower_otp::mail::{FileMailer, Mailer, TerminalMailer};
 use tower_otp::store::Store;
 use tower_otp::{FirstDevice, Flow, Limits, OtpLayer, Secret, SmtpMailer, SqliteStore};
 
@@ -36,30 +36,6 @@ mod demo_app;
 mod prometheus;
 #[path = "support/serve.rs"]
 mod serve;
-
-/// Prints each code to the terminal: for trying the demo without a mail server.
-#[derive(Debug)]
-struct TerminalMailer;
-
-#[async_trait::async_trait]
-impl Mailer for TerminalMailer {
-    async fn send(&self, mail: &OtpMail) -> Result<(), MailError> {
-        match &mail.kind {
-            MailKind::Code { code, valid_for } => println!(
-                "\n  ✉  one-time password for {}: {}  (valid {} min)\n",
-                mail.to.masked(),
-                code.as_str(),
-                valid_for.as_secs() / 60
-            ),
-            MailKind::NewDevice { .. } => println!(
-                "\n  ✉  notice to {}: a new device was verified\n",
-                mail.to.masked()
-            ),
-            _ => {}
-        }
-        Ok(())
-    }
-}
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -174,7 +150,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tracing::info!(
             "printing codes to this terminal (set OTP_SMTP_URL or OTP_MAIL_DIR to send mail)"
         );
-        Box::new(TerminalMailer)
+        // Prints each code to this terminal (stdout): for trying the demo without a mail server.
+        Box::new(TerminalMailer::new())
     };
 
     let reachable_now =

@@ -17,12 +17,14 @@ pub(crate) mod message;
 mod render;
 #[cfg(feature = "smtp")]
 pub(crate) mod smtp;
+mod terminal;
 
 pub use self::file::FileMailer;
 pub use self::render::RenderedMail;
 #[cfg(feature = "smtp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
 pub use self::smtp::{SmtpConfigError, SmtpMailerBuilder};
+pub use self::terminal::TerminalMailer;
 pub use crate::code::Code;
 
 /// Delivers [`OtpMail`]s.
