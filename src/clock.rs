@@ -98,6 +98,22 @@ impl std::ops::Sub<Duration> for Timestamp {
     }
 }
 
+/// Serializes as an integer: milliseconds since the Unix epoch, as
+/// [`Timestamp::as_millis`] gives (JavaScript's `new Date(ms)` reads it).
+///
+/// ```
+/// use tower_otp::Timestamp;
+///
+/// let json = serde_json::to_string(&Timestamp::from_millis(1_754_051_696_000))?;
+/// assert_eq!(json, "1754051696000");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.0)
+    }
+}
+
 impl fmt::Debug for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Timestamp({}ms)", self.0)

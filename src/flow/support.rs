@@ -21,6 +21,42 @@ use crate::ticket::TicketKey;
 /// [`bound_address_unmasked`](TicketReport::bound_address_unmasked) and
 /// [`pending_address_unmasked`](TicketReport::pending_address_unmasked);
 /// `Debug` never shows them.
+///
+/// # Serialization
+///
+/// It implements [`serde::Serialize`], for a support endpoint that answers
+/// in JSON: one object whose keys are the field names above (snake case),
+/// timestamps as integer milliseconds since the Unix epoch (as
+/// [`Timestamp`] serializes), `None` as `null`, the locale as its tag
+/// (`"ja"`), and the masked addresses as they are. A report from
+/// [`Flow::inspect`] holds no full address, so its JSON holds none either.
+///
+/// A report from [`Flow::inspect_unmasked`] serializes what it holds: two
+/// more keys, `bound_address_unmasked` and `pending_address_unmasked`,
+/// carry the **full addresses** (or `null`). Send that JSON only to
+/// operators allowed to see them, and do not log it.
+///
+/// ```
+/// use tower_otp::{CapturingMailer, EmailAddress, Flow, Locale, MemoryStore, Secret, TicketId};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+/// let key = flow.ticket_key(&TicketId::new("A7x9Qz"));
+/// let buyer = EmailAddress::parse("taro@example.com").unwrap();
+/// flow.pre_bind_in(&key, &buyer, Locale::Ja).await?;
+///
+/// let json = serde_json::to_value(flow.inspect(&key).await?).unwrap();
+/// assert_eq!(json["bound_address"], "t***@e***.com");
+/// assert_eq!(json["bound_locale"], "ja");
+/// assert_eq!(json["at"].as_u64(), Some(flow.now().as_millis()));
+/// assert_eq!(json["locked_until"], serde_json::Value::Null);
+/// assert!(json.get("bound_address_unmasked").is_none());
+///
+/// let full = serde_json::to_value(flow.inspect_unmasked(&key).await?).unwrap();
+/// assert_eq!(full["bound_address_unmasked"], "taro@example.com");
+/// # Ok::<(), tower_otp::store::StoreError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TicketReport {
@@ -155,6 +191,50 @@ impl fmt::Debug for TicketReport {
                 },
             )
             .finish_non_exhaustive()
+    }
+}
+
+impl serde::Serialize for TicketReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+
+        let len = if self.unmasked.is_some() { 19 } else { 17 };
+        let mut s = serializer.serialize_struct("TicketReport", len)?;
+        s.serialize_field("at", &self.at)?;
+        s.serialize_field("claimed", &self.claimed)?;
+        s.serialize_field("claim_until", &self.claim_until)?;
+        s.serialize_field("bound_address", &self.bound_address)?;
+        s.serialize_field("bound_locale", &self.bound_locale.map(Locale::tag))?;
+        s.serialize_field("bound_at", &self.bound_at)?;
+        s.serialize_field("device_verified", &self.device_verified)?;
+        s.serialize_field("pending_address", &self.pending_address)?;
+        s.serialize_field("sends_in_window", &self.sends_in_window)?;
+        s.serialize_field("sends_per_window", &self.sends_per_window)?;
+        s.serialize_field("next_send_at", &self.next_send_at)?;
+        s.serialize_field("live_codes", &self.live_codes)?;
+        s.serialize_field("codes_expire_at", &self.codes_expire_at)?;
+        s.serialize_field("attempts_left", &self.attempts_left)?;
+        s.serialize_field("consecutive_failures", &self.consecutive_failures)?;
+        s.serialize_field("locked_until", &self.locked_until)?;
+        s.serialize_field("generation", &self.generation)?;
+        match &self.unmasked {
+            // Only a report from `inspect_unmasked` has these keys at all.
+            Some(unmasked) => {
+                s.serialize_field(
+                    "bound_address_unmasked",
+                    &unmasked.bound.as_ref().map(EmailAddress::as_str),
+                )?;
+                s.serialize_field(
+                    "pending_address_unmasked",
+                    &unmasked.pending.as_ref().map(EmailAddress::as_str),
+                )?;
+            }
+            None => {
+                s.skip_field("bound_address_unmasked")?;
+                s.skip_field("pending_address_unmasked")?;
+            }
+        }
+        s.end()
     }
 }
 
@@ -450,5 +530,67 @@ impl Flow {
         });
         self.inner.generations.record(ticket, Some(0), self.now());
         Ok(existed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use crate::clock::{ManualClock, Timestamp};
+    use crate::email::EmailAddress;
+    use crate::locale::Locale;
+    use crate::mail::capture::CapturingMailer;
+    use crate::store::memory::MemoryStore;
+    use crate::ticket::TicketId;
+    use crate::{Flow, Secret};
+
+    #[tokio::test]
+    async fn a_report_serializes_with_snake_case_keys_and_millisecond_times() {
+        let clock = ManualClock::new(Timestamp::from_millis(1_754_051_696_000));
+        let flow = Flow::new(
+            &Secret::random(),
+            MemoryStore::new(),
+            CapturingMailer::new(),
+        )
+        .with_clock(clock.clone());
+        let key = flow.ticket_key(&TicketId::new("A7x9Qz"));
+        let buyer = EmailAddress::parse("taro@example.com").unwrap();
+        flow.pre_bind_in(&key, &buyer, Locale::Ko).await.unwrap();
+        clock.advance(Duration::from_secs(1));
+
+        let report = flow.inspect(&key).await.unwrap();
+        let json = serde_json::to_value(&report).unwrap();
+        let policy = flow.limits().policy();
+        assert_eq!(
+            json,
+            json!({
+                "at": 1_754_051_697_000_u64,
+                "claimed": report.claimed,
+                "claim_until": null,
+                "bound_address": "t***@e***.com",
+                "bound_locale": "ko",
+                "bound_at": report.bound_at.map(Timestamp::as_millis),
+                "device_verified": false,
+                "pending_address": null,
+                "sends_in_window": 0,
+                "sends_per_window": policy.sends_per_ticket,
+                "next_send_at": null,
+                "live_codes": 0,
+                "codes_expire_at": null,
+                "attempts_left": report.attempts_left,
+                "consecutive_failures": 0,
+                "locked_until": null,
+                "generation": report.generation,
+            })
+        );
+        assert!(!json.to_string().contains("taro@"), "{json}");
+
+        let full = serde_json::to_value(flow.inspect_unmasked(&key).await.unwrap()).unwrap();
+        assert_eq!(full["bound_address_unmasked"], "taro@example.com");
+        assert_eq!(full["pending_address_unmasked"], serde_json::Value::Null);
+        assert_eq!(full["bound_address"], "t***@e***.com");
     }
 }
