@@ -211,9 +211,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 )),
         );
 
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot bind {addr} (OTP_DEMO_ADDR): {e}"))?;
+    let listener =
+        serve::bind(addr).map_err(|e| format!("cannot bind {addr} (OTP_DEMO_ADDR): {e}"))?;
     println!("\n  tower-otp demo: http://{addr}/");
     if let Some(origin) = &public_origin {
         println!("  behind a reverse proxy, open it at {}", origin.trim());

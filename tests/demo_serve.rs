@@ -40,7 +40,7 @@ async fn start() -> SocketAddr {
     );
     let flow = demo_app::configure_flow(flow);
     let otp = demo_app::configure(OtpLayer::new(flow)).with_cookie_secure(false);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = serve::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(serve::serve(
         listener,

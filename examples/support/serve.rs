@@ -60,6 +60,25 @@ impl Default for Bounds {
     }
 }
 
+/// Connections the kernel may hold, handshake done, until the server
+/// accepts them. `TcpListener::bind` asks for 128 (the standard library's
+/// choice): a burst of more (a sale opening, a crowd at the doors) gets its
+/// handshakes dropped and retried a second, then 3, 7 and 15 seconds later.
+/// Linux caps it at `net.core.somaxconn` (4096 by default).
+pub(crate) const BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with a [`BACKLOG`] fit for bursts of connections.
+pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then stops
 /// accepting, lets the requests in flight finish (each connection closes
 /// after its current request) and returns once every connection is closed,
