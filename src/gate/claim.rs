@@ -26,7 +26,11 @@ pub(crate) async fn first_device(
         let generation = flow.claim_first_device(&req.key).await?;
         return Ok(generation.map(|g| render::mint(config, req, g)));
     }
-    let generation = flow.claim_unvouched(&req.key, client()).await?;
+    let client = client();
+    if client.is_none() {
+        super::client::warn_unknown(&config.client_unknown_warned);
+    }
+    let generation = flow.claim_unvouched(&req.key, client).await?;
     let lifetime = flow.limits().policy().unvouched_claim_lifetime;
     Ok(generation.map(|g| render::mint_within(config, req, g, lifetime)))
 }

@@ -176,8 +176,8 @@ pub(crate) fn client_of(
 pub(crate) fn warn_unknown(warned: &AtomicBool) {
     if !warned.swap(true, Ordering::Relaxed) {
         tracing::warn!(
-            "tower-otp sends codes with no client address known, so the per-client send \
-             budget is off: serve the app with into_make_service_with_connect_info::<SocketAddr>() \
+            "tower-otp sends codes or trusts first devices with no client address known, so \
+             the per-client budgets are off: serve the app with into_make_service_with_connect_info::<SocketAddr>() \
              (or insert the peer's SocketAddr as a request extension), and behind a reverse \
              proxy set OtpLayer::with_client_address(ClientAddress::forwarded(..))"
         );
