@@ -25,6 +25,7 @@ use tower_http::sensitive_headers::{
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tower_otp::mail::{FileMailer, Mailer, TerminalMailer};
+use tower_otp::serve;
 use tower_otp::store::Store;
 use tower_otp::{FirstDevice, Flow, Limits, OtpLayer, Secret, SmtpMailer, SqliteStore};
 
@@ -34,8 +35,6 @@ mod admin;
 mod demo_app;
 #[path = "support/prometheus.rs"]
 mod prometheus;
-#[path = "support/serve.rs"]
-mod serve;
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -240,27 +239,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             *bound = Duration::from_secs(secs);
         }
     }
-    serve::serve(listener, app, bounds, shutdown_signal()?).await?;
-    println!("  stopped");
-    Ok(())
-}
-
-/// Completes on SIGTERM (what a service manager sends) or SIGINT (Ctrl-C):
-/// the demo then stops accepting and drains the requests in flight.
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
-    #[cfg(unix)]
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    Ok(async move {
-        #[cfg(unix)]
-        let terminate = terminate.recv();
-        #[cfg(not(unix))]
-        let terminate = std::future::pending::<Option<()>>();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate => {}
-        }
+    let stop = serve::shutdown_signal()?;
+    serve::serve(listener, app, bounds, async {
+        stop.await;
         println!("\n  shutting down: finishing the requests in flight");
     })
+    .await?;
+    println!("  stopped");
+    Ok(())
 }
 
 /// `path`, after creating the directory it goes in (a fresh clone whose

@@ -128,6 +128,8 @@ pub mod metrics;
 pub mod pages;
 mod revocation;
 mod secret;
+#[cfg(feature = "serve")]
+pub mod serve;
 mod service;
 mod slot;
 pub mod store;

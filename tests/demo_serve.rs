@@ -1,4 +1,4 @@
-//! The demo's server (`examples/support/serve.rs`) closes every connection
+//! `tower_otp::serve`, as the demo serves with it, closes every connection
 //! that holds no request in progress within its bounds: silent TCP, an HTTP/2
 //! preface and nothing more, HTTP/1 headers trickled and never finished, and
 //! a keep-alive connection left idle. Hundreds of them at once do not stop
@@ -7,8 +7,6 @@
 
 #[path = "../examples/support/demo_app.rs"]
 mod demo_app;
-#[path = "../examples/support/serve.rs"]
-mod serve;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -16,6 +14,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+use tower_otp::serve;
 use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
 
 /// Small bounds, so the test takes seconds.

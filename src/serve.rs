@@ -1,9 +1,22 @@
-//! How the demo serves its router: HTTP/1.1 and HTTP/2 through hyper-util's
-//! server builder, with a bound on how long any connection can stay open
-//! without a request in progress, and a graceful shutdown that drains the
-//! requests in flight. `axum::serve` sets none of these bounds. Each
-//! request carries its connection's peer as `ConnectInfo<SocketAddr>`, as
-//! `into_make_service_with_connect_info` gives it: the gate's client address.
+//! Serving an axum app with the bounds a public service needs (feature
+//! `serve`, on by default): HTTP/1.1 and HTTP/2 through hyper-util's server
+//! builder, a bound on how long any connection can stay open without a
+//! request in progress, an accept queue sized for bursts, and a graceful
+//! shutdown that drains the requests in flight. `axum::serve` sets none of
+//! these bounds. Each request carries its connection's peer as axum's
+//! `ConnectInfo<SocketAddr>`, where the gate reads the client's address
+//! ([`ClientAddress::socket`](crate::ClientAddress::socket)).
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use tower_otp::serve::{Bounds, bind, serve, shutdown_signal};
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let app: Router = Router::new().route("/", get(|| async { "hello" }));
+//! let listener = bind("127.0.0.1:3000".parse().unwrap())?;
+//! serve(listener, app, Bounds::default(), shutdown_signal()?).await
+//! # }
+//! ```
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,7 +27,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::Request;
+use http::Request;
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -25,26 +38,43 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tower::ServiceExt as _;
 
 /// How long a connection may take over each thing it does.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Bounds {
-    /// Reading an HTTP/1 request's headers, the first request's included.
-    pub(crate) header_read: Duration,
+///
+/// The defaults suit a router whose every response comes within 10 seconds
+/// (a `TimeoutLayer`); each is written on its field.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_otp::serve::Bounds;
+///
+/// let bounds = Bounds {
+///     drain: Duration::from_secs(30),
+///     ..Bounds::default()
+/// };
+/// assert_eq!(bounds.header_read, Duration::from_secs(5));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// Reading an HTTP/1 request's headers, the first request's included
+    /// (default 5 s).
+    pub header_read: Duration,
     /// A new connection's first request: a silent connection, an HTTP/2
     /// client that sends its preface and nothing more, or headers that never
-    /// finish are closed after this.
-    pub(crate) first_request: Duration,
+    /// finish are closed after this (default 10 s).
+    pub first_request: Duration,
     /// A connection with no request in progress (an HTTP/2 connection with
     /// no stream open) is closed after this. An HTTP/1 connection waiting
     /// for its next request is closed sooner, at `header_read`: hyper's
-    /// header deadline runs from the end of the previous response.
-    pub(crate) idle: Duration,
+    /// header deadline runs from the end of the previous response
+    /// (default 30 s).
+    pub idle: Duration,
     /// HTTP/2: a PING after this much silence; no answer within as long
-    /// again closes the connection (a peer that vanished with streams open).
-    pub(crate) h2_keep_alive: Duration,
+    /// again closes the connection (a peer that vanished with streams open;
+    /// default 20 s).
+    pub h2_keep_alive: Duration,
     /// On shutdown, the requests in flight get this long to finish; a
     /// connection still open then is dropped. Also how long a connection
-    /// closed for idling gets to say goodbye (HTTP/2 GOAWAY).
-    pub(crate) drain: Duration,
+    /// closed for idling gets to say goodbye (HTTP/2 GOAWAY; default 12 s).
+    pub drain: Duration,
 }
 
 impl Default for Bounds {
@@ -65,10 +95,21 @@ impl Default for Bounds {
 /// choice): a burst of more (a sale opening, a crowd at the doors) gets its
 /// handshakes dropped and retried a second, then 3, 7 and 15 seconds later.
 /// Linux caps it at `net.core.somaxconn` (4096 by default).
-pub(crate) const BACKLOG: u32 = 4096;
+pub const BACKLOG: u32 = 4096;
 
 /// A listener on `addr` with a [`BACKLOG`] fit for bursts of connections.
-pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+///
+/// # Errors
+/// The socket's: the address is in use, or not this machine's.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let listener = tower_otp::serve::bind("127.0.0.1:0".parse().unwrap())?;
+/// assert!(listener.local_addr()?.port() > 0);
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
@@ -83,7 +124,11 @@ pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener>
 /// accepting, lets the requests in flight finish (each connection closes
 /// after its current request) and returns once every connection is closed,
 /// within `bounds.drain`.
-pub(crate) async fn serve(
+///
+/// # Errors
+/// None so far: a failed accept (out of file descriptors, a connection
+/// reset before it was accepted) is logged and the others are served.
+pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     bounds: Bounds,
@@ -206,4 +251,34 @@ impl Drop for Busy {
     fn drop(&mut self) {
         self.0.send_modify(|n| *n -= 1);
     }
+}
+
+/// Completes on SIGTERM (what a service manager or an orchestrator sends)
+/// or SIGINT (Ctrl-C): pass it to [`serve`], which then stops accepting and
+/// drains the requests in flight.
+///
+/// # Errors
+/// The signal handler could not be installed.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// let stop = tower_otp::serve::shutdown_signal()?;
+/// stop.await;
+/// # Ok(())
+/// # }
+/// ```
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    #[cfg(unix)]
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    Ok(async move {
+        #[cfg(unix)]
+        let terminate = terminate.recv();
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate => {}
+        }
+        tracing::info!("shutting down: finishing the requests in flight");
+    })
 }
