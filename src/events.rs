@@ -136,6 +136,38 @@ pub enum OtpEvent {
 }
 
 impl OtpEvent {
+    /// Counts what the event says happened, in the series
+    /// [`metrics`](crate::metrics) lists (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    fn count(&self) {
+        use crate::metrics::{increment, increment_with, names};
+        let support = |action| increment_with(names::SUPPORT_ACTIONS, "action", action);
+        match self {
+            OtpEvent::FirstDeviceClaimed { .. } => increment(names::FIRST_DEVICE_CLAIMS),
+            OtpEvent::CodeSent { .. } => increment(names::CODES_SENT),
+            OtpEvent::ClaimThrottled { budget, .. } => {
+                increment_with(names::CLAIMS_THROTTLED, "budget", budget.as_str());
+            }
+            OtpEvent::SendThrottled { budget, .. } => {
+                increment_with(names::SENDS_THROTTLED, "budget", budget.as_str());
+            }
+            OtpEvent::Locked { .. } => increment(names::LOCKOUTS),
+            OtpEvent::DevicesRevoked { .. } => increment(names::DEVICES_REVOKED),
+            // Mail failures are counted where the mailer answers, with their
+            // kind; code entries where the flow knows every outcome, the
+            // uncounted refusals too. The rest are not worth a series.
+            OtpEvent::Verified { .. } | OtpEvent::VerifyFailed { .. } => {}
+            OtpEvent::MailFailed { .. }
+            | OtpEvent::Restarted { .. }
+            | OtpEvent::PreBound { .. } => {}
+            OtpEvent::Inspected { .. } => support("inspect"),
+            OtpEvent::Unbound { .. } => support("unbind"),
+            OtpEvent::Rebound { .. } => support("rebind"),
+            OtpEvent::LockoutCleared { .. } => support("clear_lockout"),
+            OtpEvent::Forgotten { .. } => support("forget"),
+        }
+    }
+
     pub(crate) fn trace(&self) {
         match self {
             OtpEvent::FirstDeviceClaimed { ticket } => {
@@ -296,7 +328,7 @@ impl Events {
     pub(crate) fn emit(&self, event: OtpEvent) {
         event.trace();
         #[cfg(feature = "metrics")]
-        crate::metrics::record(&event);
+        event.count();
         if let Some(hook) = &self.hook {
             hook.on_event(&event);
         }

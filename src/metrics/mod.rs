@@ -45,8 +45,6 @@ pub(crate) use self::store::MeteredStore;
 
 use std::time::Instant;
 
-use crate::events::OtpEvent;
-
 /// Names of the metrics, for dashboards and tests.
 pub mod names {
     /// Counter: first devices trusted.
@@ -114,37 +112,14 @@ pub fn describe() {
     describe_counter!(names::MAIL_ERRORS, "Mails the mailer refused, by kind.");
 }
 
-/// Counts what an event says happened.
-pub(crate) fn record(event: &OtpEvent) {
-    use metrics::counter;
-    match event {
-        OtpEvent::FirstDeviceClaimed { .. } => counter!(names::FIRST_DEVICE_CLAIMS).increment(1),
-        OtpEvent::CodeSent { .. } => counter!(names::CODES_SENT).increment(1),
-        OtpEvent::ClaimThrottled { budget, .. } => {
-            counter!(names::CLAIMS_THROTTLED, "budget" => budget.as_str()).increment(1);
-        }
-        OtpEvent::SendThrottled { budget, .. } => {
-            counter!(names::SENDS_THROTTLED, "budget" => budget.as_str()).increment(1);
-        }
-        OtpEvent::Locked { .. } => counter!(names::LOCKOUTS).increment(1),
-        OtpEvent::DevicesRevoked { .. } => counter!(names::DEVICES_REVOKED).increment(1),
-        // Mail failures are counted where the mailer answers (`mail_errors`),
-        // with their kind; the rest are not worth a series of their own.
-        // Code entries are counted where the flow knows every outcome
-        // (`verification`), the uncounted refusals too.
-        OtpEvent::Verified { .. } | OtpEvent::VerifyFailed { .. } => {}
-        OtpEvent::MailFailed { .. } | OtpEvent::Restarted { .. } | OtpEvent::PreBound { .. } => {}
-        OtpEvent::Inspected { .. } => support("inspect"),
-        OtpEvent::Unbound { .. } => support("unbind"),
-        OtpEvent::Rebound { .. } => support("rebind"),
-        OtpEvent::LockoutCleared { .. } => support("clear_lockout"),
-        OtpEvent::Forgotten { .. } => support("forget"),
-    }
+/// Adds one to the counter `name`.
+pub(crate) fn increment(name: &'static str) {
+    metrics::counter!(name).increment(1);
 }
 
-/// Counts one support action by its name.
-fn support(action: &'static str) {
-    metrics::counter!(names::SUPPORT_ACTIONS, "action" => action).increment(1);
+/// Adds one to the counter `name`, labelled `label = value`.
+pub(crate) fn increment_with(name: &'static str, label: &'static str, value: &'static str) {
+    metrics::counter!(name, label => value).increment(1);
 }
 
 /// Counts one wrong entry by its place in the round (1 to 10; beyond, `10`).

@@ -185,6 +185,20 @@ impl fmt::Display for TicketKey {
     }
 }
 
+/// Ticket ids are 1 to 256 bytes without control characters.
+#[inline]
+pub(super) fn valid_id(id: &str) -> bool {
+    if id.is_empty() || id.len() > 256 {
+        return false;
+    }
+    // Printable ASCII, the common case, in one pass without decoding
+    // characters; branch-free, so the compiler vectorizes it.
+    let printable = !id
+        .bytes()
+        .fold(false, |bad, b| bad | !(0x20..0x7f).contains(&b));
+    printable || !id.chars().any(char::is_control)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,7 @@ use http::request::Parts;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::TicketId;
-use super::source::valid_id;
+use super::id::valid_id;
 
 /// What the matched route's parameters hold under one name.
 #[derive(Debug, Clone, PartialEq, Eq)]

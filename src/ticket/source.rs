@@ -7,6 +7,7 @@ use std::sync::Arc;
 use http::request::Parts;
 
 use super::TicketId;
+use super::id::valid_id;
 use crate::error::ConfigError;
 
 /// A ticket found in a request, with the URL path that scopes its cookies.
@@ -193,19 +194,6 @@ where
 /// looked for its ticket in the wrong place by default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NoTicketSource;
-
-/// Ticket ids are 1 to 256 bytes without control characters.
-pub(super) fn valid_id(id: &str) -> bool {
-    if id.is_empty() || id.len() > 256 {
-        return false;
-    }
-    // Printable ASCII, the common case, in one pass without decoding
-    // characters; branch-free, so the compiler vectorizes it.
-    let printable = !id
-        .bytes()
-        .fold(false, |bad, b| bad | !(0x20..0x7f).contains(&b));
-    printable || !id.chars().any(char::is_control)
-}
 
 /// A path pattern such as `/tickets/{ticket}`: literal segments, one
 /// `{name}` segment that is the ticket, and any further segments (so
