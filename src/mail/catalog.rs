@@ -6,12 +6,15 @@
 //! valid, that it must never be shared or typed on another site, and that it
 //! can be ignored if unrequested (checklist 0.5, 15.3).
 
+use std::sync::OnceLock;
+
 use serde::Deserialize;
 
-use super::render::{Block, Site, civil};
+use super::blocks::{Block, Site};
+use super::civil::civil;
 use crate::clock::Timestamp;
 use crate::locale::Locale;
-use crate::locale::catalog::catalog;
+use crate::locale::catalog;
 
 /// One language's mail strings. `{name}` is the site name, `{site}` the site
 /// as [`site_with_origin`](Self::site_with_origin) names it (or its name
@@ -72,7 +75,8 @@ pub(crate) struct MailTexts {
 
 /// The mail strings of `locale`.
 pub(super) fn texts(locale: Locale) -> &'static MailTexts {
-    &catalog(locale).mail
+    static BUILT_IN: [OnceLock<MailTexts>; 5] = [const { OnceLock::new() }; 5];
+    BUILT_IN[locale.index()].get_or_init(|| catalog::half(locale, "mail"))
 }
 
 /// Replaces each `{key}` of `template` with its value, in one pass (a value is
@@ -223,6 +227,27 @@ impl MailTexts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_language_loads_its_mail_half() {
+        for locale in Locale::ALL {
+            assert!(!texts(locale).hours.is_empty(), "{}", locale.tag());
+        }
+    }
+
+    #[test]
+    fn a_mail_half_with_a_missing_or_unknown_key_does_not_load() {
+        let whole: serde_json::Value =
+            serde_json::from_str(include_str!("../../locales/en.json")).unwrap();
+        let english = whole["mail"].clone();
+        assert!(serde_json::from_value::<MailTexts>(english.clone()).is_ok());
+        let mut missing = english.clone();
+        missing.as_object_mut().unwrap().remove("hours");
+        assert!(serde_json::from_value::<MailTexts>(missing).is_err());
+        let mut unknown = english;
+        unknown["extra"] = serde_json::Value::String("x".into());
+        assert!(serde_json::from_value::<MailTexts>(unknown).is_err());
+    }
 
     #[test]
     fn fill_replaces_known_keys_once() {

@@ -9,9 +9,11 @@ use crate::email::EmailAddress;
 use crate::error::BoxError;
 use crate::locale::Locale;
 
+mod blocks;
 #[cfg(any(test, feature = "test-util"))]
 pub(crate) mod capture;
 pub(crate) mod catalog;
+mod civil;
 mod file;
 pub(crate) mod message;
 mod render;

@@ -9,9 +9,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use super::blocks::{Block, Site};
 use super::catalog::{self, MailTexts};
 use super::{MailKind, OtpMail};
-use crate::clock::Timestamp;
 
 /// A message ready for a transport.
 ///
@@ -38,17 +38,6 @@ pub struct RenderedMail {
     pub text: String,
     /// The HTML body (a complete document, inline styles, no external resources).
     pub html: String,
-}
-
-/// A piece of a message body.
-#[derive(Debug)]
-pub(super) enum Block {
-    /// A paragraph.
-    Para(String),
-    /// A labelled value on its own line (`Ticket: ...`).
-    Field(String, String),
-    /// The code, set apart.
-    Code(String),
 }
 
 pub(crate) fn render(mail: &OtpMail) -> RenderedMail {
@@ -95,13 +84,6 @@ pub(crate) fn render(mail: &OtpMail) -> RenderedMail {
         html: html(mail.locale.tag(), &subject, &blocks),
         subject,
     }
-}
-
-/// The site as the message names it (both values already on one line).
-#[derive(Debug)]
-pub(super) struct Site {
-    pub(super) name: String,
-    pub(super) origin: Option<String>,
 }
 
 /// Collapses control characters and line breaks into single spaces and trims,
@@ -206,34 +188,11 @@ pub(super) fn escape(value: &str) -> String {
     out
 }
 
-/// The civil date and time of a timestamp shifted by `offset_secs`:
-/// (year, month, day, hour, minute). Howard Hinnant's `civil_from_days`.
-pub(super) fn civil(at: Timestamp, offset_secs: i64) -> (i64, u32, u32, u32, u32) {
-    let secs = i64::try_from(at.as_secs()).unwrap_or(i64::MAX - offset_secs) + offset_secs;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        month,
-        day,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mail::Code;
-    use crate::{EmailAddress, Locale};
+    use crate::{EmailAddress, Locale, Timestamp};
 
     const CODE: &str = "493817";
 
@@ -520,23 +479,6 @@ mod tests {
             assert!(n.text.contains(when), "{locale:?}: {}", n.text);
             assert!(!has_six_digit_run(&n.text));
         }
-    }
-
-    #[test]
-    fn civil_dates() {
-        let cases = [
-            (0, (1970, 1, 1, 0, 0)),
-            (951_782_400, (2000, 2, 29, 0, 0)),
-            (1_754_051_696, (2025, 8, 1, 12, 34)),
-            (4_102_444_799, (2099, 12, 31, 23, 59)),
-        ];
-        for (secs, want) in cases {
-            assert_eq!(civil(Timestamp::from_millis(secs * 1000), 0), want);
-        }
-        assert_eq!(
-            civil(Timestamp::from_millis(1_754_064_000_000), 9 * 3600),
-            (2025, 8, 2, 1, 0)
-        );
     }
 
     #[test]

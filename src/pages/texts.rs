@@ -2,11 +2,12 @@
 //! each catalog file under `locales/`).
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 
 use crate::locale::Locale;
-use crate::locale::catalog::catalog;
+use crate::locale::catalog;
 
 /// Every string the built-in pages show, in one language.
 ///
@@ -213,6 +214,40 @@ impl Texts {
     /// assert_eq!(Texts::for_locale(Locale::Ko).confirm_button, "확인");
     /// ```
     pub fn for_locale(locale: Locale) -> Self {
-        catalog(locale).page.clone()
+        static BUILT_IN: [OnceLock<Texts>; 5] = [const { OnceLock::new() }; 5];
+        BUILT_IN[locale.index()]
+            .get_or_init(|| catalog::half(locale, "page"))
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_language_loads_its_page_half() {
+        let names: Vec<_> = Locale::ALL
+            .iter()
+            .map(|l| Texts::for_locale(*l).language_name)
+            .collect();
+        assert_eq!(
+            names,
+            ["日本語", "English", "简体中文", "繁體中文", "한국어"]
+        );
+    }
+
+    #[test]
+    fn a_page_half_with_a_missing_or_unknown_key_does_not_load() {
+        let whole: serde_json::Value =
+            serde_json::from_str(include_str!("../../locales/en.json")).unwrap();
+        let english = whole["page"].clone();
+        assert!(serde_json::from_value::<Texts>(english.clone()).is_ok());
+        let mut missing = english.clone();
+        missing.as_object_mut().unwrap().remove("title");
+        assert!(serde_json::from_value::<Texts>(missing).is_err());
+        let mut unknown = english;
+        unknown["extra"] = serde_json::Value::String("x".into());
+        assert!(serde_json::from_value::<Texts>(unknown).is_err());
     }
 }
