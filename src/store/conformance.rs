@@ -318,6 +318,8 @@ macro_rules! __store_conformance_checks {
             race_claims
             race_sends
             race_address_cap
+            race_client_cap
+            race_unvouched_claims
             mailbox_cap_counts_every_spelling
             domain_budget_no_spelling_escapes
             site_budget_when_set
@@ -1453,6 +1455,81 @@ pub async fn race_address_cap(instances: &Instances) {
             })
             .count();
         assert_eq!((issued, throttled), (10, 40), "round {round}");
+    }
+}
+
+/// 50 parallel sends from one client, each through its own ticket to its
+/// own address: exactly [`Policy::client_cap`] are issued, every other one
+/// is refused by the client's budget.
+pub async fn race_client_cap(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    for round in 0..RACE_ROUNDS {
+        let client = AddressKey::from_bytes(rand::random());
+        let (now, policy) = (cx.at(0), cx.policy.clone());
+        let outcomes = race(instances, 50, |_, store| {
+            let policy = policy.clone();
+            async move {
+                let a = addr();
+                let keys = a.key.with_client(Some(client));
+                let (t, code) = (random_ticket(), random_code());
+                let request = IssueRequest::new(&t, &a.address, &keys, &code, now, &policy);
+                store.issue_code(&request).await.expect("issue_code")
+            }
+        })
+        .await;
+        let issued = outcomes
+            .iter()
+            .filter(|o| matches!(o, IssueOutcome::Issued { .. }))
+            .count();
+        let throttled = outcomes
+            .iter()
+            .filter(|o| {
+                **o == IssueOutcome::AddressThrottled {
+                    retry_at: now + cx.policy.send_window,
+                    budget: SendBudget::Client,
+                }
+            })
+            .count();
+        let cap = cx.policy.client_cap() as usize;
+        assert_eq!((issued, throttled), (cap, 50 - cap), "round {round}");
+    }
+}
+
+/// 50 parallel unvouched claims from one client, each of its own ticket:
+/// exactly the client's budget of such claims succeeds, the rest are
+/// refused, claiming nothing.
+pub async fn race_unvouched_claims(instances: &Instances) {
+    let cx = Ctx::new(instances).with_policy(|p| p.unvouched_claims_per_client = 7);
+    for round in 0..RACE_ROUNDS {
+        let client = AddressKey::from_bytes(rand::random());
+        let (now, policy) = (cx.at(0), cx.policy.clone());
+        let outcomes = race(instances, 50, |_, store| {
+            let policy = policy.clone();
+            async move {
+                let t = random_ticket();
+                let request = ClaimRequest::new(&t, now, &policy).unvouched(Some(client));
+                let outcome = store
+                    .claim_first_device(&request)
+                    .await
+                    .expect("claim_first_device");
+                let claimed = store.load(&t, now, &policy).await.expect("load").claimed;
+                (outcome, claimed)
+            }
+        })
+        .await;
+        let claimed = outcomes
+            .iter()
+            .filter(|(o, kept)| matches!(o, ClaimOutcome::Claimed { .. }) && *kept)
+            .count();
+        let throttled = outcomes
+            .iter()
+            .filter(|(o, kept)| {
+                *o == ClaimOutcome::Throttled {
+                    retry_at: now + cx.policy.send_window,
+                } && !*kept
+            })
+            .count();
+        assert_eq!((claimed, throttled), (7, 43), "round {round}");
     }
 }
 
