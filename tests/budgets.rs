@@ -9,17 +9,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use bytes::Bytes;
-use common::Harness;
-use http::header::{CONTENT_TYPE, ORIGIN};
-use http::{Method, StatusCode};
-use http_body_util::Full;
+use common::{Harness, post_send};
+use http::StatusCode;
 use tower_otp::store::SendBudget;
 use tower_otp::{
     CapturingMailer, ClientAddress, EmailAddress, Flow, Limits, Locale, ManualClock, MemoryStore,
-    OtpEvent, Rejection, Secret, SendRequest, TestBrowser, TestResponse, TicketId, TicketKey,
-    Timestamp,
+    OtpEvent, Rejection, Secret, SendRequest, TicketId, TicketKey, Timestamp,
 };
 
 struct Site {
@@ -243,37 +238,6 @@ async fn row_4_1_sends_per_client_are_capped() {
 
 // ---------------------------------------------------------------------------
 // Through the layer.
-
-/// Opens `path` (its challenge page) and posts Send for `email` (or, with
-/// `None`, Send to the bound address), without following the answer.
-async fn post_send(
-    browser: &mut TestBrowser<Router>,
-    path: &str,
-    email: Option<&str>,
-) -> TestResponse {
-    let page = browser.open(path).await;
-    assert_eq!(
-        page.status(),
-        StatusCode::UNAUTHORIZED,
-        "{path}: the challenge"
-    );
-    let token = page.csrf_token().expect("the page's form").to_owned();
-    let form = match email {
-        Some(email) => format!(
-            "action=send&email={}&csrf_token={token}",
-            email.replace('@', "%40")
-        ),
-        None => format!("action=resend&csrf_token={token}"),
-    };
-    let request = browser
-        .builder(Method::POST, path)
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(ORIGIN, "http://tickets.test")
-        .header("sec-fetch-site", "same-origin")
-        .body(Full::<Bytes>::from(form))
-        .expect("a valid request");
-    browser.send(request).await
-}
 
 /// Checklist 3.4 and 16.2: a new `X-Forwarded-For` on every send from an
 /// untrusted peer buys no budget: the client is the peer, and its fifth

@@ -16,7 +16,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 use tower_otp::{
     CapturingMailer, EmailAddress, Flow, ManualClock, MemoryStore, OtpLayer, PathPattern, Secret,
-    TestBrowser, Timestamp, VerifiedDevice,
+    TestBrowser, TestResponse, Timestamp, VerifiedDevice,
 };
 
 pub const TICKET_BODY: &str = "TICKET PAGE";
@@ -253,6 +253,40 @@ pub fn csrf_in(page: &str) -> Option<String> {
 
 // ---------------------------------------------------------------------------
 // Helpers added for the gate suites (tests/gate_*.rs).
+
+/// Opens `path` (its challenge page) and posts Send for `email` (or, with
+/// `None`, Send to the bound address), without following the answer.
+pub async fn post_send(
+    browser: &mut TestBrowser<Router>,
+    path: &str,
+    email: Option<&str>,
+) -> TestResponse {
+    let page = browser.open(path).await;
+    assert_eq!(
+        page.status(),
+        StatusCode::UNAUTHORIZED,
+        "{path}: the challenge"
+    );
+    let token = page.csrf_token().expect("the page's form").to_owned();
+    let form = match email {
+        Some(email) => format!(
+            "action=send&email={}&csrf_token={token}",
+            email.replace('@', "%40")
+        ),
+        None => format!("action=resend&csrf_token={token}"),
+    };
+    let request = browser
+        .builder(Method::POST, path)
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .header(http::header::ORIGIN, "http://tickets.test")
+        .header("sec-fetch-site", "same-origin")
+        .body(http_body_util::Full::<bytes::Bytes>::from(form))
+        .expect("a valid request");
+    browser.send(request).await
+}
 
 /// Where the first-device probe redirects `path`: the same URL, marked.
 pub fn probe_location(path: &str) -> String {
