@@ -1426,6 +1426,16 @@ pub async fn race_sends(instances: &Instances) {
     }
 }
 
+/// How many of `outcomes` were issued, and how many were exactly `refusal`.
+fn issued_and(outcomes: &[IssueOutcome], refusal: IssueOutcome) -> (usize, usize) {
+    let issued = outcomes
+        .iter()
+        .filter(|o| matches!(o, IssueOutcome::Issued { .. }))
+        .count();
+    let refused = outcomes.iter().filter(|o| **o == refusal).count();
+    (issued, refused)
+}
+
 /// 50 parallel sends to one address from 50 tickets: exactly 10 are issued.
 pub async fn race_address_cap(instances: &Instances) {
     let cx = Ctx::new(instances);
@@ -1441,20 +1451,11 @@ pub async fn race_address_cap(instances: &Instances) {
             }
         })
         .await;
-        let issued = outcomes
-            .iter()
-            .filter(|o| matches!(o, IssueOutcome::Issued { .. }))
-            .count();
-        let throttled = outcomes
-            .iter()
-            .filter(|o| {
-                **o == IssueOutcome::AddressThrottled {
-                    retry_at: now + cx.policy.send_window,
-                    budget: SendBudget::Mailbox,
-                }
-            })
-            .count();
-        assert_eq!((issued, throttled), (10, 40), "round {round}");
+        let refusal = IssueOutcome::AddressThrottled {
+            retry_at: now + cx.policy.send_window,
+            budget: SendBudget::Mailbox,
+        };
+        assert_eq!(issued_and(&outcomes, refusal), (10, 40), "round {round}");
     }
 }
 
@@ -1477,21 +1478,16 @@ pub async fn race_client_cap(instances: &Instances) {
             }
         })
         .await;
-        let issued = outcomes
-            .iter()
-            .filter(|o| matches!(o, IssueOutcome::Issued { .. }))
-            .count();
-        let throttled = outcomes
-            .iter()
-            .filter(|o| {
-                **o == IssueOutcome::AddressThrottled {
-                    retry_at: now + cx.policy.send_window,
-                    budget: SendBudget::Client,
-                }
-            })
-            .count();
+        let refusal = IssueOutcome::AddressThrottled {
+            retry_at: now + cx.policy.send_window,
+            budget: SendBudget::Client,
+        };
         let cap = cx.policy.client_cap() as usize;
-        assert_eq!((issued, throttled), (cap, 50 - cap), "round {round}");
+        assert_eq!(
+            issued_and(&outcomes, refusal),
+            (cap, 50 - cap),
+            "round {round}"
+        );
     }
 }
 
