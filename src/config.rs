@@ -4,10 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::decision::FirstDevice;
 use crate::device::{DeviceCookie, DeviceTokens};
 use crate::flow::{Flow, Registration};
 use crate::gate::client::ClientAddress;
-use crate::gate::decision::FirstDevice;
 use crate::gate::public_origin::PublicOrigin;
 use crate::pages::{DefaultPages, Pages};
 use crate::revocation::Revocation;

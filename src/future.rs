@@ -9,7 +9,7 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use crate::body::GateBody;
-use crate::gate::no_store_unless_set;
+use crate::pass::no_store_unless_set;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 

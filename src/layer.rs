@@ -6,11 +6,11 @@ use std::time::Duration;
 use tower_layer::Layer;
 
 use crate::config::Config;
+use crate::decision::FirstDevice;
 use crate::device::KeyRing;
 use crate::error::ConfigError;
 use crate::flow::Flow;
 use crate::gate::client::ClientAddress;
-use crate::gate::decision::FirstDevice;
 use crate::gate::public_origin::PublicOrigin;
 use crate::pages::Pages;
 use crate::revocation::Revocation;

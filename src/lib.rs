@@ -112,6 +112,7 @@ mod body;
 mod clock;
 mod code;
 mod config;
+mod decision;
 pub mod device;
 mod email;
 mod error;
@@ -126,6 +127,7 @@ pub mod mail;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod pages;
+mod pass;
 mod revocation;
 mod secret;
 #[cfg(feature = "serve")]
@@ -147,12 +149,12 @@ pub use async_trait::async_trait;
 
 // The middleware's face: what an application names.
 pub use self::body::GateBody;
+pub use self::decision::FirstDevice;
 #[cfg(feature = "axum")]
 pub use self::extract::MissingVerifiedDevice;
 pub use self::extract::VerifiedDevice;
 pub use self::future::ResponseFuture;
 pub use self::gate::client::ClientAddress;
-pub use self::gate::decision::FirstDevice;
 pub use self::layer::OtpLayer;
 pub use self::revocation::Revocation;
 pub use self::service::OtpService;

@@ -10,13 +10,14 @@ use tracing::Instrument as _;
 
 use crate::body::GateBody;
 use crate::config::Config;
+use crate::decision::{Decision, Device, Facts, Stored, Ticket, Verb, decide};
 use crate::device::DeviceClaims;
 use crate::error::BoxError;
 use crate::extract::VerifiedDevice;
 use crate::future::ResponseFuture;
-use crate::gate::decision::{Decision, Device, Facts, Stored, Ticket, Verb, decide};
 use crate::gate::request::wants_json;
 use crate::gate::{self, cookies, proto, respond};
+use crate::pass::{note, pass, span};
 use crate::revocation::Revocation;
 use crate::ticket::{Found, TicketKey, TicketMatch, TicketSource};
 
@@ -129,9 +130,9 @@ where
         let decision = decide(&facts);
         match (decision, claims) {
             (Decision::PassVerified, Some(claims)) => {
-                gate::note(decision, Some(&key), "passed", None);
+                note(decision, Some(&key), "passed", None);
                 let device = VerifiedDevice::new(found.id, key, claims);
-                ResponseFuture::verified(gate::pass(&mut self.inner, parts, body, device))
+                ResponseFuture::verified(pass(&mut self.inner, parts, body, device))
             }
             (_, claims) => self.challenge(decision, (parts, body), (found, key), facts, claims),
         }
@@ -172,7 +173,7 @@ where
         let decision = decide(&facts);
         let answer = match decision {
             Decision::Pass => {
-                gate::note(decision, None, "passed", None);
+                note(decision, None, "passed", None);
                 return ResponseFuture::passed(self.inner.call(Request::from_parts(parts, body)));
             }
             Decision::NotFound => {
@@ -183,7 +184,7 @@ where
                 respond::plain(status, "server_error", "server error", json())
             }
         };
-        gate::note(decision, None, "answered", Some(answer.status()));
+        note(decision, None, "answered", Some(answer.status()));
         ResponseFuture::ready(answer)
     }
 
@@ -214,7 +215,7 @@ where
                 Some(url) => respond::redirect_to_https(&url, json),
                 None => respond::plain(StatusCode::BAD_REQUEST, "bad_request", "bad request", json),
             };
-            gate::note(decision, Some(&key), "answered", Some(answer.status()));
+            note(decision, Some(&key), "answered", Some(answer.status()));
             return ResponseFuture::ready(answer);
         }
         let found = self.shared.source.scope(&parts, found);
@@ -223,7 +224,7 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let config = Arc::clone(&self.shared.config);
-        let span = gate::span(decision, Some(&key), None, None);
+        let span = span(decision, Some(&key), None, None);
         let run = gate::run(
             config,
             inner,

@@ -12,9 +12,9 @@ use super::request::{BodyType, GateRequest};
 use super::{claim, client, csrf};
 use super::{render, respond};
 use crate::config::Config;
+use crate::decision::FirstDevice;
 use crate::error::BoxError;
 use crate::flow::{Challenge, Rejection, SendRequest};
-use crate::gate::decision::FirstDevice;
 use crate::pages::RequestProblem;
 
 /// Runs the action a POST asks for, and answers it.

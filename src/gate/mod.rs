@@ -1,12 +1,13 @@
 //! The gate: everything a browser meets that cannot simply pass.
 //!
-//! [`OtpService`](crate::OtpService) reads the request head, scans the
-//! cookies once and asks [`decision::decide`]. Requests it cannot settle from
-//! the head (an unverified browser, or revocation checks) come to [`run`],
-//! which reads the ticket's state once, decides again and answers: the
-//! first-device round trip, the challenge page, or a gate action.
+//! [`OtpService`](crate::OtpService) reads the request head and the device
+//! cookie, and asks [`decide`](crate::decision::decide). Requests it cannot
+//! settle from the head (an unverified browser, or revocation checks) come
+//! to [`run`], which reads the ticket's state once, decides again and
+//! answers: the first-device round trip, the challenge page, or a gate
+//! action. Only then are the gate's own cookies read (a second look at the
+//! `Cookie` headers, which a verified request never takes).
 //!
-//! - [`decision`]: the facts and the one decision function;
 //! - [`request`]: the request head as a plain value;
 //! - [`action`] and [`parse`]: POSTed actions;
 //! - [`render`] and [`respond`]: pages, JSON, status codes and headers;
@@ -23,10 +24,12 @@ use tower_service::Service;
 
 use crate::body::GateBody;
 use crate::config::Config;
+use crate::decision::{Decision, Facts, Stored, decide};
 use crate::device::DeviceClaims;
 use crate::error::BoxError;
 use crate::extract::VerifiedDevice;
 use crate::pages::{PageKind, RequestProblem};
+use crate::pass::{no_store_unless_set, pass};
 use crate::revocation::Revocation;
 use crate::ticket::{TicketKey, TicketMatch};
 
@@ -35,7 +38,6 @@ pub(crate) mod claim;
 pub(crate) mod client;
 pub(crate) mod cookies;
 pub(crate) mod csrf;
-pub(crate) mod decision;
 pub(crate) mod lang;
 pub(crate) mod origin;
 pub(crate) mod parse;
@@ -45,81 +47,10 @@ pub(crate) mod render;
 pub(crate) mod request;
 pub(crate) mod respond;
 
-use self::decision::{Decision, Facts, Stored, decide};
 use self::render::Answer;
 use self::request::GateRequest;
 
 type GateResult<B, E> = Result<Response<B>, E>;
-
-/// The only way a request reaches the inner service with a [`VerifiedDevice`].
-pub(crate) fn pass<S, B>(
-    inner: &mut S,
-    mut parts: Parts,
-    body: B,
-    device: VerifiedDevice,
-) -> S::Future
-where
-    S: Service<Request<B>>,
-{
-    parts.extensions.insert(device);
-    inner.call(Request::from_parts(parts, body))
-}
-
-/// The span of one gate decision, at DEBUG so it costs a
-/// level check when disabled: the check comes first, because `tracing`'s
-/// `log` feature (which tower turns on) otherwise records the fields for
-/// `log` even with no subscriber (+250 instructions per request). Its
-/// fields: `decision`, what the request head decided; `outcome`, `passed`
-/// (to the inner service), `answered` (a response the layer wrote at once)
-/// or what the gate decided after reading the store (`probe`, `page`,
-/// `action`...); `status`, of a response the layer wrote; `ticket`, the
-/// label of the ticket's keyed hash. Never a code, a token, a ticket id or
-/// an address.
-pub(crate) fn span(
-    decision: Decision,
-    key: Option<&TicketKey>,
-    outcome: Option<&'static str>,
-    status: Option<StatusCode>,
-) -> tracing::Span {
-    if !tracing::level_enabled!(tracing::Level::DEBUG) {
-        return tracing::Span::none();
-    }
-    tracing::debug_span!(
-        "tower_otp.gate",
-        decision = decision.name(),
-        outcome,
-        status = status.map(|s| s.as_u16()),
-        ticket = key.map(TicketKey::label),
-    )
-}
-
-/// The [`span`] of a decision that nothing follows inside the layer (the
-/// request passed to the inner service, or was answered at once): opened
-/// and closed in place. With DEBUG off this is one level check and no
-/// `Span` to build and drop (55 instructions fewer per verified request).
-#[inline]
-pub(crate) fn note(
-    decision: Decision,
-    key: Option<&TicketKey>,
-    outcome: &'static str,
-    status: Option<StatusCode>,
-) {
-    if tracing::level_enabled!(tracing::Level::DEBUG) {
-        drop(span(decision, key, Some(outcome), status));
-    }
-}
-
-/// A ticket page is a capability page: keep it out of caches unless the app says otherwise.
-///
-/// Two lookups rather than the entry API: `insert` is code axum already runs
-/// on every response, and the pair spans fewer lines of code (13 against 19,
-/// `scripts/hot_code.py`).
-pub(crate) fn no_store_unless_set<B>(response: &mut Response<B>) {
-    let headers = response.headers_mut();
-    if !headers.contains_key(CACHE_CONTROL) {
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-}
 
 /// The answer to a ticket URL whose cookie path cannot be a cookie's `Path`
 /// (a raw `;`, `,` or `"` in it, say): 404, with no cookie, no claim and no

@@ -10,9 +10,9 @@ use http::request::Parts;
 use rand::RngCore;
 
 use super::cookies::Jar;
-use super::decision::{Verb, is_prefetch};
 use super::{client, csrf, lang, origin};
 use crate::config::Config;
+use crate::decision::Verb;
 use crate::device::scopable;
 use crate::locale::Locale;
 use crate::ticket::{TicketId, TicketKey, TicketMatch};
@@ -248,6 +248,17 @@ pub(crate) fn wants_json(headers: &http::HeaderMap) -> bool {
     says(ACCEPT, "application/json") || says(CONTENT_TYPE, "application/json")
 }
 
+/// Whether the request is a prefetch that must change nothing.
+fn is_prefetch(headers: &http::HeaderMap) -> bool {
+    ["sec-purpose", "purpose", "x-purpose", "x-moz"]
+        .iter()
+        .filter_map(|name| headers.get(*name))
+        .any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.to_ascii_lowercase().contains("prefetch"))
+        })
+}
+
 /// The probe's value names the ticket, so a probe earned on one ticket claims no other.
 pub(crate) fn probe_value(key: &TicketKey) -> &str {
     &key.as_str()[..16]
@@ -289,5 +300,21 @@ mod tests {
             let (parts, ()) = request.into_parts();
             assert_eq!(stripped_prefix(&parts), want, "{asked:?} {seen}");
         }
+    }
+
+    #[test]
+    fn prefetch_headers() {
+        for (name, value, want) in [
+            ("sec-purpose", "prefetch", true),
+            ("sec-purpose", "prefetch;prerender", true),
+            ("purpose", "prefetch", true),
+            ("x-moz", "prefetch", true),
+            ("sec-purpose", "other", false),
+        ] {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(name, value.parse().unwrap());
+            assert_eq!(is_prefetch(&headers), want, "{name}: {value}");
+        }
+        assert!(!is_prefetch(&http::HeaderMap::new()));
     }
 }

@@ -3,7 +3,7 @@
 //! once with what its head tells, and, when that is not enough, once more
 //! after the ticket's state was read from the store.
 
-use http::{HeaderMap, Method};
+use http::Method;
 
 /// How the first browser to open a ticket is treated.
 ///
@@ -198,17 +198,6 @@ pub(crate) fn decide(facts: &Facts) -> Decision {
     }
 }
 
-/// Whether the request is a prefetch that must change nothing.
-pub(crate) fn is_prefetch(headers: &HeaderMap) -> bool {
-    ["sec-purpose", "purpose", "x-purpose", "x-moz"]
-        .iter()
-        .filter_map(|name| headers.get(*name))
-        .any(|v| {
-            v.to_str()
-                .is_ok_and(|v| v.to_ascii_lowercase().contains("prefetch"))
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,21 +271,5 @@ mod tests {
         for (name, facts, want) in cases {
             assert_eq!(decide(facts), *want, "{name}");
         }
-    }
-
-    #[test]
-    fn prefetch_headers() {
-        for (name, value, want) in [
-            ("sec-purpose", "prefetch", true),
-            ("sec-purpose", "prefetch;prerender", true),
-            ("purpose", "prefetch", true),
-            ("x-moz", "prefetch", true),
-            ("sec-purpose", "other", false),
-        ] {
-            let mut headers = HeaderMap::new();
-            headers.insert(name, value.parse().unwrap());
-            assert_eq!(is_prefetch(&headers), want, "{name}: {value}");
-        }
-        assert!(!is_prefetch(&HeaderMap::new()));
     }
 }
