@@ -1,7 +1,8 @@
 //! The in-process store.
 //!
-//! The rules are in [`rules`](super::rules); this file only keeps the records
-//! and the locks. Tickets live in `shards` maps, each behind its own `std::sync::Mutex`, so
+//! It follows the [record contract](super::records): the rules run on its
+//! records from there; this file only keeps the records and the locks.
+//! Tickets live in `shards` maps, each behind its own `std::sync::Mutex`, so
 //! tickets in different shards never contend and every operation on one ticket
 //! is one critical section (no lock is held across an `.await`: the methods
 //! never await). The per-address send counters live in a second sharded map.
@@ -17,13 +18,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::rules::{self, AddressSends, TicketRecord};
-use super::{
-    BindOutcome, BindRequest, ClaimOutcome, ClaimRequest, IssueOutcome, IssueRequest,
-    LockoutCleared, Policy, RebindOutcome, RestartOutcome, Store, StoreError, TicketSnapshot,
-    UnbindOutcome, VerifyOutcome, VerifyRequest,
-};
-use super::{StateChange, StateRead, StateRecord};
+use super::records::RecordStore;
+use super::rules::{AddressSends, TicketRecord};
+use super::{AddressKey, StateChange, StateRead, StateRecord, StoreError};
 use crate::clock::Timestamp;
 use crate::ticket::TicketKey;
 
@@ -194,20 +191,19 @@ impl MemoryStore {
         shard
     }
 
-    /// Runs `f` with the counters of [`rules::budgets`] taken out of their
+    /// Runs `f` with the counters named by `keys` taken out of their
     /// shards, whose locks are held (taken in ascending shard order, so two
     /// operations never wait on each other in a cycle), and puts back those
     /// left non-empty.
     fn with_counters<R>(
         &self,
-        ticket: &mut TicketRecord,
-        r: &IssueRequest<'_>,
-        f: impl FnOnce(&mut TicketRecord, &mut [AddressSends]) -> R,
+        keys: &[AddressKey],
+        now: Option<Timestamp>,
+        f: impl FnOnce(&mut [AddressSends]) -> R,
     ) -> R {
-        let budgets = rules::budgets(ticket, r);
-        let index: Vec<usize> = budgets
+        let index: Vec<usize> = keys
             .iter()
-            .map(|b| self.shard_index(b.key.as_bytes()))
+            .map(|key| self.shard_index(key.as_bytes()))
             .collect();
         let mut order = index.clone();
         order.sort_unstable();
@@ -216,25 +212,27 @@ impl MemoryStore {
             .iter()
             .map(|&i| {
                 let mut shard = lock(&self.addresses[i]);
-                shard.maybe_sweep(r.now);
+                if let Some(now) = now {
+                    shard.maybe_sweep(now);
+                }
                 shard
             })
             .collect();
         let slot = |i: usize| order.binary_search(&index[i]).expect("locked above");
-        let mut counters: Vec<AddressSends> = budgets
+        let mut counters: Vec<AddressSends> = keys
             .iter()
             .enumerate()
-            .map(|(i, b)| {
+            .map(|(i, key)| {
                 guards[slot(i)]
                     .map
-                    .remove(b.key.as_bytes())
+                    .remove(key.as_bytes())
                     .unwrap_or_default()
             })
             .collect();
-        let out = f(ticket, &mut counters);
-        for (i, (budget, counter)) in budgets.iter().zip(counters).enumerate() {
+        let out = f(&mut counters);
+        for (i, (key, counter)) in keys.iter().zip(counters).enumerate() {
             if !counter.is_empty() {
-                guards[slot(i)].map.insert(*budget.key.as_bytes(), counter);
+                guards[slot(i)].map.insert(*key.as_bytes(), counter);
             }
         }
         out
@@ -314,129 +312,37 @@ impl AddressShard {
     }
 }
 
-impl MemoryStore {
-    fn load_now(&self, key: &TicketKey, now: Timestamp, policy: &Policy) -> TicketSnapshot {
-        let shard = self.ticket_shard(key, Some(now));
-        match shard.map.get(key.as_bytes()) {
-            Some(ticket) => rules::load(ticket, now, policy),
-            None => TicketSnapshot::default(),
-        }
-    }
-
-    fn issue_now(&self, r: &IssueRequest<'_>) -> IssueOutcome {
-        let mut shard = self.ticket_shard(r.ticket, Some(r.now));
-        // The counters, under their own locks, taken after the ticket's.
-        shard.update(r.ticket, |ticket| {
-            self.with_counters(ticket, r, |t, c| rules::issue(t, c, r))
-        })
-    }
-
-    fn withdraw_now(&self, r: &IssueRequest<'_>) {
-        let mut shard = self.ticket_shard(r.ticket, Some(r.now));
-        shard.update(r.ticket, |ticket| {
-            self.with_counters(ticket, r, |t, c| rules::withdraw(t, c, r))
-        });
-    }
-}
-
 #[async_trait]
-impl Store for MemoryStore {
-    async fn load(
+impl RecordStore for MemoryStore {
+    async fn read<T: Send>(
         &self,
         ticket: &TicketKey,
         now: Timestamp,
-        policy: &Policy,
-    ) -> Result<TicketSnapshot, StoreError> {
-        Ok(self.load_now(ticket, now, policy))
+        read: impl for<'r> FnOnce(Option<&'r TicketRecord>) -> T + Send,
+    ) -> Result<T, StoreError> {
+        let shard = self.ticket_shard(ticket, Some(now));
+        Ok(read(shard.map.get(ticket.as_bytes())))
     }
 
-    async fn claim_first_device(
+    async fn update<T: Send>(
         &self,
-        request: &ClaimRequest<'_>,
-    ) -> Result<ClaimOutcome, StoreError> {
-        let mut shard = self.ticket_shard(request.ticket, Some(request.now));
-        Ok(match request.counter() {
-            None => shard.update(request.ticket, |t| rules::claim(t, None, request)),
-            Some((key, _)) => {
-                // The ticket's shard, then the counter's: no operation takes
-                // a ticket's lock while holding a counter's.
-                let mut counters = lock(&self.addresses[self.shard_index(key.as_bytes())]);
-                counters.maybe_sweep(request.now);
-                let mut counter = counters.map.remove(key.as_bytes()).unwrap_or_default();
-                let out = shard.update(request.ticket, |t| {
-                    rules::claim(t, Some(&mut counter), request)
-                });
-                if !counter.is_empty() {
-                    counters.map.insert(*key.as_bytes(), counter);
-                }
-                out
+        ticket: &TicketKey,
+        now: Option<Timestamp>,
+        counters: impl for<'r> Fn(&'r TicketRecord) -> Vec<AddressKey> + Send + Sync,
+        rule: impl for<'r, 'c> Fn(&'r mut TicketRecord, &'c mut [AddressSends]) -> T + Send + Sync,
+    ) -> Result<T, StoreError> {
+        let mut shard = self.ticket_shard(ticket, now);
+        Ok(shard.update(ticket, |record| {
+            let keys = counters(record);
+            if keys.is_empty() {
+                return rule(record, &mut []);
             }
-        })
+            // The counters, under their own locks, taken after the ticket's.
+            self.with_counters(&keys, now, |c| rule(record, c))
+        }))
     }
 
-    async fn bind(&self, request: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
-        Ok(self
-            .ticket_shard(request.ticket, None)
-            .update(request.ticket, |t| rules::bind(t, request)))
-    }
-
-    async fn issue_code(&self, request: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
-        Ok(self.issue_now(request))
-    }
-
-    async fn withdraw_code(&self, request: &IssueRequest<'_>) -> Result<(), StoreError> {
-        self.withdraw_now(request);
-        Ok(())
-    }
-
-    async fn verify_code(&self, request: &VerifyRequest<'_>) -> Result<VerifyOutcome, StoreError> {
-        let mut shard = self.ticket_shard(request.ticket, Some(request.now));
-        Ok(shard.update(request.ticket, |t| rules::verify(t, request)))
-    }
-
-    async fn restart(
-        &self,
-        ticket: &TicketKey,
-        now: Timestamp,
-    ) -> Result<RestartOutcome, StoreError> {
-        Ok(self
-            .ticket_shard(ticket, Some(now))
-            .update(ticket, rules::restart))
-    }
-
-    async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
-        Ok(self
-            .ticket_shard(ticket, None)
-            .update(ticket, rules::revoke))
-    }
-
-    async fn unbind(
-        &self,
-        ticket: &TicketKey,
-        now: Timestamp,
-    ) -> Result<UnbindOutcome, StoreError> {
-        Ok(self
-            .ticket_shard(ticket, Some(now))
-            .update(ticket, rules::unbind))
-    }
-
-    async fn rebind(&self, request: &BindRequest<'_>) -> Result<RebindOutcome, StoreError> {
-        Ok(self
-            .ticket_shard(request.ticket, Some(request.now))
-            .update(request.ticket, |t| rules::rebind(t, request)))
-    }
-
-    async fn clear_lockout(
-        &self,
-        ticket: &TicketKey,
-        now: Timestamp,
-    ) -> Result<LockoutCleared, StoreError> {
-        Ok(self
-            .ticket_shard(ticket, Some(now))
-            .update(ticket, |t| rules::clear_lockout(t, now)))
-    }
-
-    async fn forget(&self, ticket: &TicketKey) -> Result<bool, StoreError> {
+    async fn remove(&self, ticket: &TicketKey) -> Result<bool, StoreError> {
         Ok(self
             .ticket_shard(ticket, None)
             .map

@@ -39,6 +39,7 @@ mod budget;
 #[cfg(any(test, feature = "test-util"))]
 pub mod conformance;
 pub(crate) mod memory;
+mod records;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 pub(crate) mod rules;

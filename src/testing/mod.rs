@@ -2,5 +2,7 @@
 
 mod browser;
 mod jar;
+mod tap;
 
 pub use self::browser::{TestBrowser, TestResponse};
+pub use self::tap::{StoreCall, StoreTap};

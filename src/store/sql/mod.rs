@@ -17,8 +17,9 @@
 //!
 //! and `otp_migrations`, the versions applied. Every operation is one
 //! transaction that reads the rows it needs with a write lock, applies the
-//! [rules](super::rules) and writes back what changed (the macro in
-//! `store.rs`, instantiated for each database).
+//! [rules](super::rules) and writes back what changed: the
+//! [record contract](super::records), written once for both databases in
+//! `tables.rs`.
 
 use std::time::Duration;
 
@@ -30,12 +31,11 @@ use crate::store::StoreError;
 use crate::store::rules::{AddressSends, TicketRecord};
 
 mod codec;
-#[macro_use]
-mod store;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod tables;
 
 #[cfg(feature = "postgres")]
 pub use self::postgres::PostgresStore;
@@ -99,9 +99,12 @@ struct Queries {
     /// The advisory-lock name for `migrate` (PostgreSQL).
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     lock_name: String,
-    /// The schema to create in `migrate` when it does not exist (PostgreSQL).
+    /// The schema to create in `migrate` when it does not exist
+    /// (PostgreSQL), quoted, and as named.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     schema: Option<String>,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    schema_name: Option<String>,
     prefix: String,
     tickets: String,
     addresses: String,
@@ -148,6 +151,7 @@ impl Queries {
             migrations: qualify("migrations"),
             lock_name: format!("tower-otp migrate {}", qualify("migrations")),
             schema: schema.map(|s| format!("\"{s}\"")),
+            schema_name: schema.map(str::to_owned),
             prefix: prefix.to_owned(),
             lock_ticket: format!("{select_ticket}{for_update}"),
             select_ticket,

@@ -4,16 +4,23 @@
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use sqlx::Postgres;
+use async_trait::async_trait;
+use futures_util::future::BoxFuture;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Pool, Postgres, Transaction};
 
+use super::tables::{Backend, Tables};
 use super::{
     DEFAULT_PREFIX, DEFAULT_TIMEOUT, Dialect, Queries, check_identifier, check_timeout, db_error,
 };
+use crate::clock::Timestamp;
 use crate::error::ConfigError;
+use crate::store::records::RecordStore;
+use crate::store::rules::{AddressSends, TicketRecord};
+use crate::store::{AddressKey, StateChange, StateRead, StoreError};
+use crate::ticket::TicketKey;
 
 /// Connections in the pool that [`PostgresStore::connect`] builds.
 const CONNECTIONS: u32 = 10;
@@ -75,12 +82,8 @@ const CONNECTIONS: u32 = 10;
 /// ```
 #[derive(Clone)]
 pub struct PostgresStore {
-    writer: PgPool,
-    reader: PgPool,
-    queries: Arc<Queries>,
+    tables: Tables<Postgres>,
     schema: Arc<str>,
-    timeout: Duration,
-    next_sweep: Arc<AtomicU64>,
     /// `host:port/database`, never a password, for `Debug`.
     target: Arc<str>,
 }
@@ -195,17 +198,10 @@ impl PostgresStore {
             options.get_port(),
             options.get_database().unwrap_or("")
         );
+        let queries = Queries::new(Dialect::Postgres, Some("public"), DEFAULT_PREFIX);
         Self {
-            writer: pool.clone(),
-            reader: pool,
-            queries: Arc::new(Queries::new(
-                Dialect::Postgres,
-                Some("public"),
-                DEFAULT_PREFIX,
-            )),
+            tables: Tables::new(pool.clone(), pool, queries),
             schema: "public".into(),
-            timeout: DEFAULT_TIMEOUT,
-            next_sweep: Arc::new(AtomicU64::new(0)),
             target: target.into(),
         }
     }
@@ -224,11 +220,8 @@ impl PostgresStore {
     /// ```
     pub fn with_schema(mut self, schema: &str) -> Result<Self, ConfigError> {
         check_identifier(schema, 40, "postgres schema")?;
-        self.queries = Arc::new(Queries::new(
-            Dialect::Postgres,
-            Some(schema),
-            &self.queries.prefix,
-        ));
+        let prefix = &self.tables.queries.prefix;
+        self.tables.queries = Arc::new(Queries::new(Dialect::Postgres, Some(schema), prefix));
         self.schema = schema.into();
         Ok(self)
     }
@@ -247,7 +240,7 @@ impl PostgresStore {
     /// ```
     pub fn with_prefix(mut self, prefix: &str) -> Result<Self, ConfigError> {
         check_identifier(prefix, 40, "table prefix")?;
-        self.queries = Arc::new(Queries::new(Dialect::Postgres, Some(&self.schema), prefix));
+        self.tables.queries = Arc::new(Queries::new(Dialect::Postgres, Some(&self.schema), prefix));
         Ok(self)
     }
 
@@ -266,7 +259,7 @@ impl PostgresStore {
     /// ```
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
         check_timeout(timeout)?;
-        self.timeout = timeout;
+        self.tables.timeout = timeout;
         Ok(self)
     }
 
@@ -278,39 +271,121 @@ impl PostgresStore {
     /// # }
     /// ```
     pub fn pool(&self) -> &PgPool {
-        &self.writer
+        &self.tables.writer
     }
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
-        self.writer.begin().await
+    /// Creates or updates the tables to the schema this version of
+    /// tower-otp needs, in one transaction (concurrent calls from several
+    /// instances are safe: they queue on an advisory lock). Nothing else
+    /// ever creates or alters a table: call it at start, or from a
+    /// deployment step with a role that may create tables.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the database fails, the role may not create the
+    /// tables, or the database was migrated by a newer version of tower-otp.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.tables.migrate().await
+    }
+
+    /// Checks that [`migrate`](Self::migrate) has brought the database to
+    /// the schema this version needs, without changing anything: for an
+    /// application that migrates in a separate deployment step and wants a
+    /// clear error at start.
+    ///
+    /// # Errors
+    /// A [`StoreError`] that says what is wrong: not migrated, migrations
+    /// pending, migrated by a newer version, or the database failed.
+    pub async fn ensure_migrated(&self) -> Result<(), StoreError> {
+        self.tables.ensure_migrated().await
+    }
+
+    /// Removes what can no longer matter at `now` (less a minute of grace
+    /// for clocks that disagree): expired address counters, expired
+    /// challenges, and first-device claims that lapsed on unbound tickets (a
+    /// ticket row with nothing else is deleted). Each statement touches at
+    /// most 1,000 rows (`SKIP LOCKED`) and one call runs at most 10 per
+    /// table, so no lock is held long; returns how many rows it changed.
+    ///
+    /// The store does this by itself, in the background, at most once a
+    /// minute of the times its callers pass in; call it to sweep on your own
+    /// schedule.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the database fails.
+    pub async fn sweep(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.tables.sweep(now).await
+    }
+}
+
+impl Backend for Postgres {
+    fn begin(pool: &Pool<Self>) -> BoxFuture<'_, Result<Transaction<'static, Self>, sqlx::Error>> {
+        Box::pin(pool.begin())
     }
 
     /// Serialises concurrent migrations and creates the schema if missing
     /// (only then: creating needs a right that using does not).
-    async fn prepare_migration(
-        &self,
-        tx: &mut sqlx::Transaction<'static, Postgres>,
-    ) -> Result<(), crate::store::StoreError> {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-            .bind(&self.queries.lock_name)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
-        let exists: Option<(i32,)> =
-            sqlx::query_as("SELECT 1 FROM pg_namespace WHERE nspname = $1")
-                .bind(&*self.schema)
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(db_error)?;
-        if exists.is_none()
-            && let Some(schema) = &self.queries.schema
-        {
-            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+    fn prepare_migration<'a>(
+        tx: &'a mut Transaction<'static, Self>,
+        queries: &'a Queries,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind(&queries.lock_name)
                 .execute(&mut **tx)
                 .await
                 .map_err(db_error)?;
-        }
-        Ok(())
+            let Some((quoted, name)) = queries.schema.as_ref().zip(queries.schema_name.as_ref())
+            else {
+                return Ok(());
+            };
+            let exists: Option<(i32,)> =
+                sqlx::query_as("SELECT 1 FROM pg_namespace WHERE nspname = $1")
+                    .bind(name)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+            if exists.is_none() {
+                sqlx::query(&format!("CREATE SCHEMA {quoted}"))
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn rows_affected(result: &Self::QueryResult) -> u64 {
+        result.rows_affected()
+    }
+}
+
+#[async_trait]
+impl RecordStore for PostgresStore {
+    async fn read<T: Send>(
+        &self,
+        ticket: &TicketKey,
+        _: Timestamp,
+        read: impl for<'r> FnOnce(Option<&'r TicketRecord>) -> T + Send,
+    ) -> Result<T, StoreError> {
+        Ok(read(self.tables.read(ticket).await?.as_ref()))
+    }
+
+    async fn update<T: Send>(
+        &self,
+        ticket: &TicketKey,
+        now: Option<Timestamp>,
+        counters: impl for<'r> Fn(&'r TicketRecord) -> Vec<AddressKey> + Send + Sync,
+        rule: impl for<'r, 'c> Fn(&'r mut TicketRecord, &'c mut [AddressSends]) -> T + Send + Sync,
+    ) -> Result<T, StoreError> {
+        self.tables.update(ticket, now, counters, rule).await
+    }
+
+    async fn remove(&self, ticket: &TicketKey) -> Result<bool, StoreError> {
+        self.tables.remove(ticket).await
+    }
+
+    async fn state(&self, change: StateChange) -> Result<StateRead, StoreError> {
+        self.tables.state(change).await
     }
 }
 
@@ -319,10 +394,8 @@ impl fmt::Debug for PostgresStore {
         f.debug_struct("PostgresStore")
             .field("target", &self.target)
             .field("schema", &self.schema)
-            .field("prefix", &self.queries.prefix)
-            .field("timeout", &self.timeout)
+            .field("prefix", &self.tables.queries.prefix)
+            .field("timeout", &self.tables.timeout)
             .finish_non_exhaustive()
     }
 }
-
-sql_store!(PostgresStore, Postgres);

@@ -4,16 +4,21 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use sqlx::Sqlite;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use async_trait::async_trait;
+use futures_util::future::BoxFuture;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Sqlite, Transaction};
 
+use super::tables::{Backend, Tables};
 use super::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, Dialect, Queries, check_identifier, check_timeout};
+use crate::clock::Timestamp;
 use crate::error::ConfigError;
+use crate::store::records::RecordStore;
+use crate::store::rules::{AddressSends, TicketRecord};
+use crate::store::{AddressKey, StateChange, StateRead, StoreError};
+use crate::ticket::TicketKey;
 
 /// Readers in the pool beside the one writer.
 const READERS: u32 = 4;
@@ -61,11 +66,7 @@ const READERS: u32 = 4;
 /// ```
 #[derive(Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
-    queries: Arc<Queries>,
-    timeout: Duration,
-    next_sweep: Arc<AtomicU64>,
+    tables: Tables<Sqlite>,
     file: Arc<str>,
 }
 
@@ -142,12 +143,9 @@ impl SqliteStore {
             .connect_with(options.create_if_missing(false))
             .await
             .map_err(|e| crate::store::StoreError::new("cannot open the sqlite database", e))?;
+        let queries = Queries::new(Dialect::Sqlite, None, DEFAULT_PREFIX);
         Ok(Self {
-            writer,
-            reader,
-            queries: Arc::new(Queries::new(Dialect::Sqlite, None, DEFAULT_PREFIX)),
-            timeout: DEFAULT_TIMEOUT,
-            next_sweep: Arc::new(AtomicU64::new(0)),
+            tables: Tables::new(writer, reader, queries),
             file,
         })
     }
@@ -171,7 +169,7 @@ impl SqliteStore {
     /// ```
     pub fn with_prefix(mut self, prefix: &str) -> Result<Self, ConfigError> {
         check_identifier(prefix, 40, "table prefix")?;
-        self.queries = Arc::new(Queries::new(Dialect::Sqlite, None, prefix));
+        self.tables.queries = Arc::new(Queries::new(Dialect::Sqlite, None, prefix));
         Ok(self)
     }
 
@@ -190,7 +188,7 @@ impl SqliteStore {
     /// ```
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
         check_timeout(timeout)?;
-        self.timeout = timeout;
+        self.tables.timeout = timeout;
         Ok(self)
     }
 
@@ -203,19 +201,93 @@ impl SqliteStore {
     /// # }
     /// ```
     pub async fn close(&self) {
-        self.writer.close().await;
-        self.reader.close().await;
+        self.tables.writer.close().await;
+        self.tables.reader.close().await;
     }
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, Sqlite>, sqlx::Error> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await
+    /// Creates or updates the tables to the schema this version of
+    /// tower-otp needs, in one transaction (concurrent calls queue). Nothing
+    /// else ever creates or alters a table: call it at start.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the database fails, or was migrated by a newer
+    /// version of tower-otp.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.tables.migrate().await
     }
 
-    async fn prepare_migration(
+    /// Checks that [`migrate`](Self::migrate) has brought the database to
+    /// the schema this version needs, without changing anything.
+    ///
+    /// # Errors
+    /// A [`StoreError`] that says what is wrong: not migrated, migrations
+    /// pending, migrated by a newer version, or the database failed.
+    pub async fn ensure_migrated(&self) -> Result<(), StoreError> {
+        self.tables.ensure_migrated().await
+    }
+
+    /// Removes what can no longer matter at `now` (less a minute of grace
+    /// for clocks that disagree): expired address counters, expired
+    /// challenges, and first-device claims that lapsed on unbound tickets (a
+    /// ticket row with nothing else is deleted). Each statement touches at
+    /// most 1,000 rows and one call runs at most 10 per table, so no lock is
+    /// held long; returns how many rows it changed.
+    ///
+    /// The store does this by itself, in the background, at most once a
+    /// minute of the times its callers pass in; call it to sweep on your own
+    /// schedule.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the database fails.
+    pub async fn sweep(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.tables.sweep(now).await
+    }
+}
+
+impl Backend for Sqlite {
+    fn begin(pool: &Pool<Self>) -> BoxFuture<'_, Result<Transaction<'static, Self>, sqlx::Error>> {
+        Box::pin(pool.begin_with("BEGIN IMMEDIATE"))
+    }
+
+    fn prepare_migration<'a>(
+        _: &'a mut Transaction<'static, Self>,
+        _: &'a Queries,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn rows_affected(result: &Self::QueryResult) -> u64 {
+        result.rows_affected()
+    }
+}
+
+#[async_trait]
+impl RecordStore for SqliteStore {
+    async fn read<T: Send>(
         &self,
-        _tx: &mut sqlx::Transaction<'static, Sqlite>,
-    ) -> Result<(), crate::store::StoreError> {
-        Ok(())
+        ticket: &TicketKey,
+        _: Timestamp,
+        read: impl for<'r> FnOnce(Option<&'r TicketRecord>) -> T + Send,
+    ) -> Result<T, StoreError> {
+        Ok(read(self.tables.read(ticket).await?.as_ref()))
+    }
+
+    async fn update<T: Send>(
+        &self,
+        ticket: &TicketKey,
+        now: Option<Timestamp>,
+        counters: impl for<'r> Fn(&'r TicketRecord) -> Vec<AddressKey> + Send + Sync,
+        rule: impl for<'r, 'c> Fn(&'r mut TicketRecord, &'c mut [AddressSends]) -> T + Send + Sync,
+    ) -> Result<T, StoreError> {
+        self.tables.update(ticket, now, counters, rule).await
+    }
+
+    async fn remove(&self, ticket: &TicketKey) -> Result<bool, StoreError> {
+        self.tables.remove(ticket).await
+    }
+
+    async fn state(&self, change: StateChange) -> Result<StateRead, StoreError> {
+        self.tables.state(change).await
     }
 }
 
@@ -223,10 +295,8 @@ impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteStore")
             .field("file", &self.file)
-            .field("prefix", &self.queries.prefix)
-            .field("timeout", &self.timeout)
+            .field("prefix", &self.tables.queries.prefix)
+            .field("timeout", &self.tables.timeout)
             .finish_non_exhaustive()
     }
 }
-
-sql_store!(SqliteStore, Sqlite);
