@@ -4,12 +4,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::client_address::ClientAddress;
 use crate::decision::FirstDevice;
 use crate::device::{DeviceCookie, DeviceTokens};
 use crate::flow::{Flow, Registration};
-use crate::gate::client::ClientAddress;
-use crate::gate::public_origin::PublicOrigin;
 use crate::pages::{DefaultPages, Pages};
+use crate::public_origin::PublicOrigin;
 use crate::revocation::Revocation;
 use crate::ticket::TicketId;
 

@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
+use crate::client_address::ClientAddress;
 use crate::config::Config;
 use crate::decision::FirstDevice;
 use crate::device::KeyRing;
 use crate::error::ConfigError;
 use crate::flow::Flow;
-use crate::gate::client::ClientAddress;
-use crate::gate::public_origin::PublicOrigin;
 use crate::pages::Pages;
+use crate::public_origin::PublicOrigin;
 use crate::revocation::Revocation;
 use crate::service::OtpService;
 use crate::ticket::{NoTicketSource, PathPattern, TicketId, TicketSource};

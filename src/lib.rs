@@ -109,6 +109,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
+mod client_address;
 mod clock;
 mod code;
 mod config;
@@ -128,6 +129,8 @@ pub mod mail;
 pub mod metrics;
 pub mod pages;
 mod pass;
+mod proto;
+mod public_origin;
 mod revocation;
 mod secret;
 #[cfg(feature = "serve")]
@@ -149,12 +152,12 @@ pub use async_trait::async_trait;
 
 // The middleware's face: what an application names.
 pub use self::body::GateBody;
+pub use self::client_address::ClientAddress;
 pub use self::decision::FirstDevice;
 #[cfg(feature = "axum")]
 pub use self::extract::MissingVerifiedDevice;
 pub use self::extract::VerifiedDevice;
 pub use self::future::ResponseFuture;
-pub use self::gate::client::ClientAddress;
 pub use self::layer::OtpLayer;
 pub use self::revocation::Revocation;
 pub use self::service::OtpService;

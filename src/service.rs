@@ -16,8 +16,9 @@ use crate::error::BoxError;
 use crate::extract::VerifiedDevice;
 use crate::future::ResponseFuture;
 use crate::gate::request::wants_json;
-use crate::gate::{self, cookies, proto, respond};
+use crate::gate::{self, cookies, respond};
 use crate::pass::{note, pass, span};
+use crate::proto;
 use crate::revocation::Revocation;
 use crate::ticket::{Found, TicketKey, TicketMatch, TicketSource};
 
@@ -209,12 +210,7 @@ where
         ResBody: GateBody + Send + 'static,
     {
         if decision == Decision::UpgradeToHttps {
-            let json = wants_json(&parts.headers);
-            let public = self.shared.config.public_origin.as_ref();
-            let answer = match proto::https_url(&parts, public) {
-                Some(url) => respond::redirect_to_https(&url, json),
-                None => respond::plain(StatusCode::BAD_REQUEST, "bad_request", "bad request", json),
-            };
+            let answer = gate::https::upgrade(&parts, self.shared.config.public_origin.as_ref());
             note(decision, Some(&key), "answered", Some(answer.status()));
             return ResponseFuture::ready(answer);
         }

@@ -9,8 +9,9 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::parse::{self, Action, ActionRequest};
 use super::request::{BodyType, GateRequest};
-use super::{claim, client, csrf};
+use super::{claim, csrf};
 use super::{render, respond};
+use crate::client_address;
 use crate::config::Config;
 use crate::decision::FirstDevice;
 use crate::error::BoxError;
@@ -165,7 +166,7 @@ async fn perform(
     match request.action {
         Action::Send | Action::Resend => {
             if req.client.is_none() {
-                client::warn_unknown(&config.client_unknown_warned);
+                client_address::warn_unknown(&config.client_unknown_warned);
             }
             let send = match (request.action, request.email.as_deref()) {
                 (Action::Send, Some(email)) => send.with_email(email),

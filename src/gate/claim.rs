@@ -28,7 +28,7 @@ pub(crate) async fn first_device(
     }
     let client = client();
     if client.is_none() {
-        super::client::warn_unknown(&config.client_unknown_warned);
+        crate::client_address::warn_unknown(&config.client_unknown_warned);
     }
     let generation = flow.claim_unvouched(&req.key, client).await?;
     let lifetime = flow.limits().policy().unvouched_claim_lifetime;

@@ -11,8 +11,8 @@
 //! - [`request`]: the request head as a plain value;
 //! - [`action`] and [`parse`]: POSTed actions;
 //! - [`render`] and [`respond`]: pages, JSON, status codes and headers;
-//! - [`cookies`], [`csrf`], [`origin`], [`proto`], [`public_origin`], [`lang`],
-//!   [`client`]: the HTTP details.
+//! - [`cookies`], [`csrf`], [`origin`], [`https`], [`lang`]: the HTTP
+//!   details.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,14 +35,12 @@ use crate::ticket::{TicketKey, TicketMatch};
 
 pub(crate) mod action;
 pub(crate) mod claim;
-pub(crate) mod client;
 pub(crate) mod cookies;
 pub(crate) mod csrf;
+pub(crate) mod https;
 pub(crate) mod lang;
 pub(crate) mod origin;
 pub(crate) mod parse;
-pub(crate) mod proto;
-pub(crate) mod public_origin;
 pub(crate) mod render;
 pub(crate) mod request;
 pub(crate) mod respond;
@@ -181,7 +179,11 @@ where
     span.record("outcome", decision.name());
     let response = match (decision, challenge.as_ref()) {
         (Decision::Claim, Some(challenge)) => match claim::first_device(&config, &req, || {
-            client::client_of(&config.client_address, &parts.extensions, &parts.headers)
+            crate::client_address::client_of(
+                &config.client_address,
+                &parts.extensions,
+                &parts.headers,
+            )
         })
         .await
         {

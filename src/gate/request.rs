@@ -10,7 +10,8 @@ use http::request::Parts;
 use rand::RngCore;
 
 use super::cookies::Jar;
-use super::{client, csrf, lang, origin};
+use super::{csrf, lang, origin};
+use crate::client_address;
 use crate::config::Config;
 use crate::decision::Verb;
 use crate::device::scopable;
@@ -161,7 +162,7 @@ impl GateRequest {
             hint: config.ticket_hint.as_ref().and_then(|hint| hint(&found.id)),
             nonce: URL_SAFE_NO_PAD.encode(nonce),
             client: if verb == Verb::Post {
-                client::client_of(&config.client_address, &parts.extensions, headers)
+                client_address::client_of(&config.client_address, &parts.extensions, headers)
             } else {
                 None
             },
