@@ -6,14 +6,11 @@ use std::collections::HashMap;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use tower_otp::metrics::names;
-use tower_otp::store::{
-    BindOutcome, BindRequest, ClaimOutcome, ClaimRequest, IssueOutcome, IssueRequest,
-    LockoutCleared, Policy, RebindOutcome, RestartOutcome, StateChange, StateRead, Store,
-    StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome, VerifyRequest,
-};
+use tower_otp::store::Store;
+use tower_otp::testing::{StoreCall, StoreTap};
 use tower_otp::{
     CapturingMailer, Flow, Locale, ManualClock, MemoryStore, Secret, SendRequest, TicketId,
-    TicketKey, Timestamp,
+    Timestamp,
 };
 
 /// Runs `body` on a current-thread runtime with a recorder of its own, and
@@ -177,74 +174,17 @@ fn describe_gives_each_metric_a_description_and_latencies_a_unit() {
     }
 }
 
+/// A flow over a store whose backend is unreachable: every call fails but
+/// the store's record of itself (so that the operation after it is the one
+/// that fails and is counted).
 fn flow_over_down_store() -> Flow {
-    flow(Down, CapturingMailer::new())
-}
-
-/// A store whose backend is unreachable.
-struct Down;
-
-fn down<T>() -> Result<T, StoreError> {
-    Err(StoreError::msg("connection refused"))
-}
-
-#[tower_otp::async_trait]
-impl Store for Down {
-    async fn load(
-        &self,
-        _: &TicketKey,
-        _: Timestamp,
-        _: &Policy,
-    ) -> Result<TicketSnapshot, StoreError> {
-        down()
+    let store = StoreTap::new(MemoryStore::new());
+    for call in StoreCall::ALL {
+        if call != StoreCall::State {
+            store.fail(call);
+        }
     }
-    async fn claim_first_device(&self, _: &ClaimRequest<'_>) -> Result<ClaimOutcome, StoreError> {
-        down()
-    }
-    async fn bind(&self, _: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
-        down()
-    }
-    async fn issue_code(&self, _: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
-        down()
-    }
-    async fn withdraw_code(&self, _: &IssueRequest<'_>) -> Result<(), StoreError> {
-        down()
-    }
-    async fn verify_code(&self, _: &VerifyRequest<'_>) -> Result<VerifyOutcome, StoreError> {
-        down()
-    }
-    async fn restart(&self, _: &TicketKey, _: Timestamp) -> Result<RestartOutcome, StoreError> {
-        down()
-    }
-    async fn revoke_devices(&self, _: &TicketKey) -> Result<u64, StoreError> {
-        down()
-    }
-    async fn unbind(&self, _: &TicketKey, _: Timestamp) -> Result<UnbindOutcome, StoreError> {
-        down()
-    }
-    async fn rebind(&self, _: &BindRequest<'_>) -> Result<RebindOutcome, StoreError> {
-        down()
-    }
-    async fn clear_lockout(
-        &self,
-        _: &TicketKey,
-        _: Timestamp,
-    ) -> Result<LockoutCleared, StoreError> {
-        down()
-    }
-    async fn forget(&self, _: &TicketKey) -> Result<bool, StoreError> {
-        down()
-    }
-    /// The record answers (as the flow's own), so that the operation after
-    /// it is the one that fails and is counted.
-    async fn state(&self, change: StateChange) -> Result<StateRead, StoreError> {
-        let (StateChange::Init(record) | StateChange::Replace(record)) = change;
-        Ok(StateRead {
-            record,
-            written: true,
-            store_time: None,
-        })
-    }
+    flow(store, CapturingMailer::new())
 }
 
 /// Each support action is counted by its name, its store call is
