@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use http::HeaderMap;
 
-use crate::device::{DeviceClaims, DeviceTokens, TokenError};
+use crate::device::{DeviceClaims, DeviceCookie, DeviceTokens, TokenError};
 use crate::gate::{cookies, parse};
 use crate::{TicketKey, Timestamp};
 
-/// What the one cookie scan found.
+/// What the layer's two `Cookie` reads found: the device cookie's scan, and
+/// the gate's own cookies.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Scanned<'a> {
     /// Every device-cookie value offered to the verifier, in order.
@@ -24,17 +25,12 @@ pub struct Scanned<'a> {
     pub lang: Option<&'a str>,
 }
 
-/// Runs the gate's `Cookie` reads: every device value it offers the
-/// verifier (never accepting), and its own cookies.
+/// Runs the layer's `Cookie` reads: every device value the scan offers the
+/// verifier (none accepted), and the gate's own cookies.
 pub fn scan_cookies<'a>(headers: &'a HeaderMap, device: &[u8], secure: bool) -> Scanned<'a> {
-    let mut values = Vec::new();
-    cookies::device(headers, device, |v| {
-        values.push(v);
-        false
-    });
     let jar = cookies::jar(headers, secure);
     Scanned {
-        device: values,
+        device: DeviceCookie::values(headers, device).collect(),
         probe: jar.probe,
         csrf: jar.csrf,
         lang: jar.lang,
@@ -56,7 +52,7 @@ pub fn safe_path(path: &str) -> &str {
     crate::device::safe_path(path)
 }
 
-/// The gate's one `Set-Cookie` writer, as a string.
+/// The layer's one `Set-Cookie` writer, as a string.
 pub fn set_cookie(
     name: &str,
     value: &str,
@@ -64,7 +60,7 @@ pub fn set_cookie(
     max_age: Option<Duration>,
     secure: bool,
 ) -> String {
-    let header = cookies::set_cookie(name, value, path, max_age, secure);
+    let header = crate::device::set_cookie(name, value, path, max_age, secure);
     header.to_str().map(str::to_owned).unwrap_or_default()
 }
 

@@ -11,12 +11,12 @@ use tracing::Instrument as _;
 use crate::body::GateBody;
 use crate::config::Config;
 use crate::decision::{Decision, Device, Facts, Stored, Ticket, Verb, decide};
-use crate::device::DeviceClaims;
+use crate::device::{DeviceClaims, DeviceCookie};
 use crate::error::BoxError;
 use crate::extract::VerifiedDevice;
 use crate::future::ResponseFuture;
 use crate::gate::request::wants_json;
-use crate::gate::{self, cookies, respond};
+use crate::gate::{self, respond};
 use crate::pass::{note, pass, span};
 use crate::proto;
 use crate::revocation::Revocation;
@@ -101,16 +101,17 @@ where
         };
         let mut facts = head_facts(config, &parts, Ticket::Named);
         let key = config.flow.ticket_key(&found.id);
-        let mut claims = None;
         let now = config.flow.now();
         // Checklist 16.1: no device cookie is read or minted over plain HTTP.
-        if !facts.plain_http {
+        // A browser sends several of one name when another path or host
+        // planted one: the first that verifies counts.
+        let claims = if facts.plain_http {
+            None
+        } else {
             let name = config.cookie.name(&key);
-            cookies::device(&parts.headers, name.as_bytes(), |token| {
-                claims = config.tokens.verify_bytes(token, &key, now).ok();
-                claims.is_some()
-            });
-        }
+            DeviceCookie::values(&parts.headers, name.as_bytes())
+                .find_map(|token| config.tokens.verify_bytes(token, &key, now).ok())
+        };
         if let Some(claims) = &claims {
             facts.device = Device::Signed {
                 generation: claims.generation,

@@ -1,19 +1,22 @@
-//! The device cookie: its name, attributes, and finding it in a request.
+//! The device cookie: its name, attributes, and finding it in a request;
+//! and the one writer of every `Set-Cookie` the layer sends.
 
 use std::fmt;
 use std::ops::Deref;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use cookie::{Cookie, SameSite};
-use http::header::COOKIE;
+use http::header::{COOKIE, ValueIter};
 use http::{HeaderMap, HeaderValue};
+use memchr::memmem::Finder;
 
 use super::tokens::{DeviceTokens, LIFETIME_OUT_OF_RANGE, MAX_DEVICE_LIFETIME};
 use crate::error::ConfigError;
 use crate::ticket::TicketKey;
 
-pub(crate) const SECURE_PREFIX: &str = "__Secure-otp-";
-pub(crate) const PLAIN_PREFIX: &str = "otp-";
+const SECURE_PREFIX: &str = "__Secure-otp-";
+const PLAIN_PREFIX: &str = "otp-";
 /// Characters of the ticket key in the cookie name (96 bits).
 const NAME_KEY_CHARS: usize = 16;
 const NAME_CAPACITY: usize = SECURE_PREFIX.len() + NAME_KEY_CHARS;
@@ -210,13 +213,22 @@ impl DeviceCookie {
     /// assert_eq!((set.secure(), set.http_only(), set.domain()), (Some(true), Some(true), None));
     /// ```
     pub fn set_cookie(&self, ticket: &TicketKey, token: &str, path: &str) -> Cookie<'static> {
-        Cookie::build((self.name(ticket).to_string(), token.to_owned()))
-            .http_only(true)
-            .secure(self.secure)
-            .same_site(SameSite::Lax)
-            .path(safe_path(path).to_owned())
-            .max_age(cookie::time::Duration::seconds(self.max_age as i64))
-            .build()
+        let name = self.name(ticket);
+        let max_age = Some(self.max_age());
+        build(&name, token, path, max_age, self.secure).into_owned()
+    }
+
+    /// The `Set-Cookie` header of a device token for `ticket` that lives
+    /// `max_age` (a device whose trust lapses sooner than the cookie's
+    /// configured `Max-Age` gets a cookie that lapses with it).
+    pub(crate) fn header(
+        &self,
+        ticket: &TicketKey,
+        token: &str,
+        path: &str,
+        max_age: Duration,
+    ) -> HeaderValue {
+        set_cookie(&self.name(ticket), token, path, Some(max_age), self.secure)
     }
 
     /// The `Set-Cookie` that clears `ticket`'s device cookie (same name and
@@ -252,10 +264,7 @@ impl DeviceCookie {
     /// assert_eq!(DeviceCookie::find(&headers, "otp-ab"), None);
     /// ```
     pub fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-        headers
-            .get_all(COOKIE)
-            .iter()
-            .find_map(|value| matches(value, name).next())
+        Self::values(headers, name.as_bytes()).find_map(as_cookie_value)
     }
 
     /// Every value of cookies called `name`, in header order. A browser sends
@@ -274,23 +283,106 @@ impl DeviceCookie {
         headers: &'a HeaderMap,
         name: &'a str,
     ) -> impl Iterator<Item = &'a str> + 'a {
-        headers
-            .get_all(COOKIE)
-            .iter()
-            .flat_map(move |value| matches(value, name))
+        Self::values(headers, name.as_bytes()).filter_map(as_cookie_value)
+    }
+
+    /// The values of the cookies called `name` in the `Cookie` headers, in
+    /// order, unchecked: what [`find`](Self::find) and
+    /// [`find_all`](Self::find_all) check, and what the layer offers the
+    /// token verifier. Allocates nothing.
+    ///
+    /// The headers are split into pairs at `;` and each pair trimmed; the
+    /// name matches exactly; a value in double quotes is unquoted; an empty
+    /// value is skipped. The layer offers the values to the device token's
+    /// verifier as they are: it refuses anything but base64url and dots (a
+    /// narrower set than cookie-octets), so checking the octets here too
+    /// would read the token twice.
+    ///
+    /// Instead of visiting each pair, the scan jumps to the occurrences of
+    /// the name's fixed prefix (`otp-` or `__Secure-otp-`) and checks that
+    /// each one starts a pair.
+    pub(crate) fn values<'a, 'n>(headers: &'a HeaderMap, name: &'n [u8]) -> Values<'a, 'n> {
+        let finder = if name.starts_with(SECURE_PREFIX.as_bytes()) {
+            Prefix::Shared(&SECURE_FINDER)
+        } else if name.starts_with(PLAIN_PREFIX.as_bytes()) {
+            Prefix::Shared(&PLAIN_FINDER)
+        } else {
+            Prefix::Own(Finder::new(name))
+        };
+        Values {
+            headers: headers.get_all(COOKIE).iter(),
+            header: &[],
+            from: 0,
+            name,
+            finder,
+        }
     }
 }
 
-/// The values of cookies called `name` in one `Cookie` header, made of
-/// cookie-octets.
-fn matches<'a, 'n>(
-    value: &'a HeaderValue,
-    name: &'n str,
-) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
-    pairs(value.as_bytes()).filter_map(move |pair| {
-        let value = cookie_octets(value_of(pair, name.as_bytes())?)?;
-        std::str::from_utf8(value).ok()
-    })
+/// Finds the device cookie's name prefix in a header at SIMD speed; built
+/// once, since building a searcher costs more than one search.
+static PLAIN_FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(PLAIN_PREFIX));
+static SECURE_FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(SECURE_PREFIX));
+
+/// What [`Values`] searches for: a device cookie's fixed prefix, or any
+/// other name whole.
+enum Prefix<'n> {
+    Shared(&'static Finder<'static>),
+    Own(Finder<'n>),
+}
+
+/// The values of the cookies of one name: see [`DeviceCookie::values`].
+pub(crate) struct Values<'a, 'n> {
+    /// The `Cookie` headers not yet searched.
+    headers: ValueIter<'a, HeaderValue>,
+    /// The header being searched, from `from` on.
+    header: &'a [u8],
+    from: usize,
+    name: &'n [u8],
+    finder: Prefix<'n>,
+}
+
+impl<'a> Iterator for Values<'a, '_> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        loop {
+            let header = self.header;
+            let finder = match &self.finder {
+                Prefix::Shared(finder) => *finder,
+                Prefix::Own(finder) => finder,
+            };
+            while let Some(found) = finder.find(&header[self.from..]) {
+                let at = self.from + found;
+                self.from = at + 1;
+                // A pair starts at the header's start or after `;` and blanks.
+                let before = header[..at].trim_ascii_end();
+                if !(before.is_empty() || before.ends_with(b";")) {
+                    continue;
+                }
+                let Some(rest) = value_of(&header[at..], self.name) else {
+                    continue;
+                };
+                let end = memchr::memchr(b';', rest).unwrap_or(rest.len());
+                self.from = header.len() - rest.len() + end;
+                let value = unquote(rest[..end].trim_ascii_end());
+                if !value.is_empty() {
+                    return Some(value);
+                }
+            }
+            self.header = self.headers.next()?.as_bytes();
+            self.from = 0;
+        }
+    }
+}
+
+/// A value [`DeviceCookie::values`] found, if every byte is a cookie-octet.
+fn as_cookie_value(value: &[u8]) -> Option<&str> {
+    if !octets(value) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()
 }
 
 /// The pairs of one `Cookie` header, split at `;` (found by SIMD `memchr`:
@@ -314,7 +406,7 @@ pub(crate) fn value_of<'a>(pair: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
 
 /// A cookie value without its double quotes, if it has them.
 #[inline]
-pub(crate) fn unquote(value: &[u8]) -> &[u8] {
+fn unquote(value: &[u8]) -> &[u8] {
     match value {
         [b'"', inner @ .., b'"'] => inner,
         _ => value,
@@ -322,16 +414,22 @@ pub(crate) fn unquote(value: &[u8]) -> &[u8] {
 }
 
 /// A cookie value without its quotes, if it is not empty and every byte is
-/// a cookie-octet (RFC 6265 §4.1.1: visible ASCII except `"`, `,`, `;`,
-/// `\`), so it is also ASCII.
+/// a cookie-octet, so it is also ASCII.
 #[inline]
 pub(crate) fn cookie_octets(value: &[u8]) -> Option<&[u8]> {
     let value = unquote(value);
+    octets(value).then_some(value)
+}
+
+/// Whether `value` is not empty and every byte is a cookie-octet (RFC 6265
+/// §4.1.1: visible ASCII except `"`, `,`, `;`, `\`).
+#[inline]
+fn octets(value: &[u8]) -> bool {
     // Branch-free, so the compiler can vectorize it.
     let bad = value.iter().fold(false, |bad, &b| {
         bad | (b.wrapping_sub(0x21) > 0x7e - 0x21) | (b == b'"') | (b == b',') | (b == b'\\')
     });
-    (!bad && !value.is_empty()).then_some(value)
+    !bad && !value.is_empty()
 }
 
 /// Whether `path` can be a `Path` attribute as it is: it starts with `/`,
@@ -352,6 +450,46 @@ pub(crate) fn scopable(path: &str) -> bool {
 /// site, which is safe because every cookie is bound to its own ticket).
 pub(crate) fn safe_path(path: &str) -> &str {
     if scopable(path) { path } else { "/" }
+}
+
+/// Every `Set-Cookie` the layer sends, as a header: see [`build`].
+pub(crate) fn set_cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: Option<Duration>,
+    secure: bool,
+) -> HeaderValue {
+    let cookie = build(name, value, path, max_age, secure);
+    HeaderValue::from_str(&cookie.to_string())
+        .expect("names are ours, values are cookie-octets and paths are checked")
+}
+
+/// The one place the layer's cookies get their attributes: `HttpOnly`,
+/// `SameSite=Lax`, `Secure` when `secure`, the path, and `Max-Age` when
+/// given (zero removes).
+///
+/// The layer passes `/` or a ticket's path that is [`scopable`] (a ticket
+/// URL whose path is not gets no cookie at all); any other path is written
+/// as `/`, never as attributes.
+fn build<'c>(
+    name: &'c str,
+    value: &'c str,
+    path: &'c str,
+    max_age: Option<Duration>,
+    secure: bool,
+) -> Cookie<'c> {
+    let mut cookie = Cookie::build((name, value))
+        .path(safe_path(path))
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Lax)
+        .build();
+    if let Some(age) = max_age {
+        let seconds = i64::try_from(age.as_secs()).unwrap_or(i64::MAX);
+        cookie.set_max_age(cookie::time::Duration::seconds(seconds));
+    }
+    cookie
 }
 
 /// A device cookie name, held inline (at most 29 bytes).
@@ -427,6 +565,197 @@ mod tests {
             h.append(COOKIE, HeaderValue::from_static(v));
         }
         h
+    }
+
+    /// Every value `values` yields for `name`.
+    fn offered<'a>(h: &'a HeaderMap, name: &str) -> Vec<&'a [u8]> {
+        DeviceCookie::values(h, name.as_bytes()).collect()
+    }
+
+    /// What `find_all` answered when it read every pair of every header
+    /// (split at `;`, trimmed): the reference the scan must match.
+    fn by_pairs<'a>(h: &'a HeaderMap, name: &str) -> Vec<&'a str> {
+        h.get_all(COOKIE)
+            .iter()
+            .flat_map(|header| pairs(header.as_bytes()))
+            .filter_map(|pair| {
+                let value = cookie_octets(value_of(pair, name.as_bytes())?)?;
+                std::str::from_utf8(value).ok()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn values_come_in_order_and_stop_when_taken() {
+        let h = headers(&["otp-a=1; otp-a=2", "otp-a=3"]);
+        let mut seen = Vec::new();
+        let taken = DeviceCookie::values(&h, b"otp-a").find(|v| {
+            seen.push(*v);
+            *v == b"2"
+        });
+        assert_eq!(taken, Some(&b"2"[..]));
+        assert_eq!(seen, [b"1", b"2"]);
+        assert_eq!(offered(&h, "otp-a"), [b"1", b"2", b"3"]);
+        let h = headers(&[
+            "theme=dark; otp-abcx=no; otp_probe=p1",
+            "otp-abc=\"t.o.k\"; otp_csrf=c",
+        ]);
+        assert_eq!(offered(&h, "otp-abc"), [b"t.o.k"]);
+    }
+
+    /// Whether the map repeats a header or not, every `Cookie` header is searched.
+    #[test]
+    fn every_cookie_header_is_searched_whatever_else_repeats() {
+        use http::HeaderName;
+        use http::header::{ACCEPT, HOST};
+        type Headers<'a> = &'a [(&'a HeaderName, &'static str)];
+        let cases: [(Headers<'_>, &[&[u8]]); 7] = [
+            (&[], &[]),
+            (&[(&HOST, "a")], &[]),
+            (&[(&COOKIE, "otp-a=1")], &[b"1"]),
+            (&[(&HOST, "a"), (&COOKIE, "x=0; otp-a=1")], &[b"1"]),
+            (
+                &[(&ACCEPT, "a"), (&ACCEPT, "b"), (&COOKIE, "otp-a=1")],
+                &[b"1"],
+            ),
+            (&[(&COOKIE, "x=0"), (&COOKIE, "otp-a=2")], &[b"2"]),
+            (
+                &[
+                    (&ACCEPT, "a"),
+                    (&COOKIE, "otp-a=1"),
+                    (&ACCEPT, "b"),
+                    (&COOKIE, "otp-a=2"),
+                ],
+                &[b"1", b"2"],
+            ),
+        ];
+        for (pairs, want) in cases {
+            let mut h = HeaderMap::new();
+            for (name, value) in pairs {
+                h.append(*name, HeaderValue::from_static(value));
+            }
+            assert_eq!(offered(&h, "otp-a"), want, "{pairs:?}");
+        }
+    }
+
+    /// Only a name that starts a pair counts: not one inside another
+    /// cookie's name or value, whichever prefix the scan looks for; and the
+    /// public finders answer as they did when they read every pair.
+    #[test]
+    fn the_name_must_start_a_pair() {
+        for name in ["otp-abc", "__Secure-otp-abc", "device"] {
+            let cases: [(String, &[&[u8]]); 14] = [
+                (format!("{name}=v"), &[b"v"]),
+                (format!("  {name}=v  "), &[b"v"]),
+                (format!("a=1;{name}=v;b=2"), &[b"v"]),
+                (format!("a=1 ;\t {name}=v ; b=2"), &[b"v"]),
+                (format!("x{name}=no; {name}=v"), &[b"v"]),
+                (format!("a={name}=no; b=\"{name}=no\"; {name}=v"), &[b"v"]),
+                (format!("x {name}=no"), &[]),
+                (format!("{name} =no; {name}x=no; {name}"), &[]),
+                (
+                    format!("{name}=1;{name}=;{name}=\"\";{name}=2"),
+                    &[b"1", b"2"],
+                ),
+                (format!("{name}={name}=v; {name}=w"), &[b"otp-abc=v", b"w"]),
+                (format!("{name}=\"\"v\"\"; {name}=\""), &[b"\"v\"", b"\""]),
+                (
+                    format!("{name}=a b; {name}=x\\y; {name}=p,q"),
+                    &[b"a b", b"x\\y", b"p,q"],
+                ),
+                (format!(";;{name}=v;;"), &[b"v"]),
+                (format!("{name}=v\t;{name}=\tw"), &[b"v", b"\tw"]),
+            ];
+            for (header, want) in cases {
+                let value = HeaderValue::from_str(&header).unwrap();
+                let mut h = HeaderMap::new();
+                h.append(COOKIE, value);
+                let want: Vec<Vec<u8>> = want
+                    .iter()
+                    .map(|w| {
+                        String::from_utf8_lossy(w)
+                            .replace("otp-abc", name)
+                            .into_bytes()
+                    })
+                    .collect();
+                let got: Vec<Vec<u8>> = offered(&h, name).into_iter().map(<[u8]>::to_vec).collect();
+                assert_eq!(got, want, "{header}");
+                let public: Vec<&str> = DeviceCookie::find_all(&h, name).collect();
+                assert_eq!(public, by_pairs(&h, name), "public, {header}");
+                assert_eq!(
+                    DeviceCookie::find(&h, name),
+                    by_pairs(&h, name).first().copied(),
+                    "first, {header}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn names_match_exactly_and_empty_values_are_skipped() {
+        let h = headers(&["otp-ab=1; otp-abcd=2; otp-abc=; otp-abc=\"\"; otp-abc=ok"]);
+        assert_eq!(offered(&h, "otp-abc"), [b"ok"]);
+        // Values are the verifier's to refuse, as they came.
+        let odd = headers(&["otp-abc=a b; otp-abc=x\\y"]);
+        assert_eq!(offered(&odd, "otp-abc"), [&b"a b"[..], b"x\\y"]);
+        assert_eq!(DeviceCookie::find(&odd, "otp-abc"), None);
+    }
+
+    #[test]
+    fn hostile_paths_never_become_attributes() {
+        for path in [
+            "/tickets/x1;Domain=evil.example",
+            "/tickets/x1; SameSite=None",
+            "/tickets/a b",
+            "/tickets/x1,Domain=evil.example",
+            "/tickets/x1\"",
+            "/tickets/\u{e9}",
+            "tickets/x",
+            "",
+        ] {
+            assert!(!scopable(path), "{path}");
+            let value = set_cookie("otp_probe", "v", path, None, true);
+            let text = value.to_str().unwrap();
+            assert!(
+                text.contains("Path=/;") || text.ends_with("Path=/"),
+                "{path}: {text}"
+            );
+            assert!(
+                !text.contains("Domain") && !text.contains("SameSite=None"),
+                "{text}"
+            );
+        }
+        for path in [
+            "/",
+            "/tickets/abc",
+            "/tickets/x1%3BDomain=evil",
+            "/a/b-c_d.e~f",
+        ] {
+            assert!(scopable(path), "{path}");
+        }
+        let text = set_cookie(
+            "otp_probe",
+            "v",
+            "/tickets/abc",
+            Some(Duration::from_secs(300)),
+            true,
+        );
+        assert_eq!(
+            text.to_str().unwrap(),
+            "otp_probe=v; HttpOnly; SameSite=Lax; Secure; Path=/tickets/abc; Max-Age=300"
+        );
+    }
+
+    /// The public `Set-Cookie` and the layer's header are one writer's.
+    #[test]
+    fn the_public_cookie_and_the_layers_header_agree() {
+        let ticket = TicketKey::from_bytes([3; 16]);
+        for secure in [true, false] {
+            let c = DeviceCookie::new().with_secure(secure);
+            let public = c.set_cookie(&ticket, "a.b.c", "/t/1").to_string();
+            let header = c.header(&ticket, "a.b.c", "/t/1", c.max_age());
+            assert_eq!(header.to_str().unwrap(), public);
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub use self::tokens::{DeviceTokens, MAX_DEVICE_LIFETIME, MAX_LEEWAY};
 pub use self::verify::TokenError;
 
 pub(crate) use self::claims::DeviceId;
-pub(crate) use self::cookie::{
-    PLAIN_PREFIX, SECURE_PREFIX, cookie_octets, pairs, safe_path, scopable, unquote, value_of,
-};
+#[cfg(fuzzing)]
+pub(crate) use self::cookie::safe_path;
+pub(crate) use self::cookie::{cookie_octets, pairs, scopable, set_cookie, value_of};
 pub(crate) use self::keyring::KeyRing;

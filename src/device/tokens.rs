@@ -3,8 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::claims::DeviceClaims;
 use super::keyring::KeyRing;
+use crate::clock::Timestamp;
 use crate::error::ConfigError;
+use crate::ticket::TicketKey;
 
 pub(crate) const LIFETIME_OUT_OF_RANGE: ConfigError =
     ConfigError::out_of_range("device lifetime", "between 1 second and 400 days");
@@ -286,6 +289,26 @@ impl DeviceTokens {
     /// ```
     pub fn key_ring(&self) -> &KeyRing {
         &self.inner.ring
+    }
+
+    /// A new device for `ticket` at `generation`: a fresh token that lives
+    /// `lifetime` (at most [`lifetime`](Self::lifetime)), and the claims it
+    /// carries, as the verifier reads them back.
+    pub(crate) fn mint(
+        &self,
+        ticket: &TicketKey,
+        generation: u64,
+        now: Timestamp,
+        lifetime: Duration,
+    ) -> (DeviceClaims, String) {
+        let issued = self.issue_within(ticket, generation, now, lifetime);
+        let claims = DeviceClaims {
+            device_id: issued.device_id,
+            issued_at: Timestamp::from_millis(now.as_secs() * 1000),
+            expires_at: issued.expires_at,
+            generation,
+        };
+        (claims, issued.token)
     }
 }
 

@@ -178,7 +178,9 @@ async fn perform(
         Action::Verify => {
             let code = request.code.as_deref().unwrap_or("");
             let verified = flow.verify_in(&req.key, code, req.locale).await?;
-            Ok(Some(render::mint(config, req, verified.generation).1))
+            Ok(Some(
+                render::mint(config, req, verified.generation, config.tokens.lifetime()).1,
+            ))
         }
         Action::Restart => {
             flow.restart(&req.key).await?;

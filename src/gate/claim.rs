@@ -24,7 +24,7 @@ pub(crate) async fn first_device(
     let flow = &config.flow;
     if config.ticket_validator.is_some() {
         let generation = flow.claim_first_device(&req.key).await?;
-        return Ok(generation.map(|g| render::mint(config, req, g)));
+        return Ok(generation.map(|g| render::mint(config, req, g, config.tokens.lifetime())));
     }
     let client = client();
     if client.is_none() {
@@ -32,5 +32,5 @@ pub(crate) async fn first_device(
     }
     let generation = flow.claim_unvouched(&req.key, client).await?;
     let lifetime = flow.limits().policy().unvouched_claim_lifetime;
-    Ok(generation.map(|g| render::mint_within(config, req, g, lifetime)))
+    Ok(generation.map(|g| render::mint(config, req, g, lifetime)))
 }

@@ -12,9 +12,8 @@ use super::cookies::{self, LANG};
 use super::request::{GateRequest, probe_value};
 use super::{csrf, lang, respond};
 use crate::body::GateBody;
-use crate::clock::Timestamp;
 use crate::config::Config;
-use crate::device::DeviceClaims;
+use crate::device::{DeviceClaims, set_cookie};
 use crate::flow::{Challenge, ChallengeState, Rejection};
 use crate::locale::Locale;
 use crate::pages::{Notice, PageContext, PageKind, RequestProblem};
@@ -222,7 +221,7 @@ pub(crate) fn probe(config: &Config, req: &GateRequest) -> Response<Bytes> {
 /// The probe cookie, or its removal (`max_age` zero).
 pub(crate) fn probe_cookie(config: &Config, req: &GateRequest, max_age: Duration) -> HeaderValue {
     let secure = config.secure();
-    cookies::set_cookie(
+    set_cookie(
         cookies::probe_name(secure),
         probe_value(&req.key),
         &req.cookie_path,
@@ -231,42 +230,22 @@ pub(crate) fn probe_cookie(config: &Config, req: &GateRequest, max_age: Duration
     )
 }
 
-/// A fresh device token for `generation`, and its `Set-Cookie`.
+/// A new device for `req`'s ticket at `generation`, trusted for
+/// `lifetime` at most (a first device whose claim lapses sooner than the
+/// device lifetime gets a token and a cookie that lapse with it), and the
+/// `Set-Cookie` that hands it to the browser.
 pub(crate) fn mint(
     config: &Config,
     req: &GateRequest,
     generation: u64,
+    lifetime: Duration,
 ) -> (DeviceClaims, HeaderValue) {
-    mint_within(config, req, generation, config.tokens.lifetime())
-}
-
-/// [`mint`], for at most `lifetime` (a first device whose claim lapses
-/// sooner than the device lifetime).
-pub(crate) fn mint_within(
-    config: &Config,
-    req: &GateRequest,
-    generation: u64,
-    lifetime: std::time::Duration,
-) -> (DeviceClaims, HeaderValue) {
-    let now = config.flow.now();
     let lifetime = lifetime.min(config.tokens.lifetime());
-    let issued = config
-        .tokens
-        .issue_within(&req.key, generation, now, lifetime);
-    let name = config.cookie.name(&req.key);
-    let cookie = cookies::set_cookie(
-        &name,
-        &issued.token,
-        &req.cookie_path,
-        Some(lifetime),
-        config.secure(),
-    );
-    let claims = DeviceClaims {
-        device_id: issued.device_id,
-        issued_at: Timestamp::from_millis(now.as_secs() * 1000),
-        expires_at: issued.expires_at,
-        generation,
-    };
+    let now = config.flow.now();
+    let (claims, token) = config.tokens.mint(&req.key, generation, now, lifetime);
+    let cookie = config
+        .cookie
+        .header(&req.key, &token, &req.cookie_path, lifetime);
     (claims, cookie)
 }
 
@@ -279,11 +258,11 @@ pub(crate) fn finish<B: GateBody>(
     let secure = config.secure();
     let headers = response.headers_mut();
     if let Some(value) = &req.new_csrf {
-        let cookie = cookies::set_cookie(cookies::csrf_name(secure), value, "/", None, secure);
+        let cookie = set_cookie(cookies::csrf_name(secure), value, "/", None, secure);
         headers.append(SET_COOKIE, cookie);
     }
     if let Some(locale) = req.lang_choice {
-        let cookie = cookies::set_cookie(LANG, locale.tag(), "/", Some(LANG_MAX_AGE), secure);
+        let cookie = set_cookie(LANG, locale.tag(), "/", Some(LANG_MAX_AGE), secure);
         headers.append(SET_COOKIE, cookie);
     }
     response.map(B::from_gate)
