@@ -141,11 +141,8 @@ where
     }
 }
 
-// The rest of `call`, out of line, so the verified path's code is not
-// interleaved with code it never runs: end to end, the kernel's network path
-// evicts the server's code between two requests, and every line the verified
-// path spans is fetched again (BENCHMARKS.md, "What instructions do not
-// explain").
+// The rest of `call`, out of line: what `call` keeps is the verified path,
+// whose code is then not interleaved with code it never runs.
 impl<S, T> OtpService<S, T>
 where
     T: TicketSource,

@@ -70,7 +70,8 @@ pub(crate) struct GateRequest {
 }
 
 impl GateRequest {
-    /// Reads the head once; `jar` is what the service's one cookie scan found.
+    /// Reads the head once; `jar` holds the gate's own cookies
+    /// ([`jar`](super::cookies::jar)).
     /// `None` when the ticket's cookie path cannot be a cookie's `Path`
     /// ([`scopable`]): the gate sets no cookie on such a URL, since the only
     /// scope left would be the whole site.
