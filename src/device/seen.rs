@@ -10,9 +10,8 @@
 //! and a hit needs the same bytes, compared in constant time, so a forged or
 //! altered token always takes the full path.
 
-use std::cell::RefCell;
-
 use super::claims::DeviceClaims;
+use crate::slot::ThreadSlots;
 use crate::ticket::TicketKey;
 
 /// Slots per thread: enough for the browsers one thread serves at once.
@@ -29,19 +28,19 @@ struct Entry {
 }
 
 thread_local! {
-    static SEEN: RefCell<Vec<Option<Entry>>> = const { RefCell::new(Vec::new()) };
+    static SEEN: ThreadSlots<Entry, SLOTS> = const { ThreadSlots::new() };
 }
 
 /// The claims of `token` if this thread verified it for `ticket` under the
 /// settings `owner`. The caller still checks the expiry.
 pub(super) fn get(owner: u64, token: &[u8], ticket: &TicketKey) -> Option<DeviceClaims> {
     SEEN.with(|seen| {
-        let seen = seen.borrow();
-        let entry = seen.get(slot(owner, token))?.as_ref()?;
-        let same = entry.owner == owner
-            && entry.ticket == *ticket
-            && constant_time_eq(&entry.token, token);
-        same.then_some(entry.claims)
+        seen.read(owner, signature(token), |entry| {
+            let same = entry.owner == owner
+                && entry.ticket == *ticket
+                && constant_time_eq(&entry.token, token);
+            same.then_some(entry.claims)
+        })
     })
 }
 
@@ -51,12 +50,7 @@ pub(super) fn put(owner: u64, token: &[u8], ticket: &TicketKey, claims: DeviceCl
         return;
     }
     SEEN.with(|seen| {
-        let mut seen = seen.borrow_mut();
-        if seen.is_empty() {
-            seen.resize_with(SLOTS, || None);
-        }
-        let slot = &mut seen[slot(owner, token)];
-        match slot {
+        seen.write(owner, signature(token), |slot| match slot {
             // Reuse the buffer when the lengths agree (they mostly do).
             Some(entry) if entry.token.len() == token.len() => {
                 entry.token.copy_from_slice(token);
@@ -72,27 +66,24 @@ pub(super) fn put(owner: u64, token: &[u8], ticket: &TicketKey, claims: DeviceCl
                     claims,
                 });
             }
-        }
+        })
     })
 }
 
-/// The slot: the owner and the token's last 16 bytes (the signature's).
-/// Nothing depends on it but where an entry lives.
-fn slot(owner: u64, token: &[u8]) -> usize {
-    crate::slot::slot(owner, &token[token.len().saturating_sub(16)..], SLOTS)
+/// What the slot is chosen by: the token's last 16 bytes (the signature's).
+fn signature(token: &[u8]) -> &[u8] {
+    &token[token.len().saturating_sub(16)..]
 }
 
 /// Equal bytes, in time that depends only on the lengths (which are public):
 /// no early exit that would tell how much of a cached token a guess matched.
 /// One OR-fold (which the compiler vectorizes) and one `black_box` at the
-/// end: `subtle`'s slice `ct_eq` puts a barrier on every byte, which cost
-/// ~4,800 instructions per request on a ~350-byte token (callgrind,
-/// `examples/verified_path.rs`). A fold over 16-byte words measured ~90
-/// instructions more than this one.
+/// end: `subtle`'s slice `ct_eq` puts a barrier on every byte, which costs
+/// more than the rest of the verified path together (BENCHMARKS.md).
 ///
 /// From 32 bytes on, the whole 32-byte blocks fold in one loop and the last
 /// 32 bytes fold again as a fixed-size block (overlapping the loop's end),
-/// so no byte-at-a-time tail runs (a ~310-byte token left a 24-byte one).
+/// so no byte-at-a-time tail runs.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     fn fold(a: &[u8], b: &[u8]) -> u8 {
         a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))

@@ -1,10 +1,9 @@
 //! Ticket keys with a small per-thread cache, so the verified path skips the
 //! HMAC for tickets this thread saw recently.
 
-use std::cell::RefCell;
-
 use super::{TicketId, TicketKey};
 use crate::secret::HmacKey;
+use crate::slot::ThreadSlots;
 
 const SLOTS: usize = 256;
 
@@ -24,7 +23,7 @@ struct Entry {
 }
 
 thread_local! {
-    static CACHE: RefCell<Vec<Option<Entry>>> = const { RefCell::new(Vec::new()) };
+    static CACHE: ThreadSlots<Entry, SLOTS> = const { ThreadSlots::new() };
 }
 
 impl TicketKeyer {
@@ -42,12 +41,7 @@ impl TicketKeyer {
             return TicketKey::derive(&self.key, ticket);
         }
         CACHE.with(|cache| {
-            let mut cache = cache.borrow_mut();
-            if cache.is_empty() {
-                cache.resize_with(SLOTS, || None);
-            }
-            let slot = &mut cache[slot(self.id, id)];
-            match slot {
+            cache.write(self.id, id, |slot| match slot {
                 Some(entry) if entry.owner == self.id && entry.ticket == *ticket => entry.key,
                 _ => {
                     let key = TicketKey::derive(&self.key, ticket);
@@ -58,13 +52,9 @@ impl TicketKeyer {
                     });
                     key
                 }
-            }
+            })
         })
     }
-}
-
-fn slot(owner: u64, id: &[u8]) -> usize {
-    crate::slot::slot(owner, id, SLOTS)
 }
 
 #[cfg(test)]
