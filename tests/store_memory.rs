@@ -24,6 +24,34 @@ mod two_handles {
     });
 }
 
+/// The lifecycle checks a memory store can serve: its sweep. (It keeps
+/// nothing through a restart, and has no server to lose.)
+mod lifecycle {
+    use super::*;
+    use tower_otp::store::conformance::Backing;
+
+    /// One store behind every handle.
+    struct Memory(Arc<MemoryStore>);
+
+    #[tower_otp::async_trait]
+    impl Backing for Memory {
+        async fn open(&self) -> Arc<dyn Store> {
+            self.0.clone()
+        }
+        async fn sweep(&self, now: Timestamp) {
+            self.0.sweep(now);
+        }
+        async fn ticket_records(&self) -> u64 {
+            self.0.ticket_count() as u64
+        }
+    }
+
+    tower_otp::store_conformance_tests!(
+        lifecycle: Memory(Arc::new(MemoryStore::new())) =>
+            [sweep_keeps_long_lived_facts, lapsed_claims_are_swept]
+    );
+}
+
 fn t(secs: u64) -> Timestamp {
     Timestamp::from_millis(1_700_000_000_000) + Duration::from_secs(secs)
 }

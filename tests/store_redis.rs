@@ -83,6 +83,45 @@ mod cluster {
     });
 }
 
+/// A restart (new stores and connections under the same prefix), on the
+/// single node and on the cluster, and an outage of a private node.
+mod lifecycle {
+    use super::*;
+
+    mod single_node {
+        use super::*;
+
+        tower_otp::store_conformance_tests!(
+            lifecycle: match redis_support::RedisBacking::single() {
+                Some(backing) => backing,
+                None => return,
+            } => [reopen_keeps_everything]
+        );
+    }
+
+    mod cluster {
+        use super::*;
+
+        tower_otp::store_conformance_tests!(
+            lifecycle: match redis_support::RedisBacking::cluster() {
+                Some(backing) => backing,
+                None => return,
+            } => [reopen_keeps_everything]
+        );
+    }
+
+    mod private_node {
+        use super::*;
+
+        tower_otp::store_conformance_tests!(
+            lifecycle: match redis_support::PrivateRedisBacking::start() {
+                Some(backing) => backing,
+                None => return,
+            } => [outage_fails_then_heals]
+        );
+    }
+}
+
 fn now() -> Timestamp {
     Timestamp::from_system_time(std::time::SystemTime::now())
 }

@@ -1,28 +1,23 @@
 //! `SqliteStore` on real files: the conformance suite (one store, and two
-//! stores on one file as two processes would hold it), migrations, the sweep,
-//! and durability through the real layer.
+//! stores on one file as two processes would hold it), its lifecycle checks
+//! (a restart, the sweep), migrations, the sweep's grace and its running by
+//! itself, and exact counts from many tasks.
 
 #![cfg(feature = "sqlite")]
 
-mod common;
-#[path = "sql_support/lockout.rs"]
-mod lockout;
 mod needs;
 mod sql_support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Harness, ticket_path};
-use http::StatusCode;
-use lockout::lock_out;
-use sql_support::{Guarded, sqlite_at, sqlite_handles, temp_db};
+use sql_support::{sqlite_at, sqlite_handles, temp_db};
 use tower_otp::store::conformance::{Instances, random_address, random_code, random_ticket};
 use tower_otp::store::{
     BindRequest, ClaimRequest, IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome,
     VerifyRequest,
 };
-use tower_otp::{Clock, EmailAddress, Secret, SqliteStore, Timestamp};
+use tower_otp::{EmailAddress, SqliteStore, Timestamp};
 
 tower_otp::store_conformance_tests!(instances: Instances::many(sqlite_handles(1).await));
 
@@ -31,6 +26,16 @@ mod two_stores_one_file {
     use super::*;
 
     tower_otp::store_conformance_tests!(instances: Instances::many(sqlite_handles(2).await));
+}
+
+/// A restart (a new store on the file) and the sweep, on a file of their own.
+mod lifecycle {
+    use super::*;
+
+    tower_otp::store_conformance_tests!(
+        lifecycle: sql_support::SqliteBacking::new() =>
+            [reopen_keeps_everything, sweep_keeps_long_lived_facts, lapsed_claims_are_swept]
+    );
 }
 
 fn t(secs: u64) -> Timestamp {
@@ -238,55 +243,6 @@ async fn the_store_sweeps_by_itself_as_time_passes() {
     assert!(snapshot.pending.is_none() && snapshot.recent_sends.is_empty());
 }
 
-/// Bound and locked out, the store closed and opened again: still bound,
-/// still locked, and a stranger's browser gets the challenge.
-#[tokio::test]
-async fn bindings_and_lockouts_survive_a_new_store() {
-    let (dir, path) = temp_db();
-    let secret = Secret::random();
-    let id = "durable-1";
-    let path_t = ticket_path(id);
-    let then = {
-        let gate = Harness::build(&secret, sqlite_at(&path).await, |l| l);
-        gate.claim(id).await;
-        let (mut phone, code) = gate.sent(id, "taro@example.com").await;
-        let reply = phone
-            .post_form(&path_t, &[("action", "verify"), ("code", &code)])
-            .await;
-        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
-        assert!(phone.get(&path_t).await.is_ticket());
-        lock_out(&gate, id).await;
-        let then = gate.clock.now();
-        let until = then + Duration::from_secs(3600);
-        assert_eq!(gate.state(id).await.locked_until, Some(until));
-        then
-    };
-    // Everything dropped: the gate, the store, its connections.
-    let store = sqlite_at(&path).await;
-    let gate = Harness::build(&secret, Guarded::new(store, Arc::new(dir)), |l| l);
-    gate.clock.set(then);
-    gate.advance(Duration::from_secs(120));
-    let state = gate.state(id).await;
-    assert_eq!(
-        state.locked_until,
-        Some(then + Duration::from_secs(3600)),
-        "still locked: {state:?}"
-    );
-    let mut stranger = gate.browser();
-    let page = stranger.open(&path_t).await;
-    assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.body);
-    assert!(!page.is_ticket());
-    assert!(
-        !page.body.contains(r#"type="email""#),
-        "bound: no address field"
-    );
-    // Once the lockout has passed, the binding still holds.
-    gate.advance(Duration::from_secs(3600));
-    let page = stranger.open(&path_t).await;
-    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
-    assert!(page.body.contains("t***@e***.com"), "{}", page.body);
-}
-
 /// Parallel guesses from many tasks on one file count exactly: 64 tasks on
 /// four worker threads, each with its own handle onto the file (as
 /// processes would hold it), start together behind a barrier; exactly the
@@ -347,54 +303,6 @@ async fn guesses_from_many_tasks_count_exactly() {
     let snapshot = stores[1].load(&ticket, now, &policy).await.unwrap();
     assert_eq!(snapshot.attempts_used, policy.max_attempts);
     assert_eq!(snapshot.consecutive_failures, policy.max_attempts);
-}
-
-/// Claims on unbound tickets (two GETs on any id) are rows only until their
-/// lifetime passes; the sweep then removes them, and keeps bound tickets.
-/// Measured: rows before and after.
-#[tokio::test]
-async fn unbound_claims_are_swept_after_their_lifetime() {
-    let (_dir, path) = temp_db();
-    let store = sqlite_at(&path).await;
-    let policy = Policy::default();
-    const N: i64 = 2_000;
-    for _ in 0..N {
-        store
-            .claim_first_device(&ClaimRequest::new(&random_ticket(), t(0), &policy))
-            .await
-            .unwrap();
-    }
-    let bound = random_ticket();
-    let taro = EmailAddress::parse("taro@example.com").unwrap();
-    store
-        .claim_first_device(&ClaimRequest::new(&bound, t(0), &policy))
-        .await
-        .unwrap();
-    store
-        .bind(&BindRequest::new(&bound, &taro, Timestamp::from_millis(1)))
-        .await
-        .unwrap();
-    let before = count(&path, "otp_tickets").await;
-    assert_eq!(before, N + 1);
-    let lapse = t(0) + policy.claim_lifetime;
-    // Not before the lifetime (and its minute of grace) has passed.
-    assert_eq!(
-        store.sweep(lapse + Duration::from_secs(59)).await.unwrap(),
-        0
-    );
-    assert_eq!(
-        store.sweep(lapse + Duration::from_secs(61)).await.unwrap(),
-        N as u64
-    );
-    let after = count(&path, "otp_tickets").await;
-    eprintln!("sqlite: {before} ticket rows after {N} unbound claims, {after} after the sweep");
-    assert_eq!(after, 1, "the bound ticket stays");
-    let s = store
-        .load(&bound, lapse + Duration::from_secs(3600), &policy)
-        .await
-        .unwrap();
-    assert!(s.claimed);
-    assert_eq!(s.binding, Some(taro));
 }
 
 /// A database at schema version 2 (as an earlier release left it) with a

@@ -6,11 +6,13 @@
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tower_otp::RedisStore;
 use tower_otp::redis::{self, AsyncCommands};
+use tower_otp::store::Store;
+use tower_otp::store::conformance::Backing;
 
 use crate::needs;
 
@@ -131,6 +133,75 @@ async fn sweep_old_runs(urls: &[String]) {
                 break;
             }
         }
+    }
+}
+
+/// A single node or a cluster as the lifecycle checks see it: each handle
+/// its own store (and connections) under one prefix of its own.
+pub struct RedisBacking {
+    urls: Vec<String>,
+    cluster: bool,
+    prefix: String,
+}
+
+impl RedisBacking {
+    /// The single node, or `None` when it is not configured.
+    pub fn single() -> Option<Self> {
+        Some(Self::new(vec![single_url()?], false))
+    }
+
+    /// The cluster, or `None` when it is not configured.
+    pub fn cluster() -> Option<Self> {
+        Some(Self::new(cluster_urls()?, true))
+    }
+
+    fn new(urls: Vec<String>, cluster: bool) -> Self {
+        let prefix = format!("{}-life-{:08x}", *RUN_PREFIX, rand::random::<u32>());
+        Self {
+            urls,
+            cluster,
+            prefix,
+        }
+    }
+}
+
+#[tower_otp::async_trait]
+impl Backing for RedisBacking {
+    async fn open(&self) -> Arc<dyn Store> {
+        let store = if self.cluster {
+            cluster_store(&self.urls).await
+        } else {
+            single_store(&self.urls[0]).await
+        };
+        Arc::new(store.with_prefix(&self.prefix).unwrap())
+    }
+}
+
+/// A private `redis-server` as the outage check sees it: frozen (SIGSTOP:
+/// nothing answers, connections stay open) and thawed.
+pub struct PrivateRedisBacking {
+    server: PrivateRedis,
+}
+
+impl PrivateRedisBacking {
+    /// `None` when `redis-server` is not on `PATH` (which fails under CI).
+    pub fn start() -> Option<Self> {
+        PrivateRedis::start(&[]).map(|server| Self { server })
+    }
+}
+
+#[tower_otp::async_trait]
+impl Backing for PrivateRedisBacking {
+    async fn open(&self) -> Arc<dyn Store> {
+        let store = RedisStore::new(&self.server.url())
+            .await
+            .expect("connect to the private redis")
+            .with_timeout(Duration::from_millis(300))
+            .unwrap();
+        Arc::new(store)
+    }
+    async fn set_reachable(&self, reachable: bool) {
+        self.server.freeze(!reachable);
     }
 }
 

@@ -10,82 +10,19 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tower_otp::store::{
-    BindOutcome, BindRequest, ClaimOutcome, ClaimRequest, IssueOutcome, IssueRequest,
-    LockoutCleared, Policy, RebindOutcome, RestartOutcome, StateChange, StateRead, Store,
-    StoreError, TicketSnapshot, UnbindOutcome, VerifyOutcome, VerifyRequest,
-};
-use tower_otp::{TicketKey, Timestamp};
+use tower_otp::Timestamp;
+use tower_otp::store::Store;
+use tower_otp::store::conformance::Backing;
+use tower_otp::testing::StoreTap;
 
 use crate::needs;
 
 pub const PG_ENV: &str = "OTP_TEST_DATABASE_URL";
 
-/// A store that holds something until it is dropped (a temp dir, a schema).
-pub struct Guarded<S> {
-    pub store: S,
-    _guard: Box<dyn Send + Sync>,
-}
-
-impl<S> Guarded<S> {
-    pub fn new(store: S, guard: impl Send + Sync + 'static) -> Self {
-        Self {
-            store,
-            _guard: Box::new(guard),
-        }
-    }
-}
-
-#[tower_otp::async_trait]
-impl<S: Store> Store for Guarded<S> {
-    async fn load(
-        &self,
-        t: &TicketKey,
-        now: Timestamp,
-        p: &Policy,
-    ) -> Result<TicketSnapshot, StoreError> {
-        self.store.load(t, now, p).await
-    }
-    async fn claim_first_device(&self, r: &ClaimRequest<'_>) -> Result<ClaimOutcome, StoreError> {
-        self.store.claim_first_device(r).await
-    }
-    async fn bind(&self, r: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
-        self.store.bind(r).await
-    }
-    async fn issue_code(&self, r: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
-        self.store.issue_code(r).await
-    }
-    async fn withdraw_code(&self, r: &IssueRequest<'_>) -> Result<(), StoreError> {
-        self.store.withdraw_code(r).await
-    }
-    async fn verify_code(&self, r: &VerifyRequest<'_>) -> Result<VerifyOutcome, StoreError> {
-        self.store.verify_code(r).await
-    }
-    async fn restart(&self, t: &TicketKey, now: Timestamp) -> Result<RestartOutcome, StoreError> {
-        self.store.restart(t, now).await
-    }
-    async fn revoke_devices(&self, t: &TicketKey) -> Result<u64, StoreError> {
-        self.store.revoke_devices(t).await
-    }
-    async fn unbind(&self, t: &TicketKey, now: Timestamp) -> Result<UnbindOutcome, StoreError> {
-        self.store.unbind(t, now).await
-    }
-    async fn rebind(&self, r: &BindRequest<'_>) -> Result<RebindOutcome, StoreError> {
-        self.store.rebind(r).await
-    }
-    async fn clear_lockout(
-        &self,
-        t: &TicketKey,
-        now: Timestamp,
-    ) -> Result<LockoutCleared, StoreError> {
-        self.store.clear_lockout(t, now).await
-    }
-    async fn forget(&self, t: &TicketKey) -> Result<bool, StoreError> {
-        self.store.forget(t).await
-    }
-    async fn state(&self, change: StateChange) -> Result<StateRead, StoreError> {
-        self.store.state(change).await
-    }
+/// `store`, holding `guard` (a temp dir, a schema) until the last clone is
+/// dropped.
+pub fn guarded<S>(store: S, guard: impl Send + Sync + 'static) -> StoreTap<S> {
+    StoreTap::new(store).holding(guard)
 }
 
 // ---------------------------------------------------------------------------
@@ -117,6 +54,45 @@ mod sqlite {
         store
     }
 
+    /// A new file as the lifecycle checks see it: each handle its own
+    /// `SqliteStore` on the file, the sweep, the rows.
+    pub struct SqliteBacking {
+        dir: Arc<tempfile::TempDir>,
+        path: PathBuf,
+    }
+
+    impl SqliteBacking {
+        pub fn new() -> Self {
+            let (dir, path) = temp_db();
+            Self {
+                dir: Arc::new(dir),
+                path,
+            }
+        }
+    }
+
+    #[tower_otp::async_trait]
+    impl Backing for SqliteBacking {
+        async fn open(&self) -> Arc<dyn Store> {
+            Arc::new(guarded(sqlite_at(&self.path).await, self.dir.clone()))
+        }
+        async fn sweep(&self, now: Timestamp) {
+            let store = sqlite_at(&self.path).await;
+            store.sweep(now).await.expect("sweep");
+            store.close().await;
+        }
+        async fn ticket_records(&self) -> u64 {
+            let url = format!("sqlite://{}", self.path.display());
+            let pool = tower_otp::sqlx::SqlitePool::connect(&url).await.unwrap();
+            let (n,): (i64,) = tower_otp::sqlx::query_as("SELECT COUNT(*) FROM otp_tickets")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            n as u64
+        }
+    }
+
     /// `n` handles, each its own `SqliteStore` (its own connections) on one
     /// new file, which is removed with the last handle.
     pub async fn sqlite_handles(n: usize) -> Vec<Arc<dyn Store>> {
@@ -124,7 +100,7 @@ mod sqlite {
         let dir = Arc::new(dir);
         let mut handles: Vec<Arc<dyn Store>> = Vec::new();
         for _ in 0..n {
-            handles.push(Arc::new(Guarded::new(sqlite_at(&path).await, dir.clone())));
+            handles.push(Arc::new(guarded(sqlite_at(&path).await, dir.clone())));
         }
         handles
     }
@@ -187,6 +163,75 @@ mod postgres {
         }
     }
 
+    /// A schema of its own as the lifecycle checks see it: each handle its
+    /// own `PostgresStore` (and pool), the sweep, the rows.
+    pub struct PgBacking {
+        schema: Arc<Schema>,
+    }
+
+    impl PgBacking {
+        pub fn new(url: &str) -> Self {
+            Self {
+                schema: Schema::new(url),
+            }
+        }
+    }
+
+    #[tower_otp::async_trait]
+    impl Backing for PgBacking {
+        async fn open(&self) -> Arc<dyn Store> {
+            Arc::new(guarded(self.schema.store().await, self.schema.clone()))
+        }
+        async fn sweep(&self, now: Timestamp) {
+            let store = self.schema.store().await;
+            store.sweep(now).await.expect("sweep");
+            store.pool().close().await;
+        }
+        async fn ticket_records(&self) -> u64 {
+            let store = self.schema.store().await;
+            let sql = format!("SELECT COUNT(*) FROM \"{}\".otp_tickets", self.schema.name);
+            let (n,): (i64,) = tower_otp::sqlx::query_as(&sql)
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            store.pool().close().await;
+            n as u64
+        }
+    }
+
+    /// A PostgreSQL server of the test's own as the outage check sees it:
+    /// stopped (as a crash would) and started again.
+    pub struct PrivatePgBacking {
+        server: PrivatePostgres,
+    }
+
+    impl PrivatePgBacking {
+        /// `None` when no server can be run (which fails under CI).
+        pub fn start() -> Option<Self> {
+            PrivatePostgres::start().map(|server| Self { server })
+        }
+    }
+
+    #[tower_otp::async_trait]
+    impl Backing for PrivatePgBacking {
+        async fn open(&self) -> Arc<dyn Store> {
+            let store = PostgresStore::connect(&self.server.url())
+                .await
+                .expect("connect to the private postgres")
+                .with_timeout(Duration::from_millis(1500))
+                .unwrap();
+            store.migrate().await.expect("migrate");
+            Arc::new(store)
+        }
+        async fn set_reachable(&self, reachable: bool) {
+            if reachable {
+                self.server.resume();
+            } else {
+                self.server.stop();
+            }
+        }
+    }
+
     impl Drop for Schema {
         fn drop(&mut self) {
             let (url, name) = (self.url.clone(), self.name.clone());
@@ -220,7 +265,7 @@ mod postgres {
         let schema = Schema::new(url);
         let mut handles: Vec<Arc<dyn Store>> = Vec::new();
         for _ in 0..n {
-            handles.push(Arc::new(Guarded::new(schema.store().await, schema.clone())));
+            handles.push(Arc::new(guarded(schema.store().await, schema.clone())));
         }
         handles
     }

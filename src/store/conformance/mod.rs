@@ -65,6 +65,13 @@ use crate::email::EmailAddress;
 use crate::locale::Locale;
 use crate::ticket::TicketKey;
 
+mod lifecycle;
+
+pub use self::lifecycle::{
+    Backing, lapsed_claims_are_swept, outage_fails_then_heals, reopen_keeps_everything,
+    sweep_keeps_long_lived_facts,
+};
+
 /// How many times each race is run.
 pub const RACE_ROUNDS: usize = 10;
 
@@ -244,7 +251,10 @@ pub async fn run_all(instances: &Instances) {
 /// `store_conformance_tests!(expr)` builds the store with `expr` (which may
 /// `.await`) in every test; `store_conformance_tests!(instances: expr)` takes
 /// an [`Instances`](crate::store::conformance::Instances) expression instead,
-/// for a shared store reached through several handles. The tests are
+/// for a shared store reached through several handles.
+/// `store_conformance_tests!(lifecycle: expr => [check, …])` runs the named
+/// lifecycle checks (a restart, the sweep, an outage) on the
+/// [`Backing`](crate::store::conformance::Backing) `expr` builds. The tests are
 /// `#[tokio::test(flavor = "multi_thread", worker_threads = 4)]`, so the
 /// calling crate needs `tokio` with `macros` and `rt-multi-thread`.
 ///
@@ -253,6 +263,15 @@ pub async fn run_all(instances: &Instances) {
 /// ```
 #[macro_export]
 macro_rules! store_conformance_tests {
+    (lifecycle: $backing:expr => [$($check:ident),* $(,)?] $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let backing = $backing;
+                $crate::store::conformance::$check(&backing).await;
+            }
+        )*
+    };
     (instances: $instances:expr $(,)?) => {
         $crate::__store_conformance_checks!([$crate::__store_conformance_emit]($instances));
     };
