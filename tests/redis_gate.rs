@@ -1,7 +1,9 @@
-//! Gates sharing one Redis: two application instances behave as one site,
-//! and an outage fails closed and heals by itself.
+//! Gates sharing one Redis: two application instances behave as one site
+//! (on one node and on a cluster), and an outage fails closed and heals by
+//! itself.
 //!
-//! The two-instance test reads `OTP_TEST_REDIS_URL` at run time; the fault
+//! The two-instance tests read `OTP_TEST_REDIS_URL` and
+//! `OTP_TEST_REDIS_CLUSTER_URLS` at run time; the fault
 //! test runs a `redis-server` of its own (from PATH) on a free port, so it can
 //! stop it without disturbing anyone. Each says why when it is skipped.
 
@@ -10,115 +12,32 @@
 mod common;
 mod needs;
 mod redis_support;
+mod two_sites;
 
 use std::time::{Duration, Instant};
 
-use common::{Browser, Harness};
 use http::StatusCode;
-use redis_support::{PrivateRedis, single_store, single_url};
-use tower_otp::{CapturingMailer, Flow, ManualClock, OtpLayer, RedisStore, Secret, Timestamp};
+use redis_support::{PrivateRedis, cluster_store, cluster_urls, single_store, single_url};
+use tower_otp::{RedisStore, Secret};
+use two_sites::{clock, instance};
 
-/// One application instance: its own layer, store connection and mailer;
-/// the key material comes from `secret`, the time from `clock`.
-fn instance(secret: &Secret, store: RedisStore, clock: &ManualClock) -> Harness {
-    let mailer = CapturingMailer::new();
-    let flow = Flow::new(secret, store, mailer.clone())
-        .with_clock(clock.clone())
-        .with_site_name("Test Tickets")
-        .with_new_device_notice(false);
-    let layer = OtpLayer::new(flow)
-        .with_ticket_path("/tickets/{ticket}")
-        .unwrap()
-        .with_cookie_secure(false);
-    Harness {
-        app: common::app().layer(layer.clone()),
-        clock: clock.clone(),
-        mailer,
-        layer,
-    }
-}
-
-/// The same browser (cookie jar and page) talking to another instance.
-fn through(instance: &Harness, browser: &Browser) -> Browser {
-    let mut moved = instance.browser();
-    moved.jar = browser.jar.clone();
-    moved.csrf = browser.csrf.clone();
-    moved
-}
-
-fn clock() -> ManualClock {
-    ManualClock::new(Timestamp::from_system_time(std::time::SystemTime::now()))
-}
-
-/// A unique ticket path: Redis keeps what earlier runs left.
-fn ticket_path() -> String {
-    format!("/tickets/t{:016x}", rand::random::<u64>())
-}
-
+/// Two gates on two store connections to the single node behave as one site.
 #[tokio::test]
 async fn two_instances_behave_as_one_site() {
     let Some(url) = single_url() else { return };
-    let secret = Secret::random();
-    let clock = clock();
-    let a = instance(&secret, single_store(&url).await, &clock);
-    let b = instance(&secret, single_store(&url).await, &clock);
-    let t = ticket_path();
-    let t = t.as_str();
-
-    // The first device, claimed through A, is known to B: no second claim there.
-    let mut owner = a.browser();
-    assert!(owner.open(t).await.is_ticket());
-    let mut scanner = b.browser();
-    let page = scanner.open(t).await;
-    assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.body);
-    assert!(page.body.contains(r#"type="email""#), "address entry on B");
-
-    // A cookie minted by A passes B.
-    assert!(through(&b, &owner).get(t).await.is_ticket());
-
-    // A code sent through B verifies through A.
-    let mut phone = b.browser();
-    phone.get(t).await;
-    let page = phone
-        .submit(t, &[("action", "send"), ("email", "taro@example.com")])
+    two_sites::two_instances_behave_as_one_site(single_store(&url).await, single_store(&url).await)
         .await;
-    assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.body);
-    assert_eq!((a.mailer.count(), b.mailer.count()), (0, 1));
-    let code = b.last_code_for("taro@example.com");
-    clock.advance(Duration::from_secs(30));
-    let mut phone = through(&a, &phone);
-    let page = phone.get(t).await;
-    assert!(
-        page.body.contains("t***@e***.com"),
-        "A shows the challenge pending through B"
-    );
-    let reply = phone
-        .post_form(t, &[("action", "verify"), ("code", &code)])
-        .await;
-    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
-    assert!(reply.device_cookie().is_some());
-    assert!(phone.get(t).await.is_ticket());
+}
 
-    // That cookie, minted by A, passes B; the binding made through A holds on B.
-    assert!(through(&b, &phone).get(t).await.is_ticket());
-    let mut laptop = b.browser();
-    let page = laptop.get(t).await;
-    assert!(
-        !page.body.contains(r#"type="email""#),
-        "bound: no address field"
-    );
-    assert!(page.body.contains("t***@e***.com"));
-
-    // The resend cooldown started by B holds on A.
-    let reply = through(&a, &laptop)
-        .post_form(t, &[("action", "send")])
-        .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "{}",
-        reply.body
-    );
+/// The same on a Redis Cluster.
+#[tokio::test]
+async fn two_instances_on_a_cluster_behave_as_one_site() {
+    let Some(urls) = cluster_urls() else { return };
+    two_sites::two_instances_behave_as_one_site(
+        cluster_store(&urls).await,
+        cluster_store(&urls).await,
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -5,8 +5,10 @@
 
 #![cfg(feature = "sqlite")]
 
+mod common;
 mod needs;
 mod sql_support;
+mod two_sites;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +38,15 @@ mod lifecycle {
         lifecycle: sql_support::SqliteBacking::new() =>
             [reopen_keeps_everything, sweep_keeps_long_lived_facts, lapsed_claims_are_swept]
     );
+}
+
+/// Two gates on two stores on one file (as two processes would open it)
+/// behave as one site.
+#[tokio::test]
+async fn two_instances_behave_as_one_site() {
+    let (_dir, path) = temp_db();
+    two_sites::two_instances_behave_as_one_site(sqlite_at(&path).await, sqlite_at(&path).await)
+        .await;
 }
 
 fn t(secs: u64) -> Timestamp {
