@@ -301,20 +301,23 @@ impl DeviceCookie {
     /// Instead of visiting each pair, the scan jumps to the occurrences of
     /// the name's fixed prefix (`otp-` or `__Secure-otp-`) and checks that
     /// each one starts a pair.
+    #[inline]
     pub(crate) fn values<'a, 'n>(headers: &'a HeaderMap, name: &'n [u8]) -> Values<'a, 'n> {
-        let finder = if name.starts_with(SECURE_PREFIX.as_bytes()) {
-            Prefix::Shared(&SECURE_FINDER)
+        let prefix = if name.starts_with(SECURE_PREFIX.as_bytes()) {
+            Some(&*SECURE_FINDER)
         } else if name.starts_with(PLAIN_PREFIX.as_bytes()) {
-            Prefix::Shared(&PLAIN_FINDER)
+            Some(&*PLAIN_FINDER)
         } else {
-            Prefix::Own(Finder::new(name))
+            None
         };
+        let mut headers = headers.get_all(COOKIE).iter();
+        let header = headers.next().map_or(&[][..], HeaderValue::as_bytes);
         Values {
-            headers: headers.get_all(COOKIE).iter(),
-            header: &[],
+            headers,
+            header,
             from: 0,
             name,
-            finder,
+            prefix,
         }
     }
 }
@@ -324,52 +327,58 @@ impl DeviceCookie {
 static PLAIN_FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(PLAIN_PREFIX));
 static SECURE_FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(SECURE_PREFIX));
 
-/// What [`Values`] searches for: a device cookie's fixed prefix, or any
-/// other name whole.
-enum Prefix<'n> {
-    Shared(&'static Finder<'static>),
-    Own(Finder<'n>),
-}
-
 /// The values of the cookies of one name: see [`DeviceCookie::values`].
 pub(crate) struct Values<'a, 'n> {
-    /// The `Cookie` headers not yet searched.
+    /// The `Cookie` headers after the one being searched.
     headers: ValueIter<'a, HeaderValue>,
     /// The header being searched, from `from` on.
     header: &'a [u8],
     from: usize,
     name: &'n [u8],
-    finder: Prefix<'n>,
+    /// The finder of the name's fixed prefix; none for another name, which
+    /// is searched whole.
+    prefix: Option<&'static Finder<'static>>,
+}
+
+impl<'a> Values<'a, '_> {
+    /// The next value in the header being searched.
+    #[inline(always)]
+    fn scan(&mut self) -> Option<&'a [u8]> {
+        let header = self.header;
+        loop {
+            let rest = &header[self.from..];
+            let found = match self.prefix {
+                Some(finder) => finder.find(rest),
+                None => memchr::memmem::find(rest, self.name),
+            }?;
+            let at = self.from + found;
+            self.from = at + 1;
+            // A pair starts at the header's start or after `;` and blanks.
+            let before = header[..at].trim_ascii_end();
+            if !(before.is_empty() || before.ends_with(b";")) {
+                continue;
+            }
+            let Some(rest) = value_of(&header[at..], self.name) else {
+                continue;
+            };
+            let end = memchr::memchr(b';', rest).unwrap_or(rest.len());
+            self.from = header.len() - rest.len() + end;
+            let value = unquote(rest[..end].trim_ascii_end());
+            if !value.is_empty() {
+                return Some(value);
+            }
+        }
+    }
 }
 
 impl<'a> Iterator for Values<'a, '_> {
     type Item = &'a [u8];
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<&'a [u8]> {
         loop {
-            let header = self.header;
-            let finder = match &self.finder {
-                Prefix::Shared(finder) => *finder,
-                Prefix::Own(finder) => finder,
-            };
-            while let Some(found) = finder.find(&header[self.from..]) {
-                let at = self.from + found;
-                self.from = at + 1;
-                // A pair starts at the header's start or after `;` and blanks.
-                let before = header[..at].trim_ascii_end();
-                if !(before.is_empty() || before.ends_with(b";")) {
-                    continue;
-                }
-                let Some(rest) = value_of(&header[at..], self.name) else {
-                    continue;
-                };
-                let end = memchr::memchr(b';', rest).unwrap_or(rest.len());
-                self.from = header.len() - rest.len() + end;
-                let value = unquote(rest[..end].trim_ascii_end());
-                if !value.is_empty() {
-                    return Some(value);
-                }
+            if let Some(value) = self.scan() {
+                return Some(value);
             }
             self.header = self.headers.next()?.as_bytes();
             self.from = 0;
