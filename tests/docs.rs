@@ -135,7 +135,7 @@ fn outside_reference(line: &str) -> Option<&'static str> {
 #[test]
 fn docs_and_comments_cite_nothing_outside_the_repository() {
     let files = text_files(
-        &["src", "examples", "tests", "benches", "scripts", "docs"],
+        &["src", "examples", "tests", "bench", "scripts", "docs"],
         &["README.md", "SECURITY.md", "CHANGELOG.md"],
     );
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

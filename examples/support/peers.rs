@@ -1,28 +1,14 @@
-//! The same route behind each middleware the layer is compared with, shared
-//! by `examples/bench_server.rs` (end to end, `scripts/load.sh`) and
-//! `benches/layer.rs` (in process), so both measure the same code.
-//!
-//! Modes: `bare` (the router alone), `noop` (a layer that does nothing,
-//! applied with `route_layer` like `otp`), `spin` (`noop` plus a loop of
-//! `SPIN` steps: instructions without footprint), `otp` (`OtpLayer`, a
-//! valid device cookie), `pattern` (`OtpLayer` with `.layer` and a path
-//! pattern), `jwt`
-//! (a `from_fn` middleware that finds the cookie and runs
-//! `jsonwebtoken::decode` with strict validation), `sessions`
-//! (tower-sessions with its memory store, reading one value), `cookies`
-//! (tower-cookies checking a signed cookie). Every request carries the same
-//! padding cookies, filled to the same length ([`cookie_header`]), so every
-//! mode reads the same bytes and only the middleware differs.
+//! The route and the verified client every measurement of the layer shares:
+//! the bench crate's apps (`bench/src/lib.rs`, which puts the same route
+//! behind other middleware) and `tests/alloc.rs`. Every request carries the
+//! same padding cookies, filled to the same length ([`cookie_header`]), so
+//! every app reads the same bytes and only the middleware differs.
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::middleware::{self, Next};
-use axum::response::IntoResponse;
 use axum::routing::get;
-use http::StatusCode;
 use http::header::{COOKIE, SET_COOKIE};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use tower::ServiceExt;
 use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
 
@@ -70,7 +56,8 @@ pub(crate) fn router() -> Router {
     Router::new().route("/tickets/{ticket}", get(|| async { "ok" }))
 }
 
-fn set_cookies(response: &http::Response<Body>) -> Vec<String> {
+/// The `name=value` of each `Set-Cookie` of `response`.
+pub(crate) fn set_cookies(response: &http::Response<Body>) -> Vec<String> {
     response
         .headers()
         .get_all(SET_COOKIE)
@@ -97,7 +84,9 @@ pub(crate) fn layer() -> OtpLayer<tower_otp::ticket::NoTicketSource> {
     OtpLayer::new(flow).with_cookie_secure(false)
 }
 
-async fn otp() -> (Router, String) {
+/// `OtpLayer` applied with `route_layer` and `PathParam`, and its device
+/// cookie.
+pub(crate) async fn otp() -> (Router, String) {
     let app = router().route_layer(layer().with_ticket_param("ticket"));
     let device = first_device_cookie(&app).await;
     (app, device)
@@ -128,156 +117,4 @@ pub(crate) async fn first_device_cookie(app: &Router) -> String {
         .into_iter()
         .find(|c| c.starts_with("otp-"))
         .expect("a device cookie")
-}
-
-fn jwt() -> (Router, String) {
-    let claims = serde_json::json!({
-        "iss": "tower-otp", "aud": "tower-otp/device", "sub": "A7x9Qz",
-        "jti": "0123456789abcdef0123456789abcdef", "iat": 1_800_000_000u64,
-        "exp": 4_000_000_000u64, "gen": 0,
-    });
-    let token = jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(&[7u8; 32]),
-    )
-    .unwrap();
-    let key = DecodingKey::from_secret(&[7u8; 32]);
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    validation.set_issuer(&["tower-otp"]);
-    validation.set_audience(&["tower-otp/device"]);
-    let app = router().layer(middleware::from_fn(move |req: Request, next: Next| {
-        let (key, validation) = (key.clone(), validation.clone());
-        async move {
-            let token = req
-                .headers()
-                .get(COOKIE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split("; ").find_map(|c| c.strip_prefix("device=")))
-                .unwrap_or("");
-            match jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation) {
-                Ok(_) => next.run(req).await,
-                Err(_) => StatusCode::UNAUTHORIZED.into_response(),
-            }
-        }
-    }));
-    (app, format!("device={token}"))
-}
-
-async fn sessions() -> (Router, String) {
-    use tower_sessions::{MemoryStore as SessionStore, Session, SessionManagerLayer};
-    let layer = SessionManagerLayer::new(SessionStore::default()).with_secure(false);
-    let app = Router::new()
-        .route(
-            "/tickets/{ticket}",
-            get(|session: Session| async move {
-                let verified: Option<bool> = session.get("verified").await.unwrap();
-                if verified == Some(true) {
-                    "ok".into_response()
-                } else {
-                    StatusCode::UNAUTHORIZED.into_response()
-                }
-            }),
-        )
-        .route(
-            "/login",
-            get(|session: Session| async move {
-                session.insert("verified", true).await.unwrap();
-                "in"
-            }),
-        )
-        .layer(layer);
-    let login = app
-        .clone()
-        .oneshot(Request::get("/login").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let cookie = set_cookies(&login).pop().expect("a session cookie");
-    (app, cookie)
-}
-
-async fn cookies() -> (Router, String) {
-    use tower_cookies::{Cookie, CookieManagerLayer, Cookies, Key};
-    let key = Key::from(&[9u8; 64]);
-    let check = key.clone();
-    let app = Router::new()
-        .route(
-            "/tickets/{ticket}",
-            get(move |cookies: Cookies| async move {
-                match cookies.signed(&check).get("device") {
-                    Some(_) => "ok".into_response(),
-                    None => StatusCode::UNAUTHORIZED.into_response(),
-                }
-            }),
-        )
-        .route(
-            "/login",
-            get(move |cookies: Cookies| async move {
-                cookies.signed(&key).add(Cookie::new("device", "A7x9Qz:0"));
-                "in"
-            }),
-        )
-        .layer(CookieManagerLayer::new());
-    let login = app
-        .clone()
-        .oneshot(Request::get("/login").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let cookie = set_cookies(&login).pop().expect("a signed cookie");
-    (app, cookie)
-}
-
-/// The `spin` mode's layer: a no-op layer that also runs a loop of `SPIN`
-/// (default 1000) steps, about 1.27 instructions each under callgrind. It
-/// has the instruction count of a middleware but almost no code or data of
-/// its own, so end to end it tells what the instructions alone cost
-/// (BENCHMARKS.md, "What instructions do not explain").
-fn spin(request: Request) -> Request {
-    static STEPS: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| {
-        std::env::var("SPIN")
-            .ok()
-            .and_then(|steps| steps.parse().ok())
-            .unwrap_or(1000)
-    });
-    let mut x = std::hint::black_box(1u64);
-    for step in 0..std::hint::black_box(*STEPS) {
-        x = x.wrapping_mul(31).wrapping_add(step);
-    }
-    std::hint::black_box(x);
-    request
-}
-
-/// The app of `mode` and the cookie a verified client of it sends (`None`
-/// for an unknown mode).
-pub(crate) async fn app(mode: &str) -> Option<(Router, String)> {
-    Some(match mode {
-        "bare" => (router(), "device=none".to_owned()),
-        // A layer that does nothing, applied as `otp` is: what any layer costs.
-        "noop" => (
-            router().route_layer(tower::util::MapRequestLayer::new(|r: Request| r)),
-            "device=none".to_owned(),
-        ),
-        "spin" => (
-            router().route_layer(tower::util::MapRequestLayer::new(spin)),
-            "device=none".to_owned(),
-        ),
-        "otp" => otp().await,
-        // `otp` and `noop` applied with `.layer` instead: whether the way
-        // a layer is applied costs anything end to end.
-        "param-layer" => {
-            let app = router().layer(layer().with_ticket_param("ticket"));
-            let device = first_device_cookie(&app).await;
-            (app, device)
-        }
-        "noop-layer" => (
-            router().layer(tower::util::MapRequestLayer::new(|r: Request| r)),
-            "device=none".to_owned(),
-        ),
-        "pattern" => pattern(tower_otp::Revocation::default()).await,
-        "jwt" => jwt(),
-        "sessions" => sessions().await,
-        "cookies" => cookies().await,
-        _ => return None,
-    })
 }

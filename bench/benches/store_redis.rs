@@ -1,7 +1,7 @@
 //! Send (`issue_code`) and verify (`verify_code`) through `RedisStore` on
 //! loopback, beside `MemoryStore` in the same run.
 //!
-//! `cargo bench --features redis --bench store_redis` runs criterion (time
+//! `cargo bench -p tower-otp-bench --bench store_redis` runs criterion (time
 //! per operation, operations per second), then a plain timing loop that
 //! prints p50/p99 latency per operation and the Redis round trips per
 //! operation, counted from `INFO commandstats` deltas on a `redis-server`

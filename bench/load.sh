@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
 # End-to-end load on loopback: the same route behind each
-# middleware in turn, served by examples/bench_server.rs pinned to one core,
+# middleware in turn, served by the bench_server driver pinned to one core,
 # loaded by wrk pinned to the other; the modes alternate within each round,
 # and the medians of the rounds are compared with the bare router's.
 #
-#   scripts/load.sh                 # 5 rounds of 5 s per mode
-#   ROUNDS=8 SECONDS_EACH=10 scripts/load.sh
-#   PEERS_COOKIE_ORDER=browser scripts/load.sh   # each mode's cookie first in the
+#   bench/load.sh                 # 5 rounds of 5 s per mode
+#   ROUNDS=8 SECONDS_EACH=10 bench/load.sh
+#   PEERS_COOKIE_ORDER=browser bench/load.sh   # each mode's cookie first in the
 #                                   # header, where a browser puts a cookie with a longer path
-#   BASELINE=948f2a7 MODES="bare otp" scripts/load.sh   # also runs BASELINE_MODES
-#                                   # (default "otp") from a build of that revision, in
-#                                   # the same rounds, labelled otp@948f2a7: an A/B of a change
-#   TOGETHER=1 SECONDS_EACH=1 ROUNDS=150 scripts/load.sh   # starts every server
+#   BASELINE=948f2a7 MODES="bare otp" bench/load.sh   # also runs BASELINE_MODES
+#                                   # (default "otp") from a build of that revision
+#                                   # (base.sh), in the same rounds, labelled
+#                                   # otp@948f2a7: an A/B of a change
+#   TOGETHER=1 SECONDS_EACH=1 ROUNDS=150 bench/load.sh   # starts every server
 #                                   # once, each on its own port (PORT, PORT+1, ...), and
 #                                   # cycles the load through them: with no start-up
 #                                   # between runs, short slices can alternate many times,
 #                                   # which pins a ratio down on a host whose speed drifts
-#   RESULTS_CSV=docs/benchmarks.csv scripts/load.sh   # also writes the medians
-#                                   # (cargo run --example plot_benchmarks plots them)
+#   RESULTS_CSV=docs/benchmarks.csv bench/load.sh   # also writes the medians
+#                                   # (cargo run -p tower-otp-bench --bin plot_benchmarks
+#                                   # plots them)
 #
 # Bounded: ROUNDS x modes x SECONDS_EACH seconds of load, 127.0.0.1 only.
 set -euo pipefail
@@ -30,18 +32,19 @@ MODES=${MODES:-"bare otp jwt sessions cookies"}
 PORT=${PORT:-4077}
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --quiet --release --example bench_server --features test-util
-server=target/release/examples/bench_server
+source bench/base.sh
 # Each run is "label binary mode".
-runs=()
-for mode in $MODES; do runs+=("$mode $server $mode"); done
+runs=() baseline_runs=()
 if [ -n "${BASELINE:-}" ]; then
-  rev=$(git rev-parse --short "$BASELINE")
-  tree=target/baseline/$rev
-  [ -d "$tree" ] || git worktree add --detach -f "$tree" "$rev" >/dev/null
-  (cd "$tree" && CARGO_TARGET_DIR="$PWD/../target" cargo build --quiet --release --example bench_server --features test-util)
-  for mode in ${BASELINE_MODES:-otp}; do runs+=("$mode@$rev target/baseline/target/release/examples/bench_server $mode"); done
+  rev=$(BENCH_BASE=$BASELINE base_commit)
+  # Built first: a baseline with the bench crate writes the same target/release path.
+  baseline=$(build_at "$rev" bench_server)
+  for mode in ${BASELINE_MODES:-otp}; do baseline_runs+=("$mode@${rev:0:7} $baseline $mode"); done
 fi
+cargo build --quiet --release -p tower-otp-bench --bin bench_server
+server=target/release/bench_server
+for mode in $MODES; do runs+=("$mode $server $mode"); done
+runs+=("${baseline_runs[@]}")
 cores=$(nproc)
 pin_server=(); pin_load=()
 if [ "$cores" -ge 2 ] && command -v taskset >/dev/null; then

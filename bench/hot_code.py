@@ -11,8 +11,8 @@ runs; it prints how many 64-byte cache lines that code spans, and with
 End to end, between two requests the kernel's network path can evict the
 server's code from the first-level instruction cache, so each line a
 request runs may be fetched again. The count prices that, as the
-instruction count prices the work (BENCHMARKS.md, "What instructions do
-not explain", measures the difference with the `spin` mode).
+instruction count prices the work (BENCHMARKS.md, "Method", measures the
+difference with the `spin` mode).
 """
 
 import collections

@@ -1,19 +1,17 @@
-//! Draws `docs/benchmarks.svg` from the medians `scripts/load.sh` writes:
+//! Draws `docs/benchmarks.svg` from the medians `bench/load.sh` writes:
 //! requests per second per middleware, and the time each adds to a request
 //! over the bare router (`1/rps - 1/rps(bare)`), end to end.
 //!
 //! ```sh
-//! RESULTS_CSV=docs/benchmarks.csv scripts/load.sh
-//! cargo run --example plot_benchmarks -- docs/benchmarks.csv docs/benchmarks.svg
+//! RESULTS_CSV=docs/benchmarks.csv bench/load.sh
+//! cargo run -p tower-otp-bench --bin plot_benchmarks -- docs/benchmarks.csv docs/benchmarks.svg
 //! ```
 //!
 //! The CSV has a header line and rows `mode,median_rps`; `bare` must be one.
 
-#![allow(missing_docs)]
-
 use plotters::prelude::*;
 
-/// What the charts call each mode of `examples/bench_server.rs` (short, so
+/// What the charts call each mode of `bench_server` (short, so
 /// seven fit side by side): `pattern` is `OtpLayer` with `.layer` and a path
 /// pattern, `jwt` the `jsonwebtoken` middleware, `sessions` tower-sessions,
 /// `cookies` tower-cookies.

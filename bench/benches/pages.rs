@@ -1,7 +1,7 @@
 //! The challenge page's render time, per language, beside a baseline in the
 //! same run.
 //!
-//! `cargo bench --bench pages -- --warm-up-time 1 --measurement-time 3`
+//! `cargo bench -p tower-otp-bench --bench pages -- --warm-up-time 1 --measurement-time 3`
 //!
 //! - `render/<lang>`: `DefaultPages::render` of the challenge page with a
 //!   code sent (the state most pages are seen in), the language switch and a
@@ -10,8 +10,6 @@
 //! - `baseline/format_1kb`: `format!` of a 1 KiB string, for scale.
 
 // `criterion_group!` defines an undocumented `pub fn`.
-#![allow(missing_docs)]
-
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};

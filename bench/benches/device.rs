@@ -1,6 +1,6 @@
 //! Device-token and device-cookie hot path, against baselines in the same run.
 //!
-//! `cargo bench --bench device -- --warm-up-time 1 --measurement-time 3`
+//! `cargo bench -p tower-otp-bench --bench device -- --warm-up-time 1 --measurement-time 3`
 //!
 //! - `token/verify`: our verifier on a valid token it has seen (a per-thread
 //!   cache hit, as a browser's repeat request);
@@ -13,8 +13,6 @@
 //!   request with five cookies.
 
 // `criterion_group!` defines an undocumented `pub fn`.
-#![allow(missing_docs)]
-
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};

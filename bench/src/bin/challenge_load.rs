@@ -5,7 +5,7 @@
 //! ```sh
 //! OTP_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
 //! OTP_TEST_REDIS_URL=redis://127.0.0.1:6379 \
-//! cargo run --release --example challenge_load --features test-util,redis,postgres -- \
+//! cargo run --release -p tower-otp-bench --bin challenge_load -- \
 //!   memory sqlite postgres redis
 //! ```
 //!
@@ -35,8 +35,6 @@
 //! has an address of its own (`user{n}@load{n % 50}.test`), the cap per
 //! domain is 1,000,000 sends an hour and there is no site-wide cap. Each
 //! ticket sends once, so the resend cooldowns never wait.
-
-#![allow(missing_docs)]
 
 use std::collections::HashMap;
 use std::future::Future;

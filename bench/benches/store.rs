@@ -1,6 +1,6 @@
 //! The challenge path through a store: issue a code, then verify it.
 //!
-//! `cargo bench --bench store` reports, per issue+verify round trip, the
+//! `cargo bench -p tower-otp-bench --bench store` reports, per issue+verify round trip, the
 //! median time and the throughput in store operations per second (two per
 //! round). The memory store is the baseline that shared stores are compared
 //! with.

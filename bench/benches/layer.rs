@@ -1,8 +1,8 @@
 //! The verified path in process: the same route bare and behind each
-//! middleware of `examples/support/peers.rs` (the code `scripts/load.sh`
-//! loads end to end), in the same run, with the ratios printed at the end.
+//! middleware of `tower_otp_bench::app` (the code `bench/load.sh` loads end
+//! to end), in the same run, with the ratios printed at the end.
 //!
-//! `cargo bench --bench layer -- --warm-up-time 1 --measurement-time 3`
+//! `cargo bench -p tower-otp-bench --bench layer -- --warm-up-time 1 --measurement-time 3`
 //!
 //! - `verified_path/bare`: the router alone (the baseline);
 //! - `verified_path/noop_from_fn`: the router behind a no-op `from_fn` layer;
@@ -12,16 +12,10 @@
 //! - `verified_path/sessions`: tower-sessions, memory store, one value read;
 //! - `verified_path/cookies`: tower-cookies, one signed cookie checked.
 //!
-//! Every request carries a 900-byte `Cookie` header (`peers::cookie_header`). The medians and
+//! Every request carries a 900-byte `Cookie` header (`tower_otp_bench::cookie_header`). The medians and
 //! what each adds over the bare router are printed, and written to
 //! `target/criterion/verified_path/summary.csv` (for
-//! `examples/plot_benchmarks.rs`).
-
-#![allow(missing_docs)]
-
-#[path = "../examples/support/peers.rs"]
-#[allow(dead_code)]
-mod peers;
+//! `src/bin/plot_benchmarks.rs`).
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -49,7 +43,9 @@ fn bench(c: &mut Criterion) -> Vec<String> {
         }));
     let mut variants = Vec::new();
     for mode in ["bare", "otp", "pattern", "jwt", "sessions", "cookies"] {
-        let (app, cookie) = rt.block_on(peers::app(mode)).expect("a known mode");
+        let (app, cookie) = rt
+            .block_on(tower_otp_bench::app(mode))
+            .expect("a known mode");
         let name = if mode == "pattern" {
             "otp_pattern"
         } else {
@@ -65,7 +61,7 @@ fn bench(c: &mut Criterion) -> Vec<String> {
         .measurement_time(Duration::from_secs(3));
     let mut names = Vec::new();
     for (name, app, cookie) in variants {
-        let header = peers::cookie_header(&cookie);
+        let header = tower_otp_bench::cookie_header(&cookie);
         // As `axum::serve` does: routes made ready once, not per request.
         let mut app = app.with_state::<()>(());
         group.bench_function(name, |b| {
@@ -74,7 +70,7 @@ fn bench(c: &mut Criterion) -> Vec<String> {
                     let response = ServiceExt::<Request>::ready(&mut app)
                         .await
                         .unwrap()
-                        .call(peers::get_with(&header))
+                        .call(tower_otp_bench::get_with(&header))
                         .await
                         .unwrap();
                     assert_eq!(response.status(), StatusCode::OK, "{name}");

@@ -1,7 +1,7 @@
 //! Send (`issue_code`) and verify (`verify_code`) through `SqliteStore` and
 //! `PostgresStore`, beside `MemoryStore` in the same run.
 //!
-//! `cargo bench --features postgres --bench store_sql` prints, per store:
+//! `cargo bench -p tower-otp-bench --bench store_sql` prints, per store:
 //! p50/p99 latency of each operation one at a time, throughput of issue +
 //! verify rounds from 4 tasks at once, and (PostgreSQL) the SQL statements
 //! per operation. PostgreSQL is a server the bench starts for itself on a
@@ -17,9 +17,9 @@
 //! given to the store moves 50 ms per round, so a ticket comes back only
 //! after its cooldowns and caps have passed.
 
-#[path = "../tests/needs/mod.rs"]
+#[path = "../../tests/needs/mod.rs"]
 mod needs;
-#[path = "../tests/sql_support/mod.rs"]
+#[path = "../../tests/sql_support/mod.rs"]
 mod sql_support;
 
 use std::sync::Arc;
