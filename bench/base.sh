@@ -12,28 +12,34 @@ base_commit() {
   }
 }
 
-# build_at REV BIN: builds the release binary BIN at commit REV in a git
-# worktree under target/bench-base/ (removed afterwards, also on failure),
-# sharing target/ so the dependencies are built once, and copies it to
-# target/bench-base/BIN-REV, whose path it prints. Before the bench crate,
-# the drivers were examples of the root package, built with every feature.
+# build_at REV BIN: builds the release binary BIN at commit REV and prints
+# the path of a copy of it, target/bench-base/BIN-REV-TOOLCHAIN (kept, so
+# the next run with the same commit and toolchain builds nothing).
+#
+# The checkout is a git worktree at target/bench-base/tree, removed
+# afterwards, built into a target directory of its own
+# (target/bench-base/target): cargo knows a workspace's own crate by its
+# path inside the workspace, so two checkouts sharing one target directory
+# would take each other's builds for fresh. Before the bench crate, the
+# drivers were examples of the root package, built with every feature.
 build_at() {
-  local rev=$1 bin=$2 root=$PWD tree out
-  tree=target/bench-base/tree-$rev
-  out=target/bench-base/$bin-$rev
+  local rev=$1 bin=$2 tree=target/bench-base/tree target=$PWD/target/bench-base/target
+  local out toolchain status=0
+  toolchain=$({ rustc -vV; echo "${RUSTFLAGS:-}"; } | sha256sum | cut -c1-12)
+  out=target/bench-base/$bin-$rev-$toolchain
+  [ -x "$out" ] && { echo "$out"; return; }
   mkdir -p target/bench-base
   # What an interrupted run left.
   git worktree remove --force "$tree" 2>/dev/null || rm -rf "$tree"
   git worktree prune
   git worktree add --detach --force "$tree" "$rev" >/dev/null 2>&1 ||
     { echo "base.sh: cannot check out $rev" >&2; return 1; }
-  local status=0
   if [ -f "$tree/bench/Cargo.toml" ]; then
-    (cd "$tree" && CARGO_TARGET_DIR="$root/target" cargo build --quiet --release -p tower-otp-bench --bin "$bin") &&
-      cp target/release/"$bin" "$out" || status=$?
+    (cd "$tree" && CARGO_TARGET_DIR=$target cargo build --quiet --release -p tower-otp-bench --bin "$bin") &&
+      cp "$target/release/$bin" "$out" || status=$?
   else
-    (cd "$tree" && CARGO_TARGET_DIR="$root/target" cargo build --quiet --release --all-features --example "$bin") &&
-      cp target/release/examples/"$bin" "$out" || status=$?
+    (cd "$tree" && CARGO_TARGET_DIR=$target cargo build --quiet --release --all-features --example "$bin") &&
+      cp "$target/release/examples/$bin" "$out" || status=$?
   fi
   git worktree remove --force "$tree"
   [ "$status" = 0 ] || { echo "base.sh: $bin does not build at $rev" >&2; return "$status"; }

@@ -14,8 +14,8 @@
 #   BENCH_BASE=<rev> CHECK=1 bench/instructions.sh   # another base
 #
 # The base is the commit named in bench/BASE, built in a git worktree under
-# target/ in the same run, so both counts come from the same toolchain and
-# machine. When a change lands, bench/BASE moves forward to it: each change
+# target/ in the same run (base.sh), so both counts come from the same
+# toolchain and machine. When a change lands, bench/BASE moves forward to it: each change
 # is judged against the code before it. The lines of code are reported for
 # both but never fail the check: they move with a build's layout.
 #
@@ -107,16 +107,12 @@ measure() {
   done
 }
 
-if [ "${CHECK:-}" = 1 ]; then
-  base=$(base_commit)
-  # Built first: a base with the bench crate writes the same target/release
-  # path, and its copy keeps it apart.
-  base_bin=$(build_at "$base" verified_path)
-fi
 cargo build --quiet --release -p tower-otp-bench --bin verified_path
 measure head target/release/verified_path
 [ "${CHECK:-}" = 1 ] || exit 0
 
+base=$(base_commit)
+base_bin=$(build_at "$base" verified_path)
 echo "base: $base"
 measure base "$base_bin"
 status=0

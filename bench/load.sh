@@ -37,7 +37,6 @@ source bench/base.sh
 runs=() baseline_runs=()
 if [ -n "${BASELINE:-}" ]; then
   rev=$(BENCH_BASE=$BASELINE base_commit)
-  # Built first: a baseline with the bench crate writes the same target/release path.
   baseline=$(build_at "$rev" bench_server)
   for mode in ${BASELINE_MODES:-otp}; do baseline_runs+=("$mode@${rev:0:7} $baseline $mode"); done
 fi
