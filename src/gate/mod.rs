@@ -9,10 +9,10 @@
 //! `Cookie` headers, which a verified request never takes).
 //!
 //! - [`request`]: the request head as a plain value;
-//! - [`action`] and [`parse`]: POSTed actions;
+//! - [`action`] and [`parse`]: POSTed actions; [`claim`]: the first device;
 //! - [`render`] and [`respond`]: pages, JSON, status codes and headers;
-//! - [`cookies`], [`csrf`], [`origin`], [`https`], [`lang`]: the HTTP
-//!   details.
+//! - [`cookies`], [`csrf`], [`origin`], [`lang`]: the HTTP details;
+//!   [`https`]: the redirect of a request that arrived over plain HTTP.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
