@@ -667,9 +667,7 @@ async fn the_api_works_without_any_cookie_or_csrf_token() {
     assert_eq!(reply.set_cookies().len(), 1, "only the device cookie");
     let mut fresh = Browser::on(h.app.clone());
     let cookie = reply.device_cookie().unwrap();
-    fresh
-        .jar
-        .insert(cookie.name().to_owned(), cookie.value().to_owned());
+    fresh.set_cookie(cookie.name(), cookie.value());
     assert!(fresh.get_json(T).await.is_ticket());
 }
 

@@ -79,8 +79,7 @@ async fn twenty_tickets_in_one_browser_each_send_one_small_cookie() {
             assert_eq!(sent.len(), 1, "{path}: {:?}", sent);
             assert_eq!(sent[0].name(), own.name(), "{path}");
             let mut real = Browser::on(h.app.clone());
-            real.jar
-                .insert(own.name().to_owned(), own.value().to_owned());
+            real.set_cookie(own.name(), own.value());
             assert!(real.get(&path).await.is_ticket(), "{path}");
         }
     }

@@ -36,18 +36,13 @@ fn deploy(flow: &Flow, ring: KeyRing) -> axum::Router {
 /// The same browser (its cookie jar) on another deployment.
 fn moved(browser: &Browser, app: &axum::Router) -> Browser {
     let mut moved = Browser::on(app.clone());
-    moved.jar = browser.jar.clone();
+    moved.copy_cookies_from(&browser);
     moved
 }
 
 /// The `kid` of the device cookie a browser holds.
 fn kid(browser: &Browser) -> String {
-    let token = browser
-        .jar
-        .iter()
-        .find(|(name, _)| name.starts_with("otp-"))
-        .map(|(_, token)| token.clone())
-        .expect("a device cookie");
+    let token = browser.cookie_starting("otp-", T).expect("a device cookie");
     let header = URL_SAFE_NO_PAD
         .decode(token.split('.').next().unwrap())
         .unwrap();

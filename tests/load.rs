@@ -190,11 +190,8 @@ async fn run() {
     let (_, code) = harness.sent("load", "owner@example.com").await;
     let wrong = if code == "000000" { "111111" } else { "000000" }.to_owned();
     let owner_cookie: String = owner
-        .jar
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("; ");
+        .cookie_header(&ticket_path("load"))
+        .unwrap_or_default();
 
     let listener = listen().unwrap();
     let addr = listener.local_addr().unwrap();

@@ -35,10 +35,12 @@ async fn a_full_flow_logs_no_secrets() {
         .await;
     let token = reply.device_cookie().expect("verified").value().to_owned();
     let owner_token = owner
-        .jar
-        .values()
+        .cookie_header(&path)
+        .unwrap_or_default()
+        .split("; ")
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(_, value)| value.to_owned())
         .find(|v| v.len() > 100)
-        .cloned()
         .expect("owner token");
 
     let logs = capture.text();

@@ -21,7 +21,7 @@ async fn burst(app: &axum::Router, device: &Browser) -> Vec<common::Reply> {
     let tasks: Vec<_> = (0..BURST)
         .map(|_| {
             let mut browser = Browser::on(app.clone());
-            browser.jar = device.jar.clone();
+            browser.copy_cookies_from(&device);
             let barrier = barrier.clone();
             tokio::spawn(async move {
                 barrier.wait().await;
@@ -91,7 +91,7 @@ async fn after_a_restart_a_burst_of_devices_shares_one_read() {
     // Warm now: the verified path reads nothing.
     let loads = store.loads();
     let mut browser = Browser::on(after.app.clone());
-    browser.jar = device.jar.clone();
+    browser.copy_cookies_from(&device);
     for _ in 0..20 {
         assert!(browser.get(T).await.is_ticket());
     }
@@ -107,7 +107,7 @@ async fn a_cold_instance_answers_503_while_the_store_is_down() {
     let after = Harness::build(&secret, store.clone(), |l| l);
     store.set_down(true);
     let mut browser = Browser::on(after.app.clone());
-    browser.jar = device.jar.clone();
+    browser.copy_cookies_from(&device);
     let reply = browser.get(T).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{reply:?}");
     // Back up: the device passes.
@@ -174,11 +174,11 @@ async fn revoking_says_enforced_only_when_every_serving_layer_checks() {
     assert!(!flow.revoke_devices(&key).await.unwrap().enforced);
     // Only the checking layer left (the browser held a router with the
     // other): enforced, and true of what it serves.
-    let jar = device.jar.clone();
+    let jar = device.jar_copy();
     drop((off, device));
     assert!(flow.revoke_devices(&key).await.unwrap().enforced);
     let mut on_beside = Browser::on(common::app().layer(beside));
-    on_beside.jar = jar;
+    on_beside.copy_cookies_from(&jar);
     assert_eq!(on_beside.get(T).await.status, StatusCode::UNAUTHORIZED);
     // A layer changed to `Off` after it was built counts as `Off`.
     let _changed = OtpLayer::new(flow.clone()).with_revocation(Revocation::Off);
@@ -217,7 +217,7 @@ async fn a_new_secret_on_the_same_store_refuses_instead_of_reopening() {
     }
     // The owner's device (its cookie signed with the old secret) neither.
     let mut owner_here = Browser::on(after.app.clone());
-    owner_here.jar = owner.jar.clone();
+    owner_here.copy_cookies_from(&owner);
     assert_eq!(
         owner_here.get(T).await.status,
         StatusCode::SERVICE_UNAVAILABLE
@@ -228,7 +228,7 @@ async fn a_new_secret_on_the_same_store_refuses_instead_of_reopening() {
     let back = Harness::build(&old, store.clone(), |l| l);
     assert!(!back.layer.flow().check_state().await.unwrap().new_store);
     let mut owner_back = Browser::on(back.app.clone());
-    owner_back.jar = owner.jar.clone();
+    owner_back.copy_cookies_from(&owner);
     assert!(owner_back.get(T).await.is_ticket());
     assert_eq!(
         back.browser().open(T).await.status,

@@ -193,7 +193,7 @@ async fn the_new_device_notice_speaks_the_owners_language() {
         let path = path.clone();
         async move {
             let mut b = h.browser();
-            b.jar.insert("otp_lang".into(), lang.into());
+            b.set_cookie("otp_lang", lang);
             b.get(&path).await;
             let reply = b
                 .post_form(&path, &[("action", "send"), ("email", OWNER)])

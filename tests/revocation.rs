@@ -45,7 +45,7 @@ async fn other_instances_refuse_it_within_the_ttl_without_store_reads_meanwhile(
     // The same browser on instance B: its first request reads the generation
     // (B has none yet); the next ones within the TTL read nothing.
     let mut on_b = Browser::on(b.app.clone());
-    on_b.jar = device.jar.clone();
+    on_b.copy_cookies_from(&device);
     assert!(on_b.get(T).await.is_ticket());
     b.layer.flow().settled().await;
     let loads = store.loads();
@@ -83,7 +83,7 @@ async fn a_failed_read_is_retried_and_the_device_passes_meanwhile() {
     let mut device = a.browser();
     assert!(device.open(T).await.is_ticket());
     let mut on_b = Browser::on(b.app.clone());
-    on_b.jar = device.jar.clone();
+    on_b.copy_cookies_from(&device);
     assert!(on_b.get(T).await.is_ticket(), "B reads generation 0");
     b.layer.flow().settled().await;
 

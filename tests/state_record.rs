@@ -195,7 +195,7 @@ async fn a_restored_backup_reopens_nothing_after_the_runbook() {
     let revoked = flow.revoke_devices(&before.key("abc")).await.unwrap();
     assert!(revoked.enforced);
     // The process stops (the browser's jar stays with the browser).
-    let jar = device.jar.clone();
+    let jar = device.jar_copy();
     drop((before, device));
 
     // Without the runbook, the restored store reopens both.
@@ -207,7 +207,7 @@ async fn a_restored_backup_reopens_nothing_after_the_runbook() {
         "a stranger is the sold ticket's first device"
     );
     let mut again = common::Browser::on(careless.app.clone());
-    again.jar = jar.clone();
+    again.copy_cookies_from(&jar);
     assert!(again.get(T).await.is_ticket(), "the revoked device passes");
     drop((careless, again));
 
@@ -235,7 +235,7 @@ async fn a_restored_backup_reopens_nothing_after_the_runbook() {
         "bound to its buyer"
     );
     let mut revoked_device = common::Browser::on(after.app.clone());
-    revoked_device.jar = jar;
+    revoked_device.copy_cookies_from(&jar);
     assert_eq!(revoked_device.get(T).await.status, StatusCode::UNAUTHORIZED);
     // A ticket nobody sold is anyone's to try, as before.
     assert!(after.browser().open("/tickets/unsold").await.is_ticket());

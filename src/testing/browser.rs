@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::poll_fn;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE, COOKIE, HOST, LOCATION, ORIGIN, SET_COOKIE};
@@ -25,7 +26,9 @@ const MAX_REDIRECTS: usize = 10;
 /// token, and same-origin `Origin`/`Host` headers (feature `test-util`).
 ///
 /// Build one per profile (the first device, a phone, a mail app's in-app
-/// browser): each has its own jar over a clone of the same service.
+/// browser): each has its own jar over a clone of the same service. A clone
+/// of a `TestBrowser` is a copy of the profile (its jar, its headers, the
+/// page it shows) that goes its own way from then on.
 ///
 /// ```
 /// use axum::{Router, routing::get};
@@ -50,13 +53,14 @@ const MAX_REDIRECTS: usize = 10;
 /// flow.settled().await; // background mail (the new-device notice) is out
 /// # });
 /// ```
+#[derive(Clone)]
 pub struct TestBrowser<S> {
     service: S,
     origin: String,
     host: String,
     secure: bool,
     jar: Jar,
-    clock: Box<dyn Clock>,
+    clock: Arc<dyn Clock>,
     headers: HeaderMap,
     mailer: Option<CapturingMailer>,
     /// The URL of the last page shown, where forms post.
@@ -76,6 +80,122 @@ impl<S> fmt::Debug for TestBrowser<S> {
     }
 }
 
+/// The jar, read and changed by hand: what a test does to a profile that no
+/// page does (forge or tamper with a cookie, carry a jar to another server).
+impl<S> TestBrowser<S> {
+    /// The value of the cookie `name` this browser would send to `path`.
+    pub fn cookie(&self, name: &str, path: &str) -> Option<&str> {
+        self.jar.get(name, path, self.secure, self.clock.now())
+    }
+
+    /// The `Cookie` header this browser would send to `path`, if any: for a
+    /// request made with another client (a load generator, a raw socket)
+    /// on this profile's behalf.
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret, TestBrowser};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let app = Router::new()
+    ///     .route("/orders/{id}", get(|| async { "your order" }))
+    ///     .route_layer(OtpLayer::new(flow).with_ticket_param("id"));
+    /// let mut laptop = TestBrowser::new(app);
+    /// assert_eq!(laptop.cookie_header("/orders/42"), None);
+    /// laptop.open("/orders/42").await; // the first device: a device cookie
+    /// let to_42 = laptop.cookie_header("/orders/42").expect("its cookies");
+    /// let to_7 = laptop.cookie_header("/orders/7").unwrap_or_default();
+    /// assert!(to_42.contains(&to_7), "the same, but for the device cookie");
+    /// assert!(to_42.len() > to_7.len(), "the device cookie is scoped to its ticket");
+    /// # });
+    /// ```
+    pub fn cookie_header(&self, path: &str) -> Option<String> {
+        self.jar.header(path, self.secure, self.clock.now())
+    }
+
+    /// The names of the cookies in the jar, whatever their path (one that
+    /// has expired stays listed until a response replaces it).
+    pub fn cookie_names(&self) -> Vec<&str> {
+        self.jar.names()
+    }
+
+    /// Puts the cookie `name=value` in the jar as a script on the page would
+    /// (`Path=/`, until the profile is closed; `Secure` on an `https`
+    /// origin), replacing the one of that name on `Path=/`: a forged cookie,
+    /// or one a test stands in for.
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use tower_otp::TestBrowser;
+    ///
+    /// let mut browser = TestBrowser::new(Router::<()>::new().route("/", get(|| async { "" })));
+    /// browser.set_cookie("otp_lang", "ja");
+    /// assert_eq!(browser.cookie("otp_lang", "/tickets/abc"), Some("ja"));
+    /// browser.remove_cookie("otp_lang", "/tickets/abc");
+    /// assert!(browser.cookie_names().is_empty());
+    /// ```
+    pub fn set_cookie(&mut self, name: &str, value: &str) {
+        let secure = if self.secure { "; Secure" } else { "" };
+        let set = format!("{name}={value}; Path=/{secure}");
+        self.jar.store(&set, "/", self.secure, self.clock.now());
+    }
+
+    /// Removes every cookie `name` this browser would send to `path`, as an
+    /// expired `Set-Cookie` for each would: the browser dropped it.
+    pub fn remove_cookie(&mut self, name: &str, path: &str) {
+        let secure = if self.secure { "; Secure" } else { "" };
+        let now = self.clock.now();
+        // The paths whose cookies a request to `path` carries: `path`
+        // itself, and each prefix that ends before or at a `/`.
+        let mut scopes = vec![path.to_owned()];
+        for (at, _) in path.match_indices('/') {
+            scopes.push(path[..=at].to_owned());
+            if at > 0 {
+                scopes.push(path[..at].to_owned());
+            }
+        }
+        for scope in scopes {
+            let expired = format!("{name}=; Path={scope}; Max-Age=0{secure}");
+            self.jar.store(&expired, &scope, self.secure, now);
+        }
+    }
+
+    /// Forgets every cookie (as a private window does when it is closed).
+    pub fn clear_cookies(&mut self) {
+        self.jar = Jar::default();
+    }
+
+    /// Replaces this browser's jar with a copy of `other`'s: the same
+    /// profile against another service (a second instance behind the load
+    /// balancer, a deployment with rotated keys).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use axum::{Router, routing::get};
+    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret, TestBrowser};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// // Two instances of one site: one secret, one store.
+    /// let (secret, store) = (Secret::random(), Arc::new(MemoryStore::new()));
+    /// let instance = || {
+    ///     let flow = Flow::new(&secret, Arc::clone(&store), CapturingMailer::new());
+    ///     Router::new()
+    ///         .route("/orders/{id}", get(|| async { "your order" }))
+    ///         .route_layer(OtpLayer::new(flow).with_ticket_param("id"))
+    /// };
+    /// let mut on_a = TestBrowser::new(instance());
+    /// assert_eq!(on_a.open("/orders/42").await.text(), "your order"); // the first device
+    /// let mut on_b = TestBrowser::new(instance());
+    /// on_b.copy_cookies_from(&on_a);
+    /// assert_eq!(on_b.get("/orders/42").await.text(), "your order");
+    /// # });
+    /// ```
+    pub fn copy_cookies_from<T>(&mut self, other: &TestBrowser<T>) {
+        self.jar = other.jar.clone();
+    }
+}
+
 impl<S, B> TestBrowser<S>
 where
     S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone,
@@ -91,7 +211,7 @@ where
             host: "tickets.test".to_owned(),
             secure: true,
             jar: Jar::default(),
-            clock: Box::new(SystemClock),
+            clock: Arc::new(SystemClock),
             headers: HeaderMap::new(),
             mailer: None,
             url: None,
@@ -124,7 +244,7 @@ where
     /// The clock that expires cookies by their `Max-Age` (default: the system
     /// clock). Pass the flow's `ManualClock` so cookies age with the server.
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Box::new(clock);
+        self.clock = Arc::new(clock);
         self
     }
 
@@ -182,16 +302,6 @@ where
     pub fn code_for(&self, address: &str) -> Option<String> {
         let address = EmailAddress::parse(address).ok()?;
         self.mailer.as_ref()?.last_code_for(&address)
-    }
-
-    /// The value of the cookie `name` this browser would send to `path`.
-    pub fn cookie(&self, name: &str, path: &str) -> Option<&str> {
-        self.jar.get(name, path, self.secure, self.clock.now())
-    }
-
-    /// Forgets every cookie (as a private window does when it is closed).
-    pub fn clear_cookies(&mut self) {
-        self.jar = Jar::default();
     }
 
     /// GET `path`, following redirects on this origin like a browser (the

@@ -10,10 +10,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::Path;
 use axum::routing::get;
-use http::header::{COOKIE, SET_COOKIE};
+use http::header::SET_COOKIE;
 use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::BodyExt;
-use tower::ServiceExt;
+use http_body_util::{BodyExt, Full};
 use tower_otp::{
     CapturingMailer, EmailAddress, Flow, ManualClock, MemoryStore, OtpLayer, PathPattern, Secret,
     TestBrowser, TestResponse, Timestamp, VerifiedDevice,
@@ -54,11 +53,7 @@ impl Harness {
     }
 
     pub fn browser(&self) -> Browser {
-        Browser {
-            app: self.app.clone(),
-            jar: BTreeMap::new(),
-            csrf: None,
-        }
+        Browser::on(self.app.clone())
     }
 
     /// A [`TestBrowser`] profile on this harness: its mailer, its clock, plain HTTP.
@@ -121,49 +116,54 @@ impl Reply {
     }
 }
 
-/// One browser: a cookie jar (sends every cookie it holds, whatever its Path,
-/// which is stricter than a real browser) and the last CSRF token it saw.
+/// One browser of the crate's tests: a [`TestBrowser`] (its cookie jar,
+/// how a request is sent and its answer read) on `https://tickets.test`, so
+/// it keeps every cookie the layer sets, `Secure` or not. On it, the tests'
+/// own way of asking: requests built exactly as each test says (`get` sends
+/// no `Host`), forms posted to any path with whatever token `csrf` holds
+/// (the last one any answer showed), redirects followed only on `303`.
 #[derive(Clone)]
 pub struct Browser {
-    app: Router,
-    pub jar: BTreeMap<String, String>,
+    inner: TestBrowser<Router>,
     pub csrf: Option<String>,
 }
 
-impl Browser {
-    pub async fn send(&mut self, request: Request<Body>) -> Reply {
-        let mut request = request;
-        if !self.jar.is_empty() {
-            let header = self
-                .jar
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            request
-                .headers_mut()
-                .insert(COOKIE, header.parse().unwrap());
-        }
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        let (parts, body) = response.into_parts();
-        let body = String::from_utf8(body.collect().await.unwrap().to_bytes().to_vec()).unwrap();
-        for value in parts.headers.get_all(SET_COOKIE) {
-            let cookie = cookie::Cookie::parse(value.to_str().unwrap().to_owned()).unwrap();
-            if cookie.max_age() == Some(cookie::time::Duration::ZERO) {
-                self.jar.remove(cookie.name());
-            } else {
-                self.jar
-                    .insert(cookie.name().to_owned(), cookie.value().to_owned());
-            }
-        }
-        if let Some(token) = csrf_in(&body) {
-            self.csrf = Some(token);
-        }
+impl std::ops::Deref for Browser {
+    type Target = TestBrowser<Router>;
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Browser {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.inner
+    }
+}
+
+impl From<TestResponse> for Reply {
+    fn from(response: TestResponse) -> Self {
         Reply {
-            status: parts.status,
-            headers: parts.headers,
-            body,
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.text().to_owned(),
         }
+    }
+}
+
+impl Browser {
+    /// Sends `request` through the [`TestBrowser`] (cookies that apply to
+    /// its path, those the answer sets stored), and keeps the answer's CSRF
+    /// token, if it shows one.
+    pub async fn send(&mut self, request: Request<Body>) -> Reply {
+        let (parts, body) = request.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        let request = Request::from_parts(parts, Full::new(body));
+        let response = self.inner.send(request).await;
+        if let Some(token) = response.csrf_token() {
+            self.csrf = Some(token.to_owned());
+        }
+        response.into()
     }
 
     pub async fn get(&mut self, path: &str) -> Reply {
@@ -193,17 +193,10 @@ impl Browser {
 
     /// POST a form with this browser's CSRF token (as a browser submitting the page would).
     pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in fields {
-            form.append_pair(k, v);
-        }
-        if let Some(token) = &self.csrf {
-            form.append_pair("csrf_token", token);
-        }
         let request = Self::request(Method::POST, path)
             .header("content-type", "application/x-www-form-urlencoded")
             .header("sec-fetch-site", "same-origin")
-            .body(Body::from(form.finish()))
+            .body(Body::from(self.form_body(fields)))
             .unwrap();
         self.send(request).await
     }
@@ -223,22 +216,13 @@ impl Browser {
     }
 
     pub async fn get_json(&mut self, path: &str) -> Reply {
-        self.send(
-            Self::request(Method::GET, path)
-                .header("accept", "application/json")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
+        let headers = [("host", "tickets.test"), ("accept", "application/json")];
+        self.send_with(Method::GET, path, &headers, Body::empty())
+            .await
     }
 
     pub async fn post_json(&mut self, path: &str, body: serde_json::Value) -> Reply {
-        let request = Self::request(Method::POST, path)
-            .header("accept", "application/json")
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        self.send(request).await
+        self.post_json_with(path, &[], body).await
     }
 }
 
@@ -378,9 +362,46 @@ impl Browser {
     /// A browser (empty jar) on any router.
     pub fn on(app: Router) -> Self {
         Browser {
-            app,
-            jar: BTreeMap::new(),
+            inner: TestBrowser::new(app),
             csrf: None,
+        }
+    }
+
+    /// The same browser's cookies on another router (another instance, a
+    /// deployment with other keys).
+    pub fn copy_cookies_from(&mut self, other: &Browser) {
+        self.inner.copy_cookies_from(&other.inner);
+    }
+
+    /// This browser's cookies alone, held on no service: what stays with
+    /// the browser once the server it used is gone.
+    pub fn jar_copy(&self) -> Browser {
+        let mut copy = Browser::on(Router::new());
+        copy.copy_cookies_from(self);
+        copy
+    }
+
+    /// The value of the first cookie whose name starts with `prefix` that a
+    /// request to `path` would carry.
+    pub fn cookie_starting(&self, prefix: &str, path: &str) -> Option<String> {
+        let names: Vec<String> = self.cookie_names().into_iter().map(str::to_owned).collect();
+        names
+            .iter()
+            .filter(|name| name.starts_with(prefix))
+            .find_map(|name| self.cookie(name, path).map(str::to_owned))
+    }
+
+    /// Drops every cookie whose name contains `part` that a request to
+    /// `path` would carry.
+    pub fn remove_cookies_containing(&mut self, part: &str, path: &str) {
+        let names: Vec<String> = self
+            .cookie_names()
+            .into_iter()
+            .filter(|name| name.contains(part))
+            .map(str::to_owned)
+            .collect();
+        for name in names {
+            self.remove_cookie(&name, path);
         }
     }
 
