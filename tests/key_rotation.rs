@@ -36,7 +36,7 @@ fn deploy(flow: &Flow, ring: KeyRing) -> axum::Router {
 /// The same browser (its cookie jar) on another deployment.
 fn moved(browser: &Browser, app: &axum::Router) -> Browser {
     let mut moved = Browser::on(app.clone());
-    moved.copy_cookies_from(&browser);
+    moved.copy_cookies_from(browser);
     moved
 }
 

@@ -21,7 +21,7 @@ async fn burst(app: &axum::Router, device: &Browser) -> Vec<common::Reply> {
     let tasks: Vec<_> = (0..BURST)
         .map(|_| {
             let mut browser = Browser::on(app.clone());
-            browser.copy_cookies_from(&device);
+            browser.copy_cookies_from(device);
             let barrier = barrier.clone();
             tokio::spawn(async move {
                 barrier.wait().await;
