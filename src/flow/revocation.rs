@@ -1,7 +1,7 @@
 //! Revoking a ticket's devices ([`Flow::revoke_devices`]) and the
 //! revocation generations the layer checks device tokens against: cached
-//! per instance (`generations`), refreshed in the
-//! background, and read once for every request waiting on the same ticket.
+//! per instance (`generations`), refreshed in the background, and read
+//! once for every request waiting on the same ticket.
 
 use std::time::Duration;
 
