@@ -418,11 +418,17 @@ where
     /// Sends `request` with the cookies that apply to its path (and the
     /// client address, [`with_client_address`](TestBrowser::with_client_address)),
     /// stores the cookies the answer sets, and remembers the page (its URL
-    /// and CSRF token).
+    /// and CSRF token). The body is any the service takes and goes to it as
+    /// it is, unread: a request whose body trickles or never ends tests the
+    /// layer's body timeout.
     ///
     /// # Panics
     /// When the service fails or its body cannot be read.
-    pub async fn send(&mut self, mut request: Request<Full<Bytes>>) -> TestResponse {
+    pub async fn send<Q>(&mut self, mut request: Request<Q>) -> TestResponse
+    where
+        S: Service<Request<Q>, Response = Response<B>>,
+        <S as Service<Request<Q>>>::Error: fmt::Debug,
+    {
         let path = request.uri().path().to_owned();
         let now = self.clock.now();
         if let Some(header) = self.jar.header(&path, self.secure, now) {
@@ -444,12 +450,10 @@ where
             .path_and_query()
             .map_or(path.clone(), |pq| pq.as_str().to_owned());
         let method = request.method().clone();
-        poll_fn(|cx| self.service.poll_ready(cx))
+        poll_fn(|cx| Service::<Request<Q>>::poll_ready(&mut self.service, cx))
             .await
             .expect("the service is ready");
-        let response = self
-            .service
-            .call(request)
+        let response = Service::<Request<Q>>::call(&mut self.service, request)
             .await
             .expect("the service answers");
         let (parts, body) = response.into_parts();

@@ -12,7 +12,6 @@ use axum::extract::Path;
 use axum::routing::get;
 use http::header::SET_COOKIE;
 use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
 use tower_otp::{
     CapturingMailer, EmailAddress, Flow, ManualClock, MemoryStore, OtpLayer, PathPattern, Secret,
     TestBrowser, TestResponse, Timestamp, VerifiedDevice,
@@ -156,9 +155,6 @@ impl Browser {
     /// its path, those the answer sets stored), and keeps the answer's CSRF
     /// token, if it shows one.
     pub async fn send(&mut self, request: Request<Body>) -> Reply {
-        let (parts, body) = request.into_parts();
-        let body = body.collect().await.unwrap().to_bytes();
-        let request = Request::from_parts(parts, Full::new(body));
         let response = self.inner.send(request).await;
         if let Some(token) = response.csrf_token() {
             self.csrf = Some(token.to_owned());
