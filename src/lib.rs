@@ -139,7 +139,7 @@ mod service;
 mod slot;
 pub mod store;
 #[cfg(any(test, feature = "test-util"))]
-mod testing;
+pub mod testing;
 pub mod ticket;
 
 // Thin wrappers over private parsers for the targets in `fuzz/` (`cargo fuzz`

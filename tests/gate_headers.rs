@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
-use common::{Browser, FailingStore, Harness, Reply, csp_directives, nonces_in};
+use common::{Browser, Harness, Reply, csp_directives, failing_store, nonces_in};
 use http::header::CACHE_CONTROL;
 use http::{Method, StatusCode};
 use serde_json::json;
@@ -301,7 +301,7 @@ async fn every_response_class() -> Vec<(String, Reply)> {
     push("429 too many attempts (HTML)", reply);
 
     // 503: the store is down.
-    let h = Harness::build(&Secret::random(), FailingStore, |l| l);
+    let h = Harness::build(&Secret::random(), failing_store(), |l| l);
     let mut b = h.browser();
     push("503 unavailable page", b.get(T).await);
     push("503 unavailable JSON", b.get_json(T).await);

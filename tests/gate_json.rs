@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
-use common::{Browser, FailingStore, Harness, Reply};
+use common::{Browser, Harness, Reply, failing_store};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use tower_otp::{FirstDevice, Secret};
@@ -324,7 +324,7 @@ async fn every_error_has_a_stable_code() {
     }
 
     // The store is down.
-    let h = Harness::build(&Secret::random(), FailingStore, |l| l);
+    let h = Harness::build(&Secret::random(), failing_store(), |l| l);
     let mut b = h.browser();
     error(
         &b.get_json(T).await,
@@ -364,7 +364,7 @@ async fn every_json_error_has_a_message() {
             Body::from("{}"),
         )
         .await,
-        Harness::build(&Secret::random(), FailingStore, |l| l)
+        Harness::build(&Secret::random(), failing_store(), |l| l)
             .browser()
             .get_json(T)
             .await,

@@ -7,10 +7,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Browser, Harness, SharedStore};
+use common::{Browser, Harness};
 use http::StatusCode;
 use tokio::sync::Barrier;
-use tower_otp::{OtpLayer, Revocation, Secret};
+use tower_otp::testing::{StoreCall, StoreTap};
+use tower_otp::{MemoryStore, OtpLayer, Revocation, Secret};
 
 const T: &str = "/tickets/abc";
 const BURST: usize = 200;
@@ -37,7 +38,7 @@ async fn burst(app: &axum::Router, device: &Browser) -> Vec<common::Reply> {
 }
 
 /// A device, then its instance stops; the device's browser for the next one.
-async fn device_on(secret: &Secret, store: &SharedStore) -> Browser {
+async fn device_on(secret: &Secret, store: &StoreTap<MemoryStore>) -> Browser {
     let before = Harness::build(secret, store.clone(), |l| l);
     let mut device = before.browser();
     assert!(device.open(T).await.is_ticket());
@@ -47,7 +48,7 @@ async fn device_on(secret: &Secret, store: &SharedStore) -> Browser {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn after_a_restart_no_revoked_device_passes() {
     let secret = Secret::random();
-    let store = SharedStore::default();
+    let store = StoreTap::new(MemoryStore::new());
     let before = Harness::build(&secret, store.clone(), |l| l);
     let mut device = before.browser();
     assert!(device.open(T).await.is_ticket());
@@ -75,13 +76,13 @@ async fn after_a_restart_no_revoked_device_passes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn after_a_restart_a_burst_of_devices_shares_one_read() {
     let secret = Secret::random();
-    let store = SharedStore::default();
+    let store = StoreTap::new(MemoryStore::new());
     let device = device_on(&secret, &store).await;
     let after = Harness::build(&secret, store.clone(), |l| l);
-    let loads = store.loads();
+    let loads = store.calls(StoreCall::Load);
     let replies = burst(&after.app, &device).await;
     assert!(replies.iter().all(common::Reply::is_ticket));
-    let read = store.loads() - loads;
+    let read = store.calls(StoreCall::Load) - loads;
     // One read, shared; a request that saw no reading a moment before the
     // read landed, and looked for it a moment after, may read once more.
     assert!(
@@ -89,20 +90,20 @@ async fn after_a_restart_a_burst_of_devices_shares_one_read() {
         "{read} store reads for {BURST} requests"
     );
     // Warm now: the verified path reads nothing.
-    let loads = store.loads();
+    let loads = store.calls(StoreCall::Load);
     let mut browser = Browser::on(after.app.clone());
     browser.copy_cookies_from(&device);
     for _ in 0..20 {
         assert!(browser.get(T).await.is_ticket());
     }
     after.layer.flow().settled().await;
-    assert_eq!(store.loads(), loads);
+    assert_eq!(store.calls(StoreCall::Load), loads);
 }
 
 #[tokio::test]
 async fn a_cold_instance_answers_503_while_the_store_is_down() {
     let secret = Secret::random();
-    let store = SharedStore::default();
+    let store = StoreTap::new(MemoryStore::new());
     let device = device_on(&secret, &store).await;
     let after = Harness::build(&secret, store.clone(), |l| l);
     store.set_down(true);
@@ -118,7 +119,7 @@ async fn a_cold_instance_answers_503_while_the_store_is_down() {
 #[tokio::test]
 async fn a_warm_instance_keeps_passing_devices_while_the_store_is_down() {
     let secret = Secret::random();
-    let store = SharedStore::default();
+    let store = StoreTap::new(MemoryStore::new());
     let ttl = Duration::from_secs(5);
     let h = Harness::build(&secret, store.clone(), |l| {
         l.with_revocation(Revocation::Cached { ttl })
@@ -131,25 +132,29 @@ async fn a_warm_instance_keeps_passing_devices_while_the_store_is_down() {
     // asked for again; the device keeps passing on the last generation read.
     for round in 0..3 {
         h.advance(ttl);
-        let loads = store.loads();
+        let loads = store.calls(StoreCall::Load);
         assert!(device.get(T).await.is_ticket(), "round {round}");
         h.layer.flow().settled().await;
-        assert_eq!(store.loads(), loads + 1, "round {round}: one refresh tried");
+        assert_eq!(
+            store.calls(StoreCall::Load),
+            loads + 1,
+            "round {round}: one refresh tried"
+        );
     }
     // Back up: the next refresh lands, and the reads stop.
     store.set_down(false);
     assert!(device.get(T).await.is_ticket());
     h.layer.flow().settled().await;
-    let loads = store.loads();
+    let loads = store.calls(StoreCall::Load);
     assert!(device.get(T).await.is_ticket());
     h.layer.flow().settled().await;
-    assert_eq!(store.loads(), loads, "fresh again");
+    assert_eq!(store.calls(StoreCall::Load), loads, "fresh again");
 }
 
 #[tokio::test]
 async fn revoking_says_enforced_only_when_every_serving_layer_checks() {
     let secret = Secret::random();
-    let store = SharedStore::default();
+    let store = StoreTap::new(MemoryStore::new());
     let off = Harness::build(&secret, store.clone(), |l| {
         l.with_revocation(Revocation::Off)
     });
@@ -189,7 +194,7 @@ async fn revoking_says_enforced_only_when_every_serving_layer_checks() {
 /// a process with another secret starts on the same store.
 #[tokio::test]
 async fn a_new_secret_on_the_same_store_refuses_instead_of_reopening() {
-    let store = SharedStore::default();
+    let store = StoreTap::new(MemoryStore::new());
     let old = Secret::random();
     let before = Harness::build(&old, store.clone(), |l| l);
     before.layer.flow().check_state().await.unwrap();
@@ -241,7 +246,7 @@ async fn a_new_secret_on_the_same_store_refuses_instead_of_reopening() {
 /// held until the bindings are applied again; the old process refuses.
 #[tokio::test]
 async fn changing_the_secret_on_purpose_holds_first_devices() {
-    let store = SharedStore::default();
+    let store = StoreTap::new(MemoryStore::new());
     let old = Secret::random();
     let running = Harness::build(&old, store.clone(), |l| l);
     running.claim("abc").await;
@@ -285,11 +290,11 @@ async fn changing_the_secret_on_purpose_holds_first_devices() {
 #[tokio::test]
 async fn a_store_that_forgot_is_not_taken_for_a_new_one() {
     let secret = Secret::random();
-    let store = SharedStore::default();
+    let store = StoreTap::new(MemoryStore::new());
     let h = Harness::build(&secret, store.clone(), |l| l);
     h.claim("abc").await;
     // Everything gone: a new, empty store behind the same handle.
-    store.wipe();
+    store.replace(MemoryStore::new());
     h.advance(Duration::from_secs(10));
     let reply = h.browser().open(T).await;
     assert_eq!(

@@ -8,9 +8,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Browser, Harness, SharedStore};
+use common::{Browser, Harness};
 use http::StatusCode;
-use tower_otp::{Revocation, Secret, TicketId};
+use tower_otp::testing::{StoreCall, StoreTap};
+use tower_otp::{MemoryStore, Revocation, Secret, TicketId};
 
 const T: &str = "/tickets/abc";
 
@@ -35,7 +36,7 @@ async fn the_revoking_instance_refuses_the_device_at_once() {
 #[tokio::test]
 async fn other_instances_refuse_it_within_the_ttl_without_store_reads_meanwhile() {
     let secret = Secret::random();
-    let store = SharedStore::default();
+    let store = StoreTap::new(MemoryStore::new());
     let ttl = Duration::from_secs(5);
     let cached = |l: common::Layer| l.with_revocation(Revocation::Cached { ttl });
     let a = Harness::build(&secret, store.clone(), cached);
@@ -48,12 +49,16 @@ async fn other_instances_refuse_it_within_the_ttl_without_store_reads_meanwhile(
     on_b.copy_cookies_from(&device);
     assert!(on_b.get(T).await.is_ticket());
     b.layer.flow().settled().await;
-    let loads = store.loads();
+    let loads = store.calls(StoreCall::Load);
     for _ in 0..50 {
         assert!(on_b.get(T).await.is_ticket());
     }
     b.layer.flow().settled().await;
-    assert_eq!(store.loads(), loads, "no store I/O on the verified path");
+    assert_eq!(
+        store.calls(StoreCall::Load),
+        loads,
+        "no store I/O on the verified path"
+    );
 
     // Revoked through instance A: B still trusts its cached generation...
     revoke(&a).await;
@@ -75,7 +80,7 @@ async fn other_instances_refuse_it_within_the_ttl_without_store_reads_meanwhile(
 #[tokio::test]
 async fn a_failed_read_is_retried_and_the_device_passes_meanwhile() {
     let secret = Secret::random();
-    let store = SharedStore::default();
+    let store = StoreTap::new(MemoryStore::new());
     let ttl = Duration::from_secs(5);
     let cached = |l: common::Layer| l.with_revocation(Revocation::Cached { ttl });
     let a = Harness::build(&secret, store.clone(), cached);
@@ -90,16 +95,20 @@ async fn a_failed_read_is_retried_and_the_device_passes_meanwhile() {
     // Revoked through A; B's reading goes stale and its next read fails.
     revoke(&a).await;
     b.advance(ttl);
-    store.fail_next_loads(1);
-    let loads = store.loads();
+    store.fail_next(StoreCall::Load, 1);
+    let loads = store.calls(StoreCall::Load);
     assert!(on_b.get(T).await.is_ticket(), "passes on the last reading");
     b.layer.flow().settled().await;
-    assert_eq!(store.loads(), loads + 1, "one read");
-    assert_eq!(store.loads_to_fail(), 0, "it failed");
+    assert_eq!(store.calls(StoreCall::Load), loads + 1, "one read");
+    assert_eq!(store.failures_left(StoreCall::Load), 0, "it failed");
     // The next request, at the same instant (no TTL waited), reads again.
     assert!(on_b.get(T).await.is_ticket(), "still the last reading");
     b.layer.flow().settled().await;
-    assert_eq!(store.loads(), loads + 2, "the failed read is retried");
+    assert_eq!(
+        store.calls(StoreCall::Load),
+        loads + 2,
+        "the failed read is retried"
+    );
     // The retry read the revocation.
     assert_eq!(on_b.get(T).await.status, StatusCode::UNAUTHORIZED);
 }

@@ -111,7 +111,7 @@ async fn postgres() {
         return;
     };
     let schema = sql_support::Schema::new(&url);
-    let store = sql_support::Guarded::new(schema.store().await, schema.clone());
+    let store = sql_support::guarded(schema.store().await, schema.clone());
     another_secret_is_refused("postgres", Arc::new(store)).await;
 }
 
@@ -299,7 +299,7 @@ async fn postgres_clock_skew() {
         return;
     };
     let schema = sql_support::Schema::new(&url);
-    let store = sql_support::Guarded::new(schema.store().await, schema.clone());
+    let store = sql_support::guarded(schema.store().await, schema.clone());
     skewed_clocks_are_refused("postgres", Arc::new(store)).await;
 }
 

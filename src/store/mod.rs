@@ -835,6 +835,11 @@ impl StoreError {
 /// let store = Counting { inner: MemoryStore::new(), verifications: AtomicU64::new(0) };
 /// # let _ = store;
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a tower-otp store",
+    label = "not a `Store`",
+    note = "a store implements `tower_otp::store::Store`: `MemoryStore`, `SqliteStore`, `PostgresStore`, `RedisStore`, an `Arc` of one, or your own"
+)]
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// A read-only snapshot of the ticket at `now` (no changes; unknown tickets

@@ -81,6 +81,8 @@ fn budget_keys(ticket: &TicketRecord, r: &IssueRequest<'_>) -> Vec<AddressKey> {
     rules::budgets(ticket, r).iter().map(|b| b.key).collect()
 }
 
+// Errors name `Store`, which users implement, not this crate-private trait.
+#[diagnostic::do_not_recommend]
 #[async_trait]
 impl<R: RecordStore> Store for R {
     async fn load(
