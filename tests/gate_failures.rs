@@ -111,7 +111,7 @@ async fn a_failed_mail_on_a_bound_ticket_changes_nothing() {
 
 #[tokio::test]
 async fn a_failing_store_answers_503_and_never_the_app() {
-    let h = Harness::build(&Secret::random(), failing_store, |l| l);
+    let h = Harness::build(&Secret::random(), failing_store(), |l| l);
     for mode in ["html", "json"] {
         let mut b = h.browser();
         let accept = if mode == "json" {
@@ -181,7 +181,7 @@ async fn verified_devices_keep_passing_while_the_store_is_down() {
     // store read): a cold instance with the default cached revocation reads
     // each ticket's generation first, and answers 503 while it cannot
     // (tests/operations.rs).
-    let down = Harness::build(&secret, failing_store, |l| {
+    let down = Harness::build(&secret, failing_store(), |l| {
         l.with_revocation(Revocation::Off)
     });
     for (name, holder) in [("first device", &first), ("verified by code", &second)] {
@@ -222,7 +222,7 @@ async fn with_revocation_checks_a_failing_store_fails_closed() {
     let secret = Secret::random();
     let working = Harness::build(&secret, MemoryStore::new(), |l| l);
     let first = working.claim("abc").await;
-    let down = Harness::build(&secret, failing_store, |l| {
+    let down = Harness::build(&secret, failing_store(), |l| {
         l.with_revocation(tower_otp::Revocation::EveryRequest)
     });
     let mut b = Browser::on(down.app.clone());
