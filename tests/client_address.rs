@@ -2,7 +2,7 @@
 //! peer address and one without both get their code, and the layer says
 //! once when it sends with no address known. Which address is the client's
 //! (the socket's peer, past trusted proxies) is the table in
-//! `src/gate/client/tests.rs`.
+//! `src/client_address/tests.rs`.
 
 mod common;
 

@@ -452,9 +452,9 @@ mod tests {
         }
     }
 
-    /// The gate offers device cookie values unchecked (`gate::cookies::device`):
-    /// a byte a cookie value cannot hold must make any token fail, warm
-    /// cache or not.
+    /// The verified path offers device cookie values unchecked
+    /// (`DeviceCookie::values`): a byte a cookie value cannot hold must make
+    /// any token fail, warm cache or not.
     #[test]
     fn bytes_a_cookie_cannot_hold_never_verify() {
         let (tokens, ticket) = setup();
