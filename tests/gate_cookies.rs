@@ -7,8 +7,9 @@
 
 mod common;
 
-use common::Harness;
-use http::StatusCode;
+use axum::body::Body;
+use common::{Browser, Harness};
+use http::{Method, StatusCode};
 use tower_otp::FirstDevice;
 
 /// Paths a hostile link could carry, each under the ticket pattern.
@@ -233,7 +234,16 @@ async fn an_encoded_separator_claims_only_its_own_ticket() {
     let mut b = h.browser();
     assert!(b.open(encoded).await.is_ticket());
     assert!(b.get(encoded).await.is_ticket());
-    let other = b.get("/tickets/x1").await;
+    // Not even were its cookie sent to `/tickets/x1`.
+    let cookie = b.cookie_header(encoded).expect("the ticket's cookie");
+    let other = Browser::on(h.app.clone())
+        .send_with(
+            Method::GET,
+            "/tickets/x1",
+            &[("cookie", &cookie)],
+            Body::empty(),
+        )
+        .await;
     assert_ne!(
         other.status,
         StatusCode::OK,

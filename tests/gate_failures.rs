@@ -190,8 +190,16 @@ async fn verified_devices_keep_passing_while_the_store_is_down() {
         let page = b.get(T).await;
         assert!(page.is_ticket(), "{name}: {page:?}");
         assert!(b.get("/tickets/abc/pdf").await.is_ticket(), "{name}");
-        // Not another ticket, though.
-        let other = b.get("/tickets/xyz").await;
+        // Not another ticket, though, were abc's cookie sent there.
+        let cookie = b.cookie_header(T).expect("abc's cookie");
+        let other = Browser::on(down.app.clone())
+            .send_with(
+                Method::GET,
+                "/tickets/xyz",
+                &[("cookie", &cookie)],
+                Body::empty(),
+            )
+            .await;
         assert_eq!(other.status, StatusCode::SERVICE_UNAVAILABLE, "{name}");
     }
     // A tampered cookie does not pass.

@@ -263,10 +263,18 @@ async fn a_cookie_for_one_ticket_never_opens_another() {
         scanner.get("/tickets/fresh-1").await.status,
         StatusCode::SEE_OTHER
     );
-    assert_eq!(
-        scanner.get("/tickets/fresh-2").await.status,
-        StatusCode::SEE_OTHER
-    );
+    let probe = scanner
+        .cookie_header("/tickets/fresh-1")
+        .expect("the probe cookie");
+    let reply = Browser::on(h.app.clone())
+        .send_with(
+            Method::GET,
+            "/tickets/fresh-2",
+            &[("cookie", &probe)],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]
