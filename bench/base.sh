@@ -34,14 +34,21 @@ build_at() {
   git worktree prune
   git worktree add --detach --force "$tree" "$rev" >/dev/null 2>&1 ||
     { echo "base.sh: cannot check out $rev" >&2; return 1; }
+  # The base's own warnings are not this run's business: its output is
+  # shown only when it does not build.
+  local log=target/bench-base/build.log
   if [ -f "$tree/bench/Cargo.toml" ]; then
-    (cd "$tree" && CARGO_TARGET_DIR=$target cargo build --quiet --release -p tower-otp-bench --bin "$bin") &&
+    (cd "$tree" && CARGO_TARGET_DIR=$target cargo build --quiet --release -p tower-otp-bench --bin "$bin") >"$log" 2>&1 &&
       cp "$target/release/$bin" "$out" || status=$?
   else
-    (cd "$tree" && CARGO_TARGET_DIR=$target cargo build --quiet --release --all-features --example "$bin") &&
+    (cd "$tree" && CARGO_TARGET_DIR=$target cargo build --quiet --release --all-features --example "$bin") >"$log" 2>&1 &&
       cp "$target/release/examples/$bin" "$out" || status=$?
   fi
   git worktree remove --force "$tree"
-  [ "$status" = 0 ] || { echo "base.sh: $bin does not build at $rev" >&2; return "$status"; }
+  if [ "$status" != 0 ]; then
+    tail -n 30 "$log" >&2
+    echo "base.sh: $bin does not build at $rev" >&2
+    return "$status"
+  fi
   echo "$out"
 }
