@@ -28,7 +28,7 @@ use http_body_util::{BodyExt as _, Full};
 /// use axum::{Router, response::IntoResponse, routing::get};
 /// use tower::ServiceBuilder;
 /// use tower_http::trace::TraceLayer;
-/// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+/// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
 ///
 /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
 /// let app: Router = Router::new()
@@ -47,7 +47,7 @@ use http_body_util::{BodyExt as _, Full};
 /// use bytes::Bytes;
 /// use http_body_util::{BodyExt as _, Empty};
 /// use tower::{ServiceBuilder, ServiceExt as _};
-/// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+/// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {

@@ -70,7 +70,7 @@ impl ClientAddress {
     /// ```no_run
     /// use std::net::SocketAddr;
     /// use axum::{Router, routing::get};
-    /// use tower_otp::{CapturingMailer, ClientAddress, Flow, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{testing::CapturingMailer, ClientAddress, Flow, MemoryStore, OtpLayer, Secret};
     ///
     /// # async fn serve() -> std::io::Result<()> {
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
@@ -113,7 +113,7 @@ impl ClientAddress {
     /// (`for=...`) is a different syntax and is not read.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, ClientAddress, Flow, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{testing::CapturingMailer, ClientAddress, Flow, MemoryStore, OtpLayer, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let nginx = ClientAddress::forwarded("x-forwarded-for", ["127.0.0.1", "::1"])?;

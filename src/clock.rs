@@ -126,7 +126,7 @@ impl fmt::Debug for Timestamp {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_otp::{Clock, ManualClock, Timestamp};
+/// use tower_otp::{Clock, testing::ManualClock, Timestamp};
 ///
 /// let clock = ManualClock::new(Timestamp::from_millis(0));
 /// clock.advance(Duration::from_secs(301));

@@ -32,7 +32,7 @@ use crate::ticket::{NoTicketSource, PathPattern, TicketId, TicketSource};
 /// ```
 /// use axum::{Router, routing::get};
 /// use tower_otp::{Flow, MemoryStore, OtpLayer, Secret, VerifiedDevice};
-/// # use tower_otp::CapturingMailer as SmtpMailer;
+/// # use tower_otp::testing::CapturingMailer as SmtpMailer;
 ///
 /// let secret = Secret::random(); // in production: Secret::from_hex(&env_var)?
 /// let mailer = SmtpMailer::new(); // SmtpMailer::from_url(..) in production
@@ -48,7 +48,7 @@ use crate::ticket::{NoTicketSource, PathPattern, TicketId, TicketSource};
 ///
 /// ```compile_fail
 /// use axum::{Router, routing::get};
-/// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+/// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
 ///
 /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
 /// let app: Router = Router::new()
@@ -74,7 +74,7 @@ impl OtpLayer {
     /// leave the two apart.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let otp = OtpLayer::new(flow.clone()).with_ticket_param("ticket");
@@ -107,7 +107,7 @@ impl<T> OtpLayer<T> {
     /// is for requests that name no ticket.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret, TicketId};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret, TicketId};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let otp = OtpLayer::new(flow).with_ticket_source(|parts: &http::request::Parts| {
@@ -132,7 +132,7 @@ impl<T> OtpLayer<T> {
     /// [`with_ticket_param`](OtpLayer::with_ticket_param).
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let otp = OtpLayer::new(flow).with_ticket_path("/bookings/{ticket}")?;
@@ -157,7 +157,7 @@ impl<T> OtpLayer<T> {
     ///
     /// ```
     /// use axum::{Router, routing::get};
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let app: Router = Router::new()
@@ -174,7 +174,7 @@ impl<T> OtpLayer<T> {
     /// [`FirstDevice::Trust`] (after a cookie round-trip).
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, FirstDevice, Flow, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{testing::CapturingMailer, FirstDevice, Flow, MemoryStore, OtpLayer, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let otp = OtpLayer::new(flow).with_first_device(FirstDevice::Confirm);
@@ -189,7 +189,7 @@ impl<T> OtpLayer<T> {
     /// key derived from the flow's secret.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, DeviceKey, Flow, KeyRing, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{testing::CapturingMailer, DeviceKey, Flow, KeyRing, MemoryStore, OtpLayer, Secret};
     ///
     /// let hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
@@ -205,7 +205,7 @@ impl<T> OtpLayer<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let otp = OtpLayer::new(flow).with_device_lifetime(Duration::from_secs(7 * 24 * 3600))?;
@@ -224,7 +224,7 @@ impl<T> OtpLayer<T> {
     /// `http://` on your own machine.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let dev = OtpLayer::new(flow).with_cookie_secure(false); // http://127.0.0.1 only
@@ -240,7 +240,7 @@ impl<T> OtpLayer<T> {
     ///
     /// ```
     /// use tower_otp::pages::DefaultPages;
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let otp = OtpLayer::new(flow).with_pages(DefaultPages::default());
@@ -255,7 +255,7 @@ impl<T> OtpLayer<T> {
     /// number; never needed, never a secret). Default: none.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let otp = OtpLayer::new(flow).with_ticket_hint(|_ticket| Some("Summer Concert".to_owned()));
@@ -279,7 +279,7 @@ impl<T> OtpLayer<T> {
     /// reaches the handler.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret, TicketId};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret, TicketId};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let otp = OtpLayer::new(flow)
@@ -300,7 +300,7 @@ impl<T> OtpLayer<T> {
     /// another origin using the JSON API). Default: only the request's own host.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let otp = OtpLayer::new(flow).with_allowed_origins(["https://app.example.com"]);
@@ -318,7 +318,7 @@ impl<T> OtpLayer<T> {
     /// any sibling subdomain could send them.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let otp = OtpLayer::new(flow).with_trust_same_site(true); // every subdomain is yours
@@ -337,7 +337,7 @@ impl<T> OtpLayer<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Revocation, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Revocation, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let otp = OtpLayer::new(flow).with_revocation(Revocation::Cached { ttl: Duration::from_secs(2) });
@@ -358,7 +358,7 @@ impl<T> OtpLayer<T> {
     /// else they are client-controlled.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let otp = OtpLayer::new(flow).with_trusted_forwarded_proto(true);
@@ -399,7 +399,7 @@ impl<T> OtpLayer<T> {
     /// warning when it is applied.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
     ///     .with_site_origin("https://tickets.example"); // shown in e-mails
@@ -426,7 +426,7 @@ impl<T> OtpLayer<T> {
     /// port): for the application's own forms outside the gate.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let otp = OtpLayer::new(flow).with_public_origin("https://Tickets.example:443/")?;
@@ -450,7 +450,7 @@ impl<T> OtpLayer<T> {
     /// logs a warning the first time it sends a code that way.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, ClientAddress, Flow, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{testing::CapturingMailer, ClientAddress, Flow, MemoryStore, OtpLayer, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let nginx = ClientAddress::forwarded("x-forwarded-for", ["127.0.0.1", "::1"])?;
@@ -470,7 +470,7 @@ impl<T> OtpLayer<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let otp = OtpLayer::new(flow).with_body_timeout(Duration::from_secs(3))?;
@@ -493,7 +493,7 @@ impl<T> OtpLayer<T> {
     /// 256 B to 64 KiB.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// let otp = OtpLayer::new(flow).with_body_limit(2048)?;

@@ -21,7 +21,7 @@
 //! ```
 //! use axum::{Router, routing::get};
 //! use tower_otp::{Flow, MemoryStore, OtpLayer, Secret, VerifiedDevice};
-//! # use tower_otp::CapturingMailer as SmtpMailer;
+//! # use tower_otp::testing::CapturingMailer as SmtpMailer;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let secret = Secret::random(); // production: Secret::from_hex(&std::env::var("OTP_SECRET")?)?
@@ -104,7 +104,7 @@
 //! | `postgres` | no | `PostgresStore`: durable state in PostgreSQL, shared by several instances |
 //! | `redis` | no | `RedisStore` for Redis and Redis Cluster |
 //! | `metrics` | yes | counters and latencies through the `metrics` facade ([`metrics`] lists them) |
-//! | `test-util` | no | [`ManualClock`], [`CapturingMailer`], [`TestBrowser`] (drives a layer as a browser would, cookies and all), the store conformance suite |
+//! | `test-util` | no | [`testing`]: `ManualClock`, `CapturingMailer`, `TestBrowser` (drives a layer as a browser would, cookies and all), `StoreTap`; the store conformance suite |
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -119,7 +119,7 @@ mod email;
 mod error;
 mod events;
 mod extract;
-mod flow;
+pub mod flow;
 mod future;
 mod gate;
 mod layer;
@@ -170,15 +170,10 @@ pub use self::ticket::source::{PathPattern, TicketSource};
 pub use self::code::CodeFormatError;
 pub use self::email::{AddressError, EmailAddress, MAX_ADDRESS_BYTES};
 pub use self::events::{EventHook, OtpEvent};
-pub use self::flow::{
-    Challenge, ChallengeState, Flow, Limits, Rebound, Rejection, Revoked, SendRequest, Sent,
-    StateCheck, StateError, TicketReport, Unbound, Verified,
-};
+pub use self::flow::{Flow, Limits};
 pub use self::locale::Locale;
 
 // Keys, time and errors.
-#[cfg(any(test, feature = "test-util"))]
-pub use self::clock::ManualClock;
 pub use self::clock::{Clock, SystemClock, Timestamp};
 pub use self::device::claims::DeviceId;
 pub use self::device::keyring::{DeviceKey, KeyRing};
@@ -187,8 +182,6 @@ pub use self::secret::{KeyError, MIN_KEY_BYTES, Secret};
 
 // The stores and mailers an application picks from; the rest of each lives
 // in `store` and `mail`.
-#[cfg(any(test, feature = "test-util"))]
-pub use self::mail::capture::CapturingMailer;
 #[cfg(feature = "smtp")]
 pub use self::mail::smtp::SmtpMailer;
 pub use self::store::memory::MemoryStore;
@@ -198,8 +191,6 @@ pub use self::store::redis::RedisStore;
 pub use self::store::sql::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use self::store::sql::SqliteStore;
-#[cfg(any(test, feature = "test-util"))]
-pub use self::testing::{TestBrowser, TestResponse};
 
 // Crates in the public API.
 pub use cookie;

@@ -89,7 +89,7 @@ impl Secret {
     /// [`Secret`] stays redacted; this is the only way out).
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret, TicketId};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, Secret, TicketId};
     ///
     /// let secret = Secret::random();
     /// let kept = secret.to_hex(); // e.g. written to a 0600 file, read at the next start

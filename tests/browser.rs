@@ -33,8 +33,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use tower_otp::pages::Texts;
 use tower_otp::{
-    CapturingMailer, EmailAddress, FirstDevice, Flow, Limits, Locale, ManualClock, MemoryStore,
-    OtpLayer, Secret, Timestamp,
+    EmailAddress, FirstDevice, Flow, Limits, Locale, MemoryStore, OtpLayer, Secret, Timestamp,
+    testing::CapturingMailer, testing::ManualClock,
 };
 
 /// New devices are locked out after this many wrong codes (the default is

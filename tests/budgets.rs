@@ -13,8 +13,9 @@ use common::{Harness, post_send};
 use http::StatusCode;
 use tower_otp::store::SendBudget;
 use tower_otp::{
-    CapturingMailer, ClientAddress, EmailAddress, Flow, Limits, Locale, ManualClock, MemoryStore,
-    OtpEvent, Rejection, Secret, SendRequest, TicketId, TicketKey, Timestamp,
+    ClientAddress, EmailAddress, Flow, Limits, Locale, MemoryStore, OtpEvent, Secret, TicketId,
+    TicketKey, Timestamp, flow::Rejection, flow::SendRequest, testing::CapturingMailer,
+    testing::ManualClock,
 };
 
 struct Site {

@@ -13,8 +13,8 @@ use tower::ServiceExt;
 
 use tower_otp::mail::MailKind;
 use tower_otp::{
-    CapturingMailer, Flow, Limits, Locale, ManualClock, MemoryStore, Secret, SendRequest, TicketId,
-    Timestamp,
+    Flow, Limits, Locale, MemoryStore, Secret, TicketId, Timestamp, flow::SendRequest,
+    testing::CapturingMailer, testing::ManualClock,
 };
 
 #[path = "../examples/support/admin.rs"]

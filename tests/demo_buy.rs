@@ -13,8 +13,8 @@ use http::{Method, StatusCode};
 use http_body_util::Full;
 use tower_otp::pages::Texts;
 use tower_otp::{
-    CapturingMailer, Flow, Locale, ManualClock, MemoryStore, OtpLayer, Secret, TestBrowser,
-    TestResponse, TicketId,
+    Flow, Locale, MemoryStore, OtpLayer, Secret, TicketId, testing::CapturingMailer,
+    testing::ManualClock, testing::TestBrowser, testing::TestResponse,
 };
 
 const ORIGIN: &str = "http://127.0.0.1:3000";

@@ -6,7 +6,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
-use tower_otp::{CapturingMailer, Flow, Locale, MemoryStore, Secret, SendRequest, TicketId};
+use tower_otp::{
+    Flow, Locale, MemoryStore, Secret, TicketId, flow::SendRequest, testing::CapturingMailer,
+};
 
 #[path = "../examples/support/prometheus.rs"]
 #[allow(dead_code)]

@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tower_otp::serve;
-use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+use tower_otp::{Flow, MemoryStore, OtpLayer, Secret, testing::CapturingMailer};
 
 /// Small bounds, so the test takes seconds.
 const BOUNDS: serve::Bounds = serve::Bounds {

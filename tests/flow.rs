@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use tower_otp::mail::MailKind;
 use tower_otp::{
-    CapturingMailer, ChallengeState, EmailAddress, Flow, Locale, ManualClock, MemoryStore,
-    OtpEvent, Rejection, Secret, SendRequest, TicketId, Timestamp,
+    EmailAddress, Flow, Locale, MemoryStore, OtpEvent, Secret, TicketId, Timestamp,
+    flow::ChallengeState, flow::Rejection, flow::SendRequest, testing::CapturingMailer,
+    testing::ManualClock,
 };
 
 fn flow() -> (

@@ -10,7 +10,7 @@ use common::{Browser, Harness, Reply, failing_store, stable};
 use http::{Method, StatusCode};
 use serde_json::json;
 use tower_otp::testing::{StoreCall, StoreTap};
-use tower_otp::{ChallengeState, MemoryStore, Revocation, Secret};
+use tower_otp::{MemoryStore, Revocation, Secret, flow::ChallengeState};
 
 const T: &str = "/tickets/abc";
 

@@ -10,7 +10,7 @@ use common::{Browser, Harness, ticket_path};
 use http::{Method, StatusCode};
 use serde_json::json;
 use tokio::sync::Barrier;
-use tower_otp::{ChallengeState, EmailAddress, FirstDevice};
+use tower_otp::{EmailAddress, FirstDevice, flow::ChallengeState};
 
 const T: &str = "/tickets/abc";
 

@@ -360,7 +360,10 @@ async fn lock(id: &str) -> (Browser, Harness, Reply) {
             last = Some(reply);
         }
     }
-    assert_eq!(h.state(id).await.state, tower_otp::ChallengeState::Locked);
+    assert_eq!(
+        h.state(id).await.state,
+        tower_otp::flow::ChallengeState::Locked
+    );
     (b, h, last.expect("twenty failures"))
 }
 

@@ -413,7 +413,7 @@ async fn a_malformed_public_origin_is_refused_with_a_clear_message() {
 /// another says so once, when it is applied.
 #[tokio::test]
 async fn a_public_origin_unlike_the_mails_origin_is_warned_about() {
-    use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+    use tower_otp::{Flow, MemoryStore, OtpLayer, Secret, testing::CapturingMailer};
     let (logs, _guard) = Logs::capture();
     for (mailed, public, warned) in [
         ("https://tickets.example", "https://tickets.example", false),

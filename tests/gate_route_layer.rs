@@ -506,7 +506,9 @@ async fn pattern_cookie_paths_under_nest() {
 /// prefix), and on no other order.
 #[tokio::test]
 async fn one_verification_covers_every_route_under_the_ticket() {
-    use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret, TestBrowser};
+    use tower_otp::{
+        Flow, MemoryStore, OtpLayer, Secret, testing::CapturingMailer, testing::TestBrowser,
+    };
     let mailer = CapturingMailer::new();
     let flow = Flow::new(&Secret::random(), MemoryStore::new(), mailer.clone());
     let page = |Path(params): Path<Vec<(String, String)>>| async move {

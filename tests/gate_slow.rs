@@ -78,7 +78,7 @@ async fn the_body_timeout_has_a_range() {
         let flow = tower_otp::Flow::new(
             &tower_otp::Secret::random(),
             tower_otp::MemoryStore::new(),
-            tower_otp::CapturingMailer::new(),
+            tower_otp::testing::CapturingMailer::new(),
         );
         assert!(
             tower_otp::OtpLayer::new(flow)

@@ -12,7 +12,7 @@ use axum::routing::get;
 use http::StatusCode;
 use http::header::{COOKIE, SET_COOKIE};
 use tower::ServiceExt;
-use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+use tower_otp::{Flow, MemoryStore, OtpLayer, Secret, testing::CapturingMailer};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};

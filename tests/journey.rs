@@ -361,7 +361,7 @@ async fn lockout_after_twenty_failures_spares_verified_devices() {
     assert_eq!(failures, threshold);
     assert_eq!(
         h.state("abc").await.state,
-        tower_otp::ChallengeState::Locked
+        tower_otp::flow::ChallengeState::Locked
     );
     // The 21st try is refused as locked, even with the last code mailed; so
     // is a new send.
@@ -446,7 +446,7 @@ async fn works_around_a_plain_tower_service() {
     let flow = tower_otp::Flow::new(
         &tower_otp::Secret::random(),
         tower_otp::MemoryStore::new(),
-        tower_otp::CapturingMailer::new(),
+        tower_otp::testing::CapturingMailer::new(),
     );
     let layer = tower_otp::OtpLayer::new(flow)
         .with_ticket_path("/tickets/{ticket}")

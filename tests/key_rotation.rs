@@ -11,8 +11,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{Browser, app};
 use http::StatusCode;
 use tower_otp::{
-    CapturingMailer, DeviceKey, Flow, KeyRing, ManualClock, MemoryStore, OtpLayer, Secret,
-    Timestamp,
+    DeviceKey, Flow, KeyRing, MemoryStore, OtpLayer, Secret, Timestamp, testing::CapturingMailer,
+    testing::ManualClock,
 };
 
 const T: &str = "/tickets/abc";

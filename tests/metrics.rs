@@ -9,8 +9,8 @@ use tower_otp::metrics::names;
 use tower_otp::store::Store;
 use tower_otp::testing::{StoreCall, StoreTap};
 use tower_otp::{
-    CapturingMailer, Flow, Locale, ManualClock, MemoryStore, Secret, SendRequest, TicketId,
-    Timestamp,
+    Flow, Locale, MemoryStore, Secret, TicketId, Timestamp, flow::SendRequest,
+    testing::CapturingMailer, testing::ManualClock,
 };
 
 /// Runs `body` on a current-thread runtime with a recorder of its own, and

@@ -10,8 +10,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::StatusCode;
 use tower_otp::{
-    CapturingMailer, EmailAddress, Flow, ManualClock, MemoryStore, OtpLayer, Secret, TestBrowser,
-    TicketId, VerifiedDevice,
+    EmailAddress, Flow, MemoryStore, OtpLayer, Secret, TicketId, VerifiedDevice,
+    testing::CapturingMailer, testing::ManualClock, testing::TestBrowser,
 };
 
 /// The application under test.

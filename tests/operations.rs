@@ -209,7 +209,7 @@ async fn a_new_secret_on_the_same_store_refuses_instead_of_reopening() {
     let after = Harness::build(&Secret::random(), store.clone(), |l| l);
     // At start: an error that names the cause and the fix.
     let error = after.layer.flow().check_state().await.unwrap_err();
-    assert!(matches!(error, tower_otp::StateError::OtherSecret));
+    assert!(matches!(error, tower_otp::flow::StateError::OtherSecret));
     let message = error.to_string();
     assert!(message.contains("another secret") && message.contains("adopt_store"));
     // And if nobody asked at start: a stranger is never served, nor probed
@@ -255,7 +255,7 @@ async fn changing_the_secret_on_purpose_holds_first_devices() {
     let next = Harness::build(&new, store.clone(), |l| l);
     assert!(matches!(
         next.layer.flow().adopt_store(&Secret::random()).await,
-        Err(tower_otp::StateError::NotThePreviousSecret)
+        Err(tower_otp::flow::StateError::NotThePreviousSecret)
     ));
     next.layer.flow().adopt_store(&old).await.unwrap();
     let check = next.layer.flow().check_state().await.unwrap();

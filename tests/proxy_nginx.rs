@@ -36,7 +36,7 @@ use hyper_util::rt::TokioIo;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
-use tower_otp::{CapturingMailer, EmailAddress, Flow, MemoryStore, OtpLayer, Secret};
+use tower_otp::{EmailAddress, Flow, MemoryStore, OtpLayer, Secret, testing::CapturingMailer};
 
 /// The name the README's configuration serves, and the certificate's.
 const SERVER_NAME: &str = "tickets.example";

@@ -20,8 +20,9 @@ use tower::ServiceExt;
 use tower::util::BoxCloneService;
 use tower_otp::pages::Texts;
 use tower_otp::{
-    CapturingMailer, ChallengeState, EmailAddress, FirstDevice, Flow, Locale, ManualClock,
-    MemoryStore, OtpLayer, Rejection, Secret, SendRequest, TestBrowser, TicketId, VerifiedDevice,
+    EmailAddress, FirstDevice, Flow, Locale, MemoryStore, OtpLayer, Secret, TicketId,
+    VerifiedDevice, flow::ChallengeState, flow::Rejection, flow::SendRequest,
+    testing::CapturingMailer, testing::ManualClock, testing::TestBrowser,
 };
 
 const T: &str = "/tickets/forwarded-1";
@@ -131,7 +132,7 @@ fn escaped(text: &str) -> String {
 }
 
 /// The refusal page in `locale`: 403, no form, what to do instead.
-fn assert_refused_page(page: &tower_otp::TestResponse, locale: Locale, ctx: &str) {
+fn assert_refused_page(page: &tower_otp::testing::TestResponse, locale: Locale, ctx: &str) {
     assert_eq!(
         page.status(),
         StatusCode::FORBIDDEN,

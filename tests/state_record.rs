@@ -18,7 +18,7 @@ use std::time::Duration;
 use common::Harness;
 use http::StatusCode;
 use tower_otp::store::Store;
-use tower_otp::{Secret, StateError};
+use tower_otp::{Secret, flow::StateError};
 
 const T: &str = "/tickets/abc";
 
@@ -256,7 +256,7 @@ impl tower_otp::Clock for Offset {
 /// a second serves. Expiry, cooldowns and lockouts then never depend on
 /// which instance answers.
 async fn skewed_clocks_are_refused(name: &str, store: Arc<dyn Store>) {
-    use tower_otp::{CapturingMailer, Flow, OtpLayer};
+    use tower_otp::{Flow, OtpLayer, testing::CapturingMailer};
     let secret = Secret::random();
     let gate = |clock: Offset| {
         let flow = Flow::new(&secret, store.clone(), CapturingMailer::new()).with_clock(clock);

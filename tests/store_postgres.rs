@@ -20,7 +20,7 @@ use http::StatusCode;
 use sql_support::{PrivatePostgres, Schema, pg_handles, pg_url};
 use tower_otp::store::conformance::{Instances, random_code, random_ticket};
 use tower_otp::store::{ClaimRequest, Policy, Store};
-use tower_otp::{ManualClock, PostgresStore, Secret, Timestamp};
+use tower_otp::{PostgresStore, Secret, Timestamp, testing::ManualClock};
 use two_sites::instance;
 
 tower_otp::store_conformance_tests!(instances: match pg_url() {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tower_otp::mail::MailKind;
 use tower_otp::{
-    CapturingMailer, EmailAddress, Flow, Limits, Locale, ManualClock, MemoryStore, OtpEvent,
-    Rejection, Secret, SendRequest, TicketId, TicketKey, Timestamp,
+    EmailAddress, Flow, Limits, Locale, MemoryStore, OtpEvent, Secret, TicketId, TicketKey,
+    Timestamp, flow::Rejection, flow::SendRequest, testing::CapturingMailer, testing::ManualClock,
 };
 
 struct Site {

@@ -11,8 +11,8 @@ use axum::Router;
 use axum::routing::get;
 use tower_otp::store::SendBudget;
 use tower_otp::{
-    CapturingMailer, Flow, Limits, ManualClock, MemoryStore, OtpEvent, OtpLayer, Secret,
-    TestBrowser, TicketId, Timestamp,
+    Flow, Limits, MemoryStore, OtpEvent, OtpLayer, Secret, TicketId, Timestamp,
+    testing::CapturingMailer, testing::ManualClock, testing::TestBrowser,
 };
 
 struct Site {

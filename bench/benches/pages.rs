@@ -15,7 +15,8 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tower_otp::pages::{DefaultPages, PageContext, PageKind, Pages};
 use tower_otp::{
-    CapturingMailer, Challenge, Flow, Locale, MemoryStore, Secret, SendRequest, TicketId,
+    Flow, Locale, MemoryStore, Secret, TicketId, flow::Challenge, flow::SendRequest,
+    testing::CapturingMailer,
 };
 
 /// A challenge with a code sent, as the page after Send shows it.

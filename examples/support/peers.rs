@@ -10,7 +10,7 @@ use axum::extract::Request;
 use axum::routing::get;
 use http::header::{COOKIE, SET_COOKIE};
 use tower::ServiceExt;
-use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+use tower_otp::{Flow, MemoryStore, OtpLayer, Secret, testing::CapturingMailer};
 
 pub(crate) const PATH: &str = "/tickets/A7x9Qz-2026-LIVE";
 

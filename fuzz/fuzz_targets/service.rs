@@ -21,7 +21,7 @@ use tower::ServiceExt;
 use tower_otp::device::DeviceCookie;
 use tower_otp::ticket::Found;
 use tower_otp::{
-    __fuzz, CapturingMailer, Clock, FirstDevice, Flow, ManualClock, MemoryStore, OtpLayer,
+    __fuzz, testing::CapturingMailer, Clock, FirstDevice, Flow, testing::ManualClock, MemoryStore, OtpLayer,
     PathPattern, Secret, TicketId, Timestamp, VerifiedDevice,
 };
 

@@ -70,7 +70,7 @@ impl Flow {
     /// test that counts mails calls it first, instead of yielding or sleeping.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, Secret};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());

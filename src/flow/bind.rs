@@ -31,7 +31,7 @@ impl Flow {
     /// verify from a page in another.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, EmailAddress, Flow, Locale, MemoryStore, Secret, TicketId};
+    /// use tower_otp::{testing::CapturingMailer, EmailAddress, Flow, Locale, MemoryStore, Secret, TicketId};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());

@@ -14,7 +14,7 @@ impl Flow {
     /// or bound already.
     ///
     /// The ticket is taken as one the application vouches for: its claim
-    /// lasts the [claim lifetime](Limits::with_claim_lifetime).
+    /// lasts the [claim lifetime](crate::Limits::with_claim_lifetime).
     ///
     /// # Errors
     /// The store's error.

@@ -59,7 +59,7 @@ pub use self::support::{Rebound, TicketReport, Unbound};
 /// address, revoking devices).
 ///
 /// ```
-/// use tower_otp::{CapturingMailer, Flow, Locale, ManualClock, MemoryStore, Secret, SendRequest, TicketId};
+/// use tower_otp::{testing::CapturingMailer, Flow, Locale, testing::ManualClock, MemoryStore, Secret, flow::SendRequest, TicketId};
 ///
 /// # tokio_test_block_on(async {
 /// let mailer = CapturingMailer::new();
@@ -72,7 +72,7 @@ pub use self::support::{Rebound, TicketReport, Unbound};
 /// let code = mailer.last_code().expect("a code was sent");
 /// let verified = flow.verify(&ticket, &code).await?;
 /// assert!(verified.newly_bound);
-/// # Ok::<(), tower_otp::Rejection>(())
+/// # Ok::<(), tower_otp::flow::Rejection>(())
 /// # });
 /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
 /// #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
@@ -167,11 +167,11 @@ impl Flow {
     }
 
     /// Uses `clock` for time. Default: [`SystemClock`]; tests use
-    /// [`ManualClock`](crate::ManualClock) (feature `test-util`).
+    /// [`ManualClock`](crate::testing::ManualClock) (feature `test-util`).
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
-    /// use tower_otp::{Clock, ManualClock};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, Secret};
+    /// use tower_otp::{Clock, testing::ManualClock};
     ///
     /// let clock = ManualClock::starting_now();
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
@@ -192,7 +192,7 @@ impl Flow {
     /// Uses `limits`. Default: [`Limits::default`] (each default is on its setter).
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, Secret};
     /// use tower_otp::Limits;
     ///
     /// let limits = Limits::default().with_max_attempts(3)?;
@@ -208,7 +208,7 @@ impl Flow {
     /// The site name e-mails and pages show. Default `"tower-otp"`.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
     /// assert_eq!(flow.site_name(), "tower-otp");
@@ -223,7 +223,7 @@ impl Flow {
     /// e-mails; never taken from the request. Default: none.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
     ///     .with_site_origin("https://tickets.example.com");
@@ -234,10 +234,10 @@ impl Flow {
         self.edit(|i| i.site_origin = Some(origin))
     }
 
-    /// Calls `hook` with every [`OtpEvent`]. Default: none (events still go to `tracing`).
+    /// Calls `hook` with every [`OtpEvent`](crate::OtpEvent). Default: none (events still go to `tracing`).
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, Secret};
     /// use tower_otp::OtpEvent;
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
@@ -256,7 +256,7 @@ impl Flow {
     /// (NIST SP 800-63B §4.6).
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, Secret};
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())
     ///     .with_new_device_notice(false);
@@ -291,7 +291,7 @@ impl Flow {
     /// to it too.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, EmailAddress, Flow, Locale, MemoryStore, Rejection, Secret, SendRequest, TicketId};
+    /// use tower_otp::{testing::CapturingMailer, EmailAddress, Flow, Locale, MemoryStore, flow::Rejection, Secret, flow::SendRequest, TicketId};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let mailer = CapturingMailer::new();
@@ -310,7 +310,7 @@ impl Flow {
     /// flow.pre_bind(&sold, &EmailAddress::parse("buyer@example.com").unwrap()).await?;
     /// flow.send(&sold, SendRequest::new(Locale::En)).await?;
     /// flow.verify(&sold, &mailer.last_code().unwrap()).await?;
-    /// # Ok::<(), tower_otp::Rejection>(())
+    /// # Ok::<(), tower_otp::flow::Rejection>(())
     /// # }).unwrap();
     /// ```
     pub fn with_require_prebound(self, on: bool) -> Self {
@@ -331,7 +331,7 @@ impl Flow {
     /// [`Locale::En`].
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, Secret};
     /// use tower_otp::Locale;
     ///
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new())

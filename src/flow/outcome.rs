@@ -31,7 +31,7 @@ impl ChallengeState {
     /// `locked`, `not_prebound`.
     ///
     /// ```
-    /// use tower_otp::ChallengeState;
+    /// use tower_otp::flow::ChallengeState;
     ///
     /// assert_eq!(ChallengeState::NotPrebound.as_str(), "not_prebound");
     /// ```

@@ -21,7 +21,7 @@ impl Flow {
     /// does, and a warning is logged when they do not.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Revocation, Secret, TicketId};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Revocation, Secret, TicketId};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());

@@ -58,7 +58,7 @@ impl<'a> SendRequest<'a> {
     ///
     /// ```
     /// use std::net::{IpAddr, Ipv4Addr};
-    /// use tower_otp::{Locale, SendRequest};
+    /// use tower_otp::{Locale, flow::SendRequest};
     ///
     /// let client = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
     /// let send = SendRequest::new(Locale::En).with_client(Some(client));

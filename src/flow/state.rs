@@ -418,7 +418,7 @@ impl Flow {
     /// another secret, whose tickets it cannot read.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret, StateError};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, Secret, flow::StateError};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let store = std::sync::Arc::new(MemoryStore::new());
@@ -463,7 +463,7 @@ impl Flow {
     /// Other instances notice within 10 seconds.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, Secret};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
@@ -471,7 +471,7 @@ impl Flow {
     /// assert!(flow.check_state().await?.first_devices_held);
     /// flow.trust_first_devices().await?;
     /// assert!(!flow.check_state().await?.first_devices_held);
-    /// # Ok::<(), tower_otp::StateError>(())
+    /// # Ok::<(), tower_otp::flow::StateError>(())
     /// # }).unwrap();
     /// ```
     ///
@@ -522,7 +522,7 @@ impl Flow {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, Secret};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let store = Arc::new(MemoryStore::new());
@@ -532,7 +532,7 @@ impl Flow {
     /// let new = Flow::new(&Secret::random(), store, CapturingMailer::new());
     /// new.adopt_store(&old).await?;
     /// assert!(new.check_state().await?.first_devices_held);
-    /// # Ok::<(), tower_otp::StateError>(())
+    /// # Ok::<(), tower_otp::flow::StateError>(())
     /// # }).unwrap();
     /// ```
     ///

@@ -37,7 +37,7 @@ use crate::ticket::TicketKey;
 /// operators allowed to see them, and do not log it.
 ///
 /// ```
-/// use tower_otp::{CapturingMailer, EmailAddress, Flow, Locale, MemoryStore, Secret, TicketId};
+/// use tower_otp::{testing::CapturingMailer, EmailAddress, Flow, Locale, MemoryStore, Secret, TicketId};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
@@ -45,10 +45,12 @@ use crate::ticket::TicketKey;
 /// let buyer = EmailAddress::parse("taro@example.com").unwrap();
 /// flow.pre_bind_in(&key, &buyer, Locale::Ja).await?;
 ///
+/// let before = flow.now().as_millis();
 /// let json = serde_json::to_value(flow.inspect(&key).await?).unwrap();
 /// assert_eq!(json["bound_address"], "t***@e***.com");
 /// assert_eq!(json["bound_locale"], "ja");
-/// assert_eq!(json["at"].as_u64(), Some(flow.now().as_millis()));
+/// let at = json["at"].as_u64().unwrap(); // milliseconds since the epoch
+/// assert!((before..=flow.now().as_millis()).contains(&at));
 /// assert_eq!(json["locked_until"], serde_json::Value::Null);
 /// assert!(json.get("bound_address_unmasked").is_none());
 ///
@@ -270,7 +272,7 @@ impl Flow {
     /// [`OtpEvent::Inspected`]. A read: changes nothing.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, EmailAddress, Flow, Locale, MemoryStore, Secret, TicketId};
+    /// use tower_otp::{testing::CapturingMailer, EmailAddress, Flow, Locale, MemoryStore, Secret, TicketId};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
@@ -320,7 +322,7 @@ impl Flow {
     /// hour stay (see [`clear_lockout`](Flow::clear_lockout)). No mail is sent.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, EmailAddress, Flow, MemoryStore, Secret, TicketId};
+    /// use tower_otp::{testing::CapturingMailer, EmailAddress, Flow, MemoryStore, Secret, TicketId};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
@@ -365,7 +367,7 @@ impl Flow {
     ///
     /// ```
     /// use tower_otp::mail::MailKind;
-    /// use tower_otp::{CapturingMailer, EmailAddress, Flow, Locale, MemoryStore, Secret, TicketId};
+    /// use tower_otp::{testing::CapturingMailer, EmailAddress, Flow, Locale, MemoryStore, Secret, TicketId};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let mailer = CapturingMailer::new();
@@ -466,7 +468,7 @@ impl Flow {
     /// [`Store::clear_lockout`](crate::store::Store::clear_lockout).
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, Secret, TicketId};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, Secret, TicketId};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
@@ -508,7 +510,7 @@ impl Flow {
     /// The ticket then reads as new: unclaimed, unbound.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, EmailAddress, Flow, MemoryStore, Secret, TicketId};
+    /// use tower_otp::{testing::CapturingMailer, EmailAddress, Flow, MemoryStore, Secret, TicketId};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());

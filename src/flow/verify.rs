@@ -31,7 +31,7 @@ impl Flow {
     /// [default](Flow::with_default_locale)), never in the new device's.
     ///
     /// ```
-    /// use tower_otp::{CapturingMailer, Flow, Locale, MemoryStore, Secret, SendRequest, TicketId};
+    /// use tower_otp::{testing::CapturingMailer, Flow, Locale, MemoryStore, Secret, flow::SendRequest, TicketId};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let mailer = CapturingMailer::new();
@@ -41,7 +41,7 @@ impl Flow {
     /// let verified = flow.verify_in(&ticket, &mailer.last_code().unwrap(), Locale::Ko).await?;
     /// assert!(verified.newly_bound);
     /// assert_eq!(flow.inspect(&ticket).await?.bound_locale, Some(Locale::Ko));
-    /// # Ok::<(), tower_otp::Rejection>(())
+    /// # Ok::<(), tower_otp::flow::Rejection>(())
     /// # }).unwrap();
     /// ```
     ///

@@ -16,7 +16,7 @@ use crate::email::EmailAddress;
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_otp::{CapturingMailer, EmailAddress, Locale};
+/// use tower_otp::{testing::CapturingMailer, EmailAddress, Locale};
 /// use tower_otp::mail::{Code, MailKind, Mailer, OtpMail};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -63,7 +63,7 @@ impl CapturingMailer {
     /// An empty inbox that accepts every message.
     ///
     /// ```
-    /// let mailer = tower_otp::CapturingMailer::new();
+    /// let mailer = tower_otp::testing::CapturingMailer::new();
     /// assert_eq!(mailer.count(), 0);
     /// ```
     pub fn new() -> Self {
@@ -78,7 +78,7 @@ impl CapturingMailer {
     /// Every message delivered so far, oldest first.
     ///
     /// ```
-    /// let mailer = tower_otp::CapturingMailer::new();
+    /// let mailer = tower_otp::testing::CapturingMailer::new();
     /// assert!(mailer.messages().is_empty());
     /// ```
     pub fn messages(&self) -> Vec<OtpMail> {
@@ -88,7 +88,7 @@ impl CapturingMailer {
     /// The messages delivered to `to`, oldest first.
     ///
     /// ```
-    /// # use tower_otp::{CapturingMailer, EmailAddress};
+    /// # use tower_otp::{testing::CapturingMailer, EmailAddress};
     /// let mailer = CapturingMailer::new();
     /// assert!(mailer.messages_to(&EmailAddress::parse("taro@example.com")?).is_empty());
     /// # Ok::<(), tower_otp::AddressError>(())
@@ -106,7 +106,7 @@ impl CapturingMailer {
     /// The last message delivered, if any.
     ///
     /// ```
-    /// assert!(tower_otp::CapturingMailer::new().last().is_none());
+    /// assert!(tower_otp::testing::CapturingMailer::new().last().is_none());
     /// ```
     pub fn last(&self) -> Option<OtpMail> {
         self.lock().messages.last().cloned()
@@ -116,7 +116,7 @@ impl CapturingMailer {
     /// skipped), to type into the challenge form in a test.
     ///
     /// ```
-    /// # use tower_otp::{CapturingMailer, EmailAddress};
+    /// # use tower_otp::{testing::CapturingMailer, EmailAddress};
     /// let mailer = CapturingMailer::new();
     /// assert_eq!(mailer.last_code_for(&EmailAddress::parse("taro@example.com")?), None);
     /// # Ok::<(), tower_otp::AddressError>(())
@@ -132,7 +132,7 @@ impl CapturingMailer {
     /// The digits of the last code delivered to anyone.
     ///
     /// ```
-    /// assert_eq!(tower_otp::CapturingMailer::new().last_code(), None);
+    /// assert_eq!(tower_otp::testing::CapturingMailer::new().last_code(), None);
     /// ```
     pub fn last_code(&self) -> Option<String> {
         let inbox = self.lock();
@@ -145,7 +145,7 @@ impl CapturingMailer {
     /// How many messages were delivered.
     ///
     /// ```
-    /// assert_eq!(tower_otp::CapturingMailer::new().count(), 0);
+    /// assert_eq!(tower_otp::testing::CapturingMailer::new().count(), 0);
     /// ```
     pub fn count(&self) -> usize {
         self.lock().messages.len()
@@ -154,7 +154,7 @@ impl CapturingMailer {
     /// How many sends were attempted, failed ones included.
     ///
     /// ```
-    /// assert_eq!(tower_otp::CapturingMailer::new().attempts(), 0);
+    /// assert_eq!(tower_otp::testing::CapturingMailer::new().attempts(), 0);
     /// ```
     pub fn attempts(&self) -> usize {
         self.lock().attempts
@@ -163,7 +163,7 @@ impl CapturingMailer {
     /// Forgets every delivered message (settings and the attempt count stay).
     ///
     /// ```
-    /// let mailer = tower_otp::CapturingMailer::new();
+    /// let mailer = tower_otp::testing::CapturingMailer::new();
     /// mailer.clear();
     /// assert_eq!(mailer.count(), 0);
     /// ```
@@ -176,7 +176,7 @@ impl CapturingMailer {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use tower_otp::{CapturingMailer, EmailAddress, Locale};
+    /// # use tower_otp::{testing::CapturingMailer, EmailAddress, Locale};
     /// # use tower_otp::mail::{Code, MailKind, Mailer, OtpMail};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let mailer = CapturingMailer::new();
@@ -198,7 +198,7 @@ impl CapturingMailer {
     /// Makes every send fail (`true`) until set back to `false`. Off by default.
     ///
     /// ```
-    /// let mailer = tower_otp::CapturingMailer::new();
+    /// let mailer = tower_otp::testing::CapturingMailer::new();
     /// mailer.set_failing(true); // the mail server is down
     /// mailer.set_failing(false); // and back
     /// ```
@@ -211,7 +211,7 @@ impl CapturingMailer {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let mailer = tower_otp::CapturingMailer::new();
+    /// let mailer = tower_otp::testing::CapturingMailer::new();
     /// mailer.set_delay(Some(Duration::from_millis(200)));
     /// ```
     pub fn set_delay(&self, delay: Option<Duration>) {

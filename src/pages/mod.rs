@@ -75,7 +75,7 @@ pub enum RequestProblem {
 /// What the last action produced, shown above the form.
 ///
 /// ```
-/// use tower_otp::{Locale, Rejection};
+/// use tower_otp::{Locale, flow::Rejection};
 /// use tower_otp::pages::{DefaultPages, Notice, PageContext, PageKind, Pages};
 ///
 /// let rejection = Rejection::NoCode;
@@ -166,7 +166,7 @@ impl<'a> PageContext<'a> {
     /// Sets the challenge.
     ///
     /// ```
-    /// # use tower_otp::{Challenge, Locale};
+    /// # use tower_otp::{flow::Challenge, Locale};
     /// # use tower_otp::pages::{PageContext, PageKind};
     /// fn page<'a>(challenge: &'a Challenge) -> PageContext<'a> {
     ///     PageContext::new(PageKind::Challenge, Locale::Ja, "/t/1", "csrf", "nonce")

@@ -41,11 +41,11 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// may bind its own address. A service that runs for real keeps its state in
 /// a durable store: `SqliteStore` (feature `sqlite`, one process),
 /// `PostgresStore` (feature `postgres`) or `RedisStore` (feature `redis`,
-/// with persistence) for several instances. [`Store::is_durable`] is `false`
+/// with persistence) for several instances. [`Store::is_durable`](super::Store::is_durable) is `false`
 /// here, so the layer can warn about it.
 ///
 /// It serves one instance only; several instances behind a load balancer
-/// need a shared store. It follows the [`Store`] contract, checked by the
+/// need a shared store. It follows the [`Store`](super::Store) contract, checked by the
 /// conformance suite including the races.
 ///
 /// # Memory
@@ -63,7 +63,7 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// window and no lockout is running. What stays is a compact record of the
 /// long-lived facts: first-device claim, binding, revocation generation and
 /// consecutive-failure count. A claim on a ticket that stays unbound lapses
-/// after [`Policy::claim_lifetime`] (30 days by default) and is swept then,
+/// after [`Policy::claim_lifetime`](super::Policy::claim_lifetime) (30 days by default) and is swept then,
 /// so requests on made-up ticket ids leave nothing for ever. That record grows with the number of tickets
 /// ever claimed, bound, revoked or failed: 72 bytes in the table plus the
 /// bound address, about 150 to 200 bytes per ticket in all (measured: 151 at

@@ -32,7 +32,7 @@ const MAX_REDIRECTS: usize = 10;
 ///
 /// ```
 /// use axum::{Router, routing::get};
-/// use tower_otp::{CapturingMailer, Flow, ManualClock, MemoryStore, OtpLayer, Secret, TestBrowser};
+/// use tower_otp::{testing::CapturingMailer, Flow, testing::ManualClock, MemoryStore, OtpLayer, Secret, testing::TestBrowser};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let mailer = CapturingMailer::new();
@@ -94,7 +94,7 @@ impl<S> TestBrowser<S> {
     ///
     /// ```
     /// use axum::{Router, routing::get};
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret, TestBrowser};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret, testing::TestBrowser};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
@@ -127,7 +127,7 @@ impl<S> TestBrowser<S> {
     ///
     /// ```
     /// use axum::{Router, routing::get};
-    /// use tower_otp::TestBrowser;
+    /// use tower_otp::testing::TestBrowser;
     ///
     /// let mut browser = TestBrowser::new(Router::<()>::new().route("/", get(|| async { "" })));
     /// browser.set_cookie("otp_lang", "ja");
@@ -173,7 +173,7 @@ impl<S> TestBrowser<S> {
     /// ```
     /// use std::sync::Arc;
     /// use axum::{Router, routing::get};
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret, TestBrowser};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret, testing::TestBrowser};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// // Two instances of one site: one secret, one store.
@@ -270,7 +270,7 @@ where
     /// ```
     /// use std::net::{IpAddr, Ipv6Addr};
     /// use axum::{Router, routing::get};
-    /// use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret, TestBrowser};
+    /// use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret, testing::TestBrowser};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let mailer = CapturingMailer::new();

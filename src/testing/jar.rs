@@ -1,4 +1,4 @@
-//! The cookie jar of a [`TestBrowser`](crate::TestBrowser): RFC 6265 storage
+//! The cookie jar of a [`TestBrowser`](crate::testing::TestBrowser): RFC 6265 storage
 //! and path matching, enough to behave as a browser does with the gate.
 
 use cookie::Cookie;

@@ -14,8 +14,8 @@ use http::header::SET_COOKIE;
 use http::{HeaderMap, Method, Request, StatusCode};
 use tower_otp::testing::StoreTap;
 use tower_otp::{
-    CapturingMailer, EmailAddress, Flow, ManualClock, MemoryStore, OtpLayer, PathPattern, Secret,
-    TestBrowser, TestResponse, Timestamp, VerifiedDevice,
+    EmailAddress, Flow, MemoryStore, OtpLayer, PathPattern, Secret, Timestamp, VerifiedDevice,
+    testing::CapturingMailer, testing::ManualClock, testing::TestBrowser, testing::TestResponse,
 };
 
 pub const TICKET_BODY: &str = "TICKET PAGE";
@@ -323,7 +323,7 @@ impl Harness {
     }
 
     /// The ticket's challenge as the store has it now.
-    pub async fn state(&self, id: &str) -> tower_otp::Challenge {
+    pub async fn state(&self, id: &str) -> tower_otp::flow::Challenge {
         self.layer
             .flow()
             .challenge(&self.key(id))

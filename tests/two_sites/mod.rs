@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use http::StatusCode;
 use tower_otp::store::Store;
-use tower_otp::{CapturingMailer, Flow, ManualClock, OtpLayer, Secret, Timestamp};
+use tower_otp::{
+    Flow, OtpLayer, Secret, Timestamp, testing::CapturingMailer, testing::ManualClock,
+};
 
 use crate::common::{self, Browser, Harness};
 

@@ -1,7 +1,7 @@
 // A layer that was never told where the ticket is cannot wrap a route: the
 // error names `with_ticket_param` and `with_ticket_path`.
 use axum::{Router, routing::get};
-use tower_otp::{CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
+use tower_otp::{testing::CapturingMailer, Flow, MemoryStore, OtpLayer, Secret};
 
 fn main() {
     let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());

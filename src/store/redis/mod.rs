@@ -92,7 +92,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// attempt budget.
 ///
 /// ```no_run
-/// use tower_otp::{CapturingMailer, Flow, OtpLayer, RedisStore, Secret};
+/// use tower_otp::{testing::CapturingMailer, Flow, OtpLayer, RedisStore, Secret};
 ///
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// let store = RedisStore::new("redis://127.0.0.1:6379").await?.with_prefix("tickets-otp")?;

@@ -69,7 +69,7 @@ const CONNECTIONS: u32 = 10;
 /// database is back: nothing to restart.
 ///
 /// ```no_run
-/// use tower_otp::{CapturingMailer, Flow, OtpLayer, PostgresStore, Secret};
+/// use tower_otp::{testing::CapturingMailer, Flow, OtpLayer, PostgresStore, Secret};
 ///
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// let store = PostgresStore::connect("postgres://tickets@db.internal/shop?sslmode=verify-full")

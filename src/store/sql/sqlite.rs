@@ -55,7 +55,7 @@ const READERS: u32 = 4;
 /// machines need `PostgresStore` (feature `postgres`) or Redis.
 ///
 /// ```no_run
-/// use tower_otp::{CapturingMailer, Flow, OtpLayer, Secret, SqliteStore};
+/// use tower_otp::{testing::CapturingMailer, Flow, OtpLayer, Secret, SqliteStore};
 ///
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// let store = SqliteStore::open("/var/lib/tickets/otp.db").await?;
