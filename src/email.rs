@@ -9,9 +9,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
-/// The longest address accepted, in bytes (RFC 5321 path limit), before and
-/// after the domain is converted to punycode.
-pub const MAX_ADDRESS_BYTES: usize = 254;
+/// The longest address accepted, in bytes ([`EmailAddress::MAX_BYTES`]).
+const MAX_ADDRESS_BYTES: usize = 254;
 
 /// The longest local part accepted, in bytes (RFC 5321 §4.5.3.1.1).
 const MAX_LOCAL_BYTES: usize = 64;
@@ -63,6 +62,17 @@ pub enum AddressError {
 }
 
 impl EmailAddress {
+    /// The longest address accepted, in bytes (RFC 5321 path limit), before
+    /// and after the domain is converted to punycode.
+    ///
+    /// ```
+    /// use tower_otp::EmailAddress;
+    ///
+    /// let long = format!("{}@example.com", "a".repeat(EmailAddress::MAX_BYTES));
+    /// assert!(EmailAddress::parse(&long).is_err());
+    /// ```
+    pub const MAX_BYTES: usize = MAX_ADDRESS_BYTES;
+
     /// Validates and canonicalises what a person typed.
     ///
     /// Full-width ASCII (`ｔａｒｏ＠ｅｘａｍｐｌｅ．ｃｏｍ`, typed with a Japanese

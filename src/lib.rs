@@ -167,8 +167,7 @@ pub use self::ticket::source::PathParam;
 pub use self::ticket::source::{PathPattern, TicketSource};
 
 // The flow and what its methods take and return.
-pub use self::code::CodeFormatError;
-pub use self::email::{AddressError, EmailAddress, MAX_ADDRESS_BYTES};
+pub use self::email::{AddressError, EmailAddress};
 pub use self::events::{EventHook, OtpEvent};
 pub use self::flow::{Flow, Limits};
 pub use self::locale::Locale;
@@ -178,7 +177,7 @@ pub use self::clock::{Clock, SystemClock, Timestamp};
 pub use self::device::claims::DeviceId;
 pub use self::device::keyring::{DeviceKey, KeyRing};
 pub use self::error::{BoxError, ConfigError};
-pub use self::secret::{KeyError, MIN_KEY_BYTES, Secret};
+pub use self::secret::{KeyError, Secret};
 
 // The stores and mailers an application picks from; the rest of each lives
 // in `store` and `mail`.

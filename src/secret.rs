@@ -6,8 +6,8 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
-/// The least number of bytes a secret or signing key may have (256 bits, RFC 7518 §3.2).
-pub const MIN_KEY_BYTES: usize = 32;
+/// The least number of bytes a secret or signing key may have ([`Secret::MIN_BYTES`]).
+const MIN_KEY_BYTES: usize = 32;
 
 /// A server secret: at least 32 random bytes, from which tower-otp derives one
 /// key per purpose (ticket hashing, code hashing, CSRF tokens, address hashing,
@@ -59,6 +59,18 @@ pub enum KeyError {
 }
 
 impl Secret {
+    /// The least number of bytes a secret or signing key may have (256
+    /// bits, RFC 7518 §3.2).
+    ///
+    /// ```
+    /// use tower_otp::Secret;
+    ///
+    /// let random: Vec<u8> = (0..Secret::MIN_BYTES).map(|_| rand::random()).collect();
+    /// assert!(Secret::from_bytes(&random[1..]).is_err());
+    /// assert!(Secret::from_bytes(&random).is_ok());
+    /// ```
+    pub const MIN_BYTES: usize = MIN_KEY_BYTES;
+
     /// A secret from raw bytes.
     ///
     /// # Errors

@@ -51,6 +51,7 @@ pub use self::limits::Limits;
 pub use self::outcome::{Challenge, ChallengeState, Rejection, Revoked, Sent, Verified};
 pub use self::send::SendRequest;
 pub use self::support::{Rebound, TicketReport, Unbound};
+pub use crate::code::CodeFormatError;
 
 /// The challenge flow of every ticket, shared by all requests (cheap to clone).
 ///
