@@ -203,6 +203,9 @@ impl Backing for PrivateRedisBacking {
     async fn set_reachable(&self, reachable: bool) {
         self.server.freeze(!reachable);
     }
+    fn runs_queued_calls(&self) -> bool {
+        true
+    }
 }
 
 /// A `redis-server` of the test's own on a free loopback port, which the test
