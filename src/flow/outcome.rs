@@ -181,9 +181,19 @@ pub enum Rejection {
         "this ticket has no address yet: open it from the link in your purchase e-mail, or ask the seller"
     )]
     NotPrebound,
-    /// The mail could not be delivered; no code was issued.
+    /// The mail could not be delivered; no code was issued. When the mail
+    /// server refused it for good ([`MailError::is_permanent`], an SMTP
+    /// `5xx`) the JSON error code is `mail_refused`, else `mail_failed`.
     #[error("mail delivery failed")]
     MailFailed(#[source] MailError),
+    /// The outbox already holds as many mails as it may
+    /// ([`OutboxSettings::with_capacity`](crate::mail::outbox::OutboxSettings::with_capacity)):
+    /// no code was issued and nothing counted; retry after the wait.
+    #[error("too many e-mails are waiting to be sent, retry in {} s", retry_after.as_secs())]
+    OutboxFull {
+        /// How long to wait.
+        retry_after: Duration,
+    },
     /// The store failed: nothing happened.
     #[error("service unavailable")]
     Unavailable(#[source] StoreError),
@@ -191,6 +201,17 @@ pub enum Rejection {
 
 impl Rejection {
     /// The stable machine-readable code of the JSON API.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_otp::flow::Rejection;
+    /// use tower_otp::mail::MailError;
+    ///
+    /// let refused = Rejection::MailFailed(MailError::permanent("550 no such user"));
+    /// assert_eq!(refused.error_code(), "mail_refused");
+    /// let full = Rejection::OutboxFull { retry_after: Duration::from_secs(1) };
+    /// assert_eq!((full.error_code(), full.retry_after()), ("outbox_full", Some(Duration::from_secs(1))));
+    /// ```
     pub fn error_code(&self) -> &'static str {
         match self {
             Rejection::InvalidAddress(_) => "invalid_email",
@@ -203,7 +224,9 @@ impl Rejection {
             Rejection::Locked { .. } => "locked",
             Rejection::Bound => "bound",
             Rejection::NotPrebound => "not_prebound",
+            Rejection::MailFailed(error) if error.is_permanent() => "mail_refused",
             Rejection::MailFailed(_) => "mail_failed",
+            Rejection::OutboxFull { .. } => "outbox_full",
             Rejection::Unavailable(_) => "unavailable",
         }
     }
@@ -211,9 +234,9 @@ impl Rejection {
     /// How long to wait before retrying, for `Retry-After`.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Rejection::Throttled { retry_after } | Rejection::Locked { retry_after, .. } => {
-                Some(*retry_after)
-            }
+            Rejection::Throttled { retry_after }
+            | Rejection::Locked { retry_after, .. }
+            | Rejection::OutboxFull { retry_after } => Some(*retry_after),
             _ => None,
         }
     }

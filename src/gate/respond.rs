@@ -6,6 +6,7 @@ use http::{Response, StatusCode};
 use serde_json::{Map, Value, json};
 
 use crate::flow::{Challenge, Rejection};
+use crate::mail::outbox::Delivery;
 use crate::pages::RequestProblem;
 
 /// The status of a rejected action.
@@ -74,6 +75,12 @@ pub(crate) fn secure(headers: &mut HeaderMap, csp: &str) {
     }
 }
 
+/// The `Retry-After` of every `503` the gate answers, in seconds: the
+/// store failed, or refused a call at once because as many as the flow
+/// allows were in flight. Long enough for a burst to drain, short enough
+/// that a person who taps again is not held back by it.
+pub(crate) const UNAVAILABLE_RETRY_AFTER: u64 = 2;
+
 fn build(
     status: StatusCode,
     content_type: &'static str,
@@ -85,6 +92,10 @@ fn build(
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     secure(headers, csp);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // Every 503 says when to come back.
+        retry_after(&mut response, UNAVAILABLE_RETRY_AFTER);
+    }
     response
 }
 
@@ -200,6 +211,21 @@ pub(crate) fn challenge_json(challenge: &Challenge) -> Map<String, Value> {
     map
 }
 
+/// Adds where the ticket's latest code mail stands to a challenge's JSON:
+/// `"delivery"` (`queued`, `sending`, `sent`, `refused`, `failed`,
+/// `expired`, `superseded`; absent without news) and, while queued,
+/// `"delivery_eta"` (whole seconds until it should leave).
+#[allow(dead_code)]
+pub(crate) fn delivery_json(map: &mut Map<String, Value>, delivery: Option<Delivery>) {
+    let Some(delivery) = delivery else {
+        return;
+    };
+    map.insert("delivery".into(), json!(delivery.as_str()));
+    if let Some(eta) = delivery.eta() {
+        map.insert("delivery_eta".into(), json!(eta.as_secs_f64().ceil() as u64));
+    }
+}
+
 /// The message of a request problem, for the JSON API.
 pub(crate) fn problem_message(problem: RequestProblem) -> &'static str {
     match problem {
@@ -233,6 +259,21 @@ pub(crate) fn rejection_json(rejection: &Rejection, challenge: Option<&Challenge
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_json_says_where_the_mail_stands() {
+        let mut map = Map::new();
+        delivery_json(&mut map, None);
+        assert!(map.is_empty());
+        let queued = Delivery::Queued {
+            eta: std::time::Duration::from_millis(12_100),
+        };
+        delivery_json(&mut map, Some(queued));
+        assert_eq!(Value::Object(map.clone()), json!({"delivery": "queued", "delivery_eta": 13}));
+        let mut map = Map::new();
+        delivery_json(&mut map, Some(Delivery::Refused));
+        assert_eq!(Value::Object(map), json!({"delivery": "refused"}));
+    }
 
     #[test]
     fn redirect_locations_stay_on_the_site() {
@@ -284,5 +325,21 @@ mod tests {
         ] {
             assert!(csp.contains(directive), "{directive}");
         }
+    }
+
+    /// Every 503, page, JSON or plain, says when to come back; no other
+    /// status gets a `Retry-After` from here.
+    #[test]
+    fn every_503_carries_retry_after() {
+        let unavailable = StatusCode::SERVICE_UNAVAILABLE;
+        for response in [
+            html(unavailable, "<p>x</p>".into(), "n0nce"),
+            json(unavailable, &json!({"error": "unavailable"})),
+            plain(unavailable, "unavailable", "service unavailable", false),
+        ] {
+            assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        }
+        let ok = html(StatusCode::UNAUTHORIZED, "<p>x</p>".into(), "n0nce");
+        assert!(ok.headers().get(header::RETRY_AFTER).is_none());
     }
 }

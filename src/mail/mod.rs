@@ -16,12 +16,14 @@ pub(crate) mod catalog;
 mod civil;
 mod file;
 pub(crate) mod message;
+pub mod outbox;
 mod render;
 #[cfg(feature = "smtp")]
 pub(crate) mod smtp;
 mod terminal;
 
 pub use self::file::FileMailer;
+pub use self::outbox::Outbox;
 pub use self::render::RenderedMail;
 #[cfg(feature = "smtp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
@@ -74,11 +76,17 @@ impl<M: Mailer + ?Sized> Mailer for Box<M> {
 }
 
 /// A message was not accepted for delivery.
+///
+/// It says whether the refusal is [permanent](MailError::is_permanent) (the
+/// mail server answered `5xx`: sending the same message again will fail the
+/// same way) or may pass on a later try (a `4xx`, a timeout, a lost
+/// connection): the [`Outbox`] retries only the latter.
 #[derive(Debug, thiserror::Error)]
 #[error("mail delivery failed")]
 pub struct MailError {
     #[source]
     source: BoxError,
+    permanent: bool,
 }
 
 impl MailError {
@@ -95,7 +103,39 @@ impl MailError {
     pub fn new(source: impl Into<BoxError>) -> Self {
         Self {
             source: source.into(),
+            permanent: false,
         }
+    }
+
+    /// Wraps an error the mail server gave as final: an SMTP `5xx` reply
+    /// (the mailbox does not exist, the message is refused). Retrying it
+    /// would only fail again.
+    ///
+    /// ```
+    /// use tower_otp::mail::MailError;
+    ///
+    /// let refused = MailError::permanent("550 no such mailbox");
+    /// assert!(refused.is_permanent());
+    /// assert_eq!(refused.to_string(), "mail delivery failed");
+    /// ```
+    pub fn permanent(source: impl Into<BoxError>) -> Self {
+        Self {
+            source: source.into(),
+            permanent: true,
+        }
+    }
+
+    /// Whether the mail server refused the message for good (an SMTP `5xx`
+    /// reply). `false` for everything that may pass later: a `4xx` reply, a
+    /// timeout, a connection or TLS failure ([`MailError::new`]).
+    ///
+    /// ```
+    /// use tower_otp::mail::MailError;
+    ///
+    /// assert!(!MailError::new("421 try again later").is_permanent());
+    /// ```
+    pub fn is_permanent(&self) -> bool {
+        self.permanent
     }
 }
 

@@ -362,7 +362,13 @@ impl Mailer for SmtpMailer {
                     tls = error.is_tls(),
                     "SMTP delivery failed"
                 );
-                Err(MailError::new(error))
+                // A 5xx reply is final; a 4xx, a timeout or a lost
+                // connection may pass on a later try.
+                if error.is_permanent() {
+                    Err(MailError::permanent(error))
+                } else {
+                    Err(MailError::new(error))
+                }
             }
             Err(_elapsed) => {
                 tracing::warn!(to = %mail.to.masked(), ?limit, "SMTP delivery timed out");

@@ -11,6 +11,7 @@ use std::fmt;
 
 use crate::flow::{Challenge, Rejection};
 use crate::locale::Locale;
+use crate::mail::outbox::Delivery;
 
 mod branding;
 mod rich;
@@ -127,6 +128,10 @@ pub struct PageContext<'a> {
     /// The site name configured on the layer, if any (a name set on
     /// [`DefaultPages::with_site_name`] takes precedence).
     pub site_name: Option<&'a str>,
+    /// Where the ticket's latest code mail stands, when the flow queues
+    /// mail ([`Flow::with_outbox`](crate::Flow::with_outbox)): waiting (and
+    /// for how long), being sent, or refused or failed (its code withdrawn).
+    pub delivery: Option<Delivery>,
 }
 
 impl<'a> PageContext<'a> {
@@ -160,7 +165,25 @@ impl<'a> PageContext<'a> {
             nonce,
             ticket_hint: None,
             site_name: None,
+            delivery: None,
         }
+    }
+
+    /// Sets where the ticket's latest code mail stands.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_otp::mail::outbox::Delivery;
+    /// use tower_otp::pages::{PageContext, PageKind};
+    /// use tower_otp::Locale;
+    ///
+    /// let page = PageContext::new(PageKind::Challenge, Locale::En, "/t/1", "csrf", "nonce")
+    ///     .with_delivery(Some(Delivery::Queued { eta: Duration::from_secs(12) }));
+    /// assert_eq!(page.delivery.and_then(Delivery::eta), Some(Duration::from_secs(12)));
+    /// ```
+    pub fn with_delivery(mut self, delivery: Option<Delivery>) -> Self {
+        self.delivery = delivery;
+        self
     }
 
     /// Sets the challenge.

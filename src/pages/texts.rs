@@ -163,6 +163,22 @@ pub struct Texts {
     pub err_not_prebound: Cow<'static, str>,
     /// Notice: the mail could not be delivered.
     pub err_mail_failed: Cow<'static, str>,
+    /// Notice: the mail server refused the mail for good (SMTP `5xx`); no
+    /// code was issued.
+    pub err_mail_refused: Cow<'static, str>,
+    /// Notice: the outbox is full; no code was issued (`{wait}`).
+    pub err_outbox_full: Cow<'static, str>,
+    /// The code mail waits in the outbox (`{address}`, `{wait}`: the
+    /// expected wait until it leaves).
+    pub delivery_queued: Cow<'static, str>,
+    /// The code mail is being handed to the mail server (`{address}`).
+    pub delivery_sending: Cow<'static, str>,
+    /// The mail server refused the latest code mail; its code was withdrawn
+    /// (`{address}`).
+    pub delivery_refused: Cow<'static, str>,
+    /// The latest code mail failed every try; its code was withdrawn
+    /// (`{address}`).
+    pub delivery_failed: Cow<'static, str>,
     /// Notice: the service failed; nothing changed.
     pub err_unavailable: Cow<'static, str>,
     /// Notice: the CSRF token was missing or stale.

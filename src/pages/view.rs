@@ -11,6 +11,7 @@ use super::texts::Texts;
 use super::{DefaultPages, Notice, PageContext, PageKind, RequestProblem};
 use crate::email::AddressError;
 use crate::flow::{Challenge, ChallengeState, Rejection};
+use crate::mail::outbox::Delivery;
 
 /// The id of the Send/Resend button (its wait text is `{id}-wait`).
 const SEND_ID: &str = "otp-send";
@@ -134,7 +135,7 @@ pub(super) fn render(pages: &DefaultPages, page: &PageContext<'_>) -> String {
     };
     let result = match (page.kind, challenge) {
         (PageKind::Challenge, Some(challenge)) => {
-            let body = challenge_body(t, challenge, page.notice, invalid);
+            let body = challenge_body(t, challenge, page.notice, invalid, page.delivery);
             layout.script = layout.notice.as_ref().is_some_and(Rich::has_count)
                 || body.lines.iter().any(Rich::has_count)
                 || body.send.as_ref().is_some_and(|s| s.wait.is_some());
@@ -164,6 +165,7 @@ fn challenge_body<'a>(
     c: &Challenge,
     notice: Option<Notice<'_>>,
     invalid: Field,
+    delivery: Option<Delivery>,
 ) -> ChallengeBody<'a> {
     let address = c.masked_address.as_deref();
     let v = Values {
@@ -244,8 +246,20 @@ fn challenge_body<'a>(
                 wait: Some(c.expires_in()),
                 ..v
             };
+            // Said as it stands: waiting (with the wait), leaving, or sent.
+            let sent = match delivery {
+                Some(Delivery::Queued { eta }) => {
+                    let v = Values {
+                        wait: Some(eta.max(Duration::from_secs(1))),
+                        ..v
+                    };
+                    Rich::fill(&t.delivery_queued, &v)
+                }
+                Some(Delivery::Sending) => fill(&t.delivery_sending),
+                _ => fill(&t.code_sent_to),
+            };
             body.lines = vec![
-                fill(&t.code_sent_to),
+                sent,
                 fill(&t.code_prompt),
                 Rich::fill(&t.code_valid_for, &valid),
             ];
@@ -287,6 +301,20 @@ fn challenge_body<'a>(
                 body.lines.push(fill(&t.not_prebound_state));
             }
             body.in_app_hint = false;
+        }
+    }
+    // The latest mail was refused or failed, its code withdrawn: said where
+    // a code would be asked for or sent again.
+    let undelivered = match delivery {
+        Some(Delivery::Refused) => Some(&t.delivery_refused),
+        Some(Delivery::Failed) => Some(&t.delivery_failed),
+        _ => None,
+    };
+    if let Some(text) = undelivered {
+        match c.state {
+            ChallengeState::CodeSent => body.lines.insert(0, fill(text)),
+            ChallengeState::SendRequired => body.lines.insert(1, fill(text)),
+            _ => {}
         }
     }
     body
@@ -358,7 +386,17 @@ fn notice_text(t: &Texts, notice: Notice<'_>) -> (Rich, Field) {
             }
             Rejection::Bound => (fill(&t.err_bound), Field::None),
             Rejection::NotPrebound => (fill(&t.err_not_prebound), Field::None),
+            Rejection::MailFailed(error) if error.is_permanent() => {
+                (fill(&t.err_mail_refused), Field::None)
+            }
             Rejection::MailFailed(_) => (fill(&t.err_mail_failed), Field::None),
+            Rejection::OutboxFull { retry_after } => {
+                let v = Values {
+                    wait: Some(*retry_after),
+                    ..v
+                };
+                (Rich::fill(&t.err_outbox_full, &v), Field::None)
+            }
             Rejection::Unavailable(_) => (fill(&t.err_unavailable), Field::None),
         },
     };
