@@ -38,6 +38,7 @@
 //! ```
 
 mod mailer;
+pub(crate) mod outbox;
 mod store;
 
 pub(crate) use self::mailer::MeteredMailer;
