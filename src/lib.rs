@@ -189,7 +189,7 @@ pub use self::store::redis::RedisStore;
 #[cfg(feature = "postgres")]
 pub use self::store::sql::PostgresStore;
 #[cfg(feature = "sqlite")]
-pub use self::store::sql::SqliteStore;
+pub use self::store::sql::{SqliteDurability, SqliteStore};
 
 // Crates in the public API.
 pub use cookie;

@@ -40,7 +40,7 @@ mod tables;
 #[cfg(feature = "postgres")]
 pub use self::postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
-pub use self::sqlite::SqliteStore;
+pub use self::sqlite::{SqliteDurability, SqliteStore};
 
 /// The table prefix unless `with_prefix` says otherwise.
 const DEFAULT_PREFIX: &str = "otp_";
