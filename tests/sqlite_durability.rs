@@ -145,7 +145,11 @@ async fn acknowledged_writes_survive_a_killed_process() {
             );
             bindings += 1;
         } else {
-            assert!(snapshot.claimed, "{}", ticket.label());
+            assert!(
+                snapshot.claimed,
+                "an acknowledged claim is lost: {}",
+                ticket.label()
+            );
             claims += 1;
         }
     }
