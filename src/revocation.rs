@@ -20,10 +20,19 @@ pub enum Revocation {
     /// verified path does no store I/O: a revoked device is refused at once
     /// on the instance that revoked it, and within `ttl` (plus one store read)
     /// on the others. A ticket an instance has no reading of (after a
-    /// restart, say) is read before any device passes: one read, shared by
-    /// the requests that arrive meanwhile. While the store is down an
-    /// instance keeps the generations it last read, and answers `503` to
-    /// devices on tickets it has none for.
+    /// restart, say), or only one older than twice `ttl` and at least a
+    /// minute, is read before any device passes: one read, shared by the
+    /// requests that arrive meanwhile, waited for at most half a second.
+    ///
+    /// While the store does not answer (down, stalled, or refusing calls
+    /// past [`Flow::with_store_concurrency`](crate::Flow::with_store_concurrency)),
+    /// a device passes on the generation its instance read within that
+    /// age, with no store call on its way; a device on a ticket whose
+    /// generation is older or unknown is refused with `503` and
+    /// `Retry-After` (it fails closed) within a second (every store read
+    /// waits at most half a second), never held for the store's timeout. A revocation made before the store failed
+    /// is thus missed for at most that age (a minute at the default `ttl`)
+    /// on an instance that had not read it.
     Cached {
         /// How long a generation is trusted before it is read again.
         ttl: Duration,

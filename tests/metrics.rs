@@ -2,7 +2,10 @@
 //! and that the verified path records none.
 #![cfg(feature = "metrics")]
 
+mod stall_support;
+
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use tower_otp::metrics::names;
@@ -14,8 +17,8 @@ use tower_otp::{
 };
 
 /// Runs `body` on a current-thread runtime with a recorder of its own, and
-/// returns what was recorded: counters by `name{label=value}`, and histogram
-/// sample counts the same way.
+/// returns what was recorded: counters by `name{label=value}`, histogram
+/// sample counts and gauges' last values the same way.
 fn recorded<F: Future<Output = ()>>(body: impl FnOnce() -> F) -> HashMap<String, u64> {
     let recorder = DebuggingRecorder::new();
     let snapshotter: Snapshotter = recorder.snapshotter();
@@ -42,7 +45,11 @@ fn recorded<F: Future<Output = ()>>(body: impl FnOnce() -> F) -> HashMap<String,
             let value = match value {
                 DebugValue::Counter(n) => n,
                 DebugValue::Histogram(samples) => samples.len() as u64,
-                DebugValue::Gauge(_) => panic!("{name}: no gauges are recorded"),
+                DebugValue::Gauge(value) => {
+                    let value = value.into_inner();
+                    assert!(value >= 0.0 && value.fract() == 0.0, "{name}: {value}");
+                    value as u64
+                }
             };
             (name, value)
         })
@@ -285,4 +292,66 @@ fn refusals_name_their_budget_and_wrong_codes_their_place() {
         !seen.contains_key(names::SENDS_THROTTLED),
         "never without its budget: {seen:#?}"
     );
+}
+
+/// Store calls in flight are a gauge (back to zero once they are done), and
+/// a call refused at once past the bound is counted by its operation.
+#[test]
+fn calls_in_flight_and_calls_refused_past_the_bound_are_measured() {
+    let seen = recorded(|| async {
+        let store = stall_support::Stall::new();
+        let flow = flow(Arc::clone(&store), CapturingMailer::new())
+            .with_store_concurrency(1)
+            .unwrap();
+        let ticket = flow.ticket_key(&TicketId::new("m-busy"));
+        flow.claim_first_device(&ticket).await.unwrap();
+        store.pause(true);
+        let held = tokio::spawn({
+            let flow = flow.clone();
+            async move { flow.claim_first_device(&ticket).await }
+        });
+        while store.waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..3 {
+            assert!(flow.challenge(&ticket).await.is_err(), "refused at once");
+        }
+        assert!(flow.revoke_devices(&ticket).await.is_err());
+        store.pause(false);
+        held.await.unwrap().unwrap();
+        assert_eq!(flow.store_calls_in_flight(), 0);
+    });
+    let busy = |op: &str| {
+        seen.get(&format!("{}{{op={op}}}", names::STORE_BUSY))
+            .copied()
+    };
+    assert_eq!(busy("load"), Some(3), "{seen:#?}");
+    assert_eq!(busy("revoke_devices"), Some(1), "{seen:#?}");
+    assert_eq!(seen.get(names::STORE_IN_FLIGHT), Some(&0), "{seen:#?}");
+    assert!(
+        !seen.contains_key(names::STORE_BUSY),
+        "never without its op"
+    );
+}
+
+/// A SQL store tells how many connections its pool has open, and how many
+/// of them are idle.
+#[cfg(feature = "sqlite")]
+#[test]
+fn a_sql_store_reports_its_pool() {
+    let seen = recorded(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = tower_otp::SqliteStore::open(dir.path().join("otp.db"))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let flow = flow(store, CapturingMailer::new());
+        let ticket = flow.ticket_key(&TicketId::new("m-pool"));
+        flow.claim_first_device(&ticket).await.unwrap();
+        flow.challenge(&ticket).await.unwrap();
+    });
+    let size = seen.get(names::STORE_POOL_SIZE).copied();
+    let idle = seen.get(names::STORE_POOL_IDLE).copied();
+    assert!(size.is_some_and(|n| n >= 1), "{seen:#?}");
+    assert!(idle.is_some_and(|n| n <= size.unwrap()), "{seen:#?}");
 }

@@ -8,6 +8,12 @@
 //! revocation made on this instance is seen by every thread's next request,
 //! and the verified path takes no lock (two atomic read-modify-writes) while
 //! nothing is recorded.
+//!
+//! A generation is used for at most [`max_age`] after it was read: older
+//! than that it counts as unknown, and the ticket's next device waits for
+//! one read (or, the store not answering, is refused: 503). A failed
+//! refresh is tried again no sooner than [`RETRY_AFTER_FAILURE`] later, so
+//! a store that does not answer is not asked again by every request.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -20,6 +26,23 @@ use crate::clock::Timestamp;
 use crate::ticket::TicketKey;
 
 const SHARDS: usize = 16;
+
+/// The least time a generation is used after it was read, however short
+/// the TTL: while the store does not answer, a device whose ticket's
+/// generation is younger passes, and one whose ticket's generation is
+/// older (or unknown) is refused. A minute rides out a store's restart or
+/// failover; a revocation made before the store failed is missed for at
+/// most that long, on an instance that has not read it yet.
+const MAX_AGE_FLOOR: Duration = Duration::from_secs(60);
+
+/// The wait before a refresh that failed is tried again.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
+
+/// How long after it was read a generation is used, for entries trusted
+/// `ttl`: twice the TTL, at least [`MAX_AGE_FLOOR`].
+pub(crate) fn max_age(ttl: Duration) -> Duration {
+    ttl.saturating_mul(2).max(MAX_AGE_FLOOR)
+}
 
 /// What the cache knows of a ticket right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +58,8 @@ struct Entry {
     generation: Option<u64>,
     read_at: Timestamp,
     refreshing: bool,
+    /// No refresh before this (set when one failed).
+    retry_at: Timestamp,
 }
 
 /// A ticket key is an HMAC output, uniform and out of an attacker's control,
@@ -112,7 +137,10 @@ impl Generations {
 
     /// What is known of `ticket` at `now`, given entries live `ttl`. A
     /// missing or stale entry asks for a refresh once (later callers see
-    /// `refresh: false` until it lands).
+    /// `refresh: false` until it lands, or, when it failed, until
+    /// [`RETRY_AFTER_FAILURE`] has passed). A generation read more than
+    /// [`max_age`] ago is not known: the caller reads it before anything
+    /// passes.
     pub(crate) fn known(&self, ticket: &TicketKey, now: Timestamp, ttl: Duration) -> Known {
         let key = bits(ticket);
         let slot = (key as usize) % COPIES;
@@ -132,8 +160,15 @@ impl Generations {
         let mut shard = self.shard(ticket).lock().unwrap_or_else(|e| e.into_inner());
         match shard.get_mut(&key) {
             Some(entry) => {
-                let stale = now.saturating_since(entry.read_at) >= ttl;
-                let refresh = stale && !entry.refreshing;
+                let age = now.saturating_since(entry.read_at);
+                if entry.generation.is_some() && age >= max_age(ttl) {
+                    return Known {
+                        generation: None,
+                        refresh: false,
+                    };
+                }
+                let stale = age >= ttl;
+                let refresh = stale && !entry.refreshing && now >= entry.retry_at;
                 entry.refreshing |= refresh;
                 if let (false, Some(generation)) = (stale, entry.generation) {
                     let copy = Copied {
@@ -161,6 +196,7 @@ impl Generations {
                     generation: None,
                     read_at: now,
                     refreshing: true,
+                    retry_at: now,
                 };
                 shard.insert(key, entry);
                 Known {
@@ -173,8 +209,10 @@ impl Generations {
 
     /// Records a generation read (or set) at `now`. `None` is a failed read:
     /// a ticket never read is forgotten; one read before keeps its last
-    /// generation, still stale, so the next request asks again (while the
-    /// store is down, no revocation can be written either).
+    /// generation, still stale, and a request [`RETRY_AFTER_FAILURE`] later
+    /// asks again
+    /// (while the store is down, no revocation can be written either). A
+    /// failed read changes no generation, so the threads' copies stay.
     pub(crate) fn record(&self, ticket: &TicketKey, generation: Option<u64>, now: Timestamp) {
         let key = bits(ticket);
         let mut shard = self.shard(ticket).lock().unwrap_or_else(|e| e.into_inner());
@@ -190,15 +228,22 @@ impl Generations {
                         generation: Some(newest),
                         read_at: now,
                         refreshing: false,
+                        retry_at: now,
                     },
                 );
             }
-            None => match shard.get_mut(&key) {
-                Some(entry) if entry.generation.is_some() => entry.refreshing = false,
-                _ => {
-                    shard.remove(&key);
+            None => {
+                match shard.get_mut(&key) {
+                    Some(entry) if entry.generation.is_some() => {
+                        entry.refreshing = false;
+                        entry.retry_at = now + RETRY_AFTER_FAILURE;
+                    }
+                    _ => {
+                        shard.remove(&key);
+                    }
                 }
-            },
+                return;
+            }
         }
         drop(shard);
         // Every thread's copies are void from here on.
@@ -345,6 +390,49 @@ mod tests {
                 refresh: false
             }
         );
+    }
+
+    /// A generation is used for `max_age` after its read, no longer: past
+    /// it the ticket is unknown (read before anything passes), and a read
+    /// that lands makes it known again.
+    #[test]
+    fn a_generation_older_than_its_max_age_is_not_known() {
+        let cache = Generations::new(100);
+        let t = TicketKey::from_bytes([4; 16]);
+        assert_eq!(max_age(TTL), Duration::from_secs(60));
+        assert_eq!(max_age(Duration::from_secs(45)), Duration::from_secs(90));
+        cache.record(&t, Some(3), at(0));
+        let old = cache.known(&t, at(59), TTL);
+        assert_eq!((old.generation, old.refresh), (Some(3), true));
+        // The refresh failed (the store does not answer): still used, until
+        // the max age.
+        cache.record(&t, None, at(59));
+        assert_eq!(cache.known(&t, at(59), TTL).generation, Some(3));
+        let expired = Known {
+            generation: None,
+            refresh: false,
+        };
+        assert_eq!(cache.known(&t, at(60), TTL), expired);
+        assert_eq!(cache.known(&t, at(600), TTL), expired);
+        cache.record(&t, Some(3), at(600));
+        assert_eq!(cache.known(&t, at(600), TTL).generation, Some(3));
+    }
+
+    /// A refresh that failed is asked for again no sooner than a second
+    /// later, and a failure voids no thread's copies.
+    #[test]
+    fn a_failed_refresh_waits_before_asking_again() {
+        let cache = Generations::new(100);
+        let t = TicketKey::from_bytes([5; 16]);
+        let millis = Timestamp::from_millis;
+        cache.record(&t, Some(1), millis(0));
+        assert!(cache.known(&t, millis(5_000), TTL).refresh);
+        cache.record(&t, None, millis(5_000));
+        let epoch = cache.epoch.load(Ordering::Acquire);
+        assert!(!cache.known(&t, millis(5_999), TTL).refresh, "not yet");
+        assert!(cache.known(&t, millis(6_000), TTL).refresh);
+        cache.record(&t, None, millis(6_000));
+        assert_eq!(cache.epoch.load(Ordering::Acquire), epoch, "copies stay");
     }
 
     #[test]

@@ -10,6 +10,10 @@
 //!   kept: the record is written again with first devices held, so no
 //!   browser is trusted as a ticket's first device on any instance until an
 //!   operator says so ([`Flow::trust_first_devices`](crate::Flow::trust_first_devices)).
+//!
+//! Every operation also takes a place among the store calls in flight
+//! (`in_flight`), or is refused at once when none is left; a read (`load`)
+//! the store does not answer within half a second is given up.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,6 +24,7 @@ use async_trait::async_trait;
 use crate::clock::{Clock, Timestamp};
 use crate::flow::Flow;
 use crate::flow::keys::Keys;
+use crate::flow::shared_read::READ_TIMEOUT;
 use crate::secret::Secret;
 use crate::store::{
     BindOutcome, BindRequest, ClaimOutcome, ClaimRequest, IssueOutcome, IssueRequest,
@@ -28,6 +33,10 @@ use crate::store::{
     VerifyRequest,
 };
 use crate::ticket::TicketKey;
+
+use self::in_flight::InFlight;
+
+mod in_flight;
 
 /// How often a running process reads the record again: the longest a
 /// hold set by another instance, or a store that lost its state, goes
@@ -73,10 +82,13 @@ impl Drop for Rechecking<'_> {
     }
 }
 
-/// The process's view of the store's record, shared by the flow's clones.
+/// The process's view of the store: its record, and the calls in flight;
+/// shared by the flow's clones.
 #[derive(Debug)]
 pub(crate) struct StateWatch {
     fingerprint: StateFingerprint,
+    /// The flow's store calls in flight, bounded.
+    calls: InFlight,
     watch: Mutex<Watch>,
     /// One foreground check at a time (the first operations of a process).
     checking: tokio::sync::Mutex<()>,
@@ -110,8 +122,14 @@ fn skew(now: Timestamp, read: &StateRead, real_time: bool) -> Option<i64> {
 
 impl StateWatch {
     pub(crate) fn new(fingerprint: StateFingerprint) -> Self {
+        Self::with_limit(fingerprint, in_flight::DEFAULT_LIMIT)
+    }
+
+    /// A watch whose flow has at most `limit` store calls in flight.
+    pub(crate) fn with_limit(fingerprint: StateFingerprint, limit: usize) -> Self {
         Self {
             fingerprint,
+            calls: InFlight::new(limit),
             watch: Mutex::new(Watch {
                 status: Status::Unchecked,
                 checked_at: None,
@@ -268,8 +286,9 @@ impl StateWatch {
     }
 }
 
-/// The flow's store: every operation first makes sure the store is this
-/// secret's ([`StateWatch::ready`]).
+/// The flow's store: every operation takes a place among the calls in
+/// flight (refused at once when none is left), then makes sure the store is
+/// this secret's ([`StateWatch::ready`]).
 pub(crate) struct CheckedStore {
     pub(crate) inner: Arc<dyn Store>,
     pub(crate) watch: Arc<StateWatch>,
@@ -277,6 +296,11 @@ pub(crate) struct CheckedStore {
 }
 
 impl CheckedStore {
+    /// A place among the calls in flight for `op`, or the refusal.
+    fn enter(&self, op: &'static str) -> Result<in_flight::Call<'_>, StoreError> {
+        self.watch.calls.enter(op)
+    }
+
     async fn ready(&self) -> Result<&dyn Store, StoreError> {
         let real_time = self.clock.follows_real_time();
         self.watch
@@ -294,12 +318,19 @@ impl Store for CheckedStore {
         now: Timestamp,
         policy: &Policy,
     ) -> Result<TicketSnapshot, StoreError> {
-        self.ready().await?.load(ticket, now, policy).await
+        let _call = self.enter("load")?;
+        // A read changes nothing: one the store does not answer in time is
+        // given up, and its request answered (503) rather than held.
+        let read = async { self.ready().await?.load(ticket, now, policy).await };
+        tokio::time::timeout(READ_TIMEOUT, read)
+            .await
+            .map_err(|_| StoreError::msg("the store did not answer a read within 500 ms"))?
     }
     async fn claim_first_device(
         &self,
         request: &ClaimRequest<'_>,
     ) -> Result<ClaimOutcome, StoreError> {
+        let _call = self.enter("claim_first_device")?;
         let store = self.ready().await?;
         if self.watch.first_devices_held() {
             return Ok(ClaimOutcome::Refused);
@@ -307,9 +338,11 @@ impl Store for CheckedStore {
         store.claim_first_device(request).await
     }
     async fn bind(&self, request: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
+        let _call = self.enter("bind")?;
         self.ready().await?.bind(request).await
     }
     async fn issue_code(&self, request: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
+        let _call = self.enter("issue_code")?;
         self.ready().await?.issue_code(request).await
     }
     async fn withdraw_code(&self, request: &IssueRequest<'_>) -> Result<(), StoreError> {
@@ -317,6 +350,7 @@ impl Store for CheckedStore {
         self.inner.withdraw_code(request).await
     }
     async fn verify_code(&self, request: &VerifyRequest<'_>) -> Result<VerifyOutcome, StoreError> {
+        let _call = self.enter("verify_code")?;
         self.ready().await?.verify_code(request).await
     }
     async fn restart(
@@ -324,9 +358,11 @@ impl Store for CheckedStore {
         ticket: &TicketKey,
         now: Timestamp,
     ) -> Result<RestartOutcome, StoreError> {
+        let _call = self.enter("restart")?;
         self.ready().await?.restart(ticket, now).await
     }
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
+        let _call = self.enter("revoke_devices")?;
         self.ready().await?.revoke_devices(ticket).await
     }
     async fn unbind(
@@ -334,9 +370,11 @@ impl Store for CheckedStore {
         ticket: &TicketKey,
         now: Timestamp,
     ) -> Result<UnbindOutcome, StoreError> {
+        let _call = self.enter("unbind")?;
         self.ready().await?.unbind(ticket, now).await
     }
     async fn rebind(&self, request: &BindRequest<'_>) -> Result<RebindOutcome, StoreError> {
+        let _call = self.enter("rebind")?;
         self.ready().await?.rebind(request).await
     }
     async fn clear_lockout(
@@ -344,12 +382,15 @@ impl Store for CheckedStore {
         ticket: &TicketKey,
         now: Timestamp,
     ) -> Result<LockoutCleared, StoreError> {
+        let _call = self.enter("clear_lockout")?;
         self.ready().await?.clear_lockout(ticket, now).await
     }
     async fn forget(&self, ticket: &TicketKey) -> Result<bool, StoreError> {
+        let _call = self.enter("forget")?;
         self.ready().await?.forget(ticket).await
     }
     async fn state(&self, change: StateChange) -> Result<StateRead, StoreError> {
+        let _call = self.enter("state")?;
         let read = self.inner.state(change).await?;
         let real_time = self.clock.follows_real_time();
         self.watch.take(read, self.clock.now(), real_time);

@@ -23,6 +23,10 @@
 //! | `tower_otp_support_actions_total` | counter | `action` | operator actions on a ticket |
 //! | `tower_otp_store_duration_seconds` | histogram | `op` | each store call, successful or not |
 //! | `tower_otp_store_errors_total` | counter | `op` | store calls that failed |
+//! | `tower_otp_store_in_flight` | gauge | | the flows' store calls in flight now (each flow holds at most [`Flow::with_store_concurrency`](crate::Flow::with_store_concurrency)) |
+//! | `tower_otp_store_busy_total` | counter | `op` | store calls refused at once because the flow's bound of calls in flight was reached (the gate answered 503 with `Retry-After`) |
+//! | `tower_otp_store_pool_size` | gauge | | SQL stores: connections open in the pool writes go through (PostgreSQL: the pool), as of the last call |
+//! | `tower_otp_store_pool_idle` | gauge | | SQL stores: of those, connections idle, as of the last call: `0` with the size at its maximum means calls wait for a connection |
 //! | `tower_otp_mail_duration_seconds` | histogram | `kind` | each mail handed to the mailer: `code`, `notice` |
 //! | `tower_otp_mail_errors_total` | counter | `kind` | mails the mailer refused |
 //!
@@ -70,6 +74,15 @@ pub mod names {
     pub const STORE_DURATION: &str = "tower_otp_store_duration_seconds";
     /// Counter, label `op`: failed store calls.
     pub const STORE_ERRORS: &str = "tower_otp_store_errors_total";
+    /// Gauge: store calls in flight.
+    pub const STORE_IN_FLIGHT: &str = "tower_otp_store_in_flight";
+    /// Counter, label `op`: store calls refused at once, the bound of calls
+    /// in flight being reached.
+    pub const STORE_BUSY: &str = "tower_otp_store_busy_total";
+    /// Gauge: SQL stores, connections open in the pool.
+    pub const STORE_POOL_SIZE: &str = "tower_otp_store_pool_size";
+    /// Gauge: SQL stores, idle connections in the pool.
+    pub const STORE_POOL_IDLE: &str = "tower_otp_store_pool_idle";
     /// Histogram, label `kind`: mailer latency in seconds.
     pub const MAIL_DURATION: &str = "tower_otp_mail_duration_seconds";
     /// Counter, label `kind`: mails the mailer refused.
@@ -80,7 +93,7 @@ pub mod names {
 /// recorder. Call it once, after installing the recorder; recording works
 /// without it.
 pub fn describe() {
-    use metrics::{Unit, describe_counter, describe_histogram};
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(names::FIRST_DEVICE_CLAIMS, "First devices trusted.");
     describe_counter!(
         names::CLAIMS_THROTTLED,
@@ -105,6 +118,19 @@ pub fn describe() {
         "Store call latency, by operation."
     );
     describe_counter!(names::STORE_ERRORS, "Failed store calls, by operation.");
+    describe_gauge!(names::STORE_IN_FLIGHT, "Store calls in flight.");
+    describe_counter!(
+        names::STORE_BUSY,
+        "Store calls refused at once because the bound of calls in flight was reached, by operation."
+    );
+    describe_gauge!(
+        names::STORE_POOL_SIZE,
+        "SQL stores: connections open in the pool."
+    );
+    describe_gauge!(
+        names::STORE_POOL_IDLE,
+        "SQL stores: idle connections in the pool."
+    );
     describe_histogram!(
         names::MAIL_DURATION,
         Unit::Seconds,
@@ -121,6 +147,28 @@ pub(crate) fn increment(name: &'static str) {
 /// Adds one to the counter `name`, labelled `label = value`.
 pub(crate) fn increment_with(name: &'static str, label: &'static str, value: &'static str) {
     metrics::counter!(name, label => value).increment(1);
+}
+
+/// One more store call in flight.
+pub(crate) fn store_call_started() {
+    metrics::gauge!(names::STORE_IN_FLIGHT).increment(1.0);
+}
+
+/// One store call fewer in flight.
+pub(crate) fn store_call_ended() {
+    metrics::gauge!(names::STORE_IN_FLIGHT).decrement(1.0);
+}
+
+/// Counts one store call of `op` refused at once (the bound was reached).
+pub(crate) fn store_busy(op: &'static str) {
+    metrics::counter!(names::STORE_BUSY, "op" => op).increment(1);
+}
+
+/// Records a SQL pool's connections: `size` open, `idle` of them idle.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn store_pool(size: u32, idle: usize) {
+    metrics::gauge!(names::STORE_POOL_SIZE).set(f64::from(size));
+    metrics::gauge!(names::STORE_POOL_IDLE).set(idle as f64);
 }
 
 /// Counts one wrong entry by its place in the round (1 to 10; beyond, `10`).

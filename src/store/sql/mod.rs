@@ -464,15 +464,44 @@ fn is_missing_table(e: &sqlx::Error) -> bool {
     }
 }
 
-/// A store error for a database error: an un-migrated schema says so.
+/// The error says a lock was not had within `lock_timeout` (PostgreSQL's
+/// `lock_not_available`).
+fn is_lock_timeout(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03"))
+}
+
+/// A store error for a database error while locking or creating the
+/// ticket's row: a lock not had in time names the ticket's row.
+fn ticket_error(e: sqlx::Error) -> StoreError {
+    if is_lock_timeout(&e) {
+        StoreError::new(
+            "the ticket's row is locked by another transaction: gave up waiting for it",
+            e,
+        )
+    } else {
+        db_error(e)
+    }
+}
+
+/// A store error for a database error: an un-migrated schema says so, and
+/// so do a row held locked and a pool with no connection free.
 fn db_error(e: sqlx::Error) -> StoreError {
-    if is_missing_table(&e) {
+    if is_lock_timeout(&e) {
+        StoreError::new(
+            "a row this call needs is locked by another transaction: gave up waiting for it",
+            e,
+        )
+    } else if is_missing_table(&e) {
         StoreError::new(
             "the database has no tower-otp tables: call migrate() first",
             e,
         )
     } else if matches!(e, sqlx::Error::PoolTimedOut) {
-        StoreError::new("no database connection could be had in time", e)
+        StoreError::new(
+            "no database connection could be had in time (every connection of the pool busy, \
+             or the database unreachable)",
+            e,
+        )
     } else {
         StoreError::new("database error", e)
     }

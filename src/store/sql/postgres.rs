@@ -47,6 +47,14 @@ const CONNECTIONS: u32 = 10;
 /// [`sweep`](PostgresStore::sweep) (`SKIP LOCKED`, batches of 1,000), run in
 /// the background at most once a minute.
 ///
+/// A write waits for a row another transaction holds for at most a sixth
+/// of the call's timeout (`SET LOCAL lock_timeout`: 500 ms at the default
+/// 3 s), then fails with an error that says the ticket's row is locked. A
+/// row held by a session that stalled inside its transaction thus keeps
+/// only the callers on its own ticket waiting, briefly: it never holds the
+/// pool's connections for the call's whole timeout, and other tickets go
+/// on.
+///
 /// Times come from the application's [`Clock`](crate::Clock), never from
 /// the database server; instances should keep their clocks NTP-synced.
 ///
@@ -320,6 +328,15 @@ impl PostgresStore {
 impl Backend for Postgres {
     fn begin(pool: &Pool<Self>) -> BoxFuture<'_, Result<Transaction<'static, Self>, sqlx::Error>> {
         Box::pin(pool.begin())
+    }
+
+    /// `BEGIN` and the transaction's `lock_timeout`, in one round trip.
+    fn begin_write(
+        pool: &Pool<Self>,
+        lock_wait: Duration,
+    ) -> BoxFuture<'_, Result<Transaction<'static, Self>, sqlx::Error>> {
+        let millis = lock_wait.as_millis().max(1);
+        Box::pin(pool.begin_with(format!("BEGIN; SET LOCAL lock_timeout = '{millis}ms'")))
     }
 
     /// Serialises concurrent migrations and creates the schema if missing

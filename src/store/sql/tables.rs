@@ -17,6 +17,13 @@
 //! What differs between the databases is the SQL text ([`Queries`]) and
 //! [`Backend`]: how a write transaction begins and what a migration
 //! prepares.
+//!
+//! A write waits for a row another transaction holds locked for at most
+//! [`Tables::lock_wait`], a sixth of the call's timeout (PostgreSQL:
+//! `lock_timeout`), then fails with an error that says the ticket's row is
+//! locked: one row held for long (a session that stalled inside a
+//! transaction) keeps the callers on its own ticket waiting briefly, and
+//! never holds the pool's connections for the whole timeout.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,7 +34,7 @@ use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Transaction
 
 use super::{
     Queries, SWEEP_BATCH, SWEEP_BATCHES, SWEEP_GRACE, SWEEP_INTERVAL, TicketColumns, TicketRow,
-    address_from_row, codec, db_error, is_missing_table, millis, timed_out,
+    address_from_row, codec, db_error, is_missing_table, millis, ticket_error, timed_out,
 };
 use crate::clock::Timestamp;
 use crate::store::rules::{AddressSends, TicketRecord};
@@ -40,6 +47,18 @@ pub(super) trait Backend: Database {
     /// write lock at once; PostgreSQL: `BEGIN`, where `SELECT … FOR UPDATE`
     /// takes the row locks).
     fn begin(pool: &Pool<Self>) -> BoxFuture<'_, Result<Transaction<'static, Self>, sqlx::Error>>;
+
+    /// Opens a write transaction whose row locks wait at most `lock_wait`
+    /// (PostgreSQL: `SET LOCAL lock_timeout`, sent with `BEGIN` in one
+    /// round trip). By default [`begin`](Backend::begin): SQLite takes its
+    /// one write lock in `BEGIN IMMEDIATE`, under the call's timeout.
+    fn begin_write(
+        pool: &Pool<Self>,
+        lock_wait: Duration,
+    ) -> BoxFuture<'_, Result<Transaction<'static, Self>, sqlx::Error>> {
+        let _ = lock_wait;
+        Self::begin(pool)
+    }
 
     /// Runs first in a migration's transaction (PostgreSQL: serialises
     /// concurrent migrations and creates the schema when it is missing).
@@ -74,6 +93,21 @@ impl<DB: Database> Clone for Tables<DB> {
 }
 
 impl<DB: Database> Tables<DB> {
+    /// How long a write waits for a row another transaction holds locked:
+    /// a sixth of the call's timeout (500 ms at the default 3 s), at least
+    /// 1 ms. The rows of this store are held for a few milliseconds by a
+    /// healthy transaction, so only a transaction that stalled holds one
+    /// that long.
+    pub(super) fn lock_wait(&self) -> Duration {
+        (self.timeout / 6).max(Duration::from_millis(1))
+    }
+
+    /// Records the write pool's connections (feature `metrics`).
+    fn record_pool(&self) {
+        #[cfg(feature = "metrics")]
+        crate::metrics::store_pool(self.writer.size(), self.writer.num_idle());
+    }
+
     /// Tables over `writer` (one connection on SQLite) and `reader`.
     pub(super) fn new(writer: Pool<DB>, reader: Pool<DB>, queries: Queries) -> Self {
         Self {
@@ -132,18 +166,18 @@ where
             .bind(key)
             .fetch_optional(&mut **tx)
             .await
-            .map_err(db_error)?;
+            .map_err(ticket_error)?;
         if let (None, Some(stub), true) = (&row, &q.stub_ticket, create) {
             sqlx::query(stub)
                 .bind(key)
                 .execute(&mut **tx)
                 .await
-                .map_err(db_error)?;
+                .map_err(ticket_error)?;
             row = sqlx::query_as(&q.lock_ticket)
                 .bind(key)
                 .fetch_optional(&mut **tx)
                 .await
-                .map_err(db_error)?;
+                .map_err(ticket_error)?;
         }
         let exists = row.is_some();
         let before = row.map(TicketColumns::from_row).unwrap_or_default();
@@ -273,6 +307,7 @@ where
 
     /// The ticket's row as stored, read without a lock.
     pub(super) async fn read(&self, key: &TicketKey) -> Result<Option<TicketRecord>, StoreError> {
+        self.record_pool();
         let read = sqlx::query_as::<_, TicketRow>(&self.queries.select_ticket)
             .bind(key.as_bytes().as_slice())
             .fetch_optional(&self.reader);
@@ -292,8 +327,11 @@ where
         counters: impl for<'r> Fn(&'r TicketRecord) -> Vec<AddressKey> + Send + Sync,
         rule: impl for<'r, 'c> Fn(&'r mut TicketRecord, &'c mut [AddressSends]) -> T + Send + Sync,
     ) -> Result<T, StoreError> {
+        self.record_pool();
         let work = async {
-            let mut tx = DB::begin(&self.writer).await.map_err(db_error)?;
+            let mut tx = DB::begin_write(&self.writer, self.lock_wait())
+                .await
+                .map_err(db_error)?;
             let mut locked = self.lock_ticket(&mut tx, key, false).await?;
             if !locked.exists && self.queries.stub_ticket.is_some() {
                 // No row to lock. A step that touches no counter and leaves
@@ -340,6 +378,7 @@ where
     /// Deletes the ticket's row, in one statement; returns whether there
     /// was one.
     pub(super) async fn remove(&self, key: &TicketKey) -> Result<bool, StoreError> {
+        self.record_pool();
         let delete = sqlx::query(&self.queries.delete_ticket)
             .bind(key.as_bytes().as_slice())
             .execute(&self.writer);
@@ -357,8 +396,11 @@ where
             StateChange::Init(record) => (&q.init_state, record),
             StateChange::Replace(record) => (&q.replace_state, record),
         };
+        self.record_pool();
         let work = async {
-            let mut tx = DB::begin(&self.writer).await.map_err(db_error)?;
+            let mut tx = DB::begin_write(&self.writer, self.lock_wait())
+                .await
+                .map_err(db_error)?;
             let done = sqlx::query(statement)
                 .bind(record.fingerprint.as_bytes().as_slice())
                 .bind(i64::from(record.first_devices_held))
