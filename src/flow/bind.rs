@@ -62,6 +62,7 @@ impl Flow {
     ) -> Result<BindOutcome, StoreError> {
         let request = BindRequest::new(ticket, address, self.now()).with_locale(locale);
         let outcome = self.inner.store.bind(&request).await?;
+        self.inner.recipients.forget(ticket);
         if outcome == BindOutcome::Bound {
             self.inner
                 .events

@@ -3,6 +3,7 @@
 
 use super::Flow;
 use super::outcome::{Challenge, ChallengeState};
+use super::recipients::Recipient;
 use crate::clock::Timestamp;
 use crate::email::EmailAddress;
 use crate::store::{StoreError, TicketSnapshot};
@@ -83,6 +84,9 @@ impl Flow {
         self.inner
             .generations
             .record(ticket, Some(snapshot.generation), now);
+        self.inner
+            .recipients
+            .set(ticket, Recipient::of(&snapshot), now);
         Ok((snapshot, now))
     }
 }

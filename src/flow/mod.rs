@@ -17,6 +17,7 @@ use self::background::Background;
 use self::enforcers::Enforcers;
 pub(crate) use self::enforcers::Registration;
 use self::generations::Generations;
+use self::recipients::Recipients;
 use self::shared_read::SharedReads;
 use self::state::{CheckedStore, StateWatch};
 pub use self::state::{StateCheck, StateError};
@@ -39,6 +40,7 @@ mod generations;
 mod keys;
 mod limits;
 mod outcome;
+mod recipients;
 mod revocation;
 mod send;
 mod shared_read;
@@ -117,6 +119,8 @@ struct Inner {
     generations: Arc<Generations>,
     /// Generation reads in flight, shared by the requests that wait on them.
     generation_reads: Arc<SharedReads>,
+    /// Where recently seen tickets' codes go; shared by every clone.
+    recipients: Arc<Recipients>,
 }
 
 impl Flow {
@@ -158,6 +162,8 @@ impl Flow {
                 // 100,000 tickets: about 6 MB at most.
                 generations: Arc::new(Generations::new(100_000)),
                 generation_reads: Arc::default(),
+                // 100,000 tickets: about 15 MB at most.
+                recipients: Arc::new(Recipients::new(100_000)),
             }),
         }
     }

@@ -4,7 +4,8 @@
 
 use std::net::IpAddr;
 
-use super::outcome::{Rejection, Sent};
+use super::outcome::{Challenge, ChallengeState, Rejection, Sent};
+use super::recipients::Recipient;
 use super::{Flow, wait};
 use crate::clock::Timestamp;
 use crate::code::Code;
@@ -14,6 +15,14 @@ use crate::locale::Locale;
 use crate::mail::{MailKind, OtpMail};
 use crate::store::{IssueOutcome, IssueRequest, RestartOutcome, SendBudget};
 use crate::ticket::TicketKey;
+
+/// What the store said of an issued code.
+struct Issued {
+    expires_at: Timestamp,
+    next_send_at: Timestamp,
+    bound: bool,
+    attempts_used: u32,
+}
 
 /// What [`Flow::send`](crate::Flow::send) needs besides the ticket.
 #[derive(Debug, Clone, Copy)]
@@ -85,52 +94,142 @@ impl Flow {
         ticket: &TicketKey,
         request: SendRequest<'_>,
     ) -> Result<Sent, Rejection> {
+        self.send_and_view(ticket, request)
+            .await
+            .map(|(sent, _)| sent)
+    }
+
+    /// [`send`](Self::send), and where the challenge stands after it.
+    ///
+    /// One store step when this instance knows where the ticket's codes go
+    /// (it served the ticket's page, say): the issue itself, which the store
+    /// refuses if that knowledge is stale. Otherwise, or after such a
+    /// refusal, the ticket is read first. A typed address on a bound ticket
+    /// is never compared with the binding, so neither the answer nor its
+    /// timing says whether it was the bound one (checklist 6.3); the one
+    /// exception is a binding made on another instance since this one last
+    /// read the ticket, which one send finds out and forgets.
+    pub(crate) async fn send_and_view(
+        &self,
+        ticket: &TicketKey,
+        request: SendRequest<'_>,
+    ) -> Result<(Sent, Challenge), Rejection> {
         let inner = &self.inner;
         let now = self.now();
         let policy = inner.limits.policy();
-        // Read first, then issue: a typed address on a bound ticket is never
-        // compared with the binding, so neither the answer nor its timing says
-        // whether it was the bound one (checklist 6.3).
-        let snapshot = inner.store.load(ticket, now, policy).await?;
-        if snapshot.binding.is_none() && inner.require_prebound {
-            return Err(self.not_prebound(ticket));
-        }
-        let address = match (&snapshot.binding, request.email, &snapshot.pending) {
-            (Some(bound), _, _) => bound.clone(),
-            (None, Some(typed), _) => {
-                EmailAddress::parse(typed).map_err(Rejection::InvalidAddress)?
-            }
-            (None, None, Some(pending)) => pending.clone(),
-            (None, None, None) => return Err(Rejection::AddressRequired),
-        };
         let code = Code::generate(inner.limits.code_digits());
         let hash = code.hash(&inner.keys.code, ticket);
-        let keys = inner.keys.counter_keys(&address, request.client);
-        let issue = IssueRequest::new(ticket, &address, &keys, &hash, now, policy);
-        let (expires_at, resend_at) = match inner.store.issue_code(&issue).await? {
-            IssueOutcome::Issued {
-                expires_at,
-                next_send_at,
-            } => (expires_at, next_send_at),
-            IssueOutcome::TicketThrottled { retry_at } => {
-                return Err(self.throttled(ticket, now, retry_at, SendBudget::Ticket));
+        let mut known = inner.recipients.get(ticket, now);
+        // The remembered recipient, then a fresh read, then (only when the
+        // binding went away between that read and the issue) one more.
+        for _ in 0..3 {
+            let read = known.is_none();
+            let recipient = match known.take() {
+                Some(recipient) => recipient,
+                None => Recipient::of(&self.snapshot(ticket).await?.0),
+            };
+            let (address, expect_bound) = match (recipient, request.email) {
+                (Recipient::Bound(bound), _) => (bound, true),
+                (Recipient::Unbound { .. }, _) if inner.require_prebound => {
+                    if read {
+                        return Err(self.not_prebound(ticket));
+                    }
+                    continue;
+                }
+                (Recipient::Unbound { .. }, Some(typed)) => match EmailAddress::parse(typed) {
+                    Ok(address) => (address, false),
+                    Err(_) if !read => continue,
+                    Err(error) => return Err(Rejection::InvalidAddress(error)),
+                },
+                (
+                    Recipient::Unbound {
+                        pending: Some(pending),
+                    },
+                    None,
+                ) => (pending, false),
+                (Recipient::Unbound { pending: None }, None) if read => {
+                    return Err(Rejection::AddressRequired);
+                }
+                (Recipient::Unbound { pending: None }, None) => continue,
+            };
+            let keys = inner.keys.counter_keys(&address, request.client);
+            let mut issue = IssueRequest::new(ticket, &address, &keys, &hash, now, policy);
+            if expect_bound {
+                issue = issue.expecting_binding();
             }
-            IssueOutcome::AddressThrottled { retry_at, budget } => {
-                return Err(self.throttled(ticket, now, retry_at, budget));
-            }
-            IssueOutcome::Locked { until } => {
-                return Err(Rejection::Locked {
-                    until,
-                    retry_after: wait(now, until),
-                });
-            }
-            IssueOutcome::BoundElsewhere => return Err(Rejection::Bound),
-        };
+            let outcome = inner.store.issue_code(&issue).await?;
+            let issued = match outcome {
+                IssueOutcome::Issued {
+                    expires_at,
+                    next_send_at,
+                    bound,
+                    attempts_used,
+                } => Issued {
+                    expires_at,
+                    next_send_at,
+                    bound,
+                    attempts_used,
+                },
+                IssueOutcome::BoundElsewhere | IssueOutcome::NotBound => {
+                    inner.recipients.forget(ticket);
+                    if read && outcome == IssueOutcome::BoundElsewhere {
+                        return Err(Rejection::Bound);
+                    }
+                    continue;
+                }
+                IssueOutcome::TicketThrottled { retry_at } => {
+                    return Err(self.throttled(ticket, now, retry_at, SendBudget::Ticket));
+                }
+                IssueOutcome::AddressThrottled { retry_at, budget } => {
+                    return Err(self.throttled(ticket, now, retry_at, budget));
+                }
+                IssueOutcome::Locked { until } => {
+                    return Err(Rejection::Locked {
+                        until,
+                        retry_after: wait(now, until),
+                    });
+                }
+            };
+            let recipient = if issued.bound {
+                Recipient::Bound(address.clone())
+            } else {
+                Recipient::Unbound {
+                    pending: Some(address.clone()),
+                }
+            };
+            inner.recipients.set(ticket, recipient, now);
+            self.mail_code(ticket, &issue, code, &request).await?;
+            let view = self.view_after_send(&address, &issued, now);
+            let to = address.masked();
+            inner.events.emit(OtpEvent::CodeSent {
+                ticket: *ticket,
+                to: to.clone(),
+            });
+            let sent = Sent {
+                to,
+                expires_at: issued.expires_at,
+                resend_at: issued.next_send_at,
+            };
+            return Ok((sent, view));
+        }
+        // The binding came and went under three reads in a row.
+        Err(Rejection::Bound)
+    }
+
+    /// Mails `code`, issued by `issue`; a mail that fails withdraws it.
+    async fn mail_code(
+        &self,
+        ticket: &TicketKey,
+        issue: &IssueRequest<'_>,
+        code: Code,
+        request: &SendRequest<'_>,
+    ) -> Result<(), Rejection> {
+        let inner = &self.inner;
         let mail = OtpMail::new(
-            address.clone(),
+            issue.address.clone(),
             MailKind::Code {
                 code,
-                valid_for: policy.code_ttl,
+                valid_for: issue.policy.code_ttl,
             },
             request.locale,
             inner.site_name.clone(),
@@ -140,21 +239,40 @@ impl Flow {
         if let Err(error) = inner.mailer.send(&mail).await {
             inner.events.emit(OtpEvent::MailFailed { ticket: *ticket });
             tracing::warn!(ticket = ticket.label(), error = %error, "withdrawing the undelivered code");
-            if let Err(withdraw) = inner.store.withdraw_code(&issue).await {
+            if let Err(withdraw) = inner.store.withdraw_code(issue).await {
                 tracing::error!(ticket = ticket.label(), error = %withdraw, "could not withdraw an undelivered code");
             }
             return Err(Rejection::MailFailed(error));
         }
-        let to = address.masked();
-        inner.events.emit(OtpEvent::CodeSent {
-            ticket: *ticket,
-            to: to.clone(),
-        });
-        Ok(Sent {
-            to,
-            expires_at,
-            resend_at,
-        })
+        Ok(())
+    }
+
+    /// The challenge right after a code to `address` was issued: the store
+    /// said all a page needs, so it is not read again.
+    fn view_after_send(
+        &self,
+        address: &EmailAddress,
+        issued: &Issued,
+        now: Timestamp,
+    ) -> Challenge {
+        Challenge {
+            state: ChallengeState::CodeSent,
+            bound: issued.bound,
+            masked_address: Some(address.masked()),
+            expires_at: Some(issued.expires_at),
+            resend_at: Some(issued.next_send_at).filter(|at| *at > now),
+            attempts_left: self
+                .inner
+                .limits
+                .max_attempts()
+                .saturating_sub(issued.attempts_used),
+            locked_until: None,
+            exhausted: false,
+            expired: false,
+            // Never offered after a send; a page read shows the ticket as it is.
+            claimable: false,
+            now,
+        }
     }
 
     /// Forgets the pending address and its codes so another address can be
@@ -163,14 +281,20 @@ impl Flow {
     /// # Errors
     /// [`Rejection::Bound`] for bound tickets, or the store's error.
     pub async fn restart(&self, ticket: &TicketKey) -> Result<(), Rejection> {
-        match self.inner.store.restart(ticket, self.now()).await? {
+        let now = self.now();
+        let recipients = &self.inner.recipients;
+        match self.inner.store.restart(ticket, now).await? {
             RestartOutcome::Restarted => {
+                recipients.set(ticket, Recipient::Unbound { pending: None }, now);
                 self.inner
                     .events
                     .emit(OtpEvent::Restarted { ticket: *ticket });
                 Ok(())
             }
-            RestartOutcome::Bound => Err(Rejection::Bound),
+            RestartOutcome::Bound => {
+                recipients.forget(ticket);
+                Err(Rejection::Bound)
+            }
         }
     }
 

@@ -340,6 +340,7 @@ impl Flow {
     pub async fn unbind(&self, ticket: &TicketKey) -> Result<Unbound, StoreError> {
         let now = self.now();
         let outcome = self.inner.store.unbind(ticket, now).await?;
+        self.inner.recipients.forget(ticket);
         let previous = outcome.previous.as_ref().map(EmailAddress::masked);
         self.inner.events.emit(OtpEvent::Unbound {
             ticket: *ticket,
@@ -418,6 +419,7 @@ impl Flow {
     ) -> Result<Rebound, StoreError> {
         let now = self.now();
         let request = BindRequest::new(ticket, address, now).with_locale(locale);
+        self.inner.recipients.forget(ticket);
         let RebindOutcome::Rebound {
             previous,
             previous_locale,
@@ -526,6 +528,7 @@ impl Flow {
     /// The store's error.
     pub async fn forget(&self, ticket: &TicketKey) -> Result<bool, StoreError> {
         let existed = self.inner.store.forget(ticket).await?;
+        self.inner.recipients.forget(ticket);
         self.inner.events.emit(OtpEvent::Forgotten {
             ticket: *ticket,
             existed,

@@ -1,6 +1,7 @@
 //! Checking a code typed by a person: [`Flow::verify`] and [`Flow::verify_in`].
 
 use super::outcome::{Rejection, Verified};
+use super::recipients::Recipient;
 use super::{Flow, wait};
 use crate::code::Code;
 use crate::events::OtpEvent;
@@ -68,11 +69,12 @@ impl Flow {
         // drops its codes: a binding read here cannot be lost before the
         // verify below.
         if inner.require_prebound {
-            let snapshot = inner
-                .store
-                .load(ticket, self.now(), inner.limits.policy())
-                .await?;
-            if snapshot.binding.is_none() {
+            let known = inner.recipients.get(ticket, self.now());
+            let recipient = match known {
+                Some(bound @ Recipient::Bound(_)) => bound,
+                _ => Recipient::of(&self.snapshot(ticket).await?.0),
+            };
+            if !matches!(recipient, Recipient::Bound(_)) {
                 return Err(self.not_prebound(ticket));
             }
         }
@@ -94,6 +96,9 @@ impl Flow {
                 ..
             } => {
                 count_verification("verified");
+                inner
+                    .recipients
+                    .set(ticket, Recipient::Bound(address.clone()), now);
                 inner.events.emit(OtpEvent::Verified {
                     ticket: *ticket,
                     newly_bound,

@@ -18,12 +18,15 @@ use crate::error::BoxError;
 use crate::flow::{Challenge, Rejection, SendRequest};
 use crate::pages::RequestProblem;
 
-/// Runs the action a POST asks for, and answers it.
+/// Runs the action a POST asks for, and answers it. `challenge` is the
+/// ticket as the gate read it, if it did: an unverified browser's action is
+/// made without a read first, and the ticket is read only for an answer
+/// that shows it (a refusal, or a page after a problem).
 pub(crate) async fn run<B>(
     config: &Config,
     req: &GateRequest,
     body: B,
-    challenge: &Challenge,
+    challenge: Option<&Challenge>,
 ) -> Response<Bytes>
 where
     B: http_body::Body,
@@ -31,23 +34,52 @@ where
 {
     let request = match accept(config, req, body).await {
         Ok(request) => request,
-        Err(refusal) => return refusal.answer(config, req, challenge),
+        Err(refusal) => return refusal.answer(config, req, challenge).await,
     };
     let outcome = perform(config, req, &request).await;
-    // The page after an action shows the challenge as it is now.
-    let now = match &outcome {
-        Err(ActionError::Problem(_)) => None,
-        Ok(_) if !req.json => None,
-        Ok(Some(_)) => None,
-        _ => config.flow.challenge(&req.key).await.ok(),
-    };
     match outcome {
-        Ok(device_cookie) => render::done(req, device_cookie, now.as_ref()),
+        Ok(Done::Page(view)) => render::done(req, None, view.as_ref()),
+        Ok(Done::Verified(device_cookie)) => render::done(req, Some(device_cookie), None),
         Err(ActionError::Rejected(rejection)) => {
+            // The page after a refusal shows the challenge as it is now.
+            let now = config.flow.challenge(&req.key).await.ok();
             render::rejected(config, req, &rejection, now.as_ref())
         }
-        Err(ActionError::Problem(problem)) => render::problem(config, req, problem, challenge),
+        Err(ActionError::Problem(problem)) => {
+            with_challenge(config, req, challenge, |c| {
+                render::problem(config, req, problem, c)
+            })
+            .await
+        }
     }
+}
+
+/// `answer` with the ticket's challenge: the one read already, else one
+/// read now (503 if the store fails).
+async fn with_challenge(
+    config: &Config,
+    req: &GateRequest,
+    challenge: Option<&Challenge>,
+    answer: impl FnOnce(&Challenge) -> Response<Bytes>,
+) -> Response<Bytes> {
+    if let Some(challenge) = challenge {
+        return answer(challenge);
+    }
+    match config.flow.challenge(&req.key).await {
+        Ok(challenge) => answer(&challenge),
+        Err(error) => {
+            tracing::error!(ticket = req.key.label(), %error, "store unavailable");
+            render::unavailable(config, req)
+        }
+    }
+}
+
+/// A successful action: the page state to answer with (after a send, as
+/// the store left it; `None` when the answer shows none), or the cookie of
+/// a device now verified.
+enum Done {
+    Page(Option<Challenge>),
+    Verified(HeaderValue),
 }
 
 /// Why a POST was refused before the flow saw it.
@@ -70,10 +102,18 @@ impl Refusal {
         }
     }
 
-    fn answer(self, config: &Config, req: &GateRequest, challenge: &Challenge) -> Response<Bytes> {
+    async fn answer(
+        self,
+        config: &Config,
+        req: &GateRequest,
+        challenge: Option<&Challenge>,
+    ) -> Response<Bytes> {
         let (mut response, close) = match self {
             Refusal::Problem { problem, close } => {
-                (render::problem(config, req, problem, challenge), close)
+                let page = with_challenge(config, req, challenge, |c| {
+                    render::problem(config, req, problem, c)
+                });
+                (page.await, close)
             }
             Refusal::Timeout => {
                 let message = "the request body arrived too slowly";
@@ -153,12 +193,12 @@ impl From<Rejection> for ActionError {
     }
 }
 
-/// The flow's part; a new device cookie when the browser is now verified.
+/// The flow's part, and what a successful one answers.
 async fn perform(
     config: &Config,
     req: &GateRequest,
     request: &ActionRequest,
-) -> Result<Option<HeaderValue>, ActionError> {
+) -> Result<Done, ActionError> {
     let flow = &config.flow;
     let send = SendRequest::new(req.locale)
         .with_ticket_hint(req.hint.as_deref())
@@ -172,19 +212,24 @@ async fn perform(
                 (Action::Send, Some(email)) => send.with_email(email),
                 _ => send,
             };
-            flow.send(&req.key, send).await?;
-            Ok(None)
+            let (_, view) = flow.send_and_view(&req.key, send).await?;
+            Ok(Done::Page(Some(view)))
         }
         Action::Verify => {
             let code = request.code.as_deref().unwrap_or("");
             let verified = flow.verify_in(&req.key, code, req.locale).await?;
-            Ok(Some(
-                render::mint(config, req, verified.generation, config.tokens.lifetime()).1,
+            let lifetime = config.tokens.lifetime();
+            Ok(Done::Verified(
+                render::mint(config, req, verified.generation, lifetime).1,
             ))
         }
         Action::Restart => {
             flow.restart(&req.key).await?;
-            Ok(None)
+            if !req.json {
+                return Ok(Done::Page(None));
+            }
+            let view = flow.challenge(&req.key).await.map_err(Rejection::from)?;
+            Ok(Done::Page(Some(view)))
         }
         Action::Confirm => {
             if config.first_device != FirstDevice::Confirm {
@@ -195,7 +240,14 @@ async fn perform(
                 .map_err(Rejection::from)?;
             // Claimed meanwhile by another browser (or refused by the
             // client's budget): back to the (now challenge) page.
-            Ok(claimed.map(|(_, set_cookie)| set_cookie))
+            match claimed {
+                Some((_, set_cookie)) => Ok(Done::Verified(set_cookie)),
+                None if !req.json => Ok(Done::Page(None)),
+                None => {
+                    let view = flow.challenge(&req.key).await.map_err(Rejection::from)?;
+                    Ok(Done::Page(Some(view)))
+                }
+            }
         }
     }
 }

@@ -28,6 +28,7 @@ use crate::decision::{Decision, Facts, Stored, decide};
 use crate::device::DeviceClaims;
 use crate::error::BoxError;
 use crate::extract::VerifiedDevice;
+use crate::flow::Challenge;
 use crate::pages::{PageKind, RequestProblem};
 use crate::pass::{no_store_unless_set, pass};
 use crate::revocation::Revocation;
@@ -96,6 +97,58 @@ where
     Ok(response)
 }
 
+/// The ticket's challenge and its generation as the decision takes them (a
+/// failed read is logged and taken as [`Stored::Unavailable`]).
+async fn read_ticket(config: &Config, key: &TicketKey) -> (Option<Challenge>, Stored) {
+    match config.flow.lookup(key).await {
+        Ok((challenge, generation)) => {
+            let stored = Stored::Read {
+                generation,
+                claimable: challenge.claimable,
+            };
+            (Some(challenge), stored)
+        }
+        Err(error) => {
+            tracing::error!(ticket = key.label(), %error, "store unavailable");
+            (None, Stored::Unavailable)
+        }
+    }
+}
+
+/// A first device just claimed: to the inner service with its new cookie,
+/// or, back from the probe's redirect, to the same URL without the mark.
+async fn claimed_first<S, ReqBody, ResBody>(
+    config: &Config,
+    inner: &mut S,
+    (parts, body): (Parts, ReqBody),
+    req: GateRequest,
+    (claims, set_cookie): (DeviceClaims, HeaderValue),
+    span: &tracing::Span,
+) -> GateResult<ResBody, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: GateBody,
+{
+    let clear_probe = render::probe_cookie(config, &req, std::time::Duration::ZERO);
+    if req.probe_marked {
+        // Back from the probe's redirect: drop the mark from the URL.
+        let mut response = respond::see_other(&req.url);
+        response.headers_mut().append(SET_COOKIE, set_cookie);
+        response.headers_mut().append(SET_COOKIE, clear_probe);
+        let response = render::finish(config, &req, response);
+        span.record("status", response.status().as_u16());
+        return Ok(response);
+    }
+    let device = VerifiedDevice::new(req.ticket, req.key, claims);
+    let mut response = pass(inner, parts, body, device).await?;
+    let headers = response.headers_mut();
+    headers.append(SET_COOKIE, set_cookie);
+    headers.append(SET_COOKIE, clear_probe);
+    // It sets a cookie: never cached, whatever the application said.
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
 /// Answers a request [`decide`] sent to [`Decision::Lookup`]: reads the
 /// ticket's state, decides again with it, and acts.
 ///
@@ -141,25 +194,20 @@ where
             }
         }
     }
-    let challenge = match config.flow.lookup(&key).await {
-        Ok(found) => Some(found),
-        Err(error) => {
-            tracing::error!(ticket = key.label(), %error, "store unavailable");
-            None
+    // A signed device: read the ticket first, since its generation alone
+    // decides, before the rest of the head is read. An unverified browser
+    // is not read yet: its claim or action is one store step of its own.
+    let mut read = None;
+    let mut facts = facts;
+    if claims.is_some() {
+        let (challenge, stored) = read_ticket(&config, &key).await;
+        facts.stored = stored;
+        // What the head adds (prefetch, probe, mark) never makes a device pass.
+        if decide(&facts) == Decision::PassVerified {
+            span.record("outcome", Decision::PassVerified.name());
+            return pass_verified(&mut inner, (parts, body), found, key, claims).await;
         }
-    };
-    let stored = challenge
-        .as_ref()
-        .map_or(Stored::Unavailable, |(c, generation)| Stored::Read {
-            generation: *generation,
-            claimable: c.claimable,
-        });
-    let challenge = challenge.map(|(challenge, _)| challenge);
-    let facts = Facts { stored, ..facts };
-    // What the head adds (prefetch, probe, mark) never makes a device pass.
-    if decide(&facts) == Decision::PassVerified {
-        span.record("outcome", Decision::PassVerified.name());
-        return pass_verified(&mut inner, (parts, body), found, key, claims).await;
+        read = Some(challenge);
     }
     let jar = if facts.plain_http {
         cookies::Jar::default()
@@ -175,43 +223,89 @@ where
         marked: req.probe_marked,
         ..facts
     };
+    let (challenge, stored) = match read {
+        Some(challenge) => (challenge, facts.stored),
+        None => {
+            // Decided as if the ticket were claimable: a claim or an action
+            // is then made at once, and the store, which does it atomically,
+            // refuses what the ticket no longer allows.
+            let unread = Facts {
+                stored: Stored::Read {
+                    generation: 0,
+                    claimable: true,
+                },
+                ..facts
+            };
+            match decide(&unread) {
+                Decision::Action => {
+                    span.record("outcome", Decision::Action.name());
+                    let response = action::run(&config, &req, body, None).await;
+                    let response = render::finish(&config, &req, response);
+                    span.record("status", response.status().as_u16());
+                    return Ok(response);
+                }
+                Decision::Claim => {
+                    let client = || {
+                        crate::client_address::client_of(
+                            &config.client_address,
+                            &parts.extensions,
+                            &parts.headers,
+                        )
+                    };
+                    match claim::first_device(&config, &req, client).await {
+                        Ok(Some(claimed)) => {
+                            span.record("outcome", Decision::Claim.name());
+                            return claimed_first(
+                                &config,
+                                &mut inner,
+                                (parts, body),
+                                req,
+                                claimed,
+                                &span,
+                            )
+                            .await;
+                        }
+                        // Claimed or bound already: the page says how it stands.
+                        Ok(None) => {}
+                        Err(error) => {
+                            tracing::error!(ticket = key.label(), %error, "store unavailable");
+                            span.record("outcome", Decision::Unavailable.name());
+                            let response = render::unavailable(&config, &req);
+                            let response = render::finish(&config, &req, response);
+                            span.record("status", response.status().as_u16());
+                            return Ok(response);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            read_ticket(&config, &key).await
+        }
+    };
+    let facts = Facts { stored, ..facts };
     let decision = decide(&facts);
     span.record("outcome", decision.name());
     let response = match (decision, challenge.as_ref()) {
-        (Decision::Claim, Some(challenge)) => match claim::first_device(&config, &req, || {
-            crate::client_address::client_of(
-                &config.client_address,
-                &parts.extensions,
-                &parts.headers,
-            )
-        })
-        .await
-        {
-            Ok(Some((_, set_cookie))) if req.probe_marked => {
-                // Back from the probe's redirect: drop the mark from the URL.
-                let clear_probe = render::probe_cookie(&config, &req, std::time::Duration::ZERO);
-                let mut response = respond::see_other(&req.url);
-                response.headers_mut().append(SET_COOKIE, set_cookie);
-                response.headers_mut().append(SET_COOKIE, clear_probe);
-                response
+        (Decision::Claim, Some(challenge)) => {
+            let client = || {
+                crate::client_address::client_of(
+                    &config.client_address,
+                    &parts.extensions,
+                    &parts.headers,
+                )
+            };
+            match claim::first_device(&config, &req, client).await {
+                Ok(Some(claimed)) => {
+                    return claimed_first(&config, &mut inner, (parts, body), req, claimed, &span)
+                        .await;
+                }
+                Ok(None) => render::challenge_page(&config, &req, Some(challenge)),
+                Err(error) => {
+                    tracing::error!(ticket = key.label(), %error, "store unavailable");
+                    render::unavailable(&config, &req)
+                }
             }
-            Ok(Some((claims, set_cookie))) => {
-                let clear_probe = render::probe_cookie(&config, &req, std::time::Duration::ZERO);
-                let device = VerifiedDevice::new(req.ticket, key, claims);
-                let mut response = pass(&mut inner, parts, body, device).await?;
-                let headers = response.headers_mut();
-                headers.append(SET_COOKIE, set_cookie);
-                headers.append(SET_COOKIE, clear_probe);
-                // It sets a cookie: never cached, whatever the application said.
-                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                return Ok(response);
-            }
-            Ok(None) => render::challenge_page(&config, &req, Some(challenge)),
-            Err(error) => {
-                tracing::error!(ticket = key.label(), %error, "store unavailable");
-                render::unavailable(&config, &req)
-            }
-        },
+        }
         (Decision::Probe, _) => render::probe(&config, &req),
         (Decision::CookiesRequired, Some(challenge)) => {
             render::problem(&config, &req, RequestProblem::CookiesRequired, challenge)
@@ -220,7 +314,9 @@ where
             let answer = Answer::plain(StatusCode::UNAUTHORIZED, PageKind::Confirm);
             render::page(&config, &req, answer)
         }
-        (Decision::Action, Some(challenge)) => action::run(&config, &req, body, challenge).await,
+        (Decision::Action, Some(challenge)) => {
+            action::run(&config, &req, body, Some(challenge)).await
+        }
         (Decision::Page, challenge) => render::challenge_page(&config, &req, challenge),
         (Decision::Unavailable, _) => render::unavailable(&config, &req),
         (decision, _) => {

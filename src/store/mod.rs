@@ -533,6 +533,11 @@ pub struct IssueRequest<'a> {
     pub now: Timestamp,
     /// The limits.
     pub policy: &'a Policy,
+    /// The caller believes the ticket is bound to `address` (it read so
+    /// earlier): the store issues only if it still is, and answers
+    /// [`IssueOutcome::NotBound`] if the ticket has no binding now. Without
+    /// it, an unbound ticket takes `address` as its pending address.
+    pub expect_bound: bool,
 }
 
 impl<'a> IssueRequest<'a> {
@@ -552,7 +557,32 @@ impl<'a> IssueRequest<'a> {
             code,
             now,
             policy,
+            expect_bound: false,
         }
+    }
+
+    /// Issues only while the ticket is bound to the request's address (see
+    /// [`expect_bound`](Self::expect_bound)).
+    ///
+    /// ```
+    /// use tower_otp::{EmailAddress, Secret, TicketId};
+    /// use tower_otp::store::{AddressKey, CodeHash, CounterKeys, IssueRequest, Policy};
+    /// use tower_otp::{Timestamp, Flow, MemoryStore, testing::CapturingMailer};
+    ///
+    /// let flow = Flow::new(&Secret::random(), MemoryStore::new(), CapturingMailer::new());
+    /// let ticket = flow.ticket_key(&TicketId::new("A7x9Qz"));
+    /// let address = EmailAddress::parse("minji@example.com").unwrap();
+    /// let key = AddressKey::from_bytes([1; 16]);
+    /// let keys = CounterKeys::new(key, key, key, key);
+    /// let code = CodeHash::from_bytes([2; 32]);
+    /// let policy = Policy::default();
+    /// let request = IssueRequest::new(&ticket, &address, &keys, &code, Timestamp::from_millis(1_000), &policy)
+    ///     .expecting_binding();
+    /// assert!(request.expect_bound);
+    /// ```
+    pub fn expecting_binding(mut self) -> Self {
+        self.expect_bound = true;
+        self
     }
 }
 
@@ -566,6 +596,10 @@ pub enum IssueOutcome {
         expires_at: Timestamp,
         /// When the next send will be allowed.
         next_send_at: Timestamp,
+        /// The ticket is bound (to the request's address).
+        bound: bool,
+        /// Wrong codes entered in the round the new code belongs to.
+        attempts_used: u32,
     },
     /// The ticket's cooldown or hourly cap has not passed.
     TicketThrottled {
@@ -587,6 +621,9 @@ pub enum IssueOutcome {
     },
     /// The ticket is bound to another address.
     BoundElsewhere,
+    /// The request [expected a binding](IssueRequest::expecting_binding)
+    /// and the ticket has none: nothing was issued or counted.
+    NotBound,
 }
 
 /// A request to check a code ([`Store::verify_code`]).

@@ -342,8 +342,10 @@ pub(crate) fn issue(
     r: &IssueRequest<'_>,
 ) -> IssueOutcome {
     let (now, policy) = (r.now, r.policy);
-    if ticket.binding.as_ref().is_some_and(|b| b != r.address) {
-        return IssueOutcome::BoundElsewhere;
+    match &ticket.binding {
+        Some(bound) if bound != r.address => return IssueOutcome::BoundElsewhere,
+        None if r.expect_bound => return IssueOutcome::NotBound,
+        _ => {}
     }
     if let Some(until) = ticket.locked_until(now) {
         return IssueOutcome::Locked { until };
@@ -408,9 +410,12 @@ pub(crate) fn issue(
     push_exact(&mut challenge.sends, now);
     challenge.extend_keep(expires_at.max(now + policy.send_window));
     let next_send_at = policy.next_send_at(&challenge.sends).unwrap_or(now);
+    let attempts_used = challenge.attempts;
     IssueOutcome::Issued {
         expires_at,
         next_send_at,
+        bound: ticket.binding.is_some(),
+        attempts_used,
     }
 }
 

@@ -306,6 +306,8 @@ macro_rules! __store_conformance_checks {
             claim_refused_when_bound
             bind_if_unbound
             issue_refused_when_bound_elsewhere
+            issue_expecting_a_binding
+            issued_tells_binding_and_round
             issue_cooldown_grows
             issue_ticket_hourly_cap
             issue_address_cap_across_tickets
@@ -449,6 +451,16 @@ impl<'a> Ctx<'a> {
     ) -> IssueOutcome {
         let request = IssueRequest::new(t, &a.address, &a.key, code, now, &self.policy);
         self.store().issue_code(&request).await.expect("issue_code")
+    }
+
+    /// Issues at `t0` only while `t` is bound to `a`.
+    async fn issue_to_binding(&self, t: &TicketKey, a: &Addr) -> IssueOutcome {
+        let code = random_code();
+        let request = IssueRequest::new(t, &a.address, &a.key, &code, self.at(0), &self.policy);
+        self.store()
+            .issue_code(&request.expecting_binding())
+            .await
+            .expect("issue_code")
     }
 
     /// Issues and insists that it worked; returns the code.
@@ -676,6 +688,73 @@ pub async fn issue_refused_when_bound_elsewhere(instances: &Instances) {
     cx.issue_ok(&t, &a, cx.at(0)).await;
 }
 
+/// A send that expects a binding is refused on an unbound ticket, with
+/// nothing issued, counted or made pending; on a ticket bound to its address
+/// it issues, and on one bound elsewhere it is refused as any send is.
+pub async fn issue_expecting_a_binding(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a, b) = (random_ticket(), addr(), addr());
+    let outcome = cx.issue_to_binding(&t, &a).await;
+    assert_eq!(outcome, IssueOutcome::NotBound);
+    let s = cx.load(&t, cx.at(0)).await;
+    assert!(
+        s.recent_sends.is_empty() && s.live_codes.is_empty(),
+        "{s:?}"
+    );
+    assert_eq!(s.pending, None, "nothing is made pending");
+    // Nothing was counted against the address either: its own cap is whole.
+    let capped = Ctx::new(instances).with_policy(|p| p.sends_per_address = 1);
+    capped.issue_ok(&random_ticket(), &a, capped.at(0)).await;
+    cx.bind(&t, &b).await;
+    let outcome = cx.issue_to_binding(&t, &a).await;
+    assert_eq!(outcome, IssueOutcome::BoundElsewhere);
+    let outcome = cx.issue_to_binding(&t, &b).await;
+    assert!(
+        matches!(outcome, IssueOutcome::Issued { bound: true, .. }),
+        "{outcome:?}"
+    );
+}
+
+/// An issued code says whether the ticket is bound and how many wrong codes
+/// its round already holds (a resend within the round keeps them).
+pub async fn issued_tells_binding_and_round(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a) = (random_ticket(), addr());
+    let first = cx.issue(&t, &a, &random_code(), cx.at(0)).await;
+    assert!(
+        matches!(
+            first,
+            IssueOutcome::Issued {
+                bound: false,
+                attempts_used: 0,
+                ..
+            }
+        ),
+        "{first:?}"
+    );
+    cx.wrong(&t, cx.at(10)).await;
+    cx.wrong(&t, cx.at(20)).await;
+    let resent = cx.issue(&t, &a, &random_code(), cx.at(60)).await;
+    assert!(
+        matches!(
+            resent,
+            IssueOutcome::Issued {
+                bound: false,
+                attempts_used: 2,
+                ..
+            }
+        ),
+        "{resent:?}"
+    );
+    let (u, owner) = (random_ticket(), addr());
+    cx.bind(&u, &owner).await;
+    let bound = cx.issue(&u, &owner, &random_code(), cx.at(0)).await;
+    assert!(
+        matches!(bound, IssueOutcome::Issued { bound: true, .. }),
+        "{bound:?}"
+    );
+}
+
 /// The cooldown after the 1st, 2nd and 3rd send is 60, 120 and 300 s, and
 /// the last one repeats.
 pub async fn issue_cooldown_grows(instances: &Instances) {
@@ -700,7 +779,9 @@ pub async fn issue_cooldown_grows(instances: &Instances) {
             outcome,
             IssueOutcome::Issued {
                 expires_at: cx.at(send + 300),
-                next_send_at: cx.at(next)
+                next_send_at: cx.at(next),
+                bound: false,
+                attempts_used: 0,
             },
             "at {send} s"
         );
@@ -731,7 +812,9 @@ pub async fn issue_ticket_hourly_cap(instances: &Instances) {
         outcome,
         IssueOutcome::Issued {
             expires_at: cx.at(3900),
-            next_send_at: cx.at(3900)
+            next_send_at: cx.at(3900),
+            bound: false,
+            attempts_used: 0,
         }
     );
 }
@@ -1706,7 +1789,9 @@ pub async fn bound_tickets_answer_alike(instances: &Instances) {
         outcome_a,
         IssueOutcome::Issued {
             expires_at: cx.at(320),
-            next_send_at: cx.at(80)
+            next_send_at: cx.at(80),
+            bound: false,
+            attempts_used: 0,
         }
     );
 }

@@ -110,6 +110,7 @@ impl RedisStore {
             .arg(r.address.as_str())
             .arg(&code);
         policy_args(&mut ticket, r.policy);
+        ticket.arg(if r.expect_bound { "1" } else { "0" });
         let (issued, owner) = scripts::issue_ticket(self.run(ticket).await?)?;
         if !matches!(issued, IssueOutcome::Issued { .. }) {
             return Ok(issued);
@@ -248,6 +249,7 @@ impl Store for RedisStore {
             .arg(hex(r.code.as_bytes()));
         policy_args(&mut invocation, r.policy);
         budget_args(&mut invocation, r);
+        invocation.arg(if r.expect_bound { "1" } else { "0" });
         scripts::issue(self.run(invocation).await?)
     }
 

@@ -284,21 +284,22 @@ pub(super) fn issue(value: Value) -> Result<IssueOutcome, StoreError> {
     issue_ticket(value).map(|(outcome, _)| outcome)
 }
 
-/// The outcome of `issue.lua` or `issue_ticket.lua`, and whether the owner's
-/// counter applies (`issue_ticket.lua` says; `false` otherwise).
+/// The outcome of `issue.lua` or `issue_ticket.lua`, and whether the
+/// owner's counter applies (the ticket is bound to the address).
 pub(super) fn issue_ticket(value: Value) -> Result<(IssueOutcome, bool), StoreError> {
     let (tag, fields) = tagged(value)?;
-    let issued = |expires: &Value, next: &Value| -> Result<IssueOutcome, StoreError> {
-        Ok(IssueOutcome::Issued {
-            expires_at: time(expires)?,
-            next_send_at: time(next)?,
-        })
-    };
     let outcome = match (tag.as_str(), fields.as_slice()) {
-        ("issued", [expires, next]) => issued(expires, next)?,
-        ("issued", [expires, next, owner]) => {
-            return Ok((issued(expires, next)?, int(owner)? == 1));
+        ("issued", [expires, next, bound, attempts]) => {
+            let bound = int(bound)? == 1;
+            let issued = IssueOutcome::Issued {
+                expires_at: time(expires)?,
+                next_send_at: time(next)?,
+                bound,
+                attempts_used: u32::try_from(int(attempts)?).map_err(|_| unexpected())?,
+            };
+            return Ok((issued, bound));
         }
+        ("not_bound", []) => IssueOutcome::NotBound,
         ("ticket", [retry]) => IssueOutcome::TicketThrottled {
             retry_at: time(retry)?,
         },

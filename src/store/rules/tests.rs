@@ -249,6 +249,8 @@ fn issue_table() {
             IssueOutcome::Issued {
                 expires_at: t(300),
                 next_send_at: t(60),
+                bound: false,
+                attempts_used: 0,
             },
             |r| r.challenge.as_ref().unwrap().codes.len() == 1,
         ),
@@ -313,6 +315,8 @@ fn issue_table() {
             IssueOutcome::Issued {
                 expires_at: t(360),
                 next_send_at: t(180),
+                bound: false,
+                attempts_used: 0,
             },
             |r| {
                 let c = r.challenge.as_ref().unwrap();
@@ -332,6 +336,8 @@ fn issue_table() {
             IssueOutcome::Issued {
                 expires_at: t(360),
                 next_send_at: t(180),
+                bound: false,
+                attempts_used: 0,
             },
             |r| {
                 let c = r.challenge.as_ref().unwrap();
@@ -347,6 +353,8 @@ fn issue_table() {
             IssueOutcome::Issued {
                 expires_at: t(360),
                 next_send_at: t(180),
+                bound: false,
+                attempts_used: 0,
             },
             |r| {
                 let c = r.challenge.as_ref().unwrap();
@@ -364,6 +372,8 @@ fn issue_table() {
             IssueOutcome::Issued {
                 expires_at: t(500),
                 next_send_at: t(260),
+                bound: false,
+                attempts_used: 0,
             },
             |r| {
                 let c = r.challenge.as_ref().unwrap();

@@ -1,11 +1,13 @@
 -- issue_code, both sides in one step (a single node holds every key):
 -- KEYS rec, chal, owner, mailbox, domain, site, client; ARGV now, address,
--- code, policy (8 values), domain counted ('1'/'0'), client cap.
--- Returns {'issued', expires, next} or a refusal ({'bound'}, {'locked', until},
--- {'ticket', retry}, {'address', retry, budget}).
+-- code, policy (8 values), domain counted ('1'/'0'), client cap, binding
+-- expected ('1'/'0').
+-- Returns {'issued', expires, next, bound (1/0), attempts} or a refusal
+-- ({'bound'}, {'not_bound'}, {'locked', until}, {'ticket', retry},
+-- {'address', retry, budget}).
 local now, addr, code = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local p = policy(4)
-local refused, c = ticket_may_issue(KEYS[1], KEYS[2], now, addr, p)
+local refused, c = ticket_may_issue(KEYS[1], KEYS[2], now, addr, p, ARGV[14] == '1')
 if refused then
   return refused
 end
@@ -23,4 +25,5 @@ for k, b in ipairs(counters) do
 end
 local expires, next_at = ticket_issue(c, now, addr, code, p)
 save(KEYS[2], c, now)
-return { 'issued', expires, next_at }
+local bound = redis.call('HEXISTS', KEYS[1], 'bound')
+return { 'issued', expires, next_at, bound, c.tries }

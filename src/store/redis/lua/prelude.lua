@@ -141,10 +141,13 @@ local function next_send_at(sends, p)
 end
 
 -- Issue, ticket side, rules 1 to 3. Returns a refusal, or nil and the challenge.
-local function ticket_may_issue(rec, chal, now, addr, p)
+local function ticket_may_issue(rec, chal, now, addr, p, expect_bound)
   local bound = redis.call('HGET', rec, 'bound')
   if bound and bound ~= addr then
     return { 'bound' }
+  end
+  if not bound and expect_bound then
+    return { 'not_bound' }
   end
   local c = decode(redis.call('GET', chal))
   if now < c.lock then
