@@ -39,7 +39,13 @@ impl Ledger {
 
     /// Notes what became of the letter in `slot`, unless a later letter of
     /// the ticket already has an outcome.
-    pub(super) fn record(&mut self, ticket: TicketKey, slot: u64, delivery: Delivery, now: Instant) {
+    pub(super) fn record(
+        &mut self,
+        ticket: TicketKey,
+        slot: u64,
+        delivery: Delivery,
+        now: Instant,
+    ) {
         if self.records.len() >= self.sweep_at {
             let remember = self.remember;
             self.records

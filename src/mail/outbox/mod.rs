@@ -352,7 +352,9 @@ impl<M: Mailer> Outbox<M> {
 
 impl<M> Shared<M> {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The expected wait of the letter `position` places from the front:

@@ -42,6 +42,17 @@ pub trait Recall: Send + Sync + 'static {
     async fn withdraw(&self, letter: &Letter);
 }
 
+#[async_trait]
+impl<R: Recall + ?Sized> Recall for std::sync::Arc<R> {
+    async fn still_wanted(&self, letter: &Letter) -> bool {
+        (**self).still_wanted(letter).await
+    }
+
+    async fn withdraw(&self, letter: &Letter) {
+        (**self).withdraw(letter).await
+    }
+}
+
 /// The [`Recall`] of an outbox on its own: every code is wanted, nothing is
 /// withdrawn.
 #[derive(Debug, Clone, Copy, Default)]

@@ -60,7 +60,7 @@ struct Counting {
 }
 
 #[async_trait]
-impl Recall for Arc<Counting> {
+impl Recall for Counting {
     async fn still_wanted(&self, _letter: &Letter) -> bool {
         !self.unwanted.load(Ordering::SeqCst)
     }
@@ -144,7 +144,10 @@ async fn a_burst_after_a_quiet_spell_keeps_the_pace() {
     outbox.idle().await;
     let sent = mailer.sent();
     let gaps: Vec<_> = sent.windows(2).map(|w| w[1].1 - w[0].1).collect();
-    assert_eq!(gaps, [Duration::from_millis(200), Duration::from_millis(200)]);
+    assert_eq!(
+        gaps,
+        [Duration::from_millis(200), Duration::from_millis(200)]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -177,7 +180,9 @@ async fn a_code_that_expired_while_waiting_is_not_sent() {
     let outbox = Outbox::new(Arc::clone(&mailer), settings(10)).with_clock(clock.clone());
     let now = clock.now();
     outbox.enqueue(letter(1, now, FIVE_MINUTES)).unwrap();
-    outbox.enqueue(letter(2, now, Duration::from_secs(1))).unwrap();
+    outbox
+        .enqueue(letter(2, now, Duration::from_secs(1)))
+        .unwrap();
     clock.advance(Duration::from_secs(2));
     outbox.idle().await;
     assert_eq!(mailer.addresses(), ["u1@example.com"]);
@@ -256,7 +261,12 @@ async fn a_full_outbox_refuses_with_the_wait_and_queues_nothing() {
     }
     assert_eq!(outbox.status(&ticket(3)), None, "nothing said of it");
     // A ticket already waiting still gets its newer code in.
-    assert!(outbox.enqueue(letter(2, now, FIVE_MINUTES)).unwrap().replaced);
+    assert!(
+        outbox
+            .enqueue(letter(2, now, FIVE_MINUTES))
+            .unwrap()
+            .replaced
+    );
     outbox.idle().await;
     assert_eq!(mailer.addresses(), ["u1@example.com", "u2@example.com"]);
 }
