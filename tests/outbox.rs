@@ -5,14 +5,16 @@
 //! server refuses has its code withdrawn and the page says so; a full
 //! outbox refuses the send and says why.
 //!
-//! The burst's scale comes from `OTP_OUTBOX_SCALE`, `sends/seconds/rate`:
-//! that many sends spread over that many seconds, to a sink that accepts
-//! `rate` messages a second (each instance sends at half of it). The
-//! default, `200/1/100`, runs in a few seconds; the on-sale scale is
-//! `2000/10/10` (200 s to drain):
+//! The burst's scale comes from `OTP_OUTBOX_SCALE`,
+//! `sends/seconds/rate/per_ticket`: that many sends spread over that many
+//! seconds, to a sink that accepts `rate` messages a second (each instance
+//! sends at half of it), about `per_ticket` sends per ticket (every tenth
+//! send is also resent at once). The default, `200/1/100/4`, runs in a few
+//! seconds; the on-sale scale, 2,000 tickets in 10 s to a provider that
+//! takes 10 a second (200 s to drain), is
 //!
 //! ```text
-//! OTP_OUTBOX_SCALE=2000/10/10 cargo test --all-features --test outbox -- --nocapture burst
+//! OTP_OUTBOX_SCALE=2000/10/10/1 cargo test --all-features --test outbox -- --nocapture burst
 //! ```
 #![cfg(all(feature = "smtp", feature = "test-util"))]
 
@@ -154,19 +156,20 @@ async fn issue(check: &StoreCheck, k: u32, version: u32, to: &str) -> (Letter, S
     )
 }
 
-/// `OTP_OUTBOX_SCALE` = `sends/seconds/rate`.
-fn scale() -> (u32, f64, u32) {
-    let raw = std::env::var("OTP_OUTBOX_SCALE").unwrap_or_else(|_| "200/1/100".into());
+/// `OTP_OUTBOX_SCALE` = `sends/seconds/rate/per_ticket`.
+fn scale() -> (u32, f64, u32, u32) {
+    let raw = std::env::var("OTP_OUTBOX_SCALE").unwrap_or_else(|_| "200/1/100/4".into());
     let parts: Vec<&str> = raw.split('/').collect();
     assert_eq!(
         parts.len(),
-        3,
-        "OTP_OUTBOX_SCALE is sends/seconds/rate, got {raw:?}"
+        4,
+        "OTP_OUTBOX_SCALE is sends/seconds/rate/per_ticket, got {raw:?}"
     );
     (
         parts[0].parse().unwrap(),
         parts[1].parse().unwrap(),
         parts[2].parse().unwrap(),
+        parts[3].parse().unwrap(),
     )
 }
 
@@ -183,7 +186,7 @@ struct Sent {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn burst_over_two_instances_sends_every_wanted_code_at_the_pace_and_wait_it_said() {
-    let (sends, seconds, rate) = scale();
+    let (sends, seconds, rate, per_ticket) = scale();
     // The provider's throttle: `rate` a second, with 100 ms of slack (at
     // least 3 messages) for the jitter of the SMTP round trips.
     let sink = smtp_sink::start(SinkSettings {
@@ -203,12 +206,12 @@ async fn burst_over_two_instances_sends_every_wanted_code_at_the_pace_and_wait_i
         instance(&sink, &check, settings.clone()),
         instance(&sink, &check, settings),
     ];
-    // A quarter as many tickets as sends, an odd number: a ticket's sends
-    // take turns between the instances, a quarter of the burst apart, so a
-    // newer code is often issued through one instance while the older one
-    // waits in the other (the store check drops it); every tenth send is
-    // also resent at once through the same instance (the queue replaces it).
-    let tickets = (sends / 4) | 1;
+    // An odd number of tickets, `per_ticket` sends each: a ticket's sends
+    // take turns between the instances, so a newer code is often issued
+    // through one instance while the older one waits in the other (the
+    // store check drops it); every tenth send is also resent at once
+    // through the same instance (the queue replaces it).
+    let tickets = (sends / per_ticket.max(1)) | 1;
     let spacing = Duration::from_secs_f64(seconds / f64::from(sends));
     let start = Instant::now();
     let mut versions: HashMap<u32, u32> = HashMap::new();
@@ -280,7 +283,9 @@ async fn burst_over_two_instances_sends_every_wanted_code_at_the_pace_and_wait_i
             older_sent += 1;
             // An older code arrives only if it had left before the newer
             // one was issued.
-            let asked = wanted_at[&sent.hash];
+            let asked = *wanted_at
+                .get(&sent.hash)
+                .unwrap_or_else(|| panic!("{} was sent without asking the store", sent.hint));
             let newer = issued_at[&(sent.ticket, sent.version + 1)];
             assert!(
                 asked < newer,

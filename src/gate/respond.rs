@@ -222,7 +222,10 @@ pub(crate) fn delivery_json(map: &mut Map<String, Value>, delivery: Option<Deliv
     };
     map.insert("delivery".into(), json!(delivery.as_str()));
     if let Some(eta) = delivery.eta() {
-        map.insert("delivery_eta".into(), json!(eta.as_secs_f64().ceil() as u64));
+        map.insert(
+            "delivery_eta".into(),
+            json!(eta.as_secs_f64().ceil() as u64),
+        );
     }
 }
 
@@ -269,7 +272,10 @@ mod tests {
             eta: std::time::Duration::from_millis(12_100),
         };
         delivery_json(&mut map, Some(queued));
-        assert_eq!(Value::Object(map.clone()), json!({"delivery": "queued", "delivery_eta": 13}));
+        assert_eq!(
+            Value::Object(map.clone()),
+            json!({"delivery": "queued", "delivery_eta": 13})
+        );
         let mut map = Map::new();
         delivery_json(&mut map, Some(Delivery::Refused));
         assert_eq!(Value::Object(map), json!({"delivery": "refused"}));
