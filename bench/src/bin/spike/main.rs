@@ -52,8 +52,8 @@
 //! The table gives each step's rate, p50 and p99 latency, store calls,
 //! this process's CPU time per step (user and system, from
 //! `/proc/self/stat`: what the layer, the client side of the store and the
-//! runtime cost, which bounds a step when the store does not), the ratio to
-//! the limit, and the rate over the design load's (`× design`: claims over
+//! runtime cost, which bounds a step when the store does not), the limit
+//! and this process's CPU time per raw operation, the ratio to the limit, and the rate over the design load's (`× design`: claims over
 //! 1,700 a second, sends and verifies over 170).
 //!
 //! Any step that fails (an answer other than the one a browser needs next),
@@ -147,6 +147,8 @@ struct Row {
     cpu: Option<Duration>,
     /// The store's raw single-operation rate.
     limit: f64,
+    /// This process's CPU time per raw operation.
+    limit_cpu: Option<Duration>,
 }
 
 impl Row {
@@ -163,7 +165,12 @@ impl Row {
 
     /// This process's CPU time per step, in microseconds (NaN: not known).
     fn cpu_us(&self) -> f64 {
-        self.cpu.map_or(f64::NAN, |d| d.as_secs_f64() * 1e6)
+        micros(self.cpu)
+    }
+
+    /// This process's CPU time per raw operation, in microseconds.
+    fn limit_cpu_us(&self) -> f64 {
+        micros(self.limit_cpu)
     }
 
     /// Failed steps, and steps that never ran.
@@ -241,14 +248,16 @@ fn calls_since(
     (per(total), by_method.join(", "))
 }
 
-/// The store's raw single operation, by `tasks` tasks for `secs`: its rate.
+/// The store's raw single operation, by `tasks` tasks for `secs`: its rate,
+/// and this process's CPU time per operation.
 async fn limit(
     name: &str,
     backend: &Arc<Backend>,
     tasks: usize,
     secs: Duration,
-) -> Result<f64, Error> {
+) -> Result<(f64, Option<Duration>), Error> {
     let backend = backend.clone();
+    let cpu_before = cpu_time();
     let raw = load::run(tasks, Until::Elapsed(secs), move |i| {
         let backend = backend.clone();
         async move { backend.raw(i).await }
@@ -257,13 +266,21 @@ async fn limit(
     if raw.failures > 0 {
         return Err(format!("{name}: the raw operation failed: {:?}", raw.shown).into());
     }
+    let cpu = cpu_per(cpu_before, raw.count());
     eprintln!(
-        "{name}: limit {:.0} ops/s (p50 {}, p99 {})",
+        "{name}: limit {:.0} ops/s (p50 {}, p99 {}, CPU {:.1} µs each)",
         raw.rate(),
         ms(raw.percentile(0.5)),
-        ms(raw.percentile(0.99))
+        ms(raw.percentile(0.99)),
+        micros(cpu),
     );
-    Ok(raw.rate())
+    Ok((raw.rate(), cpu))
+}
+
+/// The CPU time used since `before`, per each of `count` operations.
+fn cpu_per(before: Option<Duration>, count: usize) -> Option<Duration> {
+    let spent = cpu_time()?.checked_sub(before?)?;
+    Some(spent.div_f64(count.max(1) as f64))
 }
 
 /// The CPU time this process has used so far (user and system), where
@@ -322,10 +339,7 @@ async fn spike(name: &str, backend: Arc<Backend>, options: &Options) -> Result<V
         })
         .await;
         flow.settled().await;
-        let cpu = match (cpu_before, cpu_time()) {
-            (Some(before), Some(after)) => Some((after - before) / phase.count().max(1) as u32),
-            _ => None,
-        };
+        let cpu = cpu_per(cpu_before, phase.count());
         let (calls, by_method) = calls_since(&tap, &before, phase.count());
         eprintln!(
             "{name}: {step}: {} in {:.2} s, {calls:.2} store calls each ({by_method})",
@@ -343,15 +357,21 @@ async fn spike(name: &str, backend: Arc<Backend>, options: &Options) -> Result<V
             calls,
             cpu,
             limit: 0.0,
+            limit_cpu: None,
         });
     }
     // The limit again after the steps: on a shared host the store's rate
     // drifts, and the better of the two is the limit the steps are held to.
     let after = limit(name, &backend, tasks, options.raw).await?;
+    let (limit, limit_cpu) = if after.0 > before.0 { after } else { before };
     for row in &mut rows {
-        row.limit = before.max(after);
+        (row.limit, row.limit_cpu) = (limit, limit_cpu);
     }
     Ok(rows)
+}
+
+fn micros(d: Option<Duration>) -> f64 {
+    d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e6)
 }
 
 fn ms(d: Duration) -> String {
@@ -361,12 +381,12 @@ fn ms(d: Duration) -> String {
 fn print_table(rows: &[Row]) {
     println!();
     println!(
-        "| store | step | steps | per s | p50 | p99 | store calls | CPU per step | limit (ops/s) | ratio | × design | failures |"
+        "| store | step | steps | per s | p50 | p99 | store calls | CPU per step | limit (ops/s) | CPU per op | ratio | × design | failures |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for row in rows {
         println!(
-            "| {} | {} | {} | {:.0} | {} | {} | {:.2} | {:.0} µs | {:.0} | {:.3} | {:.1} | {} |",
+            "| {} | {} | {} | {:.0} | {} | {} | {:.2} | {:.0} µs | {:.0} | {:.1} µs | {:.3} | {:.1} | {} |",
             row.store,
             row.step,
             row.phase.count(),
@@ -376,6 +396,7 @@ fn print_table(rows: &[Row]) {
             row.calls,
             row.cpu_us(),
             row.limit,
+            row.limit_cpu_us(),
             row.ratio(),
             row.design(),
             row.errors(),
@@ -385,11 +406,11 @@ fn print_table(rows: &[Row]) {
 
 fn write_csv(path: &str, rows: &[Row]) -> Result<(), Error> {
     let mut out = String::from(
-        "store,step,steps,rate,p50_ms,p99_ms,calls,cpu_us,limit,ratio,design,failures\n",
+        "store,step,steps,rate,p50_ms,p99_ms,calls,cpu_us,limit,limit_cpu_us,ratio,design,failures\n",
     );
     for row in rows {
         out.push_str(&format!(
-            "{},{},{},{:.0},{:.3},{:.3},{:.2},{:.0},{:.0},{:.4},{:.2},{}\n",
+            "{},{},{},{:.0},{:.3},{:.3},{:.2},{:.0},{:.0},{:.2},{:.4},{:.2},{}\n",
             row.store,
             row.step,
             row.phase.count(),
@@ -399,6 +420,7 @@ fn write_csv(path: &str, rows: &[Row]) -> Result<(), Error> {
             row.calls,
             row.cpu_us(),
             row.limit,
+            row.limit_cpu_us(),
             row.ratio(),
             row.design(),
             row.errors(),
