@@ -416,7 +416,7 @@ async fn a_full_outbox_refuses_the_send_and_says_why() {
         waits.push(outbox.enqueue(letter).unwrap().eta);
         if k == 0 {
             // Let the worker take it, so two places are left.
-            while outbox.len() > 0 {
+            while !outbox.is_empty() {
                 tokio::task::yield_now().await;
             }
         }

@@ -14,21 +14,21 @@ use tokio::time::Instant;
 
 /// One accepted message: its recipients, its decoded text, and when.
 #[derive(Debug, Clone)]
-pub struct Received {
-    pub rcpt_to: Vec<String>,
-    pub text: String,
-    pub at: Instant,
+pub(crate) struct Received {
+    pub(crate) rcpt_to: Vec<String>,
+    pub(crate) text: String,
+    pub(crate) at: Instant,
 }
 
 /// How the sink answers.
 #[derive(Debug, Clone)]
-pub struct SinkSettings {
+pub(crate) struct SinkSettings {
     /// Messages accepted per second (a token bucket refilled at this rate).
-    pub rate: u32,
+    pub(crate) rate: u32,
     /// Messages accepted at once before the rate applies.
-    pub burst: u32,
+    pub(crate) burst: u32,
     /// Recipients whose address starts with this are refused for good (`550`).
-    pub refuse_prefix: &'static str,
+    pub(crate) refuse_prefix: &'static str,
 }
 
 impl Default for SinkSettings {
@@ -42,22 +42,22 @@ impl Default for SinkSettings {
 }
 
 /// A running sink.
-pub struct Sink {
-    pub addr: std::net::SocketAddr,
+pub(crate) struct Sink {
+    pub(crate) addr: std::net::SocketAddr,
     inbox: Arc<Mutex<Vec<Received>>>,
     /// Messages answered `421` because they came faster than the rate.
-    pub throttled: Arc<AtomicUsize>,
+    pub(crate) throttled: Arc<AtomicUsize>,
     /// Recipients answered `550`.
-    pub refused: Arc<AtomicUsize>,
+    pub(crate) refused: Arc<AtomicUsize>,
 }
 
 impl Sink {
-    pub fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.inbox.lock().unwrap().clone()
     }
 
     /// The URL an `SmtpMailer` sends to.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("smtp://{}", self.addr)
     }
 }
@@ -86,7 +86,7 @@ impl Bucket {
 }
 
 /// Starts the sink.
-pub async fn start(settings: SinkSettings) -> Sink {
+pub(crate) async fn start(settings: SinkSettings) -> Sink {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let sink = Sink {
