@@ -44,8 +44,14 @@ pub(super) async fn run<M: Mailer>(shared: Arc<Shared<M>>) {
             let Some(entry) = state.queue.pop() else {
                 continue;
             };
+            // The next slot counts from this one's, so timer lateness does
+            // not add up over a long queue; after a quiet spell (a period
+            // or more late) it counts from now, so no burst follows.
             let now = Instant::now();
-            let from = state.next_slot.map_or(now, |at| at.max(now));
+            let from = match state.next_slot {
+                Some(at) if now.saturating_duration_since(at) < period => at,
+                _ => now,
+            };
             state.next_slot = Some(from + period);
             state.in_flight += 1;
             state
