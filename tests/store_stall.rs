@@ -55,6 +55,17 @@ async fn fill_the_bound(store: &Arc<Stall>, flow: &Flow) -> Vec<tokio::task::Joi
     held
 }
 
+/// What `request` answered, and how long it took: at most 100 ms (a
+/// refusal past the bound waits for nothing), checked as it runs.
+async fn timed<T>(request: impl Future<Output = T>) -> (T, Duration) {
+    let started = Instant::now();
+    let limit = Duration::from_millis(100);
+    let Ok(reply) = tokio::time::timeout(limit, request).await else {
+        panic!("not answered within {limit:?}");
+    };
+    (reply, started.elapsed())
+}
+
 /// A 503 that says when to come back.
 fn assert_unavailable(reply: &Reply, what: &str) {
     assert_eq!(
@@ -80,31 +91,26 @@ async fn past_the_bound_sends_and_claims_get_503_with_retry_after_at_once() {
     let held = fill_the_bound(&store, &flow).await;
     let mut slowest = Duration::ZERO;
     for i in 0..20 {
-        let started = Instant::now();
-        let reply = sender
-            .post_form(
-                "/tickets/abc",
-                &[("action", "send"), ("email", "a@example.com")],
-            )
-            .await;
-        slowest = slowest.max(started.elapsed());
+        let (reply, took) = timed(sender.post_form(
+            "/tickets/abc",
+            &[("action", "send"), ("email", "a@example.com")],
+        ))
+        .await;
+        slowest = slowest.max(took);
         assert_unavailable(&reply, "a send");
 
-        let started = Instant::now();
-        let reply = sender
-            .post_json("/tickets/abc", serde_json::json!({"action": "send"}))
-            .await;
-        slowest = slowest.max(started.elapsed());
+        let json = serde_json::json!({"action": "send"});
+        let (reply, took) = timed(sender.post_json("/tickets/abc", json)).await;
+        slowest = slowest.max(took);
         assert_unavailable(&reply, "a JSON send");
         assert_eq!(reply.json()["error"], "unavailable");
 
-        let started = Instant::now();
-        let reply = h.browser().open(&ticket_path(&format!("new-{i}"))).await;
-        slowest = slowest.max(started.elapsed());
+        let mut newcomer = h.browser();
+        let (reply, took) = timed(newcomer.open(&ticket_path(&format!("new-{i}")))).await;
+        slowest = slowest.max(took);
         assert_unavailable(&reply, "a first device");
     }
     eprintln!("slowest refusal past the bound: {slowest:?}");
-    assert!(slowest < Duration::from_millis(100), "{slowest:?}");
     // Nothing queued behind the bound: the store holds the bound's calls only.
     assert_eq!(store.waiting(), BOUND);
     assert_eq!(flow.store_calls_in_flight(), BOUND);
@@ -217,11 +223,10 @@ async fn verified_devices_keep_passing_while_the_store_stalls() {
     let (path, cookie) = &devices[0];
     let request = Request::get(path.as_str()).header("cookie", cookie.as_str());
     let started = Instant::now();
-    let response = h
-        .app
-        .clone()
-        .oneshot(request.body(Body::empty()).unwrap())
+    let answered = h.app.clone().oneshot(request.body(Body::empty()).unwrap());
+    let response = tokio::time::timeout(Duration::from_secs(5), answered)
         .await
+        .expect("answered")
         .unwrap();
     let took = started.elapsed();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -255,7 +260,9 @@ async fn an_unknown_generation_and_a_silent_store_fail_closed_within_a_second() 
     same_device.copy_cookies_from(&browser);
     store.pause(true);
     let started = Instant::now();
-    let reply = same_device.get(&path).await;
+    let reply = tokio::time::timeout(Duration::from_secs(5), same_device.get(&path))
+        .await
+        .expect("answered");
     let took = started.elapsed();
     eprintln!("unknown generation, silent store: answered in {took:?}");
     assert_unavailable(&reply, "a device the instance cannot check");
