@@ -16,6 +16,14 @@
 //! uses the next ticket of a pool (each with its own address), and the time
 //! given to the store moves 50 ms per round, so a ticket comes back only
 //! after its cooldowns and caps have passed.
+//!
+//! Then the two [`SqliteDurability`] choices in the same run: first-device
+//! claims per second from `CLAIM_TASKS` tasks at once (default 16), each
+//! claim on a new ticket, on two files side by side, in `CLAIM_RUNS`
+//! runs (default 9) of `CLAIMS` claims each (default 2,000), the two
+//! choices back to back in each run; the median rates, and the median of
+//! the runs' ratios. `STORE_SQL=durability` runs only this
+//! part (no PostgreSQL).
 
 #[path = "../../tests/needs/mod.rs"]
 mod needs;
@@ -28,9 +36,12 @@ use std::time::{Duration, Instant};
 
 use tower_otp::store::conformance::{random_address, random_code, random_ticket};
 use tower_otp::store::{
-    CodeHash, CounterKeys, IssueOutcome, IssueRequest, Policy, Store, VerifyOutcome, VerifyRequest,
+    ClaimOutcome, ClaimRequest, CodeHash, CounterKeys, IssueOutcome, IssueRequest, Policy, Store,
+    VerifyOutcome, VerifyRequest,
 };
-use tower_otp::{EmailAddress, MemoryStore, PostgresStore, SqliteStore, TicketKey, Timestamp};
+use tower_otp::{
+    EmailAddress, MemoryStore, PostgresStore, SqliteDurability, SqliteStore, TicketKey, Timestamp,
+};
 
 /// Tickets in the pool.
 const POOL: usize = 20_000;
@@ -223,6 +234,97 @@ async fn count_statements(store: &PostgresStore, server: &sql_support::PrivatePo
     );
 }
 
+/// First-device claims per second: `claims` claims, each on a new ticket,
+/// from `tasks` tasks at once.
+async fn claim_rate(store: &Arc<SqliteStore>, claims: usize, tasks: usize) -> f64 {
+    let now = Timestamp::from_system_time(std::time::SystemTime::now());
+    let barrier = Arc::new(tokio::sync::Barrier::new(tasks + 1));
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            let n = claims / tasks + usize::from(t < claims % tasks);
+            let tickets: Vec<TicketKey> = (0..n).map(|_| random_ticket()).collect();
+            tokio::spawn(async move {
+                let policy = Policy::default();
+                barrier.wait().await;
+                for ticket in &tickets {
+                    let request = ClaimRequest::new(ticket, now, &policy);
+                    let outcome = store.claim_first_device(&request).await.expect("claim");
+                    assert!(
+                        matches!(outcome, ClaimOutcome::Claimed { .. }),
+                        "{outcome:?}"
+                    );
+                }
+            })
+        })
+        .collect();
+    barrier.wait().await;
+    let started = Instant::now();
+    for handle in handles {
+        handle.await.expect("claim task");
+    }
+    claims as f64 / started.elapsed().as_secs_f64()
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// The claim rate of each [`SqliteDurability`], in alternating runs on two
+/// files side by side, and the ratio of the medians.
+async fn durability(dir: &std::path::Path) {
+    let env = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (claims, runs, tasks) = (
+        env("CLAIMS", 2_000),
+        env("CLAIM_RUNS", 9),
+        env("CLAIM_TASKS", 16),
+    );
+    let choices = [SqliteDurability::PowerLoss, SqliteDurability::ProcessCrash];
+    let mut stores = Vec::new();
+    for (i, choice) in choices.into_iter().enumerate() {
+        let store = SqliteStore::open_with(dir.join(format!("claims-{i}.db")), choice)
+            .await
+            .expect("sqlite");
+        store.migrate().await.expect("migrate");
+        // Warm-up: the files' first pages, the connections.
+        claim_rate(&Arc::new(store.clone()), claims / 10 + 1, tasks).await;
+        stores.push(Arc::new(store));
+    }
+    let mut rates = vec![Vec::new(); choices.len()];
+    for run in 0..runs {
+        // Alternate which choice goes first.
+        for k in 0..choices.len() {
+            let i = (k + run) % choices.len();
+            rates[i].push(claim_rate(&stores[i], claims, tasks).await);
+        }
+    }
+    // Each run's two rates are measured back to back: their ratio holds
+    // when the machine's load drifts between runs.
+    let ratios: Vec<f64> = rates[1].iter().zip(&rates[0]).map(|(a, b)| a / b).collect();
+    let (low, high) = ratios
+        .iter()
+        .fold((f64::MAX, 0.0_f64), |(l, h), &r| (l.min(r), h.max(r)));
+    for (choice, rates) in choices.iter().zip(rates) {
+        println!(
+            "sqlite_store {choice:?}: {:.0} first-device claims/s from {tasks} tasks \
+             (median of {runs} runs of {claims})",
+            median(rates)
+        );
+    }
+    println!(
+        "sqlite_store ProcessCrash / PowerLoss claim rate: {:.2}x (median of the runs' ratios; \
+         {low:.2}x to {high:.2}x)",
+        median(ratios)
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; this harness has no filters.
     let rounds: usize = std::env::var("ROUNDS")
@@ -236,6 +338,10 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("temp dir");
+        if std::env::var("STORE_SQL").is_ok_and(|only| only == "durability") {
+            durability(dir.path()).await;
+            return;
+        }
         let sqlite = SqliteStore::open(dir.path().join("bench.db")).await.expect("sqlite");
         sqlite.migrate().await.expect("migrate");
 
@@ -279,6 +385,7 @@ fn main() {
                 bench.name
             );
         }
+        durability(dir.path()).await;
         // Statements are counted on a second server that logs each one.
         if let Some(counter) = sql_support::PrivatePostgres::start_with(&["log_statement=all"]) {
             let store = PostgresStore::connect(&counter.url()).await.expect("connect");
