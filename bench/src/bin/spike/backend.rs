@@ -176,6 +176,22 @@ impl Backend {
         }
     }
 
+    /// The CPU time the store's server has used so far, where it tells
+    /// (Redis's `INFO CPU`, summed over the nodes); `None` for the others.
+    pub(crate) async fn server_cpu(&self) -> Option<std::time::Duration> {
+        match self {
+            #[cfg(feature = "redis")]
+            Backend::Redis { urls, .. } => {
+                let mut total = std::time::Duration::ZERO;
+                for url in urls {
+                    total += redis_raw::server_cpu(url).await.ok()?;
+                }
+                Some(total)
+            }
+            _ => None,
+        }
+    }
+
     /// Closes the store and removes what the run left: the file, the
     /// schema, the keys.
     pub(crate) async fn clean_up(self) {
@@ -341,6 +357,25 @@ mod redis_raw {
             };
             result.map(drop).map_err(|e| e.to_string())
         }
+    }
+
+    /// The CPU time (user and system) of the server at `url`, from `INFO CPU`.
+    pub(super) async fn server_cpu(url: &str) -> Result<std::time::Duration, Error> {
+        let client = redis::Client::open(url)?;
+        let mut connection = client.get_multiplexed_async_connection().await?;
+        let info: String = redis::cmd("INFO")
+            .arg("CPU")
+            .query_async(&mut connection)
+            .await?;
+        let mut seconds = 0.0;
+        for line in info.lines() {
+            if let Some((name, value)) = line.trim().split_once(':')
+                && (name == "used_cpu_user" || name == "used_cpu_sys")
+            {
+                seconds += value.parse::<f64>()?;
+            }
+        }
+        Ok(std::time::Duration::from_secs_f64(seconds))
     }
 
     /// Deletes every key under `prefix` on the node at `url`, one `DEL` per

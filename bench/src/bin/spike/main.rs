@@ -52,8 +52,10 @@
 //! The table gives each step's rate, p50 and p99 latency, store calls,
 //! this process's CPU time per step (user and system, from
 //! `/proc/self/stat`: what the layer, the client side of the store and the
-//! runtime cost, which bounds a step when the store does not), the limit
-//! and this process's CPU time per raw operation, the ratio to the limit, and the rate over the design load's (`× design`: claims over
+//! runtime cost, which bounds a step when the store does not), the store
+//! server's CPU time per step where it tells (Redis: `INFO CPU`, summed
+//! over the nodes), the limit with the same two CPU times per raw
+//! operation, the ratio to the limit, and the rate over the design load's (`× design`: claims over
 //! 1,700 a second, sends and verifies over 170).
 //!
 //! Any step that fails (an answer other than the one a browser needs next),
@@ -145,15 +147,15 @@ struct Row {
     calls: f64,
     /// This process's CPU time per step (user and system, all threads).
     cpu: Option<Duration>,
-    /// The store's raw single-operation rate.
-    limit: f64,
-    /// This process's CPU time per raw operation.
-    limit_cpu: Option<Duration>,
+    /// The store server's CPU time per step, where it tells.
+    server: Option<Duration>,
+    /// The store's raw single operation.
+    limit: Limit,
 }
 
 impl Row {
     fn ratio(&self) -> f64 {
-        self.phase.rate() / self.limit.max(1e-9)
+        self.phase.rate() / self.limit.rate.max(1e-9)
     }
 
     /// The rate over the design load's: 1,700 claims a second, 170 sends
@@ -170,7 +172,13 @@ impl Row {
 
     /// This process's CPU time per raw operation, in microseconds.
     fn limit_cpu_us(&self) -> f64 {
-        micros(self.limit_cpu)
+        micros(self.limit.cpu)
+    }
+
+    /// The store server's CPU time per step and per raw operation, in
+    /// microseconds (NaN where it does not tell).
+    fn server_us(&self) -> (f64, f64) {
+        (micros(self.server), micros(self.limit.server))
     }
 
     /// Failed steps, and steps that never ran.
@@ -249,37 +257,54 @@ fn calls_since(
 }
 
 /// The store's raw single operation, by `tasks` tasks for `secs`: its rate,
-/// and this process's CPU time per operation.
+/// and the CPU time per operation of this process and of the store's
+/// server.
 async fn limit(
     name: &str,
     backend: &Arc<Backend>,
     tasks: usize,
     secs: Duration,
-) -> Result<(f64, Option<Duration>), Error> {
-    let backend = backend.clone();
+) -> Result<Limit, Error> {
+    let server_before = backend.server_cpu().await;
     let cpu_before = cpu_time();
+    let shared = backend.clone();
     let raw = load::run(tasks, Until::Elapsed(secs), move |i| {
-        let backend = backend.clone();
+        let backend = shared.clone();
         async move { backend.raw(i).await }
     })
     .await;
     if raw.failures > 0 {
         return Err(format!("{name}: the raw operation failed: {:?}", raw.shown).into());
     }
-    let cpu = cpu_per(cpu_before, raw.count());
+    let cpu = per(cpu_before, cpu_time(), raw.count());
+    let server = per(server_before, backend.server_cpu().await, raw.count());
     eprintln!(
-        "{name}: limit {:.0} ops/s (p50 {}, p99 {}, CPU {:.1} µs each)",
+        "{name}: limit {:.0} ops/s (p50 {}, p99 {}, CPU {:.1} µs each, server {:.1} µs)",
         raw.rate(),
         ms(raw.percentile(0.5)),
         ms(raw.percentile(0.99)),
         micros(cpu),
+        micros(server),
     );
-    Ok((raw.rate(), cpu))
+    Ok(Limit {
+        rate: raw.rate(),
+        cpu,
+        server,
+    })
 }
 
-/// The CPU time used since `before`, per each of `count` operations.
-fn cpu_per(before: Option<Duration>, count: usize) -> Option<Duration> {
-    let spent = cpu_time()?.checked_sub(before?)?;
+/// A store's raw single-operation rate, and the CPU time per operation of
+/// this process and of the store's server (where it tells).
+#[derive(Debug, Clone, Copy, Default)]
+struct Limit {
+    rate: f64,
+    cpu: Option<Duration>,
+    server: Option<Duration>,
+}
+
+/// The time spent from `before` to `after`, per each of `count` operations.
+fn per(before: Option<Duration>, after: Option<Duration>, count: usize) -> Option<Duration> {
+    let spent = after?.checked_sub(before?)?;
     Some(spent.div_f64(count.max(1) as f64))
 }
 
@@ -319,6 +344,7 @@ async fn spike(name: &str, backend: Arc<Backend>, options: &Options) -> Result<V
     let mut rows = Vec::new();
     for step in STEPS {
         let before = calls(&tap);
+        let server_before = backend.server_cpu().await;
         let cpu_before = cpu_time();
         let expected = if step == "claim" {
             options.tickets
@@ -339,7 +365,8 @@ async fn spike(name: &str, backend: Arc<Backend>, options: &Options) -> Result<V
         })
         .await;
         flow.settled().await;
-        let cpu = cpu_per(cpu_before, phase.count());
+        let cpu = per(cpu_before, cpu_time(), phase.count());
+        let server = per(server_before, backend.server_cpu().await, phase.count());
         let (calls, by_method) = calls_since(&tap, &before, phase.count());
         eprintln!(
             "{name}: {step}: {} in {:.2} s, {calls:.2} store calls each ({by_method})",
@@ -356,16 +383,20 @@ async fn spike(name: &str, backend: Arc<Backend>, options: &Options) -> Result<V
             phase,
             calls,
             cpu,
-            limit: 0.0,
-            limit_cpu: None,
+            server,
+            limit: Limit::default(),
         });
     }
     // The limit again after the steps: on a shared host the store's rate
     // drifts, and the better of the two is the limit the steps are held to.
     let after = limit(name, &backend, tasks, options.raw).await?;
-    let (limit, limit_cpu) = if after.0 > before.0 { after } else { before };
+    let limit = if after.rate > before.rate {
+        after
+    } else {
+        before
+    };
     for row in &mut rows {
-        (row.limit, row.limit_cpu) = (limit, limit_cpu);
+        row.limit = limit;
     }
     Ok(rows)
 }
@@ -381,12 +412,12 @@ fn ms(d: Duration) -> String {
 fn print_table(rows: &[Row]) {
     println!();
     println!(
-        "| store | step | steps | per s | p50 | p99 | store calls | CPU per step | limit (ops/s) | CPU per op | ratio | × design | failures |"
+        "| store | step | steps | per s | p50 | p99 | store calls | CPU per step | server CPU per step | limit (ops/s) | CPU per op | server CPU per op | ratio | × design | failures |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for row in rows {
         println!(
-            "| {} | {} | {} | {:.0} | {} | {} | {:.2} | {:.0} µs | {:.0} | {:.1} µs | {:.3} | {:.1} | {} |",
+            "| {} | {} | {} | {:.0} | {} | {} | {:.2} | {:.0} µs | {:.0} µs | {:.0} | {:.1} µs | {:.1} µs | {:.3} | {:.1} | {} |",
             row.store,
             row.step,
             row.phase.count(),
@@ -395,8 +426,10 @@ fn print_table(rows: &[Row]) {
             ms(row.phase.percentile(0.99)),
             row.calls,
             row.cpu_us(),
-            row.limit,
+            row.server_us().0,
+            row.limit.rate,
             row.limit_cpu_us(),
+            row.server_us().1,
             row.ratio(),
             row.design(),
             row.errors(),
@@ -406,11 +439,11 @@ fn print_table(rows: &[Row]) {
 
 fn write_csv(path: &str, rows: &[Row]) -> Result<(), Error> {
     let mut out = String::from(
-        "store,step,steps,rate,p50_ms,p99_ms,calls,cpu_us,limit,limit_cpu_us,ratio,design,failures\n",
+        "store,step,steps,rate,p50_ms,p99_ms,calls,cpu_us,server_cpu_us,limit,limit_cpu_us,limit_server_cpu_us,ratio,design,failures\n",
     );
     for row in rows {
         out.push_str(&format!(
-            "{},{},{},{:.0},{:.3},{:.3},{:.2},{:.0},{:.0},{:.2},{:.4},{:.2},{}\n",
+            "{},{},{},{:.0},{:.3},{:.3},{:.2},{:.0},{:.0},{:.0},{:.2},{:.2},{:.4},{:.2},{}\n",
             row.store,
             row.step,
             row.phase.count(),
@@ -419,8 +452,10 @@ fn write_csv(path: &str, rows: &[Row]) -> Result<(), Error> {
             row.phase.percentile(0.99).as_secs_f64() * 1000.0,
             row.calls,
             row.cpu_us(),
-            row.limit,
+            row.server_us().0,
+            row.limit.rate,
             row.limit_cpu_us(),
+            row.server_us().1,
             row.ratio(),
             row.design(),
             row.errors(),
