@@ -185,3 +185,106 @@ async fn a_database_down_at_start_answers_503_until_it_is_up() {
         .unwrap();
     assert!(gate.browser().open(&path).await.is_ticket());
 }
+
+/// One ticket's row held `FOR UPDATE` by another session (one that stalled
+/// inside its transaction) holds only that ticket: operations on it give up
+/// after the lock wait (a sixth of the store's timeout) with an error that
+/// names the lock, never the pool; operations on other tickets, many at
+/// once, all succeed meanwhile; once the lock is released the ticket works
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_ticket_row_holds_its_own_ticket_only() {
+    use tower_otp::sqlx::{Connection, PgConnection};
+
+    let Some(url) = pg_url() else { return };
+    let schema = Schema::new(&url);
+    let store = schema.store().await;
+    let policy = Policy::default();
+    let locked = random_ticket();
+    store
+        .claim_first_device(&ClaimRequest::new(&locked, t(0), &policy))
+        .await
+        .unwrap();
+
+    // Another session takes the row and holds it.
+    let mut other = PgConnection::connect(&url).await.unwrap();
+    let mut holder = other.begin().await.unwrap();
+    tower_otp::sqlx::query(&format!(
+        "SELECT key FROM \"{}\".\"otp_tickets\" WHERE key = $1 FOR UPDATE",
+        schema.name
+    ))
+    .bind(locked.as_bytes().as_slice())
+    .fetch_one(&mut *holder)
+    .await
+    .unwrap();
+
+    // Twenty operations on the locked ticket, and two hundred on others,
+    // all at once, on the store's pool of ten connections.
+    let on_locked = (0..20).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let policy = Policy::default();
+            let request = ClaimRequest::new(&locked, t(1), &policy);
+            let outcome = store.claim_first_device(&request).await;
+            (outcome, started.elapsed())
+        })
+    });
+    let on_others = (0..200).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let ticket = random_ticket();
+            let policy = Policy::default();
+            let outcome = if i % 2 == 0 {
+                store
+                    .claim_first_device(&ClaimRequest::new(&ticket, t(1), &policy))
+                    .await
+                    .map(drop)
+            } else {
+                store.load(&ticket, t(1), &policy).await.map(drop)
+            };
+            (outcome, started.elapsed())
+        })
+    });
+    let (on_locked, on_others): (Vec<_>, Vec<_>) =
+        (on_locked.collect::<Vec<_>>(), on_others.collect::<Vec<_>>());
+    let mut slowest_other = Duration::ZERO;
+    for task in on_others {
+        let (outcome, took) = task.await.unwrap();
+        outcome.expect("another ticket is served");
+        slowest_other = slowest_other.max(took);
+    }
+    let mut slowest_locked = Duration::ZERO;
+    for task in on_locked {
+        let (outcome, took) = task.await.unwrap();
+        let error = outcome
+            .expect_err("the locked ticket cannot be written")
+            .to_string();
+        assert!(error.contains("the ticket's row is locked"), "{error}");
+        assert!(
+            !error.contains("pool") && !error.contains("timed out"),
+            "{error}"
+        );
+        slowest_locked = slowest_locked.max(took);
+    }
+    eprintln!(
+        "row held: slowest refusal on it {slowest_locked:?}, slowest other ticket {slowest_other:?}"
+    );
+    // The lock wait is 500 ms (a sixth of the 3 s timeout); each of the
+    // pool's connections is held that long at most.
+    assert!(
+        slowest_locked < Duration::from_millis(2_000),
+        "{slowest_locked:?}"
+    );
+    assert!(
+        slowest_other < Duration::from_millis(2_000),
+        "{slowest_other:?}"
+    );
+
+    holder.rollback().await.unwrap();
+    let outcome = store
+        .claim_first_device(&ClaimRequest::new(&locked, t(2), &policy))
+        .await;
+    assert!(outcome.is_ok(), "the ticket works again: {outcome:?}");
+}
