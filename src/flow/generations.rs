@@ -11,9 +11,7 @@
 //!
 //! A generation is used for at most [`max_age`] after it was read: older
 //! than that it counts as unknown, and the ticket's next device waits for
-//! one read (or, the store not answering, is refused: 503). A failed
-//! refresh is tried again no sooner than [`RETRY_AFTER_FAILURE`] later, so
-//! a store that does not answer is not asked again by every request.
+//! one read (or, the store not answering, is refused: 503).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -35,9 +33,6 @@ const SHARDS: usize = 16;
 /// most that long, on an instance that has not read it yet.
 const MAX_AGE_FLOOR: Duration = Duration::from_secs(60);
 
-/// The wait before a refresh that failed is tried again.
-const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
-
 /// How long after it was read a generation is used, for entries trusted
 /// `ttl`: twice the TTL, at least [`MAX_AGE_FLOOR`].
 pub(crate) fn max_age(ttl: Duration) -> Duration {
@@ -58,8 +53,6 @@ struct Entry {
     generation: Option<u64>,
     read_at: Timestamp,
     refreshing: bool,
-    /// No refresh before this (set when one failed).
-    retry_at: Timestamp,
 }
 
 /// A ticket key is an HMAC output, uniform and out of an attacker's control,
@@ -137,8 +130,7 @@ impl Generations {
 
     /// What is known of `ticket` at `now`, given entries live `ttl`. A
     /// missing or stale entry asks for a refresh once (later callers see
-    /// `refresh: false` until it lands, or, when it failed, until
-    /// [`RETRY_AFTER_FAILURE`] has passed). A generation read more than
+    /// `refresh: false` until it lands or fails). A generation read more than
     /// [`max_age`] ago is not known: the caller reads it before anything
     /// passes.
     pub(crate) fn known(&self, ticket: &TicketKey, now: Timestamp, ttl: Duration) -> Known {
@@ -168,7 +160,7 @@ impl Generations {
                     };
                 }
                 let stale = age >= ttl;
-                let refresh = stale && !entry.refreshing && now >= entry.retry_at;
+                let refresh = stale && !entry.refreshing;
                 entry.refreshing |= refresh;
                 if let (false, Some(generation)) = (stale, entry.generation) {
                     let copy = Copied {
@@ -196,7 +188,6 @@ impl Generations {
                     generation: None,
                     read_at: now,
                     refreshing: true,
-                    retry_at: now,
                 };
                 shard.insert(key, entry);
                 Known {
@@ -209,8 +200,7 @@ impl Generations {
 
     /// Records a generation read (or set) at `now`. `None` is a failed read:
     /// a ticket never read is forgotten; one read before keeps its last
-    /// generation, still stale, and a request [`RETRY_AFTER_FAILURE`] later
-    /// asks again
+    /// generation, still stale, so the next request asks again
     /// (while the store is down, no revocation can be written either). A
     /// failed read changes no generation, so the threads' copies stay.
     pub(crate) fn record(&self, ticket: &TicketKey, generation: Option<u64>, now: Timestamp) {
@@ -228,16 +218,12 @@ impl Generations {
                         generation: Some(newest),
                         read_at: now,
                         refreshing: false,
-                        retry_at: now,
                     },
                 );
             }
             None => {
                 match shard.get_mut(&key) {
-                    Some(entry) if entry.generation.is_some() => {
-                        entry.refreshing = false;
-                        entry.retry_at = now + RETRY_AFTER_FAILURE;
-                    }
+                    Some(entry) if entry.generation.is_some() => entry.refreshing = false,
                     _ => {
                         shard.remove(&key);
                     }
@@ -418,21 +404,23 @@ mod tests {
         assert_eq!(cache.known(&t, at(600), TTL).generation, Some(3));
     }
 
-    /// A refresh that failed is asked for again no sooner than a second
-    /// later, and a failure voids no thread's copies.
+    /// A failed read changes no generation: it voids no thread's copies.
     #[test]
-    fn a_failed_refresh_waits_before_asking_again() {
+    fn a_failed_refresh_voids_no_copies() {
         let cache = Generations::new(100);
         let t = TicketKey::from_bytes([5; 16]);
-        let millis = Timestamp::from_millis;
-        cache.record(&t, Some(1), millis(0));
-        assert!(cache.known(&t, millis(5_000), TTL).refresh);
-        cache.record(&t, None, millis(5_000));
+        cache.record(&t, Some(1), at(0));
         let epoch = cache.epoch.load(Ordering::Acquire);
-        assert!(!cache.known(&t, millis(5_999), TTL).refresh, "not yet");
-        assert!(cache.known(&t, millis(6_000), TTL).refresh);
-        cache.record(&t, None, millis(6_000));
+        assert!(cache.known(&t, at(5), TTL).refresh);
+        cache.record(&t, None, at(5));
         assert_eq!(cache.epoch.load(Ordering::Acquire), epoch, "copies stay");
+        assert!(cache.known(&t, at(5), TTL).refresh, "asked again");
+        cache.record(&t, Some(2), at(6));
+        assert_ne!(
+            cache.epoch.load(Ordering::Acquire),
+            epoch,
+            "a read voids them"
+        );
     }
 
     #[test]
