@@ -163,6 +163,40 @@ async fn a_failing_store_answers_503_and_never_the_app() {
     assert_eq!(b.get("/").await.body, "home");
 }
 
+/// Every 503 says when to come back (`Retry-After`): the page and its JSON
+/// picture when the store is down, and an action whose own store call
+/// failed after the ticket was read.
+#[tokio::test]
+async fn a_failing_store_says_when_to_retry() {
+    let h = Harness::build(&Secret::random(), failing_store(), |l| l);
+    let mut b = h.browser();
+    let send = json!({"action": "send", "email": "a@example.com"});
+    for reply in [
+        b.get(T).await,
+        b.get_json(T).await,
+        b.post_json(T, send.clone()).await,
+    ] {
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(reply.header("retry-after"), Some("2"), "{reply:?}");
+    }
+
+    let flaky = StoreTap::new(MemoryStore::new());
+    let h = Harness::build(&Secret::random(), flaky.clone(), |l| l);
+    h.claim("abc").await;
+    let mut b = h.browser();
+    b.get(T).await;
+    flaky.fail(StoreCall::IssueCode);
+    for reply in [
+        b.post_json(T, send.clone()).await,
+        b.post_form(T, &[("action", "send"), ("email", "a@example.com")])
+            .await,
+    ] {
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{reply:?}");
+        assert_eq!(reply.header("retry-after"), Some("2"), "{reply:?}");
+    }
+    assert_eq!(h.mailer.count(), 0);
+}
+
 #[tokio::test]
 async fn verified_devices_keep_passing_while_the_store_is_down() {
     let secret = Secret::random();
