@@ -1790,7 +1790,7 @@ pub async fn bound_tickets_answer_alike(instances: &Instances) {
         IssueOutcome::Issued {
             expires_at: cx.at(320),
             next_send_at: cx.at(80),
-            bound: false,
+            bound: true,
             attempts_used: 0,
         }
     );

@@ -316,7 +316,7 @@ fn issue_table() {
                 expires_at: t(360),
                 next_send_at: t(180),
                 bound: false,
-                attempts_used: 0,
+                attempts_used: 3,
             },
             |r| {
                 let c = r.challenge.as_ref().unwrap();
@@ -354,7 +354,7 @@ fn issue_table() {
                 expires_at: t(360),
                 next_send_at: t(180),
                 bound: false,
-                attempts_used: 0,
+                attempts_used: 2,
             },
             |r| {
                 let c = r.challenge.as_ref().unwrap();
