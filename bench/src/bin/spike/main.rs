@@ -279,12 +279,12 @@ async fn limit(
     let cpu = per(cpu_before, cpu_time(), raw.count());
     let server = per(server_before, backend.server_cpu().await, raw.count());
     eprintln!(
-        "{name}: limit {:.0} ops/s (p50 {}, p99 {}, CPU {:.1} µs each, server {:.1} µs)",
+        "{name}: limit {:.0} ops/s (p50 {}, p99 {}; CPU per op {}, the server's {})",
         raw.rate(),
         ms(raw.percentile(0.5)),
         ms(raw.percentile(0.99)),
-        micros(cpu),
-        micros(server),
+        shown_us(micros(cpu)),
+        shown_us(micros(server)),
     );
     Ok(Limit {
         rate: raw.rate(),
@@ -401,6 +401,15 @@ async fn spike(name: &str, backend: Arc<Backend>, options: &Options) -> Result<V
     Ok(rows)
 }
 
+/// Microseconds for the table: `–` where not known.
+fn shown_us(us: f64) -> String {
+    if us.is_nan() {
+        "–".to_owned()
+    } else {
+        format!("{us:.1} µs")
+    }
+}
+
 fn micros(d: Option<Duration>) -> f64 {
     d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e6)
 }
@@ -417,7 +426,7 @@ fn print_table(rows: &[Row]) {
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for row in rows {
         println!(
-            "| {} | {} | {} | {:.0} | {} | {} | {:.2} | {:.0} µs | {:.0} µs | {:.0} | {:.1} µs | {:.1} µs | {:.3} | {:.1} | {} |",
+            "| {} | {} | {} | {:.0} | {} | {} | {:.2} | {} | {} | {:.0} | {} | {} | {:.3} | {:.1} | {} |",
             row.store,
             row.step,
             row.phase.count(),
@@ -425,11 +434,11 @@ fn print_table(rows: &[Row]) {
             ms(row.phase.percentile(0.50)),
             ms(row.phase.percentile(0.99)),
             row.calls,
-            row.cpu_us(),
-            row.server_us().0,
+            shown_us(row.cpu_us()),
+            shown_us(row.server_us().0),
             row.limit.rate,
-            row.limit_cpu_us(),
-            row.server_us().1,
+            shown_us(row.limit_cpu_us()),
+            shown_us(row.server_us().1),
             row.ratio(),
             row.design(),
             row.errors(),
