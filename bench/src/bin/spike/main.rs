@@ -49,14 +49,15 @@
 //! carry no client address, as a service called directly has, so no
 //! per-client budget applies.
 //!
-//! The table gives each step's rate, p50 and p99 latency, store calls,
-//! this process's CPU time per step (user and system, from
-//! `/proc/self/stat`: what the layer, the client side of the store and the
-//! runtime cost, which bounds a step when the store does not), the store
-//! server's CPU time per step where it tells (Redis: `INFO CPU`, summed
-//! over the nodes), the limit with the same two CPU times per raw
-//! operation, the ratio to the limit, and the rate over the design load's (`× design`: claims over
-//! 1,700 a second, sends and verifies over 170).
+//! The table gives each step's rate, p50 and p99 latency, and store
+//! calls; this process's CPU time per step (user and system, from
+//! `/proc/self/stat` in 10 ms clock ticks, so read it at thousands of
+//! steps): what the layer, the client side of the store and the runtime
+//! cost, which bounds a step when the store does not; the store server's
+//! CPU time per step where it tells (Redis: `INFO CPU`, summed over the
+//! nodes); the limit, with the same two CPU times per raw operation; the
+//! ratio to the limit; and the rate over the design load's (`× design`:
+//! claims over 1,700 a second, sends and verifies over 170).
 //!
 //! Any step that fails (an answer other than the one a browser needs next),
 //! or a phase that did not run every step, makes the run exit with status 1
