@@ -29,10 +29,10 @@ pub enum Revocation {
     /// a device passes on the generation its instance read within that
     /// age, with no store call on its way; a device on a ticket whose
     /// generation is older or unknown is refused with `503` and
-    /// `Retry-After` (it fails closed) within a second (every store read
-    /// waits at most half a second), never held for the store's timeout. A revocation made before the store failed
-    /// is thus missed for at most that age (a minute at the default `ttl`)
-    /// on an instance that had not read it.
+    /// `Retry-After` (it fails closed) within half a second, never held for
+    /// the store's timeout. A revocation made before the store failed is
+    /// thus missed for at most that age (a minute at the default `ttl`) on
+    /// an instance that had not read it.
     Cached {
         /// How long a generation is trusted before it is read again.
         ttl: Duration,

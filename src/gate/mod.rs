@@ -174,14 +174,20 @@ where
     // A signed device under cached revocation: the generation this instance
     // knows by now, else one read shared by every request waiting on it
     // (after a restart, say), decides. A revoked device, or a failed read,
-    // goes on to the full state below.
+    // goes on to the full state below; a store that did not answer that
+    // read is not asked again (503).
+    let mut unanswered = false;
     if let (Some(_), Revocation::Cached { ttl }) = (&claims, config.revocation)
         && !config.flow.state_refused()
     {
         let known = config.flow.known_generation(&key, config.flow.now(), ttl);
         let generation = match known {
             Some(generation) => Some(generation),
-            None => config.flow.shared_generation(&key).await,
+            None => {
+                let read = config.flow.shared_generation(&key).await;
+                unanswered = read.is_none();
+                read
+            }
         };
         if let Some(generation) = generation {
             let stored = Stored::Read {
@@ -200,7 +206,11 @@ where
     let mut read = None;
     let mut facts = facts;
     if claims.is_some() {
-        let (challenge, stored) = read_ticket(&config, &key).await;
+        let (challenge, stored) = if unanswered {
+            (None, Stored::Unavailable)
+        } else {
+            read_ticket(&config, &key).await
+        };
         facts.stored = stored;
         // What the head adds (prefetch, probe, mark) never makes a device pass.
         if decide(&facts) == Decision::PassVerified {

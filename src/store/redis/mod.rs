@@ -138,8 +138,11 @@ impl RedisStore {
             redis::Client::open(url).map_err(|e| StoreError::new("invalid redis url", e))?;
         let node = client.get_connection_info().addr().to_string();
         let info = client.get_connection_info().clone();
+        // No response timeout of the client's own: every call is bounded by
+        // the store's timeout (`with_timeout`), which is then the one in force.
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Self::DEFAULT_TIMEOUT))
+            .set_response_timeout(None)
             .set_max_delay(Duration::from_secs(1));
         let manager = tokio::time::timeout(
             CONNECT_TIMEOUT,
