@@ -272,13 +272,15 @@ async fn a_locked_ticket_row_holds_its_own_ticket_only() {
         "row held: slowest refusal on it {slowest_locked:?}, slowest other ticket {slowest_other:?}"
     );
     // The lock wait is 500 ms (a sixth of the 3 s timeout); each of the
-    // pool's connections is held that long at most.
+    // pool's connections is held that long at most, so everything is
+    // answered well before the store's timeout (the margin is for a loaded
+    // 2-core machine: about 1.5 s is usual).
     assert!(
-        slowest_locked < Duration::from_millis(2_000),
+        slowest_locked < Duration::from_millis(2_700),
         "{slowest_locked:?}"
     );
     assert!(
-        slowest_other < Duration::from_millis(2_000),
+        slowest_other < Duration::from_millis(2_700),
         "{slowest_other:?}"
     );
 

@@ -111,13 +111,14 @@ struct Queries {
     state: String,
     select_ticket: String,
     lock_ticket: String,
-    /// Creates an empty row to lock (PostgreSQL: `FOR UPDATE` locks no
-    /// missing row).
-    stub_ticket: Option<String>,
+    /// Writes a row only if there is none (PostgreSQL: `FOR UPDATE` locks
+    /// no missing row, so a row two steps would create is written by the
+    /// first, and the second, which finds one, starts again).
+    insert_ticket: Option<String>,
     upsert_ticket: String,
     delete_ticket: String,
     lock_address: String,
-    stub_address: Option<String>,
+    insert_address: Option<String>,
     upsert_address: String,
     delete_address: String,
     sweep_addresses: String,
@@ -155,8 +156,12 @@ impl Queries {
             prefix: prefix.to_owned(),
             lock_ticket: format!("{select_ticket}{for_update}"),
             select_ticket,
-            stub_ticket: pg.then(|| {
-                format!("INSERT INTO {tickets} (key) VALUES ($1) ON CONFLICT (key) DO NOTHING")
+            insert_ticket: pg.then(|| {
+                format!(
+                    "INSERT INTO {tickets} (key, claimed, binding, generation, failures, challenge, \
+                     keep_until, claim_until, verified, bound_locale, bound_at) VALUES ($1, $2, $3, \
+                     $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (key) DO NOTHING"
+                )
             }),
             upsert_ticket: format!(
                 "INSERT INTO {tickets} (key, claimed, binding, generation, failures, challenge, keep_until, \
@@ -171,9 +176,9 @@ impl Queries {
             lock_address: format!(
                 "SELECT sends, keep_until FROM {addresses} WHERE key = $1{for_update}"
             ),
-            stub_address: pg.then(|| {
+            insert_address: pg.then(|| {
                 format!(
-                    "INSERT INTO {addresses} (key, sends, keep_until) VALUES ($1, $2, 0) \
+                    "INSERT INTO {addresses} (key, sends, keep_until) VALUES ($1, $2, $3) \
                      ON CONFLICT (key) DO NOTHING"
                 )
             }),
@@ -553,7 +558,7 @@ mod tests {
         let q = Queries::new(Dialect::Sqlite, None, "t_");
         assert_eq!(q.addresses, "\"t_addresses\"");
         assert!(!q.lock_ticket.contains("FOR UPDATE"));
-        assert!(q.stub_ticket.is_none());
+        assert!(q.insert_ticket.is_none());
     }
 
     #[test]

@@ -124,8 +124,28 @@ impl<DB: Database> Tables<DB> {
 struct Locked {
     record: TicketRecord,
     before: TicketColumns,
-    /// The row exists (it may be a stub this transaction inserted).
+    /// The row exists.
     exists: bool,
+}
+
+/// How many times a step starts again because a row it would create was
+/// created meanwhile; each loss means another step made progress.
+const CREATION_RACES: usize = 8;
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    Done,
+    /// The row it would create was created meanwhile: nothing written.
+    Raced,
+}
+
+fn written(rows_affected: u64) -> Written {
+    if rows_affected == 0 {
+        Written::Raced
+    } else {
+        Written::Done
+    }
 }
 
 /// A counter's row read under its lock.
@@ -158,27 +178,12 @@ where
         &self,
         tx: &mut Transaction<'static, DB>,
         key: &TicketKey,
-        create: bool,
     ) -> Result<Locked, StoreError> {
-        let q = &*self.queries;
-        let key = key.as_bytes().as_slice();
-        let mut row: Option<TicketRow> = sqlx::query_as(&q.lock_ticket)
-            .bind(key)
+        let row: Option<TicketRow> = sqlx::query_as(&self.queries.lock_ticket)
+            .bind(key.as_bytes().as_slice())
             .fetch_optional(&mut **tx)
             .await
             .map_err(ticket_error)?;
-        if let (None, Some(stub), true) = (&row, &q.stub_ticket, create) {
-            sqlx::query(stub)
-                .bind(key)
-                .execute(&mut **tx)
-                .await
-                .map_err(ticket_error)?;
-            row = sqlx::query_as(&q.lock_ticket)
-                .bind(key)
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(ticket_error)?;
-        }
         let exists = row.is_some();
         let before = row.map(TicketColumns::from_row).unwrap_or_default();
         Ok(Locked {
@@ -193,7 +198,7 @@ where
         tx: &mut Transaction<'static, DB>,
         key: &TicketKey,
         locked: &Locked,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Written, StoreError> {
         let q = &*self.queries;
         let key = key.as_bytes().as_slice();
         if locked.record.is_empty() {
@@ -204,13 +209,17 @@ where
                     .await
                     .map_err(db_error)?;
             }
-            return Ok(());
+            return Ok(Written::Done);
         }
         let after = TicketColumns::from_record(&locked.record);
         if locked.exists && after.same_as(&locked.before) {
-            return Ok(());
+            return Ok(Written::Done);
         }
-        sqlx::query(&q.upsert_ticket)
+        let statement = match (&q.insert_ticket, locked.exists) {
+            (Some(insert), false) => insert,
+            _ => &q.upsert_ticket,
+        };
+        let done = sqlx::query(statement)
             .bind(key)
             .bind(after.claimed)
             .bind(after.binding)
@@ -225,11 +234,12 @@ where
             .execute(&mut **tx)
             .await
             .map_err(db_error)?;
-        Ok(())
+        Ok(written(DB::rows_affected(&done)))
     }
 
-    /// The counter's row under its lock (PostgreSQL: a stub row is inserted
-    /// first when there is none, so that it can be locked).
+    /// The counter's row under its lock, if there is one (a missing row is
+    /// created by the write, which tells whether another step created it
+    /// first).
     async fn lock_counter(
         &self,
         tx: &mut Transaction<'static, DB>,
@@ -237,24 +247,11 @@ where
     ) -> Result<(AddressSends, LockedCounter), StoreError> {
         let q = &*self.queries;
         let key = key.as_bytes().as_slice();
-        let mut row: Option<(Vec<u8>, i64)> = sqlx::query_as(&q.lock_address)
+        let row: Option<(Vec<u8>, i64)> = sqlx::query_as(&q.lock_address)
             .bind(key)
             .fetch_optional(&mut **tx)
             .await
             .map_err(db_error)?;
-        if let (None, Some(stub)) = (&row, &q.stub_address) {
-            sqlx::query(stub)
-                .bind(key)
-                .bind(Vec::<u8>::new())
-                .execute(&mut **tx)
-                .await
-                .map_err(db_error)?;
-            row = sqlx::query_as(&q.lock_address)
-                .bind(key)
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(db_error)?;
-        }
         match row {
             Some(row) => {
                 let before = row.0.clone();
@@ -278,7 +275,7 @@ where
         key: &AddressKey,
         counter: &AddressSends,
         locked: &LockedCounter,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Written, StoreError> {
         let q = &*self.queries;
         let key = key.as_bytes().as_slice();
         if counter.is_empty() {
@@ -289,20 +286,24 @@ where
                     .await
                     .map_err(db_error)?;
             }
-            return Ok(());
+            return Ok(Written::Done);
         }
         let sends = codec::encode_sends(&counter.sends);
         if locked.exists && sends == locked.before {
-            return Ok(());
+            return Ok(Written::Done);
         }
-        sqlx::query(&q.upsert_address)
+        let statement = match (&q.insert_address, locked.exists) {
+            (Some(insert), false) => insert,
+            _ => &q.upsert_address,
+        };
+        let done = sqlx::query(statement)
             .bind(key)
             .bind(sends)
             .bind(millis(counter.keep_until))
             .execute(&mut **tx)
             .await
             .map_err(db_error)?;
-        Ok(())
+        Ok(written(DB::rows_affected(&done)))
     }
 
     /// The ticket's row as stored, read without a lock.
@@ -329,42 +330,14 @@ where
     ) -> Result<T, StoreError> {
         self.record_pool();
         let work = async {
-            let mut tx = DB::begin_write(&self.writer, self.lock_wait())
-                .await
-                .map_err(db_error)?;
-            let mut locked = self.lock_ticket(&mut tx, key, false).await?;
-            if !locked.exists && self.queries.stub_ticket.is_some() {
-                // No row to lock. A step that touches no counter and leaves
-                // an unknown ticket as it is (a guess, a restart on a ticket
-                // nobody touched) has nothing to write: answer from the empty
-                // record, creating no row. Otherwise make and lock one.
-                let mut probe = TicketRecord::default();
-                if counters(&probe).is_empty() {
-                    let out = rule(&mut probe, &mut []);
-                    if probe.is_empty() {
-                        tx.commit().await.map_err(db_error)?;
-                        return Ok(out);
-                    }
+            for _ in 0..CREATION_RACES {
+                if let Some(out) = self.update_once(key, &counters, &rule).await? {
+                    return Ok(out);
                 }
-                locked = self.lock_ticket(&mut tx, key, true).await?;
             }
-            let keys = counters(&locked.record);
-            let mut order: Vec<usize> = (0..keys.len()).collect();
-            order.sort_by_key(|&i| *keys[i].as_bytes());
-            let mut rows: Vec<Option<(AddressSends, LockedCounter)>> =
-                keys.iter().map(|_| None).collect();
-            for &i in &order {
-                rows[i] = Some(self.lock_counter(&mut tx, &keys[i]).await?);
-            }
-            let (mut sends, rows): (Vec<AddressSends>, Vec<LockedCounter>) =
-                rows.into_iter().map(|r| r.expect("locked above")).unzip();
-            let out = rule(&mut locked.record, &mut sends);
-            self.write_ticket(&mut tx, key, &locked).await?;
-            for ((key, counter), row) in keys.iter().zip(&sends).zip(&rows) {
-                self.write_counter(&mut tx, key, counter, row).await?;
-            }
-            tx.commit().await.map_err(db_error)?;
-            Ok(out)
+            Err(StoreError::msg(
+                "rows this step would create were created by other steps again and again",
+            ))
         };
         let out = tokio::time::timeout(self.timeout, work)
             .await
@@ -373,6 +346,47 @@ where
             self.maybe_sweep(now);
         }
         out
+    }
+
+    /// One try of [`update`](Self::update): `None` when a row it would
+    /// create was created meanwhile by another transaction (rolled back; the
+    /// next try finds and locks that row).
+    async fn update_once<T: Send>(
+        &self,
+        key: &TicketKey,
+        counters: &(impl for<'r> Fn(&'r TicketRecord) -> Vec<AddressKey> + Send + Sync),
+        rule: &(impl for<'r, 'c> Fn(&'r mut TicketRecord, &'c mut [AddressSends]) -> T + Send + Sync),
+    ) -> Result<Option<T>, StoreError> {
+        let mut tx = DB::begin_write(&self.writer, self.lock_wait())
+            .await
+            .map_err(db_error)?;
+        let mut locked = self.lock_ticket(&mut tx, key).await?;
+        // Counters are locked, and written, in one order: their keys'.
+        let keys = counters(&locked.record);
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_by_key(|&i| *keys[i].as_bytes());
+        let mut rows: Vec<Option<(AddressSends, LockedCounter)>> =
+            keys.iter().map(|_| None).collect();
+        for &i in &order {
+            rows[i] = Some(self.lock_counter(&mut tx, &keys[i]).await?);
+        }
+        let (mut sends, rows): (Vec<AddressSends>, Vec<LockedCounter>) =
+            rows.into_iter().map(|r| r.expect("locked above")).unzip();
+        let out = rule(&mut locked.record, &mut sends);
+        if self.write_ticket(&mut tx, key, &locked).await? == Written::Raced {
+            return Ok(None);
+        }
+        for &i in &order {
+            if self
+                .write_counter(&mut tx, &keys[i], &sends[i], &rows[i])
+                .await?
+                == Written::Raced
+            {
+                return Ok(None);
+            }
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(Some(out))
     }
 
     /// Deletes the ticket's row, in one statement; returns whether there
