@@ -293,3 +293,85 @@ fn outside_a_runtime_nothing_is_queued() {
         Err(EnqueueError::NoRuntime)
     ));
 }
+
+/// Counters by `name{label=value}`, histogram sample counts and gauges'
+/// last values, of what `body` recorded.
+#[cfg(feature = "metrics")]
+fn recorded<F: Future<Output = ()>>(
+    body: impl FnOnce() -> F,
+) -> std::collections::HashMap<String, u64> {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || runtime.block_on(body()));
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let key = key.key();
+            let labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            let name = if labels.is_empty() {
+                key.name().to_owned()
+            } else {
+                format!("{}{{{}}}", key.name(), labels.join(","))
+            };
+            let value = match value {
+                DebugValue::Counter(n) => n,
+                DebugValue::Histogram(samples) => samples.len() as u64,
+                DebugValue::Gauge(value) => value.into_inner() as u64,
+            };
+            (name, value)
+        })
+        .collect()
+}
+
+#[cfg(feature = "metrics")]
+#[test]
+fn the_outbox_counts_what_became_of_each_mail() {
+    let numbers = recorded(|| async {
+        let mailer = Scripted::answering([Ok(()), Err(MailError::permanent("550 no such user"))]);
+        let clock = ManualClock::starting_now();
+        let settings = settings(10).with_capacity(3).unwrap();
+        let outbox = Outbox::new(Arc::clone(&mailer), settings).with_clock(clock.clone());
+        let now = clock.now();
+        outbox.enqueue(letter(1, now, FIVE_MINUTES)).unwrap();
+        outbox.enqueue(letter(2, now, FIVE_MINUTES)).unwrap();
+        outbox
+            .enqueue(letter(3, now, Duration::from_secs(1)))
+            .unwrap();
+        // A newer code for 2 replaces the waiting one; 4 finds no place.
+        outbox.enqueue(letter(2, now, FIVE_MINUTES)).unwrap();
+        assert!(outbox.enqueue(letter(4, now, FIVE_MINUTES)).is_err());
+        clock.advance(Duration::from_secs(2));
+        outbox.idle().await;
+    });
+    let outcome = |name: &str| {
+        numbers
+            .get(&format!("tower_otp_outbox_mails_total{{outcome={name}}}"))
+            .copied()
+    };
+    assert_eq!(outcome("sent"), Some(1));
+    assert_eq!(outcome("refused"), Some(1));
+    assert_eq!(outcome("expired"), Some(1));
+    assert_eq!(outcome("superseded"), Some(1));
+    assert_eq!(outcome("full"), Some(1));
+    assert_eq!(
+        numbers.get("tower_otp_outbox_wait_seconds"),
+        Some(&3),
+        "one wait per letter that left"
+    );
+    assert_eq!(
+        numbers.get("tower_otp_outbox_depth"),
+        Some(&0),
+        "the queue ended empty"
+    );
+}
