@@ -78,6 +78,7 @@ impl Flow {
     /// # });
     /// ```
     pub async fn settled(&self) {
+        self.outbox_idle().await;
         let background = &self.inner.background;
         loop {
             let idle = background.idle.notified();

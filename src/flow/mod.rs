@@ -39,6 +39,7 @@ mod enforcers;
 mod generations;
 mod keys;
 mod limits;
+mod outbox;
 mod outcome;
 mod recipients;
 mod revocation;
@@ -54,6 +55,7 @@ pub use self::outcome::{Challenge, ChallengeState, Rejection, Revoked, Sent, Ver
 pub use self::send::SendRequest;
 pub use self::support::{Rebound, TicketReport, Unbound};
 pub use crate::code::CodeFormatError;
+pub use crate::mail::outbox::{Delivery, OutboxSettings};
 
 /// The challenge flow of every ticket, shared by all requests (cheap to clone).
 ///
@@ -121,6 +123,8 @@ struct Inner {
     generation_reads: Arc<SharedReads>,
     /// Where recently seen tickets' codes go; shared by every clone.
     recipients: Arc<Recipients>,
+    /// The outbox code mails queue in (none: mailed before `send` returns).
+    outbox: self::outbox::CodeOutbox,
 }
 
 impl Flow {
@@ -162,6 +166,7 @@ impl Flow {
                 // 100,000 tickets: about 6 MB at most.
                 generations: Arc::new(Generations::new(100_000)),
                 generation_reads: Arc::default(),
+                outbox: Default::default(),
                 // 100,000 tickets: about 15 MB at most.
                 recipients: Arc::new(Recipients::new(100_000)),
             }),

@@ -6,6 +6,7 @@ use crate::clock::Timestamp;
 use crate::code::CodeFormatError;
 use crate::email::AddressError;
 use crate::mail::MailError;
+use crate::mail::outbox::Delivery;
 use crate::store::StoreError;
 
 /// Where a ticket's challenge stands, for a browser that is not verified.
@@ -98,6 +99,10 @@ pub struct Sent {
     pub expires_at: Timestamp,
     /// When the next send is allowed.
     pub resend_at: Timestamp,
+    /// Where the mail stands: [`Delivery::Sent`] when mailed before
+    /// answering, [`Delivery::Queued`] (with the expected wait) when the
+    /// flow has an [outbox](crate::Flow::with_outbox).
+    pub delivery: Delivery,
 }
 
 /// A device was verified: the layer mints its device token.

@@ -12,6 +12,7 @@ use crate::code::Code;
 use crate::email::EmailAddress;
 use crate::events::OtpEvent;
 use crate::locale::Locale;
+use crate::mail::outbox::{Delivery, Letter};
 use crate::mail::{MailKind, OtpMail};
 use crate::store::{IssueOutcome, IssueRequest, RestartOutcome, SendBudget};
 use crate::ticket::TicketKey;
@@ -198,7 +199,9 @@ impl Flow {
                 }
             };
             inner.recipients.set(ticket, recipient, now);
-            self.mail_code(ticket, &issue, code, &request).await?;
+            let delivery = self
+                .mail_code(ticket, &issue, issued.expires_at, code, &request)
+                .await?;
             let view = self.view_after_send(&address, &issued, now);
             let to = address.masked();
             inner.events.emit(OtpEvent::CodeSent {
@@ -209,6 +212,7 @@ impl Flow {
                 to,
                 expires_at: issued.expires_at,
                 resend_at: issued.next_send_at,
+                delivery,
             };
             return Ok((sent, view));
         }
@@ -216,14 +220,17 @@ impl Flow {
         Err(Rejection::Bound)
     }
 
-    /// Mails `code`, issued by `issue`; a mail that fails withdraws it.
+    /// Mails `code`, issued by `issue` and valid until `expires_at`: queued
+    /// in the outbox if the flow has one, else sent now. A mail that cannot
+    /// be queued or sent withdraws the code.
     async fn mail_code(
         &self,
         ticket: &TicketKey,
         issue: &IssueRequest<'_>,
+        expires_at: Timestamp,
         code: Code,
         request: &SendRequest<'_>,
-    ) -> Result<(), Rejection> {
+    ) -> Result<Delivery, Rejection> {
         let inner = &self.inner;
         let mail = OtpMail::new(
             issue.address.clone(),
@@ -236,15 +243,9 @@ impl Flow {
         )
         .with_site_origin(inner.site_origin.clone())
         .with_ticket_hint(request.ticket_hint.map(str::to_owned));
-        if let Err(error) = inner.mailer.send(&mail).await {
-            inner.events.emit(OtpEvent::MailFailed { ticket: *ticket });
-            tracing::warn!(ticket = ticket.label(), error = %error, "withdrawing the undelivered code");
-            if let Err(withdraw) = inner.store.withdraw_code(issue).await {
-                tracing::error!(ticket = ticket.label(), error = %withdraw, "could not withdraw an undelivered code");
-            }
-            return Err(Rejection::MailFailed(error));
-        }
-        Ok(())
+        let letter = Letter::new(*ticket, *issue.code, issue.now, expires_at, mail)
+            .with_client(request.client);
+        self.deliver_code(issue, letter).await
     }
 
     /// The challenge right after a code to `address` was issued: the store

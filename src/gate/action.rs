@@ -38,8 +38,11 @@ where
     };
     let outcome = perform(config, req, &request).await;
     match outcome {
-        Ok(Done::Page(view)) => render::done(req, None, view.as_ref()),
-        Ok(Done::Verified(device_cookie)) => render::done(req, Some(device_cookie), None),
+        Ok(Done::Page(view)) => {
+            let delivery = config.flow.delivery(&req.key);
+            render::done(req, None, view.as_ref(), delivery)
+        }
+        Ok(Done::Verified(device_cookie)) => render::done(req, Some(device_cookie), None, None),
         Err(ActionError::Rejected(rejection)) => {
             // The page after a refusal shows the challenge as it is now.
             let now = config.flow.challenge(&req.key).await.ok();

@@ -14,7 +14,7 @@ use super::{csrf, lang, respond};
 use crate::body::GateBody;
 use crate::config::Config;
 use crate::device::{DeviceClaims, set_cookie};
-use crate::flow::{Challenge, ChallengeState, Rejection};
+use crate::flow::{Challenge, ChallengeState, Delivery, Rejection};
 use crate::locale::Locale;
 use crate::pages::{Notice, PageContext, PageKind, RequestProblem};
 
@@ -56,8 +56,9 @@ impl<'a> Answer<'a> {
 
 /// The answer as HTML or JSON, as the request asked.
 pub(crate) fn page(config: &Config, req: &GateRequest, answer: Answer<'_>) -> Response<Bytes> {
+    let delivery = config.flow.delivery(&req.key);
     if req.json {
-        return json_page(answer);
+        return json_page(answer, delivery);
     }
     let (path, query) = (req.path(), req.query());
     let links: Vec<(Locale, String)> = (config.pages.languages().iter())
@@ -73,16 +74,17 @@ pub(crate) fn page(config: &Config, req: &GateRequest, answer: Answer<'_>) -> Re
     let mut context = PageContext::new(answer.kind, req.locale, &req.url, &token, &req.nonce)
         .with_language_links(&links)
         .with_ticket_hint(req.hint.as_deref())
-        .with_site_name(Some(config.flow.site_name()));
+        .with_site_name(Some(config.flow.site_name()))
+        .with_delivery(delivery);
     context.challenge = answer.challenge;
     context.notice = answer.notice;
     let html = config.pages.render(&context);
     respond::html(answer.status, html, &req.nonce)
 }
 
-fn json_page(answer: Answer<'_>) -> Response<Bytes> {
+fn json_page(answer: Answer<'_>, delivery: Option<Delivery>) -> Response<Bytes> {
     let challenge = answer.challenge;
-    let value = match (answer.notice, answer.kind) {
+    let mut value = match (answer.notice, answer.kind) {
         (Some(Notice::Rejected(rejection)), _) => respond::rejection_json(rejection, challenge),
         (Some(Notice::Problem(problem)), _) => {
             let (_, code) = respond::problem_status(problem);
@@ -100,6 +102,9 @@ fn json_page(answer: Answer<'_>) -> Response<Bytes> {
             .map(serde_json::Value::Object)
             .unwrap_or_default(),
     };
+    if let (Some(_), serde_json::Value::Object(map)) = (challenge, &mut value) {
+        respond::delivery_json(map, delivery);
+    }
     respond::json(answer.status, &value)
 }
 
@@ -181,13 +186,15 @@ pub(crate) fn done(
     req: &GateRequest,
     device_cookie: Option<HeaderValue>,
     now: Option<&Challenge>,
+    delivery: Option<Delivery>,
 ) -> Response<Bytes> {
     let mut response = if !req.json {
         respond::see_other(&req.url)
     } else if device_cookie.is_some() {
         respond::json(StatusCode::OK, &json!({ "state": "verified" }))
     } else {
-        let state = now.map(respond::challenge_json).unwrap_or_default();
+        let mut state = now.map(respond::challenge_json).unwrap_or_default();
+        respond::delivery_json(&mut state, delivery);
         respond::json(StatusCode::OK, &state.into())
     };
     if let Some(cookie) = device_cookie {

@@ -215,7 +215,6 @@ pub(crate) fn challenge_json(challenge: &Challenge) -> Map<String, Value> {
 /// `"delivery"` (`queued`, `sending`, `sent`, `refused`, `failed`,
 /// `expired`, `superseded`; absent without news) and, while queued,
 /// `"delivery_eta"` (whole seconds until it should leave).
-#[allow(dead_code)]
 pub(crate) fn delivery_json(map: &mut Map<String, Value>, delivery: Option<Delivery>) {
     let Some(delivery) = delivery else {
         return;

@@ -29,6 +29,9 @@
 //! | `tower_otp_store_pool_idle` | gauge | | SQL stores: of those, connections idle, as of the last call: `0` with the size at its maximum means calls wait for a connection |
 //! | `tower_otp_mail_duration_seconds` | histogram | `kind` | each mail handed to the mailer: `code`, `notice` |
 //! | `tower_otp_mail_errors_total` | counter | `kind` | mails the mailer refused |
+//! | `tower_otp_outbox_depth` | gauge | | code mails waiting in this instance's outbox ([`Flow::with_outbox`](crate::Flow::with_outbox)) |
+//! | `tower_otp_outbox_wait_seconds` | histogram | | from a code mail's enqueue to its leaving the outbox |
+//! | `tower_otp_outbox_mails_total` | counter | `outcome` | what became of each queued code mail: `sent`, `superseded`, `expired`, `refused` (SMTP 5xx, code withdrawn), `failed` (refused for now on every try, code withdrawn), `full` (not queued) |
 //!
 //! `op` is the [`Store`](crate::store::Store) method (`load`,
 //! `claim_first_device`, `issue_code`, `verify_code`, …); `action` is the
@@ -87,6 +90,12 @@ pub mod names {
     pub const MAIL_DURATION: &str = "tower_otp_mail_duration_seconds";
     /// Counter, label `kind`: mails the mailer refused.
     pub const MAIL_ERRORS: &str = "tower_otp_mail_errors_total";
+    /// Gauge: code mails waiting in the outbox.
+    pub const OUTBOX_DEPTH: &str = super::outbox::DEPTH;
+    /// Histogram: seconds from enqueue to leaving the outbox.
+    pub const OUTBOX_WAIT: &str = super::outbox::WAIT;
+    /// Counter, label `outcome`: what became of each queued code mail.
+    pub const OUTBOX_MAILS: &str = super::outbox::MAILS;
 }
 
 /// Registers a description and unit for every metric with the installed
@@ -94,6 +103,7 @@ pub mod names {
 /// without it.
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    self::outbox::describe();
     describe_counter!(names::FIRST_DEVICE_CLAIMS, "First devices trusted.");
     describe_counter!(
         names::CLAIMS_THROTTLED,

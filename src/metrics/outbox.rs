@@ -17,7 +17,6 @@ pub(crate) const WAIT: &str = "tower_otp_outbox_wait_seconds";
 pub(crate) const MAILS: &str = "tower_otp_outbox_mails_total";
 
 /// Registers the outbox metrics' descriptions with the installed recorder.
-#[allow(dead_code)]
 pub(crate) fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_gauge!(DEPTH, "Code mails waiting in the outbox.");
