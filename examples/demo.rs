@@ -24,6 +24,7 @@ use tower_http::sensitive_headers::{
 };
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use tower_otp::mail::outbox::OutboxSettings;
 use tower_otp::mail::{FileMailer, Mailer, TerminalMailer};
 use tower_otp::serve;
 use tower_otp::store::Store;
@@ -155,9 +156,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let reachable_now =
         !matches!(env("OTP_DATABASE_URL"), Some(url) if url.starts_with("postgres"));
+    // Code mails through SMTP leave from an outbox, at OTP_MAIL_RATE a
+    // second (default 10): a burst of sends queues instead of waiting on the
+    // mail server, and each page says when its mail should leave.
+    let mail_rate = env_parse::<u32>("OTP_MAIL_RATE")?;
+    let outbox = match (mail_rate, env("OTP_SMTP_URL")) {
+        (Some(rate), _) => Some(rate),
+        (None, Some(_)) => Some(OutboxSettings::default().rate()),
+        (None, None) => None,
+    };
     let flow = demo_app::configure_flow(Flow::new(&secret, store, mailer))
         .with_limits(limits)
         .with_require_prebound(require_prebound);
+    let flow = match outbox {
+        Some(rate) => flow.with_outbox(
+            OutboxSettings::default()
+                .with_rate(rate)
+                .map_err(|e| format!("OTP_MAIL_RATE: {e}"))?,
+        ),
+        None => flow,
+    };
     // The store was written with this secret (or is new): checked now, so
     // a wrong OTP_SECRET stops the demo with the cause and the fix instead
     // of serving bound tickets as new ones. (PostgreSQL may not be reachable
