@@ -297,8 +297,8 @@ pub(crate) struct CheckedStore {
 
 impl CheckedStore {
     /// A place among the calls in flight for `op`, or the refusal.
-    fn enter(&self, op: &'static str) -> Result<in_flight::Call<'_>, StoreError> {
-        self.watch.calls.enter(op)
+    async fn enter(&self, op: &'static str) -> Result<in_flight::Call<'_>, StoreError> {
+        self.watch.calls.enter(op).await
     }
 
     async fn ready(&self) -> Result<&dyn Store, StoreError> {
@@ -318,7 +318,7 @@ impl Store for CheckedStore {
         now: Timestamp,
         policy: &Policy,
     ) -> Result<TicketSnapshot, StoreError> {
-        let _call = self.enter("load")?;
+        let _call = self.enter("load").await?;
         // A read changes nothing: one the store does not answer in time is
         // given up, and its request answered (503) rather than held.
         let read = async { self.ready().await?.load(ticket, now, policy).await };
@@ -330,7 +330,7 @@ impl Store for CheckedStore {
         &self,
         request: &ClaimRequest<'_>,
     ) -> Result<ClaimOutcome, StoreError> {
-        let _call = self.enter("claim_first_device")?;
+        let _call = self.enter("claim_first_device").await?;
         let store = self.ready().await?;
         if self.watch.first_devices_held() {
             return Ok(ClaimOutcome::Refused);
@@ -338,11 +338,11 @@ impl Store for CheckedStore {
         store.claim_first_device(request).await
     }
     async fn bind(&self, request: &BindRequest<'_>) -> Result<BindOutcome, StoreError> {
-        let _call = self.enter("bind")?;
+        let _call = self.enter("bind").await?;
         self.ready().await?.bind(request).await
     }
     async fn issue_code(&self, request: &IssueRequest<'_>) -> Result<IssueOutcome, StoreError> {
-        let _call = self.enter("issue_code")?;
+        let _call = self.enter("issue_code").await?;
         self.ready().await?.issue_code(request).await
     }
     async fn withdraw_code(&self, request: &IssueRequest<'_>) -> Result<(), StoreError> {
@@ -350,7 +350,7 @@ impl Store for CheckedStore {
         self.inner.withdraw_code(request).await
     }
     async fn verify_code(&self, request: &VerifyRequest<'_>) -> Result<VerifyOutcome, StoreError> {
-        let _call = self.enter("verify_code")?;
+        let _call = self.enter("verify_code").await?;
         self.ready().await?.verify_code(request).await
     }
     async fn restart(
@@ -358,11 +358,11 @@ impl Store for CheckedStore {
         ticket: &TicketKey,
         now: Timestamp,
     ) -> Result<RestartOutcome, StoreError> {
-        let _call = self.enter("restart")?;
+        let _call = self.enter("restart").await?;
         self.ready().await?.restart(ticket, now).await
     }
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
-        let _call = self.enter("revoke_devices")?;
+        let _call = self.enter("revoke_devices").await?;
         self.ready().await?.revoke_devices(ticket).await
     }
     async fn unbind(
@@ -370,11 +370,11 @@ impl Store for CheckedStore {
         ticket: &TicketKey,
         now: Timestamp,
     ) -> Result<UnbindOutcome, StoreError> {
-        let _call = self.enter("unbind")?;
+        let _call = self.enter("unbind").await?;
         self.ready().await?.unbind(ticket, now).await
     }
     async fn rebind(&self, request: &BindRequest<'_>) -> Result<RebindOutcome, StoreError> {
-        let _call = self.enter("rebind")?;
+        let _call = self.enter("rebind").await?;
         self.ready().await?.rebind(request).await
     }
     async fn clear_lockout(
@@ -382,15 +382,15 @@ impl Store for CheckedStore {
         ticket: &TicketKey,
         now: Timestamp,
     ) -> Result<LockoutCleared, StoreError> {
-        let _call = self.enter("clear_lockout")?;
+        let _call = self.enter("clear_lockout").await?;
         self.ready().await?.clear_lockout(ticket, now).await
     }
     async fn forget(&self, ticket: &TicketKey) -> Result<bool, StoreError> {
-        let _call = self.enter("forget")?;
+        let _call = self.enter("forget").await?;
         self.ready().await?.forget(ticket).await
     }
     async fn state(&self, change: StateChange) -> Result<StateRead, StoreError> {
-        let _call = self.enter("state")?;
+        let _call = self.enter("state").await?;
         let read = self.inner.state(change).await?;
         let real_time = self.clock.follows_real_time();
         self.watch.take(read, self.clock.now(), real_time);

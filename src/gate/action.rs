@@ -44,8 +44,12 @@ where
         }
         Ok(Done::Verified(device_cookie)) => render::done(req, Some(device_cookie), None, None),
         Err(ActionError::Rejected(rejection)) => {
-            // The page after a refusal shows the challenge as it is now.
-            let now = config.flow.challenge(&req.key).await.ok();
+            // The page after a refusal shows the challenge as it is now
+            // (not asked again of a store that just failed: 503).
+            let now = match rejection {
+                Rejection::Unavailable(_) => None,
+                _ => config.flow.challenge(&req.key).await.ok(),
+            };
             render::rejected(config, req, &rejection, now.as_ref())
         }
         Err(ActionError::Problem(problem)) => {

@@ -233,6 +233,8 @@ where
         marked: req.probe_marked,
         ..facts
     };
+    // A claim made before the read and refused is not made again after it.
+    let mut claim_refused = false;
     let (challenge, stored) = match read {
         Some(challenge) => (challenge, facts.stored),
         None => {
@@ -275,8 +277,9 @@ where
                             )
                             .await;
                         }
-                        // Claimed or bound already: the page says how it stands.
-                        Ok(None) => {}
+                        // Claimed or bound already, or the client's budget
+                        // refused it: the page says how it stands.
+                        Ok(None) => claim_refused = true,
                         Err(error) => {
                             tracing::error!(ticket = key.label(), %error, "store unavailable");
                             span.record("outcome", Decision::Unavailable.name());
@@ -296,6 +299,9 @@ where
     let decision = decide(&facts);
     span.record("outcome", decision.name());
     let response = match (decision, challenge.as_ref()) {
+        (Decision::Claim, Some(challenge)) if claim_refused => {
+            render::challenge_page(&config, &req, Some(challenge))
+        }
         (Decision::Claim, Some(challenge)) => {
             let client = || {
                 crate::client_address::client_of(
