@@ -12,7 +12,7 @@
 //!   operator says so ([`Flow::trust_first_devices`](crate::Flow::trust_first_devices)).
 //!
 //! Every operation also takes a place among the store calls in flight
-//! (`in_flight`), or is refused at once when none is left; a read (`load`)
+//! (`in_flight`), or is refused when none frees up within 50 ms; a read (`load`)
 //! the store does not answer within half a second is given up.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -287,7 +287,7 @@ impl StateWatch {
 }
 
 /// The flow's store: every operation takes a place among the calls in
-/// flight (refused at once when none is left), then makes sure the store is
+/// flight (refused when none frees up within 50 ms), then makes sure the store is
 /// this secret's ([`StateWatch::ready`]).
 pub(crate) struct CheckedStore {
     pub(crate) inner: Arc<dyn Store>,

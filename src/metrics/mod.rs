@@ -24,7 +24,7 @@
 //! | `tower_otp_store_duration_seconds` | histogram | `op` | each store call, successful or not |
 //! | `tower_otp_store_errors_total` | counter | `op` | store calls that failed |
 //! | `tower_otp_store_in_flight` | gauge | | the flows' store calls in flight now (each flow holds at most [`Flow::with_store_concurrency`](crate::Flow::with_store_concurrency)) |
-//! | `tower_otp_store_busy_total` | counter | `op` | store calls refused at once because the flow's bound of calls in flight was reached (the gate answered 503 with `Retry-After`) |
+//! | `tower_otp_store_busy_total` | counter | `op` | store calls refused because the flow's bound of calls in flight was reached and no place freed up within 50 ms (the gate answered 503 with `Retry-After`) |
 //! | `tower_otp_store_pool_size` | gauge | | SQL stores: connections open in the pool writes go through (PostgreSQL: the pool), as of the last call |
 //! | `tower_otp_store_pool_idle` | gauge | | SQL stores: of those, connections idle, as of the last call: `0` with the size at its maximum means calls wait for a connection |
 //! | `tower_otp_mail_duration_seconds` | histogram | `kind` | each mail handed to the mailer: `code`, `notice` |
@@ -79,7 +79,7 @@ pub mod names {
     pub const STORE_ERRORS: &str = "tower_otp_store_errors_total";
     /// Gauge: store calls in flight.
     pub const STORE_IN_FLIGHT: &str = "tower_otp_store_in_flight";
-    /// Counter, label `op`: store calls refused at once, the bound of calls
+    /// Counter, label `op`: store calls refused, the bound of calls
     /// in flight being reached.
     pub const STORE_BUSY: &str = "tower_otp_store_busy_total";
     /// Gauge: SQL stores, connections open in the pool.
@@ -131,7 +131,7 @@ pub fn describe() {
     describe_gauge!(names::STORE_IN_FLIGHT, "Store calls in flight.");
     describe_counter!(
         names::STORE_BUSY,
-        "Store calls refused at once because the bound of calls in flight was reached, by operation."
+        "Store calls refused because the bound of calls in flight was reached, by operation."
     );
     describe_gauge!(
         names::STORE_POOL_SIZE,
@@ -169,7 +169,7 @@ pub(crate) fn store_call_ended() {
     metrics::gauge!(names::STORE_IN_FLIGHT).decrement(1.0);
 }
 
-/// Counts one store call of `op` refused at once (the bound was reached).
+/// Counts one store call of `op` refused (the bound was reached).
 pub(crate) fn store_busy(op: &'static str) {
     metrics::counter!(names::STORE_BUSY, "op" => op).increment(1);
 }

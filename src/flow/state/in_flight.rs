@@ -145,7 +145,9 @@ impl Default for InFlight {
 
 impl Flow {
     /// How many store calls may be in flight at once; past the bound a
-    /// call is refused at once, and the gate answers `503` with
+    /// call waits 50 ms at most for a place (among at most eight waiters a
+    /// place: the rest are refused without waiting), then is refused, and
+    /// the gate answers `503` with
     /// `Retry-After` (a JSON client reads `"error": "unavailable"`), instead
     /// of queueing behind a store that does not answer. Devices whose
     /// ticket generation this instance knows keep passing: they make no
