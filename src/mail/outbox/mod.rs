@@ -122,8 +122,9 @@ impl Queued {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EnqueueError {
-    /// The queue is at capacity: nothing was queued. A place frees every
-    /// period; `retry_after` is the wait before one does (at least a second).
+    /// The queue is at capacity, or so long that the code would expire
+    /// before its turn: nothing was queued. `retry_after` is the wait before
+    /// a code sent then would make it (at least a second).
     #[error("the outbox is full, retry in {} s", retry_after.as_secs())]
     Full {
         /// How long to wait.
@@ -278,6 +279,26 @@ impl<M: Mailer> Outbox<M> {
         }
         let now = Instant::now();
         let ticket = letter.ticket;
+        // A code that would expire before its turn is not queued: the wait
+        // it would be given is not one the code survives.
+        let position = state
+            .queue
+            .position(&ticket)
+            .unwrap_or_else(|| state.queue.len());
+        let wait = shared.eta(&state, position, now);
+        let valid_for = letter.expires_at.saturating_since(shared.clock.now());
+        if wait >= valid_for {
+            drop(state);
+            #[cfg(feature = "metrics")]
+            crate::metrics::outbox::outcome("full");
+            tracing::warn!(
+                ticket = ticket.label(),
+                wait_secs = wait.as_secs(),
+                "outbox too long: the code would expire before its mail leaves, not queued"
+            );
+            let retry_after = (wait - valid_for).max(Duration::from_secs(1));
+            return Err(EnqueueError::Full { retry_after });
+        }
         let Some(pushed) = state.queue.push(letter, now) else {
             drop(state);
             #[cfg(feature = "metrics")]

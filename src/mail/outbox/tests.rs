@@ -375,3 +375,28 @@ fn the_outbox_counts_what_became_of_each_mail() {
         "the queue ended empty"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_code_that_would_expire_before_its_turn_is_not_queued() {
+    let mailer = Scripted::answering([]);
+    let outbox = Outbox::new(Arc::clone(&mailer), settings(1));
+    let now = ManualClock::starting_now().now();
+    let valid_for = Duration::from_millis(2_500);
+    // One a second: the first leaves at once, the second in 1 s, the third
+    // in 2 s, all within the codes' 2.5 s.
+    for n in 1..=3 {
+        let queued = outbox.enqueue(letter(n, now, valid_for)).unwrap();
+        assert!(queued.eta < valid_for, "{n}: {:?}", queued.eta);
+    }
+    // The fourth would leave in 3 s, after its code expired: refused, with
+    // the wait after which a new code would make it.
+    match outbox.enqueue(letter(4, now, valid_for)) {
+        Err(EnqueueError::Full { retry_after }) => {
+            assert!(retry_after >= Duration::from_secs(1), "{retry_after:?}");
+        }
+        other => panic!("expected Full, got {other:?}"),
+    }
+    assert_eq!(outbox.status(&ticket(4)), None, "nothing said of it");
+    outbox.idle().await;
+    assert_eq!(mailer.addresses().len(), 3);
+}
