@@ -45,7 +45,6 @@
 //! ```
 
 mod mailer;
-pub(crate) mod outbox;
 mod store;
 
 pub(crate) use self::mailer::MeteredMailer;
@@ -83,19 +82,21 @@ pub mod names {
     /// in flight being reached.
     pub const STORE_BUSY: &str = "tower_otp_store_busy_total";
     /// Gauge: SQL stores, connections open in the pool.
-    pub const STORE_POOL_SIZE: &str = "tower_otp_store_pool_size";
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub const STORE_POOL_SIZE: &str = crate::store::sql::POOL_SIZE;
     /// Gauge: SQL stores, idle connections in the pool.
-    pub const STORE_POOL_IDLE: &str = "tower_otp_store_pool_idle";
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub const STORE_POOL_IDLE: &str = crate::store::sql::POOL_IDLE;
     /// Histogram, label `kind`: mailer latency in seconds.
     pub const MAIL_DURATION: &str = "tower_otp_mail_duration_seconds";
     /// Counter, label `kind`: mails the mailer refused.
     pub const MAIL_ERRORS: &str = "tower_otp_mail_errors_total";
     /// Gauge: code mails waiting in the outbox.
-    pub const OUTBOX_DEPTH: &str = super::outbox::DEPTH;
+    pub const OUTBOX_DEPTH: &str = crate::mail::outbox::metrics::DEPTH;
     /// Histogram: seconds from enqueue to leaving the outbox.
-    pub const OUTBOX_WAIT: &str = super::outbox::WAIT;
+    pub const OUTBOX_WAIT: &str = crate::mail::outbox::metrics::WAIT;
     /// Counter, label `outcome`: what became of each queued code mail.
-    pub const OUTBOX_MAILS: &str = super::outbox::MAILS;
+    pub const OUTBOX_MAILS: &str = crate::mail::outbox::metrics::MAILS;
 }
 
 /// Registers a description and unit for every metric with the installed
@@ -103,7 +104,7 @@ pub mod names {
 /// without it.
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    self::outbox::describe();
+    crate::mail::outbox::metrics::describe();
     describe_counter!(names::FIRST_DEVICE_CLAIMS, "First devices trusted.");
     describe_counter!(
         names::CLAIMS_THROTTLED,
@@ -133,14 +134,17 @@ pub fn describe() {
         names::STORE_BUSY,
         "Store calls refused because the bound of calls in flight was reached, by operation."
     );
-    describe_gauge!(
-        names::STORE_POOL_SIZE,
-        "SQL stores: connections open in the pool."
-    );
-    describe_gauge!(
-        names::STORE_POOL_IDLE,
-        "SQL stores: idle connections in the pool."
-    );
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    {
+        describe_gauge!(
+            names::STORE_POOL_SIZE,
+            "SQL stores: connections open in the pool."
+        );
+        describe_gauge!(
+            names::STORE_POOL_IDLE,
+            "SQL stores: idle connections in the pool."
+        );
+    }
     describe_histogram!(
         names::MAIL_DURATION,
         Unit::Seconds,
@@ -172,13 +176,6 @@ pub(crate) fn store_call_ended() {
 /// Counts one store call of `op` refused (the bound was reached).
 pub(crate) fn store_busy(op: &'static str) {
     metrics::counter!(names::STORE_BUSY, "op" => op).increment(1);
-}
-
-/// Records a SQL pool's connections: `size` open, `idle` of them idle.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn store_pool(size: u32, idle: usize) {
-    metrics::gauge!(names::STORE_POOL_SIZE).set(f64::from(size));
-    metrics::gauge!(names::STORE_POOL_IDLE).set(idle as f64);
 }
 
 /// Counts one wrong entry by its place in the round (1 to 10; beyond, `10`).

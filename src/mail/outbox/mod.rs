@@ -67,6 +67,8 @@ use crate::ticket::TicketKey;
 mod delivery;
 mod ledger;
 mod letter;
+#[cfg(feature = "metrics")]
+pub(crate) mod metrics;
 mod queue;
 mod recall;
 mod settings;
@@ -290,7 +292,7 @@ impl<M: Mailer> Outbox<M> {
         if wait >= valid_for {
             drop(state);
             #[cfg(feature = "metrics")]
-            crate::metrics::outbox::outcome("full");
+            self::metrics::outcome("full");
             tracing::warn!(
                 ticket = ticket.label(),
                 wait_secs = wait.as_secs(),
@@ -302,18 +304,18 @@ impl<M: Mailer> Outbox<M> {
         let Some(pushed) = state.queue.push(letter, now) else {
             drop(state);
             #[cfg(feature = "metrics")]
-            crate::metrics::outbox::outcome("full");
+            self::metrics::outcome("full");
             tracing::warn!(ticket = ticket.label(), "outbox full: code mail not queued");
             let retry_after = shared.settings.period().max(Duration::from_secs(1));
             return Err(EnqueueError::Full { retry_after });
         };
         let eta = shared.eta(&state, pushed.position, now);
         #[cfg(feature = "metrics")]
-        crate::metrics::outbox::depth(state.queue.len());
+        self::metrics::depth(state.queue.len());
         drop(state);
         if let Some(old) = &pushed.replaced {
             #[cfg(feature = "metrics")]
-            crate::metrics::outbox::outcome("superseded");
+            self::metrics::outcome("superseded");
             tracing::info!(
                 ticket = old.ticket.label(),
                 to = %old.mail.to.masked(),

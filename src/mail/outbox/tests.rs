@@ -308,7 +308,7 @@ fn recorded<F: Future<Output = ()>>(
         .start_paused(true)
         .build()
         .unwrap();
-    metrics::with_local_recorder(&recorder, || runtime.block_on(body()));
+    ::metrics::with_local_recorder(&recorder, || runtime.block_on(body()));
     snapshotter
         .snapshot()
         .into_vec()

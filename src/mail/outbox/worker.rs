@@ -58,11 +58,11 @@ pub(super) async fn run<M: Mailer>(shared: Arc<Shared<M>>) {
                 .ledger
                 .record(entry.letter.ticket, entry.slot, Delivery::Sending, now);
             #[cfg(feature = "metrics")]
-            crate::metrics::outbox::depth(state.queue.len());
+            super::metrics::depth(state.queue.len());
             entry
         };
         #[cfg(feature = "metrics")]
-        crate::metrics::outbox::waited(entry.enqueued_at.elapsed());
+        super::metrics::waited(entry.enqueued_at.elapsed());
         drop(tokio::spawn(deliver(Arc::clone(&shared), entry, permit)));
     }
 }
@@ -73,7 +73,7 @@ async fn deliver<M: Mailer>(shared: Arc<Shared<M>>, entry: Entry, permit: OwnedS
     let delivery = attempt(&shared, &letter).await;
     drop(permit);
     #[cfg(feature = "metrics")]
-    crate::metrics::outbox::outcome(delivery.as_str());
+    super::metrics::outcome(delivery.as_str());
     let mut state = shared.lock();
     state
         .ledger

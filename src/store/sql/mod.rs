@@ -30,6 +30,14 @@ use crate::locale::Locale;
 use crate::store::StoreError;
 use crate::store::rules::{AddressSends, TicketRecord};
 
+/// The gauge of the connections open in the pool writes go through
+/// (PostgreSQL: the pool), as of the last call (feature `metrics`).
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) const POOL_SIZE: &str = "tower_otp_store_pool_size";
+/// The gauge of those connections that are idle.
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) const POOL_IDLE: &str = "tower_otp_store_pool_idle";
+
 mod codec;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -102,10 +102,14 @@ impl<DB: Database> Tables<DB> {
         (self.timeout / 6).max(Duration::from_millis(1))
     }
 
-    /// Records the write pool's connections (feature `metrics`).
+    /// Records the write pool's connections (feature `metrics`): `size`
+    /// open, `idle` of them idle.
     fn record_pool(&self) {
         #[cfg(feature = "metrics")]
-        crate::metrics::store_pool(self.writer.size(), self.writer.num_idle());
+        {
+            ::metrics::gauge!(super::POOL_SIZE).set(f64::from(self.writer.size()));
+            ::metrics::gauge!(super::POOL_IDLE).set(self.writer.num_idle() as f64);
+        }
     }
 
     /// Tables over `writer` (one connection on SQLite) and `reader`.

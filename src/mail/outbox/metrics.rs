@@ -1,5 +1,6 @@
-//! The outbox's numbers: how many mails wait, how long they waited, and
-//! what became of them.
+//! The outbox's numbers (feature `metrics`): how many mails wait, how
+//! long they waited, and what became of them. [`crate::metrics`] lists
+//! them with the others.
 //!
 //! | Name | Kind | Labels | What |
 //! |---|---|---|---|
