@@ -115,6 +115,19 @@ async fn read_ticket(config: &Config, key: &TicketKey) -> (Option<Challenge>, St
     }
 }
 
+/// Claims `req`'s ticket for this browser, counted against its client
+/// address when no validator vouches for the id ([`claim::first_device`]).
+async fn claim_first(
+    config: &Config,
+    req: &GateRequest,
+    parts: &Parts,
+) -> Result<Option<(DeviceClaims, HeaderValue)>, crate::store::StoreError> {
+    let client = || {
+        crate::client_address::client_of(&config.client_address, &parts.extensions, &parts.headers)
+    };
+    claim::first_device(config, req, client).await
+}
+
 /// A first device just claimed: to the inner service with its new cookie,
 /// or, back from the probe's redirect, to the same URL without the mark.
 async fn claimed_first<S, ReqBody, ResBody>(
@@ -257,14 +270,7 @@ where
                     return Ok(response);
                 }
                 Decision::Claim => {
-                    let client = || {
-                        crate::client_address::client_of(
-                            &config.client_address,
-                            &parts.extensions,
-                            &parts.headers,
-                        )
-                    };
-                    match claim::first_device(&config, &req, client).await {
+                    match claim_first(&config, &req, &parts).await {
                         Ok(Some(claimed)) => {
                             span.record("outcome", Decision::Claim.name());
                             return claimed_first(
@@ -302,26 +308,17 @@ where
         (Decision::Claim, Some(challenge)) if claim_refused => {
             render::challenge_page(&config, &req, Some(challenge))
         }
-        (Decision::Claim, Some(challenge)) => {
-            let client = || {
-                crate::client_address::client_of(
-                    &config.client_address,
-                    &parts.extensions,
-                    &parts.headers,
-                )
-            };
-            match claim::first_device(&config, &req, client).await {
-                Ok(Some(claimed)) => {
-                    return claimed_first(&config, &mut inner, (parts, body), req, claimed, &span)
-                        .await;
-                }
-                Ok(None) => render::challenge_page(&config, &req, Some(challenge)),
-                Err(error) => {
-                    tracing::error!(ticket = key.label(), %error, "store unavailable");
-                    render::unavailable(&config, &req)
-                }
+        (Decision::Claim, Some(challenge)) => match claim_first(&config, &req, &parts).await {
+            Ok(Some(claimed)) => {
+                return claimed_first(&config, &mut inner, (parts, body), req, claimed, &span)
+                    .await;
             }
-        }
+            Ok(None) => render::challenge_page(&config, &req, Some(challenge)),
+            Err(error) => {
+                tracing::error!(ticket = key.label(), %error, "store unavailable");
+                render::unavailable(&config, &req)
+            }
+        },
         (Decision::Probe, _) => render::probe(&config, &req),
         (Decision::CookiesRequired, Some(challenge)) => {
             render::problem(&config, &req, RequestProblem::CookiesRequired, challenge)
