@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use fantoccini::wd::WebDriverCompatibleCommand;
@@ -560,7 +561,11 @@ impl Env {
 
     /// A new browser with its own fresh profile directory.
     async fn profile(&self, accept_language: &str, size: (u32, u32), js: bool) -> Profile {
-        let dir = self.profiles.join(format!("p{}", free_port()));
+        // A directory of its own: a profile reused by a later browser would
+        // bring the earlier one's languages and cookies with it.
+        static PROFILES: AtomicU64 = AtomicU64::new(0);
+        let n = PROFILES.fetch_add(1, Ordering::Relaxed);
+        let dir = self.profiles.join(format!("p{n}"));
         std::fs::create_dir_all(&dir).unwrap();
         let args = vec![
             "--headless=new".to_owned(),
