@@ -365,6 +365,18 @@ impl Store for CheckedStore {
         let _call = self.enter("revoke_devices").await?;
         self.ready().await?.revoke_devices(ticket).await
     }
+    async fn withdraw_binding(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+        generation: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let _call = self.enter("withdraw_binding").await?;
+        self.ready()
+            .await?
+            .withdraw_binding(ticket, now, generation)
+            .await
+    }
     async fn unbind(
         &self,
         ticket: &TicketKey,

@@ -59,6 +59,18 @@ impl<S: Store> Store for MeteredStore<S> {
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
         op("revoke_devices", self.0.revoke_devices(ticket)).await
     }
+    async fn withdraw_binding(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+        generation: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        op(
+            "withdraw_binding",
+            self.0.withdraw_binding(ticket, now, generation),
+        )
+        .await
+    }
     async fn unbind(
         &self,
         ticket: &TicketKey,

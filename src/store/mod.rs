@@ -849,6 +849,9 @@ impl StoreError {
 ///     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
 ///         self.inner.revoke_devices(ticket).await
 ///     }
+///     async fn withdraw_binding(&self, ticket: &TicketKey, now: Timestamp, generation: u64) -> Result<Option<u64>, StoreError> {
+///         self.inner.withdraw_binding(ticket, now, generation).await
+///     }
 ///     async fn unbind(&self, ticket: &TicketKey, now: Timestamp) -> Result<UnbindOutcome, StoreError> {
 ///         self.inner.unbind(ticket, now).await
 ///     }
@@ -975,6 +978,20 @@ pub trait Store: Send + Sync + 'static {
     /// stop passing where revocation checks are on. Returns the new generation.
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError>;
 
+    /// Unbinds the ticket as [`unbind`](Store::unbind) does, but only when it
+    /// is bound, no device was verified on it since it was bound, and its
+    /// generation is still `generation`: how a seat handed to a companion is
+    /// taken back before the companion received it. Returns the new
+    /// generation, or `None` when a condition does not hold (then nothing
+    /// changed). Atomic with [`verify_code`](Store::verify_code) on the same
+    /// ticket: of the two, the one the store takes first wins.
+    async fn withdraw_binding(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+        generation: u64,
+    ) -> Result<Option<u64>, StoreError>;
+
     // Support actions: called by an operator through the flow, never by the
     // gate. Each is one atomic step, like every method above.
 
@@ -1088,6 +1105,14 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
         (**self).revoke_devices(ticket).await
+    }
+    async fn withdraw_binding(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+        generation: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        (**self).withdraw_binding(ticket, now, generation).await
     }
     async fn unbind(
         &self,

@@ -159,6 +159,20 @@ impl<R: RecordStore> Store for R {
             .await
     }
 
+    async fn withdraw_binding(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+        generation: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        // A refused withdrawal leaves the record as it was: nothing is
+        // written, and an unknown ticket stays without a record.
+        self.update(ticket, Some(now), ticket_only, |t, _| {
+            rules::withdraw_binding(t, generation)
+        })
+        .await
+    }
+
     async fn unbind(
         &self,
         ticket: &TicketKey,

@@ -549,6 +549,17 @@ pub(crate) fn unbind(ticket: &mut TicketRecord) -> UnbindOutcome {
     }
 }
 
+/// [`Store::withdraw_binding`](super::Store::withdraw_binding): when the
+/// ticket is bound, no device was verified on it and its generation is
+/// `generation`, what [`unbind`] does, and the new generation; else `None`,
+/// and the record is left as it was.
+pub(crate) fn withdraw_binding(ticket: &mut TicketRecord, generation: u64) -> Option<u64> {
+    if ticket.binding.is_none() || ticket.verified || ticket.generation != generation {
+        return None;
+    }
+    Some(unbind(ticket).generation)
+}
+
 /// [`Store::rebind`](super::Store::rebind).
 pub(crate) fn rebind(ticket: &mut TicketRecord, r: &BindRequest<'_>) -> RebindOutcome {
     if ticket.binding.as_ref() == Some(r.address) {

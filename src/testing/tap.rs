@@ -36,6 +36,8 @@ pub enum StoreCall {
     Restart,
     /// [`Store::revoke_devices`].
     RevokeDevices,
+    /// [`Store::withdraw_binding`].
+    WithdrawBinding,
     /// [`Store::unbind`].
     Unbind,
     /// [`Store::rebind`].
@@ -50,7 +52,7 @@ pub enum StoreCall {
 
 impl StoreCall {
     /// Every method, in the order [`Store`] declares them.
-    pub const ALL: [StoreCall; 13] = [
+    pub const ALL: [StoreCall; 14] = [
         StoreCall::Load,
         StoreCall::ClaimFirstDevice,
         StoreCall::Bind,
@@ -59,6 +61,7 @@ impl StoreCall {
         StoreCall::VerifyCode,
         StoreCall::Restart,
         StoreCall::RevokeDevices,
+        StoreCall::WithdrawBinding,
         StoreCall::Unbind,
         StoreCall::Rebind,
         StoreCall::ClearLockout,
@@ -370,6 +373,16 @@ impl<S: Store> Store for StoreTap<S> {
     async fn revoke_devices(&self, ticket: &TicketKey) -> Result<u64, StoreError> {
         self.enter(StoreCall::RevokeDevices)?
             .revoke_devices(ticket)
+            .await
+    }
+    async fn withdraw_binding(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+        generation: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        self.enter(StoreCall::WithdrawBinding)?
+            .withdraw_binding(ticket, now, generation)
             .await
     }
     async fn unbind(

@@ -104,6 +104,15 @@ impl Store for Stall {
         self.pass().await;
         self.inner.revoke_devices(ticket).await
     }
+    async fn withdraw_binding(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+        generation: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        self.pass().await;
+        self.inner.withdraw_binding(ticket, now, generation).await
+    }
     async fn unbind(
         &self,
         ticket: &TicketKey,

@@ -357,6 +357,9 @@ macro_rules! __store_conformance_checks {
             unbind_keeps_the_guards
             rebind_moves_the_binding
             race_rebinds
+            withdraw_binding_unbinds_and_revokes
+            withdraw_binding_refused_changes_nothing
+            race_verify_against_withdraw_binding
             clear_lockout_ends_it
             client_budget_spans_tickets
             domain_without_budget_is_not_counted
@@ -515,6 +518,18 @@ impl<'a> Ctx<'a> {
     ) -> RebindOutcome {
         let request = BindRequest::new(t, &a.address, now).with_locale(locale);
         self.store().rebind(&request).await.expect("rebind")
+    }
+
+    async fn withdraw_binding(
+        &self,
+        t: &TicketKey,
+        now: Timestamp,
+        generation: u64,
+    ) -> Option<u64> {
+        self.store()
+            .withdraw_binding(t, now, generation)
+            .await
+            .expect("withdraw_binding")
     }
 
     async fn clear_lockout(&self, t: &TicketKey, now: Timestamp) -> LockoutCleared {
@@ -2159,6 +2174,133 @@ pub async fn race_rebinds(instances: &Instances) {
         previous.sort_by(|x, y| x.as_str().cmp(y.as_str()));
         bound.sort_by(|x, y| x.as_str().cmp(y.as_str()));
         assert_eq!(previous, bound, "round {round}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Withdrawing a binding no device has used.
+
+/// `withdraw_binding` on a ticket bound, unverified and at the generation
+/// given does what `unbind` does (the binding, its language and time and
+/// the pending codes are gone, the ticket is claimed for good and not
+/// verified, the sends stay) and returns the new generation; the binding is
+/// then gone, so a second call is refused.
+pub async fn withdraw_binding_unbinds_and_revokes(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    let (t, a, b) = (random_ticket(), addr(), addr());
+    let request = BindRequest::new(&t, &a.address, cx.at(0)).with_locale(Some(Locale::Ja));
+    cx.store().bind(&request).await.expect("bind");
+    assert_eq!(cx.revoke(&t).await, 1);
+    let stale = cx.issue_ok(&t, &a, cx.at(0)).await;
+    assert_eq!(cx.withdraw_binding(&t, cx.at(1), 1).await, Some(2));
+    let s = cx.load(&t, cx.at(2)).await;
+    assert!(s.binding.is_none() && s.bound_locale.is_none() && s.bound_at.is_none());
+    assert!(s.pending.is_none() && s.live_codes.is_empty());
+    assert!(s.claimed && s.claim_until.is_none() && !s.device_verified);
+    assert_eq!(s.generation, 2, "device tokens issued before stop passing");
+    assert_eq!(s.recent_sends, vec![cx.at(0)], "the sends stay");
+    assert_eq!(cx.claim(&t).await, ClaimOutcome::Refused, "no first device");
+    assert_eq!(cx.verify(&t, &stale, cx.at(3)).await, VerifyOutcome::NoCode);
+    assert_eq!(cx.withdraw_binding(&t, cx.at(4), 2).await, None, "unbound");
+    assert_eq!(cx.load(&t, cx.at(5)).await.generation, 2);
+    // The next verified address is bound, as after an unbind.
+    let code = cx.issue_ok(&t, &b, cx.at(60)).await;
+    assert_eq!(
+        cx.verify(&t, &code, cx.at(61)).await,
+        verified_again(&b, true, 2)
+    );
+    // A ticket bound by `bind` alone, generation 0 (never revoked).
+    let (u, c) = (random_ticket(), addr());
+    cx.bind(&u, &c).await;
+    assert_eq!(cx.withdraw_binding(&u, cx.at(1), 0).await, Some(1));
+    let s = cx.load(&u, cx.at(2)).await;
+    assert!(s.binding.is_none() && s.claimed);
+    assert_eq!(s.generation, 1);
+}
+
+/// `withdraw_binding` is refused, changing nothing, on an unknown ticket
+/// (no record is made for it), on an unbound one, at another generation,
+/// and once a device was verified on the binding.
+pub async fn withdraw_binding_refused_changes_nothing(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    // Unknown: nothing is stored, so `forget` finds nothing.
+    let t = random_ticket();
+    assert_eq!(cx.withdraw_binding(&t, cx.at(0), 0).await, None);
+    assert!(!cx.forget(&t).await, "no record was made");
+    assert_eq!(cx.claim(&t).await, ClaimOutcome::Claimed { generation: 0 });
+
+    // Unbound, claimed, with a pending code: all of it stays.
+    let (t, a) = (random_ticket(), addr());
+    cx.claim(&t).await;
+    let code = cx.issue_ok(&t, &a, cx.at(0)).await;
+    assert_eq!(cx.withdraw_binding(&t, cx.at(1), 0).await, None);
+    let s = cx.load(&t, cx.at(2)).await;
+    assert_eq!(s.pending, Some(a.address.clone()));
+    assert_eq!((s.live_codes.len(), s.generation), (1, 0));
+    assert!(s.claimed && s.claim_until.is_some());
+    assert_eq!(
+        cx.verify(&t, &code, cx.at(3)).await,
+        verified_again(&a, true, 0)
+    );
+
+    // Bound at generation 1: another generation is refused.
+    let (t, a) = (random_ticket(), addr());
+    cx.bind(&t, &a).await;
+    cx.revoke(&t).await;
+    let code = cx.issue_ok(&t, &a, cx.at(0)).await;
+    for other in [0, 2, u64::MAX] {
+        assert_eq!(cx.withdraw_binding(&t, cx.at(1), other).await, None);
+    }
+    let s = cx.load(&t, cx.at(2)).await;
+    assert_eq!((s.binding, s.generation), (Some(a.address.clone()), 1));
+    assert!(!s.claimed && !s.device_verified && s.live_codes.len() == 1);
+
+    // A device verified a code sent to the binding: refused, still bound.
+    assert_eq!(cx.verify(&t, &code, cx.at(3)).await, verified(&a, false, 1));
+    assert_eq!(cx.withdraw_binding(&t, cx.at(4), 1).await, None);
+    let s = cx.load(&t, cx.at(5)).await;
+    assert_eq!((s.binding, s.generation), (Some(a.address), 1));
+    assert!(s.device_verified);
+}
+
+/// A verification of a live code sent to the binding and a
+/// `withdraw_binding` at once: exactly one wins. Either the code verifies
+/// and the withdrawal is refused (the ticket stays bound), or the binding
+/// is withdrawn and the code no longer verifies.
+pub async fn race_verify_against_withdraw_binding(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    for round in 0..RACE_ROUNDS * 5 {
+        let (t, a) = (random_ticket(), addr());
+        cx.bind(&t, &a).await;
+        let code = cx.issue_ok(&t, &a, cx.at(0)).await;
+        let (now, policy) = (cx.at(1), cx.policy.clone());
+        let outcomes = race(instances, 2, |i, store| {
+            let policy = policy.clone();
+            async move {
+                if i == 0 {
+                    let request = VerifyRequest::new(&t, &code, now, &policy);
+                    let outcome = store.verify_code(&request).await.expect("verify_code");
+                    (Some(outcome), None)
+                } else {
+                    let outcome = store.withdraw_binding(&t, now, 0).await;
+                    (None, Some(outcome.expect("withdraw_binding")))
+                }
+            }
+        })
+        .await;
+        let verify = outcomes[0].0.clone().expect("the verify task");
+        let withdrawn = outcomes[1].1.expect("the withdraw task");
+        let s = cx.load(&t, now).await;
+        if verify == verified(&a, false, 0) {
+            assert_eq!(withdrawn, None, "round {round}");
+            assert_eq!(s.binding, Some(a.address), "round {round}");
+            assert!(s.device_verified && s.generation == 0, "round {round}");
+        } else {
+            assert_eq!(verify, VerifyOutcome::NoCode, "round {round}");
+            assert_eq!(withdrawn, Some(1), "round {round}");
+            assert!(s.binding.is_none() && !s.device_verified, "round {round}");
+            assert_eq!(s.generation, 1, "round {round}");
+        }
     }
 }
 

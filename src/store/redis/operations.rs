@@ -328,6 +328,21 @@ impl Store for RedisStore {
         }
     }
 
+    async fn withdraw_binding(
+        &self,
+        ticket: &TicketKey,
+        now: Timestamp,
+        generation: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut invocation = SCRIPTS.withdraw_binding.prepare_invoke();
+        invocation
+            .key(self.keys.record(ticket))
+            .key(self.keys.challenge(ticket))
+            .arg(now.as_millis())
+            .arg(generation);
+        scripts::withdraw_binding(self.run(invocation).await?)
+    }
+
     async fn unbind(
         &self,
         ticket: &TicketKey,

@@ -45,6 +45,7 @@ pub(super) struct Scripts {
     pub(super) verify: Script,
     pub(super) restart: Script,
     pub(super) revoke: Script,
+    pub(super) withdraw_binding: Script,
     pub(super) unbind: Script,
     pub(super) rebind: Script,
     pub(super) clear_lockout: Script,
@@ -66,6 +67,7 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     verify: Script::new(script!("verify.lua")),
     restart: Script::new(script!("restart.lua")),
     revoke: Script::new(script!("revoke.lua")),
+    withdraw_binding: Script::new(script!("withdraw_binding.lua")),
     unbind: Script::new(script!("unbind.lua")),
     rebind: Script::new(script!("rebind.lua")),
     clear_lockout: Script::new(script!("clear_lockout.lua")),
@@ -74,7 +76,7 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
 });
 
 impl Scripts {
-    pub(super) fn all(&self) -> [&Script; 18] {
+    pub(super) fn all(&self) -> [&Script; 19] {
         [
             &self.load,
             &self.claim,
@@ -89,6 +91,7 @@ impl Scripts {
             &self.verify,
             &self.restart,
             &self.revoke,
+            &self.withdraw_binding,
             &self.unbind,
             &self.rebind,
             &self.clear_lockout,
@@ -356,6 +359,15 @@ pub(super) fn verify(value: Value) -> Result<VerifyOutcome, StoreError> {
             until: time(until)?,
         }),
         _ => Err(unexpected()),
+    }
+}
+
+/// The outcome of `withdraw_binding.lua`: the new generation, or `None`
+/// (-1) when the binding was not withdrawn.
+pub(super) fn withdraw_binding(value: Value) -> Result<Option<u64>, StoreError> {
+    match int(&value)? {
+        -1 => Ok(None),
+        _ => uint(&value).map(Some),
     }
 }
 

@@ -798,6 +798,65 @@ fn support_actions_table() {
     assert!(r.is_empty());
 }
 
+/// `withdraw_binding`: refused (the record as it was) unless the ticket is
+/// bound, unverified and at the generation given; then exactly `unbind`.
+#[test]
+fn withdraw_binding_table() {
+    // Bound to taro (Korean, at 5 s), a code pending, 2 wrong entries, 7
+    // consecutive failures, locked until 900 s, generation 3; not verified.
+    let bound = || {
+        with(pending("taro", &[(1, 0)]), |r| {
+            r.binding = Some(addr("taro"));
+            r.bound_locale = Some(Locale::Ko);
+            r.bound_at = t(5);
+            r.generation = 3;
+            r.consecutive_failures = 7;
+            challenge(r).attempts = 2;
+            challenge(r).locked_until = t(900);
+        })
+    };
+    let refused: Vec<(&str, TicketRecord, u64)> = vec![
+        ("unknown ticket", TicketRecord::default(), 0),
+        (
+            "unbound, claimed, a code pending",
+            with(pending("taro", &[(1, 0)]), |r| {
+                r.claimed = true;
+                r.claim_until = t(100);
+            }),
+            0,
+        ),
+        (
+            "unbound at the generation",
+            with(bound(), |r| r.binding = None),
+            3,
+        ),
+        ("an older generation", bound(), 2),
+        ("a newer generation", bound(), 4),
+        ("a device verified", with(bound(), |r| r.verified = true), 3),
+    ];
+    for (name, record, generation) in refused {
+        let mut r = record.clone();
+        assert_eq!(withdraw_binding(&mut r, generation), None, "{name}");
+        assert_eq!(format!("{r:?}"), format!("{record:?}"), "{name}: unchanged");
+    }
+
+    let (mut withdrawn, mut unbound) = (bound(), bound());
+    assert_eq!(withdraw_binding(&mut withdrawn, 3), Some(4));
+    let out = unbind(&mut unbound);
+    assert_eq!(out.generation, 4);
+    assert_eq!(
+        format!("{withdrawn:?}"),
+        format!("{unbound:?}"),
+        "what unbind does"
+    );
+    assert!(withdrawn.binding.is_none() && withdrawn.claimed && !withdrawn.verified);
+    let c = withdrawn.challenge.as_ref().unwrap();
+    assert!(c.address.is_none() && c.codes.is_empty());
+    assert_eq!((c.attempts, c.locked_until), (2, t(900)), "the guards stay");
+    // The binding is gone: a second withdrawal is refused.
+    assert_eq!(withdraw_binding(&mut withdrawn, 4), None);
+}
+
 #[test]
 fn unvouched_claims_lapse_soon_and_count_per_client() {
     let policy = Policy {
