@@ -10,6 +10,9 @@ pub(super) enum Block {
     Field(String, String),
     /// The code, set apart.
     Code(String),
+    /// A link (an `http://` or `https://` URL, checked by `render`), on a
+    /// line of its own in the text body and a link in the HTML body.
+    Link(String),
 }
 
 /// The site as the message names it (both values already on one line).

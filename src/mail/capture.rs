@@ -112,8 +112,10 @@ impl CapturingMailer {
         self.lock().messages.last().cloned()
     }
 
-    /// The digits of the last code delivered to `to` (new-device notices are
-    /// skipped), to type into the challenge form in a test.
+    /// The digits of the last code delivered to `to`, a one-time password
+    /// ([`MailKind::Code`]) or one that confirms a transfer
+    /// ([`MailKind::TransferCode`]); notices and links are skipped. To type
+    /// into the form that asked for it in a test.
     ///
     /// ```
     /// # use tower_otp::{testing::CapturingMailer, EmailAddress};
@@ -123,23 +125,60 @@ impl CapturingMailer {
     /// ```
     pub fn last_code_for(&self, to: &EmailAddress) -> Option<String> {
         let inbox = self.lock();
-        inbox.messages.iter().rev().find_map(|m| match &m.kind {
-            MailKind::Code { code, .. } if &m.to == to => Some(code.as_str().to_owned()),
-            _ => None,
-        })
+        inbox
+            .messages
+            .iter()
+            .rev()
+            .filter(|m| &m.to == to)
+            .find_map(code_of)
     }
 
-    /// The digits of the last code delivered to anyone.
+    /// The link of the last hand-over ([`MailKind::HandedOver`]) or transfer
+    /// offer ([`MailKind::TransferOffered`]) delivered to `address`, as the
+    /// flow gave it; `None` when there is none or `address` is not an
+    /// address. Addresses are compared as [`last_code_for`](Self::last_code_for)
+    /// compares them.
+    ///
+    /// ```
+    /// use tower_otp::{testing::CapturingMailer, EmailAddress, Locale};
+    /// use tower_otp::mail::{MailKind, Mailer, OtpMail};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mailer = CapturingMailer::new();
+    /// let to = EmailAddress::parse("hanako@example.com")?;
+    /// let kind = MailKind::HandedOver { link: "https://tickets.example/claim/Zq8x".into() };
+    /// mailer.send(&OtpMail::new(to, kind, Locale::Ja, "Example Tickets")).await?;
+    ///
+    /// assert_eq!(mailer.link_for("hanako@example.com").as_deref(), Some("https://tickets.example/claim/Zq8x"));
+    /// assert_eq!(mailer.link_for("taro@example.com"), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn link_for(&self, address: &str) -> Option<String> {
+        let address = EmailAddress::parse(address).ok()?;
+        let inbox = self.lock();
+        inbox
+            .messages
+            .iter()
+            .rev()
+            .filter(|m| m.to == address)
+            .find_map(|m| match &m.kind {
+                MailKind::HandedOver { link } | MailKind::TransferOffered { link } => {
+                    Some(link.clone())
+                }
+                _ => None,
+            })
+    }
+
+    /// The digits of the last code delivered to anyone, a one-time password
+    /// or a transfer code (as in [`last_code_for`](Self::last_code_for)).
     ///
     /// ```
     /// assert_eq!(tower_otp::testing::CapturingMailer::new().last_code(), None);
     /// ```
     pub fn last_code(&self) -> Option<String> {
         let inbox = self.lock();
-        inbox.messages.iter().rev().find_map(|m| match &m.kind {
-            MailKind::Code { code, .. } => Some(code.as_str().to_owned()),
-            _ => None,
-        })
+        inbox.messages.iter().rev().find_map(code_of)
     }
 
     /// How many messages were delivered.
@@ -216,6 +255,16 @@ impl CapturingMailer {
     /// ```
     pub fn set_delay(&self, delay: Option<Duration>) {
         self.lock().delay = delay;
+    }
+}
+
+/// The digits of `mail`'s code, if it carries one.
+fn code_of(mail: &OtpMail) -> Option<String> {
+    match &mail.kind {
+        MailKind::Code { code, .. } | MailKind::TransferCode { code, .. } => {
+            Some(code.as_str().to_owned())
+        }
+        _ => None,
     }
 }
 
@@ -311,6 +360,100 @@ mod tests {
         ));
         inbox.clear();
         assert_eq!((mailer.count(), mailer.attempts()), (0, 4));
+    }
+
+    fn mail(to: &str, kind: MailKind) -> OtpMail {
+        OtpMail::new(EmailAddress::parse(to).unwrap(), kind, Locale::En, "Site")
+    }
+
+    #[tokio::test]
+    async fn links_are_found_per_recipient_and_transfer_codes_are_codes() {
+        let mailer = CapturingMailer::new();
+        let link = |l: &str| l.to_owned();
+        mailer
+            .send(&mail(
+                "a@example.com",
+                MailKind::HandedOver {
+                    link: link("https://tickets.example/h/1"),
+                },
+            ))
+            .await
+            .unwrap();
+        mailer
+            .send(&mail(
+                "b@example.com",
+                MailKind::TransferOffered {
+                    link: link("https://tickets.example/t/2"),
+                },
+            ))
+            .await
+            .unwrap();
+        mailer
+            .send(&mail(
+                "a@example.com",
+                MailKind::TransferOffered {
+                    link: link("https://tickets.example/t/3"),
+                },
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            mailer.link_for("a@example.com").as_deref(),
+            Some("https://tickets.example/t/3")
+        );
+        assert_eq!(
+            mailer.link_for("b@EXAMPLE.com").as_deref(),
+            Some("https://tickets.example/t/2")
+        );
+        assert_eq!(mailer.link_for("B@example.com"), None);
+        assert_eq!(mailer.link_for("not an address"), None);
+        // A later mail of another kind does not hide the link.
+        mailer
+            .send(&code_mail("a@example.com", "111111"))
+            .await
+            .unwrap();
+        assert_eq!(
+            mailer.link_for("a@example.com").as_deref(),
+            Some("https://tickets.example/t/3")
+        );
+        assert_eq!(
+            mailer.last_code_for(&EmailAddress::parse("b@example.com").unwrap()),
+            None
+        );
+
+        let a = EmailAddress::parse("a@example.com").unwrap();
+        mailer
+            .send(&mail(
+                "a@example.com",
+                MailKind::TransferCode {
+                    code: Code::normalize("222222", 6).unwrap(),
+                    valid_for: Duration::from_secs(300),
+                    to: "b***@example.com".into(),
+                },
+            ))
+            .await
+            .unwrap();
+        mailer
+            .send(&mail(
+                "a@example.com",
+                MailKind::Transferred {
+                    at: Timestamp::from_millis(0),
+                    to: "b***@example.com".into(),
+                },
+            ))
+            .await
+            .unwrap();
+        assert_eq!(mailer.last_code_for(&a).as_deref(), Some("222222"));
+        assert_eq!(mailer.last_code().as_deref(), Some("222222"));
+        mailer
+            .send(&code_mail("a@example.com", "333333"))
+            .await
+            .unwrap();
+        assert_eq!(mailer.last_code_for(&a).as_deref(), Some("333333"));
+        assert_eq!(
+            mailer.link_for("a@example.com").as_deref(),
+            Some("https://tickets.example/t/3")
+        );
     }
 
     #[tokio::test]

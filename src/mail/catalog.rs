@@ -54,6 +54,42 @@ pub(crate) struct MailTexts {
     rebound_if_you: String,
     /// Rebound notice: if it was not (`{name}`).
     rebound_if_not_you: String,
+    /// The label before the (masked) address a ticket is transferred to.
+    transfer_to_label: String,
+    /// Subject of the mail to a companion a ticket was handed over to, after `[site]`.
+    handed_subject: String,
+    /// Hand-over mail: what happened (`{site}`).
+    handed_intro: String,
+    /// Hand-over mail: open the link below on your own device; a one-time
+    /// password will be sent to this address.
+    handed_open: String,
+    /// Hand-over mail: unexpected? Ignore it.
+    handed_ignore: String,
+    /// Subject of the mail to the recipient of a transfer, after `[site]`.
+    offer_subject: String,
+    /// Transfer offer: what is happening (`{site}`).
+    offer_intro: String,
+    /// Transfer offer: open the link below and confirm with a one-time
+    /// password sent to this address to receive the ticket.
+    offer_open: String,
+    /// Transfer offer: unexpected? Ignore it.
+    offer_ignore: String,
+    /// Subject of the code that confirms a transfer, after `[site]`.
+    transfer_code_subject: String,
+    /// Transfer code: before the code (`{site}`). Its validity is `code_validity`.
+    transfer_code_intro: String,
+    /// Transfer code: never share it, not even with the recipient (`{name}`, `{site}`).
+    transfer_code_never_share: String,
+    /// Transfer code: not asked for? Enter it nowhere; the ticket stays yours.
+    transfer_code_ignore: String,
+    /// Subject of the notice that a ticket was transferred, after `[site]`.
+    transferred_subject: String,
+    /// Transfer notice: what happened (`{site}`).
+    transferred_intro: String,
+    /// Transfer notice: if it was expected.
+    transferred_if_you: String,
+    /// Transfer notice: if it was not (`{name}`).
+    transferred_if_not_you: String,
     /// A point in time: `{year}`, `{month}`, `{day}`, and zero-padded
     /// `{month2}`, `{day2}`, `{hour2}`, `{minute2}`.
     time_format: String,
@@ -118,6 +154,22 @@ impl MailTexts {
         &self.rebound_subject
     }
 
+    pub(super) fn handed_subject(&self) -> &str {
+        &self.handed_subject
+    }
+
+    pub(super) fn offer_subject(&self) -> &str {
+        &self.offer_subject
+    }
+
+    pub(super) fn transfer_code_subject(&self) -> &str {
+        &self.transfer_code_subject
+    }
+
+    pub(super) fn transferred_subject(&self) -> &str {
+        &self.transferred_subject
+    }
+
     fn site(&self, site: &Site) -> String {
         match &site.origin {
             Some(origin) => fill(
@@ -180,6 +232,113 @@ impl MailTexts {
         blocks.push(Block::Field(self.when_label.clone(), when.to_owned()));
         blocks.extend(
             [&self.rebound_if_you, &self.rebound_if_not_you].map(|s| Block::Para(fill(s, &v))),
+        );
+        blocks
+    }
+
+    /// The body of the mail to a companion a ticket was handed over to:
+    /// `link` (already checked) after the paragraph that asks to open it,
+    /// and no link when it is `None`.
+    pub(super) fn handed_body(
+        &self,
+        site: &Site,
+        hint: Option<String>,
+        link: Option<&str>,
+    ) -> Vec<Block> {
+        self.link_body(
+            site,
+            hint,
+            link,
+            [&self.handed_intro, &self.handed_open, &self.handed_ignore],
+        )
+    }
+
+    /// The body of the mail to the recipient of a transfer, with `link` as
+    /// in [`handed_body`](Self::handed_body).
+    pub(super) fn offer_body(
+        &self,
+        site: &Site,
+        hint: Option<String>,
+        link: Option<&str>,
+    ) -> Vec<Block> {
+        self.link_body(
+            site,
+            hint,
+            link,
+            [&self.offer_intro, &self.offer_open, &self.offer_ignore],
+        )
+    }
+
+    /// What happened, the hint, what to do with the link, the link, and
+    /// what to do if it was unexpected.
+    fn link_body(
+        &self,
+        site: &Site,
+        hint: Option<String>,
+        link: Option<&str>,
+        [intro, open, ignore]: [&String; 3],
+    ) -> Vec<Block> {
+        let label = self.site(site);
+        let v = [("site", label.as_str()), ("name", &site.name)];
+        let mut blocks = vec![Block::Para(fill(intro, &v))];
+        blocks.extend(hint.map(|h| Block::Field(self.ticket_label.clone(), h)));
+        blocks.push(Block::Para(fill(open, &v)));
+        blocks.extend(link.map(|l| Block::Link(l.to_owned())));
+        blocks.push(Block::Para(fill(ignore, &v)));
+        blocks
+    }
+
+    /// The body of the code that confirms giving the ticket to `to` (a
+    /// masked address, on one line, left out when empty).
+    pub(super) fn transfer_code_body(
+        &self,
+        site: &Site,
+        hint: Option<String>,
+        code: &str,
+        valid: &str,
+        to: Option<String>,
+    ) -> Vec<Block> {
+        let label = self.site(site);
+        let v = [
+            ("site", label.as_str()),
+            ("name", &site.name),
+            ("valid", valid),
+        ];
+        let mut blocks = vec![
+            Block::Para(fill(&self.transfer_code_intro, &v)),
+            Block::Code(code.to_owned()),
+        ];
+        blocks.extend(hint.map(|h| Block::Field(self.ticket_label.clone(), h)));
+        blocks.extend(to.map(|to| Block::Field(self.transfer_to_label.clone(), to)));
+        blocks.extend(
+            [
+                &self.code_validity,
+                &self.transfer_code_never_share,
+                &self.transfer_code_ignore,
+            ]
+            .map(|s| Block::Para(fill(s, &v))),
+        );
+        blocks
+    }
+
+    /// The body of the notice that the ticket was transferred to `to` (as in
+    /// [`transfer_code_body`](Self::transfer_code_body)).
+    pub(super) fn transferred_body(
+        &self,
+        site: &Site,
+        hint: Option<String>,
+        to: Option<String>,
+        when: &str,
+    ) -> Vec<Block> {
+        let label = self.site(site);
+        let v = [("site", label.as_str()), ("name", &site.name)];
+        let mut blocks = vec![Block::Para(fill(&self.transferred_intro, &v))];
+        blocks.extend(hint.map(|h| Block::Field(self.ticket_label.clone(), h)));
+        blocks.extend(to.map(|to| Block::Field(self.transfer_to_label.clone(), to)));
+        blocks.push(Block::Field(self.when_label.clone(), when.to_owned()));
+        blocks.extend(
+            [&self.transferred_if_you, &self.transferred_if_not_you]
+                .map(|s| Block::Para(fill(s, &v))),
         );
         blocks
     }

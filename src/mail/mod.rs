@@ -1,5 +1,6 @@
 //! Sending the code: the [`Mailer`] trait, the message, and its transports.
 
+use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -140,7 +141,9 @@ impl MailError {
 }
 
 /// What a message is about.
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows no code, no link and no address a ticket goes to.
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum MailKind {
     /// A one-time code.
@@ -162,6 +165,88 @@ pub enum MailKind {
         /// When.
         at: Timestamp,
     },
+    /// To a companion: a ticket (the mail's ticket hint says which) was
+    /// handed over to them. They open it with `link` on their own device and
+    /// confirm with a one-time password sent to this address.
+    ///
+    /// ```
+    /// use tower_otp::{EmailAddress, Locale};
+    /// use tower_otp::mail::{MailKind, OtpMail};
+    ///
+    /// let kind = MailKind::HandedOver { link: "https://tickets.example/claim/Zq8x?a=1&b=2".into() };
+    /// let mail = OtpMail::new(EmailAddress::parse("hanako@example.com")?, kind, Locale::En, "Example Tickets")
+    ///     .with_ticket_hint(Some("Summer Live, seat A-13".into()));
+    /// let rendered = mail.render();
+    /// assert_eq!(rendered.subject, "[Example Tickets] A ticket was handed over to you");
+    /// assert!(rendered.text.contains("\nhttps://tickets.example/claim/Zq8x?a=1&b=2\n"));
+    /// assert!(rendered.html.contains(r#"<a href="https://tickets.example/claim/Zq8x?a=1&amp;b=2""#));
+    /// assert!(!format!("{:?}", mail.kind).contains("Zq8x"));
+    /// # Ok::<(), tower_otp::AddressError>(())
+    /// ```
+    HandedOver {
+        /// The absolute `https://` (or `http://`) URL that opens the ticket,
+        /// shown as given. A link with another scheme, or with whitespace or
+        /// a control character, is left out of the message.
+        link: String,
+    },
+    /// To the recipient of a transfer: the ticket is being transferred to
+    /// them. They receive it by opening `link` on their device and
+    /// confirming with a one-time password sent to this address.
+    TransferOffered {
+        /// The absolute URL that opens the transfer, as in
+        /// [`HandedOver`](MailKind::HandedOver).
+        link: String,
+    },
+    /// To the bound address: a one-time code that confirms giving the ticket
+    /// to `to`. The mail says never to share it and, if the transfer was not
+    /// asked for, to enter it nowhere: the ticket then stays where it is.
+    TransferCode {
+        /// The code.
+        code: Code,
+        /// How long it stays valid.
+        valid_for: Duration,
+        /// The address the ticket would go to, masked by the flow
+        /// (`h***@example.com`), shown as given.
+        to: String,
+    },
+    /// A notice to the previous owner (and the recipient) that the ticket
+    /// was transferred to `to`.
+    Transferred {
+        /// When.
+        at: Timestamp,
+        /// The address the ticket went to, masked by the flow
+        /// (`h***@example.com`), shown as given.
+        to: String,
+    },
+}
+
+impl fmt::Debug for MailKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Code { code, valid_for } => f
+                .debug_struct("Code")
+                .field("code", code)
+                .field("valid_for", valid_for)
+                .finish(),
+            Self::NewDevice { at } => f.debug_struct("NewDevice").field("at", at).finish(),
+            Self::Rebound { at } => f.debug_struct("Rebound").field("at", at).finish(),
+            Self::HandedOver { .. } => f.debug_struct("HandedOver").finish_non_exhaustive(),
+            Self::TransferOffered { .. } => {
+                f.debug_struct("TransferOffered").finish_non_exhaustive()
+            }
+            Self::TransferCode {
+                code, valid_for, ..
+            } => f
+                .debug_struct("TransferCode")
+                .field("code", code)
+                .field("valid_for", valid_for)
+                .finish_non_exhaustive(),
+            Self::Transferred { at, .. } => f
+                .debug_struct("Transferred")
+                .field("at", at)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 /// One message to send: everything a [`Mailer`] needs.
@@ -236,8 +321,13 @@ impl OtpMail {
     /// hint or anything a visitor typed. The bodies name the site (and its
     /// origin, as plain text), show the hint, and for a code say how long it
     /// is valid, that it must never be shared or typed on another site, and
-    /// that an unrequested mail can be ignored. Neither body has a link. The
-    /// HTML body escapes every value. Line breaks and control characters in
+    /// that an unrequested mail can be ignored. Only the
+    /// [`HandedOver`](MailKind::HandedOver) and
+    /// [`TransferOffered`](MailKind::TransferOffered) mails have a link: the
+    /// one the flow gave, on a line of its own in the text body and as an
+    /// `<a href>` in the HTML body, and only if it is an `http://` or
+    /// `https://` URL (any other is left out). The HTML body escapes every
+    /// value, the link included. Line breaks and control characters in
     /// the site name, origin and hint become spaces.
     ///
     /// ```

@@ -3,8 +3,9 @@
 //! Both bodies are built from one list of blocks, so they always say the same
 //! thing, and every value is escaped in the HTML body. The subject holds fixed
 //! words and the configured site name only: never the code (lock screens show
-//! subjects) and nothing a visitor typed. No message carries a link: the code
-//! is typed on the page that asked for it.
+//! subjects) and nothing a visitor typed. Only the hand-over and transfer-offer
+//! mails carry a link, the one the flow gave, and only an `http://` or
+//! `https://` one; every code is typed on the page that asked for it.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -77,6 +78,32 @@ pub(crate) fn render(mail: &OtpMail) -> RenderedMail {
                 texts.rebound_body(&site, hint, &when),
             )
         }
+        MailKind::HandedOver { link } => (
+            texts.handed_subject(),
+            texts.handed_body(&site, hint, checked_link(link)),
+        ),
+        MailKind::TransferOffered { link } => (
+            texts.offer_subject(),
+            texts.offer_body(&site, hint, checked_link(link)),
+        ),
+        MailKind::TransferCode {
+            code,
+            valid_for,
+            to,
+        } => {
+            let valid = duration(texts, *valid_for);
+            (
+                texts.transfer_code_subject(),
+                texts.transfer_code_body(&site, hint, code.as_str(), &valid, masked(to)),
+            )
+        }
+        MailKind::Transferred { at, to } => {
+            let when = texts.format_time(*at);
+            (
+                texts.transferred_subject(),
+                texts.transferred_body(&site, hint, masked(to), &when),
+            )
+        }
     };
     let subject = format!("[{}] {subject}", site.name);
     RenderedMail {
@@ -100,6 +127,37 @@ pub(crate) fn one_line(value: &str) -> String {
         out.push_str(word);
     }
     out
+}
+
+/// The (masked) address a ticket goes to, on one line; `None` when empty.
+fn masked(to: &str) -> Option<String> {
+    Some(one_line(to)).filter(|to| !to.is_empty())
+}
+
+/// `link` when it may be shown: an `http://` or `https://` URL (the scheme
+/// in any case) with something after the `//` that does not start another
+/// `/`, and no whitespace or control character. Anything else is left out of
+/// the message, with a warning that does not show it.
+fn checked_link(link: &str) -> Option<&str> {
+    let shown = link_to_show(link);
+    if shown.is_none() {
+        tracing::warn!(
+            "a mail's link is not an http:// or https:// URL: the message goes without it"
+        );
+    }
+    shown
+}
+
+/// `link` if [`checked_link`] would show it, without the warning.
+pub(super) fn link_to_show(link: &str) -> Option<&str> {
+    let after_scheme = ["https://", "http://"].into_iter().find_map(|scheme| {
+        let head = link.get(..scheme.len())?;
+        head.eq_ignore_ascii_case(scheme)
+            .then(|| &link[scheme.len()..])
+    })?;
+    let whole = !after_scheme.is_empty() && !after_scheme.starts_with('/');
+    let clean = !link.chars().any(|c| c.is_control() || c.is_whitespace());
+    (whole && clean).then_some(link)
 }
 
 /// "5 minutes" / "5分間": whole hours, else whole minutes (rounded down, so
@@ -126,6 +184,7 @@ fn text(blocks: &[Block]) -> String {
             Block::Code(code) => {
                 let _ = write!(out, "    {code}");
             }
+            Block::Link(link) => out.push_str(link),
         }
         out.push_str("\n\n");
     }
@@ -164,6 +223,13 @@ fn html(lang: &str, title: &str, blocks: &[Block]) -> String {
                     out,
                     "<p style=\"margin:0 0 16px;font-family:monospace;font-size:32px;font-weight:bold;letter-spacing:6px\">{}</p>",
                     escape(code)
+                );
+            }
+            Block::Link(link) => {
+                let link = escape(link);
+                let _ = writeln!(
+                    out,
+                    "<p style=\"margin:0 0 16px;word-break:break-all\"><a href=\"{link}\" style=\"color:#0645ad\">{link}</a></p>"
                 );
             }
         }
@@ -269,7 +335,14 @@ mod tests {
     #[test]
     fn subject_never_holds_the_code_or_the_hint() {
         for locale in Locale::ALL {
-            for mail in [code_mail(locale), notice(locale)] {
+            for mail in [
+                code_mail(locale),
+                notice(locale),
+                handed(locale, LINK),
+                offered(locale, LINK),
+                transfer_code(locale),
+                transferred(locale),
+            ] {
                 let r = mail.render();
                 assert!(
                     !r.subject.chars().any(|c| c.is_ascii_digit()),
@@ -300,7 +373,13 @@ mod tests {
     fn every_reflected_value_is_escaped_in_html() {
         let evil = "<script>alert('x')</script>&\"";
         for locale in Locale::ALL {
-            for mail in [code_mail(locale), notice(locale)] {
+            for mail in [
+                code_mail(locale),
+                notice(locale),
+                handed(locale, LINK),
+                transfer_code(locale),
+                transferred(locale),
+            ] {
                 let mail = OtpMail {
                     site_name: evil.into(),
                     site_origin: Some(format!("https://{evil}")),
@@ -479,6 +558,358 @@ mod tests {
             assert!(n.text.contains(when), "{locale:?}: {}", n.text);
             assert!(!has_six_digit_run(&n.text));
         }
+    }
+
+    const LINK: &str = "https://tickets.example/claim/Zq8xT2?seat=A-13&lang=ja";
+    const LINK_IN_HTML: &str = "https://tickets.example/claim/Zq8xT2?seat=A-13&amp;lang=ja";
+    const MASKED: &str = "h***@example.com";
+
+    fn with_kind(locale: Locale, kind: MailKind) -> OtpMail {
+        OtpMail {
+            kind,
+            ..notice(locale)
+        }
+    }
+
+    fn handed(locale: Locale, link: &str) -> OtpMail {
+        with_kind(locale, MailKind::HandedOver { link: link.into() })
+    }
+
+    fn offered(locale: Locale, link: &str) -> OtpMail {
+        with_kind(locale, MailKind::TransferOffered { link: link.into() })
+    }
+
+    fn transfer_code(locale: Locale) -> OtpMail {
+        with_kind(
+            locale,
+            MailKind::TransferCode {
+                code: Code::normalize(CODE, 6).unwrap(),
+                valid_for: Duration::from_secs(300),
+                to: MASKED.into(),
+            },
+        )
+    }
+
+    fn transferred(locale: Locale) -> OtpMail {
+        with_kind(
+            locale,
+            MailKind::Transferred {
+                at: Timestamp::from_millis(1_754_051_696_000),
+                to: MASKED.into(),
+            },
+        )
+    }
+
+    /// Each new kind's subject in every language: [handed, offered,
+    /// transfer code, transferred].
+    const NEW_SUBJECTS: [(Locale, [&str; 4]); 5] = [
+        (
+            Locale::En,
+            [
+                "A ticket was handed over to you",
+                "A ticket is being transferred to you",
+                "Confirm the transfer of your ticket",
+                "A ticket was transferred",
+            ],
+        ),
+        (
+            Locale::Ja,
+            [
+                "チケットが分配されました",
+                "チケット譲渡のお知らせ",
+                "チケット譲渡の確認",
+                "チケットが譲渡されました",
+            ],
+        ),
+        (
+            Locale::ZhHans,
+            [
+                "您收到了一张门票",
+                "有一张门票正在转让给您",
+                "请确认门票转让",
+                "门票已转让",
+            ],
+        ),
+        (
+            Locale::ZhHant,
+            [
+                "您收到了一張票券",
+                "有一張票券正在轉讓給您",
+                "請確認票券轉讓",
+                "票券已完成轉讓",
+            ],
+        ),
+        (
+            Locale::Ko,
+            [
+                "티켓이 전달되었습니다",
+                "티켓 양도 안내",
+                "티켓 양도 확인",
+                "티켓 양도가 완료되었습니다",
+            ],
+        ),
+    ];
+
+    /// The hand-over and the transfer offer, in every language: their
+    /// subject (no link, no digit), the site and the hint, and the link on a
+    /// line of its own in the text and escaped in one `<a href>` in the HTML.
+    #[test]
+    fn link_mails_in_every_language() {
+        for (locale, [handed_subject, offered_subject, ..]) in NEW_SUBJECTS {
+            for (mail, subject) in [
+                (handed(locale, LINK), handed_subject),
+                (offered(locale, LINK), offered_subject),
+            ] {
+                let r = mail.render();
+                assert_eq!(r.subject, format!("[Example Tickets] {subject}"));
+                assert!(!r.subject.chars().any(|c| c.is_ascii_digit()));
+                assert!(!r.subject.contains("Zq8x") && !r.subject.contains("http"));
+                for body in [&r.text, &r.html] {
+                    assert!(body.contains("Example Tickets"), "{locale:?}");
+                    assert!(body.contains("Summer Live 2025, seat A-12"), "{locale:?}");
+                    assert!(!has_six_digit_run(body), "{locale:?}: {body}");
+                }
+                assert!(
+                    r.text.contains(&format!("\n\n{LINK}\n\n")),
+                    "{locale:?}: {}",
+                    r.text
+                );
+                assert!(
+                    r.html.contains(&format!(
+                        "<a href=\"{LINK_IN_HTML}\" style=\"color:#0645ad\">{LINK_IN_HTML}</a>"
+                    )),
+                    "{locale:?}: {}",
+                    r.html
+                );
+                assert_eq!(r.html.matches("<a ").count(), 1);
+                assert!(!r.html.contains(LINK), "the link's & is escaped");
+                assert!(
+                    r.html
+                        .contains(&format!("<html lang=\"{}\">", locale.tag()))
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn link_mails_in_english_say_what_to_do() {
+        let r = handed(Locale::En, LINK).render();
+        assert!(r.text.contains("has been handed over to you"));
+        assert!(r.text.contains("open the link below on your own device"));
+        assert!(
+            r.text
+                .contains("one-time password, which will be sent to this address")
+        );
+        assert!(r.text.contains("you can ignore this e-mail"));
+        let r = offered(Locale::En, LINK).render();
+        assert!(r.text.contains("is being transferred to you"));
+        assert!(r.text.contains("To receive it, open the link below"));
+        assert!(r.text.contains("you can ignore this e-mail"));
+    }
+
+    /// A link that is not `http://` or `https://` (or is not one clean URL)
+    /// is left out of both bodies; the rest of the message stays.
+    #[test]
+    fn only_http_links_are_shown() {
+        let refused = [
+            "javascript:alert(1)",
+            "JavaScript://%0Aalert(1)",
+            "data:text/html,<b>x</b>",
+            "ftp://tickets.example/claim",
+            "mailto:taro@example.com",
+            "//tickets.example/claim",
+            "/claim/Zq8x",
+            "https://",
+            "https:///claim",
+            "https://tickets.example/claim Zq8x",
+            "https://tickets.example/\nBcc: x@y.z",
+            "\u{200b}https://tickets.example",
+            " https://tickets.example",
+            "",
+        ];
+        for link in refused {
+            for locale in Locale::ALL {
+                for mail in [handed(locale, link), offered(locale, link)] {
+                    let r = mail.render();
+                    assert!(
+                        !r.html.contains("<a ") && !r.html.contains("href"),
+                        "{link:?}"
+                    );
+                    // (The site's origin, https://tickets.example, stays.)
+                    if !link.is_empty() && !"https://tickets.example".contains(link) {
+                        assert!(!r.text.contains(link), "{link:?}: {}", r.text);
+                        assert!(!r.html.contains(&escape(link)), "{link:?}");
+                    }
+                    assert!(
+                        link.is_empty() || !r.text.contains(&format!("\n{link}\n")),
+                        "{link:?}"
+                    );
+                    assert!(r.text.contains("Summer Live 2025, seat A-12"));
+                    assert!(!r.text.contains("\n\n\n"), "{}", r.text);
+                }
+            }
+            assert_eq!(link_to_show(link), None, "{link:?}");
+        }
+        for shown in [
+            "http://localhost:3000/claim/Zq8x",
+            "HTTPS://tickets.example/claim",
+            "https://tickets.example",
+        ] {
+            assert_eq!(link_to_show(shown), Some(shown));
+            let r = handed(Locale::En, shown).render();
+            assert!(r.text.contains(&format!("\n{shown}\n")), "{}", r.text);
+            assert!(r.html.contains(&format!("<a href=\"{shown}\"")));
+        }
+    }
+
+    #[test]
+    fn a_link_that_would_break_out_of_the_attribute_is_escaped() {
+        let link = "https://tickets.example/\"><script>alert('x')</script>";
+        let r = handed(Locale::En, link).render();
+        assert!(!r.html.contains("<script"), "{}", r.html);
+        assert!(r.html.contains(
+            "<a href=\"https://tickets.example/&quot;&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;\""
+        ));
+        assert!(r.text.contains(link), "the text body is not HTML");
+    }
+
+    /// The code that confirms a transfer, in every language: the subject
+    /// holds no digit, the bodies the code, its validity, the masked address
+    /// it would go to, and never the full one.
+    #[test]
+    fn transfer_code_in_every_language() {
+        for (locale, [.., subject, _]) in NEW_SUBJECTS {
+            let r = transfer_code(locale).render();
+            assert_eq!(r.subject, format!("[Example Tickets] {subject}"));
+            assert!(!r.subject.chars().any(|c| c.is_ascii_digit()));
+            assert!(!r.subject.contains(MASKED));
+            let five = duration(catalog::texts(locale), Duration::from_secs(300));
+            let valid = code_mail(locale).render().text;
+            let valid = valid
+                .lines()
+                .find(|l| l.contains(&five))
+                .expect("the validity line");
+            for body in [&r.text, &r.html] {
+                assert!(body.contains(CODE), "{locale:?}");
+                assert!(body.contains(MASKED), "{locale:?}");
+                assert!(body.contains("Summer Live 2025, seat A-12"));
+                assert!(
+                    body.contains("Example Tickets（https://tickets.example）")
+                        || body.contains("Example Tickets (https://tickets.example)")
+                        || body.contains("Example Tickets(https://tickets.example)")
+                );
+                assert!(!body.contains("href") && !body.contains("taro@"));
+            }
+            assert!(r.text.contains(&format!("\n    {CODE}\n")), "{}", r.text);
+            assert!(r.text.contains(valid), "{locale:?}: {}", r.text);
+        }
+        let en = transfer_code(Locale::En).render();
+        assert!(
+            en.text.contains("Transfer to: h***@example.com\n"),
+            "{}",
+            en.text
+        );
+        assert!(en.text.contains("Never share this password with anyone"));
+        assert!(en.text.contains("not even the person receiving the ticket"));
+        assert!(
+            en.text
+                .contains("do not enter this password anywhere: your ticket stays yours")
+        );
+        let ja = transfer_code(Locale::Ja).render();
+        assert!(ja.text.contains("譲渡先：h***@example.com\n"));
+        assert!(ja.text.contains("誰にも教えないでください"));
+        assert!(ja.text.contains("どこにも入力しないでください"));
+    }
+
+    /// The transfer notice, in every language: the site, the hint, the masked
+    /// address and the time as the new-device notice writes it.
+    #[test]
+    fn transferred_notice_in_every_language() {
+        for (locale, [.., subject]) in NEW_SUBJECTS {
+            let r = transferred(locale).render();
+            assert_eq!(r.subject, format!("[Example Tickets] {subject}"));
+            assert!(!r.subject.chars().any(|c| c.is_ascii_digit()));
+            let when = notice(locale).render().text;
+            let when = when
+                .lines()
+                .find(|l| l.contains("2025"))
+                .expect("the notice's time line");
+            assert!(r.text.contains(when), "{locale:?}: {}", r.text);
+            for body in [&r.text, &r.html] {
+                assert!(body.contains(MASKED), "{locale:?}");
+                assert!(body.contains("Summer Live 2025, seat A-12"));
+                assert!(body.contains("Example Tickets"));
+                assert!(!has_six_digit_run(body) && !body.contains("href"));
+            }
+        }
+        let en = transferred(Locale::En).render();
+        assert!(
+            en.text
+                .contains("Transfer to: h***@example.com\n\nWhen: 2025-08-01 12:34 UTC")
+        );
+        assert!(en.text.contains("contact Example Tickets right away"));
+    }
+
+    /// The masked address comes from the flow: escaped in HTML, on one line,
+    /// and left out when empty.
+    #[test]
+    fn the_masked_address_is_escaped_on_one_line_or_left_out() {
+        for mut mail in [transfer_code(Locale::En), transferred(Locale::En)] {
+            match &mut mail.kind {
+                MailKind::TransferCode { to, .. } | MailKind::Transferred { to, .. } => {
+                    *to = "<b>h***</b>@example.com\r\nBcc: x@y.z".into();
+                }
+                _ => unreachable!(),
+            }
+            let r = mail.render();
+            assert!(
+                r.html
+                    .contains("&lt;b&gt;h***&lt;/b&gt;@example.com Bcc: x@y.z")
+            );
+            assert!(
+                r.text
+                    .contains("Transfer to: <b>h***</b>@example.com Bcc: x@y.z\n")
+            );
+            match &mut mail.kind {
+                MailKind::TransferCode { to, .. } | MailKind::Transferred { to, .. } => {
+                    *to = " \n ".into();
+                }
+                _ => unreachable!(),
+            }
+            let r = mail.render();
+            assert!(!r.text.contains("Transfer to:"), "{}", r.text);
+        }
+    }
+
+    #[test]
+    fn debug_shows_no_code_link_or_address() {
+        let kinds = [
+            handed(Locale::En, LINK).kind,
+            offered(Locale::En, LINK).kind,
+            transfer_code(Locale::En).kind,
+            transferred(Locale::En).kind,
+        ];
+        for kind in kinds {
+            let debug = format!(
+                "{kind:?} {:?}",
+                OtpMail {
+                    kind: kind.clone(),
+                    ..notice(Locale::En)
+                }
+            );
+            for secret in ["Zq8x", "claim", CODE, "h***"] {
+                assert!(!debug.contains(secret), "{debug}");
+            }
+        }
+        let code = format!("{:?}", transfer_code(Locale::En).kind);
+        assert_eq!(
+            code,
+            "TransferCode { code: Code(REDACTED), valid_for: 300s, .. }"
+        );
+        assert_eq!(
+            format!("{:?}", code_mail(Locale::En).kind),
+            "Code { code: Code(REDACTED), valid_for: 300s }"
+        );
     }
 
     #[test]

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::render::{link_to_show, one_line};
 use super::{MailError, MailKind, Mailer, OtpMail};
 
 /// **For development only:** prints every message to the process's
-/// standard output, with the full recipient address and the one-time
-/// password in clear, instead of sending it. Nothing leaves the machine.
+/// standard output, with the full recipient address, the one-time password
+/// and any link in clear, instead of sending it. Nothing leaves the machine.
 ///
 /// Whoever reads the process's output (a terminal, a log collector, a
 /// container's logs) can read every code and open every ticket, so never
@@ -30,8 +31,11 @@ use super::{MailError, MailKind, Mailer, OtpMail};
 ///
 /// ```
 ///
-/// A new-device or rebinding notice prints `notice to <address>:` and what
-/// happened, without a code.
+/// A new-device, rebinding or transfer notice prints `notice to <address>:`
+/// and what happened, without a code. A hand-over or transfer offer prints
+/// its link (`hand-over link for <address>: https://...`), a transfer code
+/// `transfer code for <address>: <code>` with its validity and the masked
+/// address the ticket would go to.
 ///
 /// ```
 /// use tower_otp::mail::TerminalMailer;
@@ -94,8 +98,31 @@ fn render(mail: &OtpMail) -> String {
         MailKind::Rebound { .. } => {
             format!("notice to {to}: the ticket was bound to another address")
         }
+        MailKind::HandedOver { link } => format!("hand-over link for {to}: {}", shown(link)),
+        MailKind::TransferOffered { link } => {
+            format!("transfer link for {to}: {}", shown(link))
+        }
+        MailKind::TransferCode {
+            code,
+            valid_for,
+            to: recipient,
+        } => format!(
+            "transfer code for {to}: {}  (valid {}, to {})",
+            code.as_str(),
+            validity(*valid_for),
+            one_line(recipient)
+        ),
+        MailKind::Transferred { to: recipient, .. } => format!(
+            "notice to {to}: the ticket was transferred to {}",
+            one_line(recipient)
+        ),
     };
     format!("\n  ✉  {line}\n\n")
+}
+
+/// The link as the message shows it, or why it shows none.
+fn shown(link: &str) -> &str {
+    link_to_show(link).unwrap_or("(none: not an http:// or https:// URL)")
 }
 
 /// `5 min` for whole minutes, `90 s` otherwise.
@@ -157,6 +184,44 @@ mod tests {
         assert_eq!(
             render(&mail(MailKind::Rebound { at })),
             "\n  ✉  notice to taro@example.com: the ticket was bound to another address\n\n"
+        );
+    }
+
+    #[test]
+    fn links_codes_and_transfers_are_one_line_each() {
+        let link = "https://tickets.example/claim/Zq8x?a=1&b=2";
+        assert_eq!(
+            render(&mail(MailKind::HandedOver { link: link.into() })),
+            format!("\n  ✉  hand-over link for taro@example.com: {link}\n\n")
+        );
+        assert_eq!(
+            render(&mail(MailKind::TransferOffered { link: link.into() })),
+            format!("\n  ✉  transfer link for taro@example.com: {link}\n\n")
+        );
+        assert_eq!(
+            render(&mail(MailKind::HandedOver {
+                link: "javascript:alert(1)\nBcc: x".into()
+            })),
+            "\n  ✉  hand-over link for taro@example.com: (none: not an http:// or https:// URL)\n\n"
+        );
+        let code = Code::generate(6);
+        assert_eq!(
+            render(&mail(MailKind::TransferCode {
+                code: code.clone(),
+                valid_for: Duration::from_secs(600),
+                to: "h***@example.com".into(),
+            })),
+            format!(
+                "\n  ✉  transfer code for taro@example.com: {}  (valid 10 min, to h***@example.com)\n\n",
+                code.as_str()
+            )
+        );
+        assert_eq!(
+            render(&mail(MailKind::Transferred {
+                at: Timestamp::from_millis(1_754_051_696_000),
+                to: "h***@example.com\r\n".into(),
+            })),
+            "\n  ✉  notice to taro@example.com: the ticket was transferred to h***@example.com\n\n"
         );
     }
 
