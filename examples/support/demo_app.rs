@@ -1,24 +1,41 @@
-//! The demo's e-ticket site: its routes, its sample tickets, the purchase
-//! that pre-binds a new ticket to its buyer's address, and how it configures
-//! the layer. Shared by `examples/demo.rs` and the tests (`tests/browser.rs`
-//! serves this same router on 127.0.0.1; `tests/demo_buy.rs` drives it).
+//! The demo's e-ticket site: its routes, its sample tickets, the shop that
+//! sells orders of seats pre-bound to their buyer's address, the order and
+//! seat pages (seats handed to companions), and how it configures the
+//! layers. Shared by `examples/demo.rs` and the tests (`tests/browser.rs`
+//! serves this same router on 127.0.0.1; `tests/demo_buy.rs` and
+//! `tests/demo_orders.rs` drive it).
+//!
+//! Its pages speak the five languages of the gate's pages
+//! ([`texts`](demo_texts.rs)) and share one look ([`look`](demo_look.rs)).
 
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "demo_look.rs"]
+pub(crate) mod look;
+#[path = "demo_texts.rs"]
+pub(crate) mod texts;
+
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::header::{ACCEPT_LANGUAGE, HOST, ORIGIN};
+use axum::extract::{Path, Query, State};
+use axum::http::header::{HOST, ORIGIN};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use base64::Engine;
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use tower_otp::family::{HandOffError, Membership, SeatState};
 use tower_otp::store::BindOutcome;
-use tower_otp::ticket::NoTicketSource;
+use tower_otp::ticket::{Found, NoTicketSource, TicketMatch};
 use tower_otp::{
-    ClientAddress, EmailAddress, Flow, Locale, OtpLayer, PathParam, TicketId, VerifiedDevice,
+    ClientAddress, EmailAddress, Flow, Locale, OtpLayer, PathParam, TicketId, TicketSource,
+    VerifiedDevice,
 };
+
+use self::look::esc;
+use self::texts::{DemoTexts, fill};
 
 pub(crate) const SAMPLE_TICKETS: [(&str, &str, &str); 3] = [
     (
@@ -38,11 +55,31 @@ pub(crate) const SAMPLE_TICKETS: [(&str, &str, &str); 3] = [
     ),
 ];
 
-/// The demo's settings of the flow: the site name, and Japanese as the
-/// fallback language.
+/// The event the shop sells seats for.
+pub(crate) const SHOP_EVENT: &str = "Budokan — Summer Live 2026";
+
+/// Where seat `n` of an order is.
+fn seat_place(n: u8) -> String {
+    format!("Arena · Block A · Row 7 · Seat {}", 20 + u32::from(n))
+}
+
+/// The most seats one order holds.
+pub(crate) const MAX_SEATS: u8 = 6;
+
+/// The demo's settings of the flow: the site name, Japanese as the
+/// fallback language, and the seats `{order}-{n}` of each order as members
+/// of the order's family (seat 1, the buyer's own, never handed over).
 pub(crate) fn configure_flow(flow: Flow) -> Flow {
-    flow.with_site_name("Demo Tickets")
-        .with_default_locale(Locale::Ja)
+    let flow = flow
+        .with_site_name(look::SITE)
+        .with_default_locale(Locale::Ja);
+    // Only the secret's ticket keys are asked of this copy.
+    let keys = flow.clone();
+    flow.with_ticket_families(move |id: &TicketId| {
+        let (order, n) = seat_of(&keys, id.as_str())?;
+        let member = Membership::new(TicketId::new(order), format!("/orders/{order}"));
+        Some(if n == 1 { member.holders_own() } else { member })
+    })
 }
 
 /// `OTP_REQUIRE_PREBOUND`: `1` (or `true`) turns on
@@ -53,9 +90,9 @@ pub(crate) fn require_prebound(value: Option<&str>) -> Result<bool, String> {
 }
 
 /// `OTP_DEMO_SOLD_ONLY`: `1` (or `true`) makes the demo answer only the
-/// tickets it sold at `/buy` and its sample tickets (see [`sold_only`]);
-/// unset, `0` or `false` keeps answering any well-formed id, so that the
-/// demo can be tried without buying.
+/// orders it sold at `/buy` (and their seats) and its sample tickets (see
+/// [`sold_only`]); unset, `0` or `false` keeps answering any well-formed
+/// ticket id, so that the demo can be tried without buying.
 pub(crate) fn sold_only_setting(value: Option<&str>) -> Result<bool, String> {
     flag("OTP_DEMO_SOLD_ONLY", value)
 }
@@ -70,7 +107,7 @@ fn flag(name: &str, value: Option<&str>) -> Result<bool, String> {
 
 /// Answers `404` for any id the demo did not sell (nor list as a sample),
 /// before the gate stores anything for it: a sold id carries a tag only
-/// the demo's secret makes (see [`new_ticket_id`]), so checking it needs no
+/// the demo's secret makes (see [`new_order_id`]), so checking it needs no
 /// lookup and survives a restart with the same `OTP_SECRET`. Claims of the
 /// ids it vouches for last the full claim lifetime.
 pub(crate) fn sold_only(layer: OtpLayer<PathParam>) -> OtpLayer<PathParam> {
@@ -94,32 +131,155 @@ fn sold_tag(flow: &Flow, random: &str) -> String {
     key.as_str()[..SOLD_TAG].to_owned()
 }
 
-/// Whether `id` is one [`new_ticket_id`] made under this secret (the tags
-/// compared without stopping at the first difference).
+/// Whether `tag` is `expected`, compared without stopping at the first
+/// difference.
+fn same_tag(expected: &str, tag: &str) -> bool {
+    expected.len() == tag.len()
+        && expected
+            .bytes()
+            .zip(tag.bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
+}
+
+/// Whether `id` is an order [`new_order_id`] made under this secret, one
+/// of its seats, or a single ticket the demo sold before it sold orders
+/// (96 random bits and their tag).
 fn was_sold(flow: &Flow, id: &str) -> bool {
+    if order_seats(flow, id).is_some() || seat_of(flow, id).is_some() {
+        return true;
+    }
     if id.len() != SOLD_RANDOM + SOLD_TAG || !id.is_ascii() {
         return false;
     }
     let (random, tag) = id.split_at(SOLD_RANDOM);
-    let expected = sold_tag(flow, random);
-    expected
-        .bytes()
-        .zip(tag.bytes())
-        .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-        == 0
+    same_tag(&sold_tag(flow, random), tag)
 }
 
-/// The demo's settings of the layer: the ticket route parameter, and each
-/// sample ticket's event as the pages' ticket hint.
+/// A new order id, in the ticket id alphabet (`[A-Za-z0-9_-]`, 28
+/// characters): 96 random bits, the number of seats (one digit), then a
+/// tag of both only this secret makes. The seats are read back from the id
+/// ([`order_seats`]), so the demo knows them after a restart with no
+/// database of its own, and [`sold_only`] tells a sold order from a
+/// made-up one.
+pub(crate) fn new_order_id(flow: &Flow, seats: u8) -> String {
+    let bytes: [u8; 12] = rand::random();
+    let random = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let body = format!("{random}{seats}");
+    let tag = sold_tag(flow, &body);
+    format!("{body}{tag}")
+}
+
+/// The number of seats of order `id`, if this secret made it.
+pub(crate) fn order_seats(flow: &Flow, id: &str) -> Option<u8> {
+    if id.len() != SOLD_RANDOM + 1 + SOLD_TAG || !id.is_ascii() {
+        return None;
+    }
+    let (body, tag) = id.split_at(SOLD_RANDOM + 1);
+    let seats = body.as_bytes()[SOLD_RANDOM].checked_sub(b'0')?;
+    ((1..=MAX_SEATS).contains(&seats) && same_tag(&sold_tag(flow, body), tag)).then_some(seats)
+}
+
+/// The order and the seat number of seat id `{order}-{n}`, if the order is
+/// one this secret made and it has that seat.
+pub(crate) fn seat_of<'a>(flow: &Flow, id: &'a str) -> Option<(&'a str, u8)> {
+    let (order, n) = id.rsplit_once('-')?;
+    let n = seat_number(n)?;
+    let seats = order_seats(flow, order)?;
+    (n <= seats).then_some((order, n))
+}
+
+/// A seat number as the URL writes it: `1` to `6`, no sign, no zero in front.
+fn seat_number(text: &str) -> Option<u8> {
+    match text.as_bytes() {
+        [digit @ b'1'..=b'9'] => Some(digit - b'0').filter(|n| *n <= MAX_SEATS),
+        _ => None,
+    }
+}
+
+/// The seat ids of order `order`: `{order}-1` to `{order}-{seats}`.
+pub(crate) fn seat_ids(order: &str, seats: u8) -> Vec<TicketId> {
+    (1..=seats)
+        .map(|n| TicketId::new(format!("{order}-{n}")))
+        .collect()
+}
+
+/// The ticket of a request to the order routes: the order for
+/// `/orders/{order}` and its forms (`/cancel`, `/transfer`), the seat
+/// `{order}-{n}` for `/orders/{order}/seats/{n}` and its `/companion`
+/// form. Every cookie is scoped to `/orders/{order}`, which covers them
+/// all. An order this secret did not make, or a seat it does not have, is
+/// not found (404, nothing stored).
+#[derive(Clone)]
+pub(crate) struct OrderSource {
+    flow: Flow,
+}
+
+impl std::fmt::Debug for OrderSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OrderSource")
+    }
+}
+
+impl OrderSource {
+    /// The ticket `path` names.
+    pub(crate) fn find_in_path(&self, path: &str) -> Found {
+        let Some(rest) = path.strip_prefix("/orders/") else {
+            return Found::None;
+        };
+        let mut pieces = rest.split('/');
+        let order = pieces.next().unwrap_or_default();
+        let Some(seats) = order_seats(&self.flow, order) else {
+            return Found::Malformed;
+        };
+        let scope = format!("/orders/{order}");
+        let rest: Vec<&str> = pieces.collect();
+        let id = match rest.as_slice() {
+            [] | ["cancel" | "transfer"] => order.to_owned(),
+            ["seats", n] | ["seats", n, "companion"] => match seat_number(n) {
+                Some(n) if n <= seats => format!("{order}-{n}"),
+                _ => return Found::Malformed,
+            },
+            _ => return Found::Malformed,
+        };
+        Found::Ticket(TicketMatch::new(TicketId::new(id), scope))
+    }
+}
+
+impl TicketSource for OrderSource {
+    fn find(&self, parts: &mut Parts) -> Found {
+        self.find_in_path(parts.uri.path())
+    }
+}
+
+/// The demo's settings of the layer: the ticket route parameter, and as the
+/// pages' ticket hint each sample ticket's event, or an order's.
 pub(crate) fn configure(layer: OtpLayer<NoTicketSource>) -> OtpLayer<PathParam> {
+    let flow = layer.flow().clone();
     layer
         .with_ticket_param("ticket")
-        .with_ticket_hint(|ticket| {
-            SAMPLE_TICKETS
-                .iter()
-                .find(|(id, _, _)| *id == ticket.as_str())
-                .map(|(_, event, _)| (*event).to_owned())
-        })
+        .with_ticket_hint(move |ticket| hint(&flow, ticket.as_str()))
+}
+
+/// The event of a sample ticket, an order or a seat (with its number).
+fn hint(flow: &Flow, id: &str) -> Option<String> {
+    if let Some((_, event, _)) = SAMPLE_TICKETS.iter().find(|(sample, _, _)| *sample == id) {
+        return Some((*event).to_owned());
+    }
+    if order_seats(flow, id).is_some() {
+        return Some(SHOP_EVENT.to_owned());
+    }
+    let (_, n) = seat_of(flow, id)?;
+    Some(format!("{SHOP_EVENT} · {}", seat_place(n)))
+}
+
+/// The gate of the order routes: `tickets`' layer (the same flow and
+/// settings) with the orders' own ticket source ([`OrderSource`]).
+pub(crate) fn order_gate(tickets: &OtpLayer<PathParam>) -> OtpLayer<OrderSource> {
+    let source = OrderSource {
+        flow: tickets.flow().clone(),
+    };
+    tickets.clone().with_ticket_source(source)
 }
 
 /// The demo behind a reverse proxy that terminates TLS (`OTP_PUBLIC_ORIGIN`):
@@ -139,140 +299,220 @@ pub(crate) fn behind_proxy(
         .with_client_address(proxy))
 }
 
-/// The site: `/` lists the sample tickets and sells new ones, `POST /buy`
-/// sells one (pre-bound to the buyer's address through `otp`'s flow),
-/// `/tickets/{ticket}` (behind `otp`) shows one.
+/// The site: `/` is the shop (and lists the sample tickets), `POST /buy`
+/// sells an order (pre-bound to the buyer's address through `otp`'s flow),
+/// `/tickets/{ticket}` (behind `otp`) shows one ticket, and the order
+/// routes (behind [`order_gate`]) show an order, its seats, and hand seats
+/// to companions.
 pub(crate) fn router(otp: OtpLayer<PathParam>) -> Router {
     let shop = Shop {
         flow: otp.flow().clone(),
         public_origin: otp.public_origin().map(str::to_owned),
     };
+    let orders = Router::new()
+        .route("/orders/{order}", get(order_page))
+        .route("/orders/{order}/seats/{n}", get(seat_page))
+        .route("/orders/{order}/seats/{n}/companion", post(companion))
+        .route("/orders/{order}/cancel", post(cancel))
+        .route("/orders/{order}/transfer", post(transfer))
+        .with_state(shop.clone())
+        .route_layer(order_gate(&otp));
     Router::new()
         .route("/tickets/{ticket}", get(ticket_page))
         .route_layer(otp)
+        .merge(orders)
         .route("/", get(index))
         .route("/buy", post(buy).with_state(shop))
 }
 
-/// What the purchase needs: the flow that pre-binds, and the origin
-/// browsers use behind a proxy (the gate's), if any.
+/// What the shop and the order pages need: the flow that pre-binds and
+/// hands seats over, and the origin browsers use behind a proxy (the
+/// gate's), if any.
 #[derive(Clone)]
 struct Shop {
     flow: Flow,
     public_origin: Option<String>,
 }
 
-/// Whether a POST comes from this site: its `Origin` is the public origin
-/// behind a proxy, else names the host it was sent to. Browsers send `Origin`
+/// The origin a POST came from, if it is this site: its `Origin` is the
+/// public origin behind a proxy, else names the host it was sent to, and a
+/// `Sec-Fetch-Site`, when sent, is `same-origin`. Browsers send `Origin`
 /// with every form POST; a missing one, `null` (a sandboxed or
-/// privacy-redirected form) and any other site are refused. The demo's
-/// purchase form needs no more against cross-site requests: it changes
-/// nothing that belongs to anyone yet.
-fn same_origin(headers: &HeaderMap, uri: &Uri, public_origin: Option<&str>) -> bool {
-    let origin = headers.get(ORIGIN).and_then(|o| o.to_str().ok());
+/// privacy-redirected form) and any other site are refused.
+fn same_origin<'h>(
+    headers: &'h HeaderMap,
+    uri: &Uri,
+    public_origin: Option<&str>,
+) -> Option<&'h str> {
+    let fetch_site_ok = headers
+        .get_all("sec-fetch-site")
+        .iter()
+        .all(|site| site.as_bytes() == b"same-origin");
+    let origin = headers.get(ORIGIN).and_then(|o| o.to_str().ok())?;
+    if !fetch_site_ok {
+        return None;
+    }
     if let Some(public) = public_origin {
-        return origin.is_some_and(|o| o.eq_ignore_ascii_case(public));
+        return origin.eq_ignore_ascii_case(public).then_some(origin);
     }
     let host = headers
         .get(HOST)
         .and_then(|h| h.to_str().ok())
-        .or_else(|| uri.authority().map(|a| a.as_str()));
-    match (host, origin) {
-        (Some(host), Some(origin)) => {
-            origin == format!("http://{host}") || origin == format!("https://{host}")
-        }
-        _ => false,
-    }
+        .or_else(|| uri.authority().map(|a| a.as_str()))?;
+    (origin == format!("http://{host}") || origin == format!("https://{host}")).then_some(origin)
 }
 
-/// A new ticket id, in the demo's id alphabet (`[A-Za-z0-9_-]`, 27
-/// characters): 96 random bits, then a tag of them only this secret makes,
-/// so that [`sold_only`] can tell a sold id from a made-up one.
-fn new_ticket_id(flow: &Flow) -> String {
-    let bytes: [u8; 12] = rand::random();
-    let random = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let tag = sold_tag(flow, &random);
-    format!("{random}{tag}")
-}
-
-/// `POST /buy` (form field `email`): sells a new ticket, pre-bound to that
-/// address before its link exists, and answers 303 to the ticket. Every
-/// device, the buyer's first included, then confirms by a code sent there:
-/// a forwarded link is worth nothing without the buyer's mailbox.
-async fn buy(State(shop): State<Shop>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let flow = shop.flow;
-    if !same_origin(&headers, &uri, shop.public_origin.as_deref()) {
-        tracing::warn!("purchase refused: cross-origin or no Origin");
-        return (StatusCode::FORBIDDEN, "cross-origin purchase refused").into_response();
-    }
-    let email = form_urlencoded::parse(&body)
-        .find(|(name, _)| name == "email")
-        .map(|(_, value)| value.into_owned())
-        .unwrap_or_default();
-    let Ok(buyer) = EmailAddress::parse(&email) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Html(page(
-                "Demo Tickets",
-                "<h1>Demo Tickets</h1><p>That is not a valid e-mail address.</p>\
-                 <p><a href=\"/\">Back</a></p>",
-            )),
-        )
-            .into_response();
-    };
-    let accept_language = headers.get(ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
-    let locale = Locale::negotiate(None, accept_language, &Locale::ALL, Locale::Ja);
-    let id = new_ticket_id(&flow);
-    let ticket = flow.ticket_key(&TicketId::new(id.clone()));
-    match flow.pre_bind_in(&ticket, &buyer, locale).await {
-        Ok(BindOutcome::Bound) => {
-            tracing::info!(ticket = ticket.label(), buyer = %buyer.masked(), "ticket sold");
-            Redirect::to(&format!("/tickets/{id}")).into_response()
-        }
-        Ok(_) => {
-            // 128 random bits never meet a ticket already bound.
-            tracing::error!(ticket = ticket.label(), "a new ticket id was already bound");
-            (StatusCode::INTERNAL_SERVER_ERROR, "try again").into_response()
-        }
-        Err(error) => {
-            tracing::error!(%error, "purchase failed: store unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, "try again shortly").into_response()
-        }
-    }
-}
-
-/// A page of the demo's own (no style, as the rest of it).
-fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
-         <title>{title}</title>{body}</html>"
+/// The refusal of a POST that did not come from this site's pages.
+fn cross_origin(locale: Locale, back: &str) -> Response {
+    tracing::warn!("form refused: cross-origin or no Origin");
+    let t = DemoTexts::for_locale(locale);
+    look::message(
+        StatusCode::FORBIDDEN,
+        locale,
+        t.error_title,
+        t.cross_origin,
+        (back, t.back),
     )
 }
 
-async fn index() -> Html<String> {
-    let items: String = SAMPLE_TICKETS
-        .iter()
-        .map(|(id, event, _)| {
-            format!("<li><a href=\"/tickets/{id}\">{event}</a> <code>{id}</code></li>")
+/// The page of a store that failed: nothing changed, try again.
+fn busy(locale: Locale, back: &str) -> Response {
+    let t = DemoTexts::for_locale(locale);
+    look::message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        locale,
+        t.error_title,
+        t.busy,
+        (back, t.back),
+    )
+}
+
+fn not_found(locale: Locale) -> Response {
+    let t = DemoTexts::for_locale(locale);
+    look::message(
+        StatusCode::NOT_FOUND,
+        locale,
+        t.not_found_title,
+        t.not_found,
+        ("/", t.back_to_shop),
+    )
+}
+
+/// The value of form field `name` in a urlencoded body.
+fn field(body: &[u8], name: &str) -> Option<String> {
+    form_urlencoded::parse(body)
+        .find(|(n, _)| n == name)
+        .map(|(_, value)| value.into_owned())
+}
+
+/// `POST /buy` (form fields `email`, and `seats`: 1 to 6, 1 when missing):
+/// sells a new order, pre-bound to that address before its link exists,
+/// and answers 303 to the order. Every device, the buyer's first included,
+/// then confirms by a code sent there: a forwarded link is worth nothing
+/// without the buyer's mailbox.
+async fn buy(State(shop): State<Shop>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let locale = look::locale(&headers);
+    let t = DemoTexts::for_locale(locale);
+    let flow = shop.flow;
+    if same_origin(&headers, &uri, shop.public_origin.as_deref()).is_none() {
+        return cross_origin(locale, "/");
+    }
+    let email = field(&body, "email").unwrap_or_default();
+    let Ok(buyer) = EmailAddress::parse(&email) else {
+        return look::message(
+            StatusCode::BAD_REQUEST,
+            locale,
+            t.error_title,
+            t.bad_email,
+            ("/", t.back),
+        );
+    };
+    let seats = match field(&body, "seats") {
+        None => Some(1),
+        Some(seats) => seat_number(&seats),
+    };
+    let Some(seats) = seats else {
+        return look::message(
+            StatusCode::BAD_REQUEST,
+            locale,
+            t.error_title,
+            t.bad_seats,
+            ("/", t.back),
+        );
+    };
+    let id = new_order_id(&flow, seats);
+    let order = flow.ticket_key(&TicketId::new(id.clone()));
+    match flow.pre_bind_in(&order, &buyer, locale).await {
+        Ok(BindOutcome::Bound) => {
+            tracing::info!(order = order.label(), seats, buyer = %buyer.masked(), "order sold");
+            Redirect::to(&format!("/orders/{id}")).into_response()
+        }
+        Ok(_) => {
+            // 96 random bits never meet an order already bound.
+            tracing::error!(order = order.label(), "a new order id was already bound");
+            busy(locale, "/")
+        }
+        Err(error) => {
+            tracing::error!(%error, "purchase failed: store unavailable");
+            busy(locale, "/")
+        }
+    }
+}
+
+/// `/`: the shop (an order of 1 to 6 seats) and the sample tickets.
+async fn index(headers: HeaderMap) -> Response {
+    let locale = look::locale(&headers);
+    let t = DemoTexts::for_locale(locale);
+    let options: String = (1..=MAX_SEATS)
+        .map(|n| {
+            format!(
+                "<option value=\"{n}\"{}>{n}</option>",
+                if n == 1 { " selected" } else { "" }
+            )
         })
         .collect();
-    Html(page(
-        "Demo Tickets",
-        &format!(
-            "<h1>Demo Tickets</h1><h2>Buy a ticket</h2><form method=post action=/buy>\
-             <label>E-mail <input type=email name=email required autocomplete=email></label> \
-             <button>Buy</button></form><p>The ticket is bound to this address when you buy it: \
-             every device, this one included, opens it with a one-time password sent there \
-             (printed in the demo's terminal).</p><h2>Try any ticket</h2><p>Open a ticket here, \
-             then open the same link in another browser: it asks for a one-time password.</p>\
-             <ul>{items}</ul><p>Any id of <code>[A-Za-z0-9_-]{{1,64}}</code> works: \
-             <code>/tickets/your-own-id</code>. Such a ticket was sold to nobody: its first browser \
-             is trusted, and the first address verified on another one is bound to it for good \
-             (with <code>OTP_REQUIRE_PREBOUND=1</code>, other browsers are refused instead; with \
-             <code>OTP_DEMO_SOLD_ONLY=1</code>, only the tickets sold here and these samples \
-             exist).</p>"
+    let samples: String = SAMPLE_TICKETS
+        .iter()
+        .map(|(id, event, _)| format!("<li><a href=\"/tickets/{id}\">{}</a></li>", esc(event)))
+        .collect();
+    let main = format!(
+        "<h1>{title}</h1>\n<div class=\"shop\">\n<section class=\"card\" aria-labelledby=\"event\">\n\
+         <p class=\"kicker\">{on_sale}</p>\n<h2 id=\"event\">{event}</h2>\n\
+         <form method=post action=/buy>\n\
+         <label for=\"email\">{email_label}</label>\n\
+         <input type=email name=email required autocomplete=email id=\"email\" autocapitalize=\"off\" spellcheck=\"false\">\n\
+         <label for=\"seats\">{seats_label}</label>\n\
+         <select name=seats id=\"seats\" aria-describedby=\"seats-help\">{options}</select>\n\
+         <p class=\"help\" id=\"seats-help\">{seats_help}</p>\n\
+         <button class=\"primary\">{buy}</button>\n</form>\n\
+         <p class=\"small\">{buy_note}</p>\n</section>\n\
+         <section aria-labelledby=\"try\">\n<h2 id=\"try\">{try_title}</h2>\n<p>{try_body}</p>\n\
+         <ul class=\"tickets\">{samples}</ul>\n<p class=\"small\">{any_id} {any_id_bound} {settings}</p>\n\
+         </section>\n</div>",
+        title = esc(t.shop_title),
+        on_sale = esc(t.on_sale),
+        event = esc(SHOP_EVENT),
+        email_label = esc(t.email_label),
+        seats_label = esc(t.seats_label),
+        seats_help = esc(t.seats_help),
+        buy = esc(t.buy_button),
+        buy_note = esc(t.buy_note),
+        try_title = esc(t.try_title),
+        try_body = esc(t.try_body),
+        any_id = fill(
+            &esc(t.any_id),
+            &[("example", "<code>/tickets/your-own-id</code>")]
         ),
-    ))
+        any_id_bound = esc(t.any_id_bound),
+        settings = fill(
+            &esc(t.any_id_settings),
+            &[
+                ("prebound", "<code>OTP_REQUIRE_PREBOUND=1</code>"),
+                ("sold_only", "<code>OTP_DEMO_SOLD_ONLY=1</code>"),
+            ]
+        ),
+    );
+    look::page(StatusCode::OK, locale, t.shop_title, &main)
 }
 
 fn valid_ticket(id: &str) -> bool {
@@ -282,28 +522,339 @@ fn valid_ticket(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-async fn ticket_page(Path(ticket): Path<String>, device: VerifiedDevice) -> Response {
-    if !valid_ticket(&ticket) {
-        return (StatusCode::NOT_FOUND, "no such ticket").into_response();
-    }
-    let (event, seat) = SAMPLE_TICKETS
-        .iter()
-        .find(|(id, _, _)| *id == ticket)
-        .map_or(("Demo Event", "General admission"), |(_, event, seat)| {
-            (*event, *seat)
-        });
-    Html(format!(
-        "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
-         <title>{event}</title><h1>{event}</h1><p>{seat}</p>{qr}<p>Ticket <code>{ticket}</code></p>\
-         <p><small>This browser is verified (device {device}).</small></p><p><a href=\"/\">All tickets</a></p></html>",
-        qr = qr_picture(&ticket),
-        device = device.device_id(),
-    ))
-    .into_response()
+/// A ticket's pass: its event, its place, its code, the verified device.
+struct Pass<'a> {
+    id: &'a str,
+    event: &'a str,
+    /// The seat's number among the order's (`Seat 2 of 3`), if a seat.
+    of: Option<String>,
+    place: &'a str,
+    back: (&'a str, &'a str),
 }
 
-/// A QR-like picture drawn from a hash of the ticket id (decorative).
-fn qr_picture(ticket: &str) -> String {
+fn pass_page(locale: Locale, pass: &Pass<'_>, device: &VerifiedDevice) -> Response {
+    let t = DemoTexts::for_locale(locale);
+    let of = pass
+        .of
+        .as_ref()
+        .map(|of| format!("<p class=\"seat\">{}</p>\n", esc(of)))
+        .unwrap_or_default();
+    let main = format!(
+        "<h1>{event}</h1>\n<section class=\"card pass\" aria-label=\"{ticket}\">\n{of}<p>{place}</p>\n{qr}\n\
+         <p class=\"small\">{ticket}: <code>{id}</code></p>\n</section>\n\
+         <p class=\"verified\" data-verified>{verified}</p>\n<p><a href=\"{back_href}\">{back_label}</a></p>",
+        event = esc(pass.event),
+        ticket = esc(t.ticket_label),
+        place = esc(pass.place),
+        qr = qr_picture(pass.id, t.qr_label),
+        id = esc(pass.id),
+        verified = esc(&fill(
+            t.verified,
+            &[("device", &device.device_id().to_string())]
+        )),
+        back_href = esc(pass.back.0),
+        back_label = esc(pass.back.1),
+    );
+    look::page(StatusCode::OK, locale, pass.event, &main)
+}
+
+/// `/tickets/{ticket}` (behind the gate): one ticket.
+async fn ticket_page(
+    Path(ticket): Path<String>,
+    headers: HeaderMap,
+    device: VerifiedDevice,
+) -> Response {
+    let locale = look::locale(&headers);
+    let t = DemoTexts::for_locale(locale);
+    if !valid_ticket(&ticket) {
+        return not_found(locale);
+    }
+    let (event, place) = SAMPLE_TICKETS
+        .iter()
+        .find(|(id, _, _)| *id == ticket)
+        .map_or((t.demo_event, t.general_admission), |(_, event, place)| {
+            (*event, *place)
+        });
+    let pass = Pass {
+        id: &ticket,
+        event,
+        of: None,
+        place,
+        back: ("/", t.back_to_shop),
+    };
+    pass_page(locale, &pass, &device)
+}
+
+/// `/orders/{order}/seats/{n}` (behind the gate, as the seat): one seat.
+async fn seat_page(
+    State(shop): State<Shop>,
+    Path((order, n)): Path<(String, String)>,
+    headers: HeaderMap,
+    device: VerifiedDevice,
+) -> Response {
+    let locale = look::locale(&headers);
+    let t = DemoTexts::for_locale(locale);
+    let (Some(seats), Some(n)) = (order_seats(&shop.flow, &order), seat_number(&n)) else {
+        return not_found(locale);
+    };
+    let id = format!("{order}-{n}");
+    let place = seat_place(n);
+    let order_path = format!("/orders/{order}");
+    // A companion's device opens this seat only; the holder's, the order.
+    let holder = *device.ticket_key() == shop.flow.ticket_key(&TicketId::new(order.as_str()));
+    let pass = Pass {
+        id: &id,
+        event: SHOP_EVENT,
+        of: Some(fill(
+            t.seat_of,
+            &[("n", &n.to_string()), ("total", &seats.to_string())],
+        )),
+        place: &place,
+        back: if holder {
+            (&order_path, t.back_to_order)
+        } else {
+            ("/", t.back_to_shop)
+        },
+    };
+    pass_page(locale, &pass, &device)
+}
+
+#[derive(Deserialize)]
+struct OrderQuery {
+    done: Option<String>,
+    seat: Option<String>,
+}
+
+/// `/orders/{order}` (behind the gate, as the order): its seats, each with
+/// its state, and the holder's forms: hand a seat to a companion, cancel a
+/// hand-off not yet received, transfer the order.
+async fn order_page(
+    State(shop): State<Shop>,
+    Path(order): Path<String>,
+    Query(query): Query<OrderQuery>,
+    headers: HeaderMap,
+    _device: VerifiedDevice,
+) -> Response {
+    let locale = look::locale(&headers);
+    let t = DemoTexts::for_locale(locale);
+    let Some(seats) = order_seats(&shop.flow, &order) else {
+        return not_found(locale);
+    };
+    let states = match shop.flow.seat_states(&seat_ids(&order, seats)).await {
+        Ok(states) => Some(states),
+        Err(error) => {
+            tracing::error!(%error, "seat states unavailable");
+            None
+        }
+    };
+    let seat_text = |n: u8| fill(t.seat_name, &[("n", &n.to_string())]);
+    let mut main = format!(
+        "<h1>{title}</h1>\n<p class=\"lead\">{intro}</p>\n",
+        title = esc(t.order_title),
+        intro = esc(&fill(
+            t.order_intro,
+            &[("total", &seats.to_string()), ("event", SHOP_EVENT)]
+        )),
+    );
+    let noted = query
+        .seat
+        .as_deref()
+        .and_then(seat_number)
+        .filter(|n| *n <= seats);
+    match (query.done.as_deref(), noted) {
+        (Some("handed"), Some(n)) => {
+            let to = match states.as_ref().map(|s| &s[usize::from(n) - 1]) {
+                Some(SeatState::Pending { to } | SeatState::Received { to }) => to.clone(),
+                _ => String::new(),
+            };
+            main.push_str(&format!(
+                "<p class=\"done\" role=\"status\">{}</p>\n",
+                esc(&fill(t.handed, &[("n", &n.to_string()), ("to", &to)]))
+            ));
+        }
+        (Some("cancelled"), Some(n)) => main.push_str(&format!(
+            "<p class=\"done\" role=\"status\">{}</p>\n",
+            esc(&fill(t.cancelled, &[("n", &n.to_string())]))
+        )),
+        _ => {}
+    }
+    if states.is_none() {
+        main.push_str(&format!(
+            "<p class=\"notice\" role=\"alert\">{}</p>\n",
+            esc(t.states_unavailable)
+        ));
+    }
+    main.push_str(&format!(
+        "<h2>{}</h2>\n<ul class=\"seats\">\n",
+        esc(t.seats_title)
+    ));
+    for n in 1..=seats {
+        let state = states.as_ref().map(|s| &s[usize::from(n) - 1]);
+        let (class, label) = match state {
+            Some(SeatState::Pending { to }) => ("pending", fill(t.state_pending, &[("to", to)])),
+            Some(SeatState::Received { to }) => ("received", fill(t.state_received, &[("to", to)])),
+            _ => ("yours", t.state_yours.to_owned()),
+        };
+        main.push_str(&format!(
+            "<li class=\"card\" aria-labelledby=\"seat-{n}\">\n<div class=\"seat-head\">\
+             <h3 id=\"seat-{n}\"><a href=\"/orders/{order}/seats/{n}\">{name}</a></h3>\
+             <span class=\"state {class}\">{label}</span></div>\n<p class=\"small\">{place}</p>\n",
+            name = esc(&seat_text(n)),
+            label = esc(&label),
+            place = esc(&seat_place(n)),
+        ));
+        match state {
+            Some(SeatState::Family) if n > 1 => main.push_str(&format!(
+                "<form method=\"post\" action=\"/orders/{order}/seats/{n}/companion\">\n\
+                 <label for=\"companion-{n}\">{label}</label>\n\
+                 <input type=\"email\" name=\"email\" id=\"companion-{n}\" autocomplete=\"off\" required autocapitalize=\"off\" spellcheck=\"false\">\n\
+                 <button type=\"submit\">{button}</button>\n</form>\n",
+                label = esc(t.companion_label),
+                button = esc(t.hand_off_button),
+            )),
+            Some(SeatState::Pending { .. }) => main.push_str(&format!(
+                "<form method=\"post\" action=\"/orders/{order}/cancel\">\n\
+                 <input type=\"hidden\" name=\"seat\" value=\"{n}\">\n\
+                 <button type=\"submit\" aria-describedby=\"seat-{n}\">{button}</button>\n</form>\n",
+                button = esc(t.cancel_button),
+            )),
+            _ => {}
+        }
+        main.push_str("</li>\n");
+    }
+    main.push_str(&format!(
+        "</ul>\n<h2>{title}</h2>\n<p class=\"small\">{body}</p>\n\
+         <form method=\"post\" action=\"/orders/{order}/transfer\">\n\
+         <label for=\"transfer\">{label}</label>\n\
+         <input type=\"email\" name=\"email\" id=\"transfer\" autocomplete=\"off\" required autocapitalize=\"off\" spellcheck=\"false\">\n\
+         <button type=\"submit\">{button}</button>\n</form>\n<p><a href=\"/\">{shop}</a></p>",
+        title = esc(t.transfer_title),
+        body = esc(t.transfer_body),
+        label = esc(t.transfer_label),
+        button = esc(t.transfer_button),
+        shop = esc(t.back_to_shop),
+    ));
+    look::page(StatusCode::OK, locale, t.order_title, &main)
+}
+
+/// `POST /orders/{order}/seats/{n}/companion` (behind the gate, as the
+/// seat; form field `email`): hands seat `n` to a companion, who is mailed
+/// the seat's link, then answers 303 to the order.
+async fn companion(
+    State(shop): State<Shop>,
+    Path((order, n)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+    device: VerifiedDevice,
+    body: Bytes,
+) -> Response {
+    let locale = look::locale(&headers);
+    let t = DemoTexts::for_locale(locale);
+    let order_path = format!("/orders/{order}");
+    let Some(origin) = same_origin(&headers, &uri, shop.public_origin.as_deref()) else {
+        return cross_origin(locale, &order_path);
+    };
+    let Some(n) = seat_number(&n) else {
+        return not_found(locale);
+    };
+    let email = field(&body, "email").unwrap_or_default();
+    let Ok(to) = EmailAddress::parse(&email) else {
+        return look::message(
+            StatusCode::BAD_REQUEST,
+            locale,
+            t.error_title,
+            t.bad_email,
+            (&order_path, t.back),
+        );
+    };
+    let seat = TicketId::new(format!("{order}-{n}"));
+    let link = format!("{origin}/orders/{order}/seats/{n}");
+    match shop.flow.hand_off(&device, &seat, &to, &link, locale).await {
+        Ok(_) => Redirect::to(&format!("{order_path}?done=handed&seat={n}")).into_response(),
+        Err(error) => hand_off_failed(locale, &order_path, error),
+    }
+}
+
+/// `POST /orders/{order}/cancel` (behind the gate, as the order; form
+/// field `seat`): takes back a seat handed to a companion who has not
+/// opened it yet, then answers 303 to the order.
+async fn cancel(
+    State(shop): State<Shop>,
+    Path(order): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    device: VerifiedDevice,
+    body: Bytes,
+) -> Response {
+    let locale = look::locale(&headers);
+    let order_path = format!("/orders/{order}");
+    if same_origin(&headers, &uri, shop.public_origin.as_deref()).is_none() {
+        return cross_origin(locale, &order_path);
+    }
+    let seats = order_seats(&shop.flow, &order).unwrap_or(0);
+    let Some(n) = field(&body, "seat")
+        .as_deref()
+        .and_then(seat_number)
+        .filter(|n| *n <= seats)
+    else {
+        return not_found(locale);
+    };
+    let seat = TicketId::new(format!("{order}-{n}"));
+    match shop.flow.cancel_hand_off(&device, &seat).await {
+        Ok(()) => Redirect::to(&format!("{order_path}?done=cancelled&seat={n}")).into_response(),
+        Err(error) => hand_off_failed(locale, &order_path, error),
+    }
+}
+
+/// The page of a hand-off or cancellation that did not happen: the rule
+/// that refused it, in the holder's language, or a store that failed.
+fn hand_off_failed(locale: Locale, order_path: &str, error: HandOffError) -> Response {
+    let t = DemoTexts::for_locale(locale);
+    match error {
+        HandOffError::Refused(refusal) => {
+            tracing::info!(reason = refusal.code(), "hand-off refused");
+            look::message(
+                refusal.status(),
+                locale,
+                t.error_title,
+                refusal.message(locale),
+                (order_path, t.back_to_order),
+            )
+        }
+        error => {
+            tracing::error!(%error, "hand-off failed: store unavailable");
+            busy(locale, order_path)
+        }
+    }
+}
+
+/// `POST /orders/{order}/transfer` (behind the gate, as the order): the
+/// demo does not transfer orders; it says so (501) and changes nothing.
+async fn transfer(
+    State(shop): State<Shop>,
+    Path(order): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    _device: VerifiedDevice,
+) -> Response {
+    let locale = look::locale(&headers);
+    let t = DemoTexts::for_locale(locale);
+    let order_path = format!("/orders/{order}");
+    if same_origin(&headers, &uri, shop.public_origin.as_deref()).is_none() {
+        return cross_origin(locale, &order_path);
+    }
+    look::message(
+        StatusCode::NOT_IMPLEMENTED,
+        locale,
+        t.transfer_unoffered_title,
+        t.transfer_unoffered_body,
+        (&order_path, t.back_to_order),
+    )
+}
+
+/// A QR-like picture drawn from a hash of the ticket id (decorative, named
+/// `label` for screen readers).
+fn qr_picture(ticket: &str, label: &str) -> String {
     let mut bits = Vec::with_capacity(441);
     let mut block = Sha256::digest(ticket.as_bytes());
     while bits.len() < 441 {
@@ -340,8 +891,9 @@ fn qr_picture(ticket: &str) -> String {
         }
     }
     format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"-2 -2 25 25\" width=\"200\" height=\"200\" \
-         role=\"img\" aria-label=\"ticket code\"><rect x=\"-2\" y=\"-2\" width=\"25\" height=\"25\" \
-         fill=\"#fff\"/><path d=\"{path}\"/></svg>"
+        "<svg class=\"qr\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"-2 -2 25 25\" width=\"240\" height=\"240\" \
+         role=\"img\" aria-label=\"{label}\"><rect x=\"-2\" y=\"-2\" width=\"25\" height=\"25\" \
+         fill=\"#fff\"/><path d=\"{path}\"/></svg>",
+        label = esc(label),
     )
 }
