@@ -133,6 +133,31 @@ pub enum OtpEvent {
         /// The store held something for it.
         existed: bool,
     },
+    /// A seat was handed from its family to a companion
+    /// ([`Flow::hand_off`](crate::Flow::hand_off)).
+    HandedOver {
+        /// The family.
+        family: TicketKey,
+        /// The seat.
+        seat: TicketKey,
+        /// The masked companion.
+        to: String,
+    },
+    /// A seat's hand-off was cancelled before the companion received it
+    /// ([`Flow::cancel_hand_off`](crate::Flow::cancel_hand_off)).
+    HandOffCancelled {
+        /// The family.
+        family: TicketKey,
+        /// The seat.
+        seat: TicketKey,
+    },
+    /// A hand-off or its cancellation was refused.
+    HandOffRefused {
+        /// The seat named.
+        seat: TicketKey,
+        /// Why ([`HandOffRefusal::code`](crate::family::HandOffRefusal::code)).
+        reason: &'static str,
+    },
 }
 
 impl OtpEvent {
@@ -165,6 +190,15 @@ impl OtpEvent {
             OtpEvent::Rebound { .. } => support("rebind"),
             OtpEvent::LockoutCleared { .. } => support("clear_lockout"),
             OtpEvent::Forgotten { .. } => support("forget"),
+            OtpEvent::HandedOver { .. } => {
+                increment_with(names::HAND_OFFS, "outcome", "handed_over");
+            }
+            OtpEvent::HandOffCancelled { .. } => {
+                increment_with(names::HAND_OFFS, "outcome", "cancelled");
+            }
+            OtpEvent::HandOffRefused { reason, .. } => {
+                increment_with(names::HAND_OFFS, "outcome", reason);
+            }
         }
     }
 
@@ -282,6 +316,24 @@ impl OtpEvent {
                     existed,
                     "support: ticket forgotten"
                 );
+            }
+            OtpEvent::HandedOver { family, seat, to } => {
+                tracing::info!(
+                    family = family.label(),
+                    seat = seat.label(),
+                    to,
+                    "seat handed to a companion"
+                );
+            }
+            OtpEvent::HandOffCancelled { family, seat } => {
+                tracing::info!(
+                    family = family.label(),
+                    seat = seat.label(),
+                    "seat hand-off cancelled"
+                );
+            }
+            OtpEvent::HandOffRefused { seat, reason } => {
+                tracing::info!(seat = seat.label(), reason, "seat hand-off refused");
             }
         }
     }

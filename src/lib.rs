@@ -119,6 +119,7 @@ mod email;
 mod error;
 mod events;
 mod extract;
+pub mod family;
 pub mod flow;
 mod future;
 mod gate;

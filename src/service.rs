@@ -14,6 +14,7 @@ use crate::decision::{Decision, Device, Facts, Stored, Ticket, Verb, decide};
 use crate::device::{DeviceClaims, DeviceCookie};
 use crate::error::BoxError;
 use crate::extract::VerifiedDevice;
+use crate::family::Membership;
 use crate::future::ResponseFuture;
 use crate::gate::request::wants_json;
 use crate::gate::{self, respond};
@@ -99,36 +100,29 @@ where
             }
             other => return self.no_ticket(parts, body, other),
         };
-        let mut facts = head_facts(config, &parts, Ticket::Named);
-        let key = config.flow.ticket_key(&found.id);
+        let facts = head_facts(config, &parts, Ticket::Named);
         let now = config.flow.now();
-        // Checklist 16.1: no device cookie is read or minted over plain HTTP.
-        // A browser sends several of one name when another path or host
-        // planted one: the first that verifies counts.
-        let claims = if facts.plain_http {
-            None
-        } else {
-            let name = config.cookie.name(&key);
-            DeviceCookie::values(&parts.headers, name.as_bytes())
-                .find_map(|token| config.tokens.verify_bytes(token, &key, now).ok())
-        };
-        if let Some(claims) = &claims {
-            facts.device = Device::Signed {
-                generation: claims.generation,
-            };
-            // Revocation from this instance's cache: a device known to be
-            // revoked, or on a ticket this instance has never read (after a
-            // restart, say), is checked against the store first.
-            if let Revocation::Cached { ttl } = config.revocation {
-                facts.revocation_check = config
-                    .flow
-                    .known_generation(&key, now, ttl)
-                    .is_none_or(|current| claims.generation < current);
+        let mut key = config.flow.ticket_key(&found.id);
+        // A member of a family is gated as its family, unless it was handed
+        // to a companion: then it is a ticket of its own.
+        let mut family = None;
+        if config.flow.has_families()
+            && let Some(membership) = config.flow.membership(&found.id)
+            && decide(&facts) != Decision::UpgradeToHttps
+        {
+            match config
+                .flow
+                .known_seat(&key, now, seat_ttl(config.revocation))
+            {
+                Some(true) => {}
+                Some(false) => {
+                    key = config.flow.ticket_key(membership.family());
+                    family = Some(membership);
+                }
+                None => return self.unread_seat((parts, body), found, key, membership, facts),
             }
-            // A store found written with another secret: nothing passes
-            // (the store's answer, 503, comes from the lookup).
-            facts.revocation_check |= config.flow.state_refused();
         }
+        let (facts, claims) = device_facts(config, &parts, &key, now, facts);
         let decision = decide(&facts);
         match (decision, claims) {
             (Decision::PassVerified, Some(claims)) => {
@@ -136,7 +130,13 @@ where
                 let device = VerifiedDevice::new(found.id, key, claims);
                 ResponseFuture::verified(pass(&mut self.inner, parts, body, device))
             }
-            (_, claims) => self.challenge(decision, (parts, body), (found, key), facts, claims),
+            (_, claims) => self.challenge(
+                decision,
+                (parts, body),
+                (found, key),
+                (facts, family),
+                claims,
+            ),
         }
     }
 }
@@ -195,7 +195,7 @@ where
         decision: Decision,
         (parts, body): (Parts, ReqBody),
         (found, key): (TicketMatch, TicketKey),
-        facts: Facts,
+        (facts, family): (Facts, Option<Membership>),
         claims: Option<DeviceClaims>,
     ) -> ResponseFuture<S::Future, ResBody, S::Error>
     where
@@ -213,6 +213,11 @@ where
             return ResponseFuture::ready(answer);
         }
         let found = self.shared.source.scope(&parts, found);
+        // A family's cookies cover every member's pages.
+        let found = match family {
+            Some(membership) => found.in_family(&membership),
+            None => found,
+        };
         // The gate may call the inner service later: take the one that was
         // driven to readiness and leave a fresh clone behind.
         let clone = self.inner.clone();
@@ -230,6 +235,136 @@ where
         );
         ResponseFuture::gate(Box::pin(run.instrument(span)))
     }
+
+    /// A request on a family's seat this instance has no fresh reading of:
+    /// reads whether the seat was handed over (one read, shared by the
+    /// requests waiting on it), then goes on as the family or as the seat.
+    /// A read that fails answers 503: the seat is not served unchecked.
+    #[inline(never)]
+    fn unread_seat<ReqBody, ResBody>(
+        &mut self,
+        (parts, body): (Parts, ReqBody),
+        found: TicketMatch,
+        seat: TicketKey,
+        membership: Membership,
+        facts: Facts,
+    ) -> ResponseFuture<S::Future, ResBody, S::Error>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Send + 'static,
+        ReqBody: http_body::Body + Send + 'static,
+        ReqBody::Data: Send,
+        ReqBody::Error: Into<BoxError>,
+        ResBody: GateBody + Send + 'static,
+    {
+        let found = self.shared.source.scope(&parts, found);
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = Arc::clone(&self.shared.config);
+        let run = async move {
+            let Some(handed) = config.flow.read_seat(&seat).await else {
+                let mut answer = respond::plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "service unavailable",
+                    wants_json(&parts.headers),
+                );
+                answer.headers_mut().insert(
+                    http::header::RETRY_AFTER,
+                    http::HeaderValue::from_static("2"),
+                );
+                return Ok(answer.map(ResBody::from_gate));
+            };
+            let (found, key) = if handed {
+                (found, seat)
+            } else {
+                let family = config.flow.ticket_key(membership.family());
+                (found.in_family(&membership), family)
+            };
+            let now = config.flow.now();
+            let (facts, claims) = device_facts(&config, &parts, &key, now, facts);
+            let decision = decide(&facts);
+            match (decision, claims) {
+                (Decision::PassVerified, Some(claims)) => {
+                    note(decision, Some(&key), "passed", None);
+                    let device = VerifiedDevice::new(found.id, key, claims);
+                    let mut response = pass(&mut inner, parts, body, device).await?;
+                    crate::pass::no_store_unless_set(&mut response);
+                    Ok(response)
+                }
+                (decision, claims) => {
+                    let span = span(decision, Some(&key), None, None);
+                    let run = gate::run(
+                        config,
+                        inner,
+                        (parts, body),
+                        (found, key),
+                        facts,
+                        claims,
+                        span.clone(),
+                    );
+                    run.instrument(span).await
+                }
+            }
+        };
+        ResponseFuture::gate(Box::pin(run))
+    }
+}
+
+/// How long this instance trusts its reading of whether a family's seat was
+/// handed over: as long as it trusts a generation (a hand-off is seen on
+/// other instances within the revocation bound), every request under
+/// [`Revocation::EveryRequest`], and the default TTL when revocation is off.
+fn seat_ttl(revocation: Revocation) -> std::time::Duration {
+    match revocation {
+        Revocation::Cached { ttl } => ttl,
+        Revocation::EveryRequest => std::time::Duration::ZERO,
+        Revocation::Off => match Revocation::default() {
+            Revocation::Cached { ttl } => ttl,
+            _ => std::time::Duration::ZERO,
+        },
+    }
+}
+
+/// What the device cookie for `key` adds to the head's `facts`: the device
+/// and whether its revocation generation must be read first.
+#[inline]
+fn device_facts(
+    config: &Config,
+    parts: &Parts,
+    key: &TicketKey,
+    now: crate::clock::Timestamp,
+    mut facts: Facts,
+) -> (Facts, Option<DeviceClaims>) {
+    // Checklist 16.1: no device cookie is read or minted over plain HTTP.
+    // A browser sends several of one name when another path or host
+    // planted one: the first that verifies counts.
+    let claims = if facts.plain_http {
+        None
+    } else {
+        let name = config.cookie.name(key);
+        DeviceCookie::values(&parts.headers, name.as_bytes())
+            .find_map(|token| config.tokens.verify_bytes(token, key, now).ok())
+    };
+    if let Some(claims) = &claims {
+        facts.device = Device::Signed {
+            generation: claims.generation,
+        };
+        // Revocation from this instance's cache: a device known to be
+        // revoked, or on a ticket this instance has never read (after a
+        // restart, say), is checked against the store first.
+        if let Revocation::Cached { ttl } = config.revocation {
+            facts.revocation_check = config
+                .flow
+                .known_generation(key, now, ttl)
+                .is_none_or(|current| claims.generation < current);
+        }
+        // A store found written with another secret: nothing passes
+        // (the store's answer, 503, comes from the lookup).
+        facts.revocation_check |= config.flow.state_refused();
+    }
+    (facts, claims)
 }
 
 /// What the request head tells before the device cookie is read.

@@ -37,6 +37,7 @@ mod claim;
 mod client;
 mod enforcers;
 mod generations;
+mod hand_off;
 mod keys;
 mod limits;
 mod outbox;
@@ -125,6 +126,14 @@ struct Inner {
     recipients: Arc<Recipients>,
     /// The outbox code mails queue in (none: mailed before `send` returns).
     outbox: self::outbox::CodeOutbox,
+    /// Which tickets belong together (none: every ticket is its own).
+    families: Option<crate::family::Families>,
+    /// What hand-offs of a family's seats may do.
+    hand_off_rules: crate::family::HandOffRules,
+    /// Whether recently seen seats were handed over; shared by every clone.
+    seats: Arc<crate::family::seats::Seats>,
+    /// Seat reads in flight, shared by the requests that wait on them.
+    seat_reads: Arc<SharedReads>,
 }
 
 impl Flow {
@@ -169,6 +178,10 @@ impl Flow {
                 outbox: Default::default(),
                 // 100,000 tickets: about 15 MB at most.
                 recipients: Arc::new(Recipients::new(100_000)),
+                families: None,
+                hand_off_rules: crate::family::HandOffRules::default(),
+                seats: Arc::new(crate::family::seats::Seats::new(100_000)),
+                seat_reads: Arc::default(),
             }),
         }
     }

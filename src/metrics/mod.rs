@@ -21,6 +21,7 @@
 //! | `tower_otp_lockouts_total` | counter | | tickets locked for new devices |
 //! | `tower_otp_devices_revoked_total` | counter | | revocations (support or application) |
 //! | `tower_otp_support_actions_total` | counter | `action` | operator actions on a ticket |
+//! | `tower_otp_hand_offs_total` | counter | `outcome` | seats handed from a family to a companion: `handed_over`, `cancelled`, or the refusal's code (`own_seat`, `already_handed_over`, … as [`HandOffRefusal::code`](crate::family::HandOffRefusal::code)) |
 //! | `tower_otp_store_duration_seconds` | histogram | `op` | each store call, successful or not |
 //! | `tower_otp_store_errors_total` | counter | `op` | store calls that failed |
 //! | `tower_otp_store_in_flight` | gauge | | the flows' store calls in flight now (each flow holds at most [`Flow::with_store_concurrency`](crate::Flow::with_store_concurrency)) |
@@ -72,6 +73,8 @@ pub mod names {
     pub const DEVICES_REVOKED: &str = "tower_otp_devices_revoked_total";
     /// Counter, label `action`: operator actions on a ticket.
     pub const SUPPORT_ACTIONS: &str = "tower_otp_support_actions_total";
+    /// Counter, label `outcome`: seat hand-offs and their cancellations.
+    pub const HAND_OFFS: &str = "tower_otp_hand_offs_total";
     /// Histogram, label `op`: store call latency in seconds.
     pub const STORE_DURATION: &str = "tower_otp_store_duration_seconds";
     /// Counter, label `op`: failed store calls.
@@ -123,6 +126,10 @@ pub fn describe() {
     describe_counter!(names::LOCKOUTS, "Tickets locked for new devices.");
     describe_counter!(names::DEVICES_REVOKED, "Revocations of a ticket's devices.");
     describe_counter!(names::SUPPORT_ACTIONS, "Operator actions on a ticket.");
+    describe_counter!(
+        names::HAND_OFFS,
+        "Seat hand-offs to companions and their cancellations, by outcome."
+    );
     describe_histogram!(
         names::STORE_DURATION,
         Unit::Seconds,

@@ -339,6 +339,22 @@ where
         self.submit(&[("action", "verify"), ("code", code)]).await
     }
 
+    /// Verifies this browser by mail from the challenge page last shown:
+    /// sends a code to `address` (a bound ticket's codes go to its binding,
+    /// whatever is typed: give that one), reads it from the mailer given
+    /// with [`with_mailer`](Self::with_mailer), types it and follows the
+    /// answer, normally to the ticket's page.
+    ///
+    /// # Panics
+    /// When no mailer was given, or no code reached `address`.
+    pub async fn verify_by_mail(&mut self, address: &str) -> TestResponse {
+        self.send_email(address).await;
+        let code = self
+            .code_for(address)
+            .unwrap_or_else(|| panic!("no code was mailed to {address}"));
+        self.enter_code(&code).await
+    }
+
     /// Starts over with another address (unbound tickets).
     pub async fn restart(&mut self) -> TestResponse {
         self.submit(&[("action", "restart")]).await

@@ -69,6 +69,15 @@ impl TicketMatch {
         }
     }
 
+    /// The same ticket gated as a member of `membership`'s family: its
+    /// cookies are scoped to the family's cookie path.
+    pub(crate) fn in_family(self, membership: &crate::family::Membership) -> Self {
+        Self {
+            id: self.id,
+            scope: Scope::Path(membership.cookie_path().to_owned()),
+        }
+    }
+
     /// The device cookie's `Path` for a request to `request_path` (the whole
     /// path, as the browser asked for it).
     ///

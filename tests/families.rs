@@ -1,0 +1,589 @@
+//! Ticket families and hand-offs through the layer: one verification opens
+//! every seat of an order; a seat handed to a companion is the companion's
+//! (the holder is challenged on it, the companion verifies on their own
+//! device); each rule of a hand-off is answered by its own refusal; another
+//! instance sees a hand-off within the revocation TTL; a seat whose state
+//! cannot be read is not served.
+#![cfg(all(feature = "axum", feature = "test-util"))]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use http::StatusCode;
+use tower_otp::family::{HandOffError, HandOffRefusal, HandOffRules, Membership, SeatState};
+use tower_otp::testing::{CapturingMailer, ManualClock, StoreCall, StoreTap, TestBrowser};
+use tower_otp::{
+    EmailAddress, Flow, Locale, MemoryStore, OtpLayer, Secret, TicketId, VerifiedDevice,
+};
+
+const ORIGIN: &str = "http://shop.test";
+const BUYER: &str = "taro@example.com";
+const FRIEND: &str = "hanako@example.com";
+
+/// The ticket a path names: `/orders/{order}` the order,
+/// `/orders/{order}/seats/{n}` the seat `{order}-{n}`. A seat's hand-off
+/// and its cancellation (`…/companion`, `…/cancel`) are acts of the order's
+/// holder: they name the order, so that only its devices reach them.
+fn ticket_of(parts: &http::request::Parts) -> Option<TicketId> {
+    let mut pieces = parts.uri.path().strip_prefix("/orders/")?.split('/');
+    let order = pieces.next()?;
+    match (pieces.next(), pieces.next(), pieces.next()) {
+        (None, ..) => Some(TicketId::new(order)),
+        (Some("seats"), Some(n), None) => Some(TicketId::new(format!("{order}-{n}"))),
+        (Some("seats"), Some(_), Some(_)) => Some(TicketId::new(order)),
+        _ => None,
+    }
+}
+
+/// Seats `{order}-{n}` of order `{order}`; seat 1 is the holder's own.
+fn families(id: &TicketId) -> Option<Membership> {
+    let (order, n) = id.as_str().rsplit_once('-')?;
+    let member = Membership::new(TicketId::new(order), format!("/orders/{order}"));
+    Some(if n == "1" {
+        member.holders_own()
+    } else {
+        member
+    })
+}
+
+struct Site {
+    app: Router,
+    flow: Flow,
+    mailer: CapturingMailer,
+    clock: ManualClock,
+}
+
+async fn page(device: VerifiedDevice) -> String {
+    format!("ticket page of {}", device.ticket().as_str())
+}
+
+/// `POST /orders/{order}/seats/{n}/companion` (body: the address), and
+/// `…/cancel`: the flow's answer as `200 done` or the refusal's status and code.
+async fn companion(
+    State(flow): State<Flow>,
+    Path((order, n)): Path<(String, String)>,
+    device: VerifiedDevice,
+    body: String,
+) -> (StatusCode, String) {
+    let seat = TicketId::new(format!("{order}-{n}"));
+    let link = format!("{ORIGIN}/orders/{order}/seats/{n}");
+    let to = EmailAddress::parse(&body).unwrap();
+    answer(
+        flow.hand_off(&device, &seat, &to, &link, Locale::Ja)
+            .await
+            .map(|_| ()),
+    )
+}
+
+async fn cancel(
+    State(flow): State<Flow>,
+    Path((order, n)): Path<(String, String)>,
+    device: VerifiedDevice,
+) -> (StatusCode, String) {
+    let seat = TicketId::new(format!("{order}-{n}"));
+    answer(flow.cancel_hand_off(&device, &seat).await)
+}
+
+fn answer(result: Result<(), HandOffError>) -> (StatusCode, String) {
+    match result {
+        Ok(()) => (StatusCode::OK, "done".into()),
+        Err(HandOffError::Refused(refusal)) => (refusal.status(), refusal.code().into()),
+        Err(HandOffError::Store(_)) => (StatusCode::SERVICE_UNAVAILABLE, "store".into()),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "other".into()),
+    }
+}
+
+fn site_with(
+    store: StoreTap<Arc<MemoryStore>>,
+    clock: ManualClock,
+    secret: &Secret,
+    rules: HandOffRules,
+) -> Site {
+    let mailer = CapturingMailer::new();
+    let flow = Flow::new(secret, store, mailer.clone())
+        .with_clock(clock.clone())
+        .with_ticket_families(families)
+        .with_hand_off_rules(rules);
+    let layer = OtpLayer::new(flow.clone())
+        .with_ticket_source(ticket_of)
+        .with_cookie_secure(false);
+    let app = Router::new()
+        .route("/orders/{order}", get(page))
+        .route("/orders/{order}/seats/{n}", get(page))
+        .route("/orders/{order}/seats/{n}/companion", post(companion))
+        .route("/orders/{order}/seats/{n}/cancel", post(cancel))
+        .route_layer(layer)
+        .with_state(flow.clone());
+    Site {
+        app,
+        flow,
+        mailer,
+        clock,
+    }
+}
+
+fn site() -> Site {
+    site_rules(HandOffRules::default())
+}
+
+fn site_rules(rules: HandOffRules) -> Site {
+    let store = StoreTap::new(Arc::new(MemoryStore::new()));
+    site_with(store, ManualClock::starting_now(), &Secret::random(), rules)
+}
+
+impl Site {
+    fn browser(&self) -> TestBrowser<Router> {
+        TestBrowser::new(self.app.clone())
+            .with_origin(ORIGIN)
+            .with_mailer(self.mailer.clone())
+            .with_clock(self.clock.clone())
+    }
+
+    /// Sells `order`, pre-bound to the buyer.
+    async fn sell(&self, order: &str) {
+        let key = self.flow.ticket_key(&TicketId::new(order));
+        let buyer = EmailAddress::parse(BUYER).unwrap();
+        self.flow.pre_bind(&key, &buyer).await.unwrap();
+    }
+
+    /// The buyer's browser, verified on `order` by a code.
+    async fn holder(&self, order: &str) -> TestBrowser<Router> {
+        let mut b = self.browser();
+        let page = b.open(&format!("/orders/{order}")).await;
+        assert_eq!(page.status(), StatusCode::UNAUTHORIZED, "{}", page.text());
+        let page = b.verify_by_mail(BUYER).await;
+        assert_eq!(page.status(), StatusCode::OK, "{}", page.text());
+        b
+    }
+
+    async fn post(
+        &self,
+        b: &mut TestBrowser<Router>,
+        path: &str,
+        body: &str,
+    ) -> (StatusCode, String) {
+        let request = b
+            .builder(http::Method::POST, path)
+            .header("content-type", "text/plain")
+            .header("origin", ORIGIN)
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                body.to_owned(),
+            )))
+            .unwrap();
+        let reply = b.send(request).await;
+        (reply.status(), reply.text().to_owned())
+    }
+
+    async fn states(&self, order: &str, n: u32) -> Vec<SeatState> {
+        let seats: Vec<_> = (1..=n)
+            .map(|i| TicketId::new(format!("{order}-{i}")))
+            .collect();
+        self.flow.seat_states(&seats).await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn one_verification_opens_every_seat_of_the_order() {
+    let s = site();
+    s.sell("ord1").await;
+    let mut holder = s.holder("ord1").await;
+    let mails = s.mailer.count();
+    for n in 1..=4 {
+        let seat = holder.open(&format!("/orders/ord1/seats/{n}")).await;
+        assert_eq!(seat.status(), StatusCode::OK, "seat {n}: {}", seat.text());
+        assert_eq!(seat.text(), format!("ticket page of ord1-{n}"));
+    }
+    assert_eq!(s.mailer.count(), mails, "no new code for the other seats");
+    // Verified on a seat first: the order opens too. (The order's one
+    // challenge: its resend cooldown first.)
+    s.clock.advance(Duration::from_secs(60));
+    let mut other = s.browser();
+    let page = other.open("/orders/ord1/seats/3").await;
+    assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
+    // The code goes to the order's binding, whatever is typed.
+    assert!(other.verify_by_mail(BUYER).await.status().is_success());
+    assert_eq!(other.open("/orders/ord1").await.status(), StatusCode::OK);
+    assert_eq!(
+        other.open("/orders/ord1/seats/2").await.status(),
+        StatusCode::OK
+    );
+    // One cookie for the family, scoped to the order's pages.
+    let names = other.cookie_names();
+    let device_cookies: Vec<_> = names.iter().filter(|n| n.starts_with("otp-")).collect();
+    assert_eq!(device_cookies.len(), 1, "{names:?}");
+    assert!(other.cookie(device_cookies[0], "/orders/ord1").is_some());
+    // Another order is another family.
+    assert_eq!(
+        other.get("/orders/ord2/seats/2").await.status(),
+        StatusCode::SEE_OTHER,
+        "an unclaimed order's first device is probed"
+    );
+}
+
+#[tokio::test]
+async fn a_handed_seat_is_the_companions_and_the_holder_is_challenged_on_it() {
+    let s = site();
+    s.sell("ord").await;
+    let mut holder = s.holder("ord").await;
+    let (status, body) = s
+        .post(&mut holder, "/orders/ord/seats/2/companion", FRIEND)
+        .await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "done"));
+    // The companion's mail carries the seat's link, in the holder's choice of language.
+    let mail = s.mailer.last().unwrap();
+    assert_eq!(mail.to.as_str(), FRIEND);
+    assert_eq!(mail.locale, Locale::Ja);
+    assert_eq!(
+        s.mailer.link_for(FRIEND).as_deref(),
+        Some("http://shop.test/orders/ord/seats/2")
+    );
+    assert!(
+        matches!(&s.states("ord", 3).await[..], [SeatState::Family, SeatState::Pending { to }, SeatState::Family] if to.starts_with("h"))
+    );
+
+    // The holder: challenged on seat 2 (a code would go to the companion), not on seat 3.
+    let seat2 = holder.open("/orders/ord/seats/2").await;
+    assert_eq!(seat2.status(), StatusCode::UNAUTHORIZED, "{}", seat2.text());
+    let before = s.mailer.count();
+    holder.send_email(BUYER).await;
+    assert_eq!(
+        s.mailer.last().unwrap().to.as_str(),
+        FRIEND,
+        "the seat's codes go to the companion"
+    );
+    assert_eq!(s.mailer.count(), before + 1);
+    assert_eq!(
+        holder.open("/orders/ord/seats/3").await.status(),
+        StatusCode::OK
+    );
+
+    // The companion, on their own device.
+    let mut friend = s.browser();
+    let page = friend.open("/orders/ord/seats/2").await;
+    assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
+    let page = friend.verify_by_mail(FRIEND).await;
+    assert_eq!(page.status(), StatusCode::OK, "{}", page.text());
+    assert_eq!(page.text(), "ticket page of ord-2");
+    assert!(matches!(
+        &s.states("ord", 2).await[1],
+        SeatState::Received { .. }
+    ));
+    // The companion opens only their seat.
+    assert_eq!(
+        friend.open("/orders/ord/seats/3").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        friend.open("/orders/ord").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A received seat: not cancelled, not handed on, not handed again.
+    let (status, body) = s.post(&mut holder, "/orders/ord/seats/2/cancel", "").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::CONFLICT, "already_received")
+    );
+    let jiro = "jiro@example.com";
+    let (status, body) = s
+        .post(&mut holder, "/orders/ord/seats/2/companion", jiro)
+        .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::CONFLICT, "already_handed_over")
+    );
+    // The companion's device is the seat's, not the order's: the gate
+    // challenges its hand-off; the flow refuses it too.
+    let (status, body) = s
+        .post(&mut friend, "/orders/ord/seats/2/companion", jiro)
+        .await;
+    assert!(status.is_client_error() && body != "done", "{status}");
+    let device = tower_otp::testing::verified_device(&s.flow, &TicketId::new("ord-2"));
+    let jiro = EmailAddress::parse(jiro).unwrap();
+    let link = "http://shop.test/orders/ord/seats/2";
+    let refused = s
+        .flow
+        .hand_off(&device, &TicketId::new("ord-2"), &jiro, link, Locale::En)
+        .await;
+    assert!(matches!(
+        refused,
+        Err(HandOffError::Refused(HandOffRefusal::ReceivedSeat))
+    ));
+}
+
+#[tokio::test]
+async fn each_rule_has_its_own_refusal() {
+    let deadline = Arc::new(std::sync::Mutex::new(None));
+    let closes = Arc::clone(&deadline);
+    let rules = HandOffRules::default()
+        .with_cancellations(1)
+        .with_deadline(move |_| *closes.lock().unwrap())
+        .with_check(|ask| !ask.seat.as_str().ends_with("-6"));
+    let s = site_rules(rules);
+    s.sell("ord").await;
+    let mut holder = s.holder("ord").await;
+    let post = |path: &'static str, body: &'static str| (path, body);
+    for ((path, body), (status, code)) in [
+        (
+            post("/orders/ord/seats/1/companion", FRIEND),
+            (StatusCode::CONFLICT, "own_seat"),
+        ),
+        (
+            post("/orders/ord/seats/6/companion", FRIEND),
+            (StatusCode::FORBIDDEN, "refused_by_site"),
+        ),
+        (
+            post("/orders/ord/seats/3/cancel", ""),
+            (StatusCode::CONFLICT, "not_handed_over"),
+        ),
+        (
+            post("/orders/ord/seats/3/companion", FRIEND),
+            (StatusCode::OK, "done"),
+        ),
+        (
+            post("/orders/ord/seats/3/companion", "jiro@example.com"),
+            (StatusCode::CONFLICT, "already_handed_over"),
+        ),
+        (
+            post("/orders/ord/seats/3/cancel", ""),
+            (StatusCode::OK, "done"),
+        ),
+        (
+            post("/orders/ord/seats/3/companion", "jiro@example.com"),
+            (StatusCode::OK, "done"),
+        ),
+        (
+            post("/orders/ord/seats/3/cancel", ""),
+            (StatusCode::CONFLICT, "too_many_cancellations"),
+        ),
+    ] {
+        assert_eq!(
+            s.post(&mut holder, path, body).await,
+            (status, code.to_owned()),
+            "{path} {body}"
+        );
+    }
+    // After a cancellation, the seat is the family's again.
+    *deadline.lock().unwrap() = Some(s.flow.now());
+    let (status, body) = s
+        .post(&mut holder, "/orders/ord/seats/4/companion", FRIEND)
+        .await;
+    assert_eq!((status, body.as_str()), (StatusCode::CONFLICT, "closed"));
+
+    // A stranger's device is not the holder's: the gate stops it first.
+    let mut stranger = s.browser();
+    let (status, _) = s
+        .post(&mut stranger, "/orders/ord/seats/5/companion", FRIEND)
+        .await;
+    assert_ne!(status, StatusCode::OK);
+    assert!(matches!(s.states("ord", 5).await[4], SeatState::Family));
+
+    // Directly: a ticket of no family, a device of another order, a bad link.
+    let device = tower_otp::testing::verified_device(&s.flow, &TicketId::new("other"));
+    let friend = EmailAddress::parse(FRIEND).unwrap();
+    let refusal = |r: Result<_, HandOffError>| match r {
+        Err(HandOffError::Refused(refusal)) => refusal,
+        other => panic!("{other:?}"),
+    };
+    let link = "http://shop.test/orders/ord/seats/5";
+    let seat5 = TicketId::new("ord-5");
+    assert_eq!(
+        refusal(
+            s.flow
+                .hand_off(&device, &TicketId::new("plain"), &friend, link, Locale::En)
+                .await
+        ),
+        HandOffRefusal::NotInFamily
+    );
+    assert_eq!(
+        refusal(
+            s.flow
+                .hand_off(&device, &seat5, &friend, link, Locale::En)
+                .await
+        ),
+        HandOffRefusal::NotTheHolder
+    );
+    *deadline.lock().unwrap() = None;
+    let device = tower_otp::testing::verified_device(&s.flow, &TicketId::new("ord"));
+    for bad in [
+        "javascript:alert(1)",
+        "/orders/ord/seats/5",
+        "http://shop.test/a b",
+        "",
+    ] {
+        assert_eq!(
+            refusal(
+                s.flow
+                    .hand_off(&device, &seat5, &friend, bad, Locale::En)
+                    .await
+            ),
+            HandOffRefusal::BadLink,
+            "{bad}"
+        );
+    }
+    assert!(
+        s.flow
+            .hand_off(&device, &seat5, &friend, link, Locale::En)
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_hand_off_gives_the_seat_back_and_signs_the_companion_out() {
+    let s = site();
+    s.sell("ord").await;
+    let mut holder = s.holder("ord").await;
+    assert_eq!(
+        s.post(&mut holder, "/orders/ord/seats/2/companion", FRIEND)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        holder.open("/orders/ord/seats/2").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        s.post(&mut holder, "/orders/ord/seats/2/cancel", "")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        holder.open("/orders/ord/seats/2").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.states("ord", 2).await,
+        vec![SeatState::Family, SeatState::Family]
+    );
+    // The link the companion got now leads to the order's challenge: a
+    // code to the holder's address (after the order's resend cooldown).
+    s.clock.advance(Duration::from_secs(60));
+    let mut friend = s.browser();
+    assert_eq!(
+        friend.open("/orders/ord/seats/2").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    friend.send_email(FRIEND).await;
+    assert_eq!(s.mailer.last().unwrap().to.as_str(), BUYER);
+}
+
+#[tokio::test]
+async fn another_instance_sees_a_hand_off_within_the_revocation_ttl() {
+    let secret = Secret::random();
+    let store = StoreTap::new(Arc::new(MemoryStore::new()));
+    let clock = ManualClock::starting_now();
+    let one = site_with(
+        store.clone(),
+        clock.clone(),
+        &secret,
+        HandOffRules::default(),
+    );
+    let two = site_with(
+        store.clone(),
+        clock.clone(),
+        &secret,
+        HandOffRules::default(),
+    );
+    one.sell("ord").await;
+    let mut holder = one.holder("ord").await;
+    // The holder opens seat 2 on instance two: it reads the seat (not handed).
+    let mut on_two = two.browser();
+    on_two.copy_cookies_from(&holder);
+    assert_eq!(
+        on_two.open("/orders/ord/seats/2").await.status(),
+        StatusCode::OK
+    );
+
+    assert_eq!(
+        one.post(&mut holder, "/orders/ord/seats/2/companion", FRIEND)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        holder.open("/orders/ord/seats/2").await.status(),
+        StatusCode::UNAUTHORIZED,
+        "at once on the instance that handed it"
+    );
+    // Instance two trusts its reading for the TTL (5 s by default), then reads again.
+    clock.advance(Duration::from_secs(4));
+    assert_eq!(
+        on_two.open("/orders/ord/seats/2").await.status(),
+        StatusCode::OK
+    );
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        on_two.open("/orders/ord/seats/2").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_seat_whose_state_cannot_be_read_is_not_served() {
+    let secret = Secret::random();
+    let store = StoreTap::new(Arc::new(MemoryStore::new()));
+    let clock = ManualClock::starting_now();
+    let one = site_with(
+        store.clone(),
+        clock.clone(),
+        &secret,
+        HandOffRules::default(),
+    );
+    one.sell("ord").await;
+    let holder = one.holder("ord").await;
+    // A new instance (a restart): it has read no seat yet.
+    let two = site_with(
+        store.clone(),
+        clock.clone(),
+        &secret,
+        HandOffRules::default(),
+    );
+    let mut b = two.browser();
+    b.copy_cookies_from(&holder);
+    store.fail(StoreCall::Load);
+    let page = b.open("/orders/ord/seats/2").await;
+    assert_eq!(
+        page.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        page.text()
+    );
+    assert!(page.header("retry-after").is_some());
+    store.pass(StoreCall::Load);
+    assert_eq!(b.open("/orders/ord/seats/2").await.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_companions_for_one_seat_one_wins() {
+    let s = site();
+    s.sell("ord").await;
+    let device = tower_otp::testing::verified_device(&s.flow, &TicketId::new("ord"));
+    for round in 0..50 {
+        let seat = TicketId::new(format!("ord-{}", round + 2));
+        let tasks: Vec<_> = (0..4)
+            .map(|i| {
+                let (flow, device, seat) = (s.flow.clone(), device.clone(), seat.clone());
+                tokio::spawn(async move {
+                    let to = EmailAddress::parse(&format!("friend{i}@example.com")).unwrap();
+                    let link = "http://shop.test/orders/ord/seats/x";
+                    flow.hand_off(&device, &seat, &to, link, Locale::En).await
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => won += 1,
+                Err(HandOffError::Refused(HandOffRefusal::AlreadyHandedOver)) => {}
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(won, 1, "round {round}");
+    }
+}
