@@ -4,7 +4,9 @@
 //!
 //! Every body names the site, and the code mail says how long the code is
 //! valid, that it must never be shared or typed on another site, and that it
-//! can be ignored if unrequested (checklist 0.5, 15.3).
+//! can be ignored if unrequested (checklist 0.5, 15.3). The code that
+//! confirms a transfer says the same, and that it must not be entered
+//! anywhere if the transfer was not asked for.
 
 use std::sync::OnceLock;
 
