@@ -222,6 +222,11 @@ impl std::fmt::Debug for OrderSource {
 }
 
 impl OrderSource {
+    /// The orders of `flow`'s secret.
+    pub(crate) fn new(flow: Flow) -> Self {
+        Self { flow }
+    }
+
     /// The ticket `path` names.
     pub(crate) fn find_in_path(&self, path: &str) -> Found {
         let Some(rest) = path.strip_prefix("/orders/") else {
@@ -276,9 +281,7 @@ fn hint(flow: &Flow, id: &str) -> Option<String> {
 /// The gate of the order routes: `tickets`' layer (the same flow and
 /// settings) with the orders' own ticket source ([`OrderSource`]).
 pub(crate) fn order_gate(tickets: &OtpLayer<PathParam>) -> OtpLayer<OrderSource> {
-    let source = OrderSource {
-        flow: tickets.flow().clone(),
-    };
+    let source = OrderSource::new(tickets.flow().clone());
     tickets.clone().with_ticket_source(source)
 }
 
