@@ -1,7 +1,8 @@
 //! The demo's purchase (`POST /buy` in `examples/support/demo_app.rs`): a new
-//! random ticket, pre-bound to the buyer's address, 303 to it; a cross-origin
+//! random order, pre-bound to the buyer's address, 303 to it; a cross-origin
 //! or `null` `Origin` is refused; with `OTP_REQUIRE_PREBOUND=1`'s setting, an
-//! id it did not sell opens on its first browser only.
+//! id it did not sell opens on its first browser only. (Its seats:
+//! `tests/demo_orders.rs`.)
 #![cfg(feature = "axum")]
 
 #[path = "../examples/support/demo_app.rs"]
@@ -86,12 +87,16 @@ async fn buy(browser: &mut TestBrowser<Router>, origin: Option<&str>, email: &st
         .await
 }
 
-/// The ticket id a purchase redirected to.
+/// The order id a purchase redirected to.
 fn bought(reply: &TestResponse) -> String {
     assert_eq!(reply.status(), StatusCode::SEE_OTHER, "{}", reply.text());
     let location = reply.header("location").expect("a Location");
-    let id = location.strip_prefix("/tickets/").expect("a ticket URL");
-    assert_eq!(id.len(), 27, "96 random bits and a 66-bit tag: {id}");
+    let id = location.strip_prefix("/orders/").expect("an order URL");
+    assert_eq!(
+        id.len(),
+        28,
+        "96 random bits, the seats, a 66-bit tag: {id}"
+    );
     assert!(
         id.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
@@ -111,10 +116,15 @@ async fn the_home_page_offers_the_purchase_form() {
         html.contains("<input type=email name=email required"),
         "{html}"
     );
+    assert!(html.contains("<select name=seats"), "{html}");
+    assert!(
+        html.contains("<html lang=\"ja\""),
+        "the demo's default language"
+    );
 }
 
 #[tokio::test]
-async fn buying_answers_303_to_a_new_ticket_bound_to_the_buyer() {
+async fn buying_answers_303_to_a_new_order_bound_to_the_buyer() {
     let demo = demo(false);
     let mut buyer = demo.browser();
     let first = bought(&buy(&mut buyer, Some(ORIGIN), BUYER).await);
@@ -124,7 +134,7 @@ async fn buying_answers_303_to_a_new_ticket_bound_to_the_buyer() {
 
     // The buyer follows the redirect: pre-bound, so even the buying browser
     // confirms by a code, sent to the address bought with.
-    let path = format!("/tickets/{first}");
+    let path = format!("/orders/{first}");
     let page = buyer.open(&path).await;
     assert_eq!(
         page.status(),
@@ -139,7 +149,7 @@ async fn buying_answers_303_to_a_new_ticket_bound_to_the_buyer() {
     assert!(
         ticket
             .text()
-            .contains(&format!("Ticket <code>{first}</code>"))
+            .contains(&format!("href=\"/orders/{first}/seats/1\""))
     );
 
     // Whoever else holds the link needs the buyer's mailbox.
@@ -201,13 +211,8 @@ async fn an_id_it_did_not_sell_is_bound_on_first_verify_by_default() {
     // As `examples/demo.rs` starts without OTP_REQUIRE_PREBOUND.
     let demo = demo(demo_app::require_prebound(None).unwrap());
     let path = "/tickets/try-any-id";
-    assert!(
-        demo.browser()
-            .open(path)
-            .await
-            .text()
-            .contains("Demo Event")
-    );
+    let says = demo_app::texts::DemoTexts::for_locale(Locale::Ja).demo_event;
+    assert!(demo.browser().open(path).await.text().contains(says));
     let mut other = demo.browser();
     assert_eq!(other.open(path).await.status(), StatusCode::UNAUTHORIZED);
     other.send_email("visitor@example.com").await;
@@ -238,10 +243,10 @@ async fn with_require_prebound_an_unsold_id_opens_on_its_first_browser_only() {
     assert_eq!(demo.bound("try-any-id").await, None);
     assert_eq!(demo.mailer.count(), 0);
 
-    // A ticket it sold opens for its buyer as before.
+    // An order it sold opens for its buyer as before.
     let id = bought(&buy(&mut demo.browser(), Some(ORIGIN), BUYER).await);
     let mut phone = demo.browser();
-    let path = format!("/tickets/{id}");
+    let path = format!("/orders/{id}");
     assert_eq!(phone.open(&path).await.status(), StatusCode::UNAUTHORIZED);
     phone.resend().await;
     let code = phone.code_for(BUYER).expect("sent to the buyer");
@@ -271,7 +276,7 @@ async fn behind_a_proxy_the_purchase_takes_the_public_origin() {
     }
 }
 
-/// `OTP_DEMO_SOLD_ONLY=1`: a sold ticket and the samples open; a made-up id,
+/// `OTP_DEMO_SOLD_ONLY=1`: a sold order and the samples open; a made-up id,
 /// one with a forged or altered tag, or a sold id under another secret is
 /// `404` with no cookie and nothing stored. Off, a made-up id opens on its
 /// first browser.
@@ -280,8 +285,14 @@ async fn sold_only_answers_the_tickets_it_sold_and_nothing_else() {
     let demo = demo_with(false, true);
     let mut buyer = demo.browser();
     let sold = bought(&buy(&mut buyer, Some(ORIGIN), BUYER).await);
-    let page = buyer.open(&format!("/tickets/{sold}")).await;
+    let page = buyer.open(&format!("/orders/{sold}")).await;
     assert_eq!(page.status(), StatusCode::UNAUTHORIZED, "pre-bound: a code");
+    let page = buyer.open(&format!("/tickets/{sold}")).await;
+    assert_eq!(
+        page.status(),
+        StatusCode::UNAUTHORIZED,
+        "sold: a ticket too"
+    );
     let sample = demo.browser().open("/tickets/A7x9Qz-2026-LIVE").await;
     assert_eq!(sample.status(), StatusCode::OK, "the samples exist");
 
@@ -296,10 +307,16 @@ async fn sold_only_answers_the_tickets_it_sold_and_nothing_else() {
     for id in [
         "made-up-id",
         "AAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "AAAAAAAAAAAAAAAA2AAAAAAAAAAA",
         &altered,
         &elsewhere,
     ] {
         let mut stranger = demo.browser();
+        for path in [format!("/tickets/{id}"), format!("/orders/{id}")] {
+            let page = stranger.open(&path).await;
+            assert_eq!(page.status(), StatusCode::NOT_FOUND, "{path}");
+            assert!(page.header("set-cookie").is_none(), "{path}: no cookie");
+        }
         let page = stranger.open(&format!("/tickets/{id}")).await;
         assert_eq!(page.status(), StatusCode::NOT_FOUND, "{id}");
         assert!(page.header("set-cookie").is_none(), "{id}: no cookie");

@@ -223,7 +223,7 @@ impl Browser {
     }
 }
 
-const VERIFIED: &str = "This browser is verified";
+const VERIFIED: &str = "data-verified";
 
 #[tokio::test]
 async fn a_bound_ticket_survives_a_crash_of_the_demo() {
