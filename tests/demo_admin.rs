@@ -78,6 +78,7 @@ fn form(path: &str, cookie: Option<&str>, fields: &[(&str, &str)]) -> Request<Bo
         .finish();
     let mut request = Request::post(path)
         .header("host", "127.0.0.1:3000")
+        .header("accept-language", "en")
         .header("content-type", "application/x-www-form-urlencoded");
     if let Some(cookie) = cookie {
         request = request.header("cookie", cookie);
@@ -86,7 +87,9 @@ fn form(path: &str, cookie: Option<&str>, fields: &[(&str, &str)]) -> Request<Bo
 }
 
 fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
-    let mut request = Request::get(path).header("host", "127.0.0.1:3000");
+    let mut request = Request::get(path)
+        .header("host", "127.0.0.1:3000")
+        .header("accept-language", "en");
     if let Some(cookie) = cookie {
         request = request.header("cookie", cookie);
     }

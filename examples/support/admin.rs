@@ -36,9 +36,7 @@ use std::time::Duration;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Query, State};
-use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, COOKIE, HOST, ORIGIN, RETRY_AFTER, SET_COOKIE,
-};
+use axum::http::header::{CACHE_CONTROL, COOKIE, HOST, ORIGIN, RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -48,6 +46,13 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower_otp::cookie::Cookie;
 use tower_otp::{EmailAddress, Flow, TicketId, TicketKey, Timestamp};
+
+#[path = "demo_look.rs"]
+mod look;
+#[path = "demo_texts.rs"]
+mod texts;
+
+use self::texts::{DemoTexts, fill};
 
 /// The fewest characters a token may have.
 pub(crate) const MIN_TOKEN_LEN: usize = 32;
@@ -343,104 +348,120 @@ pub(crate) fn router(flow: Flow, token: &str, https: bool) -> Router {
 #[template(
     ext = "html",
     source = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Operator · Demo Tickets</title>
-<style>body{font:16px system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}
-table{border-collapse:collapse}td,th{padding:.25rem .75rem .25rem 0;text-align:left;vertical-align:top}
-form.inline{display:inline}p.note{color:#555}</style></head><body>
-<h1>Operator</h1>
+<html lang="{{ lang }}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<meta name="robots" content="noindex,nofollow">
+<title>{{ t.admin_title }} · {{ site }}</title>
+<style>{{ style|safe }}</style>
+</head>
+<body>
+<header><p class="site"><a href="/">{{ site }}</a></p></header>
+<main>
+<h1>{{ t.admin_title }}</h1>
 {% if !signed_in %}
 <form method="post" action="/admin/login">
-<label for="token">Operator token</label>
+<label for="token">{{ t.token_label }}</label>
 <input id="token" name="token" type="password" autocomplete="current-password" required>
-<button>Sign in</button></form>
-{% if refused %}<p role="alert">That token is not right.</p>{% endif %}
-{% if let Some(seconds) = closed_for %}<p role="alert">Too many wrong tokens: signing in is closed for {{ seconds }} s.</p>{% endif %}
+<button class="primary">{{ t.sign_in }}</button></form>
+{% if refused %}<p class="notice" role="alert">{{ t.token_wrong }}</p>{% endif %}
+{% if let Some(closed) = closed %}<p class="notice" role="alert">{{ closed }}</p>{% endif %}
 {% else %}
-<form method="post" action="/admin/logout">
-<input type="hidden" name="csrf" value="{{ csrf }}">
-<button>Sign out</button></form>
 <form method="get" action="/admin">
-<label for="ticket">Ticket id</label>
-<input id="ticket" name="ticket" value="{{ ticket }}" required>
-<button>Look up</button></form>
-{% if let Some(done) = done %}<p role="status">Done: {{ done }}.</p>{% endif %}
+<label for="ticket">{{ t.ticket_id_label }}</label>
+<input id="ticket" name="ticket" value="{{ ticket }}" required autocapitalize="off" spellcheck="false">
+<button class="primary">{{ t.look_up }}</button></form>
+{% if let Some(done) = done %}<p class="done" role="status">{{ done }}</p>{% endif %}
 {% if !rows.is_empty() %}
-<h2>Ticket {{ ticket }}</h2>
+<h2>{{ t.ticket_heading }} <code>{{ ticket }}</code></h2>
 <table>{% for row in rows %}<tr><th scope="row">{{ row.0 }}</th><td>{{ row.1 }}</td></tr>{% endfor %}</table>
-<h2>Actions</h2>
+<h2>{{ t.actions_title }}</h2>
+<div class="actions">
 {% for action in actions %}
-<form class="inline" method="post" action="/admin/action">
+<form method="post" action="/admin/action">
 <input type="hidden" name="csrf" value="{{ csrf }}">
 <input type="hidden" name="ticket" value="{{ ticket }}">
 <input type="hidden" name="action" value="{{ action.0 }}">
 <button>{{ action.1 }}</button></form>
 {% endfor %}
+</div>
 <form method="post" action="/admin/action">
 <input type="hidden" name="csrf" value="{{ csrf }}">
 <input type="hidden" name="ticket" value="{{ ticket }}">
 <input type="hidden" name="action" value="rebind">
-<label for="address">Bind to another address</label>
-<input id="address" name="address" type="email" autocomplete="off" required>
-<button>Rebind</button></form>
-<p class="note">Unbind and rebind also revoke every device; a rebind tells the old address, in its language.
-Addresses are masked. Each action is logged with the ticket's key label.</p>
+<label for="address">{{ t.rebind_label }}</label>
+<input id="address" name="address" type="email" autocomplete="off" required autocapitalize="off" spellcheck="false">
+<button>{{ t.rebind }}</button></form>
+<p class="small">{{ t.admin_note }}</p>
 {% endif %}
+<form method="post" action="/admin/logout">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<button>{{ t.sign_out }}</button></form>
 {% endif %}
-</body></html>"#
+</main>
+</body>
+</html>"#
 )]
 struct AdminPage {
+    lang: &'static str,
+    t: &'static DemoTexts,
+    site: &'static str,
+    style: &'static str,
     signed_in: bool,
     refused: bool,
-    closed_for: Option<u64>,
+    closed: Option<String>,
     ticket: String,
     rows: Vec<(&'static str, String)>,
-    actions: &'static [(&'static str, &'static str)],
+    actions: Vec<(&'static str, &'static str)>,
     csrf: String,
-    done: Option<&'static str>,
+    done: Option<String>,
 }
 
 /// The actions the page offers: form value, button label.
-const ACTIONS: &[(&str, &str)] = &[
-    ("revoke", "Revoke all devices"),
-    ("clear_lockout", "Clear the lockout"),
-    ("unbind", "Unbind the address"),
-];
+fn actions(t: &DemoTexts) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("revoke", t.revoke),
+        ("clear_lockout", t.clear_lockout),
+        ("unbind", t.unbind),
+    ]
+}
 
-/// What each action says it did.
-const DONE: &[(&str, &str)] = &[
-    ("revoke", "every device of the ticket was revoked"),
-    ("clear_lockout", "the lockout was cleared"),
-    ("unbind", "the address was unbound and every device revoked"),
-    (
-        "rebind",
-        "the ticket was bound to the new address and every device revoked",
-    ),
-];
+/// What action `name` says it did.
+fn done(t: &DemoTexts, name: &str) -> Option<&'static str> {
+    match name {
+        "revoke" => Some(t.done_revoke),
+        "clear_lockout" => Some(t.done_clear_lockout),
+        "unbind" => Some(t.done_unbind),
+        "rebind" => Some(t.done_rebind),
+        _ => None,
+    }
+}
 
 fn html(status: StatusCode, page: &AdminPage) -> Response {
     let body = page.render().expect("the template renders");
-    let mut response = (status, Html(body)).into_response();
+    let mut response = look::with_headers((status, Html(body)).into_response());
     let headers = response.headers_mut();
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     response
 }
 
-fn login_page() -> AdminPage {
+/// The sign-in page, in the language of the request's `headers`.
+fn login_page(headers: &HeaderMap) -> AdminPage {
+    let locale = look::locale(headers);
+    let t = DemoTexts::for_locale(locale);
     AdminPage {
+        lang: locale.tag(),
+        t,
+        site: look::SITE,
+        style: look::STYLE,
         signed_in: false,
         refused: false,
-        closed_for: None,
+        closed: None,
         ticket: String::new(),
         rows: Vec::new(),
-        actions: ACTIONS,
+        actions: actions(t),
         csrf: String::new(),
         done: None,
     }
@@ -463,21 +484,24 @@ async fn page(
     Query(query): Query<Lookup>,
 ) -> Response {
     let Some((_, csrf)) = admin.session(&headers) else {
-        return html(StatusCode::UNAUTHORIZED, &login_page());
+        return html(StatusCode::UNAUTHORIZED, &login_page(&headers));
     };
+    let page = login_page(&headers);
+    let t = page.t;
     let ticket = query.ticket.unwrap_or_default();
     let rows = if ticket.is_empty() {
         Vec::new()
     } else {
-        match report(&admin.flow, &key(&admin.flow, &ticket)).await {
+        match report(&admin.flow, &key(&admin.flow, &ticket), t).await {
             Ok(rows) => rows,
             Err(error) => vec![("error", error)],
         }
     };
     let done = query
         .done
-        .and_then(|d| DONE.iter().find(|(name, _)| *name == d))
-        .map(|(_, label)| *label);
+        .as_deref()
+        .and_then(|d| done(t, d))
+        .map(|label| fill(t.done, &[("done", label)]));
     html(
         StatusCode::OK,
         &AdminPage {
@@ -486,7 +510,7 @@ async fn page(
             rows,
             csrf,
             done,
-            ..login_page()
+            ..page
         },
     )
 }
@@ -495,45 +519,54 @@ fn key(flow: &Flow, ticket: &str) -> TicketKey {
     flow.ticket_key(&TicketId::new(ticket))
 }
 
-/// What the operator sees of a ticket: nothing secret, addresses masked.
-async fn report(flow: &Flow, key: &TicketKey) -> Result<Vec<(&'static str, String)>, String> {
+/// What the operator sees of a ticket: nothing secret, addresses masked;
+/// its rows named in `t`'s language.
+async fn report(
+    flow: &Flow,
+    key: &TicketKey,
+    t: &'static DemoTexts,
+) -> Result<Vec<(&'static str, String)>, String> {
     let report = flow.inspect(key).await.map_err(|e| e.to_string())?;
-    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
-    let at = |t: Option<tower_otp::Timestamp>| {
-        t.map_or("—".to_owned(), |t| {
-            format!("in {} s", t.saturating_since(report.at).as_secs())
+    let yes_no = |b: bool| if b { t.yes } else { t.no }.to_owned();
+    let at = |at: Option<tower_otp::Timestamp>| {
+        at.map_or("—".to_owned(), |at| {
+            let n = at.saturating_since(report.at).as_secs().to_string();
+            fill(t.in_seconds, &[("n", &n)])
         })
     };
-    let ago = |t: Option<tower_otp::Timestamp>| {
-        t.map_or("—".to_owned(), |t| {
-            format!("{} s ago", report.at.saturating_since(t).as_secs())
+    let ago = |at: Option<tower_otp::Timestamp>| {
+        at.map_or("—".to_owned(), |at| {
+            let n = report.at.saturating_since(at).as_secs().to_string();
+            fill(t.seconds_ago, &[("n", &n)])
         })
     };
     let or_dash = |s: Option<String>| s.unwrap_or_else(|| "—".to_owned());
-    Ok(vec![
-        ("key", key.label().to_owned()),
-        ("claimed", yes_no(report.claimed)),
-        ("claim lapses", at(report.claim_until)),
-        ("bound address", or_dash(report.bound_address.clone())),
-        (
-            "bound language",
-            or_dash(report.bound_locale.map(|l| l.tag().to_owned())),
-        ),
-        ("bound", ago(report.bound_at)),
-        ("a device was verified", yes_no(report.device_verified)),
-        ("pending address", or_dash(report.pending_address.clone())),
-        (
-            "sends in the window",
-            format!("{} of {}", report.sends_in_window, report.sends_per_window),
-        ),
-        ("next send allowed", at(report.next_send_at)),
-        ("live codes", report.live_codes.to_string()),
-        ("codes expire", at(report.codes_expire_at)),
-        ("attempts left", report.attempts_left.to_string()),
-        ("failures in a row", report.consecutive_failures.to_string()),
-        ("locked until", at(report.locked_until)),
-        ("device generation", report.generation.to_string()),
-    ])
+    let sends = fill(
+        t.n_of_max,
+        &[
+            ("n", &report.sends_in_window.to_string()),
+            ("max", &report.sends_per_window.to_string()),
+        ],
+    );
+    let values = [
+        key.label().to_owned(),
+        yes_no(report.claimed),
+        at(report.claim_until),
+        or_dash(report.bound_address.clone()),
+        or_dash(report.bound_locale.map(|l| l.tag().to_owned())),
+        ago(report.bound_at),
+        yes_no(report.device_verified),
+        or_dash(report.pending_address.clone()),
+        sends,
+        at(report.next_send_at),
+        report.live_codes.to_string(),
+        at(report.codes_expire_at),
+        report.attempts_left.to_string(),
+        report.consecutive_failures.to_string(),
+        at(report.locked_until),
+        report.generation.to_string(),
+    ];
+    Ok(t.report.into_iter().zip(values).collect())
 }
 
 #[derive(Deserialize)]
@@ -562,7 +595,7 @@ async fn login(
             tracing::warn!("operator sign-in refused");
             let page = AdminPage {
                 refused: true,
-                ..login_page()
+                ..login_page(&headers)
             };
             html(StatusCode::FORBIDDEN, &page)
         }
@@ -570,9 +603,11 @@ async fn login(
             // Whole seconds, rounded up: a client that waits as told is let in.
             let seconds = wait.as_millis().div_ceil(1000).max(1) as u64;
             tracing::warn!(seconds, "operator sign-in closed after wrong tokens");
+            let page = login_page(&headers);
+            let closed = fill(page.t.sign_in_closed, &[("seconds", &seconds.to_string())]);
             let page = AdminPage {
-                closed_for: Some(seconds),
-                ..login_page()
+                closed: Some(closed),
+                ..page
             };
             let mut response = html(StatusCode::TOO_MANY_REQUESTS, &page);
             response
@@ -623,7 +658,7 @@ async fn action(
     Form(form): Form<ActionForm>,
 ) -> Response {
     let Some((_, csrf)) = admin.session(&headers) else {
-        return html(StatusCode::UNAUTHORIZED, &login_page());
+        return html(StatusCode::UNAUTHORIZED, &login_page(&headers));
     };
     if !admin.csrf_ok(&headers, &uri, &csrf, &form.csrf) {
         return not_from_the_page();
@@ -637,7 +672,19 @@ async fn action(
         "rebind" => {
             let typed = form.address.as_deref().unwrap_or("");
             let Ok(address) = EmailAddress::parse(typed) else {
-                return (StatusCode::UNPROCESSABLE_ENTITY, "not an e-mail address").into_response();
+                let locale = look::locale(&headers);
+                let t = DemoTexts::for_locale(locale);
+                let back = format!(
+                    "/admin?ticket={}",
+                    form_urlencoded::byte_serialize(form.ticket.as_bytes()).collect::<String>()
+                );
+                return look::message(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    locale,
+                    t.error_title,
+                    t.not_an_address,
+                    (&back, t.back),
+                );
             };
             flow.rebind(&key, &address).await.map(drop)
         }
