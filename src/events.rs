@@ -151,6 +151,43 @@ pub enum OtpEvent {
         /// The seat.
         seat: TicketKey,
     },
+    /// A transfer was started: a confirmation code went to the bound
+    /// address ([`Flow::start_transfer`](crate::Flow::start_transfer)).
+    TransferStarted {
+        /// The ticket.
+        ticket: TicketKey,
+        /// The masked recipient.
+        to: String,
+    },
+    /// The owner confirmed a transfer with its code; the recipient was mailed.
+    TransferConfirmed {
+        /// The ticket.
+        ticket: TicketKey,
+    },
+    /// The recipient accepted: the ticket is theirs, earlier devices are
+    /// signed out ([`Flow::accept_transfer`](crate::Flow::accept_transfer)).
+    Transferred {
+        /// The ticket.
+        ticket: TicketKey,
+        /// The masked previous owner.
+        from: String,
+        /// The masked new owner.
+        to: String,
+        /// The ticket's new generation.
+        generation: u64,
+    },
+    /// A transfer under way was cancelled by the owner.
+    TransferCancelled {
+        /// The ticket.
+        ticket: TicketKey,
+    },
+    /// A step of a transfer was refused by a rule.
+    TransferRefused {
+        /// The ticket.
+        ticket: TicketKey,
+        /// Why ([`TransferRefusal::code`](crate::transfer::TransferRefusal::code)).
+        reason: &'static str,
+    },
     /// A hand-off or its cancellation was refused.
     HandOffRefused {
         /// The seat named.
@@ -198,6 +235,21 @@ impl OtpEvent {
             }
             OtpEvent::HandOffRefused { reason, .. } => {
                 increment_with(names::HAND_OFFS, "outcome", reason);
+            }
+            OtpEvent::TransferStarted { .. } => {
+                increment_with(names::TRANSFERS, "outcome", "started");
+            }
+            OtpEvent::TransferConfirmed { .. } => {
+                increment_with(names::TRANSFERS, "outcome", "confirmed");
+            }
+            OtpEvent::Transferred { .. } => {
+                increment_with(names::TRANSFERS, "outcome", "accepted");
+            }
+            OtpEvent::TransferCancelled { .. } => {
+                increment_with(names::TRANSFERS, "outcome", "cancelled");
+            }
+            OtpEvent::TransferRefused { reason, .. } => {
+                increment_with(names::TRANSFERS, "outcome", reason);
             }
         }
     }
@@ -334,6 +386,32 @@ impl OtpEvent {
             }
             OtpEvent::HandOffRefused { seat, reason } => {
                 tracing::info!(seat = seat.label(), reason, "seat hand-off refused");
+            }
+            OtpEvent::TransferStarted { ticket, to } => {
+                tracing::info!(ticket = ticket.label(), to, "transfer started");
+            }
+            OtpEvent::TransferConfirmed { ticket } => {
+                tracing::info!(ticket = ticket.label(), "transfer confirmed by the owner");
+            }
+            OtpEvent::Transferred {
+                ticket,
+                from,
+                to,
+                generation,
+            } => {
+                tracing::info!(
+                    ticket = ticket.label(),
+                    from,
+                    to,
+                    generation,
+                    "ticket transferred"
+                );
+            }
+            OtpEvent::TransferCancelled { ticket } => {
+                tracing::info!(ticket = ticket.label(), "transfer cancelled");
+            }
+            OtpEvent::TransferRefused { ticket, reason } => {
+                tracing::info!(ticket = ticket.label(), reason, "transfer refused");
             }
         }
     }

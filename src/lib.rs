@@ -142,6 +142,7 @@ pub mod store;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 pub mod ticket;
+pub mod transfer;
 
 // Thin wrappers over private parsers for the targets in `fuzz/` (`cargo fuzz`
 // sets `--cfg fuzzing`); not public API.

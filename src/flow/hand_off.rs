@@ -105,7 +105,7 @@ impl Flow {
     /// Whether `link` may go into a companion's mail: an absolute `http(s)`
     /// URL with no space or control character, on the site's origin when
     /// one is configured.
-    fn mailable(&self, link: &str) -> bool {
+    pub(super) fn mailable(&self, link: &str) -> bool {
         let scheme = link.starts_with("https://") || link.starts_with("http://");
         let clean = !link.chars().any(|c| c.is_whitespace() || c.is_control());
         let on_site = self.site_origin().is_none_or(|origin| {

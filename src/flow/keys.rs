@@ -22,6 +22,9 @@ pub(crate) struct Keys {
     pub(crate) address: HmacKey,
     /// What the store keeps to know which secret wrote it.
     pub(crate) state: StateFingerprint,
+    /// Ticket key → the keys of records the flow keeps beside a ticket (a
+    /// transfer's confirmation, its count): no ticket id derives them.
+    pub(crate) beside: HmacKey,
 }
 
 impl Keys {
@@ -32,7 +35,17 @@ impl Keys {
             csrf: HmacKey::new(&secret.derive("csrf")),
             address: HmacKey::new(&secret.derive("address")),
             state: Self::state_fingerprint(secret),
+            beside: HmacKey::new(&secret.derive("records beside a ticket")),
         }
+    }
+
+    /// The key of the record kept beside `ticket` for `purpose`: a ticket
+    /// key no request can name (none is derived from an id under this key).
+    pub(crate) fn beside(&self, ticket: &crate::TicketKey, purpose: &[u8]) -> crate::TicketKey {
+        let full = self.beside.sign(&[purpose, ticket.as_bytes()]);
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&full[..16]);
+        crate::TicketKey::from_bytes(bytes)
     }
 
     /// The fingerprint of `secret` the store's state record keeps.

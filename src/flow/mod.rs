@@ -48,6 +48,7 @@ mod send;
 mod shared_read;
 mod state;
 mod support;
+mod transfer;
 mod verify;
 
 pub(crate) use self::keys::Keys;
@@ -130,6 +131,8 @@ struct Inner {
     families: Option<crate::family::Families>,
     /// What hand-offs of a family's seats may do.
     hand_off_rules: crate::family::HandOffRules,
+    /// What transfers may do.
+    transfer_rules: crate::transfer::TransferRules,
     /// Whether recently seen seats were handed over; shared by every clone.
     seats: Arc<crate::family::seats::Seats>,
     /// Seat reads in flight, shared by the requests that wait on them.
@@ -180,6 +183,7 @@ impl Flow {
                 recipients: Arc::new(Recipients::new(100_000)),
                 families: None,
                 hand_off_rules: crate::family::HandOffRules::default(),
+                transfer_rules: crate::transfer::TransferRules::default(),
                 seats: Arc::new(crate::family::seats::Seats::new(100_000)),
                 seat_reads: Arc::default(),
             }),

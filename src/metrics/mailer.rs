@@ -12,8 +12,11 @@ pub(crate) struct MeteredMailer<M>(pub(crate) M);
 impl<M: Mailer> Mailer for MeteredMailer<M> {
     async fn send(&self, mail: &OtpMail) -> Result<(), MailError> {
         let kind = match mail.kind {
-            MailKind::Code { .. } => "code",
-            MailKind::NewDevice { .. } | MailKind::Rebound { .. } => "notice",
+            MailKind::Code { .. } | MailKind::TransferCode { .. } => "code",
+            MailKind::NewDevice { .. }
+            | MailKind::Rebound { .. }
+            | MailKind::Transferred { .. } => "notice",
+            MailKind::HandedOver { .. } | MailKind::TransferOffered { .. } => "link",
             #[allow(unreachable_patterns)]
             _ => "other",
         };

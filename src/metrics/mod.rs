@@ -21,6 +21,7 @@
 //! | `tower_otp_lockouts_total` | counter | | tickets locked for new devices |
 //! | `tower_otp_devices_revoked_total` | counter | | revocations (support or application) |
 //! | `tower_otp_support_actions_total` | counter | `action` | operator actions on a ticket |
+//! | `tower_otp_transfers_total` | counter | `outcome` | steps of transfers: `started`, `confirmed`, `accepted`, `cancelled`, or the refusal's code (as [`TransferRefusal::code`](crate::transfer::TransferRefusal::code)) |
 //! | `tower_otp_hand_offs_total` | counter | `outcome` | seats handed from a family to a companion: `handed_over`, `cancelled`, or the refusal's code (`own_seat`, `already_handed_over`, … as [`HandOffRefusal::code`](crate::family::HandOffRefusal::code)) |
 //! | `tower_otp_store_duration_seconds` | histogram | `op` | each store call, successful or not |
 //! | `tower_otp_store_errors_total` | counter | `op` | store calls that failed |
@@ -28,7 +29,7 @@
 //! | `tower_otp_store_busy_total` | counter | `op` | store calls refused because the flow's bound of calls in flight was reached and no place freed up within 50 ms (the gate answered 503 with `Retry-After`) |
 //! | `tower_otp_store_pool_size` | gauge | | SQL stores: connections open in the pool writes go through (PostgreSQL: the pool), as of the last call |
 //! | `tower_otp_store_pool_idle` | gauge | | SQL stores: of those, connections idle, as of the last call: `0` with the size at its maximum means calls wait for a connection |
-//! | `tower_otp_mail_duration_seconds` | histogram | `kind` | each mail handed to the mailer: `code`, `notice` |
+//! | `tower_otp_mail_duration_seconds` | histogram | `kind` | each mail handed to the mailer: `code` (a code: to verify a device, or to confirm a transfer), `notice` (a new device, a rebinding, a transfer), `link` (a seat handed over, a transfer offered) |
 //! | `tower_otp_mail_errors_total` | counter | `kind` | mails the mailer refused |
 //! | `tower_otp_outbox_depth` | gauge | | code mails waiting in this instance's outbox ([`Flow::with_outbox`](crate::Flow::with_outbox)) |
 //! | `tower_otp_outbox_wait_seconds` | histogram | | from a code mail's enqueue to its leaving the outbox |
@@ -75,6 +76,8 @@ pub mod names {
     pub const SUPPORT_ACTIONS: &str = "tower_otp_support_actions_total";
     /// Counter, label `outcome`: seat hand-offs and their cancellations.
     pub const HAND_OFFS: &str = "tower_otp_hand_offs_total";
+    /// Counter, label `outcome`: the steps of transfers.
+    pub const TRANSFERS: &str = "tower_otp_transfers_total";
     /// Histogram, label `op`: store call latency in seconds.
     pub const STORE_DURATION: &str = "tower_otp_store_duration_seconds";
     /// Counter, label `op`: failed store calls.
@@ -126,6 +129,7 @@ pub fn describe() {
     describe_counter!(names::LOCKOUTS, "Tickets locked for new devices.");
     describe_counter!(names::DEVICES_REVOKED, "Revocations of a ticket's devices.");
     describe_counter!(names::SUPPORT_ACTIONS, "Operator actions on a ticket.");
+    describe_counter!(names::TRANSFERS, "Steps of ticket transfers, by outcome.");
     describe_counter!(
         names::HAND_OFFS,
         "Seat hand-offs to companions and their cancellations, by outcome."
