@@ -13,11 +13,16 @@
 //! `target/browser-tools/node_modules/axe-core/axe.min.js`, installed by
 //! `.ci/run` with npm).
 //!
+//! The demo's own pages (the shop, an order, its seats, a hand-off, the
+//! operator page) go through the same checks in every language.
+//!
 //! ```text
 //! cargo test --test browser                          # the scenarios and the audit
 //! cargo test --test browser -- --ignored screenshots # writes docs/screenshots/*.png
 //! ```
 
+#[path = "../examples/support/admin.rs"]
+mod admin;
 #[path = "../examples/support/demo_app.rs"]
 mod demo_app;
 mod needs;
@@ -43,6 +48,8 @@ use tower_otp::{
 const LOCKOUT_AFTER: u32 = 4;
 const PHONE: (u32, u32) = (390, 844);
 const DESKTOP: (u32, u32) = (1280, 900);
+/// The operator page's token in these tests.
+const ADMIN_TOKEN: &str = "3f9c2a7e5b1d4086c9e2f7a1b3d5c8e0";
 
 // ---------------------------------------------------------------------------
 // The tests.
@@ -309,6 +316,151 @@ async fn screenshots() {
     walk_states(&env, PHONE, Some(&dir)).await;
     let confirm = Env::start_with(FirstDevice::Confirm).await.unwrap();
     confirm_pages(&confirm, Some(&dir)).await;
+    demo_pages(&env, PHONE, Some(&dir)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_pages_in_every_language_with_the_audit() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    for size in [PHONE, DESKTOP] {
+        let audit = demo_pages(&env, size, None).await;
+        println!("axe-core, the demo's pages at {}x{}:", size.0, size.1);
+        print_audit(&audit);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The demo's own pages, along a buyer's journey, in every language.
+
+/// The journey through the demo's pages in every language at `size`: the
+/// shop, an order of three seats (the gate's challenge, then the order),
+/// a seat, a seat handed to a companion, the companion's challenge and
+/// seat; then a cancelled hand-off, the transfer page, a page not found, a
+/// ticket, and the operator page. Each page: its language, its heading,
+/// the console, the axe audit (no serious or critical violation); the
+/// journey's pages saved as `journey-*.{lang}.png` into `shots` when given.
+async fn demo_pages(env: &Env, size: (u32, u32), shots: Option<&Path>) -> Audit {
+    let mut audit = Audit::new();
+    for locale in Locale::ALL {
+        let d = demo_app::texts::DemoTexts::for_locale(locale);
+        let t = Texts::for_locale(locale);
+        let mut check = async |page: &str, p: &Profile, heading: &str| {
+            assert_eq!(p.lang().await, locale.tag(), "{page}");
+            assert_eq!(p.heading().await, heading, "{page} {}", locale.tag());
+            p.no_console_errors().await;
+            if let Some(violations) = p.axe(&env.axe).await {
+                let bad: Vec<_> = violations
+                    .iter()
+                    .filter(|(_, impact, _)| impact == "serious" || impact == "critical")
+                    .collect();
+                assert!(bad.is_empty(), "{page} {}: axe {bad:?}", locale.tag());
+                audit.insert((page.to_owned(), locale.tag()), violations);
+            }
+            if let Some(dir) = shots.filter(|_| page.starts_with("journey")) {
+                let png = p.client.screenshot().await.unwrap();
+                std::fs::write(dir.join(format!("{page}.{}.png", locale.tag())), png).unwrap();
+            }
+        };
+
+        // The shop: three seats for this address.
+        let p = env.profile(locale.tag(), size, true).await;
+        p.open("/").await;
+        check("journey-1-shop", &p, d.shop_title).await;
+        let buyer = format!("buyer-{}-{}@example.com", locale.tag(), size.0);
+        p.type_in("#email", &buyer).await;
+        p.find("#seats").await.select_by_value("3").await.unwrap();
+        p.click_and_wait("form[action=\"/buy\"] button").await;
+
+        // The order, pre-bound: the gate asks for the code sent to the buyer.
+        let order_path = p.client.current_url().await.unwrap().path().to_owned();
+        assert!(
+            order_path.starts_with("/orders/"),
+            "{order_path}: {}",
+            p.source().await
+        );
+        check("journey-2-order-challenge", &p, &t.title).await;
+        p.click_and_wait("#otp-send").await;
+        let code = env.code_for(&buyer);
+        p.type_in("#otp-code", &code).await;
+        p.press("verify").await;
+        check("journey-3-order", &p, d.order_title).await;
+        assert_eq!(p.all_text("ul.seats h3").await.len(), 3);
+
+        // A seat: no new code.
+        p.click_and_wait("a[href$=\"/seats/1\"]").await;
+        assert!(p.is_ticket().await, "seat 1 opens with the order's code");
+        check("journey-4-seat", &p, demo_app::SHOP_EVENT).await;
+
+        // Seat 2 to a companion.
+        p.open(&order_path).await;
+        let friend = format!("friend-{}-{}@example.com", locale.tag(), size.0);
+        p.type_in("#companion-2", &friend).await;
+        p.click_and_wait("form[action$=\"/seats/2/companion\"] button")
+            .await;
+        assert!(p.exists("p.done").await, "the hand-off is confirmed");
+        check("journey-5-handed-off", &p, d.order_title).await;
+
+        // The companion opens the link mailed to them.
+        let link = env.mailer.link_for(&friend).expect("the companion's link");
+        let q = env.profile(locale.tag(), size, true).await;
+        q.client.goto(&link).await.unwrap();
+        check("journey-6-companion-challenge", &q, &t.title).await;
+        q.click_and_wait("#otp-send").await;
+        let code = env.code_for(&friend);
+        q.type_in("#otp-code", &code).await;
+        q.press("verify").await;
+        assert!(q.is_ticket().await, "the companion's seat");
+        check("journey-7-companion-seat", &q, demo_app::SHOP_EVENT).await;
+        q.close().await;
+
+        // Seat 3 handed over, then taken back.
+        p.open(&order_path).await;
+        p.type_in("#companion-3", &friend).await;
+        p.click_and_wait("form[action$=\"/seats/3/companion\"] button")
+            .await;
+        p.click_and_wait("form[action$=\"/cancel\"] button").await;
+        assert!(p.exists("p.done").await, "the cancellation is confirmed");
+        check("order-cancelled", &p, d.order_title).await;
+
+        // A transfer: not offered yet.
+        p.type_in("#transfer", &friend).await;
+        p.click_and_wait("form[action$=\"/transfer\"] button").await;
+        check("transfer", &p, d.transfer_unoffered_title).await;
+
+        // Seats the shop does not sell (a page that changed its own form).
+        p.open("/").await;
+        p.type_in("#email", &buyer).await;
+        p.client
+            .execute(
+                "document.getElementById('seats').innerHTML = '<option value=\"9\">9</option>'",
+                vec![],
+            )
+            .await
+            .unwrap();
+        p.click_and_wait("form[action=\"/buy\"] button").await;
+        assert!(p.visible_text().await.contains(d.bad_seats));
+        check("bad-seats", &p, d.error_title).await;
+        p.open(&format!("/tickets/demo-{}-{}", locale.tag(), size.0))
+            .await;
+        assert!(p.is_ticket().await, "the first device");
+        check("ticket", &p, d.demo_event).await;
+
+        // The operator page, signed out then looking up the order.
+        p.open("/admin").await;
+        check("admin-sign-in", &p, d.admin_title).await;
+        p.type_in("#token", ADMIN_TOKEN).await;
+        p.click_and_wait("form[action=\"/admin/login\"] button")
+            .await;
+        p.type_in("#ticket", order_path.trim_start_matches("/orders/"))
+            .await;
+        p.click_and_wait("form[action=\"/admin\"] button").await;
+        assert!(p.exists("table").await, "the order's report");
+        check("admin-ticket", &p, d.admin_title).await;
+        p.close().await;
+    }
+    audit
 }
 
 // ---------------------------------------------------------------------------
@@ -520,13 +672,14 @@ impl Env {
         let flow = demo_app::configure_flow(flow)
             .with_clock(clock.clone())
             .with_limits(limits);
-        let otp = demo_app::configure(OtpLayer::new(flow))
+        let otp = demo_app::configure(OtpLayer::new(flow.clone()))
             .with_first_device(first_device)
             .with_cookie_secure(false);
+        let app = demo_app::router(otp).merge(admin::router(flow, ADMIN_TOKEN, false));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
-            axum::serve(listener, demo_app::router(otp)).await.unwrap();
+            axum::serve(listener, app).await.unwrap();
         });
 
         let port = free_port();
@@ -701,8 +854,9 @@ impl Profile {
             .unwrap_or_default()
     }
 
+    /// The demo's ticket (or seat) page, in any language.
     async fn is_ticket(&self) -> bool {
-        self.source().await.contains("This browser is verified")
+        self.exists("[data-verified]").await
     }
 
     async fn type_in(&self, css: &str, text: &str) {
@@ -771,9 +925,11 @@ impl Profile {
                 let status =
                     m.contains("Failed to load resource: the server responded with a status of");
                 let expected = [
+                    "status of 400",
                     "status of 401",
                     "status of 422",
                     "status of 429",
+                    "status of 501",
                     "favicon.ico",
                 ]
                 .iter()

@@ -352,7 +352,7 @@ pub(crate) fn router(flow: Flow, token: &str, https: bool) -> Router {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <meta name="robots" content="noindex,nofollow">
 <title>{{ t.admin_title }} · {{ site }}</title>
 <style>{{ style|safe }}</style>

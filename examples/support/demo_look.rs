@@ -115,7 +115,7 @@ pub(crate) fn document(locale: Locale, title: &str, main: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n\
-         <meta name=\"referrer\" content=\"no-referrer\">\n<title>{title} · {SITE}</title>\n\
+         <meta name=\"referrer\" content=\"same-origin\">\n<title>{title} · {SITE}</title>\n\
          <style>{STYLE}</style>\n</head>\n<body>\n<header><p class=\"site\"><a href=\"/\">{SITE}</a></p></header>\n\
          <main>\n{main}\n</main>\n</body>\n</html>\n",
         lang = locale.tag(),
@@ -128,12 +128,14 @@ pub(crate) fn page(status: StatusCode, locale: Locale, title: &str, main: &str) 
     with_headers((status, Html(document(locale, title, main))).into_response())
 }
 
-/// The headers of every demo page: the CSP above, no referrer (a ticket's
-/// URL is its bearer secret), no sniffing, no framing.
+/// The headers of every demo page: the CSP above, no referrer to other
+/// sites (a ticket's URL is its bearer secret; `same-origin`, not
+/// `no-referrer`, under which browsers send `Origin: null` with a form's
+/// POST and the site could not tell its own forms), no sniffing, no framing.
 pub(crate) fn with_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     response
