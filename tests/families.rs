@@ -6,183 +6,43 @@
 //! cannot be read is not served.
 #![cfg(all(feature = "axum", feature = "test-util"))]
 
+mod orders_support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{Path, State};
-use axum::routing::{get, post};
 use http::StatusCode;
-use tower_otp::family::{HandOffError, HandOffRefusal, HandOffRules, Membership, SeatState};
-use tower_otp::testing::{CapturingMailer, ManualClock, StoreCall, StoreTap, TestBrowser};
-use tower_otp::{
-    EmailAddress, Flow, Locale, MemoryStore, OtpLayer, Secret, TicketId, VerifiedDevice,
-};
+use orders_support::{BUYER, FRIEND, Rules, Site};
+use tower_otp::family::{HandOffError, HandOffRefusal, HandOffRules, SeatState};
+use tower_otp::testing::{ManualClock, StoreCall, StoreTap};
+use tower_otp::{EmailAddress, Locale, MemoryStore, Secret, TicketId};
 
-const ORIGIN: &str = "http://shop.test";
-const BUYER: &str = "taro@example.com";
-const FRIEND: &str = "hanako@example.com";
-
-/// The ticket a path names: `/orders/{order}` the order,
-/// `/orders/{order}/seats/{n}` the seat `{order}-{n}`. A seat's hand-off
-/// and its cancellation (`…/companion`, `…/cancel`) are acts of the order's
-/// holder: they name the order, so that only its devices reach them.
-fn ticket_of(parts: &http::request::Parts) -> Option<TicketId> {
-    let mut pieces = parts.uri.path().strip_prefix("/orders/")?.split('/');
-    let order = pieces.next()?;
-    match (pieces.next(), pieces.next(), pieces.next()) {
-        (None, ..) => Some(TicketId::new(order)),
-        (Some("seats"), Some(n), None) => Some(TicketId::new(format!("{order}-{n}"))),
-        (Some("seats"), Some(_), Some(_)) => Some(TicketId::new(order)),
-        _ => None,
-    }
+fn site() -> Site {
+    Site::new()
 }
 
-/// Seats `{order}-{n}` of order `{order}`; seat 1 is the holder's own.
-fn families(id: &TicketId) -> Option<Membership> {
-    let (order, n) = id.as_str().rsplit_once('-')?;
-    let member = Membership::new(TicketId::new(order), format!("/orders/{order}"));
-    Some(if n == "1" {
-        member.holders_own()
-    } else {
-        member
+fn site_rules(hand_off: HandOffRules) -> Site {
+    Site::with(Rules {
+        hand_off,
+        ..Rules::default()
     })
-}
-
-struct Site {
-    app: Router,
-    flow: Flow,
-    mailer: CapturingMailer,
-    clock: ManualClock,
-}
-
-async fn page(device: VerifiedDevice) -> String {
-    format!("ticket page of {}", device.ticket().as_str())
-}
-
-/// `POST /orders/{order}/seats/{n}/companion` (body: the address), and
-/// `…/cancel`: the flow's answer as `200 done` or the refusal's status and code.
-async fn companion(
-    State(flow): State<Flow>,
-    Path((order, n)): Path<(String, String)>,
-    device: VerifiedDevice,
-    body: String,
-) -> (StatusCode, String) {
-    let seat = TicketId::new(format!("{order}-{n}"));
-    let link = format!("{ORIGIN}/orders/{order}/seats/{n}");
-    let to = EmailAddress::parse(&body).unwrap();
-    answer(
-        flow.hand_off(&device, &seat, &to, &link, Locale::Ja)
-            .await
-            .map(|_| ()),
-    )
-}
-
-async fn cancel(
-    State(flow): State<Flow>,
-    Path((order, n)): Path<(String, String)>,
-    device: VerifiedDevice,
-) -> (StatusCode, String) {
-    let seat = TicketId::new(format!("{order}-{n}"));
-    answer(flow.cancel_hand_off(&device, &seat).await)
-}
-
-fn answer(result: Result<(), HandOffError>) -> (StatusCode, String) {
-    match result {
-        Ok(()) => (StatusCode::OK, "done".into()),
-        Err(HandOffError::Refused(refusal)) => (refusal.status(), refusal.code().into()),
-        Err(HandOffError::Store(_)) => (StatusCode::SERVICE_UNAVAILABLE, "store".into()),
-        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "other".into()),
-    }
 }
 
 fn site_with(
     store: StoreTap<Arc<MemoryStore>>,
     clock: ManualClock,
     secret: &Secret,
-    rules: HandOffRules,
+    hand_off: HandOffRules,
 ) -> Site {
-    let mailer = CapturingMailer::new();
-    let flow = Flow::new(secret, store, mailer.clone())
-        .with_clock(clock.clone())
-        .with_ticket_families(families)
-        .with_hand_off_rules(rules);
-    let layer = OtpLayer::new(flow.clone())
-        .with_ticket_source(ticket_of)
-        .with_cookie_secure(false);
-    let app = Router::new()
-        .route("/orders/{order}", get(page))
-        .route("/orders/{order}/seats/{n}", get(page))
-        .route("/orders/{order}/seats/{n}/companion", post(companion))
-        .route("/orders/{order}/seats/{n}/cancel", post(cancel))
-        .route_layer(layer)
-        .with_state(flow.clone());
-    Site {
-        app,
-        flow,
-        mailer,
+    Site::on(
+        store,
         clock,
-    }
-}
-
-fn site() -> Site {
-    site_rules(HandOffRules::default())
-}
-
-fn site_rules(rules: HandOffRules) -> Site {
-    let store = StoreTap::new(Arc::new(MemoryStore::new()));
-    site_with(store, ManualClock::starting_now(), &Secret::random(), rules)
-}
-
-impl Site {
-    fn browser(&self) -> TestBrowser<Router> {
-        TestBrowser::new(self.app.clone())
-            .with_origin(ORIGIN)
-            .with_mailer(self.mailer.clone())
-            .with_clock(self.clock.clone())
-    }
-
-    /// Sells `order`, pre-bound to the buyer.
-    async fn sell(&self, order: &str) {
-        let key = self.flow.ticket_key(&TicketId::new(order));
-        let buyer = EmailAddress::parse(BUYER).unwrap();
-        self.flow.pre_bind(&key, &buyer).await.unwrap();
-    }
-
-    /// The buyer's browser, verified on `order` by a code.
-    async fn holder(&self, order: &str) -> TestBrowser<Router> {
-        let mut b = self.browser();
-        let page = b.open(&format!("/orders/{order}")).await;
-        assert_eq!(page.status(), StatusCode::UNAUTHORIZED, "{}", page.text());
-        let page = b.verify_by_mail(BUYER).await;
-        assert_eq!(page.status(), StatusCode::OK, "{}", page.text());
-        b
-    }
-
-    async fn post(
-        &self,
-        b: &mut TestBrowser<Router>,
-        path: &str,
-        body: &str,
-    ) -> (StatusCode, String) {
-        let request = b
-            .builder(http::Method::POST, path)
-            .header("content-type", "text/plain")
-            .header("origin", ORIGIN)
-            .body(http_body_util::Full::new(bytes::Bytes::from(
-                body.to_owned(),
-            )))
-            .unwrap();
-        let reply = b.send(request).await;
-        (reply.status(), reply.text().to_owned())
-    }
-
-    async fn states(&self, order: &str, n: u32) -> Vec<SeatState> {
-        let seats: Vec<_> = (1..=n)
-            .map(|i| TicketId::new(format!("{order}-{i}")))
-            .collect();
-        self.flow.seat_states(&seats).await.unwrap()
-    }
+        secret,
+        Rules {
+            hand_off,
+            ..Rules::default()
+        },
+    )
 }
 
 #[tokio::test]

@@ -429,6 +429,12 @@ impl Flow {
         if !confirmation.device_verified {
             return Err(TransferRefusal::NotConfirmed.into());
         }
+        // Confirmed by the owner it still belongs to (support may have
+        // bound it elsewhere since).
+        let owner = store.load(&records.ticket, now, policy).await?.binding;
+        if owner.is_none() || owner != confirmation.binding {
+            return Err(TransferRefusal::NoTransfer.into());
+        }
         let offer = store.load(&records.offer, now, policy).await?;
         let (Some(recipient), locale) = (offer.binding, offer.bound_locale) else {
             return Err(TransferRefusal::NoTransfer.into());
@@ -436,26 +442,10 @@ impl Flow {
         if self.transfers_done(records).await? >= self.inner.transfer_rules.cap() {
             return Err(TransferRefusal::TooManyTransfers.into());
         }
-        // The transfer ends here: a cancellation that unbinds first wins.
-        if store
-            .unbind(&records.confirmation, now)
-            .await?
-            .previous
-            .is_none()
-        {
-            return Err(TransferRefusal::NoTransfer.into());
-        }
+        // The binding moves first: a store that fails here leaves the
+        // transfer as it stood, confirmed.
         let request = BindRequest::new(&records.ticket, &recipient, now).with_locale(locale);
-        let moved = match store.rebind(&request).await {
-            Ok(moved) => moved,
-            Err(error) => {
-                // Nothing moved: the transfer stands, confirmed, as it was.
-                self.restore_confirmation(records, &confirmation.binding, now)
-                    .await;
-                return Err(error.into());
-            }
-        };
-        let (previous, previous_locale, generation) = match moved {
+        let (previous, previous_locale, generation) = match store.rebind(&request).await? {
             RebindOutcome::Rebound {
                 previous,
                 previous_locale,
@@ -463,6 +453,24 @@ impl Flow {
             } => (previous, previous_locale, generation),
             _ => (None, None, store.revoke_devices(&records.ticket).await?),
         };
+        self.inner
+            .generations
+            .record(&records.ticket, Some(generation), now);
+        self.inner.recipients.forget(&records.ticket);
+        // Then the transfer ends: of this and a cancellation, the first to
+        // unbind the confirmation wins. A cancellation that came first
+        // takes the ticket back to its owner (whose devices are signed out
+        // all the same).
+        if store
+            .unbind(&records.confirmation, now)
+            .await?
+            .previous
+            .is_none()
+        {
+            self.take_back(records, previous, previous_locale, now)
+                .await;
+            return Err(TransferRefusal::NoTransfer.into());
+        }
         // Counted, and the acceptance page's devices signed out.
         if let Err(error) = store.revoke_devices(&records.count).await {
             tracing::error!(ticket = records.ticket.label(), %error, "transfer not counted");
@@ -472,10 +480,6 @@ impl Flow {
                 .generations
                 .record(&records.offer, Some(outcome.generation), now);
         }
-        self.inner
-            .generations
-            .record(&records.ticket, Some(generation), now);
-        self.inner.recipients.forget(&records.ticket);
         self.inner.recipients.forget(&records.offer);
         let from = previous
             .as_ref()
@@ -501,18 +505,30 @@ impl Flow {
         Ok(Transferred { generation, from })
     }
 
-    /// Binds the confirmation again after an acceptance failed half-way
-    /// (best effort: if the store is down, the owner starts again).
-    async fn restore_confirmation(
+    /// Binds the ticket back to `previous` after a cancellation won over
+    /// an acceptance that had moved it.
+    async fn take_back(
         &self,
         records: &Records,
-        owner: &Option<EmailAddress>,
+        previous: Option<EmailAddress>,
+        previous_locale: Option<Locale>,
         now: crate::clock::Timestamp,
     ) {
-        let Some(owner) = owner else { return };
-        let request = BindRequest::new(&records.confirmation, owner, now);
-        if let Err(error) = self.inner.store.bind(&request).await {
-            tracing::error!(ticket = records.ticket.label(), %error, "transfer not restored");
+        let Some(previous) = previous else { return };
+        let request =
+            BindRequest::new(&records.ticket, &previous, now).with_locale(previous_locale);
+        match self.inner.store.rebind(&request).await {
+            Ok(RebindOutcome::Rebound { generation, .. }) => {
+                self.inner
+                    .generations
+                    .record(&records.ticket, Some(generation), now);
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(
+                ticket = records.ticket.label(),
+                %error,
+                "a cancelled transfer's ticket could not be given back: bind it to its owner again"
+            ),
         }
     }
 
