@@ -371,17 +371,43 @@ async fn another_instance_sees_a_hand_off_within_the_revocation_ttl() {
         StatusCode::UNAUTHORIZED,
         "at once on the instance that handed it"
     );
-    // Instance two trusts its reading for the TTL (5 s by default), then reads again.
+    // Instance two trusts its reading for the TTL (5 s by default), then
+    // reads it again in the background: the TTL plus one read.
     clock.advance(Duration::from_secs(4));
     assert_eq!(
         on_two.open("/orders/ord/seats/2").await.status(),
         StatusCode::OK
     );
     clock.advance(Duration::from_secs(1));
+    on_two.open("/orders/ord/seats/2").await;
+    two.flow.settled().await;
     assert_eq!(
         on_two.open("/orders/ord/seats/2").await.status(),
         StatusCode::UNAUTHORIZED
     );
+}
+
+#[tokio::test]
+async fn a_stalled_store_rides_on_the_last_reading_for_a_minute_then_fails_closed() {
+    let secret = Secret::random();
+    let store = StoreTap::new(Arc::new(MemoryStore::new()));
+    let clock = ManualClock::starting_now();
+    let one = site_with(store.clone(), clock.clone(), &secret, HandOffRules::default());
+    one.sell("ord").await;
+    let mut holder = one.holder("ord").await;
+    assert_eq!(holder.open("/orders/ord/seats/2").await.status(), StatusCode::OK);
+    store.fail(StoreCall::Load);
+    // Past the TTL, the reading (and the family's generation) still serve
+    // while the store does not answer...
+    clock.advance(Duration::from_secs(30));
+    assert_eq!(holder.open("/orders/ord/seats/2").await.status(), StatusCode::OK);
+    one.flow.settled().await;
+    // ...up to a minute: then the seat is not served unchecked.
+    clock.advance(Duration::from_secs(31));
+    let page = holder.open("/orders/ord/seats/2").await;
+    assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE, "{}", page.text());
+    store.pass(StoreCall::Load);
+    assert_eq!(holder.open("/orders/ord/seats/2").await.status(), StatusCode::OK);
 }
 
 #[tokio::test]

@@ -352,15 +352,25 @@ impl Flow {
         Ok(states)
     }
 
-    /// Whether `seat` was handed over, as this instance read it less than
-    /// `ttl` ago.
+    /// Whether `seat` was handed over, as this instance read it (see
+    /// [`Seats::known`](crate::family::seats::Seats::known)); a stale
+    /// reading is read again in the background.
     pub(crate) fn known_seat(
         &self,
         seat: &TicketKey,
         now: crate::clock::Timestamp,
         ttl: std::time::Duration,
     ) -> Option<bool> {
-        self.inner.seats.known(seat, now, ttl)
+        let reading = self.inner.seats.known(seat, now, ttl)?;
+        if reading.refresh {
+            let (flow, seat) = (self.clone(), *seat);
+            self.spawn_background(async move {
+                if flow.read_seat(&seat).await.is_none() {
+                    flow.inner.seats.refresh_failed(&seat);
+                }
+            });
+        }
+        Some(reading.handed)
     }
 
     /// Reads whether `seat` was handed over (bound to a companion), once

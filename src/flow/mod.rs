@@ -52,11 +52,12 @@ mod support;
 mod transfer;
 mod verify;
 
+pub use self::family_report::FamilyReport;
+pub(crate) use self::generations::max_age;
 pub(crate) use self::keys::Keys;
 pub use self::limits::Limits;
 pub use self::outcome::{Challenge, ChallengeState, Rejection, Revoked, Sent, Verified};
 pub use self::send::SendRequest;
-pub use self::family_report::FamilyReport;
 pub use self::support::{Rebound, TicketReport, Unbound};
 pub use crate::code::CodeFormatError;
 pub use crate::mail::outbox::{Delivery, OutboxSettings};
