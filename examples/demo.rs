@@ -4,14 +4,15 @@
 //! cargo run --example demo
 //! ```
 //!
-//! Then buy a ticket on http://127.0.0.1:3000 with your address: it is
-//! pre-bound to it, and every browser opens it with a code sent there
-//! (printed in this terminal). Or open any ticket id in one browser (the
-//! first device, trusted) and the same URL in another browser or a private
-//! window: it is challenged, and the first address verified there is bound
-//! (`OTP_REQUIRE_PREBOUND=1` refuses it instead; `OTP_DEMO_SOLD_ONLY=1`
-//! answers only the tickets sold here). Configuration is by
-//! environment variable; see the README's "Demo" section.
+//! Then buy an order of seats on http://127.0.0.1:3000 with your address:
+//! it is pre-bound to it, and every browser opens it with a code sent there
+//! (printed in this terminal); one code opens every seat, and a seat handed
+//! to a companion opens with a code sent to them. Or open any ticket id in
+//! one browser (the first device, trusted) and the same URL in another
+//! browser or a private window: it is challenged, and the first address
+//! verified there is bound (`OTP_REQUIRE_PREBOUND=1` refuses it instead;
+//! `OTP_DEMO_SOLD_ONLY=1` answers only the orders sold here). Configuration
+//! is by environment variable; see the README's "Demo" section.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -100,8 +101,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // well-formed id) are bound by the first address verified, unless this
     // refuses every address typed for them.
     let require_prebound = demo_app::require_prebound(env("OTP_REQUIRE_PREBOUND").as_deref())?;
-    // Only the tickets sold at /buy (and the samples) exist: any other id is
-    // a 404, and nothing is stored for it.
+    // Only the orders sold at /buy, their seats (and the samples) exist: any
+    // other id is a 404, and nothing is stored for it.
     let sold_only = demo_app::sold_only_setting(env("OTP_DEMO_SOLD_ONLY").as_deref())?;
     // Behind a reverse proxy (OTP_PUBLIC_ORIGIN=https://tickets.example): the
     // origin browsers use. POSTs are checked against it, and a ticket request
