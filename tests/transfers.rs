@@ -98,8 +98,10 @@ async fn a_transfer_end_to_end() {
         friend.open("/orders/ord/seats/3").await.status(),
         StatusCode::OK
     );
-    // Both were told.
+    // Both were told; the new owner's first device is no news to them.
     s.flow.settled().await;
+    let friend_mails = s.mailer.messages_to(&EmailAddress::parse(FRIEND).unwrap());
+    assert!(!friend_mails.iter().any(|m| matches!(m.kind, MailKind::NewDevice { .. })));
     for address in [BUYER, FRIEND] {
         let to = EmailAddress::parse(address).unwrap();
         let told = s

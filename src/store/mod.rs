@@ -1014,9 +1014,10 @@ pub trait Store: Send + Sync + 'static {
     /// are dropped (codes sent to the old address must not verify), the
     /// generation is incremented (devices verified under the old binding stop
     /// passing where revocation is checked: the holder verifies again with
-    /// the new address), and the old address and its language are returned
-    /// → `Rebound`. The claim, the failure count, a lockout and the send
-    /// times stay.
+    /// the new address), no device counts as verified on the new binding
+    /// yet (its first one is its owner's, as after a pre-binding), and the
+    /// old address and its language are returned → `Rebound`. The claim,
+    /// the failure count, a lockout and the send times stay.
     async fn rebind(&self, request: &BindRequest<'_>) -> Result<RebindOutcome, StoreError>;
 
     /// Gives a ticket's holder their way in back: ends a lockout of new

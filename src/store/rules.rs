@@ -568,6 +568,9 @@ pub(crate) fn rebind(ticket: &mut TicketRecord, r: &BindRequest<'_>) -> RebindOu
     let previous = ticket.binding.take();
     let previous_locale = previous.as_ref().and(ticket.bound_locale);
     set_binding(ticket, r.address.clone(), r.locale, r.now);
+    // The devices verified so far were the previous owner's: the new
+    // owner's first one is not news to anyone.
+    ticket.verified = false;
     drop_pending(ticket);
     RebindOutcome::Rebound {
         previous,

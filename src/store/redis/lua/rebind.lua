@@ -1,5 +1,6 @@
 -- rebind: KEYS rec, chal; ARGV address, locale ('' when not known), now.
--- Returns {'unchanged'} when the address is bound already, else
+-- Binds the address in place of the one bound, with no device verified on
+-- it yet, and moves the generation. Returns {'unchanged'} when the address is bound already, else
 -- {'rebound', previous address ('' when none), its locale ('' when none),
 -- new generation}.
 local r = redis.call('HMGET', KEYS[1], 'bound', 'locale')
@@ -7,6 +8,8 @@ if r[1] == ARGV[1] then
   return { 'unchanged' }
 end
 set_binding(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
+-- The devices verified so far were the previous owner's.
+redis.call('HDEL', KEYS[1], 'verified')
 local gen = redis.call('HINCRBY', KEYS[1], 'gen', 1)
 keep_record(KEYS[1])
 local blob = redis.call('GET', KEYS[2])
