@@ -30,6 +30,9 @@ enum Scope {
     #[cfg(feature = "axum")]
     ThroughPiece(usize),
     Path(String),
+    /// A family's cookie path where it covers the request, else the
+    /// member's own scope.
+    Family(String, Box<Scope>),
 }
 
 impl TicketMatch {
@@ -74,7 +77,7 @@ impl TicketMatch {
     pub(crate) fn in_family(self, membership: &crate::family::Membership) -> Self {
         Self {
             id: self.id,
-            scope: Scope::Path(membership.cookie_path().to_owned()),
+            scope: Scope::Family(membership.cookie_path().to_owned(), Box::new(self.scope)),
         }
     }
 
@@ -98,30 +101,64 @@ impl TicketMatch {
     /// `nest`, may have stripped the start): always a path the browser
     /// asked for.
     pub(crate) fn cookie_path_in<'a>(&'a self, asked: &'a str, seen: &str) -> &'a str {
-        match &self.scope {
-            Scope::Root => "/",
-            // A prefix of what the layer saw, behind what was stripped.
-            Scope::RequestPrefix(len) => match seen.get(..*len) {
-                Some(prefix) if prefix.starts_with('/') => {
-                    let stripped = asked.len().saturating_sub(seen.len());
-                    asked.get(..stripped + len).unwrap_or("/")
-                }
-                _ => "/",
-            },
-            // A route's pieces count from the path the browser asked for, as
-            // `MatchedPath` gives them.
-            #[cfg(feature = "axum")]
-            Scope::ThroughPiece(piece) => {
-                let end = asked
-                    .match_indices('/')
-                    .nth(*piece)
-                    .map_or(asked.len(), |(at, _)| at);
-                Some(&asked[..end])
-                    .filter(|p| p.starts_with('/'))
-                    .unwrap_or("/")
+        scope_path(&self.scope, asked, seen)
+    }
+}
+
+/// The cookies' `Path` of `scope` for a request the browser sent to
+/// `asked`, seen by the layer at `seen` ([`TicketMatch::cookie_path_in`]).
+fn scope_path<'a>(scope: &'a Scope, asked: &'a str, seen: &str) -> &'a str {
+    match scope {
+        Scope::Root => "/",
+        // A prefix of what the layer saw, behind what was stripped.
+        Scope::RequestPrefix(len) => match seen.get(..*len) {
+            Some(prefix) if prefix.starts_with('/') => {
+                let stripped = asked.len().saturating_sub(seen.len());
+                asked.get(..stripped + len).unwrap_or("/")
             }
-            Scope::Path(path) => path,
+            _ => "/",
+        },
+        // A route's pieces count from the path the browser asked for, as
+        // `MatchedPath` gives them.
+        #[cfg(feature = "axum")]
+        Scope::ThroughPiece(piece) => {
+            let end = asked
+                .match_indices('/')
+                .nth(*piece)
+                .map_or(asked.len(), |(at, _)| at);
+            Some(&asked[..end])
+                .filter(|p| p.starts_with('/'))
+                .unwrap_or("/")
         }
+        Scope::Path(path) => path,
+        Scope::Family(path, _) if covers(path, asked) => path,
+        Scope::Family(path, own) => {
+            warn_uncovered(path);
+            scope_path(own, asked, seen)
+        }
+    }
+}
+
+/// Whether a cookie with `Path=path` is sent with a request to `asked`
+/// (RFC 6265, 5.1.4).
+fn covers(path: &str, asked: &str) -> bool {
+    asked == path
+        || (asked.starts_with(path)
+            && (path.ends_with('/') || asked[path.len()..].starts_with('/')))
+}
+
+/// A family whose cookie path does not cover one of its members' URLs
+/// gets the member's own scope there (a cookie the browser would never
+/// send back is no use); the first time is logged at WARN.
+fn warn_uncovered(path: &str) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            cookie_path = path,
+            "tower-otp: a ticket family's cookie path does not cover a member's URL: that \
+             member's cookies are scoped to its own URL instead (give Membership::new a path \
+             that prefixes every member's URL)"
+        );
     }
 }
 
@@ -483,6 +520,26 @@ mod tests {
             };
             assert_eq!(found.cookie_path(path), cookie_path, "{route} {path}");
         }
+    }
+
+    #[test]
+    fn a_family_scopes_cookies_to_its_path_where_it_covers_the_request() {
+        use crate::family::Membership;
+        let family = Membership::new(TicketId::new("o1"), "/orders/o1");
+        let seat = TicketMatch::new(TicketId::new("o1-2"), "/elsewhere/o1-2").in_family(&family);
+        for (asked, want) in [
+            ("/orders/o1", "/orders/o1"),
+            ("/orders/o1/seats/2", "/orders/o1"),
+            // Not a path-prefix: the member's own scope.
+            ("/orders/o10/seats/2", "/elsewhere/o1-2"),
+            ("/tickets/o1-2", "/elsewhere/o1-2"),
+        ] {
+            assert_eq!(seat.cookie_path(asked), want, "{asked}");
+        }
+        let root = Membership::new(TicketId::new("o1"), "/");
+        let seat = TicketMatch::at_root(TicketId::new("o1-2")).in_family(&root);
+        assert_eq!(seat.cookie_path("/anything/at/all"), "/");
+        assert!(covers("/a/", "/a/b") && covers("/a", "/a") && !covers("/a", "/ab"));
     }
 
     #[test]
