@@ -33,12 +33,16 @@ impl VerifiedDevice {
         }
     }
 
-    /// The ticket.
+    /// The ticket the request named (for a member of a
+    /// [family](crate::family), the member: the seat, not its order).
     pub fn ticket(&self) -> &TicketId {
         &self.ticket
     }
 
-    /// The ticket's keyed hash (what logs and stores use).
+    /// The keyed hash of the ticket the device was verified on (what logs
+    /// and stores use): for a member of a [family](crate::family) that was
+    /// not handed over, the family's; for a seat handed to a companion,
+    /// the seat's own.
     pub fn ticket_key(&self) -> &TicketKey {
         &self.key
     }
