@@ -357,6 +357,7 @@ macro_rules! __store_conformance_checks {
             unbind_keeps_the_guards
             rebind_moves_the_binding
             race_rebinds
+            race_verify_against_rebind
             withdraw_binding_unbinds_and_revokes
             withdraw_binding_refused_changes_nothing
             race_verify_against_withdraw_binding
@@ -2174,6 +2175,63 @@ pub async fn race_rebinds(instances: &Instances) {
         previous.sort_by(|x, y| x.as_str().cmp(y.as_str()));
         bound.sort_by(|x, y| x.as_str().cmp(y.as_str()));
         assert_eq!(previous, bound, "round {round}");
+    }
+}
+
+/// A verification of a live code sent to the binding and a `rebind` to
+/// another address at once. The binding always ends at the new address, at
+/// the generation the rebind reports. Either the code verified first, at an
+/// older generation (that device is signed out by the rebind), or the rebind
+/// dropped the code and the verification finds none.
+pub async fn race_verify_against_rebind(instances: &Instances) {
+    let cx = Ctx::new(instances);
+    for round in 0..RACE_ROUNDS * 5 {
+        let (t, a, b) = (random_ticket(), addr(), addr());
+        cx.bind(&t, &a).await;
+        let code = cx.issue_ok(&t, &a, cx.at(0)).await;
+        let (now, policy) = (cx.at(1), cx.policy.clone());
+        let b_address = b.address.clone();
+        let outcomes = race(instances, 2, |i, store| {
+            let policy = policy.clone();
+            let b_address = b_address.clone();
+            async move {
+                if i == 0 {
+                    let request = VerifyRequest::new(&t, &code, now, &policy);
+                    let outcome = store.verify_code(&request).await.expect("verify_code");
+                    (Some(outcome), None)
+                } else {
+                    let request = BindRequest::new(&t, &b_address, now);
+                    let outcome = store.rebind(&request).await.expect("rebind");
+                    (None, Some(outcome))
+                }
+            }
+        })
+        .await;
+        let verify = outcomes[0].0.clone().expect("the verify task");
+        let rebind = outcomes[1].1.clone().expect("the rebind task");
+        let s = cx.load(&t, now).await;
+        assert_eq!(s.binding, Some(b.address.clone()), "round {round}");
+        let generation = match rebind {
+            RebindOutcome::Rebound {
+                previous: Some(ref previous),
+                generation,
+                ..
+            } if *previous == a.address => generation,
+            other => panic!("round {round}: {other:?}"),
+        };
+        assert_eq!(s.generation, generation, "round {round}");
+        assert!(s.live_codes.is_empty(), "round {round}");
+        match verify {
+            VerifyOutcome::Verified {
+                ref address,
+                newly_bound: false,
+                generation: signed_in,
+                ..
+            } if *address == a.address => {
+                assert!(signed_in < generation, "round {round}: {verify:?}");
+            }
+            other => assert_eq!(other, VerifyOutcome::NoCode, "round {round}"),
+        }
     }
 }
 
