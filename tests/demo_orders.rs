@@ -4,7 +4,9 @@
 //! to a companion, who is mailed its link and verifies with their own
 //! address, while the holder is challenged on it from then on; a hand-off
 //! not yet received is cancelled; the holder's own seat is never handed
-//! over; forms from another site are refused.
+//! over; the whole order is transferred (a code to its address confirms,
+//! the recipient accepts on their own device) or the transfer cancelled;
+//! forms from another site are refused.
 #![cfg(feature = "axum")]
 
 #[path = "../examples/support/demo_app.rs"]
@@ -433,25 +435,136 @@ async fn orders_and_seats_it_did_not_sell_are_not_found() {
 }
 
 #[tokio::test]
-async fn transfers_are_not_offered_yet() {
+async fn an_order_is_transferred_once_confirmed_and_accepted() {
     let demo = demo();
     let (order, mut buyer) = demo.bought("2").await;
-    let reply = post(
+    let order_path = format!("/orders/{order}");
+    let page = post(
         &mut buyer,
-        &format!("/orders/{order}/transfer"),
+        &format!("{order_path}/transfer"),
         &[("email", FRIEND)],
     )
     .await;
-    assert_eq!(
-        reply.status(),
-        StatusCode::NOT_IMPLEMENTED,
-        "{}",
-        reply.text()
+    assert_eq!(page.status(), StatusCode::OK, "{}", page.text());
+    assert!(page.text().contains("t***@e***.com"), "{}", page.text());
+    assert!(page.text().contains("/transfer/confirm"), "the code's form");
+    assert!(
+        demo.mailer.link_for(FRIEND).is_none(),
+        "not before the code"
     );
-    assert!(demo.mailer.link_for(FRIEND).is_none());
+
+    // A wrong code, then the one mailed to the order's address.
+    let wrong = post(
+        &mut buyer,
+        &format!("{order_path}/transfer/confirm"),
+        &[("code", "000000")],
+    )
+    .await;
+    let code = buyer
+        .code_for(BUYER)
+        .expect("a confirmation code to the buyer");
+    if code != "000000" {
+        assert_eq!(
+            wrong.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            wrong.text()
+        );
+    }
+    let page = post(
+        &mut buyer,
+        &format!("{order_path}/transfer/confirm"),
+        &[("code", &code)],
+    )
+    .await;
+    assert_eq!(page.status(), StatusCode::OK, "{}", page.text());
+    assert!(
+        page.text().contains("/transfer/cancel"),
+        "cancellable until accepted"
+    );
+    let link = demo
+        .mailer
+        .link_for(FRIEND)
+        .expect("the recipient is mailed");
+    assert_eq!(link, format!("{ORIGIN}{order_path}/accept"));
+
+    // The recipient verifies on the acceptance page, and accepts.
+    let mut friend = demo.browser();
+    let accept = link.strip_prefix(ORIGIN).unwrap();
+    assert_eq!(friend.open(accept).await.status(), StatusCode::UNAUTHORIZED);
+    friend.resend().await;
+    let code = friend.code_for(FRIEND).expect("a code to the recipient");
+    let page = friend.enter_code(&code).await;
+    assert_eq!(page.status(), StatusCode::OK, "{}", page.text());
+    assert!(
+        page.text().contains(&format!("action=\"{accept}\"")),
+        "{}",
+        page.text()
+    );
+    let page = post(&mut friend, accept, &[]).await;
+    assert_eq!(
+        page.status(),
+        StatusCode::UNAUTHORIZED,
+        "the order asks the new owner's code"
+    );
+    // (A new code to the same address waits for the resend cooldown.)
+    demo.clock.advance(std::time::Duration::from_secs(61));
+    friend.resend().await;
+    let code = friend.code_for(FRIEND).unwrap();
+    let page = friend.enter_code(&code).await;
+    assert_eq!(page.status(), StatusCode::OK, "{}", page.text());
     assert!(verified(
-        &buyer.open(&format!("/orders/{order}/seats/2")).await
+        &friend.open(&format!("{order_path}/seats/1")).await
     ));
+
+    // The old owner's devices are signed out.
+    assert_eq!(
+        buyer.open(&order_path).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let bound = demo
+        .flow
+        .inspect(&demo.flow.ticket_key(&TicketId::new(order.as_str())))
+        .await
+        .unwrap()
+        .bound_address;
+    assert_eq!(bound.as_deref(), Some("t***@e***.com"));
+}
+
+#[tokio::test]
+async fn a_transfer_is_cancelled_before_it_is_accepted() {
+    let demo = demo();
+    let (order, mut buyer) = demo.bought("1").await;
+    let order_path = format!("/orders/{order}");
+    post(
+        &mut buyer,
+        &format!("{order_path}/transfer"),
+        &[("email", FRIEND)],
+    )
+    .await;
+    let page = post(&mut buyer, &format!("{order_path}/transfer/cancel"), &[]).await;
+    assert_eq!(page.status(), StatusCode::OK, "{}", page.text());
+    assert!(page.text().contains("role=\"status\""), "{}", page.text());
+    assert!(
+        page.text()
+            .contains(&format!("action=\"{order_path}/transfer\"")),
+        "can start again"
+    );
+    // A code for a cancelled transfer confirms nothing.
+    let code = buyer.code_for(BUYER).unwrap();
+    let reply = post(
+        &mut buyer,
+        &format!("{order_path}/transfer/confirm"),
+        &[("code", &code)],
+    )
+    .await;
+    assert_eq!(reply.status(), StatusCode::CONFLICT, "{}", reply.text());
+    assert!(demo.mailer.link_for(FRIEND).is_none());
+    // The acceptance page is the gate's: no device of the recipient's passes.
+    let mut friend = demo.browser();
+    let page = friend.open(&format!("{order_path}/accept")).await;
+    assert_eq!(page.status(), StatusCode::UNAUTHORIZED, "{}", page.text());
+    assert!(friend.code_for(FRIEND).is_none());
 }
 
 #[tokio::test]
@@ -507,6 +620,9 @@ fn the_order_source_names_the_order_or_the_seat() {
         (format!("/orders/{order}"), Some(order.clone())),
         (format!("/orders/{order}/transfer"), Some(order.clone())),
         (format!("/orders/{order}/cancel"), Some(order.clone())),
+        (format!("/orders/{order}/transfer/confirm"), Some(order.clone())),
+        (format!("/orders/{order}/transfer/cancel"), Some(order.clone())),
+        (format!("/orders/{order}/accept"), Some(format!("{order}~transfer"))),
         (format!("/orders/{order}/seats/1"), Some(format!("{order}-1"))),
         (format!("/orders/{order}/seats/3/companion"), Some(format!("{order}-3"))),
         (format!("/orders/{order}/seats/4"), None),

@@ -27,8 +27,10 @@ use base64::Engine;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tower_otp::family::{HandOffError, Membership, SeatState};
+use tower_otp::flow::Rejection;
 use tower_otp::store::BindOutcome;
 use tower_otp::ticket::{Found, NoTicketSource, TicketMatch};
+use tower_otp::transfer::{TransferError, TransferRefusal, TransferStatus};
 use tower_otp::{
     ClientAddress, EmailAddress, Flow, Locale, OtpLayer, PathParam, TicketId, TicketSource,
     VerifiedDevice,
@@ -143,11 +145,14 @@ fn same_tag(expected: &str, tag: &str) -> bool {
 }
 
 /// Whether `id` is an order [`new_order_id`] made under this secret, one
-/// of its seats, or a single ticket the demo sold before it sold orders
-/// (96 random bits and their tag).
+/// of its seats, its transfer offer, or a single ticket the demo sold
+/// before it sold orders (96 random bits and their tag).
 fn was_sold(flow: &Flow, id: &str) -> bool {
     if order_seats(flow, id).is_some() || seat_of(flow, id).is_some() {
         return true;
+    }
+    if let Some(order) = id.strip_suffix(TRANSFER_SUFFIX) {
+        return order_seats(flow, order).is_some();
     }
     if id.len() != SOLD_RANDOM + SOLD_TAG || !id.is_ascii() {
         return false;
@@ -197,6 +202,10 @@ fn seat_number(text: &str) -> Option<u8> {
     }
 }
 
+/// What [`Flow::transfer_id`] appends to an order's id: the ticket of the
+/// page where a transfer's recipient accepts it.
+const TRANSFER_SUFFIX: &str = "~transfer";
+
 /// The seat ids of order `order`: `{order}-1` to `{order}-{seats}`.
 pub(crate) fn seat_ids(order: &str, seats: u8) -> Vec<TicketId> {
     (1..=seats)
@@ -205,10 +214,12 @@ pub(crate) fn seat_ids(order: &str, seats: u8) -> Vec<TicketId> {
 }
 
 /// The ticket of a request to the order routes: the order for
-/// `/orders/{order}` and its forms (`/cancel`, `/transfer`), the seat
-/// `{order}-{n}` for `/orders/{order}/seats/{n}` and its `/companion`
-/// form. Every cookie is scoped to `/orders/{order}`, which covers them
-/// all. An order this secret did not make, or a seat it does not have, is
+/// `/orders/{order}` and its forms (`/cancel`, `/transfer`,
+/// `/transfer/confirm`, `/transfer/cancel`), the seat `{order}-{n}` for
+/// `/orders/{order}/seats/{n}` and its `/companion` form, the order's
+/// transfer offer ([`Flow::transfer_id`]) for `/orders/{order}/accept`,
+/// where its recipient accepts it. Every cookie is scoped to
+/// `/orders/{order}`, which covers them all. An order this secret did not make, or a seat it does not have, is
 /// not found (404, nothing stored).
 #[derive(Clone)]
 pub(crate) struct OrderSource {
@@ -240,7 +251,11 @@ impl OrderSource {
         let scope = format!("/orders/{order}");
         let rest: Vec<&str> = pieces.collect();
         let id = match rest.as_slice() {
-            [] | ["cancel" | "transfer"] => order.to_owned(),
+            [] | ["cancel" | "transfer"] | ["transfer", "confirm" | "cancel"] => order.to_owned(),
+            ["accept"] => {
+                let id = self.flow.transfer_id(&TicketId::new(order));
+                return Found::Ticket(TicketMatch::new(id, scope));
+            }
             ["seats", n] | ["seats", n, "companion"] => match seat_number(n) {
                 Some(n) if n <= seats => format!("{order}-{n}"),
                 _ => return Found::Malformed,
@@ -271,7 +286,8 @@ fn hint(flow: &Flow, id: &str) -> Option<String> {
     if let Some((_, event, _)) = SAMPLE_TICKETS.iter().find(|(sample, _, _)| *sample == id) {
         return Some((*event).to_owned());
     }
-    if order_seats(flow, id).is_some() {
+    let order = id.strip_suffix(TRANSFER_SUFFIX).unwrap_or(id);
+    if order_seats(flow, order).is_some() {
         return Some(SHOP_EVENT.to_owned());
     }
     let (_, n) = seat_of(flow, id)?;
@@ -305,8 +321,8 @@ pub(crate) fn behind_proxy(
 /// The site: `/` is the shop (and lists the sample tickets), `POST /buy`
 /// sells an order (pre-bound to the buyer's address through `otp`'s flow),
 /// `/tickets/{ticket}` (behind `otp`) shows one ticket, and the order
-/// routes (behind [`order_gate`]) show an order, its seats, and hand seats
-/// to companions.
+/// routes (behind [`order_gate`]) show an order and its seats, hand seats
+/// to companions, and transfer the order.
 pub(crate) fn router(otp: OtpLayer<PathParam>) -> Router {
     let shop = Shop {
         flow: otp.flow().clone(),
@@ -318,6 +334,9 @@ pub(crate) fn router(otp: OtpLayer<PathParam>) -> Router {
         .route("/orders/{order}/seats/{n}/companion", post(companion))
         .route("/orders/{order}/cancel", post(cancel))
         .route("/orders/{order}/transfer", post(transfer))
+        .route("/orders/{order}/transfer/confirm", post(confirm_transfer))
+        .route("/orders/{order}/transfer/cancel", post(cancel_transfer))
+        .route("/orders/{order}/accept", get(accept_page).post(accept))
         .with_state(shop.clone())
         .route_layer(order_gate(&otp));
     Router::new()
@@ -679,6 +698,14 @@ async fn order_page(
             "<p class=\"done\" role=\"status\">{}</p>\n",
             esc(&fill(t.cancelled, &[("n", &n.to_string())]))
         )),
+        (Some("transfer_cancelled"), _) => main.push_str(&format!(
+            "<p class=\"done\" role=\"status\">{}</p>\n",
+            esc(t.transfer_cancelled)
+        )),
+        (Some("accepted"), _) => main.push_str(&format!(
+            "<p class=\"done\" role=\"status\">{}</p>\n",
+            esc(t.accepted)
+        )),
         _ => {}
     }
     if states.is_none() {
@@ -725,18 +752,13 @@ async fn order_page(
         }
         main.push_str("</li>\n");
     }
-    main.push_str(&format!(
-        "</ul>\n<h2>{title}</h2>\n<p class=\"small\">{body}</p>\n\
-         <form method=\"post\" action=\"/orders/{order}/transfer\">\n\
-         <label for=\"transfer\">{label}</label>\n\
-         <input type=\"email\" name=\"email\" id=\"transfer\" autocomplete=\"off\" required autocapitalize=\"off\" spellcheck=\"false\">\n\
-         <button type=\"submit\">{button}</button>\n</form>\n<p><a href=\"/\">{shop}</a></p>",
-        title = esc(t.transfer_title),
-        body = esc(t.transfer_body),
-        label = esc(t.transfer_label),
-        button = esc(t.transfer_button),
-        shop = esc(t.back_to_shop),
-    ));
+    main.push_str("</ul>\n");
+    let status = shop
+        .flow
+        .transfer_status(&TicketId::new(order.as_str()))
+        .await;
+    main.push_str(&transfer_section(t, &order, status));
+    main.push_str(&format!("<p><a href=\"/\">{}</a></p>", esc(t.back_to_shop)));
     look::page(StatusCode::OK, locale, t.order_title, &main)
 }
 
@@ -831,14 +853,78 @@ fn hand_off_failed(locale: Locale, order_path: &str, error: HandOffError) -> Res
     }
 }
 
-/// `POST /orders/{order}/transfer` (behind the gate, as the order): the
-/// demo does not transfer orders; it says so (501) and changes nothing.
+/// The order page's part on transfers, as `status` says they stand: the
+/// form that starts one; the confirmation code's form while one waits for
+/// it; the recipient's address once they were mailed the link; a
+/// cancellation's button until they accept.
+fn transfer_section(
+    t: &DemoTexts,
+    order: &str,
+    status: Result<TransferStatus, tower_otp::store::StoreError>,
+) -> String {
+    let mut out = format!("<h2>{}</h2>\n", esc(t.transfer_title));
+    let cancel = format!(
+        "<form method=\"post\" action=\"/orders/{order}/transfer/cancel\">\n\
+         <button type=\"submit\">{}</button>\n</form>\n",
+        esc(t.cancel_transfer_button)
+    );
+    match status {
+        Err(error) => {
+            tracing::error!(%error, "transfer status unavailable");
+            out.push_str(&format!(
+                "<p class=\"notice\" role=\"alert\">{}</p>\n",
+                esc(t.busy)
+            ));
+        }
+        Ok(status) => match status.pending {
+            Some(pending) if !pending.confirmed => {
+                out.push_str(&format!(
+                    "<p>{}</p>\n<form method=\"post\" action=\"/orders/{order}/transfer/confirm\">\n\
+                     <label for=\"transfer-code\">{label}</label>\n\
+                     <input name=\"code\" id=\"transfer-code\" autocomplete=\"one-time-code\" inputmode=\"numeric\" required autocapitalize=\"off\" spellcheck=\"false\">\n\
+                     <button type=\"submit\" class=\"primary\">{button}</button>\n</form>\n",
+                    esc(&fill(t.transfer_pending_code, &[("to", &pending.to)])),
+                    label = esc(t.code_label),
+                    button = esc(t.confirm_transfer_button),
+                ));
+                out.push_str(&cancel);
+            }
+            Some(pending) => {
+                out.push_str(&format!(
+                    "<p>{}</p>\n",
+                    esc(&fill(t.transfer_pending_confirmed, &[("to", &pending.to)]))
+                ));
+                out.push_str(&cancel);
+            }
+            None if status.done >= status.cap => {
+                out.push_str(&format!("<p>{}</p>\n", esc(t.transfer_no_more)));
+            }
+            None => out.push_str(&format!(
+                "<p class=\"small\">{body}</p>\n\
+                 <form method=\"post\" action=\"/orders/{order}/transfer\">\n\
+                 <label for=\"transfer\">{label}</label>\n\
+                 <input type=\"email\" name=\"email\" id=\"transfer\" autocomplete=\"off\" required autocapitalize=\"off\" spellcheck=\"false\">\n\
+                 <button type=\"submit\">{button}</button>\n</form>\n",
+                body = esc(t.transfer_body),
+                label = esc(t.transfer_label),
+                button = esc(t.transfer_button),
+            )),
+        },
+    }
+    out
+}
+
+/// `POST /orders/{order}/transfer` (behind the gate, as the order; form
+/// field `email`): starts giving the whole order to that address; a code
+/// goes to the order's own address to confirm it. Answers 303 to the
+/// order, whose page then asks for that code.
 async fn transfer(
     State(shop): State<Shop>,
     Path(order): Path<String>,
     uri: Uri,
     headers: HeaderMap,
-    _device: VerifiedDevice,
+    device: VerifiedDevice,
+    body: Bytes,
 ) -> Response {
     let locale = look::locale(&headers);
     let t = DemoTexts::for_locale(locale);
@@ -846,13 +932,178 @@ async fn transfer(
     if same_origin(&headers, &uri, shop.public_origin.as_deref()).is_none() {
         return cross_origin(locale, &order_path);
     }
-    look::message(
-        StatusCode::NOT_IMPLEMENTED,
-        locale,
-        t.transfer_unoffered_title,
-        t.transfer_unoffered_body,
-        (&order_path, t.back_to_order),
-    )
+    let email = field(&body, "email").unwrap_or_default();
+    let Ok(to) = EmailAddress::parse(&email) else {
+        return look::message(
+            StatusCode::BAD_REQUEST,
+            locale,
+            t.error_title,
+            t.bad_email,
+            (&order_path, t.back),
+        );
+    };
+    let id = TicketId::new(order.as_str());
+    match shop.flow.start_transfer(&device, &id, &to, locale).await {
+        Ok(_) => Redirect::to(&order_path).into_response(),
+        // The confirmation code was not sent (its send limits, the mailer).
+        Err(TransferError::Code(rejection)) => {
+            tracing::warn!(reason = rejection.error_code(), "transfer code not sent");
+            let status = match rejection {
+                Rejection::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            look::message(status, locale, t.error_title, t.busy, (&order_path, t.back))
+        }
+        Err(error) => transfer_failed(locale, &order_path, error),
+    }
+}
+
+/// `POST /orders/{order}/transfer/confirm` (behind the gate, as the order;
+/// form field `code`): confirms the transfer with the code mailed to the
+/// order's address; its recipient is mailed the link of the acceptance
+/// page. Answers 303 to the order.
+async fn confirm_transfer(
+    State(shop): State<Shop>,
+    Path(order): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    device: VerifiedDevice,
+    body: Bytes,
+) -> Response {
+    let locale = look::locale(&headers);
+    let order_path = format!("/orders/{order}");
+    let Some(origin) = same_origin(&headers, &uri, shop.public_origin.as_deref()) else {
+        return cross_origin(locale, &order_path);
+    };
+    let code = field(&body, "code").unwrap_or_default();
+    let link = format!("{origin}/orders/{order}/accept");
+    let id = TicketId::new(order.as_str());
+    match shop
+        .flow
+        .confirm_transfer(&device, &id, &code, &link, locale)
+        .await
+    {
+        Ok(()) => Redirect::to(&order_path).into_response(),
+        Err(error) => transfer_failed(locale, &order_path, error),
+    }
+}
+
+/// `POST /orders/{order}/transfer/cancel` (behind the gate, as the order):
+/// cancels the transfer under way until its recipient accepts it.
+async fn cancel_transfer(
+    State(shop): State<Shop>,
+    Path(order): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    device: VerifiedDevice,
+) -> Response {
+    let locale = look::locale(&headers);
+    let order_path = format!("/orders/{order}");
+    if same_origin(&headers, &uri, shop.public_origin.as_deref()).is_none() {
+        return cross_origin(locale, &order_path);
+    }
+    let id = TicketId::new(order.as_str());
+    match shop.flow.cancel_transfer(&device, &id).await {
+        Ok(()) => Redirect::to(&format!("{order_path}?done=transfer_cancelled")).into_response(),
+        Err(error) => transfer_failed(locale, &order_path, error),
+    }
+}
+
+/// `/orders/{order}/accept` (behind the gate, as the order's transfer
+/// offer: its recipient verifies with a code to their own address): what
+/// is given, and the button that accepts it.
+async fn accept_page(
+    State(shop): State<Shop>,
+    Path(order): Path<String>,
+    headers: HeaderMap,
+    _device: VerifiedDevice,
+) -> Response {
+    let locale = look::locale(&headers);
+    let t = DemoTexts::for_locale(locale);
+    let Some(seats) = order_seats(&shop.flow, &order) else {
+        return not_found(locale);
+    };
+    // Only a transfer confirmed by its owner is offered.
+    match shop
+        .flow
+        .transfer_status(&TicketId::new(order.as_str()))
+        .await
+    {
+        Ok(status) if status.pending.as_ref().is_some_and(|p| p.confirmed) => {}
+        Ok(_) => {
+            let refusal = TransferRefusal::NoTransfer;
+            return look::message(
+                refusal.status(),
+                locale,
+                t.accept_title,
+                refusal.message(locale),
+                ("/", t.back_to_shop),
+            );
+        }
+        Err(error) => {
+            tracing::error!(%error, "transfer status unavailable");
+            return busy(locale, "/");
+        }
+    }
+    let main = format!(
+        "<h1>{title}</h1>\n<p>{body}</p>\n<form method=\"post\" action=\"/orders/{order}/accept\">\n\
+         <button type=\"submit\" class=\"primary\">{button}</button>\n</form>",
+        title = esc(t.accept_title),
+        body = esc(&fill(
+            t.accept_body,
+            &[("total", &seats.to_string()), ("event", SHOP_EVENT)]
+        )),
+        button = esc(t.accept_button),
+    );
+    look::page(StatusCode::OK, locale, t.accept_title, &main)
+}
+
+/// `POST /orders/{order}/accept` (behind the gate, as the transfer offer):
+/// the order becomes the recipient's (every earlier device signed out);
+/// answers 303 to the order, which then opens with a code to their address.
+async fn accept(
+    State(shop): State<Shop>,
+    Path(order): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    device: VerifiedDevice,
+) -> Response {
+    let locale = look::locale(&headers);
+    let accept_path = format!("/orders/{order}/accept");
+    if same_origin(&headers, &uri, shop.public_origin.as_deref()).is_none() {
+        return cross_origin(locale, &accept_path);
+    }
+    let id = TicketId::new(order.as_str());
+    match shop.flow.accept_transfer(&device, &id).await {
+        Ok(_) => Redirect::to(&format!("/orders/{order}?done=accepted")).into_response(),
+        Err(error) => transfer_failed(locale, &accept_path, error),
+    }
+}
+
+/// The page of a transfer's step that did not happen: the rule that
+/// refused it or what was wrong with the code, in the person's language,
+/// or a store that failed.
+fn transfer_failed(locale: Locale, back: &str, error: TransferError) -> Response {
+    let t = DemoTexts::for_locale(locale);
+    let (status, text) = match error {
+        TransferError::Refused(refusal) => {
+            tracing::info!(reason = refusal.code(), "transfer refused");
+            (refusal.status(), refusal.message(locale))
+        }
+        TransferError::Code(Rejection::WrongCode { .. } | Rejection::InvalidCode(_)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, t.transfer_code_wrong)
+        }
+        TransferError::Code(Rejection::Throttled { .. }) => (StatusCode::TOO_MANY_REQUESTS, t.busy),
+        TransferError::Code(rejection) => {
+            tracing::info!(reason = rejection.error_code(), "transfer code refused");
+            (StatusCode::UNPROCESSABLE_ENTITY, t.transfer_code_failed)
+        }
+        error => {
+            tracing::error!(%error, "transfer failed: store unavailable");
+            return busy(locale, back);
+        }
+    };
+    look::message(status, locale, t.error_title, text, (back, t.back))
 }
 
 /// A QR-like picture drawn from a hash of the ticket id (decorative, named
