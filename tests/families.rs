@@ -122,7 +122,7 @@ async fn a_handed_seat_is_the_companions_and_the_holder_is_challenged_on_it() {
 
     // The companion, on their own device.
     let mut friend = s.browser();
-    let page = friend.open("/orders/ord/seats/2").await;
+    let page = friend.open_mailed_link(FRIEND).await;
     assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
     let page = friend.verify_by_mail(FRIEND).await;
     assert_eq!(page.status(), StatusCode::OK, "{}", page.text());
@@ -392,22 +392,41 @@ async fn a_stalled_store_rides_on_the_last_reading_for_a_minute_then_fails_close
     let secret = Secret::random();
     let store = StoreTap::new(Arc::new(MemoryStore::new()));
     let clock = ManualClock::starting_now();
-    let one = site_with(store.clone(), clock.clone(), &secret, HandOffRules::default());
+    let one = site_with(
+        store.clone(),
+        clock.clone(),
+        &secret,
+        HandOffRules::default(),
+    );
     one.sell("ord").await;
     let mut holder = one.holder("ord").await;
-    assert_eq!(holder.open("/orders/ord/seats/2").await.status(), StatusCode::OK);
+    assert_eq!(
+        holder.open("/orders/ord/seats/2").await.status(),
+        StatusCode::OK
+    );
     store.fail(StoreCall::Load);
     // Past the TTL, the reading (and the family's generation) still serve
     // while the store does not answer...
     clock.advance(Duration::from_secs(30));
-    assert_eq!(holder.open("/orders/ord/seats/2").await.status(), StatusCode::OK);
+    assert_eq!(
+        holder.open("/orders/ord/seats/2").await.status(),
+        StatusCode::OK
+    );
     one.flow.settled().await;
     // ...up to a minute: then the seat is not served unchecked.
     clock.advance(Duration::from_secs(31));
     let page = holder.open("/orders/ord/seats/2").await;
-    assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE, "{}", page.text());
+    assert_eq!(
+        page.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        page.text()
+    );
     store.pass(StoreCall::Load);
-    assert_eq!(holder.open("/orders/ord/seats/2").await.status(), StatusCode::OK);
+    assert_eq!(
+        holder.open("/orders/ord/seats/2").await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]

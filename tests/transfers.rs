@@ -75,7 +75,11 @@ async fn a_transfer_end_to_end() {
 
     // The recipient, on their own device: the acceptance page asks them for
     // a code to their own address.
-    let mut friend = s.verified("/orders/ord/accept", FRIEND).await;
+    let mut friend = s.browser();
+    let page = friend.open_mailed_link(FRIEND).await;
+    assert_eq!(page.status(), StatusCode::UNAUTHORIZED, "{}", page.text());
+    let page = friend.verify_by_mail(FRIEND).await;
+    assert_eq!(page.text(), "ticket page of ord~transfer");
     let (status, body) = s.post(&mut friend, "/orders/ord/accept", "").await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "done"));
 
@@ -101,7 +105,11 @@ async fn a_transfer_end_to_end() {
     // Both were told; the new owner's first device is no news to them.
     s.flow.settled().await;
     let friend_mails = s.mailer.messages_to(&EmailAddress::parse(FRIEND).unwrap());
-    assert!(!friend_mails.iter().any(|m| matches!(m.kind, MailKind::NewDevice { .. })));
+    assert!(
+        !friend_mails
+            .iter()
+            .any(|m| matches!(m.kind, MailKind::NewDevice { .. }))
+    );
     for address in [BUYER, FRIEND] {
         let to = EmailAddress::parse(address).unwrap();
         let told = s

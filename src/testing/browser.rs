@@ -339,6 +339,28 @@ where
         self.submit(&[("action", "verify"), ("code", code)]).await
     }
 
+    /// Opens the link last mailed to `address` (a seat handed over, a
+    /// transfer offered: [`CapturingMailer::link_for`]) as the person who
+    /// got the mail would, following redirects on this origin.
+    ///
+    /// # Panics
+    /// When no mailer was given, no link reached `address`, or the link is
+    /// on another origin than this browser's.
+    pub async fn open_mailed_link(&mut self, address: &str) -> TestResponse {
+        let link = self
+            .mailer
+            .as_ref()
+            .expect("a mailer (with_mailer)")
+            .link_for(address)
+            .unwrap_or_else(|| panic!("no link was mailed to {address}"));
+        let path = link
+            .strip_prefix(self.origin.as_str())
+            .filter(|path| path.starts_with('/'))
+            .unwrap_or_else(|| panic!("{link} is not on {}", self.origin))
+            .to_owned();
+        self.open(&path).await
+    }
+
     /// Verifies this browser by mail from the challenge page last shown:
     /// sends a code to `address` (a bound ticket's codes go to its binding,
     /// whatever is typed: give that one), reads it from the mailer given
