@@ -492,3 +492,35 @@ async fn two_companions_for_one_seat_one_wins() {
         assert_eq!(won, 1, "round {round}");
     }
 }
+
+#[tokio::test]
+async fn a_seat_costs_one_read_per_ttl_and_the_verified_path_none() {
+    let store = StoreTap::new(Arc::new(MemoryStore::new()));
+    let clock = ManualClock::starting_now();
+    let s = site_with(
+        store.clone(),
+        clock.clone(),
+        &Secret::random(),
+        HandOffRules::default(),
+    );
+    s.sell("ord").await;
+    let mut holder = s.holder("ord").await;
+    let calls = || store.total_calls() - store.calls(StoreCall::State);
+    for n in 2..=4 {
+        let path = format!("/orders/ord/seats/{n}");
+        let before = calls();
+        assert_eq!(holder.open(&path).await.status(), StatusCode::OK);
+        assert_eq!(
+            calls() - before,
+            1,
+            "seat {n}: one read of whether it was handed"
+        );
+        let before = calls();
+        assert_eq!(holder.open(&path).await.status(), StatusCode::OK);
+        assert_eq!(calls() - before, 0, "seat {n}: then none");
+    }
+    // The order's own page names no seat: nothing to read.
+    let before = calls();
+    assert_eq!(holder.open("/orders/ord").await.status(), StatusCode::OK);
+    assert_eq!(calls() - before, 0);
+}
