@@ -337,8 +337,8 @@ async fn the_demo_pages_in_every_language_with_the_audit() {
 /// The journey through the demo's pages in every language at `size`: the
 /// shop, an order of three seats (the gate's challenge, then the order),
 /// a seat, a seat handed to a companion, the companion's challenge and
-/// seat; then a cancelled hand-off, the transfer page, a page not found, a
-/// ticket, and the operator page. Each page: its language, its heading,
+/// seat; then a cancelled hand-off, the order transferred (its code, the
+/// recipient's acceptance), a refused form, a ticket, and the operator page. Each page: its language, its heading,
 /// the console, the axe audit (no serious or critical violation); the
 /// journey's pages saved as `journey-*.{lang}.png` into `shots` when given.
 async fn demo_pages(env: &Env, size: (u32, u32), shots: Option<&Path>) -> Audit {
@@ -424,10 +424,39 @@ async fn demo_pages(env: &Env, size: (u32, u32), shots: Option<&Path>) -> Audit 
         assert!(p.exists("p.done").await, "the cancellation is confirmed");
         check("order-cancelled", &p, d.order_title).await;
 
-        // A transfer: not offered yet.
-        p.type_in("#transfer", &friend).await;
+        // The order transferred: a code to the order's address confirms it,
+        // the recipient accepts it on their own device.
+        let recipient = format!("new-owner-{}-{}@example.com", locale.tag(), size.0);
+        p.type_in("#transfer", &recipient).await;
         p.click_and_wait("form[action$=\"/transfer\"] button").await;
-        check("transfer", &p, d.transfer_unoffered_title).await;
+        check("journey-8-transfer-code", &p, d.order_title).await;
+        let code = env.code_for(&buyer);
+        p.type_in("#transfer-code", &code).await;
+        p.click_and_wait("form[action$=\"/transfer/confirm\"] button")
+            .await;
+        check("transfer-offered", &p, d.order_title).await;
+        let link = env
+            .mailer
+            .link_for(&recipient)
+            .expect("the recipient's link");
+        let r = env.profile(locale.tag(), size, true).await;
+        r.client.goto(&link).await.unwrap();
+        r.click_and_wait("#otp-send").await;
+        let code = env.code_for(&recipient);
+        r.type_in("#otp-code", &code).await;
+        r.press("verify").await;
+        check("journey-9-transfer-accept", &r, d.accept_title).await;
+        r.click_and_wait("form[action$=\"/accept\"] button").await;
+        // The order now asks the new owner's code (after the resend cooldown).
+        env.clock.advance(Duration::from_secs(61));
+        r.open(&format!("{order_path}?done=accepted")).await;
+        r.click_and_wait("#otp-send").await;
+        let code = env.code_for(&recipient);
+        r.type_in("#otp-code", &code).await;
+        r.press("verify").await;
+        assert!(r.exists("p.done").await, "the order is the recipient's");
+        check("transfer-accepted", &r, d.order_title).await;
+        r.close().await;
 
         // Seats the shop does not sell (a page that changed its own form).
         p.open("/").await;
@@ -929,7 +958,6 @@ impl Profile {
                     "status of 401",
                     "status of 422",
                     "status of 429",
-                    "status of 501",
                     "favicon.ico",
                 ]
                 .iter()
