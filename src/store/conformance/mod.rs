@@ -2182,7 +2182,9 @@ pub async fn race_rebinds(instances: &Instances) {
 /// another address at once. The binding always ends at the new address, at
 /// the generation the rebind reports. Either the code verified first, at an
 /// older generation (that device is signed out by the rebind), or the rebind
-/// dropped the code and the verification finds none.
+/// dropped the code and the verification finds none. Either way no device
+/// counts as verified on the new binding, and the new address's own code
+/// then verifies at the rebind's generation.
 pub async fn race_verify_against_rebind(instances: &Instances) {
     let cx = Ctx::new(instances);
     for round in 0..RACE_ROUNDS * 5 {
@@ -2231,6 +2233,20 @@ pub async fn race_verify_against_rebind(instances: &Instances) {
                 assert!(signed_in < generation, "round {round}: {verify:?}");
             }
             other => assert_eq!(other, VerifyOutcome::NoCode, "round {round}"),
+        }
+        // Whichever came first, no device counts as verified on the new
+        // binding, and the new address's own code signs in at the final
+        // generation.
+        assert!(!s.device_verified, "round {round}");
+        let fresh = cx.issue_ok(&t, &b, cx.at(100)).await;
+        match cx.verify(&t, &fresh, cx.at(101)).await {
+            VerifyOutcome::Verified {
+                ref address,
+                newly_bound: false,
+                generation: signed_in,
+                ..
+            } if *address == b.address => assert_eq!(signed_in, generation, "round {round}"),
+            other => panic!("round {round}: {other:?}"),
         }
     }
 }
