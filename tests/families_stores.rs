@@ -223,6 +223,9 @@ async fn transfer_journey(store: Arc<dyn Store>) {
     assert!(moved.generation > 0, "earlier devices are signed out");
 
     assert_eq!(shop.binding(&order).await, Some(recipient.clone()));
+    let key = flow.ticket_key(&order);
+    let snapshot = shop.store.load(&key, flow.now(), &Policy::default()).await;
+    assert_eq!(snapshot.unwrap().generation, moved.generation);
     let status = flow.transfer_status(&order).await.unwrap();
     assert_eq!((status.done, status.pending), (1, None));
 
