@@ -429,6 +429,13 @@ async fn demo_pages(env: &Env, size: (u32, u32), shots: Option<&Path>) -> Audit 
         let recipient = format!("new-owner-{}-{}@example.com", locale.tag(), size.0);
         p.type_in("#transfer", &recipient).await;
         p.click_and_wait("form[action$=\"/transfer\"] button").await;
+        p.client
+            .execute(
+                "document.getElementById('transfer-code').scrollIntoView({block: 'center'})",
+                vec![],
+            )
+            .await
+            .unwrap();
         check("journey-8-transfer-code", &p, d.order_title).await;
         let code = env.code_for(&buyer);
         p.type_in("#transfer-code", &code).await;
