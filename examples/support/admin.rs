@@ -47,8 +47,11 @@ use subtle::ConstantTimeEq;
 use tower_otp::cookie::Cookie;
 use tower_otp::{EmailAddress, Flow, TicketId, TicketKey, Timestamp};
 
+// `demo_app.rs` loads these too: each is small and keeps no state.
+#[allow(clippy::duplicate_mod)]
 #[path = "demo_look.rs"]
 mod look;
+#[allow(clippy::duplicate_mod)]
 #[path = "demo_texts.rs"]
 mod texts;
 
