@@ -215,7 +215,7 @@ where
         let found = self.shared.source.scope(&parts, found);
         // A family's cookies cover every member's pages.
         let found = match family {
-            Some(membership) => found.in_family(&membership),
+            Some(membership) => found.in_family(membership.cookie_path()),
             None => found,
         };
         // The gate may call the inner service later: take the one that was
@@ -280,7 +280,7 @@ where
                 (found, seat)
             } else {
                 let family = config.flow.ticket_key(membership.family());
-                (found.in_family(&membership), family)
+                (found.in_family(membership.cookie_path()), family)
             };
             let now = config.flow.now();
             let (facts, claims) = device_facts(&config, &parts, &key, now, facts);

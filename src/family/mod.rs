@@ -29,7 +29,6 @@ use crate::email::EmailAddress;
 use crate::store::StoreError;
 use crate::ticket::TicketId;
 
-pub(crate) mod seats;
 mod texts;
 
 /// How a ticket belongs to a family: the family's own ticket id, and the
@@ -292,14 +291,14 @@ impl HandOffRefusal {
     ///
     /// assert_eq!(HandOffRefusal::OwnSeat.message(Locale::En), "Your own seat stays with you: it cannot be handed over.");
     /// ```
-    pub fn message(&self, locale: crate::Locale) -> &'static str {
+    pub fn message(&self, locale: crate::locale::Locale) -> &'static str {
         texts::refusal(*self, locale)
     }
 }
 
 impl fmt::Display for HandOffRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.message(crate::Locale::En))
+        f.write_str(self.message(crate::locale::Locale::En))
     }
 }
 

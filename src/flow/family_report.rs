@@ -4,10 +4,10 @@
 
 use super::Flow;
 use super::support::TicketReport;
+use super::transfer::terms::TransferStatus;
 use crate::family::SeatState;
 use crate::store::StoreError;
 use crate::ticket::TicketId;
-use crate::transfer::TransferStatus;
 
 /// A family as support sees it ([`Flow::inspect_family`]). Addresses are
 /// masked.

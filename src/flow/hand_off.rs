@@ -353,7 +353,7 @@ impl Flow {
     }
 
     /// Whether `seat` was handed over, as this instance read it (see
-    /// [`Seats::known`](crate::family::seats::Seats::known)); a stale
+    /// `Seats::known`); a stale
     /// reading is read again in the background.
     pub(crate) fn known_seat(
         &self,

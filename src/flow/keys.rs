@@ -12,7 +12,7 @@ use crate::ticket::TicketKeyer;
 /// The per-purpose keys derived from a [`Secret`].
 #[derive(Clone, Debug)]
 pub(crate) struct Keys {
-    /// Ticket id → [`TicketKey`](crate::TicketKey).
+    /// Ticket id → [`TicketKey`](crate::ticket::TicketKey).
     pub(crate) ticket: TicketKeyer,
     /// Code → stored code hash.
     pub(crate) code: HmacKey,
@@ -41,11 +41,15 @@ impl Keys {
 
     /// The key of the record kept beside `ticket` for `purpose`: a ticket
     /// key no request can name (none is derived from an id under this key).
-    pub(crate) fn beside(&self, ticket: &crate::TicketKey, purpose: &[u8]) -> crate::TicketKey {
+    pub(crate) fn beside(
+        &self,
+        ticket: &crate::ticket::TicketKey,
+        purpose: &[u8],
+    ) -> crate::ticket::TicketKey {
         let full = self.beside.sign(&[purpose, ticket.as_bytes()]);
         let mut bytes = [0u8; 16];
         bytes.copy_from_slice(&full[..16]);
-        crate::TicketKey::from_bytes(bytes)
+        crate::ticket::TicketKey::from_bytes(bytes)
     }
 
     /// The fingerprint of `secret` the store's state record keeps.

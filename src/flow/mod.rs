@@ -45,15 +45,15 @@ mod outbox;
 mod outcome;
 mod recipients;
 mod revocation;
+mod seats;
 mod send;
 mod shared_read;
 mod state;
 mod support;
-mod transfer;
+pub(crate) mod transfer;
 mod verify;
 
 pub use self::family_report::FamilyReport;
-pub(crate) use self::generations::max_age;
 pub(crate) use self::keys::Keys;
 pub use self::limits::Limits;
 pub use self::outcome::{Challenge, ChallengeState, Rejection, Revoked, Sent, Verified};
@@ -135,9 +135,9 @@ struct Inner {
     /// What hand-offs of a family's seats may do.
     hand_off_rules: crate::family::HandOffRules,
     /// What transfers may do.
-    transfer_rules: crate::transfer::TransferRules,
+    transfer_rules: self::transfer::terms::TransferRules,
     /// Whether recently seen seats were handed over; shared by every clone.
-    seats: Arc<crate::family::seats::Seats>,
+    seats: Arc<self::seats::Seats>,
     /// Seat reads in flight, shared by the requests that wait on them.
     seat_reads: Arc<SharedReads>,
 }
@@ -186,8 +186,8 @@ impl Flow {
                 recipients: Arc::new(Recipients::new(100_000)),
                 families: None,
                 hand_off_rules: crate::family::HandOffRules::default(),
-                transfer_rules: crate::transfer::TransferRules::default(),
-                seats: Arc::new(crate::family::seats::Seats::new(100_000)),
+                transfer_rules: self::transfer::terms::TransferRules::default(),
+                seats: Arc::new(self::seats::Seats::new(100_000)),
                 seat_reads: Arc::default(),
             }),
         }

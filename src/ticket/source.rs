@@ -72,12 +72,12 @@ impl TicketMatch {
         }
     }
 
-    /// The same ticket gated as a member of `membership`'s family: its
-    /// cookies are scoped to the family's cookie path.
-    pub(crate) fn in_family(self, membership: &crate::family::Membership) -> Self {
+    /// The same ticket gated as a member of a family whose cookies are
+    /// scoped to `cookie_path` where that path covers the request.
+    pub(crate) fn in_family(self, cookie_path: &str) -> Self {
         Self {
             id: self.id,
-            scope: Scope::Family(membership.cookie_path().to_owned(), Box::new(self.scope)),
+            scope: Scope::Family(cookie_path.to_owned(), Box::new(self.scope)),
         }
     }
 
@@ -524,9 +524,8 @@ mod tests {
 
     #[test]
     fn a_family_scopes_cookies_to_its_path_where_it_covers_the_request() {
-        use crate::family::Membership;
-        let family = Membership::new(TicketId::new("o1"), "/orders/o1");
-        let seat = TicketMatch::new(TicketId::new("o1-2"), "/elsewhere/o1-2").in_family(&family);
+        let seat =
+            TicketMatch::new(TicketId::new("o1-2"), "/elsewhere/o1-2").in_family("/orders/o1");
         for (asked, want) in [
             ("/orders/o1", "/orders/o1"),
             ("/orders/o1/seats/2", "/orders/o1"),
@@ -536,8 +535,7 @@ mod tests {
         ] {
             assert_eq!(seat.cookie_path(asked), want, "{asked}");
         }
-        let root = Membership::new(TicketId::new("o1"), "/");
-        let seat = TicketMatch::at_root(TicketId::new("o1-2")).in_family(&root);
+        let seat = TicketMatch::at_root(TicketId::new("o1-2")).in_family("/");
         assert_eq!(seat.cookie_path("/anything/at/all"), "/");
         assert!(covers("/a/", "/a/b") && covers("/a", "/a") && !covers("/a", "/ab"));
     }

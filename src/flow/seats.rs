@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::generations::max_age;
 use crate::clock::Timestamp;
-use crate::flow::max_age;
 use crate::ticket::TicketKey;
 
 const SHARDS: usize = 16;

@@ -16,6 +16,12 @@
 //! No request can name the confirmation or the count: their keys are
 //! derived from the ticket's key under a key of their own.
 
+pub(crate) mod terms;
+
+use self::terms::{
+    PendingTransfer, TransferAsk, TransferError, TransferRefusal, TransferRules, TransferStarted,
+    TransferStatus, Transferred,
+};
 use super::Flow;
 use crate::code::Code;
 use crate::email::EmailAddress;
@@ -28,10 +34,6 @@ use crate::store::{
     VerifyRequest,
 };
 use crate::ticket::{TicketId, TicketKey};
-use crate::transfer::{
-    PendingTransfer, TransferAsk, TransferError, TransferRefusal, TransferRules, TransferStarted,
-    TransferStatus, Transferred,
-};
 
 use super::{Rejection, wait};
 
