@@ -368,6 +368,11 @@ async fn demo_pages(env: &Env, size: (u32, u32), shots: Option<&Path>) -> Audit 
         let p = env.profile(locale.tag(), size, true).await;
         p.open("/").await;
         check("journey-1-shop", &p, d.shop_title).await;
+        let names = p.all_text("nav a").await.join(" ");
+        assert_eq!(
+            names, "日本語 English 简体中文 繁體中文 한국어",
+            "the language links"
+        );
         let buyer = format!("buyer-{}-{}@example.com", locale.tag(), size.0);
         p.type_in("#email", &buyer).await;
         p.find("#seats").await.select_by_value("3").await.unwrap();

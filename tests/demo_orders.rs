@@ -598,6 +598,46 @@ async fn the_pages_speak_the_browsers_language() {
     }
 }
 
+#[tokio::test]
+async fn a_language_link_chooses_the_language_and_it_is_kept() {
+    let demo = demo();
+    let mut browser = demo.browser().with_header("accept-language", "en");
+    let home = browser.open("/").await;
+    assert!(home.text().contains("<html lang=\"en\""));
+    for locale in Locale::ALL {
+        let link = format!(
+            "href=\"?otp_lang={}\" hreflang=\"{}\"",
+            locale.tag(),
+            locale.tag()
+        );
+        assert!(home.text().contains(&link), "{link}");
+    }
+    let home = browser.open("/?otp_lang=ko").await;
+    assert!(home.text().contains("<html lang=\"ko\""));
+    assert!(
+        home.text()
+            .contains("hreflang=\"ko\" lang=\"ko\" aria-current=\"true\"")
+    );
+    assert_eq!(browser.cookie("otp_lang", "/"), Some("ko"));
+    // Kept: the shop, a ticket, and the gate's own pages speak it.
+    assert!(browser.open("/").await.text().contains("<html lang=\"ko\""));
+    let ticket = browser.open("/tickets/language-kept").await;
+    assert!(verified(&ticket) && ticket.text().contains("<html lang=\"ko\""));
+    let mut other = demo.browser().with_header("accept-language", "en");
+    other.set_cookie("otp_lang", "ko");
+    let gate = other.open("/tickets/language-kept").await;
+    assert_eq!(gate.status(), StatusCode::UNAUTHORIZED);
+    assert!(gate.text().contains("<html lang=\"ko\""), "{}", gate.text());
+    // A tag it does not know changes nothing.
+    assert!(
+        browser
+            .open("/?otp_lang=xx")
+            .await
+            .text()
+            .contains("<html lang=\"ko\"")
+    );
+}
+
 #[test]
 fn the_order_source_names_the_order_or_the_seat() {
     let flow = demo_app::configure_flow(Flow::new(

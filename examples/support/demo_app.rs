@@ -348,6 +348,7 @@ pub(crate) fn router(otp: OtpLayer<PathParam>) -> Router {
         .merge(orders)
         .route("/", get(index))
         .route("/buy", post(buy).with_state(shop))
+        .layer(axum::middleware::from_fn(look::remember_language))
 }
 
 /// What the shop and the order pages need: the flow that pre-binds and

@@ -4,13 +4,20 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use axum::extract::Request;
 use axum::http::header::{
-    ACCEPT_LANGUAGE, CONTENT_SECURITY_POLICY, COOKIE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
-    X_FRAME_OPTIONS,
+    ACCEPT_LANGUAGE, CONTENT_SECURITY_POLICY, COOKIE, REFERRER_POLICY, SET_COOKIE,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use tower_otp::Locale;
+use tower_otp::pages::Texts;
+
+/// The query parameter and the cookie that choose a language, as on the
+/// gate's pages.
+pub(crate) const LANG: &str = "otp_lang";
 
 /// The site's name, in every language.
 pub(crate) const SITE: &str = "Demo Tickets";
@@ -33,8 +40,11 @@ body{margin:0;background:#f6f7f9;color:#1f1f1f;font:1.0625rem/1.6 system-ui,-app
 :lang(zh-Hant){font-family:system-ui,-apple-system,"Segoe UI","PingFang TC","Microsoft JhengHei","Noto Sans CJK TC","Noto Sans TC",sans-serif}
 :lang(ko){font-family:system-ui,-apple-system,"Segoe UI","Apple SD Gothic Neo","Malgun Gothic","Noto Sans CJK KR","Noto Sans KR",sans-serif;word-break:keep-all}
 header,main{max-width:30rem;margin:0 auto;padding:0 1rem}
-header{padding-top:.5rem}
+header{display:flex;flex-wrap:wrap;align-items:center;justify-content:space-between;gap:0 .5rem;padding-top:.5rem}
 .site{margin:0;font-weight:700}
+nav ul{display:flex;flex-wrap:wrap;gap:0 .125rem;list-style:none;margin:0;padding:0}
+nav a{display:inline-block;min-height:2.75rem;padding:.6rem .375rem;border-radius:.5rem;color:inherit;white-space:nowrap;font-size:.9375rem}
+nav a[aria-current]{font-weight:700;text-decoration:none;box-shadow:inset 0 0 0 2px #0b57d0}
 .site a{display:inline-block;min-height:2.75rem;padding:.6rem 0;color:inherit;text-decoration:none}
 main{padding-bottom:2.5rem}
 h1{font-size:1.5rem;line-height:1.3;margin:1rem 0 .5rem}
@@ -47,6 +57,8 @@ code{font-family:ui-monospace,"SFMono-Regular",Menlo,Consolas,monospace;font-siz
 .small,.help{font-size:.9375rem}
 .card{margin:1rem 0;padding:1rem;background:#fff;border:1px solid #d3d7de;border-radius:.75rem}
 .card>:first-child{margin-top:0}.card>:last-child{margin-bottom:0}
+.kicker+h2{margin-top:.25rem}
+input+label,select+label,.help+label{margin-top:1rem}
 .kicker{margin:0;font-size:.875rem;font-weight:700;color:#4a4f57;text-transform:uppercase;letter-spacing:.04em}
 .notice{margin:1rem 0;padding:.75rem 1rem;border-left:.3rem solid #c5221f;background:rgba(197,34,31,.1)}
 .done{margin:1rem 0;padding:.75rem 1rem;border-left:.3rem solid #137333;background:rgba(19,115,51,.1)}
@@ -74,7 +86,7 @@ ul.tickets a{display:block;min-height:2.75rem;padding:.6rem .8rem;background:#ff
 table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #d3d7de;border-radius:.5rem}
 th,td{padding:.5rem .75rem;text-align:start;vertical-align:top;border-top:1px solid #e3e6ea}
 .actions button{margin-top:.5rem}
-@media (min-width:48rem){header,main{max-width:40rem}.shop{display:grid;grid-template-columns:1fr 1fr;gap:0 1.5rem;align-items:start}h1{font-size:1.75rem}}
+@media (min-width:48rem){header,main{max-width:46rem}.shop{display:grid;grid-template-columns:1fr 1fr;gap:0 1.5rem;align-items:start}h1{font-size:1.75rem}}
 "#;
 
 /// `text` escaped for HTML text and attribute values.
@@ -93,9 +105,9 @@ pub(crate) fn esc(text: &str) -> String {
     out
 }
 
-/// The language of a request: the one chosen on the gate's pages (their
-/// `otp_lang` cookie), else `Accept-Language`, else Japanese, as the
-/// gate's pages choose theirs.
+/// The language of a request: the one chosen (the `otp_lang` cookie, set
+/// by a language link here or on the gate's pages), else `Accept-Language`,
+/// else Japanese, as the gate's pages choose theirs.
 pub(crate) fn locale(headers: &HeaderMap) -> Locale {
     let chosen = headers
         .get_all(COOKIE)
@@ -103,20 +115,78 @@ pub(crate) fn locale(headers: &HeaderMap) -> Locale {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == "otp_lang")
+        .find(|(name, _)| *name == LANG)
         .map(|(_, value)| value.to_owned());
     let accept = headers.get(ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
     Locale::negotiate(chosen.as_deref(), accept, &Locale::ALL, Locale::Ja)
 }
 
+/// A language link (`?otp_lang=ko` on a page) chooses that language: this
+/// request is answered in it, and a cookie keeps it for the next ones (the
+/// gate's pages read the same cookie).
+pub(crate) async fn remember_language(mut request: Request, next: Next) -> Response {
+    let chosen = request
+        .uri()
+        .query()
+        .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == LANG))
+        .and_then(|(_, tag)| Locale::parse(&tag));
+    let Some(locale) = chosen else {
+        return next.run(request).await;
+    };
+    let pair = format!("{LANG}={}", locale.tag());
+    let cookies = match request.headers().get(COOKIE).and_then(|v| v.to_str().ok()) {
+        Some(cookies) => format!("{pair}; {cookies}"),
+        None => pair.clone(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&cookies) {
+        request.headers_mut().insert(COOKIE, value);
+    }
+    let mut response = next.run(request).await;
+    let cookie = format!("{pair}; Path=/; Max-Age=31536000; SameSite=Lax");
+    response
+        .headers_mut()
+        .append(SET_COOKIE, HeaderValue::from_str(&cookie).expect("ascii"));
+    response
+}
+
+/// The language links: each language by its own name, in it, the current
+/// one marked.
+fn languages(locale: Locale) -> String {
+    let links: String = Locale::ALL
+        .iter()
+        .map(|l| {
+            format!(
+                "<li><a href=\"?{LANG}={tag}\" hreflang=\"{tag}\" lang=\"{tag}\"{current}>{name}</a></li>",
+                tag = l.tag(),
+                current = if *l == locale { " aria-current=\"true\"" } else { "" },
+                name = esc(&Texts::for_locale(*l).language_name),
+            )
+        })
+        .collect();
+    format!(
+        "<nav aria-label=\"{}\"><ul>{links}</ul></nav>",
+        esc(&Texts::for_locale(locale).language_nav)
+    )
+}
+
 /// A whole page: `main` (already HTML, its `h1` first) in the frame every
-/// demo page shares, in `locale`.
+/// demo page shares, in `locale`, with the language links.
 pub(crate) fn document(locale: Locale, title: &str, main: &str) -> String {
+    frame(locale, title, &languages(locale), main)
+}
+
+/// [`document`] without the language links: the answer to a form, whose
+/// URL a link cannot load again.
+pub(crate) fn answer(locale: Locale, title: &str, main: &str) -> String {
+    frame(locale, title, "", main)
+}
+
+fn frame(locale: Locale, title: &str, nav: &str, main: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n\
          <meta name=\"referrer\" content=\"same-origin\">\n<title>{title} · {SITE}</title>\n\
-         <style>{STYLE}</style>\n</head>\n<body>\n<header><p class=\"site\"><a href=\"/\">{SITE}</a></p></header>\n\
+         <style>{STYLE}</style>\n</head>\n<body>\n<header><p class=\"site\"><a href=\"/\">{SITE}</a></p>{nav}</header>\n\
          <main>\n{main}\n</main>\n</body>\n</html>\n",
         lang = locale.tag(),
         title = esc(title),
@@ -156,5 +226,5 @@ pub(crate) fn message(
         href = esc(back.0),
         label = esc(back.1),
     );
-    page(status, locale, title, &main)
+    with_headers((status, Html(answer(locale, title, &main))).into_response())
 }
