@@ -524,3 +524,63 @@ async fn a_seat_costs_one_read_per_ttl_and_the_verified_path_none() {
     assert_eq!(holder.open("/orders/ord").await.status(), StatusCode::OK);
     assert_eq!(calls() - before, 0);
 }
+
+#[tokio::test]
+async fn a_seat_read_as_handed_takes_no_typed_address_after_it_was_taken_back() {
+    let secret = Secret::random();
+    let store = StoreTap::new(Arc::new(MemoryStore::new()));
+    let clock = ManualClock::starting_now();
+    let one = site_with(
+        store.clone(),
+        clock.clone(),
+        &secret,
+        HandOffRules::default(),
+    );
+    let two = site_with(
+        store.clone(),
+        clock.clone(),
+        &secret,
+        HandOffRules::default(),
+    );
+    one.sell("ord").await;
+    let mut holder = one.holder("ord").await;
+    assert_eq!(
+        one.post(&mut holder, "/orders/ord/seats/2/companion", FRIEND)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // Instance two reads the seat as handed; instance one takes it back.
+    let mut stranger = two.browser();
+    assert_eq!(
+        stranger.open("/orders/ord/seats/2").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        one.post(&mut holder, "/orders/ord/seats/2/cancel", "")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // Within its TTL, instance two still gates the seat as its own ticket,
+    // now unbound: a typed address is refused, nothing is mailed or bound.
+    let mails = two.mailer.count();
+    let page = stranger.send_email("mallory@example.net").await;
+    assert_eq!(page.status(), StatusCode::FORBIDDEN, "{}", page.text());
+    assert_eq!(two.mailer.count(), mails);
+    let seat = one.flow.ticket_key(&TicketId::new("ord-2"));
+    assert_eq!(one.flow.inspect(&seat).await.unwrap().bound_address, None);
+    // Past it, the seat is the order's again (and past the order's resend
+    // cooldown, so that its code goes out).
+    clock.advance(Duration::from_secs(61));
+    stranger.open("/orders/ord/seats/2").await;
+    two.flow.settled().await;
+    stranger.open("/orders/ord/seats/2").await;
+    let page = stranger.send_email("mallory@example.net").await;
+    assert!(page.status().is_client_error());
+    assert_eq!(
+        two.mailer.last().unwrap().to.as_str(),
+        BUYER,
+        "the order's codes go to its buyer"
+    );
+}

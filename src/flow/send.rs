@@ -39,6 +39,11 @@ pub struct SendRequest<'a> {
     /// budget (`None`: not known, and that budget does not apply). IPv6
     /// clients are counted by their /64 network.
     pub client: Option<IpAddr>,
+    /// Send only to the ticket's binding: a ticket with none is refused
+    /// ([`Rejection::NotPrebound`]) whatever is typed, as under
+    /// [`Flow::with_require_prebound`] (the layer asks it for a seat
+    /// handed to a companion: its codes go to the companion or nowhere).
+    pub bound_only: bool,
 }
 
 impl<'a> SendRequest<'a> {
@@ -49,7 +54,14 @@ impl<'a> SendRequest<'a> {
             locale,
             ticket_hint: None,
             client: None,
+            bound_only: false,
         }
+    }
+
+    /// Sends only to the ticket's binding ([`bound_only`](Self::bound_only)).
+    pub fn bound_only(mut self) -> Self {
+        self.bound_only = true;
+        self
     }
 
     /// Sets the typed address.
@@ -131,7 +143,7 @@ impl Flow {
             };
             let (address, expect_bound) = match (recipient, request.email) {
                 (Recipient::Bound(bound), _) => (bound, true),
-                (Recipient::Unbound { .. }, _) if inner.require_prebound => {
+                (Recipient::Unbound { .. }, _) if inner.require_prebound || request.bound_only => {
                     if read {
                         return Err(self.not_prebound(ticket));
                     }

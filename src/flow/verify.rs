@@ -21,7 +21,7 @@ impl Flow {
     /// unbound ticket is [`Rejection::NotPrebound`] when the flow
     /// [requires pre-bound addresses](Flow::with_require_prebound).
     pub async fn verify(&self, ticket: &TicketKey, input: &str) -> Result<Verified, Rejection> {
-        self.verify_with(ticket, input, None).await
+        self.verify_with(ticket, input, None, false).await
     }
 
     /// Checks a code typed on a page in `locale`, as [`verify`](Flow::verify)
@@ -54,7 +54,18 @@ impl Flow {
         input: &str,
         locale: Locale,
     ) -> Result<Verified, Rejection> {
-        self.verify_with(ticket, input, Some(locale)).await
+        self.verify_with(ticket, input, Some(locale), false).await
+    }
+
+    /// [`verify_in`](Flow::verify_in), verifying only a ticket that is
+    /// bound ([`SendRequest::bound_only`](crate::flow::SendRequest::bound_only)).
+    pub(crate) async fn verify_bound_only(
+        &self,
+        ticket: &TicketKey,
+        input: &str,
+        locale: Locale,
+    ) -> Result<Verified, Rejection> {
+        self.verify_with(ticket, input, Some(locale), true).await
     }
 
     async fn verify_with(
@@ -62,13 +73,14 @@ impl Flow {
         ticket: &TicketKey,
         input: &str,
         locale: Option<Locale>,
+        bound_only: bool,
     ) -> Result<Verified, Rejection> {
         let inner = &self.inner;
         // Codes on a bound ticket verify only its bound address (the store
         // voids any other), and one cannot be unbound but by support, which
         // drops its codes: a binding read here cannot be lost before the
         // verify below.
-        if inner.require_prebound {
+        if inner.require_prebound || bound_only {
             let known = inner.recipients.get(ticket, self.now());
             let recipient = match known {
                 Some(bound @ Recipient::Bound(_)) => bound,

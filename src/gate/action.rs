@@ -210,6 +210,11 @@ async fn perform(
     let send = SendRequest::new(req.locale)
         .with_ticket_hint(req.hint.as_deref())
         .with_client(req.client);
+    let send = if req.bound_only {
+        send.bound_only()
+    } else {
+        send
+    };
     match request.action {
         Action::Send | Action::Resend => {
             if req.client.is_none() {
@@ -224,7 +229,11 @@ async fn perform(
         }
         Action::Verify => {
             let code = request.code.as_deref().unwrap_or("");
-            let verified = flow.verify_in(&req.key, code, req.locale).await?;
+            let verified = if req.bound_only {
+                flow.verify_bound_only(&req.key, code, req.locale).await?
+            } else {
+                flow.verify_in(&req.key, code, req.locale).await?
+            };
             let lifetime = config.tokens.lifetime();
             Ok(Done::Verified(
                 render::mint(config, req, verified.generation, lifetime).1,

@@ -34,6 +34,9 @@ pub(crate) enum BodyType {
 pub(crate) struct GateRequest {
     pub(crate) ticket: TicketId,
     pub(crate) key: TicketKey,
+    /// The ticket is a family's seat gated as its own (handed to a
+    /// companion): its codes go to its binding or nowhere.
+    pub(crate) bound_only: bool,
     /// The `Path` of the cookies this ticket's pages set: always
     /// [`scopable`].
     pub(crate) cookie_path: String,
@@ -134,9 +137,14 @@ impl GateRequest {
         };
         let mut nonce = [0u8; 16];
         rand::rng().fill_bytes(&mut nonce);
+        // A member of a family gated under its own key was handed over.
+        let bound_only = config.flow.has_families()
+            && config.flow.membership(&found.id).is_some()
+            && config.flow.ticket_key(&found.id) == key;
         Some(Self {
             ticket: found.id.clone(),
             key,
+            bound_only,
             cookie_path: cookie_path.to_owned(),
             prefetch,
             json,
