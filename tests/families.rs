@@ -584,3 +584,53 @@ async fn a_seat_read_as_handed_takes_no_typed_address_after_it_was_taken_back() 
         "the order's codes go to its buyer"
     );
 }
+
+/// `/tickets/{ticket}` for every ticket, the seats of an order among them:
+/// the family is the application's knowledge, not the URL's.
+#[tokio::test]
+async fn a_family_works_whatever_the_url_shape() {
+    use axum::routing::get;
+    use tower_otp::testing::{CapturingMailer, TestBrowser};
+    use tower_otp::{Flow, OtpLayer, VerifiedDevice};
+
+    let mailer = CapturingMailer::new();
+    let clock = ManualClock::starting_now();
+    // Seats `s-101`, `s-102`, `s-103` were sold together as order `o-7`.
+    let flow = Flow::new(&Secret::random(), MemoryStore::new(), mailer.clone())
+        .with_clock(clock.clone())
+        .with_ticket_families(|id: &TicketId| {
+            ["s-101", "s-102", "s-103"]
+                .contains(&id.as_str())
+                .then(|| tower_otp::family::Membership::new(TicketId::new("o-7"), "/tickets"))
+        });
+    let order = flow.ticket_key(&TicketId::new("o-7"));
+    flow.pre_bind(&order, &EmailAddress::parse(BUYER).unwrap())
+        .await
+        .unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/tickets/{ticket}",
+            get(|device: VerifiedDevice| async move { device.ticket().as_str().to_owned() }),
+        )
+        .route_layer(
+            OtpLayer::new(flow.clone())
+                .with_ticket_param("ticket")
+                .with_cookie_secure(false),
+        );
+    let mut b = TestBrowser::new(app)
+        .with_origin("http://shop.test")
+        .with_mailer(mailer.clone())
+        .with_clock(clock);
+    assert_eq!(
+        b.open("/tickets/s-102").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(b.verify_by_mail(BUYER).await.text(), "s-102");
+    let mails = mailer.count();
+    assert_eq!(b.open("/tickets/s-101").await.text(), "s-101");
+    assert_eq!(b.open("/tickets/s-103").await.text(), "s-103");
+    assert_eq!(mailer.count(), mails, "one code for the three seats");
+    // Another ticket under the same path is not in the family: its first
+    // device is probed, not let through on the family's cookie.
+    assert_eq!(b.get("/tickets/s-104").await.status(), StatusCode::SEE_OTHER);
+}
