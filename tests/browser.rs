@@ -497,7 +497,16 @@ async fn demo_pages(env: &Env, size: (u32, u32), shots: Option<&Path>) -> Audit 
         p.type_in("#ticket", order_path.trim_start_matches("/orders/"))
             .await;
         p.click_and_wait("form[action=\"/admin\"] button").await;
-        assert!(p.exists("table").await, "the order's report");
+        let source = p.source().await;
+        assert_eq!(
+            source.matches("<table>").count(),
+            2,
+            "the order's report and its seats"
+        );
+        assert!(
+            source.contains(&format!("f***@e***.com")),
+            "seat 2, received"
+        );
         check("admin-ticket", &p, d.admin_title).await;
         p.close().await;
     }

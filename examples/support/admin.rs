@@ -45,6 +45,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower_otp::cookie::Cookie;
+use tower_otp::family::SeatState;
 use tower_otp::{EmailAddress, Flow, TicketId, TicketKey, Timestamp};
 
 // `demo_app.rs` loads these too: each is small and keeps no state.
@@ -380,7 +381,9 @@ pub(crate) fn router(flow: Flow, token: &str, https: bool) -> Router {
 {% if !rows.is_empty() %}
 <h2>{{ t.ticket_heading }} <code>{{ ticket }}</code></h2>
 <table>{% for row in rows %}<tr><th scope="row">{{ row.0 }}</th><td>{{ row.1 }}</td></tr>{% endfor %}</table>
-<h2>{{ t.actions_title }}</h2>
+{% if !seats.is_empty() %}<h2>{{ t.seats_title }}</h2>
+<table>{% for seat in seats %}<tr><th scope="row">{{ seat.0 }}</th><td>{{ seat.1 }}</td></tr>{% endfor %}</table>
+{% endif %}<h2>{{ t.actions_title }}</h2>
 <div class="actions">
 {% for action in actions %}
 <form method="post" action="/admin/action">
@@ -417,6 +420,9 @@ struct AdminPage {
     closed: Option<String>,
     ticket: String,
     rows: Vec<(&'static str, String)>,
+    /// The seats of a ticket that is a family's own (an order), and where
+    /// each stands.
+    seats: Vec<(String, String)>,
     actions: Vec<(&'static str, &'static str)>,
     csrf: String,
     done: Option<String>,
@@ -464,6 +470,7 @@ fn login_page(headers: &HeaderMap) -> AdminPage {
         closed: None,
         ticket: String::new(),
         rows: Vec::new(),
+        seats: Vec::new(),
         actions: actions(t),
         csrf: String::new(),
         done: None,
@@ -500,6 +507,11 @@ async fn page(
             Err(error) => vec![("error", error)],
         }
     };
+    let seats = if ticket.is_empty() {
+        Vec::new()
+    } else {
+        seats(&admin.flow, &ticket, t).await
+    };
     let done = query
         .done
         .as_deref()
@@ -511,6 +523,7 @@ async fn page(
             signed_in: true,
             ticket,
             rows,
+            seats,
             csrf,
             done,
             ..page
@@ -570,6 +583,37 @@ async fn report(
         report.generation.to_string(),
     ];
     Ok(t.report.into_iter().zip(values).collect())
+}
+
+/// The seats `{ticket}-1`, `{ticket}-2`… the flow's families make members
+/// of `ticket`, and where each stands (addresses masked); none for a
+/// ticket that is no family's own.
+async fn seats(flow: &Flow, ticket: &str, t: &'static DemoTexts) -> Vec<(String, String)> {
+    let seats: Vec<TicketId> = (1..=99)
+        .map(|n| TicketId::new(format!("{ticket}-{n}")))
+        .take_while(|seat| {
+            flow.membership(seat)
+                .is_some_and(|m| m.family().as_str() == ticket)
+        })
+        .collect();
+    if seats.is_empty() {
+        return Vec::new();
+    }
+    let states = match flow.seat_states(&seats).await {
+        Ok(states) => states,
+        Err(error) => return vec![("error".to_owned(), error.to_string())],
+    };
+    (1..)
+        .zip(states)
+        .map(|(n, state)| {
+            let state = match state {
+                SeatState::Pending { to } => fill(t.state_pending, &[("to", &to)]),
+                SeatState::Received { to } => fill(t.state_received, &[("to", &to)]),
+                _ => t.state_with_order.to_owned(),
+            };
+            (fill(t.seat_name, &[("n", &n.to_string())]), state)
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]

@@ -46,6 +46,8 @@ pub(crate) struct DemoTexts {
     /// `{n}`.
     pub seat_name: &'static str,
     pub state_yours: &'static str,
+    /// A seat with its order, as the operator page says it.
+    pub state_with_order: &'static str,
     /// `{to}`: the masked address.
     pub state_pending: &'static str,
     /// `{to}`: the masked address.
@@ -174,6 +176,7 @@ const EN: DemoTexts = DemoTexts {
     seats_title: "Seats",
     seat_name: "Seat {n}",
     state_yours: "Yours",
+    state_with_order: "With the order",
     state_pending: "Waiting for {to}",
     state_received: "Received by {to}",
     companion_label: "Companion's e-mail address",
@@ -280,6 +283,7 @@ const JA: DemoTexts = DemoTexts {
     seats_title: "座席",
     seat_name: "{n}席目",
     state_yours: "ご自身",
+    state_with_order: "注文とともに",
     state_pending: "{to} の受け取り待ち",
     state_received: "{to} が受け取り済み",
     companion_label: "同行者のメールアドレス",
@@ -386,6 +390,7 @@ const ZH_HANS: DemoTexts = DemoTexts {
     seats_title: "座位",
     seat_name: "第 {n} 个座位",
     state_yours: "您自己",
+    state_with_order: "随订单",
     state_pending: "等待 {to} 领取",
     state_received: "{to} 已领取",
     companion_label: "同行者的邮箱地址",
@@ -492,6 +497,7 @@ const ZH_HANT: DemoTexts = DemoTexts {
     seats_title: "座位",
     seat_name: "第 {n} 個座位",
     state_yours: "您自己",
+    state_with_order: "隨訂單",
     state_pending: "等待 {to} 領取",
     state_received: "{to} 已領取",
     companion_label: "同行者的電子郵件地址",
@@ -598,6 +604,7 @@ const KO: DemoTexts = DemoTexts {
     seats_title: "좌석",
     seat_name: "{n}번 좌석",
     state_yours: "본인",
+    state_with_order: "주문과 함께",
     state_pending: "{to} 수령 대기 중",
     state_received: "{to} 수령 완료",
     companion_label: "동행자의 이메일 주소",
