@@ -97,15 +97,16 @@ pub(super) async fn order_page(
         .and_then(seat_number)
         .filter(|n| *n <= seats);
     match (query.done.as_deref(), noted) {
+        // Said while the seat is still handed over (not after a cancel).
         (Some("handed"), Some(n)) => {
-            let to = match states.as_ref().map(|s| &s[usize::from(n) - 1]) {
-                Some(SeatState::Pending { to } | SeatState::Received { to }) => to.clone(),
-                _ => String::new(),
-            };
-            main.push_str(&format!(
-                "<p class=\"done\" role=\"status\">{}</p>\n",
-                esc(&fill(t.handed, &[("n", &n.to_string()), ("to", &to)]))
-            ));
+            if let Some(SeatState::Pending { to } | SeatState::Received { to }) =
+                states.as_ref().map(|s| &s[usize::from(n) - 1])
+            {
+                main.push_str(&format!(
+                    "<p class=\"done\" role=\"status\">{}</p>\n",
+                    esc(&fill(t.handed, &[("n", &n.to_string()), ("to", to)]))
+                ));
+            }
         }
         (Some("cancelled"), Some(n)) => main.push_str(&format!(
             "<p class=\"done\" role=\"status\">{}</p>\n",
