@@ -325,6 +325,14 @@ async fn a_seat_handed_to_a_companion_is_theirs_once_they_verify() {
     let seat = friend.enter_code(&code).await;
     assert!(verified(&seat), "{}", seat.text());
     assert!(seat.text().contains(&format!("<code>{order}-2</code>")));
+    // Their seat page does not send them to the order, which is not theirs.
+    assert!(!seat.text().contains(&format!("href=\"/orders/{order}\"")));
+    let holders = buyer.open(&format!("/orders/{order}/seats/3")).await;
+    assert!(
+        holders
+            .text()
+            .contains(&format!("href=\"/orders/{order}\""))
+    );
     // Their device opens that seat, not the order nor another seat.
     assert_eq!(
         friend.open(&format!("/orders/{order}")).await.status(),
