@@ -408,6 +408,22 @@ async fn the_holders_own_seat_is_never_handed_over() {
     assert_eq!(reply.status(), StatusCode::CONFLICT, "{}", reply.text());
     assert!(reply.text().contains("role=\"alert\""));
     assert!(demo.mailer.link_for(FRIEND).is_none());
+    // A client that asks for JSON gets the refusal's code and text.
+    let request = buyer
+        .builder(Method::POST, &format!("/orders/{order}/seats/1/companion"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/json")
+        .header("accept-language", "ko")
+        .header("origin", ORIGIN)
+        .body(Full::new(Bytes::from(format!("email={FRIEND}"))))
+        .unwrap();
+    let reply = buyer.send(request).await;
+    assert_eq!(reply.status(), StatusCode::CONFLICT);
+    assert_eq!(reply.json()["error"], "own_seat");
+    assert_eq!(
+        reply.json()["message"],
+        tower_otp::family::HandOffRefusal::OwnSeat.message(tower_otp::Locale::Ko)
+    );
     assert!(verified(
         &buyer.open(&format!("/orders/{order}/seats/1")).await
     ));

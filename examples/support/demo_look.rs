@@ -211,6 +211,34 @@ pub(crate) fn with_headers(mut response: Response) -> Response {
     response
 }
 
+/// Whether the client asked for JSON (`Accept: application/json`, and not
+/// HTML): its refusals are answered as `{"error": code, "message": text}`.
+pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    accept.contains("application/json") && !accept.contains("text/html")
+}
+
+/// A refusal: [`message`]'s page, or for a client that asked for JSON its
+/// stable `code` and the same text, with the same status.
+pub(crate) fn refusal(
+    headers: &HeaderMap,
+    status: StatusCode,
+    locale: Locale,
+    code: &str,
+    title: &str,
+    text: &str,
+    back: (&str, &str),
+) -> Response {
+    if wants_json(headers) {
+        let body = serde_json::json!({ "error": code, "message": text });
+        return with_headers((status, axum::Json(body)).into_response());
+    }
+    message(status, locale, title, text, back)
+}
+
 /// A page that says what went wrong, with a link back to `back`.
 pub(crate) fn message(
     status: StatusCode,

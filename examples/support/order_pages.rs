@@ -210,7 +210,7 @@ pub(super) async fn companion(
     let link = format!("{origin}/orders/{order}/seats/{n}");
     match shop.flow.hand_off(&device, &seat, &to, &link, locale).await {
         Ok(_) => Redirect::to(&format!("{order_path}?done=handed&seat={n}")).into_response(),
-        Err(error) => hand_off_failed(locale, &order_path, error),
+        Err(error) => hand_off_failed(&headers, locale, &order_path, error),
     }
 }
 
@@ -241,20 +241,27 @@ pub(super) async fn cancel(
     let seat = TicketId::new(format!("{order}-{n}"));
     match shop.flow.cancel_hand_off(&device, &seat).await {
         Ok(()) => Redirect::to(&format!("{order_path}?done=cancelled&seat={n}")).into_response(),
-        Err(error) => hand_off_failed(locale, &order_path, error),
+        Err(error) => hand_off_failed(&headers, locale, &order_path, error),
     }
 }
 
 /// The page of a hand-off or cancellation that did not happen: the rule
 /// that refused it, in the holder's language, or a store that failed.
-fn hand_off_failed(locale: Locale, order_path: &str, error: HandOffError) -> Response {
+fn hand_off_failed(
+    headers: &HeaderMap,
+    locale: Locale,
+    order_path: &str,
+    error: HandOffError,
+) -> Response {
     let t = DemoTexts::for_locale(locale);
     match error {
         HandOffError::Refused(refusal) => {
             tracing::info!(reason = refusal.code(), "hand-off refused");
-            look::message(
+            look::refusal(
+                headers,
                 refusal.status(),
                 locale,
+                refusal.code(),
                 t.error_title,
                 refusal.message(locale),
                 (order_path, t.back_to_order),
@@ -368,7 +375,7 @@ pub(super) async fn transfer(
             };
             look::message(status, locale, t.error_title, t.busy, (&order_path, t.back))
         }
-        Err(error) => transfer_failed(locale, &order_path, error),
+        Err(error) => transfer_failed(&headers, locale, &order_path, error),
     }
 }
 
@@ -398,7 +405,7 @@ pub(super) async fn confirm_transfer(
         .await
     {
         Ok(()) => Redirect::to(&order_path).into_response(),
-        Err(error) => transfer_failed(locale, &order_path, error),
+        Err(error) => transfer_failed(&headers, locale, &order_path, error),
     }
 }
 
@@ -419,7 +426,7 @@ pub(super) async fn cancel_transfer(
     let id = TicketId::new(order.as_str());
     match shop.flow.cancel_transfer(&device, &id).await {
         Ok(()) => Redirect::to(&format!("{order_path}?done=transfer_cancelled")).into_response(),
-        Err(error) => transfer_failed(locale, &order_path, error),
+        Err(error) => transfer_failed(&headers, locale, &order_path, error),
     }
 }
 
@@ -490,32 +497,57 @@ pub(super) async fn accept(
     let id = TicketId::new(order.as_str());
     match shop.flow.accept_transfer(&device, &id).await {
         Ok(_) => Redirect::to(&format!("/orders/{order}?done=accepted")).into_response(),
-        Err(error) => transfer_failed(locale, &accept_path, error),
+        Err(error) => transfer_failed(&headers, locale, &accept_path, error),
     }
 }
 
 /// The page of a transfer's step that did not happen: the rule that
 /// refused it or what was wrong with the code, in the person's language,
 /// or a store that failed.
-fn transfer_failed(locale: Locale, back: &str, error: TransferError) -> Response {
+fn transfer_failed(
+    headers: &HeaderMap,
+    locale: Locale,
+    back: &str,
+    error: TransferError,
+) -> Response {
     let t = DemoTexts::for_locale(locale);
-    let (status, text) = match error {
+    let (status, code, text) = match error {
         TransferError::Refused(refusal) => {
             tracing::info!(reason = refusal.code(), "transfer refused");
-            (refusal.status(), refusal.message(locale))
+            (refusal.status(), refusal.code(), refusal.message(locale))
         }
-        TransferError::Code(Rejection::WrongCode { .. } | Rejection::InvalidCode(_)) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, t.transfer_code_wrong)
-        }
-        TransferError::Code(Rejection::Throttled { .. }) => (StatusCode::TOO_MANY_REQUESTS, t.busy),
+        TransferError::Code(
+            rejection @ (Rejection::WrongCode { .. } | Rejection::InvalidCode(_)),
+        ) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            rejection.error_code(),
+            t.transfer_code_wrong,
+        ),
+        TransferError::Code(rejection @ Rejection::Throttled { .. }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            rejection.error_code(),
+            t.busy,
+        ),
         TransferError::Code(rejection) => {
             tracing::info!(reason = rejection.error_code(), "transfer code refused");
-            (StatusCode::UNPROCESSABLE_ENTITY, t.transfer_code_failed)
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                rejection.error_code(),
+                t.transfer_code_failed,
+            )
         }
         error => {
             tracing::error!(%error, "transfer failed: store unavailable");
             return busy(locale, back);
         }
     };
-    look::message(status, locale, t.error_title, text, (back, t.back))
+    look::refusal(
+        headers,
+        status,
+        locale,
+        code,
+        t.error_title,
+        text,
+        (back, t.back),
+    )
 }
