@@ -45,6 +45,33 @@ fn site_with(
     )
 }
 
+/// One store, one clock, one secret: the instances of one site.
+struct Deployment {
+    secret: Secret,
+    store: StoreTap<Arc<MemoryStore>>,
+    clock: ManualClock,
+}
+
+impl Deployment {
+    fn new() -> Self {
+        Self {
+            secret: Secret::random(),
+            store: StoreTap::new(Arc::new(MemoryStore::new())),
+            clock: ManualClock::starting_now(),
+        }
+    }
+
+    /// An instance of the site: a second process, or one restarted.
+    fn instance(&self) -> Site {
+        site_with(
+            self.store.clone(),
+            self.clock.clone(),
+            &self.secret,
+            HandOffRules::default(),
+        )
+    }
+}
+
 #[tokio::test]
 async fn one_verification_opens_every_seat_of_the_order() {
     let s = site();
@@ -335,21 +362,10 @@ async fn a_cancelled_hand_off_gives_the_seat_back_and_signs_the_companion_out() 
 
 #[tokio::test]
 async fn another_instance_sees_a_hand_off_within_the_revocation_ttl() {
-    let secret = Secret::random();
-    let store = StoreTap::new(Arc::new(MemoryStore::new()));
-    let clock = ManualClock::starting_now();
-    let one = site_with(
-        store.clone(),
-        clock.clone(),
-        &secret,
-        HandOffRules::default(),
-    );
-    let two = site_with(
-        store.clone(),
-        clock.clone(),
-        &secret,
-        HandOffRules::default(),
-    );
+    let site = Deployment::new();
+    let clock = site.clock.clone();
+    let one = site.instance();
+    let two = site.instance();
     one.sell("ord").await;
     let mut holder = one.holder("ord").await;
     // The holder opens seat 2 on instance two: it reads the seat (not handed).
@@ -389,15 +405,9 @@ async fn another_instance_sees_a_hand_off_within_the_revocation_ttl() {
 
 #[tokio::test]
 async fn a_stalled_store_rides_on_the_last_reading_for_a_minute_then_fails_closed() {
-    let secret = Secret::random();
-    let store = StoreTap::new(Arc::new(MemoryStore::new()));
-    let clock = ManualClock::starting_now();
-    let one = site_with(
-        store.clone(),
-        clock.clone(),
-        &secret,
-        HandOffRules::default(),
-    );
+    let site = Deployment::new();
+    let (store, clock) = (site.store.clone(), site.clock.clone());
+    let one = site.instance();
     one.sell("ord").await;
     let mut holder = one.holder("ord").await;
     assert_eq!(
@@ -431,24 +441,13 @@ async fn a_stalled_store_rides_on_the_last_reading_for_a_minute_then_fails_close
 
 #[tokio::test]
 async fn a_seat_whose_state_cannot_be_read_is_not_served() {
-    let secret = Secret::random();
-    let store = StoreTap::new(Arc::new(MemoryStore::new()));
-    let clock = ManualClock::starting_now();
-    let one = site_with(
-        store.clone(),
-        clock.clone(),
-        &secret,
-        HandOffRules::default(),
-    );
+    let site = Deployment::new();
+    let store = site.store.clone();
+    let one = site.instance();
     one.sell("ord").await;
     let holder = one.holder("ord").await;
     // A new instance (a restart): it has read no seat yet.
-    let two = site_with(
-        store.clone(),
-        clock.clone(),
-        &secret,
-        HandOffRules::default(),
-    );
+    let two = site.instance();
     let mut b = two.browser();
     b.copy_cookies_from(&holder);
     store.fail(StoreCall::Load);
@@ -527,21 +526,10 @@ async fn a_seat_costs_one_read_per_ttl_and_the_verified_path_none() {
 
 #[tokio::test]
 async fn a_seat_read_as_handed_takes_no_typed_address_after_it_was_taken_back() {
-    let secret = Secret::random();
-    let store = StoreTap::new(Arc::new(MemoryStore::new()));
-    let clock = ManualClock::starting_now();
-    let one = site_with(
-        store.clone(),
-        clock.clone(),
-        &secret,
-        HandOffRules::default(),
-    );
-    let two = site_with(
-        store.clone(),
-        clock.clone(),
-        &secret,
-        HandOffRules::default(),
-    );
+    let site = Deployment::new();
+    let clock = site.clock.clone();
+    let one = site.instance();
+    let two = site.instance();
     one.sell("ord").await;
     let mut holder = one.holder("ord").await;
     assert_eq!(
@@ -632,5 +620,8 @@ async fn a_family_works_whatever_the_url_shape() {
     assert_eq!(mailer.count(), mails, "one code for the three seats");
     // Another ticket under the same path is not in the family: its first
     // device is probed, not let through on the family's cookie.
-    assert_eq!(b.get("/tickets/s-104").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        b.get("/tickets/s-104").await.status(),
+        StatusCode::SEE_OTHER
+    );
 }

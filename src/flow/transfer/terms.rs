@@ -338,13 +338,8 @@ fn refusal_text(refusal: TransferRefusal, locale: Locale) -> &'static str {
             "양도 링크가 올바르지 않습니다.",
         ],
     };
-    match locale {
-        Locale::En => en,
-        Locale::Ja => ja,
-        Locale::ZhHans => zh_hans,
-        Locale::ZhHant => zh_hant,
-        Locale::Ko => ko,
-    }
+    // In the order of `Locale::ALL`.
+    [ja, en, zh_hans, zh_hant, ko][locale.index()]
 }
 
 #[cfg(test)]

@@ -178,6 +178,30 @@ local function keep_record(rec)
   redis.call('PERSIST', rec)
 end
 
+-- Forgets the pending address and its codes (rules::drop_pending); the rest
+-- of the challenge stays.
+local function drop_pending(chal, now)
+  local blob = redis.call('GET', chal)
+  if blob then
+    local c = decode(blob)
+    c.addr = false
+    c.codes = {}
+    save(chal, c, now)
+  end
+end
+
+-- Forgets the binding (address, language, time) and the pending address
+-- and codes; the ticket stays claimed for good and is no longer verified;
+-- the generation moves (rules::unbind). Returns the new generation.
+local function unbind_record(rec, chal, now)
+  redis.call('HDEL', rec, 'bound', 'locale', 'bound_at', 'verified')
+  redis.call('HSET', rec, 'claimed', '1')
+  local gen = redis.call('HINCRBY', rec, 'gen', 1)
+  keep_record(rec)
+  drop_pending(chal, now)
+  return gen
+end
+
 -- Sets the language of the bound address ('' forgets it).
 local function set_locale(rec, locale)
   if locale == '' then

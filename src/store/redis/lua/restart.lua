@@ -2,11 +2,5 @@
 if redis.call('HEXISTS', KEYS[1], 'bound') == 1 then
   return 1
 end
-local blob = redis.call('GET', KEYS[2])
-if blob then
-  local c = decode(blob)
-  c.addr = false
-  c.codes = {}
-  save(KEYS[2], c, tonumber(ARGV[1]))
-end
+drop_pending(KEYS[2], tonumber(ARGV[1]))
 return 0

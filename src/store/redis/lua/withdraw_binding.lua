@@ -6,15 +6,4 @@ local r = redis.call('HMGET', KEYS[1], 'bound', 'verified', 'gen')
 if not r[1] or r[2] or (r[3] or '0') ~= ARGV[2] then
   return -1
 end
-redis.call('HDEL', KEYS[1], 'bound', 'locale', 'bound_at', 'verified')
-redis.call('HSET', KEYS[1], 'claimed', '1')
-local gen = redis.call('HINCRBY', KEYS[1], 'gen', 1)
-keep_record(KEYS[1])
-local blob = redis.call('GET', KEYS[2])
-if blob then
-  local c = decode(blob)
-  c.addr = false
-  c.codes = {}
-  save(KEYS[2], c, tonumber(ARGV[1]))
-end
-return gen
+return unbind_record(KEYS[1], KEYS[2], tonumber(ARGV[1]))
