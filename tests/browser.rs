@@ -729,24 +729,47 @@ impl Env {
             axum::serve(listener, app).await.unwrap();
         });
 
-        let port = free_port();
-        let child = Command::new(&driver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", driver.display()));
+        // A free port for chromedriver; another test's chromedriver may take
+        // the same one first (it was free for both): this one then exits,
+        // and is started again on another port, never left talking to the
+        // other's.
+        let (port, child) = 'started: {
+            for _ in 0..5 {
+                let port = free_port();
+                let mut child = Command::new(&driver)
+                    .arg(format!("--port={port}"))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("starting {}: {e}", driver.display()));
+                let driver_addr = SocketAddr::from(([127, 0, 0, 1], port));
+                let started = Instant::now();
+                loop {
+                    if child.try_wait().unwrap().is_some() {
+                        break;
+                    }
+                    if TcpStream::connect(driver_addr).is_ok() {
+                        // Ours, if it is still running once it answers.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        if child.try_wait().unwrap().is_none() {
+                            break 'started (port, child);
+                        }
+                        break;
+                    }
+                    assert!(
+                        started.elapsed() < Duration::from_secs(20),
+                        "chromedriver did not start"
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            panic!("chromedriver did not start on a free port in 5 tries");
+        };
         let driver_addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let started = Instant::now();
-        while TcpStream::connect(driver_addr).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "chromedriver did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        static ENVS: AtomicU64 = AtomicU64::new(0);
+        let n = ENVS.fetch_add(1, Ordering::Relaxed);
         let profiles =
-            std::env::temp_dir().join(format!("tower-otp-browser-{}-{port}", std::process::id()));
+            std::env::temp_dir().join(format!("tower-otp-browser-{}-{n}", std::process::id()));
         Some(Env {
             base: format!("http://{addr}"),
             driver_url: format!("http://{driver_addr}"),
