@@ -625,3 +625,40 @@ async fn a_family_works_whatever_the_url_shape() {
         StatusCode::SEE_OTHER
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancellations_that_meet_take_one_back_and_count_once() {
+    let s = site();
+    s.sell("ord").await;
+    let device = tower_otp::testing::verified_device(&s.flow, &TicketId::new("ord"));
+    let friend = EmailAddress::parse(FRIEND).unwrap();
+    for round in 0..30 {
+        let seat = TicketId::new(format!("ord-{}", round + 2));
+        let link = "http://shop.test/orders/ord/seats/x";
+        s.flow
+            .hand_off(&device, &seat, &friend, link, Locale::En)
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..3)
+            .map(|_| {
+                let (flow, device, seat) = (s.flow.clone(), device.clone(), seat.clone());
+                tokio::spawn(async move { flow.cancel_hand_off(&device, &seat).await })
+            })
+            .collect();
+        let mut cancelled = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(()) => cancelled += 1,
+                Err(HandOffError::Refused(HandOffRefusal::NotHandedOver)) => {}
+                Err(other) => panic!("round {round}: {other:?}"),
+            }
+        }
+        assert_eq!(cancelled, 1, "round {round}");
+        let key = s.flow.ticket_key(&seat);
+        assert_eq!(
+            s.flow.generation(&key).await.unwrap(),
+            1,
+            "one cancellation counted"
+        );
+    }
+}

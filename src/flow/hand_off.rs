@@ -251,8 +251,9 @@ impl Flow {
 
     /// Cancels the hand-off of `seat` from `device`, verified on its
     /// family, before the companion received it: the seat is the family's
-    /// again, and a device the companion may have verified since is signed
-    /// out. Refused once the companion verified a device on it, past the
+    /// again (on other instances within the layer's revocation TTL plus one
+    /// read), and a code the companion was sent is void. Refused once the
+    /// companion verified a device on it, past the
     /// family's deadline, and after [`HandOffRules::with_cancellations`]
     /// cancellations of this seat (a support action that signs out the
     /// seat's devices counts as one).
@@ -309,8 +310,19 @@ impl Flow {
             .withdraw_binding(&seat.seat, now, snapshot.generation)
             .await?;
         let Some(generation) = unbound else {
-            // The companion verified, or another cancellation came first.
-            return Err(HandOffRefusal::AlreadyReceived.into());
+            // Since the read: the companion verified, or another
+            // cancellation came first (and the seat may have been handed
+            // again).
+            let now = self.now();
+            let snapshot = store
+                .load(&seat.seat, now, self.inner.limits.policy())
+                .await?;
+            let refusal = match snapshot.binding {
+                None => HandOffRefusal::NotHandedOver,
+                Some(_) if snapshot.device_verified => HandOffRefusal::AlreadyReceived,
+                Some(_) => HandOffRefusal::AlreadyHandedOver,
+            };
+            return Err(refusal.into());
         };
         self.inner.seats.record(&seat.seat, false, now);
         self.inner.recipients.forget(&seat.seat);
