@@ -92,8 +92,7 @@ async fn a_transfer_end_to_end() {
         owner.open("/orders/ord/seats/2").await.status(),
         StatusCode::UNAUTHORIZED
     );
-    // (The ticket's resend cooldown carries over from the owner's codes.)
-    s.clock.advance(Duration::from_secs(120));
+    // At once: the previous owner's resend cooldown went with their binding.
     let page = friend.open("/orders/ord").await;
     assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
     let page = friend.verify_by_mail(FRIEND).await;

@@ -359,7 +359,8 @@ impl Flow {
     /// address stop working, and devices verified so far are revoked (the
     /// generation moves, as with [`revoke_devices`](Flow::revoke_devices)):
     /// a change of binding is confirmed by a code sent to the new address
-    /// (checklist 6.5). The old address is told by mail, in the
+    /// (checklist 6.5), which goes out at once (the old address's resend
+    /// cooldown goes with it). The old address is told by mail, in the
     /// language it last used (falling back to the flow's default), that its
     /// ticket was moved. The new address's language is not known until its
     /// owner verifies from a page (see [`rebind_in`](Flow::rebind_in)).

@@ -1015,9 +1015,11 @@ pub trait Store: Send + Sync + 'static {
     /// generation is incremented (devices verified under the old binding stop
     /// passing where revocation is checked: the holder verifies again with
     /// the new address), no device counts as verified on the new binding
-    /// yet (its first one is its owner's, as after a pre-binding), and the
-    /// old address and its language are returned → `Rebound`. The claim,
-    /// the failure count, a lockout and the send times stay.
+    /// yet (its first one is its owner's, as after a pre-binding), the
+    /// ticket's send times are forgotten (they were the old address's: its
+    /// resend cooldown does not hold back the new one's first code), and
+    /// the old address and its language are returned → `Rebound`. The
+    /// claim, the failure count and a lockout stay.
     async fn rebind(&self, request: &BindRequest<'_>) -> Result<RebindOutcome, StoreError>;
 
     /// Gives a ticket's holder their way in back: ends a lockout of new

@@ -571,6 +571,11 @@ pub(crate) fn rebind(ticket: &mut TicketRecord, r: &BindRequest<'_>) -> RebindOu
     // The devices verified so far were the previous owner's: the new
     // owner's first one is not news to anyone.
     ticket.verified = false;
+    // So were the sends: the new owner's first code is not held back by
+    // the resend cooldown of codes the previous owner asked for.
+    if let Some(challenge) = ticket.challenge.as_mut() {
+        challenge.sends = Vec::new();
+    }
     drop_pending(ticket);
     RebindOutcome::Rebound {
         previous,

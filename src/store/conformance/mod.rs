@@ -2094,6 +2094,10 @@ pub async fn rebind_moves_the_binding(instances: &Instances) {
         (Some(Locale::Ko), Some(cx.at(10)))
     );
     assert!(s.live_codes.is_empty());
+    assert!(
+        s.recent_sends.is_empty(),
+        "the old address's sends are forgotten with it"
+    );
     assert_eq!(s.generation, 1, "devices are revoked");
     assert_eq!(
         cx.verify(&t, &stale, cx.at(12)).await,

@@ -771,6 +771,10 @@ fn support_actions_table() {
     assert_eq!((r.bound_locale, r.bound_at), (Some(Locale::En), t(50)));
     assert_eq!(r.generation, 4, "devices are revoked");
     assert!(!r.verified, "no device of the new owner's yet");
+    assert!(
+        r.challenge.as_ref().is_none_or(|c| c.sends.is_empty()),
+        "the old address's sends are forgotten"
+    );
     assert!(r.challenge.as_ref().unwrap().codes.is_empty());
     assert_eq!(rebind(&mut r, &request), RebindOutcome::Unchanged);
 

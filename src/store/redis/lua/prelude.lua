@@ -178,14 +178,18 @@ local function keep_record(rec)
   redis.call('PERSIST', rec)
 end
 
--- Forgets the pending address and its codes (rules::drop_pending); the rest
--- of the challenge stays.
-local function drop_pending(chal, now)
+-- Forgets the pending address and its codes (rules::drop_pending), and the
+-- ticket's send times too when `sends` is true; the rest of the challenge
+-- stays.
+local function drop_pending(chal, now, sends)
   local blob = redis.call('GET', chal)
   if blob then
     local c = decode(blob)
     c.addr = false
     c.codes = {}
+    if sends then
+      c.sends = {}
+    end
     save(chal, c, now)
   end
 end
@@ -198,7 +202,7 @@ local function unbind_record(rec, chal, now)
   redis.call('HSET', rec, 'claimed', '1')
   local gen = redis.call('HINCRBY', rec, 'gen', 1)
   keep_record(rec)
-  drop_pending(chal, now)
+  drop_pending(chal, now, false)
   return gen
 end
 

@@ -12,5 +12,6 @@ set_binding(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
 redis.call('HDEL', KEYS[1], 'verified')
 local gen = redis.call('HINCRBY', KEYS[1], 'gen', 1)
 keep_record(KEYS[1])
-drop_pending(KEYS[2], tonumber(ARGV[3]))
+-- The send times were the previous owner's.
+drop_pending(KEYS[2], tonumber(ARGV[3]), true)
 return { 'rebound', r[1] or '', r[1] and r[2] or '', gen }
