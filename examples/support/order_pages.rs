@@ -373,7 +373,9 @@ pub(super) async fn transfer(
                 Rejection::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             };
-            look::message(status, locale, t.error_title, t.busy, (&order_path, t.back))
+            let code = rejection.error_code();
+            let back = (order_path.as_str(), t.back);
+            look::refusal(&headers, status, locale, code, t.error_title, t.busy, back)
         }
         Err(error) => transfer_failed(&headers, locale, &order_path, error),
     }
