@@ -314,7 +314,7 @@ impl Flow {
     /// A send refused by `budget` until `retry_at`: said as an event (with
     /// the budget's name, for logs and metrics) and as a rejection (without
     /// it, for the page).
-    fn throttled(
+    pub(super) fn throttled(
         &self,
         ticket: &TicketKey,
         now: Timestamp,

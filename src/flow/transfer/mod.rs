@@ -30,8 +30,7 @@ use crate::extract::VerifiedDevice;
 use crate::locale::Locale;
 use crate::mail::{MailKind, OtpMail};
 use crate::store::{
-    BindRequest, IssueOutcome, IssueRequest, RebindOutcome, SendBudget, StoreError, VerifyOutcome,
-    VerifyRequest,
+    BindRequest, IssueOutcome, IssueRequest, RebindOutcome, SendBudget, StoreError,
 };
 use crate::ticket::{TicketId, TicketKey};
 
@@ -229,10 +228,14 @@ impl Flow {
         match store.issue_code(&issue).await? {
             IssueOutcome::Issued { .. } => {}
             IssueOutcome::TicketThrottled { retry_at } => {
-                return Err(self.transfer_throttled(records, now, retry_at, SendBudget::Ticket));
+                return Err(self
+                    .throttled(&records.confirmation, now, retry_at, SendBudget::Ticket)
+                    .into());
             }
             IssueOutcome::AddressThrottled { retry_at, budget } => {
-                return Err(self.transfer_throttled(records, now, retry_at, budget));
+                return Err(self
+                    .throttled(&records.confirmation, now, retry_at, budget)
+                    .into());
             }
             IssueOutcome::Locked { until } => {
                 return Err(TransferError::Code(Rejection::Locked {
@@ -274,23 +277,6 @@ impl Flow {
             to: to.masked(),
             code_to: owner.masked(),
             valid_for,
-        })
-    }
-
-    fn transfer_throttled(
-        &self,
-        records: &Records,
-        now: crate::clock::Timestamp,
-        retry_at: crate::clock::Timestamp,
-        budget: SendBudget,
-    ) -> TransferError {
-        self.inner.events.emit(OtpEvent::SendThrottled {
-            ticket: records.confirmation,
-            retry_at,
-            budget,
-        });
-        TransferError::Code(Rejection::Throttled {
-            retry_after: wait(now, retry_at),
         })
     }
 
@@ -344,33 +330,9 @@ impl Flow {
             .await?
             .binding
             .ok_or(TransferRefusal::NoTransfer)?;
-        let code = Code::normalize(input, self.inner.limits.code_digits())
-            .map_err(|error| TransferError::Code(Rejection::InvalidCode(error)))?;
-        let hash = code.hash(&self.inner.keys.code, &records.confirmation);
-        let request = VerifyRequest::new(&records.confirmation, &hash, now, policy);
-        let rejection = match store.verify_code(&request).await? {
-            VerifyOutcome::Verified { .. } => None,
-            VerifyOutcome::Wrong {
-                locked_until: Some(until),
-                ..
-            } => Some(Rejection::Locked {
-                until,
-                retry_after: wait(now, until),
-            }),
-            VerifyOutcome::Wrong { attempts_left, .. } => {
-                Some(Rejection::WrongCode { attempts_left })
-            }
-            VerifyOutcome::Expired => Some(Rejection::Expired),
-            VerifyOutcome::NoCode => Some(Rejection::NoCode),
-            VerifyOutcome::Exhausted => Some(Rejection::TooManyAttempts),
-            VerifyOutcome::Locked { until } => Some(Rejection::Locked {
-                until,
-                retry_after: wait(now, until),
-            }),
-        };
-        if let Some(rejection) = rejection {
-            return Err(TransferError::Code(rejection));
-        }
+        // The code is checked as any code is: the same attempt budget,
+        // lockout, events and metrics.
+        self.verify_in(&records.confirmation, input, locale).await?;
         self.inner.events.emit(OtpEvent::TransferConfirmed {
             ticket: records.ticket,
         });
