@@ -148,6 +148,16 @@ where
     T: TicketSource,
 {
     /// A request that names no usable ticket: it passes or is answered at once.
+    /// The inner service for a gate that may call it later: the one that
+    /// was driven to readiness, leaving a fresh clone behind.
+    fn take_ready_inner(&mut self) -> S
+    where
+        S: Clone,
+    {
+        let clone = self.inner.clone();
+        std::mem::replace(&mut self.inner, clone)
+    }
+
     #[inline(never)]
     fn no_ticket<ReqBody, ResBody>(
         &mut self,
@@ -218,10 +228,7 @@ where
             Some(membership) => found.in_family(membership.cookie_path()),
             None => found,
         };
-        // The gate may call the inner service later: take the one that was
-        // driven to readiness and leave a fresh clone behind.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
+        let inner = self.take_ready_inner();
         let config = Arc::clone(&self.shared.config);
         let span = span(decision, Some(&key), None, None);
         let run = gate::run(
@@ -259,8 +266,7 @@ where
         ResBody: GateBody + Send + 'static,
     {
         let found = self.shared.source.scope(&parts, found);
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = self.take_ready_inner();
         let config = Arc::clone(&self.shared.config);
         let run = async move {
             let Some(handed) = config.flow.read_seat(&seat).await else {
