@@ -16,7 +16,7 @@ use orders_support::{BUYER, FRIEND, Rules, Site};
 use tower_otp::mail::MailKind;
 use tower_otp::testing::{ManualClock, StoreCall, StoreTap};
 use tower_otp::transfer::{TransferError, TransferRefusal, TransferRules};
-use tower_otp::{EmailAddress, Locale, MemoryStore, Secret, TicketId};
+use tower_otp::{EmailAddress, Locale, MemoryStore, Secret, TicketId, VerifiedDevice};
 
 /// The transfer code last mailed to the buyer.
 fn transfer_code(s: &Site) -> String {
@@ -32,6 +32,30 @@ fn transfer_code(s: &Site) -> String {
         MailKind::TransferCode { code, .. } => code.as_str().to_owned(),
         _ => unreachable!(),
     }
+}
+
+/// `order` sold to the buyer, its transfer to the friend started and
+/// confirmed through the flow: the owner's device, and the recipient's
+/// verified on the acceptance page.
+async fn offered(s: &Site, order: &TicketId) -> (VerifiedDevice, VerifiedDevice) {
+    let buyer = EmailAddress::parse(BUYER).unwrap();
+    let friend = EmailAddress::parse(FRIEND).unwrap();
+    s.flow
+        .pre_bind(&s.flow.ticket_key(order), &buyer)
+        .await
+        .unwrap();
+    let owner = tower_otp::testing::verified_device(&s.flow, order);
+    s.flow
+        .start_transfer(&owner, order, &friend, Locale::En)
+        .await
+        .unwrap();
+    let code = transfer_code(s);
+    s.flow
+        .confirm_transfer(&owner, order, &code, "http://shop.test/accept", Locale::En)
+        .await
+        .unwrap();
+    let recipient = tower_otp::testing::verified_device(&s.flow, &s.flow.transfer_id(order));
+    (owner, recipient)
 }
 
 #[tokio::test]
@@ -392,18 +416,7 @@ async fn an_acceptance_against_a_concurrent_verify_leaves_no_earlier_device() {
     for round in 0..30 {
         let order = TicketId::new(format!("race{round}"));
         let key = s.flow.ticket_key(&order);
-        s.flow.pre_bind(&key, &buyer).await.unwrap();
-        let owner = tower_otp::testing::verified_device(&s.flow, &order);
-        s.flow
-            .start_transfer(&owner, &order, &friend, Locale::En)
-            .await
-            .unwrap();
-        let code = transfer_code(&s);
-        s.flow
-            .confirm_transfer(&owner, &order, &code, "http://shop.test/accept", Locale::En)
-            .await
-            .unwrap();
-        let recipient = tower_otp::testing::verified_device(&s.flow, &s.flow.transfer_id(&order));
+        let (_, recipient) = offered(&s, &order).await;
         // The owner's other browser has a code for the ticket, typed as the recipient accepts.
         s.flow
             .send(&key, tower_otp::flow::SendRequest::new(Locale::En))
@@ -489,18 +502,7 @@ async fn an_acceptance_and_a_cancellation_that_meet_one_wins_whole() {
     for round in 0..40 {
         let order = TicketId::new(format!("meet{round}"));
         let key = s.flow.ticket_key(&order);
-        s.flow.pre_bind(&key, &buyer).await.unwrap();
-        let owner = tower_otp::testing::verified_device(&s.flow, &order);
-        s.flow
-            .start_transfer(&owner, &order, &friend, Locale::En)
-            .await
-            .unwrap();
-        let code = transfer_code(&s);
-        s.flow
-            .confirm_transfer(&owner, &order, &code, "http://shop.test/accept", Locale::En)
-            .await
-            .unwrap();
-        let recipient = tower_otp::testing::verified_device(&s.flow, &s.flow.transfer_id(&order));
+        let (owner, recipient) = offered(&s, &order).await;
         let accept = {
             let (flow, order) = (s.flow.clone(), order.clone());
             tokio::spawn(async move { flow.accept_transfer(&recipient, &order).await })
