@@ -662,3 +662,25 @@ async fn cancellations_that_meet_take_one_back_and_count_once() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_hand_off_stands_when_its_mail_fails() {
+    let s = site();
+    s.sell("ord").await;
+    let device = tower_otp::testing::verified_device(&s.flow, &TicketId::new("ord"));
+    let friend = EmailAddress::parse(FRIEND).unwrap();
+    s.mailer.set_failing(true);
+    let link = "http://shop.test/orders/ord/seats/2";
+    let handed = s
+        .flow
+        .hand_off(&device, &TicketId::new("ord-2"), &friend, link, Locale::En)
+        .await
+        .unwrap();
+    assert!(!handed.mailed, "the caller is told the mail did not go");
+    // The seat is the companion's all the same: the link from the holder
+    // is all they need.
+    assert!(matches!(
+        s.states("ord", 2).await[1],
+        SeatState::Pending { .. }
+    ));
+}

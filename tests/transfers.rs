@@ -530,3 +530,34 @@ async fn an_acceptance_and_a_cancellation_that_meet_one_wins_whole() {
     }
     println!("acceptances {accepted}, cancellations {cancelled}");
 }
+
+#[tokio::test]
+async fn a_confirmation_code_that_cannot_be_mailed_is_withdrawn() {
+    let s = Site::new();
+    s.sell("ord").await;
+    let order = TicketId::new("ord");
+    let owner = tower_otp::testing::verified_device(&s.flow, &order);
+    let friend = EmailAddress::parse(FRIEND).unwrap();
+    s.mailer.set_failing(true);
+    let failed = s
+        .flow
+        .start_transfer(&owner, &order, &friend, Locale::En)
+        .await;
+    assert!(
+        matches!(
+            failed,
+            Err(TransferError::Code(tower_otp::flow::Rejection::MailFailed(
+                _
+            )))
+        ),
+        "{failed:?}"
+    );
+    // The send was given back: the next start goes out at once, with no
+    // cooldown to wait.
+    s.mailer.set_failing(false);
+    s.flow
+        .start_transfer(&owner, &order, &friend, Locale::En)
+        .await
+        .unwrap();
+    assert!(!transfer_code(&s).is_empty());
+}
